@@ -1,0 +1,687 @@
+// Package embedded is the zero-dependency catalog.Store: the catalog's
+// pointers kept in a Pebble database in a local directory. It is the default
+// for a single Zombi process; several processes need the postgres store.
+//
+// Writers are serialised: Update holds a lock for the whole of fn, reads and
+// writes through an indexed batch (so fn sees its own writes) and commits it
+// with a synced WAL write. View reads a Pebble snapshot, so it sees one
+// consistent state and never blocks or is blocked by Update.
+//
+// # Key layout
+//
+// Strings inside keys are encoded order-preservingly and self-delimited:
+// 0x00 becomes 0x00 0xFF and the string ends with 0x00 0x01 (written str(s)
+// below). A namespace is encoded as its depth followed by its levels,
+// ns(a.b) = uvarint(2) str(a) str(b).
+//
+//	0x00 "format"                     layout version ("1")
+//	'n' ns(levels)                    namespace properties
+//	't' ns(namespace) str(name)       table metadata location
+//	'r' key                           receipt: status, created, op, body
+//	'c' time(created) key             empty; index of receipts by creation
+//
+// time(t) is the Unix seconds with the sign bit flipped followed by the
+// nanoseconds, both big-endian. Because the depth leads, the keys with prefix
+// 'n' uvarint(d+1) str(l1)…str(ld) are exactly the direct children of the
+// namespace l1…ld, and 't' ns(n) prefixes exactly the tables of n: a and ab,
+// or a and a.b, never share a prefix. Direct children and tables come out of
+// a prefix scan in byte-wise order of their last level or name.
+package embedded
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+	"github.com/cockroachdb/pebble/v2/vfs"
+
+	"github.com/zombi-db/zombi/catalog"
+)
+
+// Store is a catalog.Store on a Pebble database. It is safe for concurrent
+// use.
+type Store struct {
+	// closeMu is held shared by every View, Update and Ping, and exclusively
+	// by Close, so the database is never closed under a transaction.
+	closeMu sync.RWMutex
+	closed  bool
+	db      *pebble.DB
+	// writer is a one-slot semaphore that serialises Update; a channel
+	// rather than a mutex so that waiting honours the context.
+	writer chan struct{}
+}
+
+var _ catalog.Store = (*Store)(nil)
+
+// Option configures Open.
+type Option func(*options)
+
+type options struct {
+	fs     vfs.FS
+	logger pebble.Logger
+}
+
+// WithFS makes the store use fs instead of the operating system's file
+// system; vfs.NewMem() gives an in-memory store.
+func WithFS(fs vfs.FS) Option {
+	return func(o *options) { o.fs = fs }
+}
+
+// WithLogger sends Pebble's log messages to l.
+func WithLogger(l *slog.Logger) Option {
+	return func(o *options) { o.logger = slogLogger{l} }
+}
+
+// Open opens the store in dir, creating it if needed.
+func Open(dir string, opts ...Option) (*Store, error) {
+	var o options
+	for _, opt := range opts {
+		opt(&o)
+	}
+	popts := &pebble.Options{
+		FS:                 o.fs,
+		Logger:             o.logger,
+		FormatMajorVersion: pebble.FormatNewest,
+	}
+	db, err := pebble.Open(dir, popts)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
+	}
+	if err := checkFormat(db); err != nil {
+		return nil, errors.Join(fmt.Errorf("embedded: %s: %w", dir, err), db.Close())
+	}
+	return &Store{db: db, writer: make(chan struct{}, 1)}, nil
+}
+
+// checkFormat records the key layout version in a new database and refuses
+// a database written with another layout.
+func checkFormat(db *pebble.DB) error {
+	v, closer, err := db.Get(formatKey)
+	switch {
+	case errors.Is(err, pebble.ErrNotFound):
+		it, err := db.NewIter(nil)
+		if err != nil {
+			return err
+		}
+		empty := !it.First()
+		if err := errors.Join(it.Error(), it.Close()); err != nil {
+			return err
+		}
+		if !empty {
+			return errors.New("not a catalog store: no format version")
+		}
+		return db.Set(formatKey, formatVersion, pebble.Sync)
+	case err != nil:
+		return err
+	}
+	defer closer.Close()
+	if !bytes.Equal(v, formatVersion) {
+		return fmt.Errorf("unsupported catalog store format %q (want %q)", v, formatVersion)
+	}
+	return nil
+}
+
+// View runs fn in a read-only transaction on a snapshot of the store.
+func (s *Store) View(ctx context.Context, fn func(catalog.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	snap := s.db.NewSnapshot()
+	defer snap.Close()
+	t := &tx{r: snap}
+	defer t.done.Store(true)
+	return fn(t)
+}
+
+// Update runs fn in a read-write transaction and commits its writes with a
+// synced WAL write if fn returns nil. Updates run one at a time.
+func (s *Store) Update(ctx context.Context, fn func(catalog.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	select {
+	case s.writer <- struct{}{}:
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+	defer func() { <-s.writer }()
+
+	b := s.db.NewIndexedBatch()
+	defer b.Close()
+	t := &tx{r: b, w: b}
+	err := func() error {
+		defer t.done.Store(true)
+		return fn(t)
+	}()
+	if err != nil {
+		return err
+	}
+	if b.Empty() {
+		return nil
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := b.Commit(pebble.Sync); err != nil {
+		return fmt.Errorf("embedded: commit: %w", err)
+	}
+	return nil
+}
+
+// Ping reports ErrUnavailable once the store is closed.
+func (s *Store) Ping(ctx context.Context) error {
+	s.closeMu.RLock()
+	defer s.closeMu.RUnlock()
+	if s.closed {
+		return errClosed
+	}
+	return ctx.Err()
+}
+
+// Close waits for running transactions and closes the database. Later calls
+// return nil.
+func (s *Store) Close() error {
+	s.closeMu.Lock()
+	defer s.closeMu.Unlock()
+	if s.closed {
+		return nil
+	}
+	s.closed = true
+	return s.db.Close()
+}
+
+var (
+	errClosed   = fmt.Errorf("%w: embedded store is closed", catalog.ErrUnavailable)
+	errReadOnly = errors.New("embedded: write in a read-only transaction")
+)
+
+// reader is what a transaction reads from: an indexed batch or a snapshot.
+type reader interface {
+	Get(key []byte) ([]byte, io.Closer, error)
+	NewIter(o *pebble.IterOptions) (*pebble.Iterator, error)
+}
+
+// tx is a catalog.Tx. w is nil in a View.
+type tx struct {
+	r    reader
+	w    *pebble.Batch
+	done atomic.Bool
+}
+
+var _ catalog.Tx = (*tx)(nil)
+
+func (t *tx) check(write bool) error {
+	if t.done.Load() {
+		return catalog.ErrTxDone
+	}
+	if write && t.w == nil {
+		return errReadOnly
+	}
+	return nil
+}
+
+// get returns a copy of the value at key, or ok false if there is none.
+func (t *tx) get(key []byte) (v []byte, ok bool, err error) {
+	v, closer, err := t.r.Get(key)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil, false, nil
+	}
+	if err != nil {
+		return nil, false, err
+	}
+	v = bytes.Clone(v)
+	return v, true, closer.Close()
+}
+
+func (t *tx) has(key []byte) (bool, error) {
+	_, ok, err := t.get(key)
+	return ok, err
+}
+
+// scan calls fn for each key in [lower, upper) in order until fn returns
+// false. The slices are valid only during the call.
+func (t *tx) scan(lower, upper []byte, fn func(k, v []byte) (bool, error)) error {
+	it, err := t.r.NewIter(&pebble.IterOptions{LowerBound: lower, UpperBound: upper})
+	if err != nil {
+		return err
+	}
+	for valid := it.First(); valid; valid = it.Next() {
+		v, err := it.ValueAndErr()
+		if err != nil {
+			return errors.Join(err, it.Close())
+		}
+		more, err := fn(it.Key(), v)
+		if err != nil {
+			return errors.Join(err, it.Close())
+		}
+		if !more {
+			break
+		}
+	}
+	return errors.Join(it.Error(), it.Close())
+}
+
+// hasPrefix reports whether any key starts with prefix.
+func (t *tx) hasPrefix(prefix []byte) (bool, error) {
+	found := false
+	err := t.scan(prefix, successor(prefix), func(_, _ []byte) (bool, error) {
+		found = true
+		return false, nil
+	})
+	return found, err
+}
+
+func (t *tx) LoadNamespace(ns catalog.Namespace) (map[string]string, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if err := validNamespace(ns); err != nil {
+		return nil, err
+	}
+	v, ok, err := t.get(namespaceKey(ns))
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(ns))
+	}
+	props, err := decodeProps(v)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: namespace %s: %w", display(ns), err)
+	}
+	return props, nil
+}
+
+func (t *tx) CreateNamespace(ns catalog.Namespace, props map[string]string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := validNamespace(ns); err != nil {
+		return err
+	}
+	key := namespaceKey(ns)
+	exists, err := t.has(key)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return fmt.Errorf("%w: %s", catalog.ErrNamespaceExists, display(ns))
+	}
+	if len(ns) > 1 {
+		parent := ns[:len(ns)-1]
+		exists, err := t.has(namespaceKey(parent))
+		if err != nil {
+			return err
+		}
+		if !exists {
+			return fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(parent))
+		}
+	}
+	return t.w.Set(key, encodeProps(props), nil)
+}
+
+func (t *tx) SetNamespaceProperties(ns catalog.Namespace, props map[string]string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := validNamespace(ns); err != nil {
+		return err
+	}
+	key := namespaceKey(ns)
+	exists, err := t.has(key)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(ns))
+	}
+	return t.w.Set(key, encodeProps(props), nil)
+}
+
+func (t *tx) DropNamespace(ns catalog.Namespace) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := validNamespace(ns); err != nil {
+		return err
+	}
+	key := namespaceKey(ns)
+	exists, err := t.has(key)
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(ns))
+	}
+	for _, prefix := range [][]byte{childrenPrefix(ns), tablesPrefix(ns)} {
+		found, err := t.hasPrefix(prefix)
+		if err != nil {
+			return err
+		}
+		if found {
+			return fmt.Errorf("%w: %s", catalog.ErrNamespaceNotEmpty, display(ns))
+		}
+	}
+	return t.w.Delete(key, nil)
+}
+
+func (t *tx) ListNamespaces(parent catalog.Namespace, after string, limit int) ([]catalog.Namespace, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if len(parent) > 0 {
+		if err := validNamespace(parent); err != nil {
+			return nil, err
+		}
+	}
+	prefix := childrenPrefix(parent)
+	lower := prefix
+	last, bounded, none := childAfter(parent, after)
+	if none {
+		return nil, nil
+	}
+	if bounded {
+		// The successor of the key of the child named last.
+		lower = append(appendString(bytes.Clone(prefix), last), 0x00)
+	}
+	var out []catalog.Namespace
+	err := t.scan(lower, successor(prefix), func(k, _ []byte) (bool, error) {
+		name, rest, err := decodeString(k[len(prefix):])
+		if err != nil || len(rest) != 0 {
+			return false, fmt.Errorf("embedded: namespace key %q: %w", k, errCorrupt)
+		}
+		ns := make(catalog.Namespace, len(parent)+1)
+		copy(ns, parent)
+		ns[len(parent)] = name
+		out = append(out, ns)
+		return limit <= 0 || len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// childAfter interprets the after argument of ListNamespaces: either the last
+// level of a child of parent or, when it holds the unit separator (which no
+// level may), a full Namespace.String(). Listing continues strictly after the
+// child named last if bounded, from the first child otherwise, and returns
+// nothing if none.
+func childAfter(parent catalog.Namespace, after string) (last string, bounded, none bool) {
+	if len(parent) == 0 || !containsSep(after) {
+		return after, after != "", false
+	}
+	p := parent.String() + "\x1f"
+	switch {
+	case strings.HasPrefix(after, p):
+		return after[len(p):], true, false
+	case after < p:
+		return "", false, false
+	default:
+		return "", false, true
+	}
+}
+
+func containsSep(s string) bool { return strings.IndexByte(s, 0x1f) >= 0 }
+
+func (t *tx) LoadTable(id catalog.Ident) (string, error) {
+	if err := t.check(false); err != nil {
+		return "", err
+	}
+	if err := validNamespace(id.Namespace); err != nil {
+		return "", err
+	}
+	v, ok, err := t.get(tableKey(id))
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+	}
+	return string(v), nil
+}
+
+func (t *tx) CreateTable(id catalog.Ident, metadataLocation string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := validNamespace(id.Namespace); err != nil {
+		return err
+	}
+	return t.createTable(id, metadataLocation)
+}
+
+func (t *tx) createTable(id catalog.Ident, location string) error {
+	key := tableKey(id)
+	exists, err := t.has(key)
+	if err != nil {
+		return err
+	}
+	if exists {
+		return fmt.Errorf("%w: %s", catalog.ErrTableExists, id)
+	}
+	exists, err = t.has(namespaceKey(id.Namespace))
+	if err != nil {
+		return err
+	}
+	if !exists {
+		return fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(id.Namespace))
+	}
+	return t.w.Set(key, []byte(location), nil)
+}
+
+func (t *tx) SwapTable(id catalog.Ident, expected, next string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := validNamespace(id.Namespace); err != nil {
+		return err
+	}
+	key := tableKey(id)
+	v, ok, err := t.get(key)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+	}
+	if string(v) != expected {
+		return fmt.Errorf("%w: %s: metadata location is %s, not %s", catalog.ErrCommitFailed, id, v, expected)
+	}
+	return t.w.Set(key, []byte(next), nil)
+}
+
+func (t *tx) DropTable(id catalog.Ident) (string, error) {
+	if err := t.check(true); err != nil {
+		return "", err
+	}
+	if err := validNamespace(id.Namespace); err != nil {
+		return "", err
+	}
+	key := tableKey(id)
+	v, ok, err := t.get(key)
+	if err != nil {
+		return "", err
+	}
+	if !ok {
+		return "", fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+	}
+	return string(v), t.w.Delete(key, nil)
+}
+
+func (t *tx) RenameTable(from, to catalog.Ident) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	if err := validNamespace(from.Namespace); err != nil {
+		return err
+	}
+	if err := validNamespace(to.Namespace); err != nil {
+		return err
+	}
+	fromKey := tableKey(from)
+	v, ok, err := t.get(fromKey)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, from)
+	}
+	if err := t.createTable(to, string(v)); err != nil {
+		return err
+	}
+	return t.w.Delete(fromKey, nil)
+}
+
+func (t *tx) ListTables(ns catalog.Namespace, after string, limit int) ([]catalog.Ident, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	if err := validNamespace(ns); err != nil {
+		return nil, err
+	}
+	exists, err := t.has(namespaceKey(ns))
+	if err != nil {
+		return nil, err
+	}
+	if !exists {
+		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(ns))
+	}
+	prefix := tablesPrefix(ns)
+	lower := prefix
+	if after != "" {
+		lower = append(appendString(bytes.Clone(prefix), after), 0x00)
+	}
+	var out []catalog.Ident
+	err = t.scan(lower, successor(prefix), func(k, _ []byte) (bool, error) {
+		name, rest, err := decodeString(k[len(prefix):])
+		if err != nil || len(rest) != 0 {
+			return false, fmt.Errorf("embedded: table key %q: %w", k, errCorrupt)
+		}
+		out = append(out, catalog.Ident{Namespace: append(catalog.Namespace(nil), ns...), Name: name})
+		return limit <= 0 || len(out) < limit, nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (t *tx) LoadReceipt(key string) (*catalog.Receipt, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	return t.loadReceipt(key)
+}
+
+func (t *tx) loadReceipt(key string) (*catalog.Receipt, error) {
+	v, ok, err := t.get(receiptKey(key))
+	if err != nil || !ok {
+		return nil, err
+	}
+	r, err := decodeReceipt(key, v)
+	if err != nil {
+		return nil, fmt.Errorf("embedded: receipt %q: %w", key, err)
+	}
+	return r, nil
+}
+
+func (t *tx) PutReceipt(r catalog.Receipt) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	old, err := t.loadReceipt(r.Key)
+	if err != nil {
+		return err
+	}
+	if old != nil {
+		if err := t.w.Delete(receiptIndexKey(old.Created, old.Key), nil); err != nil {
+			return err
+		}
+	}
+	if err := t.w.Set(receiptIndexKey(r.Created, r.Key), nil, nil); err != nil {
+		return err
+	}
+	return t.w.Set(receiptKey(r.Key), encodeReceipt(r), nil)
+}
+
+func (t *tx) DeleteReceiptsBefore(before time.Time) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	lower := []byte{prefixReceiptIndex}
+	upper := receiptIndexPrefix(before)
+	var keys [][]byte
+	err := t.scan(lower, upper, func(k, _ []byte) (bool, error) {
+		keys = append(keys, bytes.Clone(k))
+		return true, nil
+	})
+	if err != nil {
+		return err
+	}
+	for _, k := range keys {
+		if err := t.w.Delete(k, nil); err != nil {
+			return err
+		}
+		if err := t.w.Delete(receiptKey(string(k[len(upper):])), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// validNamespace rejects namespaces the key layout and Namespace.String
+// cannot represent unambiguously.
+func validNamespace(ns catalog.Namespace) error {
+	if len(ns) == 0 {
+		return fmt.Errorf("%w: empty namespace", catalog.ErrInvalid)
+	}
+	for _, level := range ns {
+		if containsSep(level) {
+			return fmt.Errorf("%w: namespace level %q contains 0x1F", catalog.ErrInvalid, level)
+		}
+	}
+	return nil
+}
+
+// display renders ns for error messages, levels joined with dots.
+func display(ns catalog.Namespace) string {
+	return strings.Join(ns, ".")
+}
+
+// slogLogger adapts a *slog.Logger to pebble.Logger.
+type slogLogger struct{ l *slog.Logger }
+
+func (s slogLogger) Infof(format string, args ...any) {
+	s.l.Info(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+func (s slogLogger) Errorf(format string, args ...any) {
+	s.l.Error(fmt.Sprintf(format, args...), "component", "pebble")
+}
+
+// Fatalf logs and panics: Pebble calls it on invariant violations from which
+// it cannot continue.
+func (s slogLogger) Fatalf(format string, args ...any) {
+	msg := fmt.Sprintf(format, args...)
+	s.l.Error(msg, "component", "pebble")
+	panic("pebble: " + msg)
+}

@@ -1,0 +1,116 @@
+package postgres_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/catalog/postgres"
+	"github.com/zombi-db/zombi/catalog/storetest"
+	"github.com/zombi-db/zombi/internal/testenv"
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.RunMain(m)) }
+
+func open(t *testing.T, url string) *postgres.Store {
+	t.Helper()
+	s, err := postgres.Open(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := s.Close(); err != nil {
+			t.Errorf("Close: %v", err)
+		}
+	})
+	return s
+}
+
+func TestStore(t *testing.T) {
+	storetest.Run(t, func(t *testing.T) catalog.Store { return open(t, testenv.Postgres(t)) })
+}
+
+func TestOpenConcurrent(t *testing.T) {
+	url := testenv.Postgres(t)
+	const n = 4
+	stores := make([]*postgres.Store, n)
+	errs := make([]error, n)
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() { stores[i], errs[i] = postgres.Open(t.Context(), url) })
+	}
+	wg.Wait()
+	for i, err := range errs {
+		if err != nil {
+			t.Fatalf("Open %d: %v", i, err)
+		}
+		t.Cleanup(func() { stores[i].Close() })
+	}
+	// Every store sees the others' writes.
+	ns := catalog.Namespace{"a"}
+	if err := stores[0].Update(t.Context(), func(tx catalog.Tx) error { return tx.CreateNamespace(ns, nil) }); err != nil {
+		t.Fatal(err)
+	}
+	for i, s := range stores {
+		if err := s.View(t.Context(), func(tx catalog.Tx) error { _, err := tx.LoadNamespace(ns); return err }); err != nil {
+			t.Errorf("store %d: %v", i, err)
+		}
+	}
+}
+
+func TestUnavailable(t *testing.T) {
+	ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+	defer cancel()
+	// Nothing listens on port 1.
+	_, err := postgres.Open(ctx, "postgres://zombi@127.0.0.1:1/zombi?sslmode=disable&connect_timeout=5")
+	if !errors.Is(err, catalog.ErrUnavailable) {
+		t.Fatalf("Open of an unreachable server: %v, want ErrUnavailable", err)
+	}
+
+	s := open(t, testenv.Postgres(t))
+	if err := s.Ping(ctx); err != nil {
+		t.Fatalf("Ping: %v", err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+	for name, call := range map[string]func() error{
+		"Ping":   func() error { return s.Ping(ctx) },
+		"View":   func() error { return s.View(ctx, func(catalog.Tx) error { return nil }) },
+		"Update": func() error { return s.Update(ctx, func(catalog.Tx) error { return nil }) },
+	} {
+		if err := call(); !errors.Is(err, catalog.ErrUnavailable) {
+			t.Errorf("%s after Close: %v, want ErrUnavailable", name, err)
+		}
+	}
+}
+
+func TestUnstorableNames(t *testing.T) {
+	s := open(t, testenv.Postgres(t))
+	for name, fn := range map[string]func(catalog.Tx) error{
+		"NulNamespace": func(tx catalog.Tx) error { return tx.CreateNamespace(catalog.Namespace{"a\x00b"}, nil) },
+		"InvalidUTF8":  func(tx catalog.Tx) error { return tx.CreateNamespace(catalog.Namespace{"a\xffb"}, nil) },
+		"NulProperty": func(tx catalog.Tx) error {
+			return tx.CreateNamespace(catalog.Namespace{"p"}, map[string]string{"k": "a\x00"})
+		},
+		"NulTableName": func(tx catalog.Tx) error {
+			return tx.CreateTable(catalog.Ident{Namespace: catalog.Namespace{"x"}, Name: "a\x00"}, "loc")
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			err := s.Update(t.Context(), func(tx catalog.Tx) error {
+				if err := tx.CreateNamespace(catalog.Namespace{"x"}, nil); err != nil {
+					return err
+				}
+				return fn(tx)
+			})
+			if !errors.Is(err, catalog.ErrInvalid) {
+				t.Fatalf("Update: %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
