@@ -1,0 +1,413 @@
+package testenv
+
+import (
+	"bytes"
+	"context"
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/minio/minio-go/v7"
+	"github.com/minio/minio-go/v7/pkg/credentials"
+)
+
+// Environment variables that point the S3 fixture at an already running
+// S3-compatible server instead of starting one.
+const (
+	EnvS3Endpoint  = "ZOMBI_TEST_S3_ENDPOINT"   // e.g. http://127.0.0.1:9000
+	EnvS3AccessKey = "ZOMBI_TEST_S3_ACCESS_KEY" // required with the endpoint
+	EnvS3SecretKey = "ZOMBI_TEST_S3_SECRET_KEY" // required with the endpoint
+	EnvS3Region    = "ZOMBI_TEST_S3_REGION"     // optional, default us-east-1
+)
+
+const (
+	s3ServerBinary  = "versitygw"
+	s3InstallScript = "scripts/install-s3-server.sh"
+	s3Region        = "us-east-1"
+	s3AccessKey     = "zombi-test"
+	s3SecretKey     = "zombi-test-secret"
+	s3StartTimeout  = 30 * time.Second
+)
+
+// S3Server is an S3-compatible server and a bucket that belongs to one test.
+type S3Server struct {
+	Endpoint  string // http://127.0.0.1:PORT
+	AccessKey string
+	SecretKey string
+	Region    string
+	Bucket    string // created empty for this test, removed when it ends
+}
+
+// s3Env is the process-wide server, started by the first call to S3.
+var s3Env struct {
+	mu      sync.Mutex
+	started bool
+	err     error // why the server could not be started; reported to every test
+	server  S3Server
+	client  *minio.Client
+	proc    *s3Process // nil when the server is external
+}
+
+var s3BucketSeq atomic.Int64
+
+// S3 returns the test's own, empty bucket on an S3-compatible server. The
+// server is started once per test binary on 127.0.0.1 (versitygw with its
+// posix backend, data in a temporary directory) and stopped by StopS3; call
+// StopS3 from TestMain after m.Run. If ZOMBI_TEST_S3_ENDPOINT is set, that
+// server is used instead. A missing server binary fails the test with a
+// message naming scripts/install-s3-server.sh.
+func S3(t testing.TB) S3Server {
+	t.Helper()
+	client, srv, err := s3Start()
+	if err != nil {
+		t.Fatalf("testenv: S3 server: %v", err)
+	}
+
+	var rnd [4]byte
+	_, _ = rand.Read(rnd[:])
+	srv.Bucket = fmt.Sprintf("zombi-test-%d-%d-%s", os.Getpid(), s3BucketSeq.Add(1), hex.EncodeToString(rnd[:]))
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := client.MakeBucket(ctx, srv.Bucket, minio.MakeBucketOptions{Region: srv.Region}); err != nil {
+		s3LogTail(t)
+		t.Fatalf("testenv: creating bucket %s: %v", srv.Bucket, err)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			s3LogTail(t)
+		}
+		if err := removeBucket(client, srv.Bucket); err != nil {
+			t.Logf("testenv: removing bucket %s: %v", srv.Bucket, err)
+		}
+	})
+	return srv
+}
+
+// StopS3 stops the S3 server started by S3 and removes its data. It does
+// nothing if no server was started (or the server is external). Call it from
+// TestMain after m.Run.
+func StopS3() {
+	s3Env.mu.Lock()
+	defer s3Env.mu.Unlock()
+	if s3Env.proc != nil {
+		s3Env.proc.stop()
+	}
+	s3Env.started, s3Env.err, s3Env.proc, s3Env.client = false, nil, nil, nil
+}
+
+func s3Start() (*minio.Client, S3Server, error) {
+	s3Env.mu.Lock()
+	defer s3Env.mu.Unlock()
+	if s3Env.started {
+		return s3Env.client, s3Env.server, s3Env.err
+	}
+	s3Env.started = true
+	s3Env.err = s3StartLocked()
+	return s3Env.client, s3Env.server, s3Env.err
+}
+
+func s3StartLocked() error {
+	if endpoint := os.Getenv(EnvS3Endpoint); endpoint != "" {
+		srv := S3Server{
+			Endpoint:  endpoint,
+			AccessKey: os.Getenv(EnvS3AccessKey),
+			SecretKey: os.Getenv(EnvS3SecretKey),
+			Region:    os.Getenv(EnvS3Region),
+		}
+		if srv.AccessKey == "" || srv.SecretKey == "" {
+			return fmt.Errorf("%s is set but %s or %s is not", EnvS3Endpoint, EnvS3AccessKey, EnvS3SecretKey)
+		}
+		if srv.Region == "" {
+			srv.Region = s3Region
+		}
+		client, err := s3Client(srv)
+		if err != nil {
+			return err
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s3StartTimeout)
+		defer cancel()
+		if _, err := client.ListBuckets(ctx); err != nil {
+			return fmt.Errorf("external server %s: ListBuckets: %w", endpoint, err)
+		}
+		s3Env.server, s3Env.client = srv, client
+		return nil
+	}
+
+	bin, err := findS3Binary()
+	if err != nil {
+		return err
+	}
+	// The port is picked by listening on :0 and closing; another process can
+	// take it before the server binds, so retry a few times.
+	var errs []error
+	for range 3 {
+		proc, err := startS3Process(bin)
+		if err == nil {
+			s3Env.proc = proc
+			s3Env.server = proc.server
+			s3Env.client = proc.client
+			return nil
+		}
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// findS3Binary looks for the server in the install script's cache
+// directory, then on PATH.
+func findS3Binary() (string, error) {
+	dir, err := s3CacheBinDir()
+	if err == nil {
+		p := filepath.Join(dir, s3ServerBinary)
+		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
+			return p, nil
+		}
+	}
+	if p, err := exec.LookPath(s3ServerBinary); err == nil {
+		return p, nil
+	}
+	return "", fmt.Errorf("%s not found in %s or on PATH: run %s (or set %s to use a running server)",
+		s3ServerBinary, dir, s3InstallScript, EnvS3Endpoint)
+}
+
+// s3CacheBinDir is ${ZOMBI_CACHE:-$HOME/.cache/zombi}/bin, as in the install
+// script.
+func s3CacheBinDir() (string, error) {
+	if c := os.Getenv("ZOMBI_CACHE"); c != "" {
+		return filepath.Join(c, "bin"), nil
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		return "", err
+	}
+	return filepath.Join(home, ".cache", "zombi", "bin"), nil
+}
+
+func s3Client(srv S3Server) (*minio.Client, error) {
+	host, secure, err := splitEndpoint(srv.Endpoint)
+	if err != nil {
+		return nil, err
+	}
+	return minio.New(host, &minio.Options{
+		Creds:        credentials.NewStaticV4(srv.AccessKey, srv.SecretKey, ""),
+		Secure:       secure,
+		Region:       srv.Region,
+		BucketLookup: minio.BucketLookupPath,
+	})
+}
+
+func splitEndpoint(endpoint string) (host string, secure bool, err error) {
+	if host, ok := strings.CutPrefix(endpoint, "http://"); ok && host != "" {
+		return strings.TrimSuffix(host, "/"), false, nil
+	}
+	if host, ok := strings.CutPrefix(endpoint, "https://"); ok && host != "" {
+		return strings.TrimSuffix(host, "/"), true, nil
+	}
+	return "", false, fmt.Errorf("S3 endpoint %q: want http://host:port or https://host:port", endpoint)
+}
+
+// removeBucket deletes every object in bucket and the bucket.
+func removeBucket(client *minio.Client, bucket string) error {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var errs []error
+	objects := client.ListObjects(ctx, bucket, minio.ListObjectsOptions{Recursive: true})
+	for e := range client.RemoveObjects(ctx, bucket, objects, minio.RemoveObjectsOptions{}) {
+		errs = append(errs, fmt.Errorf("%s: %w", e.ObjectName, e.Err))
+	}
+	// Abandoned multipart uploads keep a bucket from being removed on some
+	// servers.
+	for u := range client.ListIncompleteUploads(ctx, bucket, "", true) {
+		if u.Err != nil {
+			break
+		}
+		_ = client.RemoveIncompleteUpload(ctx, bucket, u.Key)
+	}
+	if len(errs) == 0 {
+		if err := client.RemoveBucket(ctx, bucket); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// s3Process is a running versitygw.
+type s3Process struct {
+	server  S3Server
+	client  *minio.Client
+	cmd     *exec.Cmd
+	dataDir string
+	logPath string
+	exited  chan struct{} // closed when the process has exited
+}
+
+func startS3Process(bin string) (_ *s3Process, err error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	tmp, err := os.MkdirTemp("", "zombi-s3-")
+	if err != nil {
+		return nil, err
+	}
+	p := &s3Process{
+		dataDir: tmp,
+		logPath: filepath.Join(tmp, "server.log"),
+		exited:  make(chan struct{}),
+		server: S3Server{
+			Endpoint:  "http://127.0.0.1:" + strconv.Itoa(port),
+			AccessKey: s3AccessKey,
+			SecretKey: s3SecretKey,
+			Region:    s3Region,
+		},
+	}
+	defer func() {
+		if err != nil {
+			p.stop()
+		}
+	}()
+	data := filepath.Join(tmp, "data")
+	if err := os.Mkdir(data, 0o755); err != nil {
+		return p, err
+	}
+	logFile, err := os.Create(p.logPath)
+	if err != nil {
+		return p, err
+	}
+	defer logFile.Close()
+
+	p.cmd = exec.Command(bin,
+		"--port", "127.0.0.1:"+strconv.Itoa(port),
+		"--access", s3AccessKey,
+		"--secret", s3SecretKey,
+		"--region", s3Region,
+		"--health", "/health",
+		"posix", data)
+	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
+	p.cmd.Env = s3ProcessEnv()
+	setS3ProcAttr(p.cmd)
+	if err := p.cmd.Start(); err != nil {
+		return p, fmt.Errorf("starting %s: %w", bin, err)
+	}
+	go func() {
+		_ = p.cmd.Wait()
+		close(p.exited)
+	}()
+
+	if p.client, err = s3Client(p.server); err != nil {
+		return p, err
+	}
+	if err := p.waitReady(); err != nil {
+		return p, fmt.Errorf("%s on port %d: %w\n--- server log ---\n%s", bin, port, err, readTail(p.logPath, 16<<10))
+	}
+	return p, nil
+}
+
+// s3ProcessEnv is the environment of the server: the test's, without the
+// variables versitygw reads as configuration.
+func s3ProcessEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "VGW_") || strings.HasPrefix(kv, "ROOT_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return env
+}
+
+// waitReady polls the health endpoint, then checks that a signed ListBuckets
+// succeeds.
+func (p *s3Process) waitReady() error {
+	ctx, cancel := context.WithTimeout(context.Background(), s3StartTimeout)
+	defer cancel()
+	hc := &http.Client{Timeout: 2 * time.Second}
+	tick := time.NewTicker(50 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		resp, err := hc.Get(p.server.Endpoint + "/health")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				break
+			}
+		}
+		select {
+		case <-p.exited:
+			return fmt.Errorf("server exited during start-up: %v", p.cmd.ProcessState)
+		case <-ctx.Done():
+			return fmt.Errorf("server not healthy after %v (last error: %v)", s3StartTimeout, err)
+		case <-tick.C:
+		}
+	}
+	if _, err := p.client.ListBuckets(ctx); err != nil {
+		return fmt.Errorf("ListBuckets: %w", err)
+	}
+	return nil
+}
+
+// stop terminates the server and removes its data.
+func (p *s3Process) stop() {
+	if p.cmd != nil && p.cmd.Process != nil {
+		_ = p.cmd.Process.Signal(os.Interrupt)
+		select {
+		case <-p.exited:
+		case <-time.After(5 * time.Second):
+			_ = p.cmd.Process.Kill()
+			<-p.exited
+		}
+	}
+	if p.dataDir != "" {
+		_ = os.RemoveAll(p.dataDir)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// s3LogTail logs the end of the server log, if this process started the
+// server.
+func s3LogTail(t testing.TB) {
+	t.Helper()
+	s3Env.mu.Lock()
+	proc := s3Env.proc
+	s3Env.mu.Unlock()
+	if proc == nil {
+		return
+	}
+	t.Logf("testenv: S3 server log (%s), last lines:\n%s", proc.logPath, readTail(proc.logPath, 8<<10))
+}
+
+// readTail returns at most the last n bytes of the file at path, starting at
+// a line boundary.
+func readTail(path string, n int64) string {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Sprintf("(reading log: %v)", err)
+	}
+	if int64(len(b)) > n {
+		b = b[int64(len(b))-n:]
+		if i := bytes.IndexByte(b, '\n'); i >= 0 {
+			b = b[i+1:]
+		}
+	}
+	return string(b)
+}

@@ -1,0 +1,12 @@
+package testenv
+
+import (
+	"os/exec"
+	"syscall"
+)
+
+// setS3ProcAttr makes the kernel kill the server if the test binary dies
+// without calling StopS3 (a panic, a -timeout, a kill).
+func setS3ProcAttr(cmd *exec.Cmd) {
+	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
