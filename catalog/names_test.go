@@ -1,0 +1,96 @@
+package catalog
+
+import (
+	"errors"
+	"strings"
+	"testing"
+)
+
+func TestValidateIdent(t *testing.T) {
+	tests := []struct {
+		id Ident
+		ok bool
+	}{
+		{Ident{Namespace{"db"}, "events"}, true},
+		{Ident{Namespace{"a", "b", "c"}, "t.with.dots and spaces"}, true},
+		{Ident{Namespace{"ünïcødé"}, "表"}, true},
+		{Ident{Namespace{}, "t"}, false},
+		{Ident{Namespace{""}, "t"}, false},
+		{Ident{Namespace{"db"}, ""}, false},
+		{Ident{Namespace{"db"}, "."}, false},
+		{Ident{Namespace{".."}, "t"}, false},
+		{Ident{Namespace{"db"}, "a/b"}, false},
+		{Ident{Namespace{`a\b`}, "t"}, false},
+		{Ident{Namespace{"db"}, "tab\tname"}, false},
+		{Ident{Namespace{"a\x1fb"}, "t"}, false},
+		{Ident{Namespace{"db"}, "bad\xffutf8"}, false},
+		{Ident{Namespace{"db"}, strings.Repeat("x", 255)}, true},
+		{Ident{Namespace{"db"}, strings.Repeat("x", 256)}, false},
+	}
+	for _, tc := range tests {
+		err := ValidateIdent(tc.id)
+		if (err == nil) != tc.ok {
+			t.Errorf("ValidateIdent(%q): err %v, want ok=%v", tc.id, err, tc.ok)
+		}
+		if err != nil && !errors.Is(err, ErrInvalid) {
+			t.Errorf("ValidateIdent(%q): %v is not ErrInvalid", tc.id, err)
+		}
+	}
+}
+
+func TestInside(t *testing.T) {
+	tests := []struct {
+		root, loc string
+		want      bool
+	}{
+		{"file:///wh", "file:///wh/db/t", true},
+		{"file:///wh", "/wh/db/t", true},
+		{"file:///wh", "file:///wh", true},
+		{"file:///wh", "file:///wh2/db", false},
+		{"file:///wh", "file:///wh/../etc", false},
+		{"file:///wh", "file:///wh/./x", false},
+		{"file:///wh", "file:///wh//x", false},
+		{"file:///wh", "s3://wh/x", false},
+		{"file:///wh", "file:///etc/passwd", false},
+		{"s3://bucket/pre", "s3://bucket/pre/db/t/metadata/00001-x.metadata.json", true},
+		{"s3://bucket/pre", "s3://other/pre/db", false},
+		{"s3://bucket/pre", "s3://bucket/prefix/db", false},
+		{"s3://bucket/pre", "s3a://bucket/pre/db", false},
+		{"s3://bucket/pre", "s3://bucket/pre/db?x=1", false},
+		{"s3://bucket", "s3://bucket/db", true},
+	}
+	for _, tc := range tests {
+		if got := inside(tc.root, tc.loc); got != tc.want {
+			t.Errorf("inside(%q, %q) = %v, want %v", tc.root, tc.loc, got, tc.want)
+		}
+	}
+}
+
+func TestMetadataVersion(t *testing.T) {
+	tests := map[string]int{
+		"s3://b/t/metadata/00000-0f3e7c59-3b0b-4d1a-9f8e-1c2d3e4f5a6b.metadata.json":     0,
+		"file:///t/metadata/00042-0f3e7c59-3b0b-4d1a-9f8e-1c2d3e4f5a6b.gz.metadata.json": 42,
+		"/t/metadata/v7.metadata.json":      7,
+		"/t/metadata/whatever.json":         -1,
+		"/t/metadata/abc-def.metadata.json": -1,
+	}
+	for loc, want := range tests {
+		if got := metadataVersion(loc); got != want {
+			t.Errorf("metadataVersion(%q) = %d, want %d", loc, got, want)
+		}
+	}
+}
+
+func TestCodecRoundTrip(t *testing.T) {
+	raw := []byte(`{"format-version":2}`)
+	for _, loc := range []string{"x/00001-u.metadata.json", "x/00001-u.gz.metadata.json", "x/00001-u.zstd.metadata.json"} {
+		body, err := compress(loc, raw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		back, err := decompress(loc, body)
+		if err != nil || string(back) != string(raw) {
+			t.Errorf("%s: round trip gave %q, %v", loc, back, err)
+		}
+	}
+}

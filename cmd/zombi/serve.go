@@ -1,0 +1,137 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/catalog/embedded"
+	"github.com/zombi-db/zombi/catalog/postgres"
+	"github.com/zombi-db/zombi/server"
+	"github.com/zombi-db/zombi/warehouse"
+)
+
+// openStore opens the pointer store the config names.
+func openStore(ctx context.Context, c *config) (catalog.Store, error) {
+	if c.PostgresURL != "" {
+		return postgres.Open(ctx, c.PostgresURL)
+	}
+	return embedded.Open(c.DataDir + "/catalog")
+}
+
+func serve(ctx context.Context, c *config) error {
+	log, err := c.logger()
+	if err != nil {
+		return err
+	}
+	store, err := openStore(ctx, c)
+	if err != nil {
+		return fmt.Errorf("opening pointer store: %w", err)
+	}
+	defer store.Close()
+	wh, err := warehouse.Open(ctx, warehouse.Config{
+		Root:           c.Warehouse,
+		S3Endpoint:     c.S3Endpoint,
+		S3Region:       c.S3Region,
+		S3AccessKey:    c.S3AccessKey,
+		S3SecretKey:    c.S3SecretKey,
+		S3PathStyle:    c.S3PathStyle,
+		VendStaticKeys: c.S3VendKeys,
+	})
+	if err != nil {
+		return fmt.Errorf("opening warehouse: %w", err)
+	}
+
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	cat, err := catalog.New(catalog.Options{
+		Store:           store,
+		Warehouse:       wh,
+		Logger:          log.With("component", "catalog"),
+		Registerer:      reg,
+		ReceiptLifetime: c.IdempotencyTTL,
+	})
+	if err != nil {
+		return err
+	}
+	srv := server.New(server.Options{
+		Catalog:    cat,
+		Logger:     log.With("component", "http"),
+		AuthTokens: c.AuthTokens,
+		Registry:   reg,
+	})
+
+	ln, err := net.Listen("tcp", c.Listen)
+	if err != nil {
+		return err
+	}
+	httpSrv := &http.Server{
+		Handler:           srv,
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+	}
+	storeKind := "embedded"
+	if c.PostgresURL != "" {
+		storeKind = "postgres"
+	}
+	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(), "auth", len(c.AuthTokens) > 0)
+
+	errc := make(chan error, 1)
+	go func() { errc <- httpSrv.Serve(ln) }()
+	go expireReceipts(ctx, cat, log)
+
+	select {
+	case err := <-errc:
+		return err
+	case <-ctx.Done():
+	}
+	log.Info("shutting down", "timeout", c.ShutdownTimeout)
+	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+	defer cancel()
+	if err := httpSrv.Shutdown(sctx); err != nil {
+		return fmt.Errorf("graceful shutdown: %w", err)
+	}
+	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
+		return err
+	}
+	log.Info("stopped")
+	return nil
+}
+
+// expireReceipts deletes old idempotency receipts until ctx ends.
+func expireReceipts(ctx context.Context, cat *catalog.Service, log *slog.Logger) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if err := cat.ExpireReceipts(ctx); err != nil && ctx.Err() == nil {
+				log.Warn("expiring idempotency receipts", "err", err)
+			}
+		}
+	}
+}
+
+func migrate(ctx context.Context, c *config) error {
+	if c.PostgresURL == "" {
+		return errors.New("migrate needs --postgres-url (or ZOMBI_POSTGRES_URL); the embedded store needs no migrations")
+	}
+	// Opening the Postgres store applies pending migrations under an
+	// advisory lock.
+	store, err := postgres.Open(ctx, c.PostgresURL)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fmt.Println("migrations applied")
+	return nil
+}

@@ -1,0 +1,160 @@
+// Package zombitest builds the zombi binary once per test binary and runs
+// it as a real process, the way a user would, for end-to-end tests.
+package zombitest
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+var (
+	buildOnce sync.Once
+	binPath   string
+	buildErr  error
+)
+
+// repoRoot finds the module root from this file's location.
+func repoRoot() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
+}
+
+// Binary returns the path of a freshly built zombi binary.
+func Binary(t testing.TB) string {
+	t.Helper()
+	buildOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "zombi-bin-")
+		if err != nil {
+			buildErr = err
+			return
+		}
+		binPath = filepath.Join(dir, "zombi")
+		cmd := exec.Command("go", "build", "-o", binPath, "./cmd/zombi")
+		cmd.Dir = repoRoot()
+		if out, err := cmd.CombinedOutput(); err != nil {
+			buildErr = fmt.Errorf("go build ./cmd/zombi: %v\n%s", err, out)
+		}
+	})
+	if buildErr != nil {
+		t.Fatal(buildErr)
+	}
+	return binPath
+}
+
+// Instance is a running zombi process.
+type Instance struct {
+	URL     string
+	Addr    string
+	DataDir string
+	cmd     *exec.Cmd
+	log     *syncBuffer
+	done    chan struct{}
+}
+
+// FreeAddr returns a 127.0.0.1 address with a port that was free a moment
+// ago.
+func FreeAddr(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	return ln.Addr().String()
+}
+
+// Start runs `zombi serve` with a fresh data dir, a free port and args,
+// waits until /health/ready answers 200 and stops the process when the test
+// ends. The server log is printed if the test failed.
+func Start(t testing.TB, args ...string) *Instance {
+	t.Helper()
+	inst := &Instance{Addr: FreeAddr(t), DataDir: t.TempDir(), log: &syncBuffer{}, done: make(chan struct{})}
+	inst.URL = "http://" + inst.Addr
+	full := append([]string{"serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
+	inst.cmd = exec.Command(Binary(t), full...)
+	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log
+	inst.cmd.Env = os.Environ()
+	if err := inst.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = inst.cmd.Wait(); close(inst.done) }()
+	t.Cleanup(func() {
+		inst.Stop(t)
+		if t.Failed() {
+			t.Logf("zombi log:\n%s", inst.log.String())
+		}
+	})
+	inst.waitReady(t)
+	return inst
+}
+
+func (i *Instance) waitReady(t testing.TB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	for {
+		req, _ := http.NewRequestWithContext(ctx, http.MethodGet, i.URL+"/health/ready", nil)
+		resp, err := http.DefaultClient.Do(req)
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		select {
+		case <-i.done:
+			t.Fatalf("zombi exited before it was ready:\n%s", i.log.String())
+		case <-ctx.Done():
+			t.Fatalf("zombi not ready after 60s:\n%s", i.log.String())
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
+}
+
+// Stop sends SIGTERM and waits for a graceful exit (SIGKILL after 30s).
+func (i *Instance) Stop(t testing.TB) {
+	select {
+	case <-i.done:
+		return
+	default:
+	}
+	_ = i.cmd.Process.Signal(syscall.SIGTERM)
+	select {
+	case <-i.done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("zombi did not stop within 30s of SIGTERM")
+		_ = i.cmd.Process.Kill()
+		<-i.done
+	}
+}
+
+// Log returns what the server logged so far.
+func (i *Instance) Log() string { return i.log.String() }
+
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}

@@ -1,0 +1,193 @@
+package server
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/openapi"
+)
+
+// Options configure a Server.
+type Options struct {
+	Catalog *catalog.Service
+	Logger  *slog.Logger
+	// AuthTokens are the accepted bearer tokens; none disables auth.
+	AuthTokens []string
+	// Registry receives the HTTP metrics and serves /metrics. Required.
+	Registry *prometheus.Registry
+	// MaxBodyBytes bounds a request body; default 16 MiB.
+	MaxBodyBytes int64
+}
+
+// Server serves the catalog and operational endpoints over HTTP.
+type Server struct {
+	cat     *catalog.Service
+	log     *slog.Logger
+	tokens  [][]byte
+	metrics *httpMetrics
+	reg     *prometheus.Registry
+	echo    *echo.Echo
+}
+
+const ctxIdempotency = "zombi.idempotency"
+
+// New builds the HTTP handler.
+func New(opts Options) *Server {
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.MaxBodyBytes <= 0 {
+		opts.MaxBodyBytes = 16 << 20
+	}
+	s := &Server{
+		cat:     opts.Catalog,
+		log:     opts.Logger,
+		metrics: newHTTPMetrics(opts.Registry),
+		reg:     opts.Registry,
+	}
+	for _, t := range opts.AuthTokens {
+		s.tokens = append(s.tokens, []byte(t))
+	}
+	e := echo.New()
+	e.HideBanner, e.HidePort = true, true
+	e.HTTPErrorHandler = s.handleError
+	e.JSONSerializer = jsonSerializer{}
+	e.Use(s.observe, middleware.Recover(), s.authenticate,
+		middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10)+"B"))
+	openapi.RegisterHandlers(e, s)
+	s.echo = e
+	return s
+}
+
+// ServeHTTP implements http.Handler.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+
+// open reports whether a path is served without authentication.
+func open(path string) bool {
+	return strings.HasPrefix(path, "/health/") || path == "/metrics" || path == "/v1/oauth/tokens"
+}
+
+// authenticate requires a configured bearer token on every catalog call.
+func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		if len(s.tokens) == 0 || open(c.Request().URL.Path) {
+			return next(c)
+		}
+		got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
+		if ok {
+			for _, t := range s.tokens {
+				if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), t) == 1 {
+					return next(c)
+				}
+			}
+		}
+		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="zombi"`)
+		return &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
+	}
+}
+
+// observe records request counts and latencies by route template.
+func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		start := time.Now()
+		err := next(c)
+		if err != nil {
+			c.Error(err) // write the response now so its status is known
+		}
+		route := c.Path()
+		if route == "" {
+			route = "unmatched"
+		}
+		code := strconv.Itoa(c.Response().Status)
+		s.metrics.requests.WithLabelValues(c.Request().Method, route, code).Inc()
+		s.metrics.latency.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+		return nil
+	}
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	latency  *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "http", Name: "requests_total",
+			Help: "HTTP requests by method, route template and status code.",
+		}, []string{"method", "route", "code"}),
+		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Namespace: "zombi", Subsystem: "http", Name: "request_duration_seconds",
+			Help:    "HTTP request latency by method and route template.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}, []string{"method", "route"}),
+	}
+	if r != nil {
+		r.MustRegister(m.requests, m.latency)
+	}
+	return m
+}
+
+// jsonSerializer encodes without HTML escaping and decodes strictly enough
+// to turn malformed bodies into 400s.
+type jsonSerializer struct{}
+
+func (jsonSerializer) Serialize(c echo.Context, i any, indent string) error {
+	enc := json.NewEncoder(c.Response())
+	enc.SetEscapeHTML(false)
+	if indent != "" {
+		enc.SetIndent("", indent)
+	}
+	return enc.Encode(i)
+}
+
+func (jsonSerializer) Deserialize(c echo.Context, i any) error {
+	if err := json.NewDecoder(c.Request().Body).Decode(i); err != nil {
+		return &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "malformed JSON body: " + err.Error()}
+	}
+	return nil
+}
+
+func marshal(v any) ([]byte, error) {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	return []byte(strings.TrimRight(b.String(), "\n")), nil
+}
+
+// HealthLive answers while the process serves HTTP.
+func (s *Server) HealthLive(c echo.Context) error {
+	return c.JSON(http.StatusOK, openapi.HealthStatus{Status: "ok"})
+}
+
+// HealthReady checks the pointer store and the warehouse.
+func (s *Server) HealthReady(c echo.Context) error {
+	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
+	defer cancel()
+	if err := s.cat.Ready(ctx); err != nil {
+		checks := map[string]string{"error": err.Error()}
+		c.Response().Header().Set("Retry-After", retryAfterSeconds)
+		return c.JSON(http.StatusServiceUnavailable, openapi.HealthStatus{Status: "unavailable", Checks: &checks})
+	}
+	return c.JSON(http.StatusOK, openapi.HealthStatus{Status: "ok"})
+}
+
+// Metrics serves the Prometheus registry.
+func (s *Server) Metrics(c echo.Context) error {
+	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
+	return nil
+}
