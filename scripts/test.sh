@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# Runs every Zombi test on this machine, fresh or not: installs what is
+# missing (PostgreSQL from Debian packages, the S3-compatible test server
+# from the Go module proxy, a Python virtualenv from PyPI — cached under
+# ${ZOMBI_CACHE:-$HOME/.cache/zombi}), starts one Postgres cluster and one
+# S3 server for all suites, then runs:
+#   1. checks: generated code current, gofmt, go vet
+#   2. go test ./...  (unit, store conformance, end-to-end incl. iceberg-go's
+#      catalog conformance suite, on the embedded store and on Postgres + S3)
+#   3. pytest tests/interop  (PyIceberg against a running zombi)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+export ZOMBI_CACHE="${ZOMBI_CACHE:-$HOME/.cache/zombi}"
+mkdir -p "$ZOMBI_CACHE"
+
+step() { printf '\n=== %s\n' "$*"; }
+
+step "prerequisites"
+if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then
+	echo "PostgreSQL server binaries missing: installing the Debian package"
+	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+	$sudo_ apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq postgresql >/dev/null
+fi
+scripts/install-s3-server.sh
+python="$(scripts/pyenv.sh | tail -n 1)"
+echo "python: $python"
+
+step "generated code is current"
+go generate ./openapi
+if ! git diff --quiet -- openapi; then
+	git --no-pager diff --stat -- openapi
+	echo "openapi/*.gen.go is stale: run 'go generate ./openapi' and commit the result" >&2
+	exit 1
+fi
+
+step "gofmt and go vet"
+unformatted="$(gofmt -l $(git ls-files '*.go'))"
+if [ -n "$unformatted" ]; then
+	echo "gofmt would change:"; echo "$unformatted"; exit 1
+fi
+go vet ./...
+
+step "shared test services (Postgres, S3)"
+tmp="$(mktemp -d)"
+go build -o "$tmp/zombi-testenv" ./internal/testenv/cmd/zombi-testenv
+"$tmp/zombi-testenv" >"$tmp/env" 2>"$tmp/testenv.log" &
+services=$!
+cleanup() {
+	kill "$services" 2>/dev/null && wait "$services" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+for _ in $(seq 1 600); do
+	grep -q '^# ready' "$tmp/env" 2>/dev/null && break
+	if ! kill -0 "$services" 2>/dev/null; then
+		cat "$tmp/testenv.log" >&2; exit 1
+	fi
+	sleep 0.1
+done
+grep -q '^# ready' "$tmp/env" || { echo "test services did not start" >&2; cat "$tmp/testenv.log" >&2; exit 1; }
+# shellcheck disable=SC1091
+source "$tmp/env"
+echo "postgres: $ZOMBI_TEST_POSTGRES_URL"
+echo "s3:       $ZOMBI_TEST_S3_ENDPOINT"
+
+step "go test ./..."
+go test -count=1 -timeout 20m ./...
+
+step "pytest tests/interop"
+"$python" -m pytest -q tests/interop
+
+step "all tests passed"

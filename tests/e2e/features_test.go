@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestIdempotencyKey: a retried mutation with the same key replays the
+// first response and changes nothing; deterministic failures replay too.
+func TestIdempotencyKey(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			base := sh.start(t).URL
+			key := []string{"Idempotency-Key", "create-ns-1"}
+			first := mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["idem"],"properties":{"a":"1"}}`, key...)
+			status, hdr, again := call(t, "POST", base+"/v1/namespaces", `{"namespace":["idem"],"properties":{"a":"1"}}`, key...)
+			if status != 200 || string(again) != strings.TrimSpace(string(first)) || hdr.Get("Idempotency-Replayed") != "true" {
+				t.Fatalf("retry: status %d replayed=%q body %s, want 200 and the first body %s", status, hdr.Get("Idempotency-Replayed"), again, first)
+			}
+			// Without the key the same request is a conflict.
+			mustCall(t, 409, "POST", base+"/v1/namespaces", `{"namespace":["idem"]}`)
+
+			mustCall(t, 200, "POST", base+"/v1/namespaces/idem/tables", fmt.Sprintf(simpleTable, "t"))
+			before := loadTable(t, base, "idem", "t")
+			commit := `{"requirements":[{"type":"assert-table-uuid","uuid":"` + before.Metadata.UUID + `"}],"updates":[{"action":"set-properties","updates":{"n":"1"}}]}`
+			ck := []string{"Idempotency-Key", "commit-1"}
+			r1 := mustCall(t, 200, "POST", base+"/v1/namespaces/idem/tables/t", commit, ck...)
+			r2 := mustCall(t, 200, "POST", base+"/v1/namespaces/idem/tables/t", commit, ck...)
+			var c1, c2 struct {
+				Loc string `json:"metadata-location"`
+			}
+			_ = json.Unmarshal(r1, &c1)
+			_ = json.Unmarshal(r2, &c2)
+			if c1.Loc == "" || c1.Loc != c2.Loc {
+				t.Fatalf("replayed commit has metadata-location %q, first %q", c2.Loc, c1.Loc)
+			}
+			if after := loadTable(t, base, "idem", "t"); after.MetadataLocation != c1.Loc {
+				t.Fatalf("a replayed commit moved the table again: %s, want %s", after.MetadataLocation, c1.Loc)
+			}
+
+			// A deterministic failure is replayed even after the cause is gone.
+			fk := []string{"Idempotency-Key", "drop-missing"}
+			mustCall(t, 404, "DELETE", base+"/v1/namespaces/idem/tables/later", "", fk...)
+			mustCall(t, 200, "POST", base+"/v1/namespaces/idem/tables", fmt.Sprintf(simpleTable, "later"))
+			mustCall(t, 404, "DELETE", base+"/v1/namespaces/idem/tables/later", "", fk...)
+			mustCall(t, 204, "HEAD", base+"/v1/namespaces/idem/tables/later", "")
+
+			// The same key on another request is refused.
+			mustCall(t, 422, "DELETE", base+"/v1/namespaces/idem/tables/t", "", key...)
+		})
+	}
+}
+
+// TestConfigAndETag covers /v1/config and conditional loads.
+func TestConfigAndETag(t *testing.T) {
+	base := shapes[0].start(t).URL
+	var cfg struct {
+		Defaults  map[string]string `json:"defaults"`
+		Overrides map[string]string `json:"overrides"`
+		Endpoints []string          `json:"endpoints"`
+		Lifetime  string            `json:"idempotency-key-lifetime"`
+	}
+	if err := json.Unmarshal(mustCall(t, 200, "GET", base+"/v1/config?warehouse=x", ""), &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Lifetime != "PT1800S" || len(cfg.Endpoints) < 16 || cfg.Defaults == nil || cfg.Overrides == nil {
+		t.Fatalf("config %+v", cfg)
+	}
+	for _, ep := range []string{"POST /v1/{prefix}/transactions/commit", "POST /v1/{prefix}/namespaces/{namespace}/register", "POST /v1/{prefix}/tables/rename"} {
+		found := false
+		for _, e := range cfg.Endpoints {
+			found = found || e == ep
+		}
+		if !found {
+			t.Errorf("config endpoints lack %q", ep)
+		}
+	}
+
+	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["etag"]}`)
+	mustCall(t, 200, "POST", base+"/v1/namespaces/etag/tables", fmt.Sprintf(simpleTable, "t"))
+	status, hdr, _ := call(t, "GET", base+"/v1/namespaces/etag/tables/t", "")
+	tag := hdr.Get("ETag")
+	if status != 200 || tag == "" {
+		t.Fatalf("load: status %d etag %q", status, tag)
+	}
+	if status, _, body := call(t, "GET", base+"/v1/namespaces/etag/tables/t", "", "If-None-Match", tag); status != 304 || len(body) != 0 {
+		t.Fatalf("If-None-Match current: status %d body %q, want 304 and no body", status, body)
+	}
+	status, hdr, _ = call(t, "GET", base+"/v1/namespaces/etag/tables/t?snapshots=refs", "", "If-None-Match", tag)
+	if status != 200 || hdr.Get("ETag") == tag {
+		t.Fatalf("a refs-only load must not match the all-snapshots ETag: status %d", status)
+	}
+	mustCall(t, 200, "POST", base+"/v1/namespaces/etag/tables/t", `{"requirements":[],"updates":[{"action":"set-properties","updates":{"x":"y"}}]}`)
+	status, hdr, _ = call(t, "GET", base+"/v1/namespaces/etag/tables/t", "", "If-None-Match", tag)
+	if status != 200 || hdr.Get("ETag") == tag {
+		t.Fatalf("after a commit: status %d etag %q, want 200 and a new ETag", status, hdr.Get("ETag"))
+	}
+}
+
+// TestNamespacesAndTables covers nested namespaces, pagination, rename,
+// register and drop with purge on the local warehouse.
+func TestNamespacesAndTables(t *testing.T) {
+	inst := shapes[0].start(t)
+	base := inst.URL
+	for _, ns := range [][]string{{"a"}, {"a", "b"}, {"a", "b", "c"}, {"ab"}, {"a", "x"}} {
+		b, _ := json.Marshal(map[string]any{"namespace": ns})
+		mustCall(t, 200, "POST", base+"/v1/namespaces", string(b))
+	}
+	mustCall(t, 404, "POST", base+"/v1/namespaces", `{"namespace":["zz","child"]}`)
+
+	var page struct {
+		Namespaces [][]string `json:"namespaces"`
+		Next       string     `json:"next-page-token"`
+	}
+	if err := json.Unmarshal(mustCall(t, 200, "GET", base+"/v1/namespaces?parent=a", ""), &page); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(page.Namespaces) != "[[a b] [a x]]" {
+		t.Fatalf("children of a: %v", page.Namespaces)
+	}
+	// Nested namespaces by %1F in the path and in parent.
+	mustCall(t, 200, "GET", base+"/v1/namespaces/a%1Fb%1Fc", "")
+	mustCall(t, 200, "GET", base+"/v1/namespaces?parent=a%1Fb", "")
+
+	// Pagination over five tables, two per page.
+	for i := 0; i < 5; i++ {
+		mustCall(t, 200, "POST", base+"/v1/namespaces/a%1Fb/tables", fmt.Sprintf(simpleTable, fmt.Sprintf("t%d", i)))
+	}
+	var names []string
+	tok := ""
+	for pages := 0; ; pages++ {
+		var p struct {
+			IDs  []struct{ Name string } `json:"identifiers"`
+			Next string                  `json:"next-page-token"`
+		}
+		if err := json.Unmarshal(mustCall(t, 200, "GET", base+"/v1/namespaces/a%1Fb/tables?pageSize=2&pageToken="+url.QueryEscape(tok), ""), &p); err != nil {
+			t.Fatal(err)
+		}
+		for _, id := range p.IDs {
+			names = append(names, id.Name)
+		}
+		if p.Next == "" || pages > 5 {
+			break
+		}
+		tok = p.Next
+	}
+	if fmt.Sprint(names) != "[t0 t1 t2 t3 t4]" {
+		t.Fatalf("paged tables: %v", names)
+	}
+
+	// Rename across namespaces keeps the metadata.
+	before := loadTable(t, base, "a%1Fb", "t0")
+	mustCall(t, 204, "POST", base+"/v1/tables/rename", `{"source":{"namespace":["a","b"],"name":"t0"},"destination":{"namespace":["ab"],"name":"moved"}}`)
+	mustCall(t, 404, "GET", base+"/v1/namespaces/a%1Fb/tables/t0", "")
+	if after := loadTable(t, base, "ab", "moved"); after.MetadataLocation != before.MetadataLocation {
+		t.Fatalf("rename changed the metadata location")
+	}
+	mustCall(t, 409, "POST", base+"/v1/tables/rename", `{"source":{"namespace":["ab"],"name":"moved"},"destination":{"namespace":["a","b"],"name":"t1"}}`)
+
+	// Register a second name for the same metadata, then overwrite.
+	reg := fmt.Sprintf(`{"name":"again","metadata-location":%q}`, before.MetadataLocation)
+	mustCall(t, 200, "POST", base+"/v1/namespaces/ab/register", reg)
+	mustCall(t, 409, "POST", base+"/v1/namespaces/ab/register", reg)
+	t1 := loadTable(t, base, "a%1Fb", "t1")
+	mustCall(t, 200, "POST", base+"/v1/namespaces/ab/register", fmt.Sprintf(`{"name":"again","metadata-location":%q,"overwrite":true}`, t1.MetadataLocation))
+	if got := loadTable(t, base, "ab", "again"); got.MetadataLocation != t1.MetadataLocation {
+		t.Fatalf("register overwrite: %s, want %s", got.MetadataLocation, t1.MetadataLocation)
+	}
+	mustCall(t, 400, "POST", base+"/v1/namespaces/ab/register", `{"name":"evil","metadata-location":"file:///etc/passwd"}`)
+
+	// Drop with purge removes the table's directory; without purge the
+	// files stay.
+	t2 := loadTable(t, base, "a%1Fb", "t2")
+	t3 := loadTable(t, base, "a%1Fb", "t3")
+	mustCall(t, 204, "DELETE", base+"/v1/namespaces/a%1Fb/tables/t2?purgeRequested=true", "")
+	mustCall(t, 204, "DELETE", base+"/v1/namespaces/a%1Fb/tables/t3", "")
+	if _, err := os.Stat(localPath(t2.MetadataLocation)); !os.IsNotExist(err) {
+		t.Fatalf("purged table's metadata still exists: %v", err)
+	}
+	if _, err := os.Stat(filepath.Dir(filepath.Dir(localPath(t2.MetadataLocation)))); !os.IsNotExist(err) {
+		t.Fatalf("purged table's directory still exists: %v", err)
+	}
+	if _, err := os.Stat(localPath(t3.MetadataLocation)); err != nil {
+		t.Fatalf("a drop without purge deleted files: %v", err)
+	}
+}
+
+func localPath(loc string) string { return strings.TrimPrefix(loc, "file://") }

@@ -1,0 +1,57 @@
+package e2e
+
+import (
+	"context"
+	"testing"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	_ "github.com/apache/iceberg-go/catalog/rest" // registers the rest catalog type
+	"github.com/zombi-db/zombi/internal/testenv"
+	"github.com/zombi-db/zombi/internal/zombitest"
+	_ "github.com/zombi-db/zombi/warehouse" // registers the s3 scheme for data files
+)
+
+// shape is one way to run Zombi.
+type shape struct {
+	name  string
+	start func(t testing.TB, extra ...string) *zombitest.Instance
+}
+
+// shapes are the deployments every end-to-end test runs against: the
+// zero-dependency default, and the production shape with Postgres and an
+// S3-compatible server whose settings clients get from the catalog.
+var shapes = []shape{
+	{name: "embedded", start: func(t testing.TB, extra ...string) *zombitest.Instance {
+		return zombitest.Start(t, extra...)
+	}},
+	{name: "postgres-s3", start: func(t testing.TB, extra ...string) *zombitest.Instance {
+		pg := testenv.Postgres(t)
+		s3 := testenv.S3(t)
+		args := []string{
+			"--postgres-url", pg,
+			"--warehouse", "s3://" + s3.Bucket + "/warehouse",
+			"--s3-endpoint", s3.Endpoint,
+			"--s3-region", s3.Region,
+			"--s3-access-key", s3.AccessKey,
+			"--s3-secret-key", s3.SecretKey,
+			"--s3-vend-static-keys",
+		}
+		return zombitest.Start(t, append(args, extra...)...)
+	}},
+}
+
+// restCatalog connects iceberg-go's REST client to inst, configured with
+// nothing but the URI.
+func restCatalog(t testing.TB, inst *zombitest.Instance, props ...string) catalog.Catalog {
+	t.Helper()
+	p := iceberg.Properties{"type": "rest", "uri": inst.URL}
+	for i := 0; i+1 < len(props); i += 2 {
+		p[props[i]] = props[i+1]
+	}
+	cat, err := catalog.Load(context.Background(), "zombi", p)
+	if err != nil {
+		t.Fatalf("connecting iceberg-go to zombi: %v", err)
+	}
+	return cat
+}
