@@ -258,7 +258,8 @@ func startS3Process(bin string) (_ *s3Process, err error) {
 	if err != nil {
 		return nil, err
 	}
-	tmp, err := os.MkdirTemp("", "zombi-s3-")
+	removeStaleS3Dirs()
+	tmp, err := os.MkdirTemp("", s3DirPrefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return nil, err
 	}
@@ -371,6 +372,26 @@ func (p *s3Process) stop() {
 	}
 	if p.dataDir != "" {
 		_ = os.RemoveAll(p.dataDir)
+	}
+}
+
+// s3DirPrefix starts the name of a server's temporary directory, followed by
+// the pid of the test binary that owns it.
+const s3DirPrefix = "zombi-s3-"
+
+// removeStaleS3Dirs removes the temporary directories of servers whose test
+// binary died without calling StopS3 (a panic, a -timeout, a missing
+// TestMain).
+func removeStaleS3Dirs() {
+	dirs, _ := filepath.Glob(filepath.Join(os.TempDir(), s3DirPrefix+"*"))
+	for _, d := range dirs {
+		rest := strings.TrimPrefix(filepath.Base(d), s3DirPrefix)
+		pidStr, _, ok := strings.Cut(rest, "-")
+		pid, err := strconv.Atoi(pidStr)
+		if !ok || err != nil || pid == os.Getpid() || processAlive(pid) {
+			continue
+		}
+		_ = os.RemoveAll(d)
 	}
 }
 

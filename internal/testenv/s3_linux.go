@@ -1,6 +1,7 @@
 package testenv
 
 import (
+	"errors"
 	"os/exec"
 	"syscall"
 )
@@ -9,4 +10,10 @@ import (
 // without calling StopS3 (a panic, a -timeout, a kill).
 func setS3ProcAttr(cmd *exec.Cmd) {
 	cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL}
+}
+
+// processAlive reports whether a process with the given pid exists.
+func processAlive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
