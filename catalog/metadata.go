@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -78,7 +79,9 @@ func (s *Service) writeMetadata(ctx context.Context, loc string, meta table.Meta
 
 func encodeJSON(meta table.Metadata) ([]byte, error) {
 	var buf bytes.Buffer
-	enc := newJSONEncoder(&buf)
+	// No HTML escaping: metadata carries docs and property values, not HTML.
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
 	if err := enc.Encode(meta); err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ type metrics struct {
 	commits        *prometheus.CounterVec
 	commitDuration prometheus.Histogram
 	purgedFiles    prometheus.Counter
+	purgeFailures  prometheus.Counter
 }
 
 func newMetrics(r prometheus.Registerer) *metrics {
@@ -24,9 +25,13 @@ func newMetrics(r prometheus.Registerer) *metrics {
 			Namespace: "zombi", Subsystem: "catalog", Name: "purged_files_total",
 			Help: "Files deleted by drop-table with purge and by metadata cleanup.",
 		}),
+		purgeFailures: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "catalog", Name: "purge_failures_total",
+			Help: "Drops with purge whose files could not all be deleted (left for orphan cleanup).",
+		}),
 	}
 	if r != nil {
-		r.MustRegister(m.commits, m.commitDuration, m.purgedFiles)
+		r.MustRegister(m.commits, m.commitDuration, m.purgedFiles, m.purgeFailures)
 	}
 	return m
 }

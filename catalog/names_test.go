@@ -94,3 +94,30 @@ func TestCodecRoundTrip(t *testing.T) {
 		}
 	}
 }
+
+func TestPathSegment(t *testing.T) {
+	tests := map[string]string{
+		"events":      "events",
+		"with space":  "with_space",
+		"pct%1Fname":  "pct_1Fname",
+		"a/b":         "a_b",
+		"表":           "___",
+		"..":          "__",
+		"v1.2-beta_3": "v1.2-beta_3",
+		"q?x#y":       "q_x_y",
+	}
+	for in, want := range tests {
+		got := pathSegment(in)
+		if got != want {
+			t.Errorf("pathSegment(%q) = %q, want %q", in, got, want)
+		}
+		if !plainLocation("s3://b/" + got) {
+			t.Errorf("pathSegment(%q) = %q is not a plain location", in, got)
+		}
+	}
+	for _, loc := range []string{"s3://b/a b", "file:///w/a%20b", "s3://b/x?y", "s3://b/x#y", "s3://b/é"} {
+		if plainLocation(loc) {
+			t.Errorf("plainLocation(%q) = true", loc)
+		}
+	}
+}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"path"
 	"regexp"
+	"time"
 
 	"github.com/apache/iceberg-go/table"
 )
@@ -14,35 +15,58 @@ import (
 // belongs to exactly one table, so purging may remove all of it.
 var ownedLocation = regexp.MustCompile(`-[0-9a-f]{32}$`)
 
-// purge deletes the files of the table whose last metadata file is
-// metaLoc: data and delete files, manifests, manifest lists, statistics
-// and metadata files, then everything left under a location the catalog
-// chose.
-func (s *Service) purge(ctx context.Context, metaLoc string) error {
+// purgePlan is what dropping a table with purge deletes.
+type purgePlan struct {
+	metadata string   // the table's metadata file when it was listed
+	files    []string // every file the metadata references, metadata included
+	location string   // set when the whole table location may go
+}
+
+// planPurge lists the files of the table whose current metadata file is
+// metaLoc: data and delete files, manifests, manifest lists, statistics and
+// metadata files, and, for a location the catalog chose, the location.
+func (s *Service) planPurge(ctx context.Context, metaLoc string) (*purgePlan, error) {
 	m, err := s.readMetadata(ctx, metaLoc)
 	if err != nil {
-		return fmt.Errorf("purge: %w", err)
+		return nil, fmt.Errorf("purge: %w", err)
 	}
 	files, err := referencedFiles(m.meta, s.wh)
 	if err != nil {
-		return fmt.Errorf("%w: purge: listing files: %w", ErrUnavailable, err)
+		return nil, fmt.Errorf("%w: purge: listing files: %w", ErrUnavailable, err)
 	}
-	files = append(files, metaLoc)
-	if err := s.wh.Delete(ctx, files); err != nil {
-		return fmt.Errorf("%w: purge: %w", ErrUnavailable, err)
+	p := &purgePlan{metadata: metaLoc, files: append(files, metaLoc)}
+	if loc := m.meta.Location(); inside(s.wh.Root(), loc) && ownedLocation.MatchString(path.Base(loc)) {
+		p.location = loc
 	}
-	n := len(files)
-	loc := m.meta.Location()
-	if inside(s.wh.Root(), loc) && ownedLocation.MatchString(path.Base(loc)) {
-		rest, err := s.wh.DeletePrefix(ctx, loc)
-		if err != nil {
-			return fmt.Errorf("%w: purge: %w", ErrUnavailable, err)
+	return p, nil
+}
+
+// purge deletes what p lists, retrying a few times; what cannot be deleted
+// is logged and counted, and left for orphan cleanup.
+func (s *Service) purge(ctx context.Context, p *purgePlan) {
+	ctx = context.WithoutCancel(ctx)
+	var err error
+	for attempt := 0; attempt < 3; attempt++ {
+		if attempt > 0 {
+			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}
-		n += rest
+		if err = s.wh.Delete(ctx, p.files); err != nil {
+			continue
+		}
+		n := len(p.files)
+		if p.location != "" {
+			var rest int
+			if rest, err = s.wh.DeletePrefix(ctx, p.location); err != nil {
+				continue
+			}
+			n += rest
+		}
+		s.metrics.purgedFiles.Add(float64(n))
+		s.log.Info("purged table files", "metadata", p.metadata, "files", n)
+		return
 	}
-	s.metrics.purgedFiles.Add(float64(n))
-	s.log.Info("purged table files", "location", loc, "files", n)
-	return nil
+	s.metrics.purgeFailures.Inc()
+	s.log.Error("purge left files behind; orphan cleanup will find them", "metadata", p.metadata, "err", err)
 }
 
 // referencedFiles lists every file meta refers to, directly or through

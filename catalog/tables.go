@@ -113,23 +113,70 @@ func (s *Service) ListTables(ctx context.Context, ns Namespace, pageToken string
 // defaultLocation is where a new table lives when the client names no
 // location: under the warehouse, by namespace, with a random suffix so a
 // table created after another was dropped or renamed away never shares its
-// files.
+// files. Names are folded to location-safe characters (see pathSegment):
+// engines disagree on whether a location is percent-decoded, so a location
+// must mean the same path to all of them.
 func (s *Service) defaultLocation(id Ident) string {
-	parts := append([]string{strings.TrimSuffix(s.wh.Root(), "/")}, id.Namespace...)
-	parts = append(parts, id.Name+"-"+strings.ReplaceAll(uuid.NewString(), "-", ""))
+	parts := []string{strings.TrimSuffix(s.wh.Root(), "/")}
+	for _, level := range id.Namespace {
+		parts = append(parts, pathSegment(level))
+	}
+	parts = append(parts, pathSegment(id.Name)+"-"+strings.ReplaceAll(uuid.NewString(), "-", ""))
 	return strings.Join(parts, "/")
 }
 
+// pathSegment keeps ASCII letters, digits, '.', '_' and '-' of a name and
+// replaces every other byte with '_'. A segment made only of dots becomes
+// underscores too.
+func pathSegment(name string) string {
+	b := []byte(name)
+	dots := true
+	for i, c := range b {
+		if !safeSegmentByte(c) {
+			b[i] = '_'
+		}
+		dots = dots && b[i] == '.'
+	}
+	if dots {
+		return strings.Repeat("_", len(b))
+	}
+	return string(b)
+}
+
+func safeSegmentByte(c byte) bool {
+	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
+}
+
+// plainLocation reports whether a location's path is made of characters
+// every engine reads the same way: no percent escapes, spaces, '?', '#' or
+// other bytes that URL parsers treat differently.
+func plainLocation(loc string) bool {
+	for i := 0; i < len(loc); i++ {
+		c := loc[i]
+		if !safeSegmentByte(c) && !strings.ContainsRune("/:=+,@~", rune(c)) {
+			return false
+		}
+	}
+	return true
+}
+
 // checkLocations refuses table, data and metadata locations outside the
-// warehouse: a client never makes the server read or write elsewhere.
+// warehouse, or with characters engines would read differently: a client
+// never makes the server read or write elsewhere.
 func (s *Service) checkLocations(meta table.Metadata) error {
 	root := s.wh.Root()
-	if !inside(root, meta.Location()) || meta.Location() == strings.TrimSuffix(root, "/") {
-		return fmt.Errorf("%w: table location %q is not inside the warehouse %s", ErrInvalid, meta.Location(), root)
-	}
+	locs := []struct{ what, loc string }{{"table location", meta.Location()}}
 	for _, key := range []string{table.WriteDataPathKey, table.WriteMetadataPathKey} {
-		if p, ok := meta.Properties()[key]; ok && !inside(root, p) {
-			return fmt.Errorf("%w: %s %q is not inside the warehouse %s", ErrInvalid, key, p, root)
+		if p, ok := meta.Properties()[key]; ok {
+			locs = append(locs, struct{ what, loc string }{key, p})
+		}
+	}
+	for _, l := range locs {
+		if !plainLocation(l.loc) {
+			return fmt.Errorf("%w: %s %q may only contain ASCII letters, digits and . _ - / : = + , @ ~", ErrInvalid, l.what, l.loc)
+		}
+		if !inside(root, l.loc) || strings.TrimSuffix(l.loc, "/") == strings.TrimSuffix(root, "/") {
+			return fmt.Errorf("%w: %s %q is not inside the warehouse %s", ErrInvalid, l.what, l.loc, root)
 		}
 	}
 	return nil
@@ -271,20 +318,38 @@ func (s *Service) RenameTable(ctx context.Context, from, to Ident, idem *Idempot
 }
 
 // DropTable removes a table. With purge, the files its metadata references
-// (and, for a location the catalog chose, everything under it) are deleted
-// after the pointer is gone.
+// (and, for a location the catalog chose, everything under it) are listed
+// before the pointer is removed — a table whose files cannot be listed is
+// not dropped — and deleted after. A file that cannot be deleted then is
+// logged and left for orphan cleanup: the table is already gone.
 func (s *Service) DropTable(ctx context.Context, id Ident, purge bool, idem *Idempotency) error {
 	if err := ValidateIdent(id); err != nil {
 		return err
 	}
-	var loc string
+	var plan *purgePlan
+	if purge {
+		if err := s.replay(ctx, idem); err != nil {
+			return err
+		}
+		loc, err := s.tableLocation(ctx, id)
+		if err != nil {
+			return err
+		}
+		if plan, err = s.planPurge(ctx, loc); err != nil {
+			return err
+		}
+	}
 	err := s.update(ctx, idem, func(tx Tx) (any, error) {
-		var err error
-		loc, err = tx.DropTable(id)
+		loc, err := tx.DropTable(id)
+		if err == nil && plan != nil && loc != plan.metadata {
+			// The table moved since it was listed; list again.
+			err = fmt.Errorf("%w: table %s changed while being dropped", ErrCommitFailed, id)
+		}
 		return nil, err
 	})
-	if err != nil || !purge {
+	if err != nil || plan == nil {
 		return err
 	}
-	return s.purge(ctx, loc)
+	s.purge(ctx, plan)
+	return nil
 }

@@ -36,7 +36,7 @@ type Server struct {
 	log     *slog.Logger
 	tokens  [][]byte
 	metrics *httpMetrics
-	reg     *prometheus.Registry
+	prom    http.Handler
 	echo    *echo.Echo
 }
 
@@ -54,7 +54,7 @@ func New(opts Options) *Server {
 		cat:     opts.Catalog,
 		log:     opts.Logger,
 		metrics: newHTTPMetrics(opts.Registry),
-		reg:     opts.Registry,
+		prom:    promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
 	}
 	for _, t := range opts.AuthTokens {
 		s.tokens = append(s.tokens, []byte(t))
@@ -188,6 +188,6 @@ func (s *Server) HealthReady(c echo.Context) error {
 
 // Metrics serves the Prometheus registry.
 func (s *Server) Metrics(c echo.Context) error {
-	promhttp.HandlerFor(s.reg, promhttp.HandlerOpts{}).ServeHTTP(c.Response(), c.Request())
+	s.prom.ServeHTTP(c.Response(), c.Request())
 	return nil
 }

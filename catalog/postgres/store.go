@@ -158,7 +158,8 @@ func (s *Store) update(ctx context.Context, fn func(catalog.Tx) error) (retry bo
 		case isConflict(err):
 			return true, err
 		case errors.As(err, &pgErr):
-			return false, fmt.Errorf("postgres: commit: %w", err)
+			// The server answered: the transaction did not commit.
+			return false, wrap(fmt.Errorf("commit: %w", err))
 		case errors.Is(err, pgx.ErrTxCommitRollback):
 			return false, fmt.Errorf("postgres: commit: transaction had failed: %w", errors.Join(err, t.failed))
 		default:

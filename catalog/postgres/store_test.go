@@ -3,10 +3,14 @@ package postgres_test
 import (
 	"context"
 	"errors"
+	"fmt"
 	"os"
+	"slices"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/catalog/postgres"
@@ -110,6 +114,63 @@ func TestUnstorableNames(t *testing.T) {
 			})
 			if !errors.Is(err, catalog.ErrInvalid) {
 				t.Fatalf("Update: %v, want ErrInvalid", err)
+			}
+		})
+	}
+}
+
+// TestConnectionLost ends the store's session from outside, as a database
+// restart or failover does, in the middle of a transaction.
+func TestConnectionLost(t *testing.T) {
+	url := testenv.Postgres(t)
+	s := open(t, url)
+	admin, err := pgx.Connect(t.Context(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer admin.Close(context.Background())
+	// terminate ends the sessions of the store's open transactions.
+	terminate := func() error {
+		var n int
+		err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
+WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`).Scan(&n)
+		if err == nil && n != 1 {
+			err = fmt.Errorf("terminated %d sessions, want 1", n)
+		}
+		return err
+	}
+	a := catalog.Namespace{"a"}
+	for _, tc := range []struct {
+		name string
+		fn   func(tx catalog.Tx) error
+		want []error // any of
+	}{
+		{"BeforeStatement", func(tx catalog.Tx) error {
+			if _, err := tx.ListNamespaces(nil, "", 0); err != nil {
+				return err
+			}
+			if err := terminate(); err != nil {
+				return err
+			}
+			return tx.CreateNamespace(a, nil)
+		}, []error{catalog.ErrUnavailable}},
+		{"BeforeCommit", func(tx catalog.Tx) error {
+			if err := tx.CreateNamespace(a, nil); err != nil {
+				return err
+			}
+			return terminate()
+		}, []error{catalog.ErrUnavailable, catalog.ErrCommitStateUnknown}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			err := s.Update(t.Context(), tc.fn)
+			if !slices.ContainsFunc(tc.want, func(target error) bool { return errors.Is(err, target) }) {
+				t.Fatalf("Update: %v, want one of %v", err, tc.want)
+			}
+			t.Logf("Update: %v", err)
+			// The pool replaces the connection; nothing was committed.
+			err = s.View(t.Context(), func(tx catalog.Tx) error { _, err := tx.LoadNamespace(a); return err })
+			if !errors.Is(err, catalog.ErrNoSuchNamespace) {
+				t.Fatalf("LoadNamespace after the failed Update: %v, want ErrNoSuchNamespace", err)
 			}
 		})
 	}

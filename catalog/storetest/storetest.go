@@ -20,9 +20,9 @@
 // as after either the last level of a child or a child's full
 // Namespace.String(); writes inside View fail without changing anything; an
 // empty namespace, or a level holding the unit separator (0x1F), is
-// catalog.ErrInvalid; and CreateNamespace refuses a missing parent with
-// catalog.ErrNoSuchNamespace only in the sense that a concurrent drop of the
-// parent never leaves an orphan.
+// catalog.ErrInvalid; and a transaction that checks a parent namespace and
+// creates a child in it never leaves an orphan when the parent is dropped
+// concurrently.
 package storetest
 
 import (

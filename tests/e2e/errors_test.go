@@ -30,6 +30,7 @@ func TestErrorModel(t *testing.T) {
 		{"table name with control char", "POST", "/v1/namespaces/err/tables", fmt.Sprintf(simpleTable, "a\x01b"), 400, "BadRequestException"},
 		{"table without schema", "POST", "/v1/namespaces/err/tables", `{"name":"noschema"}`, 400, "BadRequestException"},
 		{"location outside warehouse", "POST", "/v1/namespaces/err/tables", `{"name":"esc","location":"file:///etc","schema":{"type":"struct","fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, 400, "BadRequestException"},
+		{"location with escapes", "POST", "/v1/namespaces/err/tables", `{"name":"esc","location":"file:///w/a%20b","schema":{"type":"struct","fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, 400, "BadRequestException"},
 		{"unknown update action", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"make-coffee"}]}`, 400, "BadRequestException"},
 		{"unknown requirement type", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-weather"}],"updates":[]}`, 400, "BadRequestException"},
 		{"update that cannot apply", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"set-current-schema","schema-id":42}]}`, 400, "BadRequestException"},

@@ -191,3 +191,30 @@ func TestNamespacesAndTables(t *testing.T) {
 }
 
 func localPath(loc string) string { return strings.TrimPrefix(loc, "file://") }
+
+// TestOps covers the health endpoints and the Prometheus metrics.
+func TestOps(t *testing.T) {
+	base := shapes[0].start(t).URL
+	if b := mustCall(t, 200, "GET", base+"/health/live", ""); !strings.Contains(string(b), `"ok"`) {
+		t.Fatalf("live: %s", b)
+	}
+	if b := mustCall(t, 200, "GET", base+"/health/ready", ""); !strings.Contains(string(b), `"ok"`) {
+		t.Fatalf("ready: %s", b)
+	}
+	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["ops"]}`)
+	mustCall(t, 200, "POST", base+"/v1/namespaces/ops/tables", fmt.Sprintf(simpleTable, "t"))
+	mustCall(t, 200, "POST", base+"/v1/namespaces/ops/tables/t", `{"requirements":[],"updates":[{"action":"set-properties","updates":{"a":"b"}}]}`)
+	mustCall(t, 409, "POST", base+"/v1/namespaces/ops/tables/t", `{"requirements":[{"type":"assert-current-schema-id","current-schema-id":5}],"updates":[]}`)
+	m := string(mustCall(t, 200, "GET", base+"/metrics", ""))
+	for _, want := range []string{
+		`zombi_http_requests_total{code="409",method="POST",route="/v1/namespaces/:namespace/tables/:table"} 1`,
+		`zombi_catalog_commits_total{outcome="ok"} 1`,
+		`zombi_catalog_commits_total{outcome="conflict"} 1`,
+		`zombi_http_request_duration_seconds_bucket{method="GET",route="/health/ready"`,
+		`zombi_catalog_commit_duration_seconds_count 1`,
+	} {
+		if !strings.Contains(m, want) {
+			t.Errorf("/metrics lacks %s", want)
+		}
+	}
+}
