@@ -1,0 +1,493 @@
+"""Fixtures for the engine interop suites: a real zombi server per shape.
+
+The zombi binary is built once per pytest session from the repository this
+file lives in. Each server shape is started once per session on a free
+127.0.0.1 port with a fresh --data-dir, and every test that asks for the
+`zombi` fixture runs once per shape:
+
+  embedded     embedded pointer store + local warehouse under the data dir
+  postgres-s3  Postgres pointer store (a fresh database on
+               $ZOMBI_TEST_POSTGRES_URL) + warehouse s3://<fresh bucket>/wh on
+               the S3-compatible server at $ZOMBI_TEST_S3_ENDPOINT, with the
+               static keys vended to clients in loadTable config
+
+The postgres-s3 shape FAILS (it is never skipped) when its environment is
+missing: scripts/test.sh provides it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+import requests
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+ENGINE = "pyiceberg"
+SHAPES = ("embedded", "postgres-s3")
+
+ENV_BINARY = "ZOMBI_TEST_BINARY"  # optional: a zombi binary to test instead of building one
+ENV_POSTGRES_URL = "ZOMBI_TEST_POSTGRES_URL"
+ENV_S3_ENDPOINT = "ZOMBI_TEST_S3_ENDPOINT"
+ENV_S3_ACCESS_KEY = "ZOMBI_TEST_S3_ACCESS_KEY"
+ENV_S3_SECRET_KEY = "ZOMBI_TEST_S3_SECRET_KEY"
+ENV_S3_REGION = "ZOMBI_TEST_S3_REGION"  # optional, default us-east-1
+
+READY_TIMEOUT = 60.0  # seconds for /health/ready after start
+STOP_TIMEOUT = 15.0  # seconds between SIGTERM and SIGKILL
+LOG_SECTION_LIMIT = 64 << 10  # bytes of server log attached to a failed test
+
+# The client side must get its S3 settings from the catalog alone (loadTable
+# config), never from the environment or ~/.aws: drop what the AWS SDK
+# underneath pyarrow would otherwise pick up. This process is the test
+# runner, so changing its environment affects nothing else.
+for _k in list(os.environ):
+    if _k.startswith("AWS_"):
+        del os.environ[_k]
+os.environ["AWS_CONFIG_FILE"] = os.devnull
+os.environ["AWS_SHARED_CREDENTIALS_FILE"] = os.devnull
+os.environ["AWS_EC2_METADATA_DISABLED"] = "true"
+
+
+@dataclass(frozen=True)
+class S3Target:
+    endpoint: str  # http://127.0.0.1:PORT
+    access_key: str
+    secret_key: str
+    region: str
+    bucket: str
+
+    def filesystem(self):
+        """A pyarrow S3 filesystem with the test credentials (path style)."""
+        from pyarrow import fs as pafs
+
+        u = urllib.parse.urlsplit(self.endpoint)
+        return pafs.S3FileSystem(
+            access_key=self.access_key,
+            secret_key=self.secret_key,
+            region=self.region,
+            scheme=u.scheme or "http",
+            endpoint_override=u.netloc,
+            force_virtual_addressing=False,
+            allow_bucket_creation=True,
+            allow_bucket_deletion=True,
+        )
+
+
+@dataclass(frozen=True)
+class Unavailable:
+    """A shape whose environment is missing: its tests fail with reason."""
+
+    shape: str
+    reason: str
+
+
+@dataclass
+class Zombi:
+    """A running zombi server of one shape."""
+
+    shape: str
+    url: str  # http://127.0.0.1:PORT
+    warehouse: str  # file:///... or s3://bucket/wh as the server was told
+    data_dir: Path
+    log_path: Path
+    proc: subprocess.Popen
+    s3: S3Target | None = None
+    extra: dict = field(default_factory=dict)
+
+    # -- logs ---------------------------------------------------------------
+
+    def log_size(self) -> int:
+        try:
+            return self.log_path.stat().st_size
+        except OSError:
+            return 0
+
+    def log_text(self, since: int = 0, limit: int = LOG_SECTION_LIMIT) -> str:
+        try:
+            with open(self.log_path, "rb") as f:
+                f.seek(since)
+                data = f.read()
+        except OSError as e:
+            return f"(cannot read {self.log_path}: {e})"
+        if len(data) > limit:
+            data = b"... (cut) ...\n" + data[-limit:]
+        return data.decode("utf-8", "replace")
+
+    def check_alive(self) -> None:
+        rc = self.proc.poll()
+        if rc is not None:
+            pytest.fail(
+                f"zombi ({self.shape}) exited with code {rc}; log {self.log_path}:\n{self.log_text()}",
+                pytrace=False,
+            )
+
+    # -- storage --------------------------------------------------------------
+
+    def files_under(self, location: str) -> list[str]:
+        """Every file below a table location (file:// or s3://), as URIs,
+        sorted. Reads storage directly, not through the catalog."""
+        loc = location.rstrip("/")
+        u = urllib.parse.urlsplit(loc)
+        if u.scheme in ("", "file"):
+            root = Path(urllib.parse.unquote(u.path))
+            if not root.exists():
+                return []
+            return sorted(p.as_uri() for p in root.rglob("*") if p.is_file())
+        if u.scheme in ("s3", "s3a", "s3n"):
+            assert self.s3 is not None, f"{self.shape}: s3 location {loc} on a server without S3"
+            from pyarrow import fs as pafs
+
+            fs = self.s3.filesystem()
+            base = f"{u.netloc}{u.path}"
+            infos = fs.get_file_info(pafs.FileSelector(base, recursive=True, allow_not_found=True))
+            return sorted(f"s3://{i.path}" for i in infos if i.type == pafs.FileType.File)
+        raise AssertionError(f"{self.shape}: unexpected location scheme in {loc!r}")
+
+    # -- REST ------------------------------------------------------------------
+
+    def catalog(self, name: str | None = None):
+        """A fresh PyIceberg REST catalog configured with nothing but the
+        type and the URI: everything else must come from the server."""
+        from pyiceberg.catalog import load_catalog
+
+        return load_catalog(name or f"zombi-{self.shape}", type="rest", uri=self.url)
+
+    def table_url(self, namespace: str, table: str) -> str:
+        ns = urllib.parse.quote(namespace, safe="")
+        tb = urllib.parse.quote(table, safe="")
+        return f"{self.url}/v1/namespaces/{ns}/tables/{tb}"
+
+
+# ---------------------------------------------------------------------------
+# Build
+
+
+@pytest.fixture(scope="session")
+def zombi_binary(tmp_path_factory) -> Path:
+    """go build -o <tmp>/zombi ./cmd/zombi, once per session; or the binary
+    at $ZOMBI_TEST_BINARY if that is set (already built by the caller)."""
+    prebuilt = os.environ.get(ENV_BINARY)
+    if prebuilt:
+        p = Path(prebuilt).resolve()
+        if not (p.is_file() and os.access(p, os.X_OK)):
+            pytest.fail(f"${ENV_BINARY}={prebuilt} is not an executable file", pytrace=False)
+        return p
+    go = shutil.which("go")
+    if go is None:
+        pytest.fail("go is not on PATH: the interop suite builds zombi from source", pytrace=False)
+    out = tmp_path_factory.mktemp("bin") / "zombi"
+    start = time.monotonic()
+    res = subprocess.run(
+        [go, "build", "-o", str(out), "./cmd/zombi"],
+        cwd=REPO_ROOT,
+        capture_output=True,
+        text=True,
+    )
+    if res.returncode != 0:
+        pytest.fail(
+            f"go build ./cmd/zombi failed in {REPO_ROOT} (exit {res.returncode}):\n{res.stdout}{res.stderr}",
+            pytrace=False,
+        )
+    print(f"\nbuilt {out} in {time.monotonic() - start:.1f}s", file=sys.stderr)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# Server processes
+
+
+def _free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _server_env() -> dict[str, str]:
+    """The test's environment without anything zombi reads as configuration
+    (ZOMBI_* flags, AWS_* credentials): the fixtures pass every setting as a
+    flag, so a developer's shell cannot change what is tested."""
+    return {
+        k: v
+        for k, v in os.environ.items()
+        if not (k.startswith("ZOMBI_") or k.startswith("AWS_"))
+    }
+
+
+def _die_with_parent() -> None:
+    """In the child before exec: have the kernel SIGKILL the server if pytest
+    dies without tearing its fixtures down (Linux only; a no-op elsewhere)."""
+    if sys.platform.startswith("linux"):
+        import ctypes
+
+        PR_SET_PDEATHSIG = 1
+        ctypes.CDLL(None, use_errno=True).prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+
+
+def _stop(proc: subprocess.Popen) -> int:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGTERM)
+        try:
+            proc.wait(timeout=STOP_TIMEOUT)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+            return -signal.SIGKILL
+    return proc.returncode
+
+
+def _start(binary: Path, shape: str, workdir: Path, args: list[str], **kw) -> Zombi:
+    """Starts zombi with args on a free port and waits for /health/ready.
+    The port is picked by binding :0 and closing it, so another process can
+    take it first: retried a few times."""
+    failures = []
+    for attempt in range(3):
+        port = _free_port()
+        data_dir = workdir / f"data-{attempt}"
+        data_dir.mkdir()
+        log_path = workdir / f"zombi-{attempt}.log"
+        url = f"http://127.0.0.1:{port}"
+        cmd = [
+            str(binary),
+            "serve",
+            "--listen", f"127.0.0.1:{port}",
+            "--data-dir", str(data_dir),
+            "--log-level", "debug",
+            "--shutdown-timeout", "10s",
+            *args,
+        ]  # fmt: skip
+        with open(log_path, "wb") as log:
+            log.write(("$ " + " ".join(cmd) + "\n").encode())
+            log.flush()
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                env=_server_env(),
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        z = Zombi(shape=shape, url=url, data_dir=data_dir, log_path=log_path, proc=proc, **kw)
+        deadline = time.monotonic() + READY_TIMEOUT
+        last = "no response"
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                break
+            try:
+                r = requests.get(f"{url}/health/ready", timeout=2)
+                if r.status_code == 200:
+                    return z
+                last = f"HTTP {r.status_code}: {r.text[:500]}"
+            except requests.RequestException as e:
+                last = repr(e)
+            time.sleep(0.1)
+        rc = _stop(proc)
+        log = z.log_text()
+        failures.append(f"attempt {attempt + 1}: exit {rc}, last /health/ready: {last}\n{log}")
+        if "address already in use" not in log:
+            break
+    pytest.fail(
+        f"zombi ({shape}) did not become ready within {READY_TIMEOUT:.0f}s:\n" + "\n".join(failures),
+        pytrace=False,
+    )
+
+
+def _missing_env_message(missing: list[str]) -> str:
+    return (
+        f"the postgres-s3 shape needs {', '.join(missing)} "
+        f"(a Postgres server URL, an S3-compatible endpoint and its keys). "
+        f"Run the interop suite through the project's test command, scripts/test.sh, "
+        f"which starts Postgres and an S3 server and exports them; "
+        f"or run only the embedded shape: pytest tests/interop -k embedded"
+    )
+
+
+def _with_dbname(url: str, dbname: str) -> str:
+    """The Postgres connection string url, pointed at database dbname (URL or
+    key=value form)."""
+    if "://" in url:
+        u = urllib.parse.urlsplit(url)
+        return urllib.parse.urlunsplit(u._replace(path="/" + dbname))
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(url, dbname=dbname)
+
+
+@pytest.fixture(scope="session", params=SHAPES)
+def zombi_server(request, zombi_binary, tmp_path_factory):
+    shape = request.param
+    workdir = tmp_path_factory.mktemp(f"zombi-{shape}")
+    cleanups = []
+    try:
+        if shape == "embedded":
+            z = _start(zombi_binary, shape, workdir, [], warehouse="")
+            z.warehouse = (z.data_dir / "warehouse").as_uri()
+        else:
+            required = [ENV_POSTGRES_URL, ENV_S3_ENDPOINT, ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY]
+            missing = [k for k in required if not os.environ.get(k)]
+            if missing:
+                # Not a setup error: every test of this shape FAILS in its
+                # call phase (see pytest_runtest_call) with this message.
+                yield Unavailable(shape, _missing_env_message(missing))
+                return
+            z = _start_postgres_s3(zombi_binary, workdir, cleanups)
+        cleanups.append(lambda: _finish(z))
+        yield z
+    finally:
+        errors = []
+        for fn in reversed(cleanups):
+            try:
+                fn()
+            except Exception as e:  # report all, raise after
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+def _finish(z: Zombi) -> None:
+    rc = _stop(z.proc)
+    print(f"\nzombi ({z.shape}) stopped with exit code {rc}; log: {z.log_path}", file=sys.stderr)
+    if rc != 0:
+        pytest.fail(
+            f"zombi ({z.shape}) did not shut down cleanly on SIGTERM (exit {rc}); log:\n{z.log_text()}",
+            pytrace=False,
+        )
+
+
+def _remove_bucket(s3: S3Target) -> None:
+    """Deletes the session's bucket: files first, then directories deepest
+    first (a posix-backed server refuses to delete a non-empty directory
+    object, and pyarrow's delete_dir batches them in no useful order). A
+    failure only warns: the S3 server belongs to the caller."""
+    from pyarrow import fs as pafs
+
+    fs = s3.filesystem()
+    try:
+        infos = fs.get_file_info(pafs.FileSelector(s3.bucket, recursive=True, allow_not_found=True))
+        for i in infos:
+            if i.type == pafs.FileType.File:
+                fs.delete_file(i.path)
+        dirs = [i.path for i in infos if i.type == pafs.FileType.Directory]
+        for d in sorted(dirs, key=lambda p: p.count("/"), reverse=True):
+            if fs.get_file_info(d).type == pafs.FileType.Directory:
+                fs.delete_dir(d)
+        fs.delete_dir(s3.bucket)
+    except OSError as e:
+        print(f"\nwarning: could not remove bucket {s3.bucket} at {s3.endpoint}: {e}", file=sys.stderr)
+
+
+def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list) -> Zombi:
+    import psycopg
+    from psycopg import sql
+
+    suffix = f"{os.getpid()}_{secrets.token_hex(4)}"
+
+    # A fresh database for this session.
+    admin_url = os.environ[ENV_POSTGRES_URL]
+    dbname = f"zombi_interop_{suffix}"
+    try:
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
+    except psycopg.Error as e:
+        pytest.fail(f"postgres-s3: creating database {dbname} on ${ENV_POSTGRES_URL}: {e}", pytrace=False)
+
+    def drop_db():
+        with psycopg.connect(admin_url, autocommit=True, connect_timeout=10) as conn:
+            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(dbname)))
+
+    cleanups.append(drop_db)
+
+    # A fresh bucket for this session.
+    s3 = S3Target(
+        endpoint=os.environ[ENV_S3_ENDPOINT].rstrip("/"),
+        access_key=os.environ[ENV_S3_ACCESS_KEY],
+        secret_key=os.environ[ENV_S3_SECRET_KEY],
+        region=os.environ.get(ENV_S3_REGION) or "us-east-1",
+        bucket=f"zombi-interop-{suffix.replace('_', '-')}",
+    )
+    fs = s3.filesystem()
+    try:
+        fs.create_dir(s3.bucket)
+    except OSError as e:
+        pytest.fail(f"postgres-s3: creating bucket {s3.bucket} at {s3.endpoint}: {e}", pytrace=False)
+    cleanups.append(lambda: _remove_bucket(s3))
+
+    warehouse = f"s3://{s3.bucket}/wh"
+    args = [
+        "--postgres-url", _with_dbname(admin_url, dbname),
+        "--warehouse", warehouse,
+        "--s3-endpoint", s3.endpoint,
+        "--s3-region", s3.region,
+        "--s3-access-key", s3.access_key,
+        "--s3-secret-key", s3.secret_key,
+        "--s3-path-style=true",
+        "--s3-vend-static-keys",
+    ]  # fmt: skip
+    return _start(binary, "postgres-s3", workdir, args, warehouse=warehouse, s3=s3)
+
+
+# ---------------------------------------------------------------------------
+# Per-test fixtures
+
+_LOG_OFFSET = pytest.StashKey[int]()
+_SERVER = pytest.StashKey[Zombi]()
+
+
+@pytest.fixture
+def zombi(request, zombi_server: Zombi) -> Zombi:
+    """The server of this test's shape; its log from this test on is
+    attached to the report if the test fails."""
+    if isinstance(zombi_server, Unavailable):
+        yield zombi_server
+        return
+    zombi_server.check_alive()
+    request.node.stash[_SERVER] = zombi_server
+    request.node.stash[_LOG_OFFSET] = zombi_server.log_size()
+    yield zombi_server
+    zombi_server.check_alive()
+
+
+@pytest.fixture
+def catalog(zombi: Zombi):
+    if isinstance(zombi, Unavailable):
+        return None
+    return zombi.catalog()
+
+
+@pytest.fixture
+def ns(request, zombi: Zombi) -> str:
+    """A namespace name of this test's own (not created)."""
+    base = re.sub(r"[^a-z0-9]+", "_", request.node.originalname.lower()).strip("_")
+    return f"{base[:40]}_{secrets.token_hex(3)}"
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_call(item):
+    z = getattr(item, "funcargs", {}).get("zombi")
+    if isinstance(z, Unavailable):
+        pytest.fail(z.reason, pytrace=False)
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(item, call):
+    rep = yield
+    z = item.stash.get(_SERVER, None)
+    if z is not None and rep.failed:
+        since = item.stash.get(_LOG_OFFSET, 0)
+        rep.sections.append(
+            (f"zombi server log ({z.shape}, {z.log_path}) since the test started", z.log_text(since))
+        )
+    return rep
