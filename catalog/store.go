@@ -31,9 +31,10 @@ type Receipt struct {
 	Key string
 	// Op identifies the request the key was first used with (method and
 	// route); a key reused for another operation is a client error.
-	Op      string
-	Status  int
-	Body    []byte
+	Op     string
+	Status int
+	Body   []byte
+	// Created is kept to the microsecond and returned in UTC.
 	Created time.Time
 }
 
@@ -52,13 +53,17 @@ type Store interface {
 }
 
 // Tx is one store transaction. Namespace and table names are compared
-// byte-wise. A Tx must not be used after its View/Update returns.
+// byte-wise. An empty namespace or a level containing 0x1F is ErrInvalid in
+// every method; stores may refuse other strings they cannot hold (Postgres:
+// NUL bytes, invalid UTF-8) with ErrInvalid. Writes inside View fail and
+// change nothing. A Tx must not be used after its View/Update returns.
 type Tx interface {
 	// LoadNamespace returns the namespace's properties (never nil) or
 	// ErrNoSuchNamespace.
 	LoadNamespace(ns Namespace) (map[string]string, error)
-	// CreateNamespace creates ns with props; ErrNamespaceExists if present.
-	// The caller checks the parent exists.
+	// CreateNamespace creates ns with props; ErrNamespaceExists if present,
+	// ErrNoSuchNamespace if its parent is absent (checked in the store so a
+	// concurrent drop of the parent cannot orphan it).
 	CreateNamespace(ns Namespace, props map[string]string) error
 	// SetNamespaceProperties replaces ns's properties with props;
 	// ErrNoSuchNamespace if absent.
@@ -68,8 +73,9 @@ type Tx interface {
 	DropNamespace(ns Namespace) error
 	// ListNamespaces returns the direct children of parent (all top-level
 	// namespaces for an empty parent) in ascending order of String(),
-	// starting strictly after the child named after ("" for the start), at
-	// most limit of them (limit <= 0: all).
+	// starting strictly after the child after ("" for the start; either its
+	// last level or its full String()), at most limit of them (limit <= 0:
+	// all).
 	ListNamespaces(parent Namespace, after string, limit int) ([]Namespace, error)
 
 	// LoadTable returns the table's current metadata location or

@@ -163,11 +163,18 @@ func pgStartLocked() error {
 // on PATH, else the newest under /usr/lib/postgresql/*/bin (Debian, Ubuntu)
 // or /usr/pgsql-*/bin (RHEL).
 func pgFindBinaries() (string, error) {
+	return pgFindBinariesIn(pgBinaryDirs)
+}
+
+// pgBinaryDirs are where distributions install the server binaries.
+var pgBinaryDirs = []string{"/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin"}
+
+func pgFindBinariesIn(patterns []string) (string, error) {
 	var dirs []string
 	if p, err := exec.LookPath("initdb"); err == nil {
 		dirs = append(dirs, filepath.Dir(p))
 	}
-	for _, pattern := range []string{"/usr/lib/postgresql/*/bin", "/usr/pgsql-*/bin"} {
+	for _, pattern := range patterns {
 		matches, _ := filepath.Glob(pattern)
 		// Newest version first: compare the numeric part of the path.
 		slices.SortFunc(matches, func(a, b string) int {
