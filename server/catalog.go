@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"mime"
 	"net/http"
 	"strings"
 
@@ -159,7 +160,7 @@ func (s *Server) ListNamespaces(c echo.Context, p openapi.ListNamespacesParams) 
 // CreateNamespace creates a namespace.
 func (s *Server) CreateNamespace(c echo.Context, p openapi.CreateNamespaceParams) error {
 	var req openapi.CreateNamespaceRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
 	render := func(r any) any {
@@ -237,7 +238,7 @@ func (s *Server) UpdateNamespaceProperties(c echo.Context, namespace string, p o
 		return err
 	}
 	var req openapi.UpdateNamespacePropertiesRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
 	var removals []string
@@ -301,7 +302,7 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 		return err
 	}
 	var req openapi.CreateTableRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
 	if len(req.Schema.Fields()) == 0 {
@@ -333,7 +334,7 @@ func (s *Server) RegisterTable(c echo.Context, namespace string, p openapi.Regis
 		return err
 	}
 	var req openapi.RegisterTableRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
 	if req.MetadataLocation == "" {
@@ -496,10 +497,23 @@ func (s *Server) UpdateTable(c echo.Context, namespace, name string, p openapi.U
 	return c.JSON(http.StatusOK, renderCommit(t))
 }
 
+// bindJSON decodes a JSON request body. A body without a Content-Type is
+// taken as JSON; any other declared type is 415.
+func bindJSON(c echo.Context, v any) error {
+	if ct := c.Request().Header.Get(echo.HeaderContentType); ct != "" {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != echo.MIMEApplicationJSON {
+			return &apiError{status: http.StatusUnsupportedMediaType, typ: "UnsupportedMediaTypeException",
+				msg: fmt.Sprintf("Content-Type %q is not supported; send application/json", ct)}
+		}
+	}
+	return c.Echo().JSONSerializer.Deserialize(c, v)
+}
+
 // bindCommit decodes a commit body; iceberg-go's decoders reject unknown
 // requirement and update types, which are client errors.
 func bindCommit(c echo.Context, v any) error {
-	if err := c.Bind(v); err != nil {
+	if err := bindJSON(c, v); err != nil {
 		var ae *apiError
 		var he *echo.HTTPError
 		if errors.As(err, &ae) || errors.As(err, &he) {
@@ -533,7 +547,7 @@ func (s *Server) ReportMetrics(c echo.Context, namespace, name string) error {
 		return err
 	}
 	var report map[string]any
-	if err := c.Bind(&report); err != nil {
+	if err := bindJSON(c, &report); err != nil {
 		return err
 	}
 	s.log.Info("client metrics report", "table", id.String(), "report_type", report["report-type"], "snapshot_id", report["snapshot-id"])
@@ -547,7 +561,7 @@ func (s *Server) RenameTable(c echo.Context, p openapi.RenameTableParams) error 
 		return err
 	}
 	var req openapi.RenameTableRequest
-	if err := c.Bind(&req); err != nil {
+	if err := bindJSON(c, &req); err != nil {
 		return err
 	}
 	from, err := fromWire(req.Source)

@@ -27,6 +27,7 @@ type config struct {
 	LogFormat       string
 	IdempotencyTTL  time.Duration
 	ShutdownTimeout time.Duration
+	PprofListen     string
 }
 
 // tokenList is a repeatable flag.
@@ -65,6 +66,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
+	fs.StringVar(&c.PprofListen, "pprof-listen", "", "serve Go's /debug/pprof on this address (off when empty; keep it on loopback)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight")
 
 	// Environment first, flags override.

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -83,6 +84,9 @@ func serve(ctx context.Context, c *config) error {
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(), "auth", len(c.AuthTokens) > 0)
 
+	if c.PprofListen != "" {
+		go servePprof(c.PprofListen, log)
+	}
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	go expireReceipts(ctx, cat, log)
@@ -103,6 +107,21 @@ func serve(ctx context.Context, c *config) error {
 	}
 	log.Info("stopped")
 	return nil
+}
+
+// servePprof serves the runtime profiles for diagnosing a live server.
+func servePprof(addr string, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	log.Info("pprof serving", "addr", addr)
+	srv := &http.Server{Addr: addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.ListenAndServe(); err != nil {
+		log.Error("pprof server stopped", "err", err)
+	}
 }
 
 // expireReceipts deletes old idempotency receipts until ctx ends.

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"os"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -11,14 +12,21 @@ import (
 )
 
 // BenchmarkCatalog measures loadTable and commit throughput of a running
-// zombi over HTTP with parallel clients (GOMAXPROCS × -cpu goroutines, see
-// b.SetParallelism), for each shape. Run:
+// zombi over HTTP with parallel clients (b.SetParallelism × GOMAXPROCS
+// goroutines), for each shape. Run:
 //
-//	go test ./tests/e2e -run '^$' -bench Catalog -benchtime 5s -count 5
+//	go test ./tests/e2e -run '^$' -bench Catalog -benchtime 3s -count 5
+//
+// With ZOMBI_BENCH_PPROF=127.0.0.1:6060 the server serves /debug/pprof
+// there, to profile it under the benchmark's load.
 func BenchmarkCatalog(b *testing.B) {
+	var extra []string
+	if addr := os.Getenv("ZOMBI_BENCH_PPROF"); addr != "" {
+		extra = []string{"--pprof-listen", addr}
+	}
 	for _, sh := range shapes {
 		b.Run(sh.name, func(b *testing.B) {
-			inst := sh.start(b)
+			inst := sh.start(b, extra...)
 			base := inst.URL
 			client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 256}}
 			do := func(method, url, body string, hdr ...string) int {

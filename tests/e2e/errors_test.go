@@ -22,44 +22,43 @@ func TestErrorModel(t *testing.T) {
 		name, method, path, body string
 		status                   int
 		typ                      string
+		headers                  []string
 	}{
-		{"malformed JSON", "POST", "/v1/namespaces", `{"namespace":`, 400, "BadRequestException"},
-		{"namespace level with slash", "POST", "/v1/namespaces", `{"namespace":["a/b"]}`, 400, "BadRequestException"},
-		{"namespace level dot-dot", "POST", "/v1/namespaces", `{"namespace":[".."]}`, 400, "BadRequestException"},
-		{"empty namespace", "POST", "/v1/namespaces", `{"namespace":[]}`, 400, "BadRequestException"},
-		{"table name with control char", "POST", "/v1/namespaces/err/tables", fmt.Sprintf(simpleTable, "a\x01b"), 400, "BadRequestException"},
-		{"table without schema", "POST", "/v1/namespaces/err/tables", `{"name":"noschema"}`, 400, "BadRequestException"},
-		{"location outside warehouse", "POST", "/v1/namespaces/err/tables", `{"name":"esc","location":"file:///etc","schema":{"type":"struct","fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, 400, "BadRequestException"},
-		{"location with escapes", "POST", "/v1/namespaces/err/tables", `{"name":"esc","location":"file:///w/a%20b","schema":{"type":"struct","fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, 400, "BadRequestException"},
-		{"unknown update action", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"make-coffee"}]}`, 400, "BadRequestException"},
-		{"unknown requirement type", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-weather"}],"updates":[]}`, 400, "BadRequestException"},
-		{"update that cannot apply", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"set-current-schema","schema-id":42}]}`, 400, "BadRequestException"},
-		{"bad snapshots mode", "GET", "/v1/namespaces/err/tables/t?snapshots=some", "", 400, "BadRequestException"},
-		{"bad page size", "GET", "/v1/namespaces?pageSize=zero", "", 400, "BadRequestException"},
-		{"bad page token", "GET", "/v1/namespaces?pageToken=!!", "", 400, "BadRequestException"},
-		{"missing namespace", "GET", "/v1/namespaces/nope", "", 404, "NoSuchNamespaceException"},
-		{"missing parent", "GET", "/v1/namespaces?parent=nope", "", 404, "NoSuchNamespaceException"},
-		{"create in missing namespace", "POST", "/v1/namespaces/nope/tables", fmt.Sprintf(simpleTable, "t"), 404, "NoSuchNamespaceException"},
-		{"missing table", "GET", "/v1/namespaces/err/tables/nope", "", 404, "NoSuchTableException"},
-		{"commit to missing table", "POST", "/v1/namespaces/err/tables/nope", `{"requirements":[],"updates":[]}`, 404, "NoSuchTableException"},
-		{"namespace exists", "POST", "/v1/namespaces", `{"namespace":["err"]}`, 409, "AlreadyExistsException"},
-		{"table exists", "POST", "/v1/namespaces/err/tables", fmt.Sprintf(simpleTable, "t"), 409, "AlreadyExistsException"},
-		{"namespace not empty", "DELETE", "/v1/namespaces/err", "", 409, "NamespaceNotEmptyException"},
-		{"failed requirement", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-current-schema-id","current-schema-id":9}],"updates":[]}`, 409, "CommitFailedException"},
-		{"wrong table uuid", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-table-uuid","uuid":"00000000-0000-0000-0000-000000000000"}],"updates":[]}`, 409, "CommitFailedException"},
-		{"property both set and removed", "POST", "/v1/namespaces/err/properties", `{"removals":["a"],"updates":{"a":"1"}}`, 422, "UnprocessableEntityException"},
-		{"body too large", "POST", "/v1/namespaces", big, 413, "RequestEntityTooLargeException"},
-		{"unknown route", "GET", "/v1/nothing-here", "", 404, "NoSuchEndpointException"},
-		{"wrong method", "PUT", "/v1/namespaces", "", 405, "MethodNotAllowedException"},
-		{"empty idempotency key", "POST", "/v1/namespaces", `{"namespace":["k"]}`, 400, "BadRequestException"},
+		{"malformed JSON", "POST", "/v1/namespaces", `{"namespace":`, 400, "BadRequestException", nil},
+		{"namespace level with slash", "POST", "/v1/namespaces", `{"namespace":["a/b"]}`, 400, "BadRequestException", nil},
+		{"namespace level dot-dot", "POST", "/v1/namespaces", `{"namespace":[".."]}`, 400, "BadRequestException", nil},
+		{"empty namespace", "POST", "/v1/namespaces", `{"namespace":[]}`, 400, "BadRequestException", nil},
+		{"table name with control char", "POST", "/v1/namespaces/err/tables", fmt.Sprintf(simpleTable, "a\x01b"), 400, "BadRequestException", nil},
+		{"table without schema", "POST", "/v1/namespaces/err/tables", `{"name":"noschema"}`, 400, "BadRequestException", nil},
+		{"location outside warehouse", "POST", "/v1/namespaces/err/tables", `{"name":"esc","location":"file:///etc","schema":{"type":"struct","fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, 400, "BadRequestException", nil},
+		{"location with escapes", "POST", "/v1/namespaces/err/tables", `{"name":"esc","location":"file:///w/a%20b","schema":{"type":"struct","fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, 400, "BadRequestException", nil},
+		{"unknown update action", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"make-coffee"}]}`, 400, "BadRequestException", nil},
+		{"unknown requirement type", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-weather"}],"updates":[]}`, 400, "BadRequestException", nil},
+		{"update that cannot apply", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"set-current-schema","schema-id":42}]}`, 400, "BadRequestException", nil},
+		{"bad snapshots mode", "GET", "/v1/namespaces/err/tables/t?snapshots=some", "", 400, "BadRequestException", nil},
+		{"bad page size", "GET", "/v1/namespaces?pageSize=zero", "", 400, "BadRequestException", nil},
+		{"bad page token", "GET", "/v1/namespaces?pageToken=!!", "", 400, "BadRequestException", nil},
+		{"missing namespace", "GET", "/v1/namespaces/nope", "", 404, "NoSuchNamespaceException", nil},
+		{"missing parent", "GET", "/v1/namespaces?parent=nope", "", 404, "NoSuchNamespaceException", nil},
+		{"create in missing namespace", "POST", "/v1/namespaces/nope/tables", fmt.Sprintf(simpleTable, "t"), 404, "NoSuchNamespaceException", nil},
+		{"missing table", "GET", "/v1/namespaces/err/tables/nope", "", 404, "NoSuchTableException", nil},
+		{"commit to missing table", "POST", "/v1/namespaces/err/tables/nope", `{"requirements":[],"updates":[]}`, 404, "NoSuchTableException", nil},
+		{"namespace exists", "POST", "/v1/namespaces", `{"namespace":["err"]}`, 409, "AlreadyExistsException", nil},
+		{"table exists", "POST", "/v1/namespaces/err/tables", fmt.Sprintf(simpleTable, "t"), 409, "AlreadyExistsException", nil},
+		{"namespace not empty", "DELETE", "/v1/namespaces/err", "", 409, "NamespaceNotEmptyException", nil},
+		{"failed requirement", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-current-schema-id","current-schema-id":9}],"updates":[]}`, 409, "CommitFailedException", nil},
+		{"wrong table uuid", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-table-uuid","uuid":"00000000-0000-0000-0000-000000000000"}],"updates":[]}`, 409, "CommitFailedException", nil},
+		{"property both set and removed", "POST", "/v1/namespaces/err/properties", `{"removals":["a"],"updates":{"a":"1"}}`, 422, "UnprocessableEntityException", nil},
+		{"body too large", "POST", "/v1/namespaces", big, 413, "RequestEntityTooLargeException", nil},
+		{"unknown route", "GET", "/v1/nothing-here", "", 404, "NoSuchEndpointException", nil},
+		{"wrong method", "PUT", "/v1/namespaces", "", 405, "MethodNotAllowedException", nil},
+		{"empty idempotency key", "POST", "/v1/namespaces", `{"namespace":["k"]}`, 400, "BadRequestException", []string{"Idempotency-Key", " "}},
+		{"idempotency key too long", "POST", "/v1/namespaces", `{"namespace":["k"]}`, 400, "BadRequestException", []string{"Idempotency-Key", strings.Repeat("k", 129)}},
+		{"wrong content type", "POST", "/v1/namespaces", `<namespace/>`, 415, "UnsupportedMediaTypeException", []string{"Content-Type", "application/xml"}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			var headers []string
-			if tc.name == "empty idempotency key" {
-				headers = []string{"Idempotency-Key", " "}
-			}
-			status, _, body := call(t, tc.method, base+tc.path, tc.body, headers...)
+			status, _, body := call(t, tc.method, base+tc.path, tc.body, tc.headers...)
 			if status != tc.status {
 				t.Fatalf("status %d, want %d; body: %.300s", status, tc.status, body)
 			}
