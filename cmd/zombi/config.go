@@ -69,11 +69,11 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.PprofListen, "pprof-listen", "", "serve Go's /debug/pprof on this address (off when empty; keep it on loopback)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight")
 
-	// Environment first, flags override.
+	// Environment first, flags override. An empty variable counts as unset.
 	var envErr error
 	fs.VisitAll(func(f *flag.Flag) {
-		v, ok := os.LookupEnv(envName(f.Name))
-		if !ok || envErr != nil {
+		v := os.Getenv(envName(f.Name))
+		if v == "" || envErr != nil {
 			return
 		}
 		if f.Name == "auth-token" {

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"path/filepath"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -20,11 +21,11 @@ import (
 )
 
 // openStore opens the pointer store the config names.
-func openStore(ctx context.Context, c *config) (catalog.Store, error) {
+func openStore(ctx context.Context, c *config, log *slog.Logger) (catalog.Store, error) {
 	if c.PostgresURL != "" {
 		return postgres.Open(ctx, c.PostgresURL)
 	}
-	return embedded.Open(c.DataDir + "/catalog")
+	return embedded.Open(filepath.Join(c.DataDir, "catalog"), embedded.WithLogger(log))
 }
 
 func serve(ctx context.Context, c *config) error {
@@ -32,7 +33,7 @@ func serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
-	store, err := openStore(ctx, c)
+	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return fmt.Errorf("opening pointer store: %w", err)
 	}

@@ -60,6 +60,7 @@ type Instance struct {
 	cmd     *exec.Cmd
 	log     *syncBuffer
 	done    chan struct{}
+	exitErr error // set when done is closed
 }
 
 // FreeAddr returns a 127.0.0.1 address with a port that was free a moment
@@ -88,7 +89,7 @@ func Start(t testing.TB, args ...string) *Instance {
 	if err := inst.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	go func() { _ = inst.cmd.Wait(); close(inst.done) }()
+	go func() { inst.exitErr = inst.cmd.Wait(); close(inst.done) }()
 	t.Cleanup(func() {
 		inst.Stop(t)
 		if t.Failed() {
@@ -122,7 +123,8 @@ func (i *Instance) waitReady(t testing.TB) {
 	}
 }
 
-// Stop sends SIGTERM and waits for a graceful exit (SIGKILL after 30s).
+// Stop sends SIGTERM and waits for a graceful exit, which must be exit
+// status 0 (SIGKILL and a test error after 30s).
 func (i *Instance) Stop(t testing.TB) {
 	select {
 	case <-i.done:
@@ -132,11 +134,25 @@ func (i *Instance) Stop(t testing.TB) {
 	_ = i.cmd.Process.Signal(syscall.SIGTERM)
 	select {
 	case <-i.done:
+		if i.exitErr != nil {
+			t.Errorf("zombi exited with %v after SIGTERM, want a clean exit", i.exitErr)
+		}
 	case <-time.After(30 * time.Second):
 		t.Errorf("zombi did not stop within 30s of SIGTERM")
 		_ = i.cmd.Process.Kill()
 		<-i.done
 	}
+}
+
+// Kill stops the process with SIGKILL, without warning, and waits for it.
+func (i *Instance) Kill() {
+	select {
+	case <-i.done:
+		return
+	default:
+	}
+	_ = i.cmd.Process.Kill()
+	<-i.done
 }
 
 // Log returns what the server logged so far.

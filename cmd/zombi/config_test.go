@@ -1,0 +1,80 @@
+package main
+
+import (
+	"path/filepath"
+	"reflect"
+	"testing"
+	"time"
+)
+
+func TestParseConfig(t *testing.T) {
+	abs := func(p string) string {
+		a, err := filepath.Abs(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return a
+	}
+	tests := []struct {
+		name  string
+		env   map[string]string
+		args  []string
+		check func(t *testing.T, c *config)
+		err   bool
+	}{
+		{name: "defaults", check: func(t *testing.T, c *config) {
+			if c.Listen != "127.0.0.1:8181" || c.DataDir != "./zombi-data" || c.PostgresURL != "" ||
+				c.Warehouse != abs("zombi-data/warehouse") || c.S3Region != "us-east-1" || !c.S3PathStyle ||
+				c.IdempotencyTTL != 30*time.Minute || len(c.AuthTokens) != 0 {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{name: "env", env: map[string]string{
+			"ZOMBI_LISTEN": "0.0.0.0:9000", "ZOMBI_POSTGRES_URL": "postgres://x", "ZOMBI_WAREHOUSE": "s3://b/p",
+			"ZOMBI_S3_PATH_STYLE": "false", "ZOMBI_AUTH_TOKEN": "a, b", "ZOMBI_IDEMPOTENCY_LIFETIME": "5m",
+		}, check: func(t *testing.T, c *config) {
+			if c.Listen != "0.0.0.0:9000" || c.PostgresURL != "postgres://x" || c.Warehouse != "s3://b/p" ||
+				c.S3PathStyle || !reflect.DeepEqual(c.AuthTokens, []string{"a", "b"}) || c.IdempotencyTTL != 5*time.Minute {
+				t.Errorf("env: %+v", c)
+			}
+		}},
+		{name: "flags override env", env: map[string]string{"ZOMBI_LISTEN": "0.0.0.0:9000"},
+			args: []string{"--listen", "127.0.0.1:1", "--auth-token", "x", "--auth-token", "y", "--data-dir", "d"},
+			check: func(t *testing.T, c *config) {
+				if c.Listen != "127.0.0.1:1" || !reflect.DeepEqual(c.AuthTokens, []string{"x", "y"}) || c.Warehouse != abs("d/warehouse") {
+					t.Errorf("flags: %+v", c)
+				}
+			}},
+		{name: "AWS keys as fallback", env: map[string]string{"AWS_ACCESS_KEY_ID": "ak", "AWS_SECRET_ACCESS_KEY": "sk"},
+			check: func(t *testing.T, c *config) {
+				if c.S3AccessKey != "ak" || c.S3SecretKey != "sk" {
+					t.Errorf("aws: %+v", c)
+				}
+			}},
+		{name: "bad env value", env: map[string]string{"ZOMBI_S3_PATH_STYLE": "maybe"}, err: true},
+		{name: "bad flag", args: []string{"--no-such-flag"}, err: true},
+		{name: "stray argument", args: []string{"extra"}, err: true},
+		{name: "empty token", args: []string{"--auth-token", ""}, err: true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, k := range []string{"ZOMBI_LISTEN", "ZOMBI_POSTGRES_URL", "ZOMBI_WAREHOUSE", "ZOMBI_S3_PATH_STYLE", "ZOMBI_AUTH_TOKEN", "ZOMBI_IDEMPOTENCY_LIFETIME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ZOMBI_DATA_DIR"} {
+				t.Setenv(k, "")
+			}
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			c, err := parseConfig("serve", tc.args)
+			if tc.err {
+				if err == nil {
+					t.Fatalf("want an error, got %+v", c)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			tc.check(t, c)
+		})
+	}
+}
