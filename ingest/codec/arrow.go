@@ -1,0 +1,366 @@
+package codec
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
+	"github.com/apache/arrow-go/v18/arrow/extensions"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// ArrowBuilder builds an Arrow record of hot values in a table's current
+// schema. Format 1 values (raw events) fill the event schema's columns by
+// field ID; format 2 values (typed rows) fill columns by field ID, with
+// Iceberg's type promotions: columns added after a row was written are
+// null, columns dropped since are ignored. A value that does not fit (a
+// required column without a value, a type that cannot be promoted) is an
+// error, and nothing of it is appended. An ArrowBuilder is not safe for
+// concurrent use.
+type ArrowBuilder struct {
+	table  string
+	root   *node
+	rb     *array.RecordBuilder
+	events eventColumns
+	fields []fieldValue // scratch
+	path   pathStack    // where in the row, for errors
+}
+
+// NewArrowBuilder returns a builder for records of schema, the table's
+// current schema, with field IDs in the Arrow fields' metadata
+// (PARQUET:field_id) as iceberg-go's table.SchemaToArrowSchema sets them.
+// table is the table's name, the value of the table column of raw events.
+// Release the builder when done.
+func NewArrowBuilder(mem memory.Allocator, schema *iceberg.Schema, table string) (*ArrowBuilder, error) {
+	root, err := schemaNode(schema)
+	if err != nil {
+		return nil, err
+	}
+	as, err := tableArrowSchema(schema)
+	if err != nil {
+		return nil, err
+	}
+	return &ArrowBuilder{
+		table:  validUTF8(table),
+		root:   root,
+		rb:     array.NewRecordBuilder(mem, as),
+		events: eventColumnsOf(root),
+	}, nil
+}
+
+func tableArrowSchema(schema *iceberg.Schema) (*arrow.Schema, error) {
+	return table.SchemaToArrowSchema(schema, nil, true, false)
+}
+
+// Schema returns the Arrow schema of the records.
+func (b *ArrowBuilder) Schema() *arrow.Schema { return b.rb.Schema() }
+
+// Release releases the builder's memory.
+func (b *ArrowBuilder) Release() { b.rb.Release() }
+
+// Len returns the number of rows appended since the last NewRecord.
+func (b *ArrowBuilder) Len() int {
+	if len(b.rb.Fields()) == 0 {
+		return 0
+	}
+	return b.rb.Field(0).Len()
+}
+
+// NewRecord returns the rows appended so far as a record and resets the
+// builder. Release the record when done.
+func (b *ArrowBuilder) NewRecord() arrow.RecordBatch { return b.rb.NewRecordBatch() }
+
+// Append appends the hot value of event seq as a row.
+func (b *ArrowBuilder) Append(seq uint64, value []byte) error {
+	if len(value) == 0 {
+		return fmt.Errorf("%w: empty", errValue)
+	}
+	switch value[0] {
+	case FormatEvent:
+		return b.appendEvent(seq, value)
+	case FormatRow:
+	default:
+		return fmt.Errorf("%w: unknown format %d", errValue, value[0])
+	}
+	r := valueReader{b: value}
+	rowHeader(&r)
+	fields := structFields(&r, 0, b.fields[:0])
+	b.fields = fields[:0]
+	if r.err == nil && len(r.b) != 0 {
+		r.fail("%d bytes after the row", len(r.b))
+	}
+	if r.err != nil {
+		return r.err
+	}
+	// Check everything, then append: a failure leaves no partial row.
+	b.path = b.path[:0]
+	if err := b.appendFields(nil, b.root, fields); err != nil {
+		return err
+	}
+	return b.appendFields(b.rb.Fields(), b.root, fields)
+}
+
+// appendFields appends the fields of a struct to its children's builders,
+// or with builders nil only checks them.
+func (b *ArrowBuilder) appendFields(builders []array.Builder, n *node, fields []fieldValue) error {
+	for i, f := range n.fields {
+		var fb array.Builder
+		if builders != nil {
+			fb = builders[i]
+		}
+		b.path.pushField(f.name)
+		fv, ok := findField(fields, f.id)
+		if !ok {
+			if f.required {
+				return b.path.errorf("required column has no value (the row was written before it was added?)")
+			}
+			if fb != nil {
+				fb.AppendNull()
+			}
+		} else if err := b.appendValue(fb, f, fv.tag, fv.body); err != nil {
+			return err
+		}
+		b.path.pop()
+	}
+	return nil
+}
+
+// appendValue appends a non-null value of node n to bld, or with bld nil
+// only checks it.
+func (b *ArrowBuilder) appendValue(bld array.Builder, n *node, tag byte, body []byte) error {
+	if !n.kind.accepts(tag) {
+		return b.path.errorf("stored %s value does not fit column type %s", tagNames[tag], n.typ)
+	}
+	switch n.kind {
+	case kindStruct:
+		r := valueReader{b: body}
+		fields := structFields(&r, 0, nil)
+		if r.err != nil {
+			return r.err
+		}
+		var children []array.Builder
+		if bld != nil {
+			sb := bld.(*array.StructBuilder)
+			sb.Append(true)
+			children = make([]array.Builder, sb.NumField())
+			for i := range children {
+				children[i] = sb.FieldBuilder(i)
+			}
+		}
+		return b.appendFields(children, n, fields)
+	case kindList:
+		r := valueReader{b: body}
+		count := r.length()
+		var vb array.Builder
+		if bld != nil {
+			lb := bld.(*array.ListBuilder)
+			lb.Append(true)
+			vb = lb.ValueBuilder()
+		}
+		for i := 0; i < count; i++ {
+			tag := r.byte1()
+			body := checkValue(&r, tag, 0)
+			if r.err != nil {
+				return r.err
+			}
+			b.path.pushIndex(i)
+			if err := b.appendElement(vb, n.elem, tag, body); err != nil {
+				return err
+			}
+			b.path.pop()
+		}
+		return nil
+	case kindMap:
+		r := valueReader{b: body}
+		count := r.length()
+		var kb, ib array.Builder
+		if bld != nil {
+			mb := bld.(*array.MapBuilder)
+			mb.Append(true)
+			kb, ib = mb.KeyBuilder(), mb.ItemBuilder()
+		}
+		for i := 0; i < count; i++ {
+			ktag := r.byte1()
+			kbody := checkValue(&r, ktag, 0)
+			vtag := r.byte1()
+			vbody := checkValue(&r, vtag, 0)
+			if r.err != nil {
+				return r.err
+			}
+			b.path.pushIndex(i)
+			b.path.pushField("key")
+			if err := b.appendValue(kb, n.key, ktag, kbody); err != nil {
+				return err
+			}
+			b.path.pop()
+			b.path.pushField("value")
+			if err := b.appendElement(ib, n.value, vtag, vbody); err != nil {
+				return err
+			}
+			b.path.pop()
+			b.path.pop()
+		}
+		return nil
+	case kindUnknown, kindUnsupported:
+		return b.path.errorf("stored %s value for a column of type %s", tagNames[tag], n.typ)
+	}
+	v, err := readScalar(n, tag, body)
+	if err != nil {
+		return b.path.errorf("%v", err)
+	}
+	if bld == nil {
+		return nil
+	}
+	switch n.kind {
+	case kindBool:
+		bld.(*array.BooleanBuilder).Append(v.i == 1)
+	case kindInt:
+		bld.(*array.Int32Builder).Append(int32(v.i))
+	case kindLong:
+		bld.(*array.Int64Builder).Append(v.i)
+	case kindFloat:
+		bld.(*array.Float32Builder).Append(float32(v.f))
+	case kindDouble:
+		bld.(*array.Float64Builder).Append(v.f)
+	case kindDecimal:
+		x := decimalFromBytes(v.b)
+		bld.(*array.Decimal128Builder).Append(decimal128.New(int64(x.hi), x.lo))
+	case kindDate:
+		bld.(*array.Date32Builder).Append(arrow.Date32(v.i))
+	case kindTime:
+		bld.(*array.Time64Builder).Append(arrow.Time64(v.i))
+	case kindTimestamp, kindTimestampTz, kindTimestampNs, kindTimestampTzNs:
+		bld.(*array.TimestampBuilder).Append(arrow.Timestamp(v.i))
+	case kindString:
+		bld.(*array.StringBuilder).BinaryBuilder.Append(v.b)
+	case kindUUID:
+		bld.(*extensions.UUIDBuilder).AppendBytes([16]byte(v.b))
+	case kindFixed:
+		bld.(*array.FixedSizeBinaryBuilder).Append(v.b)
+	case kindBinary:
+		bld.(*array.BinaryBuilder).Append(v.b)
+	}
+	return nil
+}
+
+// appendElement appends a list element or map value, which may be null.
+func (b *ArrowBuilder) appendElement(bld array.Builder, n *node, tag byte, body []byte) error {
+	if tag != tagNull {
+		return b.appendValue(bld, n, tag, body)
+	}
+	if n.required {
+		return b.path.errorf("null %s, which the column requires", n.name)
+	}
+	if bld != nil {
+		bld.AppendNull()
+	}
+	return nil
+}
+
+// eventColumns says how raw events fill a schema's top-level columns.
+type eventColumns struct {
+	// field is, by column, the event field (EventField*) that fills it,
+	// or 0 for none (null).
+	field []int
+	// err is why raw events cannot be read into the schema, if they cannot.
+	err error
+	// requiredKey names the idempotency key column when it is required.
+	requiredKey string
+}
+
+func eventColumnsOf(root *node) eventColumns {
+	ec := eventColumns{field: make([]int, len(root.fields))}
+	for i, f := range root.fields {
+		var ok bool
+		switch f.id {
+		case EventFieldSequence:
+			ok = f.kind == kindLong
+		case EventFieldTable, EventFieldIdempotencyKey:
+			ok = f.kind == kindString
+		case EventFieldPartition:
+			ok = f.kind == kindInt || f.kind == kindLong
+		case EventFieldPayload:
+			ok = f.kind == kindBinary
+		case EventFieldEventTime, EventFieldIngestTime:
+			ok = f.kind == kindTimestampTz
+		default:
+			if f.required && ec.err == nil {
+				ec.err = fmt.Errorf("required column %s is not in raw events", f.name)
+			}
+			continue
+		}
+		if !ok {
+			if ec.err == nil {
+				want := EventSchema().Field(f.id - 1).Type
+				ec.err = fmt.Errorf("column %s (field ID %d) is %s; raw events have %s", f.name, f.id, f.typ, want)
+			}
+			continue
+		}
+		ec.field[i] = f.id
+		if f.id == EventFieldIdempotencyKey && f.required {
+			ec.requiredKey = f.name
+		}
+	}
+	return ec
+}
+
+func (b *ArrowBuilder) appendEvent(seq uint64, value []byte) error {
+	if b.events.err != nil {
+		return b.events.err
+	}
+	ev, err := DecodeEventValue(value)
+	if err != nil {
+		return err
+	}
+	if seq > math.MaxInt64 {
+		return fmt.Errorf("sequence %d out of range", seq)
+	}
+	if b.events.requiredKey != "" && ev.IdempotencyKey == "" {
+		return fmt.Errorf("required column %s has no value: the event has no idempotency key", b.events.requiredKey)
+	}
+	for i, bld := range b.rb.Fields() {
+		switch b.events.field[i] {
+		case EventFieldSequence:
+			bld.(*array.Int64Builder).Append(int64(seq))
+		case EventFieldTable:
+			bld.(*array.StringBuilder).Append(b.table)
+		case EventFieldPartition:
+			if ib, ok := bld.(*array.Int32Builder); ok {
+				ib.Append(ev.Partition)
+			} else {
+				bld.(*array.Int64Builder).Append(int64(ev.Partition))
+			}
+		case EventFieldPayload:
+			bld.(*array.BinaryBuilder).Append(ev.Payload)
+		case EventFieldEventTime:
+			bld.(*array.TimestampBuilder).Append(arrow.Timestamp(ev.EventTime.UnixMicro()))
+		case EventFieldIngestTime:
+			bld.(*array.TimestampBuilder).Append(arrow.Timestamp(ev.IngestTime.UnixMicro()))
+		case EventFieldIdempotencyKey:
+			if ev.IdempotencyKey == "" {
+				bld.AppendNull()
+			} else {
+				bld.(*array.StringBuilder).Append(validUTF8(ev.IdempotencyKey))
+			}
+		default:
+			bld.AppendNull()
+		}
+	}
+	return nil
+}
+
+// validUTF8 returns s with invalid UTF-8 replaced by U+FFFD. Keys reach the
+// hot tier from HTTP headers too, which may hold any bytes; Arrow strings
+// and JSON must be UTF-8.
+func validUTF8(s string) string {
+	if utf8.ValidString(s) {
+		return s
+	}
+	return strings.ToValidUTF8(s, "\uFFFD")
+}

@@ -1,0 +1,866 @@
+package codec
+
+import (
+	"bytes"
+	"encoding/base64"
+	"encoding/binary"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"sync"
+
+	"github.com/apache/iceberg-go"
+)
+
+// ConverterOptions configure a Converter.
+type ConverterOptions struct {
+	// DropUnknown ignores object members that name no field, at any depth,
+	// instead of rejecting the row.
+	DropUnknown bool
+	// IdempotencyColumn names a top-level string column whose value is the
+	// row's idempotency key (none when the value is null or absent).
+	IdempotencyColumn string
+}
+
+// Converter turns JSON objects into typed rows of one schema. It is safe
+// for concurrent use.
+type Converter struct {
+	schemaID    int
+	root        *node
+	dropUnknown bool
+	idem        *node // the idempotency column, or nil
+}
+
+// NewConverter prepares the conversion of JSON objects to rows of schema.
+// It fails when a required top-level column has a type rows cannot hold
+// (variant, geometry, geography; optional ones must be null or absent) or
+// when opts.IdempotencyColumn is not a top-level string column.
+//
+// A row is a JSON object whose members name columns, exactly (case
+// matters). Values convert as follows; any other JSON value is an error
+// naming the field and the expected type:
+//
+//	boolean            true, false
+//	int, long          an integer as a JSON number (no fraction or exponent:
+//	                   1.0 and 1e3 are rejected) or a string holding one
+//	                   ("-12", for producers that quote 64-bit integers), in range
+//	float, double      a JSON number (rounded to the nearest value) or one of
+//	                   the strings "NaN", "Infinity", "-Infinity"
+//	decimal(P,S)       a JSON number or a string, exactly: [+-]d[.d][e[+-]d];
+//	                   nonzero digits beyond S fraction digits or more than P
+//	                   digits are rejected, trailing zeros are not ("1.50"
+//	                   fits decimal(3,1))
+//	date               "YYYY-MM-DD", or an integer number of days since 1970-01-01
+//	time               "HH:MM:SS" with an optional fraction of up to 9 digits
+//	timestamp[_ns]     an RFC 3339 date-time, with or without an offset (with
+//	                   one it is converted to UTC), or an integer number of
+//	                   milliseconds since 1970-01-01T00:00:00
+//	timestamptz[_ns]   an RFC 3339 date-time with an offset (Z or ±HH:MM), or
+//	                   an integer number of milliseconds since the epoch
+//	string             a string
+//	uuid               "xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", either case
+//	fixed(L), binary   standard base64 with padding (fixed: of exactly L bytes)
+//	struct             a JSON object, converted like a row
+//	list               a JSON array
+//	map                for string keys a JSON object; for any key type an
+//	                   array of {"key": k, "value": v} objects. Keys are
+//	                   unique and not null.
+//	unknown            null only
+//
+// Dates and timestamps are limited to the years 0000 to 9999. Fractions of
+// time and timestamp values finer than the column's precision (microseconds,
+// or nanoseconds for the _ns types) are truncated. A null value is the same
+// as an absent member; a required field that is absent or null is an error,
+// and so is a null element of a list whose elements are required.
+func NewConverter(schema *iceberg.Schema, opts ConverterOptions) (*Converter, error) {
+	root, err := schemaNode(schema)
+	if err != nil {
+		return nil, err
+	}
+	for _, f := range root.fields {
+		if f.required {
+			if u := f.unsupported(); u != nil {
+				return nil, fmt.Errorf("required column %s has type %s, which Zombi cannot convert rows for", f.name, u.typ)
+			}
+		}
+	}
+	c := &Converter{schemaID: schema.ID, root: root, dropUnknown: opts.DropUnknown}
+	if col := opts.IdempotencyColumn; col != "" {
+		i, ok := root.names[col]
+		if !ok {
+			return nil, fmt.Errorf("idempotency column %q is not a top-level column", col)
+		}
+		if root.fields[i].kind != kindString {
+			return nil, fmt.Errorf("idempotency column %q is %s, not string", col, root.fields[i].typ)
+		}
+		c.idem = root.fields[i]
+	}
+	return c, nil
+}
+
+// Convert converts one JSON object into the hot value of a typed row
+// (format 2, see row.go) and returns the row's idempotency key. Errors are
+// *SyntaxError for text that is not JSON and *FieldError for a row that
+// does not fit the schema.
+func (c *Converter) Convert(obj []byte) (value []byte, idemKey string, err error) {
+	value, idemKey, err = c.AppendConvert(make([]byte, 0, 8+len(obj)/2), obj)
+	if err != nil {
+		return nil, "", err
+	}
+	return value, idemKey, nil
+}
+
+// AppendConvert is Convert appending the value to dst, so that the rows of
+// a bulk request can share one buffer. On error it returns dst unchanged.
+func (c *Converter) AppendConvert(dst, obj []byte) (value []byte, idemKey string, err error) {
+	cv := converterPool.Get().(*converter)
+	defer cv.release()
+	cv.c = c
+	cv.sc = scanner{data: obj}
+	s := &cv.sc
+	switch ch := s.peek(); ch {
+	case '{':
+	case 0:
+		return dst, "", s.unexpected("a JSON object")
+	default:
+		if err := s.skipValue(); err != nil {
+			return dst, "", err
+		}
+		if err := s.end(); err != nil {
+			return dst, "", err
+		}
+		return dst, "", fieldErr("", "a row must be a JSON object, not "+jsonKind(ch))
+	}
+	s.pos++
+	spans, err := cv.members(c.root)
+	if err != nil {
+		return dst, "", err
+	}
+	if err := s.end(); err != nil {
+		return dst, "", err
+	}
+	value = append(dst, FormatRow)
+	value = binary.AppendUvarint(value, uint64(c.schemaID))
+	if value, err = cv.structBody(c.root, spans, value); err != nil {
+		return dst, "", err
+	}
+	if c.idem != nil {
+		if sp := spans[c.root.names[c.idem.name]]; sp.set && obj[sp.pos] == '"' {
+			s.pos = sp.pos
+			raw, escaped, _ := s.readString()
+			key := unquote(raw, escaped)
+			if len(key) > MaxIdempotencyKeyLen {
+				return dst, "", fieldErr(c.idem.name, fmt.Sprintf("longer than %d bytes, the limit for an idempotency key", MaxIdempotencyKeyLen))
+			}
+			idemKey = string(key)
+		}
+	}
+	return value, idemKey, nil
+}
+
+// span locates a member's value in the JSON text.
+type span struct {
+	pos int
+	set bool
+}
+
+type converter struct {
+	c    *Converter
+	sc   scanner
+	s    *scanner // &sc
+	path pathStack
+	// spans holds the spans of the structs being converted.
+	spans []span
+	// lastStart is where the value integerText read starts.
+	lastStart int
+}
+
+// converterPool recycles the scratch space of conversions.
+var converterPool = sync.Pool{New: func() any {
+	cv := new(converter)
+	cv.s = &cv.sc
+	return cv
+}}
+
+// release returns cv to the pool, keeping no references to the request.
+func (cv *converter) release() {
+	cv.c, cv.sc = nil, scanner{}
+	clear(cv.path[:cap(cv.path)])
+	cv.path, cv.spans = cv.path[:0], cv.spans[:0]
+	if cap(cv.spans) > 4096 || cap(cv.path) > 4096 {
+		return // not worth keeping
+	}
+	converterPool.Put(cv)
+}
+
+// newSpans returns n cleared spans from cv.spans. Slices returned earlier
+// stay valid.
+func (cv *converter) newSpans(n int) []span {
+	start := len(cv.spans)
+	cv.spans = slices.Grow(cv.spans, n)[:start+n]
+	sp := cv.spans[start : start+n : start+n]
+	clear(sp)
+	return sp
+}
+
+func (cv *converter) errorf(format string, args ...any) *FieldError {
+	return cv.path.errorf(format, args...)
+}
+
+// fieldErrorf is the error for field name of the current struct.
+func (cv *converter) fieldErrorf(name string, format string, args ...any) *FieldError {
+	cv.path.pushField(name)
+	return cv.path.errorf(format, args...)
+}
+
+// members reads the members of an object whose '{' has been consumed and
+// returns where each field's value is, by field index.
+func (cv *converter) members(n *node) ([]span, error) {
+	s := cv.s
+	spans := cv.newSpans(len(n.fields))
+	first := true
+	for {
+		key, more, err := s.nextMember(&first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return spans, nil
+		}
+		i, ok := n.names[string(key)]
+		switch {
+		case !ok && cv.c.dropUnknown:
+		case !ok:
+			return nil, cv.fieldErrorf(keyName(key), "no such column (the schema has %s)", fieldNames(n))
+		case spans[i].set:
+			return nil, cv.fieldErrorf(n.fields[i].name, "repeated field")
+		default:
+			spans[i] = span{pos: s.pos, set: true}
+		}
+		if err := s.skipValue(); err != nil {
+			return nil, err
+		}
+	}
+}
+
+func fieldNames(n *node) string {
+	var b []byte
+	for i, f := range n.fields {
+		if i == 8 {
+			b = fmt.Appendf(b, " and %d more", len(n.fields)-i)
+			break
+		}
+		if i > 0 {
+			b = append(b, ", "...)
+		}
+		b = append(b, f.name...)
+	}
+	if len(b) == 0 {
+		return "no fields"
+	}
+	return string(b)
+}
+
+// structBody appends the encoded fields of a struct whose members are at
+// spans: count, then ID and value of each non-null field by ascending ID.
+func (cv *converter) structBody(n *node, spans []span, dst []byte) ([]byte, error) {
+	count := 0
+	for i, f := range n.fields {
+		if spans[i].set && cv.s.data[spans[i].pos] != 'n' {
+			count++
+			continue
+		}
+		if f.required {
+			if spans[i].set {
+				return nil, cv.fieldErrorf(f.name, "required field is null")
+			}
+			return nil, cv.fieldErrorf(f.name, "required field is missing")
+		}
+	}
+	dst = binary.AppendUvarint(dst, uint64(count))
+	for _, i := range n.byID {
+		sp := spans[i]
+		if !sp.set || cv.s.data[sp.pos] == 'n' {
+			continue
+		}
+		f := n.fields[i]
+		dst = binary.AppendUvarint(dst, uint64(f.id))
+		var err error
+		cv.s.pos = sp.pos
+		cv.path.pushField(f.name)
+		if dst, err = cv.value(f, dst); err != nil {
+			return nil, err
+		}
+		cv.path.pop()
+	}
+	return dst, nil
+}
+
+// value converts the non-null JSON value at s.pos for node n.
+func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
+	s := cv.s
+	c := s.at()
+	switch n.kind {
+	case kindBool:
+		switch c {
+		case 't':
+			s.pos += 4
+			return append(dst, tagTrue), nil
+		case 'f':
+			s.pos += 5
+			return append(dst, tagFalse), nil
+		}
+	case kindInt, kindLong:
+		text, ok := cv.integerText(c)
+		if !ok {
+			break
+		}
+		lo, hi, tag := int64(math.MinInt32), int64(math.MaxInt32), tagInt
+		if n.kind == kindLong {
+			lo, hi, tag = math.MinInt64, math.MaxInt64, tagLong
+		}
+		v, ok := parseInt(text)
+		if text == nil || !ok || v < lo || v > hi {
+			return nil, cv.errorf("expected %s: %s is not an integer in %d..%d", n.typ, shorten(cv.valueText()), lo, hi)
+		}
+		return binary.AppendVarint(append(dst, tag), v), nil
+	case kindFloat, kindDouble:
+		return cv.float(n, c, dst)
+	case kindDecimal:
+		var text []byte
+		switch {
+		case c == '"':
+			text = cv.stringValue()
+		case c == '-' || isDigit(c):
+			text, _, _ = s.readNumber()
+		default:
+			return nil, cv.mismatch(n, c)
+		}
+		x, reason := parseDecimal(text, n.precision, n.scale)
+		switch reason {
+		case decimalSyntax:
+			return nil, cv.errorf("expected %s: %q is not a decimal number", n.typ, text)
+		case decimalTooManyFractionDigits:
+			return nil, cv.errorf("expected %s: %s has more than %d digits after the decimal point", n.typ, text, n.scale)
+		case decimalTooManyDigits:
+			return nil, cv.errorf("expected %s: %s has more than %d digits", n.typ, text, n.precision)
+		}
+		dst = binary.AppendUvarint(append(dst, tagDecimal), uint64(n.scale))
+		var buf [16]byte
+		b := appendDecimalBytes(buf[:0], x)
+		dst = binary.AppendUvarint(dst, uint64(len(b)))
+		return append(dst, b...), nil
+	case kindDate:
+		var days int64
+		switch {
+		case c == '"':
+			text := cv.stringValue()
+			var ok bool
+			if days, ok = parseDate(text); !ok {
+				return nil, cv.errorf("expected date: %q is not a date YYYY-MM-DD in years 0000..9999", text)
+			}
+		case c == '-' || isDigit(c):
+			text, isInt, _ := s.readNumber()
+			v, ok := parseInt(text)
+			if !isInt || !ok || v < minDay || v > maxDay {
+				return nil, cv.errorf("expected date: %s is not a whole number of days since 1970-01-01 in %d..%d", text, minDay, maxDay)
+			}
+			days = v
+		default:
+			return nil, cv.mismatch(n, c)
+		}
+		return binary.AppendVarint(append(dst, tagDate), days), nil
+	case kindTime:
+		if c != '"' {
+			break
+		}
+		text := cv.stringValue()
+		ns, ok := parseClock(text)
+		if !ok {
+			return nil, cv.errorf("expected time: %q is not a time HH:MM:SS[.ffffff]", text)
+		}
+		return binary.AppendVarint(append(dst, tagTime), ns/1000), nil
+	case kindTimestamp, kindTimestampTz, kindTimestampNs, kindTimestampTzNs:
+		return cv.timestamp(n, c, dst)
+	case kindString:
+		if c != '"' {
+			break
+		}
+		v := cv.stringValue()
+		dst = binary.AppendUvarint(append(dst, tagString), uint64(len(v)))
+		return append(dst, v...), nil
+	case kindUUID:
+		if c != '"' {
+			break
+		}
+		text := cv.stringValue()
+		u, ok := parseUUID(text)
+		if !ok {
+			return nil, cv.errorf("expected uuid: %q is not a UUID xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", text)
+		}
+		return append(append(dst, tagUUID), u[:]...), nil
+	case kindFixed, kindBinary:
+		if c != '"' {
+			break
+		}
+		text := cv.stringValue()
+		b := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
+		m, err := base64.StdEncoding.Decode(b, text)
+		if err != nil {
+			return nil, cv.errorf("expected %s as base64 (standard alphabet, padded): %v", n.typ, err)
+		}
+		tag := tagBinary
+		if n.kind == kindFixed {
+			if m != n.length {
+				return nil, cv.errorf("expected %s: base64 of %d bytes, not %d", n.typ, n.length, m)
+			}
+			tag = tagFixed
+		}
+		dst = binary.AppendUvarint(append(dst, tag), uint64(m))
+		return append(dst, b[:m]...), nil
+	case kindStruct:
+		if c != '{' {
+			break
+		}
+		s.pos++
+		spans, err := cv.members(n)
+		if err != nil {
+			return nil, err
+		}
+		end := s.pos
+		if dst, err = cv.structBody(n, spans, append(dst, tagStruct)); err != nil {
+			return nil, err
+		}
+		s.pos = end
+		return dst, nil
+	case kindList:
+		if c != '[' {
+			break
+		}
+		return cv.list(n, dst)
+	case kindMap:
+		switch {
+		case c == '{' && n.key.kind == kindString:
+			return cv.mapObject(n, dst)
+		case c == '[':
+			return cv.mapEntries(n, dst)
+		}
+	}
+	return nil, cv.mismatch(n, c)
+}
+
+// mismatch is the error for a JSON value of the wrong kind for n.
+func (cv *converter) mismatch(n *node, c byte) *FieldError {
+	var want string
+	switch n.kind {
+	case kindBool:
+		want = "true or false"
+	case kindInt, kindLong:
+		want = "an integer, as a JSON number or a string"
+	case kindFloat, kindDouble:
+		want = `a JSON number or "NaN", "Infinity", "-Infinity"`
+	case kindDecimal:
+		want = "a decimal number, as a JSON number or a string"
+	case kindDate:
+		want = `"YYYY-MM-DD" or days since 1970-01-01`
+	case kindTime:
+		want = `"HH:MM:SS[.ffffff]"`
+	case kindTimestamp, kindTimestampNs, kindTimestampTz, kindTimestampTzNs:
+		want = "an RFC 3339 string or milliseconds since 1970-01-01"
+	case kindString:
+		want = "a string"
+	case kindUUID:
+		want = "a UUID string"
+	case kindFixed, kindBinary:
+		want = "a base64 string"
+	case kindStruct:
+		want = "a JSON object"
+	case kindList:
+		want = "a JSON array"
+	case kindMap:
+		if n.key.kind == kindString {
+			want = `a JSON object or an array of {"key": ..., "value": ...}`
+		} else {
+			want = `an array of {"key": ..., "value": ...}`
+		}
+	default:
+		return cv.errorf("columns of type %s can only be null here", n.typ)
+	}
+	return cv.errorf("expected %s (%s), not %s", n.typ, want, jsonKind(c))
+}
+
+// stringValue reads the string at s.pos and returns its contents.
+func (cv *converter) stringValue() []byte {
+	raw, escaped, _ := cv.s.readString()
+	return unquote(raw, escaped)
+}
+
+// valueText returns the JSON text of the value just read, for errors.
+func (cv *converter) valueText() []byte {
+	return cv.s.data[cv.lastStart:cv.s.pos]
+}
+
+// integerText reads an integer given as a JSON number or string. ok is
+// false for other kinds of values (s.pos unmoved); text is nil when the
+// value is a number or string but not an integer.
+func (cv *converter) integerText(c byte) (text []byte, ok bool) {
+	s := cv.s
+	cv.lastStart = s.pos
+	switch {
+	case c == '-' || isDigit(c):
+		text, isInt, _ := s.readNumber()
+		if !isInt {
+			return nil, true
+		}
+		return text, true
+	case c == '"':
+		text := cv.stringValue()
+		inner := scanner{data: text}
+		num, isInt, err := inner.readNumber()
+		if err != nil || !isInt || inner.pos != len(text) {
+			return nil, true
+		}
+		return num, true
+	}
+	return nil, false
+}
+
+// shorten cuts a value's JSON text for an error message.
+func shorten(text []byte) string {
+	if len(text) > 64 {
+		return string(text[:64]) + "..."
+	}
+	return string(text)
+}
+
+func (cv *converter) float(n *node, c byte, dst []byte) ([]byte, error) {
+	s := cv.s
+	bitSize := 64
+	if n.kind == kindFloat {
+		bitSize = 32
+	}
+	var v float64
+	switch {
+	case c == '-' || isDigit(c):
+		text, _, _ := s.readNumber()
+		var err error
+		if v, err = strconv.ParseFloat(string(text), bitSize); err != nil {
+			return nil, cv.errorf("expected %s: %s is out of range", n.typ, shorten(text))
+		}
+	case c == '"':
+		text := cv.stringValue()
+		switch string(text) {
+		case "NaN":
+			v = math.NaN()
+		case "Infinity":
+			v = math.Inf(1)
+		case "-Infinity":
+			v = math.Inf(-1)
+		default:
+			return nil, cv.errorf(`expected %s: a JSON number or "NaN", "Infinity", "-Infinity", not the string %q`, n.typ, shorten(text))
+		}
+	default:
+		return nil, cv.mismatch(n, c)
+	}
+	if n.kind == kindFloat {
+		return binary.LittleEndian.AppendUint32(append(dst, tagFloat), math.Float32bits(float32(v))), nil
+	}
+	return binary.LittleEndian.AppendUint64(append(dst, tagDouble), math.Float64bits(v)), nil
+}
+
+// Nanosecond timestamps span 1677-09-21T00:12:43.145224192Z to
+// 2262-04-11T23:47:16.854775807Z.
+const (
+	maxNanosSec  = math.MaxInt64 / 1_000_000_000
+	maxNanosNsec = math.MaxInt64 % 1_000_000_000
+	minNanosSec  = math.MinInt64/1_000_000_000 - 1
+	minNanosNsec = 1_000_000_000 + math.MinInt64%1_000_000_000
+)
+
+func (cv *converter) timestamp(n *node, c byte, dst []byte) ([]byte, error) {
+	s := cv.s
+	nanos := n.kind == kindTimestampNs || n.kind == kindTimestampTzNs
+	var sec, nsec int64
+	switch {
+	case c == '"':
+		text := cv.stringValue()
+		var hasOffset, ok bool
+		sec, nsec, hasOffset, ok = parseTimestamp(text)
+		if !ok {
+			return nil, cv.errorf("expected %s: %q is not an RFC 3339 date-time in years 0000..9999", n.typ, shorten(text))
+		}
+		if !hasOffset && (n.kind == kindTimestampTz || n.kind == kindTimestampTzNs) {
+			return nil, cv.errorf("expected %s: %q has no UTC offset (add Z or ±HH:MM)", n.typ, shorten(text))
+		}
+	case c == '-' || isDigit(c):
+		text, isInt, _ := s.readNumber()
+		ms, ok := parseInt(text)
+		if !isInt || !ok || ms < minUnixSec*1000 || ms > maxUnixSec*1000+999 {
+			return nil, cv.errorf("expected %s: %s is not a whole number of milliseconds since 1970-01-01 in years 0000..9999", n.typ, shorten(text))
+		}
+		rem := ms % 1000
+		sec = ms / 1000
+		if rem < 0 {
+			sec, rem = sec-1, rem+1000
+		}
+		nsec = rem * 1e6
+	default:
+		return nil, cv.mismatch(n, c)
+	}
+	tag := n.kind.tag()
+	if !nanos {
+		return binary.AppendVarint(append(dst, tag), sec*1e6+nsec/1000), nil
+	}
+	if sec > maxNanosSec || sec == maxNanosSec && nsec > maxNanosNsec || sec < minNanosSec || sec == minNanosSec && nsec < minNanosNsec {
+		return nil, cv.errorf("expected %s: outside the years 1677 to 2262 that nanosecond timestamps cover", n.typ)
+	}
+	return binary.AppendVarint(append(dst, tag), sec*1e9+nsec), nil
+}
+
+// list converts the array at s.pos.
+func (cv *converter) list(n *node, dst []byte) ([]byte, error) {
+	s := cv.s
+	s.pos++
+	dst = append(dst, tagList)
+	at := len(dst)
+	count := 0
+	first := true
+	for {
+		more, err := s.nextElement(&first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return insertUvarint(dst, at, uint64(count)), nil
+		}
+		cv.path.pushIndex(count)
+		count++
+		if dst, err = cv.element(n.elem, dst); err != nil {
+			return nil, err
+		}
+		cv.path.pop()
+	}
+}
+
+// element converts a list element or map value at s.pos, which may be null.
+func (cv *converter) element(n *node, dst []byte) ([]byte, error) {
+	s := cv.s
+	if s.at() == 'n' {
+		s.pos += 4
+		if n.required {
+			return nil, cv.errorf("required %s is null", n.name)
+		}
+		return append(dst, tagNull), nil
+	}
+	return cv.value(n, dst)
+}
+
+// insertUvarint inserts v as a uvarint at dst[at].
+func insertUvarint(dst []byte, at int, v uint64) []byte {
+	var b [binary.MaxVarintLen64]byte
+	enc := binary.AppendUvarint(b[:0], v)
+	dst = append(dst, enc...)
+	copy(dst[at+len(enc):], dst[at:len(dst)-len(enc)])
+	copy(dst[at:], enc)
+	return dst
+}
+
+// mapObject converts a map with string keys given as a JSON object.
+func (cv *converter) mapObject(n *node, dst []byte) ([]byte, error) {
+	s := cv.s
+	s.pos++
+	dst = append(dst, tagMap)
+	at := len(dst)
+	var keys keySet
+	count := 0
+	first := true
+	for {
+		key, more, err := s.nextMember(&first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return insertUvarint(dst, at, uint64(count)), nil
+		}
+		cv.path.pushKey(key)
+		start := len(dst)
+		dst = binary.AppendUvarint(append(dst, tagString), uint64(len(key)))
+		dst = append(dst, key...)
+		if keys.add(dst, start) {
+			return nil, cv.errorf("repeated key")
+		}
+		count++
+		if dst, err = cv.element(n.value, dst); err != nil {
+			return nil, err
+		}
+		cv.path.pop()
+	}
+}
+
+// mapEntries converts a map given as an array of {"key": k, "value": v}.
+func (cv *converter) mapEntries(n *node, dst []byte) ([]byte, error) {
+	s := cv.s
+	s.pos++
+	dst = append(dst, tagMap)
+	at := len(dst)
+	var keys keySet
+	count := 0
+	first := true
+	for {
+		more, err := s.nextElement(&first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			return insertUvarint(dst, at, uint64(count)), nil
+		}
+		cv.path.pushIndex(count)
+		count++
+		if c := s.at(); c != '{' {
+			return nil, cv.errorf(`expected a map entry {"key": ..., "value": ...}, not %s`, jsonKind(c))
+		}
+		s.pos++
+		keyPos, valuePos := -1, -1
+		firstMember := true
+		for {
+			name, more, err := s.nextMember(&firstMember)
+			if err != nil {
+				return nil, err
+			}
+			if !more {
+				break
+			}
+			switch {
+			case string(name) == "key" && keyPos < 0:
+				keyPos = s.pos
+			case string(name) == "value" && valuePos < 0:
+				valuePos = s.pos
+			case string(name) == "key" || string(name) == "value":
+				return nil, cv.fieldErrorf(string(name), "repeated field")
+			default:
+				return nil, cv.fieldErrorf(keyName(name), `unknown field (a map entry has "key" and "value")`)
+			}
+			if err := s.skipValue(); err != nil {
+				return nil, err
+			}
+		}
+		end := s.pos
+		if keyPos < 0 || s.data[keyPos] == 'n' {
+			return nil, cv.fieldErrorf("key", "required map key is missing or null")
+		}
+		start := len(dst)
+		s.pos = keyPos
+		cv.path.pushField("key")
+		if dst, err = cv.value(n.key, dst); err != nil {
+			return nil, err
+		}
+		if keys.add(dst, start) {
+			return nil, cv.errorf("repeated key")
+		}
+		cv.path.pop()
+		cv.path.pushField("value")
+		if valuePos < 0 {
+			if n.value.required {
+				return nil, cv.errorf("required map value is missing")
+			}
+			dst = append(dst, tagNull)
+		} else {
+			s.pos = valuePos
+			if dst, err = cv.element(n.value, dst); err != nil {
+				return nil, err
+			}
+		}
+		cv.path.pop()
+		cv.path.pop() // the entry
+		s.pos = end
+	}
+}
+
+// keySet detects repeated map keys by their encoding, which is unique.
+type keySet struct {
+	spans [][2]int
+	set   map[string]struct{}
+}
+
+// add records the key encoded in dst[start:] and reports whether it was
+// there already.
+func (k *keySet) add(dst []byte, start int) bool {
+	key := dst[start:]
+	if k.set != nil {
+		if _, dup := k.set[string(key)]; dup {
+			return true
+		}
+		k.set[string(key)] = struct{}{}
+		return false
+	}
+	for _, sp := range k.spans {
+		if bytes.Equal(dst[sp[0]:sp[1]], key) {
+			return true
+		}
+	}
+	k.spans = append(k.spans, [2]int{start, len(dst)})
+	if len(k.spans) > 16 {
+		k.set = make(map[string]struct{}, 2*len(k.spans))
+		for _, sp := range k.spans {
+			k.set[string(dst[sp[0]:sp[1]])] = struct{}{}
+		}
+	}
+	return false
+}
+
+// SplitBulkRows splits a bulk body for a typed table into its rows: a JSON
+// array of objects, {"records": [...]}, or with ndjson one object a line
+// (blank lines skipped). The rows are sub-slices of body. A JSON body must
+// be well-formed as a whole; an NDJSON line is checked only when its row
+// is converted. More than MaxBulkRecords rows is an error wrapping
+// ErrTooManyRecords.
+func SplitBulkRows(body []byte, ndjson bool) ([][]byte, error) {
+	var rows [][]byte
+	if ndjson {
+		for len(body) > 0 {
+			var line []byte
+			if i := bytes.IndexByte(body, '\n'); i >= 0 {
+				line, body = body[:i], body[i+1:]
+			} else {
+				line, body = body, nil
+			}
+			s := scanner{data: line}
+			if s.skipSpace(); s.pos == len(line) {
+				continue // blank
+			}
+			if len(rows) == MaxBulkRecords {
+				return nil, ErrTooManyRecords
+			}
+			rows = append(rows, line)
+		}
+		return rows, nil
+	}
+	s := scanner{data: body}
+	inObject, err := openRecords(&s)
+	if err != nil {
+		return nil, err
+	}
+	first := true
+	for {
+		more, err := s.nextElement(&first)
+		if err != nil {
+			return nil, err
+		}
+		if !more {
+			break
+		}
+		if len(rows) == MaxBulkRecords {
+			return nil, ErrTooManyRecords
+		}
+		start := s.pos
+		if err := s.skipValue(); err != nil {
+			return nil, err
+		}
+		rows = append(rows, body[start:s.pos])
+	}
+	if err := closeRecords(&s, inObject); err != nil {
+		return nil, err
+	}
+	return rows, nil
+}

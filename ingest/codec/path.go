@@ -1,0 +1,49 @@
+package codec
+
+import (
+	"fmt"
+	"strconv"
+	"strings"
+)
+
+// pathElem is one step into a value: a struct field or a member of a map
+// entry (field), a key of a map given as a JSON object (key), or a list
+// element or map entry (index).
+type pathElem struct {
+	field   string
+	key     []byte
+	index   int
+	isKey   bool
+	isIndex bool
+}
+
+// pathStack is the location of the value being worked on, rendered only
+// for errors: "address.zip", "tags[3]", `attrs["k"]`, "pairs[2].key".
+type pathStack []pathElem
+
+func (ps *pathStack) pushField(name string) { *ps = append(*ps, pathElem{field: name}) }
+func (ps *pathStack) pushKey(key []byte)    { *ps = append(*ps, pathElem{key: key, isKey: true}) }
+func (ps *pathStack) pushIndex(i int)       { *ps = append(*ps, pathElem{index: i, isIndex: true}) }
+func (ps *pathStack) pop()                  { *ps = (*ps)[:len(*ps)-1] }
+
+func (ps pathStack) String() string {
+	var b strings.Builder
+	for i, e := range ps {
+		switch {
+		case e.isKey:
+			b.WriteString("[" + strconv.Quote(string(e.key)) + "]")
+		case e.isIndex:
+			b.WriteString("[" + strconv.Itoa(e.index) + "]")
+		default:
+			if i > 0 {
+				b.WriteByte('.')
+			}
+			b.WriteString(e.field)
+		}
+	}
+	return b.String()
+}
+
+func (ps pathStack) errorf(format string, args ...any) *FieldError {
+	return &FieldError{Path: ps.String(), Reason: fmt.Sprintf(format, args...)}
+}

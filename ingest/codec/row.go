@@ -1,0 +1,355 @@
+package codec
+
+import (
+	"fmt"
+	"math"
+	"unicode/utf8"
+)
+
+// Format 2, a typed row:
+//
+//	byte     2 (FormatRow)
+//	uvarint  schema ID the row was converted with
+//	struct   the row's columns (below, without the leading tag)
+//
+// Every value starts with a tag byte that says how the rest is encoded, so
+// a value is read without the writer's schema: by field ID, and with the
+// type promotions Iceberg allows (int to long, float to double, wider
+// decimals, date to timestamp) when the current schema has evolved.
+//
+//	tag               encoding after the tag
+//	0  null           nothing; only as a list element or map value
+//	1  false, 2 true  nothing
+//	3  int            varint, in int32 range
+//	4  long           varint
+//	5  float          4 bytes, IEEE 754 little-endian
+//	6  double         8 bytes, IEEE 754 little-endian
+//	7  decimal        uvarint scale (<= 38), uvarint n (1..16), n bytes of the
+//	                  unscaled value, big-endian two's complement, minimal
+//	8  date           varint days since 1970-01-01, years 0000..9999
+//	9  time           varint microseconds since midnight
+//	10 timestamp      varint microseconds since 1970-01-01T00:00:00, years 0000..9999
+//	11 timestamptz    varint microseconds since 1970-01-01T00:00:00Z, years 0000..9999
+//	12 timestamp_ns   varint nanoseconds, as 10
+//	13 timestamptz_ns varint nanoseconds, as 11
+//	14 string         uvarint n, n bytes of UTF-8
+//	15 uuid           16 bytes
+//	16 fixed          uvarint n, n bytes
+//	17 binary         uvarint n, n bytes
+//	18 struct         uvarint n, n × (uvarint field ID, non-null value), field
+//	                  IDs ascending; absent fields are null
+//	19 list           uvarint n, n × value
+//	20 map            uvarint n, n × (non-null key value, value)
+//
+// varints are zigzag, as encoding/binary.AppendVarint writes them, and
+// every varint is minimal: a value has exactly one encoding.
+const (
+	tagNull byte = iota
+	tagFalse
+	tagTrue
+	tagInt
+	tagLong
+	tagFloat
+	tagDouble
+	tagDecimal
+	tagDate
+	tagTime
+	tagTimestamp
+	tagTimestampTz
+	tagTimestampNs
+	tagTimestampTzNs
+	tagString
+	tagUUID
+	tagFixed
+	tagBinary
+	tagStruct
+	tagList
+	tagMap
+	numTags
+)
+
+var tagNames = [numTags]string{
+	"null", "boolean", "boolean", "int", "long", "float", "double", "decimal", "date", "time",
+	"timestamp", "timestamptz", "timestamp_ns", "timestamptz_ns", "string", "uuid", "fixed",
+	"binary", "struct", "list", "map",
+}
+
+const maxDecimalDigits = 38
+
+// Bounds of timestamps in microseconds.
+var (
+	minMicros = minUnixSec * 1e6
+	maxMicros = maxUnixSec*1e6 + 999_999
+)
+
+// fieldValue is one field of an encoded struct: its tag and the bytes of
+// its value after the tag.
+type fieldValue struct {
+	id   int
+	tag  byte
+	body []byte
+}
+
+// rowHeader reads the format byte and schema ID of a format 2 value.
+func rowHeader(r *valueReader) (schemaID int) {
+	if len(r.b) == 0 || r.b[0] != FormatRow {
+		r.fail("not a typed row (format %s)", formatName(r.b))
+		return 0
+	}
+	r.b = r.b[1:]
+	id := r.uvarint()
+	if id > math.MaxInt32 {
+		r.fail("schema ID %d out of range", id)
+	}
+	return int(id)
+}
+
+// structFields reads and checks the body of a struct, appending its
+// fields to buf.
+func structFields(r *valueReader, depth int, buf []fieldValue) []fieldValue {
+	n := r.length()
+	prev := 0
+	for i := 0; i < n && r.err == nil; i++ {
+		id := r.uvarint()
+		if r.err == nil && (id <= uint64(prev) || id > math.MaxInt32) {
+			r.fail("field ID %d out of order", id)
+		}
+		prev = int(id)
+		tag := r.byte1()
+		if r.err == nil && tag == tagNull {
+			r.fail("null struct field %d", id)
+		}
+		body := checkValue(r, tag, depth+1)
+		buf = append(buf, fieldValue{id: int(id), tag: tag, body: body})
+	}
+	return buf
+}
+
+// checkValue checks and skips the value after tag, returning its bytes.
+func checkValue(r *valueReader, tag byte, depth int) []byte {
+	if r.err != nil {
+		return nil
+	}
+	if depth > maxDepth {
+		r.fail("nested deeper than %d levels", maxDepth)
+		return nil
+	}
+	start := r.b
+	switch tag {
+	case tagNull, tagFalse, tagTrue:
+	case tagInt:
+		if v := r.varint(); v < math.MinInt32 || v > math.MaxInt32 {
+			r.fail("int %d out of range", v)
+		}
+	case tagLong, tagTimestampNs, tagTimestampTzNs:
+		r.varint()
+	case tagFloat:
+		r.fixed(4)
+	case tagDouble:
+		r.fixed(8)
+	case tagDecimal:
+		if scale := r.uvarint(); scale > maxDecimalDigits {
+			r.fail("decimal scale %d out of range", scale)
+		}
+		b := r.bytes()
+		switch {
+		case r.err != nil:
+		case len(b) == 0 || len(b) > 16:
+			r.fail("decimal of %d bytes", len(b))
+		case len(b) > 1 && (b[0] == 0 && b[1]&0x80 == 0 || b[0] == 0xff && b[1]&0x80 != 0):
+			r.fail("decimal bytes not minimal")
+		}
+	case tagDate:
+		if v := r.varint(); v < minDay || v > maxDay {
+			r.fail("date %d out of range", v)
+		}
+	case tagTime:
+		if v := r.varint(); v < 0 || v >= microsPerDay {
+			r.fail("time %d out of range", v)
+		}
+	case tagTimestamp, tagTimestampTz:
+		if v := r.varint(); v < minMicros || v > maxMicros {
+			r.fail("timestamp %d out of range", v)
+		}
+	case tagString:
+		if b := r.bytes(); !utf8.Valid(b) {
+			r.fail("string is not UTF-8")
+		}
+	case tagUUID:
+		r.fixed(16)
+	case tagFixed, tagBinary:
+		r.bytes()
+	case tagStruct:
+		structFields(r, depth, nil)
+	case tagList:
+		n := r.length()
+		for i := 0; i < n && r.err == nil; i++ {
+			checkValue(r, r.byte1(), depth+1)
+		}
+	case tagMap:
+		n := r.length()
+		for i := 0; i < n && r.err == nil; i++ {
+			if k := r.byte1(); k == tagNull {
+				r.fail("null map key")
+			} else {
+				checkValue(r, k, depth+1)
+			}
+			checkValue(r, r.byte1(), depth+1)
+		}
+	default:
+		r.fail("unknown tag %d", tag)
+	}
+	if r.err != nil {
+		return nil
+	}
+	return start[:len(start)-len(r.b)]
+}
+
+// accepts reports whether a column of kind k can hold a value with tag,
+// as written or promoted.
+func (k kind) accepts(tag byte) bool {
+	switch k {
+	case kindBool:
+		return tag == tagFalse || tag == tagTrue
+	case kindInt:
+		return tag == tagInt
+	case kindLong:
+		return tag == tagInt || tag == tagLong
+	case kindFloat:
+		return tag == tagFloat
+	case kindDouble:
+		return tag == tagFloat || tag == tagDouble
+	case kindTimestamp:
+		return tag == tagTimestamp || tag == tagDate
+	case kindTimestampNs:
+		return tag == tagTimestampNs || tag == tagDate
+	}
+	return k.tag() == tag
+}
+
+// tag returns the tag of values of kind k; tagNull for kinds that hold no
+// values.
+func (k kind) tag() byte {
+	switch k {
+	case kindBool:
+		return tagTrue
+	case kindInt:
+		return tagInt
+	case kindLong:
+		return tagLong
+	case kindFloat:
+		return tagFloat
+	case kindDouble:
+		return tagDouble
+	case kindDecimal:
+		return tagDecimal
+	case kindDate:
+		return tagDate
+	case kindTime:
+		return tagTime
+	case kindTimestamp:
+		return tagTimestamp
+	case kindTimestampTz:
+		return tagTimestampTz
+	case kindTimestampNs:
+		return tagTimestampNs
+	case kindTimestampTzNs:
+		return tagTimestampTzNs
+	case kindString:
+		return tagString
+	case kindUUID:
+		return tagUUID
+	case kindFixed:
+		return tagFixed
+	case kindBinary:
+		return tagBinary
+	case kindStruct:
+		return tagStruct
+	case kindList:
+		return tagList
+	case kindMap:
+		return tagMap
+	}
+	return tagNull
+}
+
+// scalar is a checked primitive value read for a column, promoted to the
+// column's type: i holds booleans (0, 1), ints, longs, dates, times and
+// timestamps; f floats and doubles; b decimal bytes, strings, UUIDs,
+// fixed and binary values.
+type scalar struct {
+	i int64
+	f float64
+	b []byte
+}
+
+// readScalar reads the checked primitive value body with tag for a column
+// of node n (n.kind.accepts(tag)).
+func readScalar(n *node, tag byte, body []byte) (scalar, error) {
+	r := valueReader{b: body}
+	var v scalar
+	switch tag {
+	case tagFalse:
+	case tagTrue:
+		v.i = 1
+	case tagInt, tagLong, tagTime, tagTimestamp, tagTimestampTz, tagTimestampNs, tagTimestampTzNs:
+		v.i = r.varint()
+	case tagDate:
+		v.i = r.varint()
+		switch n.kind {
+		case kindTimestamp:
+			v.i *= microsPerDay
+		case kindTimestampNs:
+			if v.i < math.MinInt64/(microsPerDay*1000) || v.i > math.MaxInt64/(microsPerDay*1000) {
+				return v, fmt.Errorf("date %s does not fit timestamp_ns", appendDate(nil, v.i))
+			}
+			v.i *= microsPerDay * 1000
+		}
+	case tagFloat:
+		v.f = float64(math.Float32frombits(le32(r.fixed(4))))
+	case tagDouble:
+		v.f = math.Float64frombits(le64(r.fixed(8)))
+	case tagDecimal:
+		scale := int(r.uvarint())
+		v.b = r.bytes()
+		if scale != n.scale {
+			return v, fmt.Errorf("stored decimal has scale %d, column %s", scale, n.typ)
+		}
+		if !fitsPrecision(decimalFromBytes(v.b), n.precision) {
+			return v, fmt.Errorf("stored decimal %s does not fit column %s", appendDecimalText(nil, decimalFromBytes(v.b), scale), n.typ)
+		}
+	case tagString, tagFixed, tagBinary:
+		v.b = r.bytes()
+		if tag == tagFixed && len(v.b) != n.length {
+			return v, fmt.Errorf("stored fixed value has %d bytes, column %s", len(v.b), n.typ)
+		}
+	case tagUUID:
+		v.b = r.fixed(16)
+	}
+	return v, r.err
+}
+
+func le32(b []byte) uint32 {
+	return uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16 | uint32(b[3])<<24
+}
+
+func le64(b []byte) uint64 {
+	return uint64(le32(b)) | uint64(le32(b[4:]))<<32
+}
+
+// findField returns the value of field id among fields (ascending IDs).
+func findField(fields []fieldValue, id int) (fieldValue, bool) {
+	lo, hi := 0, len(fields)
+	for lo < hi {
+		m := int(uint(lo+hi) >> 1)
+		if fields[m].id < id {
+			lo = m + 1
+		} else {
+			hi = m
+		}
+	}
+	if lo < len(fields) && fields[lo].id == id {
+		return fields[lo], true
+	}
+	return fieldValue{}, false
+}
