@@ -149,6 +149,9 @@ func (s *Service) commit(ctx context.Context, changes []TableChange, idem *Idemp
 	}
 	s.metrics.commitDuration.Observe(time.Since(start).Seconds())
 	for _, st := range stages {
+		if st.next != st.base {
+			s.changed(st.ch.Ident)
+		}
 		if st.next != st.base && st.oldMeta != nil {
 			s.cleanupMetadata(ctx, st)
 		}

@@ -62,6 +62,7 @@ type Service struct {
 
 	receiptLifetime time.Duration
 	cache           *metadataCache
+	watch           watchers
 }
 
 // New returns a Service over opts.Store and opts.Warehouse.

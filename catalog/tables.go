@@ -237,6 +237,7 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 		s.discard(ctx, []string{metaLoc}, err)
 		return nil, err
 	}
+	s.changed(req.Ident)
 	return res, nil
 }
 
@@ -302,6 +303,7 @@ func (s *Service) RegisterTable(ctx context.Context, id Ident, metadataLocation 
 	if err != nil {
 		return nil, err
 	}
+	s.changed(id)
 	return res, nil
 }
 
@@ -314,7 +316,11 @@ func (s *Service) RenameTable(ctx context.Context, from, to Ident, idem *Idempot
 	if err := ValidateIdent(to); err != nil {
 		return err
 	}
-	return s.update(ctx, idem, func(tx Tx) (any, error) { return nil, tx.RenameTable(from, to) })
+	err := s.update(ctx, idem, func(tx Tx) (any, error) { return nil, tx.RenameTable(from, to) })
+	if err == nil {
+		s.changed(from, to)
+	}
+	return err
 }
 
 // DropTable removes a table. With purge, the files its metadata references
@@ -347,9 +353,12 @@ func (s *Service) DropTable(ctx context.Context, id Ident, purge bool, idem *Ide
 		}
 		return nil, err
 	})
-	if err != nil || plan == nil {
+	if err != nil {
 		return err
 	}
-	s.purge(ctx, plan)
+	s.changed(id)
+	if plan != nil {
+		s.purge(ctx, plan)
+	}
 	return nil
 }
