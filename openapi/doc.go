@@ -1,11 +1,11 @@
 // Package openapi holds Zombi's own OpenAPI document for the HTTP surface it
-// serves (catalog.yaml) and the Go code oapi-codegen generates from it:
+// serves (zombi.yaml) and the Go code oapi-codegen generates from it:
 // request and response types and an echo router for ServerInterface.
 // Files named *.gen.go are generated; never edit them by hand — change the
 // YAML and run `go generate ./openapi`.
 package openapi
 
-//go:generate go tool oapi-codegen -config oapi-codegen.yaml catalog.yaml
+//go:generate go tool oapi-codegen -config oapi-codegen.yaml zombi.yaml
 
 import "encoding/json"
 

@@ -28,10 +28,10 @@ python="$(scripts/pyenv.sh | tail -n 1)"
 echo "python: $python"
 
 step "generated code is current"
-go generate ./openapi
-if ! git diff --quiet -- openapi; then
-	git --no-pager diff --stat -- openapi
-	echo "openapi/*.gen.go is stale: run 'go generate ./openapi' and commit the result" >&2
+go generate ./openapi ./ingest/...
+if ! git diff --quiet -- openapi ingest; then
+	git --no-pager diff --stat -- openapi ingest
+	echo "generated code is stale: run 'go generate ./openapi ./ingest/...' and commit the result" >&2
 	exit 1
 fi
 

@@ -6,6 +6,8 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/hot"
+	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
 )
 
@@ -47,8 +49,10 @@ func classify(err error) (status int, typ string) {
 		return http.StatusConflict, "CommitFailedException"
 	case errors.Is(err, catalog.ErrCommitStateUnknown):
 		return http.StatusInternalServerError, "CommitStateUnknownException"
-	case errors.Is(err, catalog.ErrUnavailable):
+	case errors.Is(err, catalog.ErrUnavailable), errors.Is(err, hot.ErrBacklogFull), errors.Is(err, hot.ErrClosed):
 		return http.StatusServiceUnavailable, "ServiceUnavailableException"
+	case errors.Is(err, ingest.ErrUnsupportedMediaType):
+		return http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException"
 	case errors.As(err, &he):
 		return he.Code, echoErrorType(he.Code)
 	}
@@ -93,10 +97,24 @@ func errorMessage(err error) string {
 	return err.Error()
 }
 
-// errorBody is the Iceberg error JSON for err.
+// errorBody is the Iceberg error JSON for err. A rejected bulk write also
+// lists every bad record.
 func errorBody(err error) (int, openapi.ErrorResponse) {
 	status, typ := classify(err)
-	return status, openapi.ErrorResponse{Error: openapi.ErrorModel{Code: status, Type: typ, Message: errorMessage(err)}}
+	body := openapi.ErrorResponse{Error: openapi.ErrorModel{Code: status, Type: typ, Message: errorMessage(err)}}
+	var re *ingest.RecordsError
+	if errors.As(err, &re) {
+		recs := make([]openapi.RecordError, len(re.Records))
+		for i, r := range re.Records {
+			recs[i] = openapi.RecordError{Index: r.Index, Reason: r.Reason}
+			if r.Field != "" {
+				f := r.Field
+				recs[i].Field = &f
+			}
+		}
+		body.Error.Records = &recs
+	}
+	return status, body
 }
 
 // handleError is echo's error handler: every error leaves as Iceberg error

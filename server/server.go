@@ -15,24 +15,40 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
 )
 
 // Options configure a Server.
 type Options struct {
 	Catalog *catalog.Service
-	Logger  *slog.Logger
+	Ingest  *ingest.Service
+	// InFlight bounds the bytes of ingest request bodies being handled;
+	// nil: unbounded.
+	InFlight      *ingest.InFlight
+	IngestMetrics *ingest.Metrics
+	// MaxEventBytes and MaxBulkBytes bound single and bulk ingest bodies;
+	// defaults 1 MiB and 32 MiB.
+	MaxEventBytes int64
+	MaxBulkBytes  int64
+	Logger        *slog.Logger
 	// AuthTokens are the accepted bearer tokens; none disables auth.
 	AuthTokens []string
 	// Registry receives the HTTP metrics and serves /metrics. Required.
 	Registry *prometheus.Registry
-	// MaxBodyBytes bounds a request body; default 16 MiB.
+	// MaxBodyBytes bounds a catalog request body; default 16 MiB.
 	MaxBodyBytes int64
 }
 
 // Server serves the catalog and operational endpoints over HTTP.
 type Server struct {
-	cat     *catalog.Service
+	cat    *catalog.Service
+	ingest *ingest.Service
+
+	inflight                    *ingest.InFlight
+	ingestMetrics               *ingest.Metrics
+	maxEventBytes, maxBulkBytes int64
+
 	log     *slog.Logger
 	tokens  [][]byte
 	metrics *httpMetrics
@@ -50,11 +66,28 @@ func New(opts Options) *Server {
 	if opts.MaxBodyBytes <= 0 {
 		opts.MaxBodyBytes = 16 << 20
 	}
+	if opts.MaxEventBytes <= 0 {
+		opts.MaxEventBytes = 1 << 20
+	}
+	if opts.MaxBulkBytes <= 0 {
+		opts.MaxBulkBytes = 32 << 20
+	}
+	if opts.InFlight == nil {
+		opts.InFlight = ingest.NewInFlight(0)
+	}
+	if opts.IngestMetrics == nil {
+		opts.IngestMetrics = ingest.NewMetrics(nil)
+	}
 	s := &Server{
-		cat:     opts.Catalog,
-		log:     opts.Logger,
-		metrics: newHTTPMetrics(opts.Registry),
-		prom:    promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
+		cat:           opts.Catalog,
+		ingest:        opts.Ingest,
+		inflight:      opts.InFlight,
+		ingestMetrics: opts.IngestMetrics,
+		maxEventBytes: opts.MaxEventBytes,
+		maxBulkBytes:  opts.MaxBulkBytes,
+		log:           opts.Logger,
+		metrics:       newHTTPMetrics(opts.Registry),
+		prom:          promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
 	}
 	for _, t := range opts.AuthTokens {
 		s.tokens = append(s.tokens, []byte(t))
@@ -64,7 +97,12 @@ func New(opts Options) *Server {
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
 	e.Use(s.observe, middleware.Recover(), s.authenticate,
-		middleware.BodyLimit(strconv.FormatInt(opts.MaxBodyBytes, 10)+"B"))
+		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
+			// Ingest bodies are bounded by their handlers, which also
+			// reserve them against the in-flight limit.
+			Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/tables/") },
+			Limit:   strconv.FormatInt(opts.MaxBodyBytes, 10) + "B",
+		}))
 	openapi.RegisterHandlers(e, s)
 	s.echo = e
 	return s

@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -28,6 +29,41 @@ type config struct {
 	IdempotencyTTL  time.Duration
 	ShutdownTimeout time.Duration
 	PprofListen     string
+
+	// Ingest and the hot tier.
+	Durability        string
+	AutoCreate        bool
+	DefaultNamespace  string
+	IdempotencyWindow time.Duration
+	MaxBacklog        byteSize
+	MaxEventBytes     byteSize
+	MaxBulkBytes      byteSize
+	MaxInFlight       byteSize
+}
+
+// byteSize is a flag holding a number of bytes, written as a plain number
+// or with a KiB, MiB or GiB suffix.
+type byteSize int64
+
+func (b *byteSize) String() string { return strconv.FormatInt(int64(*b), 10) }
+
+func (b *byteSize) Set(v string) error {
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		mult   int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"GiB", 1 << 30}} {
+		if n, ok := strings.CutSuffix(v, u.suffix); ok {
+			v, mult = n, u.mult
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(v), 10, 64)
+	if err != nil || n < 0 {
+		return fmt.Errorf("%q is not a byte size (e.g. 1048576, 64KiB, 32MiB, 1GiB)", v)
+	}
+	*b = byteSize(n * mult)
+	return nil
 }
 
 // tokenList is a repeatable flag.
@@ -67,6 +103,15 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
 	fs.StringVar(&c.PprofListen, "pprof-listen", "", "serve Go's /debug/pprof on this address (off when empty; keep it on loopback)")
+	fs.StringVar(&c.Durability, "durability", "sync", "when ingest acknowledges: sync (after the hot tier's WAL is synced) or async (may lose the last moments of acknowledged events on a crash)")
+	fs.BoolVar(&c.AutoCreate, "auto-create", true, "create an unknown ingest table as an event table on its first write")
+	fs.StringVar(&c.DefaultNamespace, "default-namespace", "default", "namespace of ingest tables named without one")
+	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long ingest idempotency keys are remembered (across restarts)")
+	c.MaxBacklog, c.MaxEventBytes, c.MaxBulkBytes, c.MaxInFlight = 1<<30, 1<<20, 32<<20, 256<<20
+	fs.Var(&c.MaxBacklog, "max-backlog", "cap on unflushed hot-tier bytes; beyond it writes get 503")
+	fs.Var(&c.MaxEventBytes, "max-event-bytes", "largest single-event request body")
+	fs.Var(&c.MaxBulkBytes, "max-bulk-bytes", "largest bulk request body")
+	fs.Var(&c.MaxInFlight, "max-inflight-bytes", "cap on write request bytes being handled at once; beyond it writes get 429")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight")
 
 	// Environment first, flags override. An empty variable counts as unset.
@@ -98,6 +143,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
 	c.AuthTokens = tokens
+	if c.Durability != "sync" && c.Durability != "async" {
+		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
+	}
 	if c.S3AccessKey == "" {
 		c.S3AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")
 	}

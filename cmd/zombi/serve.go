@@ -16,6 +16,8 @@ import (
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/catalog/embedded"
 	"github.com/zombi-db/zombi/catalog/postgres"
+	"github.com/zombi-db/zombi/hot"
+	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/server"
 	"github.com/zombi-db/zombi/warehouse"
 )
@@ -63,11 +65,46 @@ func serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	durability := hot.Sync
+	if c.Durability == "async" {
+		durability = hot.Async
+		log.Warn("--durability=async: a crash can lose the last moments of acknowledged events")
+	}
+	hotDB, err := hot.Open(filepath.Join(c.DataDir, "hot"), hot.Options{
+		Durability:        durability,
+		IdempotencyWindow: c.IdempotencyWindow,
+		MaxBacklogBytes:   int64(c.MaxBacklog),
+		Logger:            log.With("component", "hot"),
+		Registerer:        reg,
+	})
+	if err != nil {
+		return fmt.Errorf("opening hot tier: %w", err)
+	}
+	defer hotDB.Close()
+	inflight := ingest.NewInFlight(int64(c.MaxInFlight))
+	ingestMetrics := ingest.NewMetrics(reg, inflight)
+	ing, err := ingest.New(ingest.Options{
+		Catalog:          cat,
+		Hot:              hotDB,
+		DefaultNamespace: c.DefaultNamespace,
+		AutoCreate:       c.AutoCreate,
+		Logger:           log.With("component", "ingest"),
+		Metrics:          ingestMetrics,
+	})
+	if err != nil {
+		return err
+	}
+	defer ing.Close()
 	srv := server.New(server.Options{
-		Catalog:    cat,
-		Logger:     log.With("component", "http"),
-		AuthTokens: c.AuthTokens,
-		Registry:   reg,
+		Catalog:       cat,
+		Ingest:        ing,
+		InFlight:      inflight,
+		IngestMetrics: ingestMetrics,
+		MaxEventBytes: int64(c.MaxEventBytes),
+		MaxBulkBytes:  int64(c.MaxBulkBytes),
+		Logger:        log.With("component", "http"),
+		AuthTokens:    c.AuthTokens,
+		Registry:      reg,
 	})
 
 	ln, err := net.Listen("tcp", c.Listen)

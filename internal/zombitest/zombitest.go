@@ -80,7 +80,14 @@ func FreeAddr(t testing.TB) string {
 // ends. The server log is printed if the test failed.
 func Start(t testing.TB, args ...string) *Instance {
 	t.Helper()
-	inst := &Instance{Addr: FreeAddr(t), DataDir: t.TempDir(), log: &syncBuffer{}, done: make(chan struct{})}
+	return StartIn(t, t.TempDir(), args...)
+}
+
+// StartIn is Start on an existing data dir: a restart of an earlier
+// instance.
+func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
+	t.Helper()
+	inst := &Instance{Addr: FreeAddr(t), DataDir: dataDir, log: &syncBuffer{}, done: make(chan struct{})}
 	inst.URL = "http://" + inst.Addr
 	full := append([]string{"serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
 	inst.cmd = exec.Command(Binary(t), full...)

@@ -7,6 +7,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"encoding/base64"
+	"encoding/json"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -36,6 +37,28 @@ func (e LoadTableParamsSnapshots) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// BulkRequest defines model for BulkRequest.
+type BulkRequest struct {
+	union json.RawMessage
+}
+
+// BulkRequest0 defines model for BulkRequest.0.
+type BulkRequest0 struct {
+	Records []map[string]interface{} `json:"records"`
+}
+
+// BulkRequest1 defines model for BulkRequest.1.
+type BulkRequest1 = []map[string]interface{}
+
+// BulkResult defines model for BulkResult.
+type BulkResult struct {
+	Count int `json:"count"`
+
+	// Duplicates How many records were idempotent retries of earlier ones.
+	Duplicates *int    `json:"duplicates,omitempty"`
+	Offsets    []int64 `json:"offsets"`
 }
 
 // CatalogConfig defines model for CatalogConfig.
@@ -110,9 +133,12 @@ type CreateTableRequest struct {
 
 // ErrorModel defines model for ErrorModel.
 type ErrorModel struct {
-	Code    int       `json:"code"`
-	Message string    `json:"message"`
-	Stack   *[]string `json:"stack,omitempty"`
+	Code    int    `json:"code"`
+	Message string `json:"message"`
+
+	// Records For a rejected bulk write, each bad record's index and reason.
+	Records *[]RecordError `json:"records,omitempty"`
+	Stack   *[]string      `json:"stack,omitempty"`
 
 	// Type Iceberg exception name, e.g. NoSuchTableException.
 	Type string `json:"type"`
@@ -121,6 +147,19 @@ type ErrorModel struct {
 // ErrorResponse defines model for ErrorResponse.
 type ErrorResponse struct {
 	Error ErrorModel `json:"error"`
+}
+
+// EventEnvelope One event. Exactly one of payload and payload_base64.
+type EventEnvelope struct {
+	IdempotencyKey *string `json:"idempotency_key,omitempty"`
+	Partition      *int    `json:"partition,omitempty"`
+
+	// Payload A string is stored as its UTF-8 bytes; any other JSON value as its JSON text.
+	Payload       interface{} `json:"payload,omitempty"`
+	PayloadBase64 *[]byte     `json:"payload_base64,omitempty"`
+
+	// TimestampMs Event time in epoch milliseconds; the server's time when absent.
+	TimestampMs *int64 `json:"timestamp_ms,omitempty"`
 }
 
 // GetNamespaceResponse defines model for GetNamespaceResponse.
@@ -162,11 +201,41 @@ type LoadTableResult struct {
 // Namespace Namespace levels, outermost first.
 type Namespace = []string
 
+// PartialBulkResult defines model for PartialBulkResult.
+type PartialBulkResult struct {
+	Accepted int `json:"accepted"`
+	Rejected int `json:"rejected"`
+	Results  []struct {
+		Duplicate *bool   `json:"duplicate,omitempty"`
+		Error     *string `json:"error,omitempty"`
+		Index     int     `json:"index"`
+		Offset    *int64  `json:"offset,omitempty"`
+
+		// Status 202 or 400
+		Status int `json:"status"`
+	} `json:"results"`
+}
+
 // PartitionSpec An Iceberg partition spec.
 type PartitionSpec = iceberg.PartitionSpec
 
 // Properties defines model for Properties.
 type Properties map[string]string
+
+// ReadResult defines model for ReadResult.
+type ReadResult struct {
+	Events        []map[string]interface{} `json:"events"`
+	HighWatermark *int64                   `json:"high_watermark,omitempty"`
+	NextOffset    int64                    `json:"next_offset"`
+	Table         string                   `json:"table"`
+}
+
+// RecordError defines model for RecordError.
+type RecordError struct {
+	Field  *string `json:"field,omitempty"`
+	Index  int     `json:"index"`
+	Reason string  `json:"reason"`
+}
 
 // RegisterTableRequest defines model for RegisterTableRequest.
 type RegisterTableRequest struct {
@@ -221,8 +290,29 @@ type UpdateNamespacePropertiesResponse struct {
 	Updated []string  `json:"updated"`
 }
 
+// Watermark defines model for Watermark.
+type Watermark struct {
+	// Committed Highest sequence committed to the Iceberg table.
+	Committed int64 `json:"committed"`
+
+	// High Highest sequence durable in the hot tier.
+	High  int64  `json:"high"`
+	Table string `json:"table"`
+}
+
+// WriteResult defines model for WriteResult.
+type WriteResult struct {
+	Duplicate *bool  `json:"duplicate,omitempty"`
+	Offset    int64  `json:"offset"`
+	Partition *int   `json:"partition,omitempty"`
+	Table     string `json:"table"`
+}
+
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
+
+// IngestTable defines model for IngestTable.
+type IngestTable = string
 
 // NamespacePath defines model for NamespacePath.
 type NamespacePath = string
@@ -238,6 +328,32 @@ type TablePath = string
 
 // Error defines model for Error.
 type Error = ErrorResponse
+
+// ReadEventsParams defines parameters for ReadEvents.
+type ReadEventsParams struct {
+	// Offset First sequence to return (default 0, the oldest held).
+	Offset *int64 `form:"offset,omitempty" json:"offset,omitempty"`
+
+	// Limit Most events to return (default 100, at most 10000).
+	Limit *int `form:"limit,omitempty" json:"limit,omitempty"`
+
+	// Since Only events whose event time is at or after this (RFC 3339 or epoch milliseconds).
+	Since *string `form:"since,omitempty" json:"since,omitempty"`
+}
+
+// WriteEventParams defines parameters for WriteEvent.
+type WriteEventParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XPartition Partition of a protobuf event (default 0).
+	XPartition *string `json:"X-Partition,omitempty"`
+}
+
+// WriteBulkParams defines parameters for WriteBulk.
+type WriteBulkParams struct {
+	Partial *bool `form:"partial,omitempty" json:"partial,omitempty"`
+}
 
 // GetConfigParams defines parameters for GetConfig.
 type GetConfigParams struct {
@@ -335,6 +451,12 @@ type CommitTransactionParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// WriteEventJSONRequestBody defines body for WriteEvent for application/json ContentType.
+type WriteEventJSONRequestBody = EventEnvelope
+
+// WriteBulkJSONRequestBody defines body for WriteBulk for application/json ContentType.
+type WriteBulkJSONRequestBody = BulkRequest
+
 // CreateNamespaceJSONRequestBody defines body for CreateNamespace for application/json ContentType.
 type CreateNamespaceJSONRequestBody = CreateNamespaceRequest
 
@@ -359,6 +481,68 @@ type RenameTableJSONRequestBody = RenameTableRequest
 // CommitTransactionJSONRequestBody defines body for CommitTransaction for application/json ContentType.
 type CommitTransactionJSONRequestBody = CommitTransactionRequest
 
+// AsBulkRequest0 returns the union data inside the BulkRequest as a BulkRequest0
+func (t BulkRequest) AsBulkRequest0() (BulkRequest0, error) {
+	var body BulkRequest0
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBulkRequest0 overwrites any union data inside the BulkRequest as the provided BulkRequest0
+func (t *BulkRequest) FromBulkRequest0(v BulkRequest0) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeBulkRequest0 performs a merge with any union data inside the BulkRequest, using the provided BulkRequest0
+func (t *BulkRequest) MergeBulkRequest0(v BulkRequest0) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+// AsBulkRequest1 returns the union data inside the BulkRequest as a BulkRequest1
+func (t BulkRequest) AsBulkRequest1() (BulkRequest1, error) {
+	var body BulkRequest1
+	err := json.Unmarshal(t.union, &body)
+	return body, err
+}
+
+// FromBulkRequest1 overwrites any union data inside the BulkRequest as the provided BulkRequest1
+func (t *BulkRequest) FromBulkRequest1(v BulkRequest1) error {
+	b, err := json.Marshal(v)
+	t.union = b
+	return err
+}
+
+// MergeBulkRequest1 performs a merge with any union data inside the BulkRequest, using the provided BulkRequest1
+func (t *BulkRequest) MergeBulkRequest1(v BulkRequest1) error {
+	b, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+
+	merged, err := runtime.JSONMerge(t.union, b)
+	t.union = merged
+	return err
+}
+
+func (t BulkRequest) MarshalJSON() ([]byte, error) {
+	b, err := t.union.MarshalJSON()
+	return b, err
+}
+
+func (t *BulkRequest) UnmarshalJSON(b []byte) error {
+	err := t.union.UnmarshalJSON(b)
+	return err
+}
+
 // ServerInterface represents all server handlers.
 type ServerInterface interface {
 	// HealthLive 200 while the process serves HTTP.
@@ -370,6 +554,18 @@ type ServerInterface interface {
 	// Metrics Prometheus metrics in the text exposition format.
 	// (GET /metrics)
 	Metrics(ctx echo.Context) error
+	// ReadEvents Read events still in the hot tier (not yet deleted after a flush).
+	// (GET /tables/{table})
+	ReadEvents(ctx echo.Context, table IngestTable, params ReadEventsParams) error
+	// WriteEvent Write one event; answered once it is durable.
+	// (POST /tables/{table})
+	WriteEvent(ctx echo.Context, table IngestTable, params WriteEventParams) error
+	// WriteBulk Write many events; all or nothing unless partial=true.
+	// (POST /tables/{table}/bulk)
+	WriteBulk(ctx echo.Context, table IngestTable, params WriteBulkParams) error
+	// GetWatermark The committed (in Iceberg) and high (durable in the hot tier) sequence numbers.
+	// (GET /tables/{table}/watermark)
+	GetWatermark(ctx echo.Context, table IngestTable) error
 	// GetConfig Catalog defaults, overrides and the endpoints this server implements.
 	// (GET /v1/config)
 	GetConfig(ctx echo.Context, params GetConfigParams) error
@@ -455,6 +651,137 @@ func (w *ServerInterfaceWrapper) Metrics(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.Metrics(ctx)
+	return err
+}
+
+// ReadEvents converts echo context to params.
+func (w *ServerInterfaceWrapper) ReadEvents(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReadEventsParams
+	// ------------- Optional query parameter "offset" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "offset", ctx.QueryParams(), &params.Offset, runtime.BindQueryParameterOptions{Type: "integer", Format: "int64"})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter offset: %s", err))
+	}
+
+	// ------------- Optional query parameter "limit" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "limit", ctx.QueryParams(), &params.Limit, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter limit: %s", err))
+	}
+
+	// ------------- Optional query parameter "since" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "since", ctx.QueryParams(), &params.Since, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter since: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReadEvents(ctx, table, params)
+	return err
+}
+
+// WriteEvent converts echo context to params.
+func (w *ServerInterfaceWrapper) WriteEvent(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WriteEventParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+	// ------------- Optional header parameter "X-Partition" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Partition")]; found {
+		var XPartition string
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Partition, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Partition", valueList[0], &XPartition, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Partition: %s", err))
+		}
+
+		params.XPartition = &XPartition
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WriteEvent(ctx, table, params)
+	return err
+}
+
+// WriteBulk converts echo context to params.
+func (w *ServerInterfaceWrapper) WriteBulk(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params WriteBulkParams
+	// ------------- Optional query parameter "partial" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "partial", ctx.QueryParams(), &params.Partial, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter partial: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WriteBulk(ctx, table, params)
+	return err
+}
+
+// GetWatermark converts echo context to params.
+func (w *ServerInterfaceWrapper) GetWatermark(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetWatermark(ctx, table)
 	return err
 }
 
@@ -1051,6 +1378,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 		Handler: si,
 	}
 
+	router.GET(options.BaseURL+"/tables/:table", wrapper.ReadEvents, options.OperationMiddlewares["readEvents"]...)
+	router.POST(options.BaseURL+"/tables/:table", wrapper.WriteEvent, options.OperationMiddlewares["writeEvent"]...)
+	router.POST(options.BaseURL+"/tables/:table/bulk", wrapper.WriteBulk, options.OperationMiddlewares["writeBulk"]...)
+	router.GET(options.BaseURL+"/tables/:table/watermark", wrapper.GetWatermark, options.OperationMiddlewares["getWatermark"]...)
 	router.GET(options.BaseURL+"/v1/config", wrapper.GetConfig, options.OperationMiddlewares["getConfig"]...)
 	router.POST(options.BaseURL+"/v1/oauth/tokens", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
 	router.GET(options.BaseURL+"/v1/namespaces", wrapper.ListNamespaces, options.OperationMiddlewares["listNamespaces"]...)
@@ -1080,65 +1411,92 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1DxrU9zGln/llHZTgSrNA9vZtYdPXsdJ2BswBaRu1fVQRSOdkdpI3Up3C5hLzX+/1d1qPUaPGWBwyKdg",
-	"Tev0eb+VBy/gacYZMiW92YOXEUFSVCjMv45CTDOukAXLf+BSPwlRBoJminLmzbxPCUWmRkHMJTK4wSXs",
-	"HYDicPDmPWSCMkWuE4SP55+OjiCIiSCBhrwPKiYKUnKDEggIVGIJkixw7Pke1XBjJCEKz/cYSdGb1fEY",
-	"aUR8TwYxpkRjpJaZPiKVoCzyVivfOyEpyowEeEpU3Ea6/BkSvMVEwjdOGYZwvQQVI+SMKpCoGaG4gL0f",
-	"Dn7ZLxHLNMQSLeYgeb4n8M+cCgy9mRI5DiN4SiI8p//GNm7HXCqgClMJlAFnCBmJEPY0u/RPB9PptMLm",
-	"zxzFskInc2Drt6eU0TRPvdmB7zChTGGEokTlgt8ga+NyESMwvFcjDXek9CHgC8OjTOAt5bk02B0CuZbI",
-	"FHABmGZqCQsuzLEFFVINYWtvHmbWhdYhJ8kOIRgde5QAVvqwzDiTaLT8sxBc6D8CzhQypf8kWZbQgGhW",
-	"TL5JbthTQfxvgQtv5v3XpDKeif1VTgy0swK+va3J148MUJ/REtZcOgrwGkVUPFxwkRI1NqQXIPWNn4gi",
-	"CY8+cbagkTFUwTMUiloSQlyQPLEmPITcafXWyveQhRmnheW3hS94rlCCiqkEieIWBdA0SzDVIH0gEube",
-	"8eeL3778DBMtk7lnZK21t4PtpfoRIchS/5vWrPoGl6OELlDRtMMsjs6/jN7/z/QAwlwYmRgVu4tpEMOa",
-	"bwCBAdJMSSAC4QYzo4AtXPgtCkFDfBTHVnUt+1oxvQ7usryMX3/DQOnLPvE0pcoo8hn+maNUbQnSEJmi",
-	"C4piE0YGzlF1vMIqdV584+tn9RdWvpdnIVG43bt/FGfX2dFAogK5kSGFpbQ4kqIiIVFkK6SO3eGVX744",
-	"Sri14G7HUse9/UoFZogCQZgkgX6hV7DGP42CmLCokLQzkCGiOlSmZUFrNDQv6kRaIFFYxr9elKu4tgHL",
-	"EpSG3oTxRJuqrt6KgD7deeUUDLuCAbV1Ua/jh4wIRfVrI5lhsJEAd/pcH34y7f6WQfHcntLnlc4mAsOG",
-	"Gh3XnCdImD5xJ6jCERfhZld4zoX6Yg52SaFKLLokYeL0MQ8xaUsg4KFBLiX3Nnn66cMHv0ql3k2n7WRK",
-	"OwwpSdQtHalIcNOw/o3h0f67FQpdtnAfoHkGmlQfcByN4YSf50FstOuz+70j/LWcn8W7OOdb8nt51m91",
-	"6BKpjfmR5fs6Ivb9rot/RfV3tvrfkCQqPldE5bJD22IMbsxfJAyNUZLktBlDenSlukGWsIdlXZzrQvJ3",
-	"Kismyy24vH00a/B7Xc/XagxzRZ4kJq0vcvlhmmoI9dFlTGKApir72p6ojjxs56TV8eqkjZPQpVF5oro8",
-	"mSsYtnfpu0281oofWyrq9J2AiQUh2GCwjZ8aSMhO6rY/XPD7oAsbYQrqqkTd2i83Q2ebQlZWdGVIBh2S",
-	"awQWaPve/SjiIxdJ7FvjJvzamRFNMy6skE097EVUxfn1OODphGQkiHFSABlF3Jb3DWV4uns5w4hKhWI4",
-	"cdkm8R7IYHQRZYJ/raL1ZguSyMpOyjyhO963MbjspEYfH6YlRKkoK6l4pCOQPBebw1DrxXVnbaH4DWS6",
-	"CDovk7BeXbR3wp5UIg8UaBBwR1Vc/DCiIRAWwoJiEsr9bXW1uPh5SlplcYMEcKHAZIWbkDOF0LiC+mTs",
-	"Jra3VHahjho1ejsq9qr7Y5OS3uSisJ4uHWh649680bZknZ2YLg5lQMon42+SM1jQBDex+Yzc/f/5l5Py",
-	"7rO1JsSaJKXUzOJMArd9ryAXQscCdzPsEXOmKA40auaftq7Ncxr6c1Y8E7gYSUYyGXM1omF5NiFSjYiU",
-	"NGIYjowyj+rvFXeOSqXvebMqpupvFz7JFFj1d8vnXChbuIxouD+Gj2wJC0ITyiIHw/SuCE2kYcFdzBOE",
-	"wNT61hrfTT+M56wjHlWCbsSjLs0/azZidqT8f1QtorWetZNf0fHxAUkQA2FgcbaEEQZzz7ZK5t4h5OyG",
-	"8TsG9olt1r2bTsfPo9zhuAuiLaxqllBae2/IEJjyW5LIx5V5W7be1mqPFm8G0O1tsFEpNVKD6PbkqyX6",
-	"hmjtph5P86NeWnOJDkKFQNsn6jiMQS6oWpo4Zam+RiKsAzesNUmFfVQCiJXKbOeesgXvbo7/dnFxCjIX",
-	"C51X/oun19T2yKXJbZ23DcyATM60+rtnZ5/PL+YssA192KuqF986Z+kXHkH6kOaJotYDgqqajXIfsiQ3",
-	"PmTOtEiJTeug7OjDXmxqTh9OBU9RxZhL7WkFDeT+eM7m7PMtiqWbREggoJ25M9mrh7mtxufeDB7mrkUw",
-	"93yYGy7ZvwIe4txbra78ObuLUSBc6UdXIDBDoqyTs5wydadJMa70+1embSHrA5A5q3oaQUKkdNyDlGRA",
-	"FSgOe5q5eE/SLEG46mp3aFSubPf0F0ITDKtfLN1ViasDn/YJ1vuoGKnYZiQ4Z3tXPxz8crU/huNcEUVZ",
-	"BML6BAkk0LdpcV+tDSauwE41Z27kOWfGMeoLJEnRjE/1k2IsRMJbbaoSQ3CDEYiw4KkpW+bMjbGARERH",
-	"cRZC0f8FxjWkyAYTRZW2YM/qqVM9fbxUHgkfT48837tFIa2WT8cH46nJyzNkJKPezHs7no7fer7xpMaY",
-	"JlbLJgm9NQ4mQuMXS6hHoTcruh+/6yNrk7c30+nO5m6NHkvX2E3jOG54BW/29dL3ZJ6mRCy9mUYH7mKa",
-	"YDHk5AFK6cxaq7FJiUgktQfimfQuNTTHA4EkXG5gwpk58xdywSAw1lL9afr2+/EeQsyQhdoWIORWPYEw",
-	"eaez+c0iQWsSxrWhAKm4QKO+JokiAmOeayswAH3ARCL8NH3bLa7CC/ZK6rj4faOUFN6rSZYQusapjnlz",
-	"K2PSNwxT3vbbbmCs7wW8z7ikbhZqRsZdxN4eTKoWUCe5v6Iqpsp+Y/vjayuDN64NQxPgtBIQRa9pQtXy",
-	"sBkAOasJpW/8Xx4YHP9fvqCpNEfqHWLSYd75SsvEYvps7KdsUHTfUqJtG95W1KVwi7vBjZB9KCfIpV5X",
-	"sbx7Al8XeCHjUubNHm2n3Jvt3rbwu4iqjkyqxZGVv9Vhs5mizzaZfEpMEVgi7G8Tgvt3SjSwv0yjejro",
-	"Har1xW328EVFuny+XmkMDL8qoBBSgYFKlpCzEAUQsFyCPcUzy2zrYe0Wz35dreqd9ZXvZVx2KNLaUPbR",
-	"mrS2ZGYlZNKp/+M2oO7G3LuH36tmZaGLnNVLOp2eCXaP+ykFAHdEFo3ycAfuxwACUsE/BKqk04w0lzrA",
-	"UKl6laHlZyYP5d8rWzElaDu5TW35WfBsx7rSENW7nkW2BiNDwbNsF4zU1Ohk3+69VZfsvZt+sFZFFcQ8",
-	"CWVR2wEXNdscMrZup81JeNLYOnwhPe0cuG5S0ufz82ONhzoOGqUsmxYD3NK1VZtdJQmftTJ3pHQbtcVY",
-	"wQ4c85vpuyqPXQfvwzv3M+NqyAE/yliae7Cry0GbnTR7Q8+7qS9U9DapXmvQ2NgE/M7hY3OXr8NG/xkT",
-	"Zdxe0TTzoeiZGRMruoDPV/EzA9TAlFjL6GoG7JaaieIpDUAqzJ4WYSaiGEi+nK42Rp6vVT8757LfWSfX",
-	"dxB6ooSTGIY2FO4wi7H90YXgqYnF2qdSFlWDpQVN0BXPjcLUKZ6NzRuVrjg2VFHZRZPvVU29dDGztjaz",
-	"oZCxYqitrOywnnHZ06KetHaK0H8hf1Db3HzdJc7fwBcwvHsZJ+Dr/NquNdT2TIGzZAnXOU1sRlnOup/q",
-	"AiYP5r8bC53daIv/0N3syEXk5GwmYbK2BbJheWbrusna9AvUTBbyoRVWkxQjI+2z7WDGMjgExXmPwRfe",
-	"uCvmFPORgAhBTW8NPl+Q6NDMYMx1cBdziXC0GJ1whqNjooLYVmxzRpWduLw12bmbC1iWxMQ2se28JbRz",
-	"lnax1qMB3V+51XEY/ipqnViSJLBXSGVf24DAhYQ9o/duT0KC5CnCtSAsiPUZRSIoOoxE9X5VVr7ewAhZ",
-	"nmopkCQxVdWivp/4fZpt27maws34BbftB18XJNrQsl/53tsum/iDFQIHSVlgFUKD0+lFQ347iH2chM5O",
-	"fpStdZkeW+guhIsZ6aOKYKvnL1IA10H3F7+7CumbM6rqG8NNtevrjv8dHw195/Zmx4ddQ4YJZKHQfixq",
-	"dx52kBDYbar612imJi32bEBxZ1TPDv/1UeIr0NAzzLhQ9fHl01Sse024sf5TrthsoV0d7sWNEnfQMCz2",
-	"LYpdkR8lyIAwsBNKqweaKYdAFVAJCY90sB4QPCe5iidmXd/KtZPVv6Jy3y43qH0WLSdcgcwzjS+Gh+XI",
-	"Ee2mvKIB2EUlsN9iUyYVknBoDFioq0C3ndqnOOU+9OttdLRWtp+qfM201vIm3EX7SwOqCpGMS0mvkyVQ",
-	"pl0O4ypGsaF2dWKrbXpNrB73C6/1Jeorj07tT2afKki7wVYsNPPbnQzGrNNwS1SKg8RbFCRxDQjbuSRJ",
-	"suwWYHOho9o2/Hq58h80Z+0Y38olF0mxbTibTA7e/O94Op6OD2bvD94fGCkU4N1yuTNvHS7W/w8Usv60",
-	"QKf2hGfSW12u/hMAAP//",
+	"1Hxpc9s2t/BfOcP3eab2DLXYcZvEnn5w06T1e5tlHHfunSfyjWHySERNAiwA2lYz+u93cABuEinJiZym",
+	"n+JQIHD2HfwURDLLpUBhdHD8KciZYhkaVPS/sxizXBoU0fy/cG6fxKgjxXPDpQiOgxcpR2EGUSI1CrjB",
+	"OewdgJFwcPgMcsWFYdcpwun7F2dnECVMscjuvA8mYQYydoMaGCg0ag6aTXEYhAG3+ybIYlRBGAiWYXDc",
+	"hGNgAQkDHSWYMQuRmed2iTaKi1mwWITBmZihNhf27FWQ6THYfWGPCzAJQoxTVqSGHuqcRbgPUtX/G9q/",
+	"TgBZlEDOlJmIjJkoQQ3/+4EN/jod/OfS/zsePP84uPw0Dg8Ony7+NZyIEp+cmaTGhqgShIHCPwuuMA6O",
+	"jSpwPU5vSmje2a1WsKp+hhRvMdXwh+QCY7ieE4aF4AY0WuYaqWDv3wev9ofdwFVoPxDAd2yG7/lfHRR/",
+	"LbUBbjDTwAVIgZCzGcKeFQH708F4PK6h+bNANa/Bycttm6dnXPCsyILjg7CEhAuDM1QVKBfyBkUH9xME",
+	"gfdmYPcdGLsI5JRolCu85bLQBN0JsGuNwlhBwCw3c5hKRcumXGmzDlp38npikRCWnNyJhCzsYp1LoZE0",
+	"96VSUtk/IikMCmP/ZHme8ohZUoz+0JLIU+/4L4XT4Dj4f6PaIIzcr3pEu537/d1pbbqeCkC7BrxKnUV4",
+	"jWrmH06lypgZEup+S3viT0V6c45/FqgJPCnw7TQ4/vApyJXMURnuUFEYSRXTnyRFDfTl9R8YmWBRiQFT",
+	"is0DR42SdB+qHS7DlRe33/NyEXqIdZESwG0wI1k4Mi9LZBjEhSO8W9im3K/yDjIm5uCBhDtUCLw0eIbM",
+	"I0dtxRSZSjkqq0PaiuDqSXI61WjatHLUd+t+OOp8bS31yj1Dj2IHFYMXzLBUzl5IMeWzVdp4C6s3ydm7",
+	"+q1FGKCIc8m9Y1rVYyULgxpMwjVoVLeogGd5ipndMgSmYRK8fnnx69ufYWTVaxKQ2i6xu9SgZSKEAW84",
+	"nRucD1I+RcOzDgt39v7t4NkP4wOIC0XqRdbiLuFRAkuuy7IZeW40MIVwg7lpMLKGRd6iUjzGB1FsiW8V",
+	"0ZvbdTJPZhl3/rKhjm0O8hiF4VOOahNEtM9ZvbyGKiuDjI2vnzdfWIRBkcel9mx893e/dtUINPast9xI",
+	"EG/0ViiSoWExM2wroF6Xixdh9eIglc4Yd/uIJuyrr9TbrMNAMaFZZF/oZSy5mkGUMBs0tezGOqQ6RGaT",
+	"GWkf1Am0QmawCmV6Qa5DlA1QVlvZ3dt7fKZO1UdvhUCf7HzjGKw3BWvEtgxgOn6wkTO3rw10jtFGBMrV",
+	"7+3iz8Y93DK+ee9W2fXGBoYRkaGBx7WUKTJhV9wpbnAgVbzZFL6XyrylhV1cqGPELk5QyPVaxph2hRox",
+	"AZexexcHf//8eVhHxUfjcZeTz1BrNuvmTiPGaru2V1JRimbBsvlEkd4AUSB0CdE1i33k8p0N72O8Bybs",
+	"I6alaPnbdYQ6px1czNrhibVh0U1X/NfvvN3/Vxx1GZbeR0jPKMsLAYezIbyR74soIdl/Wf7e4ZxXTLOj",
+	"ql8XOub0crTfJmAZsW8MxJ1ULAPi3u88+BaFeSluMZVdRHkrENAuGcLLexaZdE5JmpxCzuapZDFx1P/9",
+	"8Zpp/OHI0mUlQCjjnI83rlaQsfvfUMxslnP4/Q/hGpvQEubDg6OnR8+e/HD0tCHTnRLtYVpF6RTcIWBD",
+	"QyMVxjYc5EbD7xevBs/gem5Qn4ANu6VJUMH/f//2DdyytMByIT0xeG/Tluokj30rqrZ7dYVwNlTUhmX5",
+	"x6xDr4gnYNfYlAlzGSWQ8TTlGiMpYn1CaZQLa7/TbuFdgsLnpZb+G+P6RYcs/ILmn+yffkWWmuS9YabQ",
+	"HXYxweiG/mJxTILF0nftaKfHbtQn6Grv9Xrv13UB+RvXNZH1FlTePu5q0XvZ5i0VNuiIIk1dHcwVENbj",
+	"1ACoDy8yj2twqvOE7ZHqyBh2jloTrk7cJIvLgL8nvS9T2+2Dj92mCEsmztWnpuSfKWqJwYUt2/isNanD",
+	"m6bur68yhmBTcEVVvLoutrWPpiCPpeuKKiyyjhjj7rpKGZb0/arLmkMF01JZoqzLdEd6lUdewYQCne5T",
+	"XbVky7pLbWzahD4cH4JUcDQed5v1lmQTLOE6g7ShOKZ9laAidoOyXdu1g/NVyRRV+a9y8GCD/oZg+s3C",
+	"4H4wk4MSQ/fWsL1/Y82AZ7lUTkyoeBrMuEmK62EksxHLWZTgyG8ymElXC26L02e7hXNkcZ+QUvD0oPpk",
+	"GCR8lny8Y1Z7mLrZUlysFfz4IAEzZRNkvUEo680ek/ZJl53kqAP2FXpMOabxQ/XGZQybQS3F3a/vBm7G",
+	"tUG1Po3dpgyzJp+Vt6goEWrUN4PjKUt17YsqW9Kd/a1C0I2NXb4elxi14aLC4oHOVstCbQ71Vl5cDojc",
+	"LmELmC6E3lcpea/dcGfCnjaqiAzYLeCOm8T/MOAuJyFB0/vb2hV/8JcZlDqnX4uAVAaoRrAJOFK9Yb3r",
+	"Z0M3ckpctZfOWhXb1cizV9wfGvj3BvBee7pkoB3x9Obprn9c6gnV9LkAVj0Z/qGlgClPcROZz9mdzeiq",
+	"s8+XStJLnNTaEksKDdI1tKJCKRtvlSfDHqM1vlRkQaP/uipnUfA4nAj/TOF0oAXLdSLNgMfV2pRpM2Ba",
+	"85nAeEDCPGi+588cVELf82ZdWmu+7W0Sldua71bPpTKujDXg8f4QTsUcpoynXMzKPaiTwXiqiQR3iUwR",
+	"Iqr8Om08Gj/3Te7t/F6X5J+3y/I7Ev7f64bBUjO65J+v//syFhPgYHaIMQGTwBXOJ8EJFOJGyDsB7olr",
+	"3RyNx8Mvw7yEcRdIu73qIYFK23tdhsJM3rJUP6ystmUjZim/X6HNGnB72y1cawvUWnB7csIKfELa5QsP",
+	"xflBLy2ZxHKHGoAum/jfzWhwOfm0SueBWOof81mC2oC2jBZRqaAGYzCy1Yt3UrdN4ciFp1ucFReKLLTv",
+	"+ifSgOHO5+0+OK2J4OHrJKINyfoC9Q353oMi61bt8rNx80eW61cxsuEZRoXiZk7hi0PkGplyfp00jvBw",
+	"j6oNEmNyN6nBxVR2FiDV3CRczOA/MrvmrtZI/o5GdKQyxy3xOX/5/gIi1+efiL26VhQ6ydKhFz0dQlak",
+	"hjtfCKZuQup9qlegmHFB7yU4EZRzAKeZLTh9d0ZLciXjIkKlYc+aF2a43YpsczkE4aBWmCLTqPet4xMx",
+	"QWxZzlyaB9UMAewlVDsM4Z2SGZoEC229ueKR3h9OxEQQRcoxFg3MlYC9W7j6NHH1gElwDJ8mZdl/EoQw",
+	"IZK7vyIZ4yRYLK7CibhLUCFc2UdXoDBHZpwj/fXi4h24dJ3C2Cv7/pUbOGuSfCLqPkWUMq0honk7DRnL",
+	"gRur4HtE0HuW5SnCVVcLw4Jy5fq1rxhPMa5/cXjXpUqrx9bvOA9nEuRqm3myidi7+vfBq6v9IbwuDDNW",
+	"ppTzOxpcUcF61KulUYgrcGN+x+UM4EQQg6nwzTKkeUL7xFsXFt9aVdYYQzmKATP0NKXy00SUM1DAZsxG",
+	"iiIG33EGIUnaXcBiuLHqGTghIoacvjsLwuAWlXYKMh4eDMdkFnIULOfBcfBkOB4+CULyzaSHIydTo5Tf",
+	"krLPnPmoBPAstlaT1vxmlywNaR2Oxzsb0WpVxrsmtCyMw5ZBCY4/XIaBLrKMqTlVncZwl/AU/TycjFDr",
+	"0i5YGlGQzWaaLFeug0u7W0kDhSyebyDCOa35G6lAAFBH5/vxk69He4gxRxFbyYdYOmEEJvSd9ZWbWYJO",
+	"AciQoXIdLSit3R1TmMjCyjxtGAKmGuH78ZNudnmb18up1/73jVwyeG9Gecr4EqU6RhNXYnB7wnrMV610",
+	"GWXYcwHvc6l5OWtF04VdyDrPNPpE/y56cbZi8bKsfTVHoD+s9MOtnakDICOt6SqUgL1yingcOieUxtah",
+	"JZjGvcOtlfevibcSeazrgC7CzllbV8Xrgu1gPA6hOXfbP3ib8oy3QasatPRiuGEKd7XLnM5LyO4SqX3P",
+	"2bdAtYVKKmBTK+A00rd3/uoFPHny5DnN4K40SHsB11xEuHb+9vIRDVCjTmwFsLnRrYiHLocbMqXk3VAb",
+	"hSxr7123lblghNZGdXKCa7WjEktK66lcYmOYkChrYw04tQfD2bsX4A73LvfUO+nN0Fr3SRD4gmc3NSry",
+	"jvxMx6Kp2pZGpShow9N0OX+APWsf52ggxhRtKuPkgsE0LXSy39R1FzgGl4sVxe0CrF4yat4SsCKRS5cm",
+	"d8y/iFJWKaDdY4WRvu4TE21d2EI/+oRjPhF/2dBi6MAbOrb+6JDeJ2SvZTwnwS93Rz+hUbFtIqi5lytp",
+	"5HUxBTczQIe9cLI6uJjb9Q223Q+q5d5BTETdheEC/mdQtVeG4LArhyB8vN6AzWYCVmCYnoh2POxU2BVg",
+	"KRw1EiKZFpnQNki0ujiciIsE4XB8SGMYFvZSvUvl55VR13MRYexGiwbMBobg8oxCpDYKqachQBVCOyoM",
+	"BpSA8pSb+Y/MbrHvwru2daeckIgXPFhI2hdgVs1aRUyQ0yavHH61U9jvvdvSYMhmq0VB9U/SBVq7Ge1v",
+	"DQct26xanD7DTLVvLyxWrO7hzpBoZv0dFvJnV6YYwqm/bNTOMxqjS5RzuDjKyZxUfMZtIul8tXuzqiP8",
+	"aBEbfrFBJPBJ2UhsTjwEGIO01pyTovhaS6ftWw11RtdFerN8oWtXRvFlbQ01GHaDNiP2I4ST4PhDacmG",
+	"w+HlouGFLIKlkctRTUTKBZm7tsiJ2HLfea1ao34q0hvPZ9KCIby1VmsimnAoeaePy9SdinFWL53N0uES",
+	"mASePWYi3vxs37ACUg80rpS+vfqVte8xpFxTsou3aLPXtbOQJ+613M08kODQ1rcs5eVr1soqJCNoUFQR",
+	"vpMGKwOH46e+QF3WD3JrEOnlXstnCbdq+LqvLxFwLTO0sbX5SHapeTlo1So5EVmfd/wjLVljGKY71FPl",
+	"TaGWTViEweH46c6gWJ3M6QCmJcpWVrXMsH2NqRwjcdOMFGW42lIT8B2YTrpA5YKrE2BpSvc3Xb0HfADR",
+	"hHZbG9qaz+hMHH9BU5ftHzGtqA/pYET1o/5yetqIre4g7PGqpb1PLE74LIG9nrL/fp2AiCK7RqUfIVC3",
+	"bLo9GNXjeH188XfRNuTzp37miarOZamZAsqT5bp4o9TSl3tWC/62/LN9Ea9DWIjBbhE4Ivo7a18uO/7s",
+	"8j61DqG6d1b5sroe331vrykxnsdONW8PRu152U6+t0dvHxzu1zeHbaS/xWK6mtyZFdgIqQI43KaM3n+p",
+	"WLnU5e+RqJ5p5g7Relte7ZbTGvUd2CQLAdGr3hRirpCuKhQipsqAoxLsGZk7YjfH5VsVg+aU86IOcduC",
+	"tHSV64sTx0eKknquzG0VtIwfD4p+GbloshHumPZDy/EOzA9tBKze/4RucnjJyAptAO+5Nr3CsGJnRp+q",
+	"vxcuGE7RdY/b0vKzkvmOZaXFqqOeLxm0CBkrmee7IKTFhspS9OGD+pC9o/Fzp1XcQCLTWJc5YPNzGXqd",
+	"snUbbcniN63PTjySnHZeftkkpF9Oz9MGDa0fJKGsBhPWUCtBd7mpTa4KhZdWmDsaNRulhbRgB4b5cHxU",
+	"d6eWtw/hqPxZSLPOAD9IWdofQqniwW6dHbXnP77spD5X0TvM9K06jY3DYl/ZfWyeButKehJmyOz54aoQ",
+	"/GwVqZifFhvuoFdhN3XpLTYiuoYCl1+1YUZmPAJtMP88DzNSfnD98WS1NRr/rcpn5/z+V5bJ5ftgPV6i",
+	"5BjG5XjdzqIY142ZKpmRL773tcZqAHnK6wy8lZiWgud880ah88vWZVTu0t/XyqYeO5lZusK4IZFxbGhc",
+	"H9xhPlNGT9Nm0NrJwvCR7EHjew/fdorzD7AFAu8exwjUPebm1ylAinQO1wVPXURZ3Yn4XBPQnJJZl+js",
+	"RlrCnhZEoWYln2nS96GdiG0iYafTj5AzuZ3LVk8LFeKRtdm+AO4HG4yUPQrvrXGXz/EzjhFT9GUwJuDl",
+	"BZud0Bylb1FRe/5sOngjBQ5eMxMlLmObCG7c1OQTis7LaT9HkoS50TQ3M9nZUqqUoaeltPLpxiYM6z+L",
+	"t4wsS9Oqg06fZFQ41bBHcl/ep9Gu63CtmIgSu8awGfgKIzP9Q0Ll6y2IUBSZ5QJLU8qqps3rtF+n2Lad",
+	"qalG+R213Rf/LthswyDeIgyedOnE78IzHGh4igTCbmfDixb/duD76HsiDoHv9Mq1qh5d6E6E/Zzzg5Jg",
+	"J+ePkgA3t+5Pfnfl0jdHVPVHJjflrt+2/+/41NhXLm92fA5unWI2xpxcK20HAYG7ddf8hh3lpP4+FhhZ",
+	"KtUXu//mgPA3IKHnmEtlmkPJnydi3Vf/W9fEqjs3W0hXh3kpW4k7KBj6cUx/3+M7DTpiAlyH0smBJcqJ",
+	"nwxK5cw66zWMl6wwyYg+neL42knqX9CUH69tYftFuLyRBnSRW3gxPqlajuhHWHgE7uYSuI/xcqENsnhd",
+	"G9CLq8LyFnOf4FT35r/dQsfK1f7PFb52WOtoE++i/EVfyq4SkVxqza/TOXBhTY5wg6Prc9eSbY17YCMn",
+	"x/3MW/l+5TfunVY/tPm5jHQjPv7iu7zdSWPMGY3yIpSRoPEWFUvLAoSrXLI0nXczsH1No75++OFyEX6y",
+	"lHVtfMeXQqX++uHxaHRw+HQ4Ho6HB8fPDp4dEBf89uVHCMq5EOsu/BOv8I0njRpq46kHsPFE5jpYXC7+",
+	"LwAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -1,0 +1,242 @@
+// Command zombi-bench drives a running zombi's ingest API with keep-alive
+// HTTP clients and reports throughput and acknowledgement latency. It is
+// bounded in time and only targets loopback addresses unless told
+// otherwise.
+//
+//	zombi-bench -mode single -clients 64 -duration 10s            # max throughput
+//	zombi-bench -mode single -clients 64 -rate 15000 -duration 10s # latency at a fixed rate
+//	zombi-bench -mode bulk -clients 8 -batch 1000 -size 100 -runs 5
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"math/rand/v2"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+type config struct {
+	url         string
+	table       string
+	mode        string
+	clients     int
+	duration    time.Duration
+	warmup      time.Duration
+	rate        float64
+	batch       int
+	size        int
+	runs        int
+	allowRemote bool
+	token       string
+}
+
+func main() {
+	var c config
+	flag.StringVar(&c.url, "url", "http://127.0.0.1:8181", "zombi base URL")
+	flag.StringVar(&c.table, "table", "bench", "ingest table")
+	flag.StringVar(&c.mode, "mode", "single", "single (POST /tables/{t}) or bulk (POST /tables/{t}/bulk)")
+	flag.IntVar(&c.clients, "clients", 64, "concurrent keep-alive clients")
+	flag.DurationVar(&c.duration, "duration", 10*time.Second, "measured time per run (at most 5m)")
+	flag.DurationVar(&c.warmup, "warmup", 2*time.Second, "unmeasured time before each run")
+	flag.Float64Var(&c.rate, "rate", 0, "target events per second over all clients; 0 = as fast as acknowledged")
+	flag.IntVar(&c.batch, "batch", 1000, "events per bulk request")
+	flag.IntVar(&c.size, "size", 100, "payload bytes per event")
+	flag.IntVar(&c.runs, "runs", 1, "runs; with more than one the median is reported too")
+	flag.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback target (only for servers you run)")
+	flag.StringVar(&c.token, "token", "", "bearer token")
+	flag.Parse()
+	if err := run(c); err != nil {
+		fmt.Fprintln(os.Stderr, "zombi-bench:", err)
+		os.Exit(1)
+	}
+}
+
+func run(c config) error {
+	u, err := url.Parse(c.url)
+	if err != nil {
+		return err
+	}
+	if ip := net.ParseIP(u.Hostname()); !c.allowRemote && u.Hostname() != "localhost" && (ip == nil || !ip.IsLoopback()) {
+		return fmt.Errorf("%s is not a loopback address; pass -allow-remote for a server you run", u.Hostname())
+	}
+	if c.mode != "single" && c.mode != "bulk" {
+		return fmt.Errorf("-mode must be single or bulk")
+	}
+	if c.clients < 1 || c.runs < 1 || c.batch < 1 || c.size < 0 || c.duration <= 0 || c.duration > 5*time.Minute {
+		return errors.New("bad -clients, -runs, -batch, -size or -duration")
+	}
+	client := &http.Client{
+		Timeout:   30 * time.Second,
+		Transport: &http.Transport{MaxIdleConns: c.clients, MaxIdleConnsPerHost: c.clients, IdleConnTimeout: time.Minute},
+	}
+	var results []result
+	for i := 1; i <= c.runs; i++ {
+		if c.warmup > 0 {
+			if _, err := measure(client, c, c.warmup); err != nil {
+				return err
+			}
+		}
+		r, err := measure(client, c, c.duration)
+		if err != nil {
+			return err
+		}
+		fmt.Printf("run %d: %s\n", i, r)
+		results = append(results, r)
+	}
+	if c.runs > 1 {
+		sort.Slice(results, func(i, j int) bool { return results[i].eventsPerSec < results[j].eventsPerSec })
+		fmt.Printf("median of %d runs: %s\n", c.runs, results[len(results)/2])
+	}
+	return nil
+}
+
+type result struct {
+	events, requests, failures int64
+	statuses                   map[int]int64
+	eventsPerSec               float64
+	p50, p99, p999, max        time.Duration
+}
+
+func (r result) String() string {
+	var codes []string
+	for code, n := range r.statuses {
+		codes = append(codes, fmt.Sprintf("%d×%d", n, code))
+	}
+	slices.Sort(codes)
+	return fmt.Sprintf("%.0f events/s (%d events in %d requests, %d failed [%s]); ack latency p50 %v p99 %v p99.9 %v max %v",
+		r.eventsPerSec, r.events, r.requests, r.failures, strings.Join(codes, " "),
+		r.p50.Round(time.Microsecond), r.p99.Round(time.Microsecond), r.p999.Round(time.Microsecond), r.max.Round(time.Microsecond))
+}
+
+// body builds one request body with unique payloads.
+func body(c config, rnd *rand.Rand) []byte {
+	raw := make([]byte, c.size*3/4+1)
+	payload := func() string {
+		for i := range raw {
+			raw[i] = byte(rnd.Uint32())
+		}
+		s := base64.RawStdEncoding.EncodeToString(raw)
+		return s[:min(len(s), c.size)]
+	}
+	var b bytes.Buffer
+	if c.mode == "single" {
+		fmt.Fprintf(&b, `{"payload":%q}`, payload())
+		return b.Bytes()
+	}
+	b.WriteString(`{"records":[`)
+	for i := 0; i < c.batch; i++ {
+		if i > 0 {
+			b.WriteByte(',')
+		}
+		fmt.Fprintf(&b, `{"payload":%q}`, payload())
+	}
+	b.WriteString("]}")
+	return b.Bytes()
+}
+
+// measure runs the load for d and returns what it saw.
+func measure(client *http.Client, c config, d time.Duration) (result, error) {
+	path := c.url + "/tables/" + c.table
+	perReq := 1
+	if c.mode == "bulk" {
+		path += "/bulk"
+		perReq = c.batch
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	var (
+		events, requests, failures atomic.Int64
+		mu                         sync.Mutex
+		latencies                  []time.Duration
+		statuses                   = map[int]int64{}
+		wg                         sync.WaitGroup
+	)
+	// With a rate, each client sends on its own fixed schedule and latency
+	// counts from the scheduled time, so a slow server cannot hide queueing
+	// (no coordinated omission).
+	var interval time.Duration
+	if c.rate > 0 {
+		interval = time.Duration(float64(time.Second) * float64(c.clients*perReq) / c.rate)
+	}
+	start := time.Now()
+	for w := 0; w < c.clients; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+			// A few bodies per client, built up front: the load generator
+			// shares the machine's cores with the server, so it must not
+			// spend them building JSON during the measurement.
+			bodies := [][]byte{body(c, rnd), body(c, rnd), body(c, rnd), body(c, rnd)}
+			local := make([]time.Duration, 0, 1024)
+			next := start.Add(time.Duration(rnd.Int64N(int64(max(interval, 1)))))
+			for i := 0; ctx.Err() == nil; i++ {
+				b := bodies[i%len(bodies)]
+				sent := time.Now()
+				if interval > 0 {
+					if wait := time.Until(next); wait > 0 {
+						select {
+						case <-time.After(wait):
+						case <-ctx.Done():
+							continue
+						}
+					}
+					sent = next
+					next = next.Add(interval)
+				}
+				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(b))
+				req.Header.Set("Content-Type", "application/json")
+				if c.token != "" {
+					req.Header.Set("Authorization", "Bearer "+c.token)
+				}
+				resp, err := client.Do(req)
+				if err != nil {
+					if ctx.Err() == nil {
+						failures.Add(1)
+					}
+					continue
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+				lat := time.Since(sent)
+				requests.Add(1)
+				mu.Lock()
+				statuses[resp.StatusCode]++
+				mu.Unlock()
+				if resp.StatusCode != http.StatusAccepted {
+					failures.Add(1)
+					continue
+				}
+				events.Add(int64(perReq))
+				local = append(local, lat)
+			}
+			mu.Lock()
+			latencies = append(latencies, local...)
+			mu.Unlock()
+		}()
+	}
+	wg.Wait()
+	elapsed := time.Since(start)
+	r := result{events: events.Load(), requests: requests.Load(), failures: failures.Load(), statuses: statuses}
+	r.eventsPerSec = float64(r.events) / elapsed.Seconds()
+	if len(latencies) > 0 {
+		slices.Sort(latencies)
+		at := func(q float64) time.Duration { return latencies[min(len(latencies)-1, int(q*float64(len(latencies))))] }
+		r.p50, r.p99, r.p999, r.max = at(0.50), at(0.99), at(0.999), latencies[len(latencies)-1]
+	}
+	return r, nil
+}

@@ -1,0 +1,97 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/hot"
+)
+
+// Catalog is what ingest needs from the catalog.
+type Catalog interface {
+	LoadTable(ctx context.Context, id catalog.Ident) (*catalog.Table, error)
+	CreateTable(ctx context.Context, req catalog.CreateTableRequest, idem *catalog.Idempotency) (*catalog.Table, error)
+	CreateNamespace(ctx context.Context, ns catalog.Namespace, props map[string]string, idem *catalog.Idempotency) (map[string]string, error)
+	Watch(fn func(catalog.Ident)) (stop func())
+}
+
+// Hot is what ingest needs from the hot tier.
+type Hot interface {
+	Append(ctx context.Context, table string, recs []hot.Record) ([]hot.Result, error)
+	Read(ctx context.Context, table string, after uint64, limit int) ([]hot.Event, error)
+	HighWatermark(table string) uint64
+}
+
+// Options configure a Service.
+type Options struct {
+	Catalog Catalog
+	Hot     Hot
+	// DefaultNamespace holds tables named without a namespace. Default
+	// "default".
+	DefaultNamespace string
+	// AutoCreate creates an unknown table as an event table on its first
+	// write. Without it such writes are ErrNoSuchTable.
+	AutoCreate bool
+	Logger     *slog.Logger
+	Metrics    *Metrics
+	Now        func() time.Time
+}
+
+// Service is the ingest API's logic. It is safe for concurrent use.
+type Service struct {
+	catalog          Catalog
+	hot              Hot
+	defaultNamespace string
+	autoCreate       bool
+	log              *slog.Logger
+	metrics          *Metrics
+	now              func() time.Time
+	cache            tableCache
+	stopWatch        func()
+}
+
+// New returns a Service. Close it to stop following catalog changes.
+func New(opts Options) (*Service, error) {
+	if opts.Catalog == nil || opts.Hot == nil {
+		return nil, errors.New("ingest: Catalog and Hot are required")
+	}
+	if opts.DefaultNamespace == "" {
+		opts.DefaultNamespace = "default"
+	}
+	if !namePart.MatchString(opts.DefaultNamespace) {
+		return nil, fmt.Errorf("ingest: default namespace %q must match %s", opts.DefaultNamespace, namePart)
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Metrics == nil {
+		opts.Metrics = NewMetrics(nil)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	s := &Service{
+		catalog:          opts.Catalog,
+		hot:              opts.Hot,
+		defaultNamespace: opts.DefaultNamespace,
+		autoCreate:       opts.AutoCreate,
+		log:              opts.Logger,
+		metrics:          opts.Metrics,
+		now:              opts.Now,
+		cache:            tableCache{entries: map[string]*tableState{}},
+	}
+	s.stopWatch = opts.Catalog.Watch(s.cache.forget)
+	return s, nil
+}
+
+// Close stops following catalog changes.
+func (s *Service) Close() { s.stopWatch() }
+
+// Table parses an ingest table reference.
+func (s *Service) Table(ref string) (catalog.Ident, error) {
+	return ParseTableRef(ref, s.defaultNamespace)
+}

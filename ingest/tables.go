@@ -1,0 +1,161 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/ingest/codec"
+)
+
+// Table properties that steer ingest.
+const (
+	// PropFormat = "events" marks a table whose rows are Zombi event
+	// envelopes (auto-created tables have it); any other table takes rows
+	// as JSON objects.
+	PropFormat = "zombi.ingest.format"
+	// PropUnknownFields = "drop" drops JSON fields that match no column
+	// instead of rejecting the row.
+	PropUnknownFields = "zombi.ingest.unknown-fields"
+	// PropIdempotencyColumn names a string column whose value is a row's
+	// idempotency key.
+	PropIdempotencyColumn = "zombi.ingest.idempotency-column"
+	// PropWatermark is the highest sequence committed to the table by the
+	// flusher.
+	PropWatermark = "zombi.watermark"
+
+	formatEvents = "events"
+)
+
+// tableState is what ingest keeps about a table between requests. It is
+// immutable; a change to the table replaces it.
+type tableState struct {
+	ident    catalog.Ident
+	name     string // dotted name, as responses report it
+	hotKey   string // the table's UUID: the hot tier's key for it
+	events   bool
+	schema   *iceberg.Schema
+	conv     *codec.Converter // nil for event tables
+	props    iceberg.Properties
+	metaLoc  string
+	loadedAt time.Time
+}
+
+// tableCache maps identifiers to their state. The catalog tells it about
+// every change (Watch), so an entry is current until then.
+type tableCache struct {
+	mu      sync.Mutex
+	entries map[string]*tableState
+	// creating serialises auto-creation per table.
+	creating sync.Map
+}
+
+func cacheKey(id catalog.Ident) string { return id.Namespace.String() + "\x00" + id.Name }
+
+func (c *tableCache) get(id catalog.Ident) *tableState {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.entries[cacheKey(id)]
+}
+
+func (c *tableCache) put(t *tableState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.entries[cacheKey(t.ident)] = t
+}
+
+func (c *tableCache) forget(id catalog.Ident) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.entries, cacheKey(id))
+}
+
+// table returns the state of id, loading it from the catalog when needed
+// and, with create and auto-create on, creating a missing event table.
+func (s *Service) table(ctx context.Context, id catalog.Ident, create bool) (*tableState, error) {
+	if t := s.cache.get(id); t != nil {
+		return t, nil
+	}
+	t, err := s.load(ctx, id)
+	missing := errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace)
+	if err == nil || !missing {
+		return t, err
+	}
+	if !create || !s.autoCreate {
+		// To a producer a missing namespace is a missing table.
+		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, refString(id))
+	}
+	// One creator per table; the others wait and load its result.
+	mu, _ := s.cache.creating.LoadOrStore(cacheKey(id), &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if t, err := s.load(ctx, id); err == nil {
+		return t, nil
+	}
+	if err := s.createEventTable(ctx, id); err != nil {
+		return nil, err
+	}
+	return s.load(ctx, id)
+}
+
+func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, error) {
+	tbl, err := s.catalog.LoadTable(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	meta := tbl.Metadata
+	t := &tableState{
+		ident:    id,
+		name:     refString(id),
+		hotKey:   meta.TableUUID().String(),
+		schema:   meta.CurrentSchema(),
+		props:    meta.Properties(),
+		metaLoc:  tbl.MetadataLocation,
+		loadedAt: s.now(),
+	}
+	t.events = t.props[PropFormat] == formatEvents
+	if !t.events {
+		t.conv, err = codec.NewConverter(t.schema, codec.ConverterOptions{
+			DropUnknown:       t.props[PropUnknownFields] == "drop",
+			IdempotencyColumn: t.props[PropIdempotencyColumn],
+		})
+		if err != nil {
+			return nil, fmt.Errorf("%w: table %s cannot take rows: %w", catalog.ErrInvalid, t.name, err)
+		}
+	}
+	s.cache.put(t)
+	return t, nil
+}
+
+// createEventTable creates id (and its namespace) as a Zombi event table:
+// the event schema, partitioned by hour of event time, sorted by event time
+// and sequence.
+func (s *Service) createEventTable(ctx context.Context, id catalog.Ident) error {
+	for i := 1; i <= len(id.Namespace); i++ {
+		_, err := s.catalog.CreateNamespace(ctx, id.Namespace[:i], nil, nil)
+		if err != nil && !errors.Is(err, catalog.ErrNamespaceExists) {
+			return err
+		}
+	}
+	schema := codec.EventSchema()
+	spec := codec.EventPartitionSpec(schema)
+	order := codec.EventSortOrder(schema)
+	_, err := s.catalog.CreateTable(ctx, catalog.CreateTableRequest{
+		Ident:      id,
+		Schema:     schema,
+		Spec:       &spec,
+		SortOrder:  &order,
+		Properties: map[string]string{PropFormat: formatEvents},
+	}, nil)
+	if err != nil && !errors.Is(err, catalog.ErrTableExists) {
+		return err
+	}
+	if err == nil {
+		s.log.Info("auto-created event table", "table", refString(id))
+	}
+	return nil
+}

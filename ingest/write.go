@@ -1,0 +1,311 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/hot"
+	"github.com/zombi-db/zombi/ingest/codec"
+)
+
+// Media types of request bodies.
+const (
+	MediaJSON     = "application/json"
+	MediaNDJSON   = "application/x-ndjson"
+	MediaProtobuf = "application/x-protobuf"
+)
+
+// Errors beyond the catalog's.
+var (
+	// ErrUnsupportedMediaType: the body's type is not one this table
+	// takes. HTTP 415.
+	ErrUnsupportedMediaType = errors.New("unsupported media type")
+	// ErrBacklogFull: the hot tier holds as much as it may; retry after
+	// flushes catch up. HTTP 503.
+	ErrBacklogFull = hot.ErrBacklogFull
+)
+
+// RecordsError rejects a bulk write: every bad record's index and reason.
+type RecordsError struct {
+	Records []codec.RecordError
+}
+
+func (e *RecordsError) Error() string {
+	if len(e.Records) == 1 {
+		return fmt.Sprintf("record %d is invalid: %s", e.Records[0].Index, e.Records[0].Error())
+	}
+	return fmt.Sprintf("%d records are invalid; the first, record %d: %s", len(e.Records), e.Records[0].Index, e.Records[0].Error())
+}
+
+// Unwrap makes a RecordsError a catalog.ErrInvalid.
+func (e *RecordsError) Unwrap() error { return catalog.ErrInvalid }
+
+// Request is a write request's body and the headers that matter.
+type Request struct {
+	// MediaType is the body's media type without parameters; "" is JSON.
+	MediaType string
+	Body      []byte
+	// IdempotencyKey is the Idempotency-Key header (single writes).
+	IdempotencyKey string
+	// Partition is the X-Partition header (protobuf single writes).
+	Partition string
+	// Partial writes the valid records of a bulk request and reports the
+	// others instead of rejecting the request.
+	Partial bool
+}
+
+// WriteResult answers a single write.
+type WriteResult struct {
+	Table     string
+	Offset    uint64
+	Partition int32
+	Duplicate bool
+}
+
+// RecordResult is one record's outcome in a partial bulk write.
+type RecordResult struct {
+	Index     int
+	Offset    uint64
+	Duplicate bool
+	Err       string // empty when written
+}
+
+// BulkResult answers a bulk write. Results is set for partial writes only.
+type BulkResult struct {
+	Table      string
+	Offsets    []uint64
+	Duplicates int
+	Results    []RecordResult
+	Rejected   int
+}
+
+// WriteOne writes one event or row to the table named by ref.
+func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteResult, error) {
+	start := time.Now()
+	t, err := s.resolve(ctx, ref, true)
+	if err != nil {
+		return WriteResult{}, err
+	}
+	rec, partition, err := s.decodeOne(t, req)
+	if err != nil {
+		s.metrics.events.WithLabelValues(t.name, "rejected").Inc()
+		s.metrics.bytes.WithLabelValues(t.name, "rejected").Add(float64(len(req.Body)))
+		return WriteResult{}, err
+	}
+	res, err := s.hot.Append(ctx, t.hotKey, []hot.Record{rec})
+	if err != nil {
+		return WriteResult{}, err
+	}
+	s.metrics.ack.Observe(time.Since(start).Seconds())
+	s.count(t, res, len(req.Body))
+	return WriteResult{Table: t.name, Offset: res[0].Seq, Partition: partition, Duplicate: res[0].Duplicate}, nil
+}
+
+func (s *Service) resolve(ctx context.Context, ref string, create bool) (*tableState, error) {
+	id, err := s.Table(ref)
+	if err != nil {
+		return nil, err
+	}
+	return s.table(ctx, id, create)
+}
+
+func (s *Service) count(t *tableState, res []hot.Result, bodyBytes int) {
+	dups := 0
+	for _, r := range res {
+		if r.Duplicate {
+			dups++
+		}
+	}
+	if n := len(res) - dups; n > 0 {
+		s.metrics.events.WithLabelValues(t.name, "accepted").Add(float64(n))
+	}
+	if dups > 0 {
+		s.metrics.events.WithLabelValues(t.name, "duplicate").Add(float64(dups))
+	}
+	s.metrics.bytes.WithLabelValues(t.name, "accepted").Add(float64(bodyBytes))
+}
+
+// decodeOne turns a single-write body into a hot record.
+func (s *Service) decodeOne(t *tableState, req Request) (hot.Record, int32, error) {
+	now := s.now()
+	if !t.events {
+		if req.MediaType != "" && req.MediaType != MediaJSON {
+			return hot.Record{}, 0, fmt.Errorf("%w: table %s takes rows as %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, req.MediaType)
+		}
+		value, key, err := t.conv.Convert(req.Body)
+		if err != nil {
+			return hot.Record{}, 0, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+		}
+		key, err = oneKey(key, req.IdempotencyKey)
+		return hot.Record{Key: key, Value: value}, 0, err
+	}
+	var env codec.Envelope
+	var err error
+	switch req.MediaType {
+	case "", MediaJSON:
+		env, err = codec.DecodeEnvelopeJSON(req.Body)
+	case MediaProtobuf:
+		env, err = codec.DecodeEnvelopeProto(req.Body, req.Partition)
+	default:
+		return hot.Record{}, 0, fmt.Errorf("%w: event table %s takes %s or %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, MediaProtobuf, req.MediaType)
+	}
+	if err != nil {
+		return hot.Record{}, 0, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	if env.IdempotencyKey, err = oneKey(env.IdempotencyKey, req.IdempotencyKey); err != nil {
+		return hot.Record{}, 0, err
+	}
+	if env.EventTime.IsZero() {
+		env.EventTime = now
+	}
+	return hot.Record{Key: env.IdempotencyKey, Value: codec.AppendEventValue(nil, env, now)}, env.Partition, nil
+}
+
+// oneKey reconciles an idempotency key from the body with the header's.
+func oneKey(body, header string) (string, error) {
+	if err := codec.CheckIdempotencyKey("Idempotency-Key", header); err != nil {
+		return "", fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	switch {
+	case header == "":
+		return body, nil
+	case body == "" || body == header:
+		return header, nil
+	}
+	return "", fmt.Errorf("%w: the Idempotency-Key header and the body's idempotency key differ", catalog.ErrInvalid)
+}
+
+// WriteBulk writes many events or rows to the table named by ref: all or
+// nothing, or with req.Partial the valid ones.
+func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkResult, error) {
+	start := time.Now()
+	t, err := s.resolve(ctx, ref, true)
+	if err != nil {
+		return BulkResult{}, err
+	}
+	recs, idx, bad, err := s.decodeBulk(t, req)
+	if err != nil {
+		return BulkResult{}, err
+	}
+	if len(bad) > 0 {
+		s.metrics.events.WithLabelValues(t.name, "rejected").Add(float64(len(bad)))
+		if !req.Partial {
+			s.metrics.bytes.WithLabelValues(t.name, "rejected").Add(float64(len(req.Body)))
+			return BulkResult{}, &RecordsError{Records: bad}
+		}
+	}
+	var res []hot.Result
+	if len(recs) > 0 {
+		if res, err = s.hot.Append(ctx, t.hotKey, recs); err != nil {
+			return BulkResult{}, err
+		}
+	}
+	s.metrics.ack.Observe(time.Since(start).Seconds())
+	s.count(t, res, len(req.Body))
+
+	out := BulkResult{Table: t.name, Offsets: make([]uint64, len(res)), Rejected: len(bad)}
+	for i, r := range res {
+		out.Offsets[i] = r.Seq
+		if r.Duplicate {
+			out.Duplicates++
+		}
+	}
+	if req.Partial {
+		out.Results = make([]RecordResult, len(recs)+len(bad))
+		for i, r := range res {
+			out.Results[idx[i]] = RecordResult{Index: idx[i], Offset: r.Seq, Duplicate: r.Duplicate}
+		}
+		for _, b := range bad {
+			out.Results[b.Index] = RecordResult{Index: b.Index, Err: b.Error()}
+		}
+	}
+	return out, nil
+}
+
+// decodeBulk decodes a bulk body into hot records, the input index of each,
+// and the bad records.
+func (s *Service) decodeBulk(t *tableState, req Request) ([]hot.Record, []int, []codec.RecordError, error) {
+	now := s.now()
+	if !t.events {
+		var rows [][]byte
+		var err error
+		switch req.MediaType {
+		case "", MediaJSON:
+			rows, err = codec.SplitBulkRows(req.Body, false)
+		case MediaNDJSON:
+			rows, err = codec.SplitBulkRows(req.Body, true)
+		default:
+			return nil, nil, nil, fmt.Errorf("%w: table %s takes rows as %s or %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, MediaNDJSON, req.MediaType)
+		}
+		if err != nil {
+			return nil, nil, nil, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+		}
+		recs := make([]hot.Record, 0, len(rows))
+		idx := make([]int, 0, len(rows))
+		var bad []codec.RecordError
+		for i, row := range rows {
+			value, key, err := t.conv.Convert(row)
+			if err != nil {
+				bad = append(bad, codec.RecordErrorFor(i, err))
+				continue
+			}
+			recs = append(recs, hot.Record{Key: key, Value: value})
+			idx = append(idx, i)
+		}
+		return recs, idx, bad, nil
+	}
+
+	var envs []codec.Envelope
+	var bad []codec.RecordError
+	var err error
+	switch req.MediaType {
+	case "", MediaJSON:
+		envs, bad, err = codec.DecodeBulkJSON(req.Body)
+	case MediaNDJSON:
+		envs, bad, err = codec.DecodeBulkNDJSON(req.Body)
+	case MediaProtobuf:
+		envs, bad, err = codec.DecodeBulkProto(req.Body)
+	default:
+		err = fmt.Errorf("%w: event table %s takes %s, %s or %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, MediaNDJSON, MediaProtobuf, req.MediaType)
+		return nil, nil, nil, err
+	}
+	if err != nil {
+		return nil, nil, nil, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	recs := make([]hot.Record, 0, len(envs))
+	idx := make([]int, 0, len(envs))
+	buf := make([]byte, 0, 64*len(envs))
+	badAt := make(map[int]bool, len(bad))
+	for _, b := range bad {
+		badAt[b.Index] = true
+	}
+	for i, env := range envs {
+		if badAt[i] {
+			continue
+		}
+		if env.EventTime.IsZero() {
+			env.EventTime = now
+		}
+		start := len(buf)
+		buf = codec.AppendEventValue(buf, env, now)
+		recs = append(recs, hot.Record{Key: env.IdempotencyKey, Value: buf[start:len(buf):len(buf)]})
+		idx = append(idx, i)
+	}
+	return recs, idx, bad, nil
+}
+
+// mediaType strips parameters from a Content-Type value.
+func mediaType(ct string) string {
+	if i := strings.IndexByte(ct, ';'); i >= 0 {
+		ct = ct[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(ct))
+}
+
+// MediaType is the media type of a Content-Type header, lower case,
+// without parameters.
+func MediaType(contentType string) string { return mediaType(contentType) }

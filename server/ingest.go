@@ -1,0 +1,214 @@
+package server
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"strconv"
+	"strings"
+
+	"github.com/labstack/echo/v4"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/openapi"
+)
+
+// mediaArrowStream is the Arrow IPC stream format.
+const mediaArrowStream = "application/vnd.apache.arrow.stream"
+
+// readBody reads a write request's body after reserving its size against
+// the in-flight limit, so that overload is refused before it is buffered.
+// The returned release gives the reservation back.
+func (s *Server) readBody(c echo.Context, max int64) ([]byte, func(), error) {
+	r := c.Request()
+	if r.ContentLength > max {
+		s.ingestMetrics.Rejected("too_large")
+		return nil, nil, tooLarge(max)
+	}
+	reserve := r.ContentLength
+	if reserve < 0 {
+		reserve = max
+	}
+	if !s.inflight.Acquire(reserve) {
+		s.ingestMetrics.Rejected("overloaded")
+		return nil, nil, &apiError{status: http.StatusTooManyRequests, typ: "TooManyRequestsException",
+			msg: "too many bytes of write requests in flight; retry after the Retry-After delay"}
+	}
+	release := func() { s.inflight.Release(reserve) }
+	body, err := io.ReadAll(io.LimitReader(r.Body, max+1))
+	if err != nil {
+		release()
+		return nil, nil, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "reading the request body: " + err.Error()}
+	}
+	if int64(len(body)) > max {
+		release()
+		s.ingestMetrics.Rejected("too_large")
+		return nil, nil, tooLarge(max)
+	}
+	if len(body) == 0 {
+		release()
+		return nil, nil, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "the request body is empty"}
+	}
+	return body, release, nil
+}
+
+func tooLarge(max int64) error {
+	return &apiError{status: http.StatusRequestEntityTooLarge, typ: "RequestEntityTooLargeException",
+		msg: fmt.Sprintf("the request body is larger than %d bytes", max)}
+}
+
+// WriteEvent writes one event or row.
+func (s *Server) WriteEvent(c echo.Context, table string, p openapi.WriteEventParams) error {
+	body, release, err := s.readBody(c, s.maxEventBytes)
+	if err != nil {
+		return err
+	}
+	defer release()
+	res, err := s.ingest.WriteOne(c.Request().Context(), table, ingest.Request{
+		MediaType:      ingest.MediaType(c.Request().Header.Get(echo.HeaderContentType)),
+		Body:           body,
+		IdempotencyKey: deref(p.IdempotencyKey),
+		Partition:      deref(p.XPartition),
+	})
+	if err != nil {
+		return s.ingestError(err)
+	}
+	part := int(res.Partition)
+	out := openapi.WriteResult{Offset: int64(res.Offset), Partition: &part, Table: res.Table}
+	if res.Duplicate {
+		out.Duplicate = &res.Duplicate
+	}
+	return c.JSON(http.StatusAccepted, out)
+}
+
+// WriteBulk writes many events or rows.
+func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkParams) error {
+	body, release, err := s.readBody(c, s.maxBulkBytes)
+	if err != nil {
+		return err
+	}
+	defer release()
+	res, err := s.ingest.WriteBulk(c.Request().Context(), table, ingest.Request{
+		MediaType: ingest.MediaType(c.Request().Header.Get(echo.HeaderContentType)),
+		Body:      body,
+		Partial:   deref(p.Partial),
+	})
+	if err != nil {
+		return s.ingestError(err)
+	}
+	if res.Results == nil {
+		offsets := make([]int64, len(res.Offsets))
+		for i, o := range res.Offsets {
+			offsets[i] = int64(o)
+		}
+		out := openapi.BulkResult{Offsets: offsets, Count: len(offsets)}
+		if res.Duplicates > 0 {
+			out.Duplicates = &res.Duplicates
+		}
+		return c.JSON(http.StatusAccepted, out)
+	}
+	type result struct {
+		Index     int    `json:"index"`
+		Status    int    `json:"status"`
+		Offset    *int64 `json:"offset,omitempty"`
+		Duplicate bool   `json:"duplicate,omitempty"`
+		Error     string `json:"error,omitempty"`
+	}
+	out := struct {
+		Accepted int      `json:"accepted"`
+		Rejected int      `json:"rejected"`
+		Results  []result `json:"results"`
+	}{Accepted: len(res.Offsets), Rejected: res.Rejected, Results: make([]result, len(res.Results))}
+	for i, r := range res.Results {
+		if r.Err != "" {
+			out.Results[i] = result{Index: r.Index, Status: http.StatusBadRequest, Error: r.Err}
+			continue
+		}
+		off := int64(r.Offset)
+		out.Results[i] = result{Index: r.Index, Status: http.StatusAccepted, Offset: &off, Duplicate: r.Duplicate}
+	}
+	status := http.StatusAccepted
+	if res.Rejected > 0 {
+		status = http.StatusMultiStatus
+	}
+	return c.JSON(status, out)
+}
+
+// ingestError counts a write refused whole and passes the error on.
+func (s *Server) ingestError(err error) error {
+	status, _ := classify(err)
+	switch status {
+	case http.StatusBadRequest, http.StatusUnprocessableEntity:
+		s.ingestMetrics.Rejected("invalid")
+	case http.StatusUnsupportedMediaType:
+		s.ingestMetrics.Rejected("invalid")
+	case http.StatusNotFound:
+		s.ingestMetrics.Rejected("no_table")
+	case http.StatusServiceUnavailable:
+		s.ingestMetrics.Rejected("backlog_full")
+	}
+	return err
+}
+
+func wantsArrow(accept string) bool {
+	for _, part := range strings.Split(accept, ",") {
+		if ingest.MediaType(part) == mediaArrowStream {
+			return true
+		}
+	}
+	return false
+}
+
+// ReadEvents returns events still in the hot tier.
+func (s *Server) ReadEvents(c echo.Context, table string, p openapi.ReadEventsParams) error {
+	since, err := ingest.ParseSince(deref(p.Since))
+	if err != nil {
+		return err
+	}
+	req := ingest.ReadRequest{Limit: ingest.DefaultReadLimit, Since: since}
+	if p.Limit != nil {
+		if *p.Limit < 1 || *p.Limit > ingest.MaxReadLimit {
+			return fmt.Errorf("%w: limit must be between 1 and %d", catalog.ErrInvalid, ingest.MaxReadLimit)
+		}
+		req.Limit = *p.Limit
+	}
+	if p.Offset != nil {
+		if *p.Offset < 0 {
+			return fmt.Errorf("%w: offset must not be negative", catalog.ErrInvalid)
+		}
+		req.Offset = uint64(*p.Offset)
+	}
+	ctx := c.Request().Context()
+	if wantsArrow(c.Request().Header.Get(echo.HeaderAccept)) {
+		b, next, err := s.ingest.ReadArrow(ctx, table, req)
+		if err != nil {
+			return err
+		}
+		c.Response().Header().Set("X-Next-Offset", strconv.FormatUint(next, 10))
+		return c.Blob(http.StatusOK, mediaArrowStream, b)
+	}
+	res, err := s.ingest.Read(ctx, table, req)
+	if err != nil {
+		return err
+	}
+	events := make([]json.RawMessage, len(res.Events))
+	for i, e := range res.Events {
+		events[i] = e
+	}
+	return c.JSON(http.StatusOK, struct {
+		Table         string            `json:"table"`
+		Events        []json.RawMessage `json:"events"`
+		NextOffset    uint64            `json:"next_offset"`
+		HighWatermark uint64            `json:"high_watermark"`
+	}{res.Table, events, res.NextOffset, res.HighWatermark})
+}
+
+// GetWatermark returns a table's committed and high watermarks.
+func (s *Server) GetWatermark(c echo.Context, table string) error {
+	w, err := s.ingest.Watermark(c.Request().Context(), table)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.Watermark{Table: w.Table, Committed: int64(w.Committed), High: int64(w.High)})
+}
