@@ -86,3 +86,37 @@ func TestInFlight(t *testing.T) {
 		t.Fatalf("peak %d (limit 100), %d left reserved", peak, l.Bytes())
 	}
 }
+
+// FuzzParseTableRef: an accepted reference splits into parts that each
+// match the name rule and join back to the reference; nothing else is
+// accepted.
+func FuzzParseTableRef(f *testing.F) {
+	for _, s := range []string{"clicks", "shop.orders", "a.b.c", "a..b", "../etc", "a:b", "", "x\x00y", "ünï", strings.Repeat("z", 129)} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, ref string) {
+		id, err := ParseTableRef(ref, "default")
+		if err != nil {
+			if !errors.Is(err, catalog.ErrInvalid) {
+				t.Fatalf("error %v is not ErrInvalid", err)
+			}
+			return
+		}
+		parts := append(append([]string{}, id.Namespace...), id.Name)
+		for _, p := range parts {
+			if !namePart.MatchString(p) {
+				t.Fatalf("accepted part %q of %q breaks the name rule", p, ref)
+			}
+		}
+		joined := strings.Join(parts, ".")
+		if !strings.Contains(ref, ".") {
+			joined = id.Name
+		}
+		if joined != ref {
+			t.Fatalf("%q parsed to %v, which joins to %q", ref, parts, joined)
+		}
+		if err := catalog.ValidateIdent(id); err != nil {
+			t.Fatalf("accepted %q but the catalog refuses %v: %v", ref, id, err)
+		}
+	})
+}

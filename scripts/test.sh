@@ -68,6 +68,20 @@ echo "s3:       $ZOMBI_TEST_S3_ENDPOINT"
 step "go test ./..."
 go test -count=1 -timeout 20m ./...
 
+step "fuzz targets, briefly (${ZOMBI_FUZZTIME:=4s} each)"
+fuzz() { # package target
+	if ! go test -run '^$' -fuzz "^$2\$" -fuzztime "$ZOMBI_FUZZTIME" "$1" >"$tmp/fuzz.log" 2>&1; then
+		cat "$tmp/fuzz.log"
+		echo "fuzz $2 failed; the failing input is under $1/testdata/fuzz/$2" >&2
+		exit 1
+	fi
+	echo "fuzz $2: ok"
+}
+for target in FuzzDecodeEnvelopeJSON FuzzDecodeBulkJSON FuzzDecodeBulkNDJSON FuzzDecodeProto FuzzConvert FuzzEventValue FuzzDecodeValue; do
+	fuzz ./ingest/codec "$target"
+done
+fuzz ./ingest FuzzParseTableRef
+
 step "pytest tests/interop"
 "$python" -m pytest -q tests/interop
 
