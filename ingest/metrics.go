@@ -50,3 +50,20 @@ func NewMetrics(r prometheus.Registerer, inFlight ...*InFlight) *Metrics {
 
 // Rejected counts a request refused whole for reason.
 func (m *Metrics) Rejected(reason string) { m.rejected.WithLabelValues(reason).Inc() }
+
+// tableMetrics are one table's ingest series, looked up once per table
+// instead of once per request.
+type tableMetrics struct {
+	accepted, duplicate, rejected prometheus.Counter
+	bytesAccepted, bytesRejected  prometheus.Counter
+}
+
+func (m *Metrics) forTable(name string) *tableMetrics {
+	return &tableMetrics{
+		accepted:      m.events.WithLabelValues(name, "accepted"),
+		duplicate:     m.events.WithLabelValues(name, "duplicate"),
+		rejected:      m.events.WithLabelValues(name, "rejected"),
+		bytesAccepted: m.bytes.WithLabelValues(name, "accepted"),
+		bytesRejected: m.bytes.WithLabelValues(name, "rejected"),
+	}
+}

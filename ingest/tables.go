@@ -43,6 +43,7 @@ type tableState struct {
 	props    iceberg.Properties
 	metaLoc  string
 	loadedAt time.Time
+	m        *tableMetrics
 }
 
 // tableCache maps identifiers to their state. The catalog tells it about
@@ -116,6 +117,7 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 		props:    meta.Properties(),
 		metaLoc:  tbl.MetadataLocation,
 		loadedAt: s.now(),
+		m:        s.metrics.forTable(refString(id)),
 	}
 	t.events = t.props[PropFormat] == formatEvents
 	if !t.events {

@@ -92,8 +92,8 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 	}
 	rec, partition, err := s.decodeOne(t, req)
 	if err != nil {
-		s.metrics.events.WithLabelValues(t.name, "rejected").Inc()
-		s.metrics.bytes.WithLabelValues(t.name, "rejected").Add(float64(len(req.Body)))
+		t.m.rejected.Inc()
+		t.m.bytesRejected.Add(float64(len(req.Body)))
 		return WriteResult{}, err
 	}
 	res, err := s.hot.Append(ctx, t.hotKey, []hot.Record{rec})
@@ -121,12 +121,12 @@ func (s *Service) count(t *tableState, res []hot.Result, bodyBytes int) {
 		}
 	}
 	if n := len(res) - dups; n > 0 {
-		s.metrics.events.WithLabelValues(t.name, "accepted").Add(float64(n))
+		t.m.accepted.Add(float64(n))
 	}
 	if dups > 0 {
-		s.metrics.events.WithLabelValues(t.name, "duplicate").Add(float64(dups))
+		t.m.duplicate.Add(float64(dups))
 	}
-	s.metrics.bytes.WithLabelValues(t.name, "accepted").Add(float64(bodyBytes))
+	t.m.bytesAccepted.Add(float64(bodyBytes))
 }
 
 // decodeOne turns a single-write body into a hot record.
@@ -192,9 +192,9 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 		return BulkResult{}, err
 	}
 	if len(bad) > 0 {
-		s.metrics.events.WithLabelValues(t.name, "rejected").Add(float64(len(bad)))
+		t.m.rejected.Add(float64(len(bad)))
 		if !req.Partial {
-			s.metrics.bytes.WithLabelValues(t.name, "rejected").Add(float64(len(req.Body)))
+			t.m.bytesRejected.Add(float64(len(req.Body)))
 			return BulkResult{}, &RecordsError{Records: bad}
 		}
 	}

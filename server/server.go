@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/labstack/echo/v4"
@@ -147,9 +148,7 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		code := strconv.Itoa(c.Response().Status)
-		s.metrics.requests.WithLabelValues(c.Request().Method, route, code).Inc()
-		s.metrics.latency.WithLabelValues(c.Request().Method, route).Observe(time.Since(start).Seconds())
+		s.metrics.observe(c.Request().Method, route, c.Response().Status, time.Since(start))
 		return nil
 	}
 }
@@ -157,6 +156,33 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	latency  *prometheus.HistogramVec
+	// series caches the children of requests and latency: looking them up
+	// by label values hashes the labels on every request.
+	series sync.Map // routeKey -> *routeSeries
+}
+
+type routeKey struct {
+	method, route string
+	code          int
+}
+
+type routeSeries struct {
+	requests prometheus.Counter
+	latency  prometheus.Observer
+}
+
+func (m *httpMetrics) observe(method, route string, code int, d time.Duration) {
+	k := routeKey{method, route, code}
+	v, ok := m.series.Load(k)
+	if !ok {
+		v, _ = m.series.LoadOrStore(k, &routeSeries{
+			requests: m.requests.WithLabelValues(method, route, strconv.Itoa(code)),
+			latency:  m.latency.WithLabelValues(method, route),
+		})
+	}
+	rs := v.(*routeSeries)
+	rs.requests.Inc()
+	rs.latency.Observe(d.Seconds())
 }
 
 func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {

@@ -6,19 +6,19 @@
 //	zombi-bench -mode single -clients 64 -duration 10s            # max throughput
 //	zombi-bench -mode single -clients 64 -rate 15000 -duration 10s # latency at a fixed rate
 //	zombi-bench -mode bulk -clients 8 -batch 1000 -size 100 -runs 5
+//
+// It speaks HTTP/1.1 itself over one keep-alive connection per client (see
+// conn.go) so that it costs little CPU on the machine it measures.
 package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/base64"
 	"errors"
 	"flag"
 	"fmt"
-	"io"
 	"math/rand/v2"
 	"net"
-	"net/http"
 	"net/url"
 	"os"
 	"slices"
@@ -79,18 +79,14 @@ func run(c config) error {
 	if c.clients < 1 || c.runs < 1 || c.batch < 1 || c.size < 0 || c.duration <= 0 || c.duration > 5*time.Minute {
 		return errors.New("bad -clients, -runs, -batch, -size or -duration")
 	}
-	client := &http.Client{
-		Timeout:   30 * time.Second,
-		Transport: &http.Transport{MaxIdleConns: c.clients, MaxIdleConnsPerHost: c.clients, IdleConnTimeout: time.Minute},
-	}
 	var results []result
 	for i := 1; i <= c.runs; i++ {
 		if c.warmup > 0 {
-			if _, err := measure(client, c, c.warmup); err != nil {
+			if _, err := measure(u, c, c.warmup); err != nil {
 				return err
 			}
 		}
-		r, err := measure(client, c, c.duration)
+		r, err := measure(u, c, c.duration)
 		if err != nil {
 			return err
 		}
@@ -149,21 +145,20 @@ func body(c config, rnd *rand.Rand) []byte {
 }
 
 // measure runs the load for d and returns what it saw.
-func measure(client *http.Client, c config, d time.Duration) (result, error) {
-	path := c.url + "/tables/" + c.table
+func measure(u *url.URL, c config, d time.Duration) (result, error) {
+	path := u.Path + "/tables/" + c.table
 	perReq := 1
 	if c.mode == "bulk" {
 		path += "/bulk"
 		perReq = c.batch
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	defer cancel()
 	var (
 		events, requests, failures atomic.Int64
 		mu                         sync.Mutex
 		latencies                  []time.Duration
 		statuses                   = map[int]int64{}
 		wg                         sync.WaitGroup
+		dialErr                    error
 	)
 	// With a rate, each client sends on its own fixed schedule and latency
 	// counts from the scheduled time, so a slow server cannot hide queueing
@@ -172,52 +167,60 @@ func measure(client *http.Client, c config, d time.Duration) (result, error) {
 	if c.rate > 0 {
 		interval = time.Duration(float64(time.Second) * float64(c.clients*perReq) / c.rate)
 	}
+	conns := make([]*conn, c.clients)
+	reqs := make([][][]byte, c.clients)
+	for w := range conns {
+		cn, err := dial(u)
+		if err != nil {
+			return result{}, err
+		}
+		defer cn.Close()
+		conns[w] = cn
+		// A few requests per client, built up front: the load generator
+		// shares the machine's cores with the server, so it must not spend
+		// them building JSON during the measurement.
+		rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
+		for range 4 {
+			reqs[w] = append(reqs[w], request(u, path, c.token, body(c, rnd)))
+		}
+	}
 	start := time.Now()
-	for w := 0; w < c.clients; w++ {
+	end := start.Add(d)
+	for w := range conns {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			rnd := rand.New(rand.NewPCG(uint64(w), uint64(time.Now().UnixNano())))
-			// A few bodies per client, built up front: the load generator
-			// shares the machine's cores with the server, so it must not
-			// spend them building JSON during the measurement.
-			bodies := [][]byte{body(c, rnd), body(c, rnd), body(c, rnd), body(c, rnd)}
-			local := make([]time.Duration, 0, 1024)
-			next := start.Add(time.Duration(rnd.Int64N(int64(max(interval, 1)))))
-			for i := 0; ctx.Err() == nil; i++ {
-				b := bodies[i%len(bodies)]
+			cn := conns[w]
+			local := make([]time.Duration, 0, 4096)
+			codes := map[int]int64{}
+			next := start.Add(time.Duration(rand.Int64N(int64(max(interval, 1)))))
+			for i := 0; ; i++ {
 				sent := time.Now()
 				if interval > 0 {
-					if wait := time.Until(next); wait > 0 {
-						select {
-						case <-time.After(wait):
-						case <-ctx.Done():
-							continue
-						}
+					if next.After(end) {
+						break
 					}
+					time.Sleep(time.Until(next))
 					sent = next
 					next = next.Add(interval)
+				} else if sent.After(end) {
+					break
 				}
-				req, _ := http.NewRequestWithContext(ctx, http.MethodPost, path, bytes.NewReader(b))
-				req.Header.Set("Content-Type", "application/json")
-				if c.token != "" {
-					req.Header.Set("Authorization", "Bearer "+c.token)
-				}
-				resp, err := client.Do(req)
+				status, err := cn.do(reqs[w][i%len(reqs[w])], time.Now().Add(30*time.Second))
 				if err != nil {
-					if ctx.Err() == nil {
-						failures.Add(1)
+					failures.Add(1)
+					if err := cn.redial(); err != nil {
+						mu.Lock()
+						dialErr = err
+						mu.Unlock()
+						return
 					}
 					continue
 				}
-				_, _ = io.Copy(io.Discard, resp.Body)
-				resp.Body.Close()
 				lat := time.Since(sent)
 				requests.Add(1)
-				mu.Lock()
-				statuses[resp.StatusCode]++
-				mu.Unlock()
-				if resp.StatusCode != http.StatusAccepted {
+				codes[status]++
+				if status != 202 {
 					failures.Add(1)
 					continue
 				}
@@ -226,10 +229,16 @@ func measure(client *http.Client, c config, d time.Duration) (result, error) {
 			}
 			mu.Lock()
 			latencies = append(latencies, local...)
+			for k, v := range codes {
+				statuses[k] += v
+			}
 			mu.Unlock()
 		}()
 	}
 	wg.Wait()
+	if dialErr != nil {
+		return result{}, dialErr
+	}
 	elapsed := time.Since(start)
 	r := result{events: events.Load(), requests: requests.Load(), failures: failures.Load(), statuses: statuses}
 	r.eventsPerSec = float64(r.events) / elapsed.Seconds()
