@@ -162,6 +162,9 @@ func (i *Instance) Kill() {
 	<-i.done
 }
 
+// Pid is the server's process id.
+func (i *Instance) Pid() int { return i.cmd.Process.Pid }
+
 // Log returns what the server logged so far.
 func (i *Instance) Log() string { return i.log.String() }
 
