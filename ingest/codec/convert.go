@@ -818,21 +818,9 @@ func (k *keySet) add(dst []byte, start int) bool {
 func SplitBulkRows(body []byte, ndjson bool) ([][]byte, error) {
 	var rows [][]byte
 	if ndjson {
-		for len(body) > 0 {
-			var line []byte
-			if i := bytes.IndexByte(body, '\n'); i >= 0 {
-				line, body = body[:i], body[i+1:]
-			} else {
-				line, body = body, nil
-			}
-			s := scanner{data: line}
-			if s.skipSpace(); s.pos == len(line) {
-				continue // blank
-			}
-			if len(rows) == MaxBulkRecords {
-				return nil, ErrTooManyRecords
-			}
-			rows = append(rows, line)
+		err := ndjsonLines(body, func(line []byte) { rows = append(rows, line) })
+		if err != nil {
+			return nil, err
 		}
 		return rows, nil
 	}

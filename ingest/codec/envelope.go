@@ -436,20 +436,9 @@ func closeRecords(s *scanner, inObject bool) error {
 // that is not JSON is an invalid record, not an invalid body.
 func DecodeBulkNDJSON(body []byte) (envs []Envelope, errs []RecordError, err error) {
 	envs = make([]Envelope, 0, min(len(body)/128+1, 4096))
-	for len(body) > 0 {
-		var line []byte
-		if i := bytes.IndexByte(body, '\n'); i >= 0 {
-			line, body = body[:i], body[i+1:]
-		} else {
-			line, body = body, nil
-		}
+	err = ndjsonLines(body, func(line []byte) {
 		s := scanner{data: line}
-		if s.skipSpace(); s.pos == len(line) {
-			continue // blank
-		}
-		if len(envs) == MaxBulkRecords {
-			return nil, nil, ErrTooManyRecords
-		}
+		s.skipSpace()
 		env, ferr, err := decodeEnvelope(&s)
 		if err == nil {
 			err = s.end()
@@ -462,6 +451,35 @@ func DecodeBulkNDJSON(body []byte) (envs []Envelope, errs []RecordError, err err
 			errs = append(errs, RecordError{Index: len(envs), Field: ferr.Path, Reason: ferr.Reason})
 		}
 		envs = append(envs, env)
+	})
+	if err != nil {
+		return nil, nil, err
 	}
 	return envs, errs, nil
+}
+
+// ndjsonLines calls fn with each non-blank line of an NDJSON body: lines
+// end at '\n' (a '\r' before it is whitespace), blank lines are skipped and
+// the last line needs no newline. More than MaxBulkRecords lines is
+// ErrTooManyRecords.
+func ndjsonLines(body []byte, fn func(line []byte)) error {
+	n := 0
+	for len(body) > 0 {
+		var line []byte
+		if i := bytes.IndexByte(body, '\n'); i >= 0 {
+			line, body = body[:i], body[i+1:]
+		} else {
+			line, body = body, nil
+		}
+		s := scanner{data: line}
+		if s.skipSpace(); s.pos == len(line) {
+			continue // blank
+		}
+		if n == MaxBulkRecords {
+			return ErrTooManyRecords
+		}
+		n++
+		fn(line)
+	}
+	return nil
 }
