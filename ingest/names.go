@@ -27,6 +27,3 @@ func ParseTableRef(ref, defaultNamespace string) (catalog.Ident, error) {
 	}
 	return catalog.Ident{Namespace: catalog.Namespace(parts[:len(parts)-1]), Name: parts[len(parts)-1]}, nil
 }
-
-// refString is the dotted name of id, as responses report it.
-func refString(id catalog.Ident) string { return id.String() }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"sync"
-	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/zombi-db/zombi/catalog"
@@ -34,16 +33,14 @@ const (
 // tableState is what ingest keeps about a table between requests. It is
 // immutable; a change to the table replaces it.
 type tableState struct {
-	ident    catalog.Ident
-	name     string // dotted name, as responses report it
-	hotKey   string // the table's UUID: the hot tier's key for it
-	events   bool
-	schema   *iceberg.Schema
-	conv     *codec.Converter // nil for event tables
-	props    iceberg.Properties
-	metaLoc  string
-	loadedAt time.Time
-	m        *tableMetrics
+	ident  catalog.Ident
+	name   string // dotted name (id.String()), as responses report it
+	hotKey string // the table's UUID: the hot tier's key for it
+	events bool
+	schema *iceberg.Schema
+	conv   *codec.Converter // nil for event tables
+	props  iceberg.Properties
+	m      *tableMetrics
 }
 
 // tableCache maps identifiers to their state. The catalog tells it about
@@ -88,7 +85,7 @@ func (s *Service) table(ctx context.Context, id catalog.Ident, create bool) (*ta
 	}
 	if !create || !s.autoCreate {
 		// To a producer a missing namespace is a missing table.
-		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, refString(id))
+		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id.String())
 	}
 	// One creator per table; the others wait and load its result.
 	mu, _ := s.cache.creating.LoadOrStore(cacheKey(id), &sync.Mutex{})
@@ -110,14 +107,12 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 	}
 	meta := tbl.Metadata
 	t := &tableState{
-		ident:    id,
-		name:     refString(id),
-		hotKey:   meta.TableUUID().String(),
-		schema:   meta.CurrentSchema(),
-		props:    meta.Properties(),
-		metaLoc:  tbl.MetadataLocation,
-		loadedAt: s.now(),
-		m:        s.metrics.forTable(refString(id)),
+		ident:  id,
+		name:   id.String(),
+		hotKey: meta.TableUUID().String(),
+		schema: meta.CurrentSchema(),
+		props:  meta.Properties(),
+		m:      s.metrics.forTable(id.String()),
 	}
 	t.events = t.props[PropFormat] == formatEvents
 	if !t.events {
@@ -157,7 +152,7 @@ func (s *Service) createEventTable(ctx context.Context, id catalog.Ident) error 
 		return err
 	}
 	if err == nil {
-		s.log.Info("auto-created event table", "table", refString(id))
+		s.log.Info("auto-created event table", "table", id.String())
 	}
 	return nil
 }

@@ -298,14 +298,11 @@ func (s *Service) decodeBulk(t *tableState, req Request) ([]hot.Record, []int, [
 	return recs, idx, bad, nil
 }
 
-// mediaType strips parameters from a Content-Type value.
-func mediaType(ct string) string {
-	if i := strings.IndexByte(ct, ';'); i >= 0 {
-		ct = ct[:i]
-	}
-	return strings.ToLower(strings.TrimSpace(ct))
-}
-
 // MediaType is the media type of a Content-Type header, lower case,
 // without parameters.
-func MediaType(contentType string) string { return mediaType(contentType) }
+func MediaType(contentType string) string {
+	if i := strings.IndexByte(contentType, ';'); i >= 0 {
+		contentType = contentType[:i]
+	}
+	return strings.ToLower(strings.TrimSpace(contentType))
+}

@@ -39,6 +39,9 @@ type Options struct {
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds a catalog request body; default 16 MiB.
 	MaxBodyBytes int64
+	// ReadyChecks are further dependencies /health/ready checks, by name,
+	// beside the catalog's store and warehouse.
+	ReadyChecks map[string]func(context.Context) error
 }
 
 // Server serves the catalog and operational endpoints over HTTP.
@@ -55,6 +58,7 @@ type Server struct {
 	metrics *httpMetrics
 	prom    http.Handler
 	echo    *echo.Echo
+	checks  map[string]func(context.Context) error
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -238,14 +242,22 @@ func (s *Server) HealthLive(c echo.Context) error {
 	return c.JSON(http.StatusOK, openapi.HealthStatus{Status: "ok"})
 }
 
-// HealthReady checks the pointer store and the warehouse.
+// HealthReady checks the pointer store, the warehouse and ReadyChecks.
 func (s *Server) HealthReady(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
+	failed := map[string]string{}
 	if err := s.cat.Ready(ctx); err != nil {
-		checks := map[string]string{"error": err.Error()}
+		failed["catalog"] = err.Error()
+	}
+	for name, check := range s.checks {
+		if err := check(ctx); err != nil {
+			failed[name] = err.Error()
+		}
+	}
+	if len(failed) > 0 {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
-		return c.JSON(http.StatusServiceUnavailable, openapi.HealthStatus{Status: "unavailable", Checks: &checks})
+		return c.JSON(http.StatusServiceUnavailable, openapi.HealthStatus{Status: "unavailable", Checks: &failed})
 	}
 	return c.JSON(http.StatusOK, openapi.HealthStatus{Status: "ok"})
 }

@@ -105,6 +105,8 @@ func serve(ctx context.Context, c *config) error {
 		Logger:        log.With("component", "http"),
 		AuthTokens:    c.AuthTokens,
 		Registry:      reg,
+		// A failed WAL write stops the hot tier's appends until restart.
+		ReadyChecks: map[string]func(context.Context) error{"hot": func(context.Context) error { return hotDB.Err() }},
 	})
 
 	ln, err := net.Listen("tcp", c.Listen)
