@@ -100,6 +100,10 @@ func TestAuth(t *testing.T) {
 		}
 	}
 	mustCall(t, 200, "GET", base+"/v1/config", "", "Authorization", "Bearer s3cret")
+	// Ingest needs the token too, and nothing is written without it.
+	mustCall(t, 401, "POST", base+"/tables/authed", `{"payload":"x"}`)
+	mustCall(t, 202, "POST", base+"/tables/authed", `{"payload":"x"}`, "Authorization", "Bearer other")
+	mustCall(t, 401, "GET", base+"/tables/authed", "")
 	mustCall(t, 200, "GET", base+"/v1/namespaces", "", "Authorization", "Bearer other")
 	mustCall(t, 200, "GET", base+"/health/live", "")
 	mustCall(t, 200, "GET", base+"/health/ready", "")
