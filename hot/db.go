@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/zombi-db/zombi/internal/pebblefmt"
 )
 
 const (
@@ -235,31 +236,8 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 // recover checks the layout version and loads every table's state: one
 // lease key, one deleted marker and the first and last event per table.
 func (db *DB) recover() error {
-	v, closer, err := db.pdb.Get(formatKey)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		it, err := db.pdb.NewIter(nil)
-		if err != nil {
-			return err
-		}
-		empty := !it.First()
-		if err := errors.Join(it.Error(), it.Close()); err != nil {
-			return err
-		}
-		if !empty {
-			return errors.New("not a hot tier: no format version")
-		}
-		return db.pdb.Set(formatKey, []byte(layoutVersion), pebble.Sync)
-	case err != nil:
+	if err := pebblefmt.Check(db.pdb, formatKey, []byte(layoutVersion), "hot tier"); err != nil {
 		return err
-	}
-	ok := string(v) == layoutVersion
-	got := string(v)
-	if err := closer.Close(); err != nil {
-		return err
-	}
-	if !ok {
-		return fmt.Errorf("unsupported hot tier format %q (want %q)", got, layoutVersion)
 	}
 
 	it, err := db.pdb.NewIter(&pebble.IterOptions{

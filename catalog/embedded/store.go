@@ -42,6 +42,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/zombi-db/zombi/internal/pebblefmt"
 
 	"github.com/zombi-db/zombi/catalog"
 )
@@ -95,38 +96,10 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
-	if err := checkFormat(db); err != nil {
+	if err := pebblefmt.Check(db, formatKey, formatVersion, "catalog store"); err != nil {
 		return nil, errors.Join(fmt.Errorf("embedded: %s: %w", dir, err), db.Close())
 	}
 	return &Store{db: db, writer: make(chan struct{}, 1)}, nil
-}
-
-// checkFormat records the key layout version in a new database and refuses
-// a database written with another layout.
-func checkFormat(db *pebble.DB) error {
-	v, closer, err := db.Get(formatKey)
-	switch {
-	case errors.Is(err, pebble.ErrNotFound):
-		it, err := db.NewIter(nil)
-		if err != nil {
-			return err
-		}
-		empty := !it.First()
-		if err := errors.Join(it.Error(), it.Close()); err != nil {
-			return err
-		}
-		if !empty {
-			return errors.New("not a catalog store: no format version")
-		}
-		return db.Set(formatKey, formatVersion, pebble.Sync)
-	case err != nil:
-		return err
-	}
-	defer closer.Close()
-	if !bytes.Equal(v, formatVersion) {
-		return fmt.Errorf("unsupported catalog store format %q (want %q)", v, formatVersion)
-	}
-	return nil
 }
 
 // View runs fn in a read-only transaction on a snapshot of the store.
