@@ -51,6 +51,7 @@ type DB struct {
 	now        func() time.Time
 	log        *slog.Logger
 	metrics    *metrics
+	nodeID     string
 
 	// closeMu is held shared by every operation that uses pdb and
 	// exclusively by Close.
@@ -223,6 +224,9 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 	}
 	db.pdb = pdb
 	if err := db.recover(); err != nil {
+		return nil, errors.Join(fmt.Errorf("hot: open %s: %w", dir, err), pdb.Close())
+	}
+	if db.nodeID, err = db.loadNodeID(opts.NodeID); err != nil {
 		return nil, errors.Join(fmt.Errorf("hot: open %s: %w", dir, err), pdb.Close())
 	}
 	if err := db.metrics.register(opts.Registerer); err != nil {

@@ -30,6 +30,10 @@ const (
 // Options configure a DB. Zero values take the documented defaults.
 type Options struct {
 	Durability Durability
+	// NodeID is recorded when the directory is created and must match on
+	// later opens; empty takes the recorded ID, or a random one at
+	// creation. It must match ^[a-z0-9][a-z0-9-]{0,62}$.
+	NodeID string
 	// IdempotencyWindow is how long an idempotency key is remembered,
 	// across restarts. Default 24h.
 	IdempotencyWindow time.Duration

@@ -17,6 +17,8 @@ import (
 // with the sign bit flipped, so times sort chronologically.
 //
 //	0x00 "format"                      layout version ("1")
+//	0x00 "node"                        the node ID (DB.NodeID)
+//	'l' str(table)                     the table's label (DB.SetLabel)
 //	'n' str(table)                     sequence lease: seq(n), the highest
 //	                                   sequence the table may hand out
 //	                                   before it writes a new lease
@@ -52,6 +54,7 @@ const (
 	kindEvent   = 'e'
 	kindIdem    = 'k'
 	kindExpiry  = 'x'
+	kindLabel   = 'l'
 )
 
 const layoutVersion = "1"

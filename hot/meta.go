@@ -1,0 +1,158 @@
+package hot
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"regexp"
+	"time"
+
+	"github.com/cockroachdb/pebble/v2"
+)
+
+// nodeIDPattern is what a node ID may look like: it becomes part of table
+// property keys (the flusher's per-node watermark).
+var nodeIDPattern = regexp.MustCompile(`^[a-z0-9][a-z0-9-]{0,62}$`)
+
+var nodeIDKey = []byte{kindFormat, 'n', 'o', 'd', 'e'}
+
+// loadNodeID returns the node ID recorded in the DB, recording want (or a
+// new random ID when want is empty) on first use. A want that differs from
+// the recorded ID is an error: the ID names the flusher's watermarks in
+// the tables, and events under a changed ID would be flushed a second time.
+func (db *DB) loadNodeID(want string) (string, error) {
+	if want != "" && !nodeIDPattern.MatchString(want) {
+		return "", fmt.Errorf("node ID %q must match %s", want, nodeIDPattern)
+	}
+	v, closer, err := db.pdb.Get(nodeIDKey)
+	switch {
+	case err == nil:
+		have := string(v)
+		if cerr := closer.Close(); cerr != nil {
+			return "", cerr
+		}
+		if want != "" && want != have {
+			return "", fmt.Errorf("node ID %q was asked for, but this hot tier belongs to node %q", want, have)
+		}
+		return have, nil
+	case !errors.Is(err, pebble.ErrNotFound):
+		return "", err
+	}
+	id := want
+	if id == "" {
+		var b [6]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return "", err
+		}
+		id = "n" + hex.EncodeToString(b[:])
+	}
+	if err := db.pdb.Set(nodeIDKey, []byte(id), pebble.Sync); err != nil {
+		return "", err
+	}
+	return id, nil
+}
+
+// NodeID identifies this hot tier, and so the node that flushes it, for
+// as long as its directory lives. It is fixed when the directory is
+// created (Options.NodeID, or a random ID).
+func (db *DB) NodeID() string { return db.nodeID }
+
+// SetLabel records label with table, durably; Label returns it. The hot
+// tier knows tables only by their key, and a flusher that restarts needs to
+// find the catalog table a key belongs to. Setting the label a table
+// already has writes nothing.
+func (db *DB) SetLabel(table, label string) error {
+	if !db.enter() {
+		return ErrClosed
+	}
+	defer db.closeMu.RUnlock()
+	k := tableKey(kindLabel, table)
+	v, closer, err := db.pdb.Get(k)
+	if err == nil {
+		same := string(v) == label
+		if cerr := closer.Close(); cerr != nil {
+			return cerr
+		}
+		if same {
+			return nil
+		}
+	} else if !errors.Is(err, pebble.ErrNotFound) {
+		return fmt.Errorf("hot: label %s: %w", table, err)
+	}
+	if err := db.pdb.Set(k, []byte(label), pebble.Sync); err != nil {
+		return fmt.Errorf("hot: label %s: %w", table, err)
+	}
+	return nil
+}
+
+// Label returns the label of table, "" if it has none.
+func (db *DB) Label(table string) (string, error) {
+	if !db.enter() {
+		return "", ErrClosed
+	}
+	defer db.closeMu.RUnlock()
+	v, closer, err := db.pdb.Get(tableKey(kindLabel, table))
+	if errors.Is(err, pebble.ErrNotFound) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("hot: label %s: %w", table, err)
+	}
+	label := string(v)
+	return label, closer.Close()
+}
+
+// AdvanceTo makes sure the table hands out only sequences above seq from
+// now on. A flusher's watermark lives in the table, not here: if this
+// directory was lost but the node kept its ID, new events must not get
+// sequences the table already counts as committed.
+func (db *DB) AdvanceTo(table string, seq uint64) error {
+	if !db.enter() {
+		return ErrClosed
+	}
+	defer db.closeMu.RUnlock()
+	t := db.tableFor(table)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for t.next <= seq {
+		if t.extending {
+			t.leaseCond.Wait()
+			continue
+		}
+		if seq <= t.leased {
+			t.next = seq + 1
+			return nil
+		}
+		target := seq + leaseBlock
+		t.extending = true
+		t.mu.Unlock()
+		err := db.writeLease(t, target)
+		t.mu.Lock()
+		t.extending = false
+		t.leaseCond.Broadcast()
+		if err != nil {
+			return db.err()
+		}
+		t.leased = target
+	}
+	return nil
+}
+
+// OldestAfter returns the append time of the table's first visible event
+// with a sequence above seq, zero if there is none.
+func (db *DB) OldestAfter(table string, seq uint64) (time.Time, error) {
+	if !db.enter() {
+		return time.Time{}, ErrClosed
+	}
+	defer db.closeMu.RUnlock()
+	t := db.lookup(table)
+	if t == nil {
+		return time.Time{}, nil
+	}
+	at, err := db.firstEventTime(t, seq+1, t.hwm.Load())
+	if err != nil {
+		return time.Time{}, fmt.Errorf("hot: oldest %s: %w", table, err)
+	}
+	return at, nil
+}
