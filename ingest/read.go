@@ -170,11 +170,6 @@ func (s *Service) Watermark(ctx context.Context, ref string) (Watermarks, error)
 	if err != nil {
 		return Watermarks{}, err
 	}
-	w := Watermarks{Table: t.name, High: s.hot.HighWatermark(t.hotKey)}
-	if v, ok := t.props[PropWatermark]; ok {
-		if w.Committed, err = strconv.ParseUint(v, 10, 64); err != nil {
-			return Watermarks{}, fmt.Errorf("table %s: property %s=%q is not a sequence number", t.name, PropWatermark, v)
-		}
-	}
+	w := Watermarks{Table: t.name, Committed: t.committed, High: s.hot.HighWatermark(t.hotKey)}
 	return w, nil
 }

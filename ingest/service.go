@@ -24,6 +24,15 @@ type Hot interface {
 	Append(ctx context.Context, table string, recs []hot.Record) ([]hot.Result, error)
 	Read(ctx context.Context, table string, after uint64, limit int) ([]hot.Event, error)
 	HighWatermark(table string) uint64
+	NodeID() string
+	SetLabel(table, label string) error
+	AdvanceTo(table string, seq uint64) error
+}
+
+// Committer is what ingest needs from the flusher for writes that wait
+// for their Iceberg commit (?ack=committed).
+type Committer interface {
+	WaitCommitted(ctx context.Context, table string, seq uint64) (snapshotID int64, err error)
 }
 
 // Options configure a Service.
@@ -36,6 +45,11 @@ type Options struct {
 	// AutoCreate creates an unknown table as an event table on its first
 	// write. Without it such writes are ErrNoSuchTable.
 	AutoCreate bool
+	// Committer serves writes that wait for their commit; without it such
+	// writes fail.
+	Committer Committer
+	// CommitWait bounds how long such a write waits. Default 30s.
+	CommitWait time.Duration
 	Logger     *slog.Logger
 	Metrics    *Metrics
 	Now        func() time.Time
@@ -47,6 +61,9 @@ type Service struct {
 	hot              Hot
 	defaultNamespace string
 	autoCreate       bool
+	committer        Committer
+	commitWait       time.Duration
+	node             string
 	log              *slog.Logger
 	metrics          *Metrics
 	now              func() time.Time
@@ -74,7 +91,13 @@ func New(opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	if opts.CommitWait <= 0 {
+		opts.CommitWait = 30 * time.Second
+	}
 	s := &Service{
+		committer:        opts.Committer,
+		commitWait:       opts.CommitWait,
+		node:             opts.Hot.NodeID(),
 		catalog:          opts.Catalog,
 		hot:              opts.Hot,
 		defaultNamespace: opts.DefaultNamespace,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/ingest/codec"
 )
 
@@ -23,9 +24,6 @@ const (
 	// PropIdempotencyColumn names a string column whose value is a row's
 	// idempotency key.
 	PropIdempotencyColumn = "zombi.ingest.idempotency-column"
-	// PropWatermark is the highest sequence committed to the table by the
-	// flusher.
-	PropWatermark = "zombi.watermark"
 
 	formatEvents = "events"
 )
@@ -40,7 +38,9 @@ type tableState struct {
 	schema *iceberg.Schema
 	conv   *codec.Converter // nil for event tables
 	props  iceberg.Properties
-	m      *tableMetrics
+	// committed is this node's flush watermark when the state was loaded.
+	committed uint64
+	m         *tableMetrics
 }
 
 // tableCache maps identifiers to their state. The catalog tells it about
@@ -114,6 +114,21 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 		props:  meta.Properties(),
 		m:      s.metrics.forTable(id.String()),
 	}
+	// The flusher's watermark of this node is in the table. Sequences at
+	// or below it count as committed, so new events must get higher ones
+	// (this matters if the hot tier's directory was lost), and a flusher
+	// that restarts must find the table of the events (the label).
+	w, err := flusher.Watermark(t.props, s.node)
+	if err != nil {
+		return nil, fmt.Errorf("%w: table %s: %w", catalog.ErrInvalid, t.name, err)
+	}
+	if err := s.hot.AdvanceTo(t.hotKey, w); err != nil {
+		return nil, err
+	}
+	if err := s.hot.SetLabel(t.hotKey, flusher.Label(id)); err != nil {
+		return nil, err
+	}
+	t.committed = w
 	t.events = t.props[PropFormat] == formatEvents
 	if !t.events {
 		t.conv, err = codec.NewConverter(t.schema, codec.ConverterOptions{

@@ -56,6 +56,9 @@ type Request struct {
 	// Partial writes the valid records of a bulk request and reports the
 	// others instead of rejecting the request.
 	Partial bool
+	// WaitCommitted answers only once the events are committed to the
+	// Iceberg table (?ack=committed).
+	WaitCommitted bool
 }
 
 // WriteResult answers a single write.
@@ -64,6 +67,8 @@ type WriteResult struct {
 	Offset    uint64
 	Partition int32
 	Duplicate bool
+	// SnapshotID is the snapshot holding the event, for WaitCommitted.
+	SnapshotID int64
 }
 
 // RecordResult is one record's outcome in a partial bulk write.
@@ -81,6 +86,8 @@ type BulkResult struct {
 	Duplicates int
 	Results    []RecordResult
 	Rejected   int
+	// SnapshotID is the snapshot holding the events, for WaitCommitted.
+	SnapshotID int64
 }
 
 // WriteOne writes one event or row to the table named by ref.
@@ -102,7 +109,13 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 	}
 	s.metrics.ack.Observe(time.Since(start).Seconds())
 	s.count(t, res, len(req.Body))
-	return WriteResult{Table: t.name, Offset: res[0].Seq, Partition: partition, Duplicate: res[0].Duplicate}, nil
+	out := WriteResult{Table: t.name, Offset: res[0].Seq, Partition: partition, Duplicate: res[0].Duplicate}
+	if req.WaitCommitted {
+		if out.SnapshotID, err = s.waitCommitted(ctx, t, res); err != nil {
+			return WriteResult{}, err
+		}
+	}
+	return out, nil
 }
 
 func (s *Service) resolve(ctx context.Context, ref string, create bool) (*tableState, error) {
@@ -221,6 +234,11 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 		}
 		for _, b := range bad {
 			out.Results[b.Index] = RecordResult{Index: b.Index, Err: b.Error()}
+		}
+	}
+	if req.WaitCommitted && len(res) > 0 {
+		if out.SnapshotID, err = s.waitCommitted(ctx, t, res); err != nil {
+			return BulkResult{}, err
 		}
 	}
 	return out, nil

@@ -21,6 +21,60 @@ import (
 	"github.com/oapi-codegen/runtime"
 )
 
+// Defines values for Ack.
+const (
+	AckCommitted Ack = "committed"
+	AckDurable   Ack = "durable"
+)
+
+// Valid indicates whether the value is a known member of the Ack enum.
+func (e Ack) Valid() bool {
+	switch e {
+	case AckCommitted:
+		return true
+	case AckDurable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WriteEventParamsAck.
+const (
+	WriteEventParamsAckCommitted WriteEventParamsAck = "committed"
+	WriteEventParamsAckDurable   WriteEventParamsAck = "durable"
+)
+
+// Valid indicates whether the value is a known member of the WriteEventParamsAck enum.
+func (e WriteEventParamsAck) Valid() bool {
+	switch e {
+	case WriteEventParamsAckCommitted:
+		return true
+	case WriteEventParamsAckDurable:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for WriteBulkParamsAck.
+const (
+	WriteBulkParamsAckCommitted WriteBulkParamsAck = "committed"
+	WriteBulkParamsAckDurable   WriteBulkParamsAck = "durable"
+)
+
+// Valid indicates whether the value is a known member of the WriteBulkParamsAck enum.
+func (e WriteBulkParamsAck) Valid() bool {
+	switch e {
+	case WriteBulkParamsAckCommitted:
+		return true
+	case WriteBulkParamsAckDurable:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for LoadTableParamsSnapshots.
 const (
 	All  LoadTableParamsSnapshots = "all"
@@ -59,6 +113,9 @@ type BulkResult struct {
 	// Duplicates How many records were idempotent retries of earlier ones.
 	Duplicates *int    `json:"duplicates,omitempty"`
 	Offsets    []int64 `json:"offsets"`
+
+	// SnapshotId With ack=committed, the Iceberg snapshot that holds the events.
+	SnapshotId *int64 `json:"snapshot_id,omitempty"`
 }
 
 // CatalogConfig defines model for CatalogConfig.
@@ -160,6 +217,21 @@ type EventEnvelope struct {
 
 	// TimestampMs Event time in epoch milliseconds; the server's time when absent.
 	TimestampMs *int64 `json:"timestamp_ms,omitempty"`
+}
+
+// FlushResult defines model for FlushResult.
+type FlushResult struct {
+	// Bytes Size of the Parquet files committed.
+	Bytes int64 `json:"bytes"`
+	Files int   `json:"files"`
+	Rows  int64 `json:"rows"`
+
+	// SnapshotId The snapshot the cycle committed (or the current one; 0 when the table has none).
+	SnapshotId int64  `json:"snapshot_id"`
+	Table      string `json:"table"`
+
+	// Watermark Highest sequence of this node in the table.
+	Watermark int64 `json:"watermark"`
 }
 
 // GetNamespaceResponse defines model for GetNamespaceResponse.
@@ -302,11 +374,17 @@ type Watermark struct {
 
 // WriteResult defines model for WriteResult.
 type WriteResult struct {
-	Duplicate *bool  `json:"duplicate,omitempty"`
-	Offset    int64  `json:"offset"`
-	Partition *int   `json:"partition,omitempty"`
-	Table     string `json:"table"`
+	Duplicate *bool `json:"duplicate,omitempty"`
+	Offset    int64 `json:"offset"`
+	Partition *int  `json:"partition,omitempty"`
+
+	// SnapshotId With ack=committed, the Iceberg snapshot that holds the event.
+	SnapshotId *int64 `json:"snapshot_id,omitempty"`
+	Table      string `json:"table"`
 }
+
+// Ack defines model for Ack.
+type Ack string
 
 // IdempotencyKey defines model for IdempotencyKey.
 type IdempotencyKey = string
@@ -343,6 +421,13 @@ type ReadEventsParams struct {
 
 // WriteEventParams defines parameters for WriteEvent.
 type WriteEventParams struct {
+	// Ack When to answer: `durable` (default) once the events are in the
+	// synced hot tier; `committed` once an Iceberg snapshot holds them
+	// (the answer carries its snapshot_id; 504 if that takes longer than
+	// the server's --commit-wait, the events then stay durable and are
+	// committed later).
+	Ack *WriteEventParamsAck `form:"ack,omitempty" json:"ack,omitempty"`
+
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
@@ -350,10 +435,22 @@ type WriteEventParams struct {
 	XPartition *string `json:"X-Partition,omitempty"`
 }
 
+// WriteEventParamsAck defines parameters for WriteEvent.
+type WriteEventParamsAck string
+
 // WriteBulkParams defines parameters for WriteBulk.
 type WriteBulkParams struct {
-	Partial *bool `form:"partial,omitempty" json:"partial,omitempty"`
+	// Ack When to answer: `durable` (default) once the events are in the
+	// synced hot tier; `committed` once an Iceberg snapshot holds them
+	// (the answer carries its snapshot_id; 504 if that takes longer than
+	// the server's --commit-wait, the events then stay durable and are
+	// committed later).
+	Ack     *WriteBulkParamsAck `form:"ack,omitempty" json:"ack,omitempty"`
+	Partial *bool               `form:"partial,omitempty" json:"partial,omitempty"`
 }
+
+// WriteBulkParamsAck defines parameters for WriteBulk.
+type WriteBulkParamsAck string
 
 // GetConfigParams defines parameters for GetConfig.
 type GetConfigParams struct {
@@ -563,6 +660,9 @@ type ServerInterface interface {
 	// WriteBulk Write many events; all or nothing unless partial=true.
 	// (POST /tables/{table}/bulk)
 	WriteBulk(ctx echo.Context, table IngestTable, params WriteBulkParams) error
+	// FlushTable Commit the table's acknowledged events to Iceberg now.
+	// (POST /tables/{table}/flush)
+	FlushTable(ctx echo.Context, table IngestTable) error
 	// GetWatermark The committed (in Iceberg) and high (durable in the hot tier) sequence numbers.
 	// (GET /tables/{table}/watermark)
 	GetWatermark(ctx echo.Context, table IngestTable) error
@@ -706,6 +806,12 @@ func (w *ServerInterfaceWrapper) WriteEvent(ctx echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params WriteEventParams
+	// ------------- Optional query parameter "ack" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ack", ctx.QueryParams(), &params.Ack, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ack: %s", err))
+	}
 
 	headers := ctx.Request().Header
 	// ------------- Optional header parameter "Idempotency-Key" -------------
@@ -757,6 +863,13 @@ func (w *ServerInterfaceWrapper) WriteBulk(ctx echo.Context) error {
 
 	// Parameter object where we will unmarshal all parameters from the context
 	var params WriteBulkParams
+	// ------------- Optional query parameter "ack" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "ack", ctx.QueryParams(), &params.Ack, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter ack: %s", err))
+	}
+
 	// ------------- Optional query parameter "partial" -------------
 
 	err = runtime.BindQueryParameterWithOptions("form", true, false, "partial", ctx.QueryParams(), &params.Partial, runtime.BindQueryParameterOptions{Type: "boolean", Format: ""})
@@ -766,6 +879,22 @@ func (w *ServerInterfaceWrapper) WriteBulk(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.WriteBulk(ctx, table, params)
+	return err
+}
+
+// FlushTable converts echo context to params.
+func (w *ServerInterfaceWrapper) FlushTable(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.FlushTable(ctx, table)
 	return err
 }
 
@@ -1381,6 +1510,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.GET(options.BaseURL+"/tables/:table", wrapper.ReadEvents, options.OperationMiddlewares["readEvents"]...)
 	router.POST(options.BaseURL+"/tables/:table", wrapper.WriteEvent, options.OperationMiddlewares["writeEvent"]...)
 	router.POST(options.BaseURL+"/tables/:table/bulk", wrapper.WriteBulk, options.OperationMiddlewares["writeBulk"]...)
+	router.POST(options.BaseURL+"/tables/:table/flush", wrapper.FlushTable, options.OperationMiddlewares["flushTable"]...)
 	router.GET(options.BaseURL+"/tables/:table/watermark", wrapper.GetWatermark, options.OperationMiddlewares["getWatermark"]...)
 	router.GET(options.BaseURL+"/v1/config", wrapper.GetConfig, options.OperationMiddlewares["getConfig"]...)
 	router.POST(options.BaseURL+"/v1/oauth/tokens", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
@@ -1411,92 +1541,99 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1Hxpc9s2t/BfOcP3eab2DLXYcZvEnn5w06T1e5tlHHfunSfyjWHySERNAiwA2lYz+u93cABuEinJiZym",
-	"n+JQIHD2HfwURDLLpUBhdHD8KciZYhkaVPS/sxizXBoU0fy/cG6fxKgjxXPDpQiOgxcpR2EGUSI1CrjB",
-	"OewdgJFwcPgMcsWFYdcpwun7F2dnECVMscjuvA8mYQYydoMaGCg0ag6aTXEYhAG3+ybIYlRBGAiWYXDc",
-	"hGNgAQkDHSWYMQuRmed2iTaKi1mwWITBmZihNhf27FWQ6THYfWGPCzAJQoxTVqSGHuqcRbgPUtX/G9q/",
-	"TgBZlEDOlJmIjJkoQQ3/+4EN/jod/OfS/zsePP84uPw0Dg8Ony7+NZyIEp+cmaTGhqgShIHCPwuuMA6O",
-	"jSpwPU5vSmje2a1WsKp+hhRvMdXwh+QCY7ieE4aF4AY0WuYaqWDv3wev9ofdwFVoPxDAd2yG7/lfHRR/",
-	"LbUBbjDTwAVIgZCzGcKeFQH708F4PK6h+bNANa/Bycttm6dnXPCsyILjg7CEhAuDM1QVKBfyBkUH9xME",
-	"gfdmYPcdGLsI5JRolCu85bLQBN0JsGuNwlhBwCw3c5hKRcumXGmzDlp38npikRCWnNyJhCzsYp1LoZE0",
-	"96VSUtk/IikMCmP/ZHme8ohZUoz+0JLIU+/4L4XT4Dj4f6PaIIzcr3pEu537/d1pbbqeCkC7BrxKnUV4",
-	"jWrmH06lypgZEup+S3viT0V6c45/FqgJPCnw7TQ4/vApyJXMURnuUFEYSRXTnyRFDfTl9R8YmWBRiQFT",
-	"is0DR42SdB+qHS7DlRe33/NyEXqIdZESwG0wI1k4Mi9LZBjEhSO8W9im3K/yDjIm5uCBhDtUCLw0eIbM",
-	"I0dtxRSZSjkqq0PaiuDqSXI61WjatHLUd+t+OOp8bS31yj1Dj2IHFYMXzLBUzl5IMeWzVdp4C6s3ydm7",
-	"+q1FGKCIc8m9Y1rVYyULgxpMwjVoVLeogGd5ipndMgSmYRK8fnnx69ufYWTVaxKQ2i6xu9SgZSKEAW84",
-	"nRucD1I+RcOzDgt39v7t4NkP4wOIC0XqRdbiLuFRAkuuy7IZeW40MIVwg7lpMLKGRd6iUjzGB1FsiW8V",
-	"0ZvbdTJPZhl3/rKhjm0O8hiF4VOOahNEtM9ZvbyGKiuDjI2vnzdfWIRBkcel9mx893e/dtUINPast9xI",
-	"EG/0ViiSoWExM2wroF6Xixdh9eIglc4Yd/uIJuyrr9TbrMNAMaFZZF/oZSy5mkGUMBs0tezGOqQ6RGaT",
-	"GWkf1Am0QmawCmV6Qa5DlA1QVlvZ3dt7fKZO1UdvhUCf7HzjGKw3BWvEtgxgOn6wkTO3rw10jtFGBMrV",
-	"7+3iz8Y93DK+ee9W2fXGBoYRkaGBx7WUKTJhV9wpbnAgVbzZFL6XyrylhV1cqGPELk5QyPVaxph2hRox",
-	"AZexexcHf//8eVhHxUfjcZeTz1BrNuvmTiPGaru2V1JRimbBsvlEkd4AUSB0CdE1i33k8p0N72O8Bybs",
-	"I6alaPnbdYQ6px1czNrhibVh0U1X/NfvvN3/Vxx1GZbeR0jPKMsLAYezIbyR74soIdl/Wf7e4ZxXTLOj",
-	"ql8XOub0crTfJmAZsW8MxJ1ULAPi3u88+BaFeSluMZVdRHkrENAuGcLLexaZdE5JmpxCzuapZDFx1P/9",
-	"8Zpp/OHI0mUlQCjjnI83rlaQsfvfUMxslnP4/Q/hGpvQEubDg6OnR8+e/HD0tCHTnRLtYVpF6RTcIWBD",
-	"QyMVxjYc5EbD7xevBs/gem5Qn4ANu6VJUMH/f//2DdyytMByIT0xeG/Tluokj30rqrZ7dYVwNlTUhmX5",
-	"x6xDr4gnYNfYlAlzGSWQ8TTlGiMpYn1CaZQLa7/TbuFdgsLnpZb+G+P6RYcs/ILmn+yffkWWmuS9YabQ",
-	"HXYxweiG/mJxTILF0nftaKfHbtQn6Grv9Xrv13UB+RvXNZH1FlTePu5q0XvZ5i0VNuiIIk1dHcwVENbj",
-	"1ACoDy8yj2twqvOE7ZHqyBh2jloTrk7cJIvLgL8nvS9T2+2Dj92mCEsmztWnpuSfKWqJwYUt2/isNanD",
-	"m6bur68yhmBTcEVVvLoutrWPpiCPpeuKKiyyjhjj7rpKGZb0/arLmkMF01JZoqzLdEd6lUdewYQCne5T",
-	"XbVky7pLbWzahD4cH4JUcDQed5v1lmQTLOE6g7ShOKZ9laAidoOyXdu1g/NVyRRV+a9y8GCD/oZg+s3C",
-	"4H4wk4MSQ/fWsL1/Y82AZ7lUTkyoeBrMuEmK62EksxHLWZTgyG8ymElXC26L02e7hXNkcZ+QUvD0oPpk",
-	"GCR8lny8Y1Z7mLrZUlysFfz4IAEzZRNkvUEo680ek/ZJl53kqAP2FXpMOabxQ/XGZQybQS3F3a/vBm7G",
-	"tUG1Po3dpgyzJp+Vt6goEWrUN4PjKUt17YsqW9Kd/a1C0I2NXb4elxi14aLC4oHOVstCbQ71Vl5cDojc",
-	"LmELmC6E3lcpea/dcGfCnjaqiAzYLeCOm8T/MOAuJyFB0/vb2hV/8JcZlDqnX4uAVAaoRrAJOFK9Yb3r",
-	"Z0M3ckpctZfOWhXb1cizV9wfGvj3BvBee7pkoB3x9Obprn9c6gnV9LkAVj0Z/qGlgClPcROZz9mdzeiq",
-	"s8+XStJLnNTaEksKDdI1tKJCKRtvlSfDHqM1vlRkQaP/uipnUfA4nAj/TOF0oAXLdSLNgMfV2pRpM2Ba",
-	"85nAeEDCPGi+588cVELf82ZdWmu+7W0Sldua71bPpTKujDXg8f4QTsUcpoynXMzKPaiTwXiqiQR3iUwR",
-	"Iqr8Om08Gj/3Te7t/F6X5J+3y/I7Ev7f64bBUjO65J+v//syFhPgYHaIMQGTwBXOJ8EJFOJGyDsB7olr",
-	"3RyNx8Mvw7yEcRdIu73qIYFK23tdhsJM3rJUP6ystmUjZim/X6HNGnB72y1cawvUWnB7csIKfELa5QsP",
-	"xflBLy2ZxHKHGoAum/jfzWhwOfm0SueBWOof81mC2oC2jBZRqaAGYzCy1Yt3UrdN4ciFp1ucFReKLLTv",
-	"+ifSgOHO5+0+OK2J4OHrJKINyfoC9Q353oMi61bt8rNx80eW61cxsuEZRoXiZk7hi0PkGplyfp00jvBw",
-	"j6oNEmNyN6nBxVR2FiDV3CRczOA/MrvmrtZI/o5GdKQyxy3xOX/5/gIi1+efiL26VhQ6ydKhFz0dQlak",
-	"hjtfCKZuQup9qlegmHFB7yU4EZRzAKeZLTh9d0ZLciXjIkKlYc+aF2a43YpsczkE4aBWmCLTqPet4xMx",
-	"QWxZzlyaB9UMAewlVDsM4Z2SGZoEC229ueKR3h9OxEQQRcoxFg3MlYC9W7j6NHH1gElwDJ8mZdl/EoQw",
-	"IZK7vyIZ4yRYLK7CibhLUCFc2UdXoDBHZpwj/fXi4h24dJ3C2Cv7/pUbOGuSfCLqPkWUMq0honk7DRnL",
-	"gRur4HtE0HuW5SnCVVcLw4Jy5fq1rxhPMa5/cXjXpUqrx9bvOA9nEuRqm3myidi7+vfBq6v9IbwuDDNW",
-	"ppTzOxpcUcF61KulUYgrcGN+x+UM4EQQg6nwzTKkeUL7xFsXFt9aVdYYQzmKATP0NKXy00SUM1DAZsxG",
-	"iiIG33EGIUnaXcBiuLHqGTghIoacvjsLwuAWlXYKMh4eDMdkFnIULOfBcfBkOB4+CULyzaSHIydTo5Tf",
-	"krLPnPmoBPAstlaT1vxmlywNaR2Oxzsb0WpVxrsmtCyMw5ZBCY4/XIaBLrKMqTlVncZwl/AU/TycjFDr",
-	"0i5YGlGQzWaaLFeug0u7W0kDhSyebyDCOa35G6lAAFBH5/vxk69He4gxRxFbyYdYOmEEJvSd9ZWbWYJO",
-	"AciQoXIdLSit3R1TmMjCyjxtGAKmGuH78ZNudnmb18up1/73jVwyeG9Gecr4EqU6RhNXYnB7wnrMV610",
-	"GWXYcwHvc6l5OWtF04VdyDrPNPpE/y56cbZi8bKsfTVHoD+s9MOtnakDICOt6SqUgL1yingcOieUxtah",
-	"JZjGvcOtlfevibcSeazrgC7CzllbV8Xrgu1gPA6hOXfbP3ib8oy3QasatPRiuGEKd7XLnM5LyO4SqX3P",
-	"2bdAtYVKKmBTK+A00rd3/uoFPHny5DnN4K40SHsB11xEuHb+9vIRDVCjTmwFsLnRrYiHLocbMqXk3VAb",
-	"hSxr7123lblghNZGdXKCa7WjEktK66lcYmOYkChrYw04tQfD2bsX4A73LvfUO+nN0Fr3SRD4gmc3NSry",
-	"jvxMx6Kp2pZGpShow9N0OX+APWsf52ggxhRtKuPkgsE0LXSy39R1FzgGl4sVxe0CrF4yat4SsCKRS5cm",
-	"d8y/iFJWKaDdY4WRvu4TE21d2EI/+oRjPhF/2dBi6MAbOrb+6JDeJ2SvZTwnwS93Rz+hUbFtIqi5lytp",
-	"5HUxBTczQIe9cLI6uJjb9Q223Q+q5d5BTETdheEC/mdQtVeG4LArhyB8vN6AzWYCVmCYnoh2POxU2BVg",
-	"KRw1EiKZFpnQNki0ujiciIsE4XB8SGMYFvZSvUvl55VR13MRYexGiwbMBobg8oxCpDYKqachQBVCOyoM",
-	"BpSA8pSb+Y/MbrHvwru2daeckIgXPFhI2hdgVs1aRUyQ0yavHH61U9jvvdvSYMhmq0VB9U/SBVq7Ge1v",
-	"DQct26xanD7DTLVvLyxWrO7hzpBoZv0dFvJnV6YYwqm/bNTOMxqjS5RzuDjKyZxUfMZtIul8tXuzqiP8",
-	"aBEbfrFBJPBJ2UhsTjwEGIO01pyTovhaS6ftWw11RtdFerN8oWtXRvFlbQ01GHaDNiP2I4ST4PhDacmG",
-	"w+HlouGFLIKlkctRTUTKBZm7tsiJ2HLfea1ao34q0hvPZ9KCIby1VmsimnAoeaePy9SdinFWL53N0uES",
-	"mASePWYi3vxs37ACUg80rpS+vfqVte8xpFxTsou3aLPXtbOQJ+613M08kODQ1rcs5eVr1soqJCNoUFQR",
-	"vpMGKwOH46e+QF3WD3JrEOnlXstnCbdq+LqvLxFwLTO0sbX5SHapeTlo1So5EVmfd/wjLVljGKY71FPl",
-	"TaGWTViEweH46c6gWJ3M6QCmJcpWVrXMsH2NqRwjcdOMFGW42lIT8B2YTrpA5YKrE2BpSvc3Xb0HfADR",
-	"hHZbG9qaz+hMHH9BU5ftHzGtqA/pYET1o/5yetqIre4g7PGqpb1PLE74LIG9nrL/fp2AiCK7RqUfIVC3",
-	"bLo9GNXjeH188XfRNuTzp37miarOZamZAsqT5bp4o9TSl3tWC/62/LN9Ea9DWIjBbhE4Ivo7a18uO/7s",
-	"8j61DqG6d1b5sroe331vrykxnsdONW8PRu152U6+t0dvHxzu1zeHbaS/xWK6mtyZFdgIqQI43KaM3n+p",
-	"WLnU5e+RqJ5p5g7Relte7ZbTGvUd2CQLAdGr3hRirpCuKhQipsqAoxLsGZk7YjfH5VsVg+aU86IOcduC",
-	"tHSV64sTx0eKknquzG0VtIwfD4p+GbloshHumPZDy/EOzA9tBKze/4RucnjJyAptAO+5Nr3CsGJnRp+q",
-	"vxcuGE7RdY/b0vKzkvmOZaXFqqOeLxm0CBkrmee7IKTFhspS9OGD+pC9o/Fzp1XcQCLTWJc5YPNzGXqd",
-	"snUbbcniN63PTjySnHZeftkkpF9Oz9MGDa0fJKGsBhPWUCtBd7mpTa4KhZdWmDsaNRulhbRgB4b5cHxU",
-	"d6eWtw/hqPxZSLPOAD9IWdofQqniwW6dHbXnP77spD5X0TvM9K06jY3DYl/ZfWyeButKehJmyOz54aoQ",
-	"/GwVqZifFhvuoFdhN3XpLTYiuoYCl1+1YUZmPAJtMP88DzNSfnD98WS1NRr/rcpn5/z+V5bJ5ftgPV6i",
-	"5BjG5XjdzqIY142ZKpmRL773tcZqAHnK6wy8lZiWgud880ah88vWZVTu0t/XyqYeO5lZusK4IZFxbGhc",
-	"H9xhPlNGT9Nm0NrJwvCR7EHjew/fdorzD7AFAu8exwjUPebm1ylAinQO1wVPXURZ3Yn4XBPQnJJZl+js",
-	"RlrCnhZEoWYln2nS96GdiG0iYafTj5AzuZ3LVk8LFeKRtdm+AO4HG4yUPQrvrXGXz/EzjhFT9GUwJuDl",
-	"BZud0Bylb1FRe/5sOngjBQ5eMxMlLmObCG7c1OQTis7LaT9HkoS50TQ3M9nZUqqUoaeltPLpxiYM6z+L",
-	"t4wsS9Oqg06fZFQ41bBHcl/ep9Gu63CtmIgSu8awGfgKIzP9Q0Ll6y2IUBSZ5QJLU8qqps3rtF+n2Lad",
-	"qalG+R213Rf/LthswyDeIgyedOnE78IzHGh4igTCbmfDixb/duD76HsiDoHv9Mq1qh5d6E6E/Zzzg5Jg",
-	"J+ePkgA3t+5Pfnfl0jdHVPVHJjflrt+2/+/41NhXLm92fA5unWI2xpxcK20HAYG7ddf8hh3lpP4+FhhZ",
-	"KtUXu//mgPA3IKHnmEtlmkPJnydi3Vf/W9fEqjs3W0hXh3kpW4k7KBj6cUx/3+M7DTpiAlyH0smBJcqJ",
-	"nwxK5cw66zWMl6wwyYg+neL42knqX9CUH69tYftFuLyRBnSRW3gxPqlajuhHWHgE7uYSuI/xcqENsnhd",
-	"G9CLq8LyFnOf4FT35r/dQsfK1f7PFb52WOtoE++i/EVfyq4SkVxqza/TOXBhTY5wg6Prc9eSbY17YCMn",
-	"x/3MW/l+5TfunVY/tPm5jHQjPv7iu7zdSWPMGY3yIpSRoPEWFUvLAoSrXLI0nXczsH1No75++OFyEX6y",
-	"lHVtfMeXQqX++uHxaHRw+HQ4Ho6HB8fPDp4dEBf89uVHCMq5EOsu/BOv8I0njRpq46kHsPFE5jpYXC7+",
-	"LwAA//8=",
+	"1D1pc9u2tn/lDN+9U3uGWuy4TWJPP7hp0vq+ZhnbnfvmRn4xTB6JqEmABUDLakb//Q42LiIpybHcpp/q",
+	"UCB4Npz9oJ+DiGc5Z8iUDI4/BzkRJEOFwvzrNLrV/4lRRoLminIWHAf/TpCB4kCYnKM4huu4EOQmxWvY",
+	"i3FKilTtA2cRgkoQ8E7vDEQgUKafTJhcsAhjSLgCRVGcwHXEs4wqhfG1fZEwOIvwBsUMJCO51EsTnsZS",
+	"b5BN2J7e2X4eIiIERQlUyXLxJxqfwLfjI6BTUAlRoMgtSkg5m6HQT9iE6S0kijsU30gYDCwIgzmhKqwD",
+	"rjSyUpEFOCyBsFijM2El1JAShWJ/OGFBGFBNot8LFIsgDBjJMDgOSHQbhIGMEsyIpachU3AcuE2DMEBW",
+	"ZMHxx9qTcv/gKgzUItc7SSUomwXLZRicxZjlXCGLFv+LizabXqUUmRpECZfI4BYXsHeg2XZw+AJyQZky",
+	"2JxevDo7gyghgkSa6/uWYJkhGAGBSixAkikOPW4JkhhFhVwNjoEGpI5oB9RshlJdGhRbIJvHoPeFPSst",
+	"4EhlHsqcRLgPXFT/Guq/TgBJlEBOhJqwjKgoQQn//5EM/jgd/OfK/Xc8ePlpcPV5HB4cPl/+o8arnKik",
+	"wkY54gv8vaAC4+BYiQLX4/TOQ/NBb9XCqvwZUrzDVMJvnDKM4WZhMCwYVSBRHzzFBez98+DN/rAbuBLt",
+	"BwL4gczwgv7RQfG3XCqgCjOpjydnCDmZIexpEdA/HYzH4wqaFbHO/bb1r2eU0UyL8kEptJQpnKEoQbnk",
+	"t8g6uJ8gMLxXA73vQOlFwKeGRrnAO8oLaaA7AXIjkSktCJjlagFTLsyyKRVSrYPWfnk9sYwQek7uREKW",
+	"erHMOZNotOprIbjQf0ScKWRK/0nyPKUR0aQY/Sa5IU+14z8EToPj4H9GlbIe2V/lyOx27va3X2vS9ZQB",
+	"6jVOAZeq1T6ccpERNTSouy31F38o0ttz/L1AacDjDN9Pg+OPn4Nc8ByFohYVgREXsfnTSFENfX7zG0Yq",
+	"WJZiQIQgi8BSw5PuY7lDpePKF7ff82oZOoil0aurYEa8sGRelcgwiAtLeLuwSbmf+RwywhbggIQ5ajvm",
+	"FZ4y6lEbHz4FJCKlKPQZkloE21/i06lE1aSVpb5d991R52tNTMOgZuQ6bDNVCZDo9vvSeIQNnpfm1Gj5",
+	"0qY6a6fh3gjRCv88VqEjcgcfg1dEkZTPXnE2pbM2d5yOl5sk/UP11lIbzDjn1LktbU0ieKFQI0els/NA",
+	"szzFTG8ZApEwCd6+vvz5/Y8w0gd8EhjFsSJw/gy32UBrZu8WF4OUTlHRrEPHnl28H7z4bnxgPAj9zOir",
+	"eUKjBFaMpxY0pLlzmG4xVzVRqmDhdygEjfFBFFvhW0n0+nadzDOSZLRiTSE0OUhjZIpOKYpNEJl9zqrl",
+	"FVSZd0E3vn5ef2EZBkUe+/O78d1f3dq2GqrtWW25kSBO7bYokqEiMVFkK6De+sXLsHxxkHJrDrqtVB32",
+	"9ivVNuswEIRJEukXehlrjN0gSoh22xqaax1SHSKzyQw0P9QJtECisHSmekGunKQNUJZb6d2be3zhmao+",
+	"vRUCfbLzlWOwXhWsEVvvQnX8oH13ql8byByjjQj41Rd68RfjHm7pYV3YVXq90q5pZMhQw+OG8xQJ0yvm",
+	"gioccBFvVoUXXKj3ZmEXFyovtYsTxul7y2NMu5yd2ACXkXvriX/78mVY+eVH43GXm5GhlGTWzZ2al9c0",
+	"bW+4MEGiBktHNEV6C4YCoQ3JbkjsfKdvdIAR470JnwUSyVnD3q4j1LnZwXrNXQ6RIjZNsb3xtv9uGWrv",
+	"GN9HaJ6ZODMEHM6G8I5fFFFiZP+1/73DOLdUs6WqWxda5vRytF8noI8ZNoYCVipWAbHvd35Yu36v2R2m",
+	"vIso75nzDofw+p5EKl2YMJFPISeLlJPYcNT9/emGSPzuSNOl5SB4P+fTrc1WZOT+F2QzHWcdfvtduEYn",
+	"NIT58ODo+dGLZ98dPa/JdKdEO5jaKJ2C/Qho11BxgbF2B6mS8Ovlm8ELuFkolCegHX+uEhTwr4v37+CO",
+	"pAX6heaJwnsdOJVfctg3/Hq9V5cLp11FqUiWf8o6zpXhCeg1OmjDnEcJZDRNqcSIs1ieQCN9ZRbOE2Qu",
+	"Mt7Wj2/Jwpu0kElfEGXI0ob1gv6BPk7/QMTvBSqY0hQllDHIVvCEgXmrO0oTfL5tvLQ2PtKRQS0GQogW",
+	"UYoVpLDnUglRIYTJMTA8gbElrn5us2YJkcA4w/0tMVM+39WSgzlRKDIiOvKsP9NZglKB1KaWRY7IVH85",
+	"9tlUC8+XxG0+jVEnl6Oz50ToWF6HskuD/ITq7+zV/IwkVcmFIqqQHdY0wejW/EXi2Kgjkn5o+sg91qb6",
+	"giz3Xm8t3LouIH+hsiKy3ILK23vrDXqvWsqVhJz5RJGmVp5t4ms9TjWA+vAyRnUNTlV0uT1SHXHmzlGr",
+	"w9WJGyexDxN70lI+IbK9y7rbwHLFMNq86tR4dcbXjcE6u9t4OmsCznf1s78+Ox4CL7Sy4VLV8rlbe3Ym",
+	"NCDpumQgibT7hnGPpXHObN+v0meqSphWklk+n9gdH5R+XAsT4x53f9Xm2La1f6WyaRL6cHwIXMDReLzZ",
+	"OFhYwnUKaUNSV7rcUknsGmW7tmuGdG3JrCqCpVsIOlSsCabbLAzuBzM+8Bjat4bN/WtrBjTLubBiYpL+",
+	"wYyqpLgZRjwbkZxECY7cJoMZtzWMpjh9sVk4RxL3CalNyD4krx4GCZ0lnxoOxRbiorXgpwcJWJ8z0+Ng",
+	"OEyaX7rqJEcV5rXoMaWYxg89NzbO3AyqF3e3vhu4GZUKxfrkxzbJuzVZEH6HwoTPjSLxlKSyskWlLunO",
+	"GbQh6MZGL1+PS4xSUVZi8UBjK3khNrt6rRdXHSK7S9gApguhi1ptvUdv2G/CnlSiiBToLWBOVeJ+GFAb",
+	"yRpBk/vb6hX34ccplCoTtBYBLhSYzNIm4GxQUO36xdCN7CEuy6JnjTx/2/PsFfeHOv69Drw7PV0y0PR4",
+	"erM7NoLz58RUgigDUj4Z/iY5MxHsJjKfk/m/Lt6/K799vlLIWOGklJpYnEngrBFj+i/DHjFrXIJRg2b+",
+	"aXPjRUHjcMLcM4HTgQ/dBjQu16ZEqgGRks4YxgMjzIP6e+6bg1Loe96sErL1t51OMkna+rvlcy6UTX4O",
+	"aLw/hFO2gCmhKWUzv4epfxGa2rrjPOFl+G1P49H4pWvO2M7udUn+ebOYsyPh/7UqM600UXj+uaqRS34S",
+	"BhZmixhhMAlsuWUSnEDBbhmfM7BPbMHvaDwePg5zD+MukLZ7Vc0t5WnvNRkCM35HUvmwZOyW5buV+L5F",
+	"mzXg9hbpqJQaqLXg9sSEJfgGaRsvPBTnB720ohL9DhUAXTrx33VvcDX49O1lmzNPVX5M8UY/wfbpJ+ue",
+	"bvEt32fnEly+TfCRmbYe57QigoOvk4jaJetz1DfEew/yrBsZ7wdmNh/V+bFb4jqc/fo2STUuGBWCqoXx",
+	"n1x+GYmwjoU58oaQ9lG5QaJUblucKJvyzry5WKiEshn8h2c31KbIjcE1vW1cqOMGVc5fX1xCZNtTJmyv",
+	"SlaFVrRl6GRfhpAVqaLWGIOqaudy3yRMkM0oM+8lOGGGqkBNsyOcfjgzS3LB4yJCIWFP6zeiqN7KGAff",
+	"PWShFpgikSj3teVlsYFYyxyxcSaUrS+wl5jkZQgfBM9QJVhI7U4IGsn94YRNmKGI7/+SQGzlwtml688T",
+	"m5CYBMfweeKrVZMghIkhuf0r4jFOguXyOpyweYIC4Vo/ugaBORLbJAs/X15+AJsvMH70tX7/2nZq1kk+",
+	"YVV5LUqJlBCZRlUJGcmBKq1h9gxB70mWpwjXXZU3Dcq1bTN4Q2iKcfWLxbvKlWpFog2fNbEqQSq2acSc",
+	"sL3rfx68ud4fwttCEaVlSljDJ8FmNbRJv17p4LkG2x977JtnJ8ww2NRrSIamEVc/ceqNxHdal0iMwXcQ",
+	"wQwdTU3+a8J88yCQGdGuKovBNUoA40barcekqNLHM7BCZBhy+uEsCIM7FNIekPHwYDg2eilHRnIaHAfP",
+	"huPhsyA0zoE5hyMrU6OU3pnDPrP6qxTAs1irbbPmF71kpbvxcDzeWW9jIzXf1dqoYRw2FEpw/PEqDGSR",
+	"ZUQsTNprDPOEpugaSXmEUnq9oGlkvHwyk0Zz5TK40rt5Gggk8WIDEc7Nmr+QCgYAU4j8dvzsz6M9xJgj",
+	"i7XkQ8ytMLqu/G1Y4gpqRpGhsIVY8NpuTgQmvJC+zT8ETCXCt+Nn3exyOq+XU2/d7xu5pPBejfKU0BVK",
+	"dfT0toIA/YX1mLe1dFnHw3sFeJ9zSX2LoGnL7ULWWqbRZ/PfZS/OWixe++Rbfa7jY6uNQ+uZygNTXKuu",
+	"QrByoAPG1pngaawNWoJp3NsVXlr/ingt12Jd4X4Zdjap+3mMNmwH43EI9Yb1/o71lGa0CVrZV2BeDDe0",
+	"r7ebI9KFh2yecOncKVe5lxoqLoBMlRk7oRL2zt+8gmfPnr00zeutun4v4JKyCNc2rl89oQKqJaq1ANY3",
+	"umPx0AaRQyIEnw+lEkiy5t5VNwRlxKC18ThZwdWnoyp/i1grAmK7L0JDWe1rwKn+MJx9eAX2487knjoj",
+	"vRlabT4NBC7j2k2Nkrwj14q0rB9tTSMvClLRNF0NYGBP68cFKogxRR1LWbkgME0LmezXz7p1HIOrZevg",
+	"dgFWLRnVx2u0SOTcxukdbVvMy6pxaPdIobhLPMWGttZtMT+6iGcxYX9o12JowRtatn5vkd43yN7weGEE",
+	"3++OrrGoZNuEmepiLrjiN8UUbKuL+dgrK6uDy4VeX2Pb/aBc7gzEhFVlIMrg/wZlfWcIFjvfu+P89Rps",
+	"OhLQAkPkhDX9YXuEbQbYuKOKQ8TTImNSO4n6LA4n7DJBOBwfmu4hDbs/3v7w01Kpu0k32xNItGMINs4o",
+	"WKq9kKqJB0TBpKXCYGAiYJpStfie6C3cZFlTu5ug1BAveLCQNCfHtFrb8MZpdBu0tV9Jc+DTOkstGSrb",
+	"sd87O1bj22blZnzvH7j1x3YzOtNofVtVbZXUfYE2a04HLVvK+XBnSNSzEx2K9EebThnCqRvma4YjtcY8",
+	"E5pYd8uKJhd0RnW8aU26fbPMd3yvERs+Wm8a8M2ZNGJz4iDA2I6CUnOeXE6oU0W2PaLRTZHerg6z7kp3",
+	"vq6UpjRzpTpwdg2yk+D4o1d4w+HwalkzVhpBrwtzFBOWUma0YlPkWKy5b41bdaJ+KNJbx2dzCobwXiu3",
+	"CavDIfhcHvsI3yQN9bm0qk2GK2Aa8PRnJuzdj/oNLSBVu24rRe+On8/RjyGl0sTEeIc6yF3b6XtiX8tt",
+	"b4YRHLP1HUmpf00rY4FGVypkZSDgpnyphMPxc5dI92mGXOtN83KvgtSEe7B+9Nque4rQ4NA9zttXqX0i",
+	"9VWf0WsrLytJ66OYv6XCq/X2dDuOwg/sNVTHMgwOx893BkW70agDmIbEa5GWPMPmNKHvirEtvcZnsZmq",
+	"OuA70LBmjtG6aidA0tSMUdvsETh3pA7ttqrW+K5PpWvPtVPk/GPXqetHfVU1i+8slskoWHNRpsCPTSZW",
+	"OMSBRLeMz1OMZxjDDU65TQiWyo26ef/moKzTskMwKXZPM8UtXGFdTSVEGjUM41KBmXe/kRPmq70+Ed+l",
+	"s0z/9WU5YPxE4Vy9y7tDaC99W/Q3EnihIp7tQAhtrrZOkSY3qvDep+YZn28rhI2ep85cyE+oqlLYE5K2",
+	"+kgHYcsf5ePpaZhUda3Tsk1k30heQmcJ7PWU0varmJoV2Q0K+QSxp2bT3cGoanHt44ubCt6Qojp1fYRG",
+	"AfjqiYmRTlZLPbXsYV86pVzwl6VUmiPRfafQLgJLRDc9vIOz6Lb1I8AhlBPApdqqSkzdE9R1iXE8tkfz",
+	"7mDU7EHv5Huznf3BHlp1i8QWwWt5+0VnBKtVcglwuE1lqP+CCWGj8b9GonomBDpE672/5oNPK9R3oJM0",
+	"BIZe1aYQU4FmaKxgsUl2WSrBnuK5JXZ9cKmRBKtPDiwrF6EpSCtDtY/OhTyRq94zvLyV5zx+Oij6ZeSy",
+	"zkaYE+kGAeIdqB+zEZBq/xMzU+ckIyukArynUvUKQ0vPjD6Xfy+tG5mi7choSsuPguc7lpUGq456brVp",
+	"EDIWPM93QUiNjcm0mktwqo/sHY1flu6w6/SweYL61Uly3WHrVtqcxO8aVxA9kZx2DpRtEtLH0/O0RkNt",
+	"B41Qls0+a6iVoB0zbZKrROG1FuaO2uNGaTGnYAeK+XB8VBVcV7cP4cj/zLhap4AfdFial2KV/mD3mR01",
+	"e6oe96U+U9HbIPi1Go2NDZh/svnY3GHZFfQkRBm15xoWQ3D9iuaIuQ7M4Q7Kb3pTm2PBmkdXO8D+hjOi",
+	"eEYjkArzL7MwI+GGQZ5OVhvjJl+rfHbOxPzJMrk6Y9ljJTzHMPYtqzvzYmwmaip4ZmzxvcuLl039U1pF",
+	"4I3A1Auetc0bhc4tWxdR2UHaPyuaeupgZmUseEMgY9lQG8ndYTzjvadp3WntZGH4RPqgdvPO1x3i/A10",
+	"AcP50yiBqm2ifk8QcJYu4KagqfUoyzmjL1UB9cavdYHObqSlrw5WiJnns+mef2g5bBtP2J7pJ4iZ7M6+",
+	"LNlAxfDI3l9iqjCuV0dx3nPgnTbusjmubddfUUwYvL4ksxPTGuzKqabj5Gw6eMcZDt4SFSU2Ypswqmwj",
+	"8DPjnfsG1vr9I8q1AXeWP8vD0JaA7mt86zCsvyJ1FVmSpvWrnwUInErYM3Lvqx3Slr5uBGFRotcoMgOX",
+	"YSSqv+/Nv96AyN+VTNLURFVT2XVF8tVfr2rK8RhLbXv76yWZbegtXYbBs64z8StzDAfTD2gEQm+n3YsG",
+	"/3Zg+8zNTmWtZnVUsecsdAfCrnX/QUGwlfMnCYDrW/cHv7sy6Zs9qurC4U2x69dt/zsuffyT05sdF3Ou",
+	"O5i1zj1bSttZmbN+m6iJSd2Mo7k2v9IKjzL/9Z73r0BCzzHnQtX77L9MxLqv02iMXpZjZFtIV4d68aXE",
+	"HSQMXYexG2H6RoKMCANbobRyoIly4toSUj6b2cvQ+hjPSaGSkbmOyPK1k9Q/ofIXmTewfRQu77gCWeQa",
+	"XoxPypIjunYrGoEdxgN7MTtlUiGJ15UBnbgK9DcD9AlOeRfF15voaF2X8aXC13RrLW3iXaS/zP81oQxE",
+	"ci4lvUkXQJn5P3XYXuj1satnW220cWTluJ95rZuEv3Lr1L7y+EsZafvM3GUS/G4nhTGrNPxsn+Ig8Q4F",
+	"SX0CwmYuSZouuhnYnDyqJmo/Xi3Dz5qytoxv+VKI1E3UHo9GB4fPh+PheHhw/OLgxYHhgtveX+zh+0K0",
+	"uXBP3IGvPanlUGtPHYC1JzyXwfJq+d8AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
@@ -49,7 +50,12 @@ func classify(err error) (status int, typ string) {
 		return http.StatusConflict, "CommitFailedException"
 	case errors.Is(err, catalog.ErrCommitStateUnknown):
 		return http.StatusInternalServerError, "CommitStateUnknownException"
-	case errors.Is(err, catalog.ErrUnavailable), errors.Is(err, hot.ErrBacklogFull), errors.Is(err, hot.ErrClosed):
+	case errors.Is(err, flusher.ErrSchema):
+		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
+	case errors.Is(err, ingest.ErrNotCommitted):
+		return http.StatusGatewayTimeout, "CommitTimeoutException"
+	case errors.Is(err, catalog.ErrUnavailable), errors.Is(err, hot.ErrBacklogFull), errors.Is(err, hot.ErrClosed),
+		errors.Is(err, flusher.ErrStorage), errors.Is(err, flusher.ErrClosed):
 		return http.StatusServiceUnavailable, "ServiceUnavailableException"
 	case errors.Is(err, ingest.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException"

@@ -74,11 +74,16 @@ func (s *Server) WriteEvent(c echo.Context, table string, p openapi.WriteEventPa
 		return err
 	}
 	defer release()
+	committed, err := ackCommitted((*string)(p.Ack))
+	if err != nil {
+		return err
+	}
 	res, err := s.ingest.WriteOne(c.Request().Context(), table, ingest.Request{
 		MediaType:      ingest.MediaType(c.Request().Header.Get(echo.HeaderContentType)),
 		Body:           body,
 		IdempotencyKey: deref(p.IdempotencyKey),
 		Partition:      deref(p.XPartition),
+		WaitCommitted:  committed,
 	})
 	if err != nil {
 		return s.ingestError(err)
@@ -100,7 +105,24 @@ func appendWriteResult(b []byte, res ingest.WriteResult) []byte {
 	if res.Duplicate {
 		b = append(b, `,"duplicate":true`...)
 	}
+	if res.SnapshotID != 0 {
+		b = append(b, `,"snapshot_id":`...)
+		b = strconv.AppendInt(b, res.SnapshotID, 10)
+	}
 	return append(b, "}\n"...)
+}
+
+// ackCommitted parses the ack query parameter: whether the answer waits
+// for the Iceberg commit.
+func ackCommitted(ack *string) (bool, error) {
+	switch deref(ack) {
+	case "", string(openapi.AckDurable):
+		return false, nil
+	case string(openapi.AckCommitted):
+		return true, nil
+	}
+	return false, &apiError{status: http.StatusBadRequest, typ: "BadRequestException",
+		msg: fmt.Sprintf("ack=%q: want durable or committed", deref(ack))}
 }
 
 // WriteBulk writes many events or rows.
@@ -110,10 +132,15 @@ func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkPara
 		return err
 	}
 	defer release()
+	committed, err := ackCommitted((*string)(p.Ack))
+	if err != nil {
+		return err
+	}
 	res, err := s.ingest.WriteBulk(c.Request().Context(), table, ingest.Request{
-		MediaType: ingest.MediaType(c.Request().Header.Get(echo.HeaderContentType)),
-		Body:      body,
-		Partial:   deref(p.Partial),
+		MediaType:     ingest.MediaType(c.Request().Header.Get(echo.HeaderContentType)),
+		Body:          body,
+		Partial:       deref(p.Partial),
+		WaitCommitted: committed,
 	})
 	if err != nil {
 		return s.ingestError(err)
@@ -127,6 +154,9 @@ func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkPara
 		if res.Duplicates > 0 {
 			out.Duplicates = &res.Duplicates
 		}
+		if res.SnapshotID != 0 {
+			out.SnapshotId = &res.SnapshotID
+		}
 		return c.JSON(http.StatusAccepted, out)
 	}
 	type result struct {
@@ -137,10 +167,11 @@ func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkPara
 		Error     string `json:"error,omitempty"`
 	}
 	out := struct {
-		Accepted int      `json:"accepted"`
-		Rejected int      `json:"rejected"`
-		Results  []result `json:"results"`
-	}{Accepted: len(res.Offsets), Rejected: res.Rejected, Results: make([]result, len(res.Results))}
+		Accepted   int      `json:"accepted"`
+		Rejected   int      `json:"rejected"`
+		Results    []result `json:"results"`
+		SnapshotID int64    `json:"snapshot_id,omitempty"`
+	}{Accepted: len(res.Offsets), Rejected: res.Rejected, Results: make([]result, len(res.Results)), SnapshotID: res.SnapshotID}
 	for i, r := range res.Results {
 		if r.Err != "" {
 			out.Results[i] = result{Index: r.Index, Status: http.StatusBadRequest, Error: r.Err}
@@ -232,4 +263,23 @@ func (s *Server) GetWatermark(c echo.Context, table string) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, openapi.Watermark{Table: w.Table, Committed: int64(w.Committed), High: int64(w.High)})
+}
+
+// FlushTable commits the table's acknowledged events now.
+func (s *Server) FlushTable(c echo.Context, table string) error {
+	if s.flush == nil {
+		return fmt.Errorf("%w: this server does not flush", catalog.ErrUnavailable)
+	}
+	id, err := s.ingest.Table(table)
+	if err != nil {
+		return err
+	}
+	res, err := s.flush.Flush(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.FlushResult{
+		Table: res.Table, SnapshotId: res.SnapshotID, Rows: res.Rows, Files: res.Files,
+		Bytes: res.Bytes, Watermark: int64(res.Watermark),
+	})
 }

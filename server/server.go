@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
 )
@@ -28,6 +29,8 @@ type Options struct {
 	// nil: unbounded.
 	InFlight      *ingest.InFlight
 	IngestMetrics *ingest.Metrics
+	// Flusher serves POST /tables/{table}/flush; nil answers 503.
+	Flusher Flusher
 	// MaxEventBytes and MaxBulkBytes bound single and bulk ingest bodies;
 	// defaults 1 MiB and 32 MiB.
 	MaxEventBytes int64
@@ -44,10 +47,16 @@ type Options struct {
 	ReadyChecks map[string]func(context.Context) error
 }
 
+// Flusher is what the server needs from the flusher.
+type Flusher interface {
+	Flush(ctx context.Context, id catalog.Ident) (flusher.Result, error)
+}
+
 // Server serves the catalog and operational endpoints over HTTP.
 type Server struct {
 	cat    *catalog.Service
 	ingest *ingest.Service
+	flush  Flusher
 
 	inflight                    *ingest.InFlight
 	ingestMetrics               *ingest.Metrics
@@ -86,6 +95,7 @@ func New(opts Options) *Server {
 	s := &Server{
 		cat:           opts.Catalog,
 		ingest:        opts.Ingest,
+		flush:         opts.Flusher,
 		inflight:      opts.InFlight,
 		ingestMetrics: opts.IngestMetrics,
 		maxEventBytes: opts.MaxEventBytes,

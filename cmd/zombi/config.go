@@ -39,6 +39,12 @@ type config struct {
 	MaxEventBytes     byteSize
 	MaxBulkBytes      byteSize
 	MaxInFlight       byteSize
+
+	// Flusher.
+	NodeID        string
+	FlushInterval time.Duration
+	HotRetention  time.Duration
+	CommitWait    time.Duration
 }
 
 // byteSize is a flag holding a number of bytes, written as a plain number
@@ -112,7 +118,11 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.Var(&c.MaxEventBytes, "max-event-bytes", "largest single-event request body")
 	fs.Var(&c.MaxBulkBytes, "max-bulk-bytes", "largest bulk request body")
 	fs.Var(&c.MaxInFlight, "max-inflight-bytes", "cap on write request bytes being handled at once; beyond it writes get 429")
-	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight")
+	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight, then for the final flush")
+	fs.StringVar(&c.NodeID, "node-id", "", "this node's ID in flush watermarks ([a-z0-9-]); fixed when the data directory is created, random if not given")
+	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how long acknowledged events may wait for their Iceberg commit (table property zombi.flush.interval-ms overrides)")
+	fs.DurationVar(&c.HotRetention, "hot-retention", 0, "how long committed events stay readable in the hot tier")
+	fs.DurationVar(&c.CommitWait, "commit-wait", 30*time.Second, "how long an ?ack=committed write waits for its commit before answering 504")
 
 	// Environment first, flags override. An empty variable counts as unset.
 	var envErr error

@@ -16,6 +16,7 @@ import (
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/catalog/embedded"
 	"github.com/zombi-db/zombi/catalog/postgres"
+	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/server"
@@ -72,6 +73,7 @@ func serve(ctx context.Context, c *config) error {
 	}
 	hotDB, err := hot.Open(filepath.Join(c.DataDir, "hot"), hot.Options{
 		Durability:        durability,
+		NodeID:            c.NodeID,
 		IdempotencyWindow: c.IdempotencyWindow,
 		MaxBacklogBytes:   int64(c.MaxBacklog),
 		Logger:            log.With("component", "hot"),
@@ -81,6 +83,24 @@ func serve(ctx context.Context, c *config) error {
 		return fmt.Errorf("opening hot tier: %w", err)
 	}
 	defer hotDB.Close()
+	fl, err := flusher.New(flusher.Options{
+		Catalog:    cat,
+		Hot:        hotDB,
+		FS:         wh.FS,
+		Interval:   c.FlushInterval,
+		Retention:  c.HotRetention,
+		Logger:     log.With("component", "flusher"),
+		Registerer: reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer func() {
+		// Normally already closed by the shutdown below.
+		cctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
+		defer cancel()
+		_ = fl.Close(cctx)
+	}()
 	inflight := ingest.NewInFlight(int64(c.MaxInFlight))
 	ingestMetrics := ingest.NewMetrics(reg, inflight)
 	ing, err := ingest.New(ingest.Options{
@@ -88,6 +108,8 @@ func serve(ctx context.Context, c *config) error {
 		Hot:              hotDB,
 		DefaultNamespace: c.DefaultNamespace,
 		AutoCreate:       c.AutoCreate,
+		Committer:        fl,
+		CommitWait:       c.CommitWait,
 		Logger:           log.With("component", "ingest"),
 		Metrics:          ingestMetrics,
 	})
@@ -100,6 +122,7 @@ func serve(ctx context.Context, c *config) error {
 		Ingest:        ing,
 		InFlight:      inflight,
 		IngestMetrics: ingestMetrics,
+		Flusher:       fl,
 		MaxEventBytes: int64(c.MaxEventBytes),
 		MaxBulkBytes:  int64(c.MaxBulkBytes),
 		Logger:        log.With("component", "http"),
@@ -122,7 +145,8 @@ func serve(ctx context.Context, c *config) error {
 	if c.PostgresURL != "" {
 		storeKind = "postgres"
 	}
-	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(), "auth", len(c.AuthTokens) > 0)
+	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
+		"auth", len(c.AuthTokens) > 0, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)
@@ -144,6 +168,10 @@ func serve(ctx context.Context, c *config) error {
 	}
 	if err := <-errc; err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return err
+	}
+	// No request writes any more: commit what the hot tier holds.
+	if err := fl.Close(sctx); err != nil {
+		log.Warn("final flush incomplete; the rest is flushed at the next start", "err", err)
 	}
 	log.Info("stopped")
 	return nil

@@ -1,0 +1,389 @@
+package flusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strconv"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/ingest/codec"
+)
+
+// readBatch is how many events one hot-tier read returns.
+const readBatch = 4096
+
+// maxConflicts is how many times one cycle rebases its files onto a
+// concurrent commit before it gives up and the table backs off.
+const maxConflicts = 30
+
+// cycle flushes the events of st that are not yet in its table. It runs
+// without f.mu; st's fields are read and written under it.
+func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err error) {
+	defer func() {
+		switch {
+		case err == nil && res.Rows > 0:
+			f.metrics.cycles.WithLabelValues("committed").Inc()
+		case err == nil:
+			f.metrics.cycles.WithLabelValues("empty").Inc()
+		default:
+			f.metrics.cycles.WithLabelValues("failed").Inc()
+			f.metrics.failures.WithLabelValues(failureReason(err)).Inc()
+			f.log.Error("flush failed", "table", res.Table, "key", st.key, "err", err)
+		}
+	}()
+
+	f.mu.Lock()
+	hint, resolved := st.ident, st.resolved
+	f.mu.Unlock()
+	t, err := f.resolve(ctx, st.key, hint, resolved)
+	if errors.Is(err, errTableGone) {
+		return Result{}, f.discard(ctx, st)
+	}
+	if err != nil {
+		return Result{}, err
+	}
+	res.Table = t.Ident.String()
+	w, err := Watermark(t.Metadata.Properties(), f.node)
+	if err != nil {
+		return res, fmt.Errorf("%w: table %s: %w", catalog.ErrInvalid, res.Table, err)
+	}
+
+	f.mu.Lock()
+	st.ident, st.resolved = t.Ident, true
+	st.interval = interval(t.Metadata.Properties(), f.opts.Interval)
+	if w > st.committed || st.snapshot == 0 {
+		if w > st.committed {
+			// Committed before this process knew: after a restart, or by
+			// a cycle whose outcome was unknown.
+			st.committed = w
+			st.oldest = time.Time{}
+			if f.opts.Retention > 0 {
+				st.deletes = append(st.deletes, pendingDelete{seq: w, at: f.opts.Now().Add(f.opts.Retention)})
+			}
+		}
+		st.snapshot = currentSnapshotID(t.Metadata)
+	}
+	after := st.committed
+	f.mu.Unlock()
+
+	if err := f.deleteCommitted(ctx, st); err != nil {
+		return res, err
+	}
+
+	rec, last, oldest, err := f.read(ctx, st.key, after, t)
+	if err != nil {
+		return res, err
+	}
+	if rec == nil {
+		res.SnapshotID = currentSnapshotID(t.Metadata)
+		res.Watermark = w
+		return res, nil
+	}
+	rows := rec.NumRows()
+
+	files, err := f.write(ctx, t, rec)
+	if err != nil {
+		return res, err
+	}
+	start := time.Now()
+	snap, err := f.commit(ctx, t, files, last)
+	if err != nil {
+		return res, err
+	}
+	f.metrics.commit.Observe(time.Since(start).Seconds())
+
+	res.SnapshotID, res.Rows, res.Files, res.Watermark = snap, rows, len(files), last
+	for _, df := range files {
+		res.Bytes += df.FileSizeBytes()
+	}
+	f.metrics.rows.Add(float64(rows))
+	f.metrics.files.Add(float64(len(files)))
+	f.metrics.bytes.Add(float64(res.Bytes))
+	f.metrics.lag.Observe(f.opts.Now().Sub(oldest).Seconds())
+
+	f.mu.Lock()
+	st.committed = max(st.committed, last)
+	st.snapshot = snap
+	st.oldest = time.Time{}
+	if f.opts.Retention > 0 {
+		st.deletes = append(st.deletes, pendingDelete{seq: last, at: f.opts.Now().Add(f.opts.Retention)})
+	}
+	f.mu.Unlock()
+	if err := f.deleteCommitted(ctx, st); err != nil {
+		// The events are committed; their deletion is retried by the next
+		// cycle.
+		f.log.Warn("deleting flushed events from the hot tier", "table", res.Table, "err", err)
+	}
+	return res, nil
+}
+
+// read builds one record of the table's events after seq, up to
+// MaxCycleBytes. It returns a nil record when there are none, with the
+// table's committed position moved past sequences that hold no event.
+func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog.Table) (rec arrow.RecordBatch, last uint64, oldest time.Time, err error) {
+	hwm := f.hot.HighWatermark(key)
+	b, err := codec.NewArrowBuilder(memory.DefaultAllocator, t.Metadata.CurrentSchema(), t.Ident.String())
+	if err != nil {
+		return nil, 0, time.Time{}, fmt.Errorf("%w: table %s: %w", ErrSchema, t.Ident, err)
+	}
+	defer b.Release()
+	var size int64
+	for last = after; size < f.opts.MaxCycleBytes; {
+		evs, err := f.hot.Read(ctx, key, last, readBatch)
+		if err != nil {
+			return nil, 0, time.Time{}, fmt.Errorf("hot: %w", err)
+		}
+		if len(evs) == 0 {
+			break
+		}
+		for _, ev := range evs {
+			if err := b.Append(ev.Seq, ev.Value); err != nil {
+				return nil, 0, time.Time{}, fmt.Errorf("%w: table %s, event %d: %w (it stays in the hot tier; change the schema or the writer)",
+					ErrSchema, t.Ident, ev.Seq, err)
+			}
+			if oldest.IsZero() || ev.Appended.Before(oldest) {
+				oldest = ev.Appended
+			}
+			size += int64(len(ev.Key) + len(ev.Value))
+		}
+		last = evs[len(evs)-1].Seq
+	}
+	if b.Len() == 0 {
+		f.mu.Lock()
+		if st := f.tables[key]; st != nil && hwm > st.committed {
+			st.committed = hwm
+		}
+		f.mu.Unlock()
+		return nil, 0, time.Time{}, nil
+	}
+	return b.NewRecord(), last, oldest, nil
+}
+
+// write writes rec as Parquet data files of t, split by its partition spec
+// and sorted by its sort order. On failure it deletes the files it wrote.
+func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordBatch) ([]iceberg.DataFile, error) {
+	tbl := f.icebergTable(t)
+	batches := func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }
+	var files []iceberg.DataFile
+	for df, err := range table.WriteRecords(ctx, tbl, rec.Schema(), batches) {
+		if err != nil {
+			f.removeFiles(ctx, files)
+			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
+		}
+		files = append(files, df)
+	}
+	return files, nil
+}
+
+// commit appends files to t with its watermark set to last, rebasing onto
+// concurrent commits. It returns the new snapshot's ID. When the outcome of
+// a commit is unknown it reloads the table until the table says: a
+// watermark at last means the commit landed.
+func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.DataFile, last uint64) (int64, error) {
+	uuid, id := t.Metadata.TableUUID(), t.Ident
+	wm := strconv.FormatUint(last, 10)
+	key := WatermarkProperty(f.node)
+	conflicts, unknown := 0, 0
+	for {
+		tbl := f.icebergTable(t)
+		tx := tbl.NewTransaction()
+		err := tx.AddDataFiles(ctx, files, iceberg.Properties{key: wm},
+			table.WithoutDuplicateCheck(), table.WithoutAutoNameMapping())
+		if err == nil {
+			err = tx.SetProperties(iceberg.Properties{key: wm})
+		}
+		var tc table.TableCommit
+		if err == nil {
+			tc, err = tx.TableCommit()
+		}
+		if err != nil {
+			f.removeFiles(ctx, files)
+			return 0, fmt.Errorf("%w: preparing the commit to %s: %w", catalog.ErrInvalid, t.Ident, err)
+		}
+		next, err := f.cat.CommitTable(ctx, catalog.TableChange{Ident: t.Ident, Requirements: tc.Requirements, Updates: tc.Updates}, nil)
+		if err == nil {
+			return currentSnapshotID(next.Metadata), nil
+		}
+		switch {
+		case errors.Is(err, catalog.ErrCommitFailed):
+			f.metrics.conflicts.Inc()
+			conflicts++
+			if conflicts > maxConflicts {
+				f.removeFiles(ctx, files)
+				return 0, fmt.Errorf("commit to %s lost %d times to concurrent commits: %w", t.Ident, conflicts, err)
+			}
+			f.log.Debug("commit conflict; rebasing", "table", t.Ident.String(), "attempt", conflicts, "err", err)
+		case errors.Is(err, catalog.ErrNoSuchTable), errors.Is(err, catalog.ErrNoSuchNamespace),
+			errors.Is(err, catalog.ErrInvalid), errors.Is(err, catalog.ErrUnprocessable):
+			// Nothing was committed and retrying cannot help.
+			f.removeFiles(ctx, files)
+			return 0, fmt.Errorf("committing to %s: %w", t.Ident, err)
+		default:
+			unknown++
+			f.log.Warn("commit outcome unknown; checking the table", "table", t.Ident.String(), "attempt", unknown, "err", err)
+		}
+		if err := sleep(ctx, retryWait(conflicts+unknown)); err != nil {
+			return 0, fmt.Errorf("committing to %s: %w (data files are left for orphan cleanup)", t.Ident, err)
+		}
+		// Reload; if the commit landed after all, the watermark says so.
+		for {
+			next, err := f.cat.LoadTable(ctx, id)
+			if err == nil {
+				t = next
+				break
+			}
+			if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
+				f.removeFiles(ctx, files)
+				return 0, fmt.Errorf("committing to %s: %w", id, err)
+			}
+			unknown++
+			if err := sleep(ctx, retryWait(unknown)); err != nil {
+				return 0, fmt.Errorf("reloading %s: %w (data files are left for orphan cleanup)", id, err)
+			}
+		}
+		if t.Metadata.TableUUID() != uuid {
+			f.removeFiles(ctx, files)
+			return 0, fmt.Errorf("committing to %s: %w: it was dropped and created again", id, catalog.ErrNoSuchTable)
+		}
+		if w, _ := Watermark(t.Metadata.Properties(), f.node); w >= last {
+			return snapshotWithWatermark(t.Metadata, key, wm), nil
+		}
+	}
+}
+
+// retryWait is the pause before retry n of a commit: 10ms doubling to 5s.
+func retryWait(n int) time.Duration {
+	d := 10 * time.Millisecond
+	for i := 1; i < n && d < 5*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 5*time.Second)
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+// deleteCommitted deletes the events of st that are committed and past
+// their retention.
+func (f *Flusher) deleteCommitted(ctx context.Context, st *tableState) error {
+	now := f.opts.Now()
+	f.mu.Lock()
+	through := st.deleted
+	if f.opts.Retention == 0 {
+		through = max(through, st.committed)
+	}
+	n := 0
+	for _, d := range st.deletes {
+		if now.Before(d.at) {
+			break
+		}
+		through = max(through, d.seq)
+		n++
+	}
+	st.deletes = st.deletes[n:]
+	do := through > st.deleted
+	f.mu.Unlock()
+	if !do {
+		return nil
+	}
+	if err := f.hot.DeleteThrough(ctx, st.key, through); err != nil {
+		return fmt.Errorf("hot: %w", err)
+	}
+	f.mu.Lock()
+	st.deleted = max(st.deleted, through)
+	f.mu.Unlock()
+	return nil
+}
+
+// discard deletes the hot events of a table that no longer exists. Loud:
+// this drops acknowledged events, which is what dropping their table asks
+// for.
+func (f *Flusher) discard(ctx context.Context, st *tableState) error {
+	hwm := f.hot.HighWatermark(st.key)
+	_, events, _ := f.hot.TableBacklog(st.key)
+	if events > 0 {
+		f.log.Error("discarding hot events of a dropped table", "key", st.key, "events", events, "through", hwm)
+		f.metrics.discarded.Add(float64(events))
+	}
+	if err := f.hot.DeleteThrough(ctx, st.key, hwm); err != nil {
+		return fmt.Errorf("hot: %w", err)
+	}
+	f.mu.Lock()
+	st.committed = max(st.committed, hwm)
+	st.deleted = max(st.deleted, hwm)
+	st.oldest = time.Time{}
+	st.resolved = false
+	f.mu.Unlock()
+	return nil
+}
+
+func (f *Flusher) icebergTable(t *catalog.Table) *table.Table {
+	id := append(append(table.Identifier{}, t.Ident.Namespace...), t.Ident.Name)
+	return table.New(id, t.Metadata, t.MetadataLocation, f.fs, nil)
+}
+
+// removeFiles deletes data files no commit references, best effort: what
+// stays behind is left for orphan cleanup.
+func (f *Flusher) removeFiles(ctx context.Context, files []iceberg.DataFile) {
+	if len(files) == 0 {
+		return
+	}
+	fs, err := f.fs(ctx)
+	if err != nil {
+		f.log.Warn("cannot remove unreferenced data files", "files", len(files), "err", err)
+		return
+	}
+	for _, df := range files {
+		if err := fs.Remove(df.FilePath()); err != nil {
+			f.log.Warn("cannot remove unreferenced data file", "file", df.FilePath(), "err", err)
+		}
+	}
+}
+
+func currentSnapshotID(meta table.Metadata) int64 {
+	if s := meta.CurrentSnapshot(); s != nil {
+		return s.SnapshotID
+	}
+	return 0
+}
+
+// snapshotWithWatermark finds the snapshot whose summary records the
+// watermark, falling back to the current snapshot.
+func snapshotWithWatermark(meta table.Metadata, key, wm string) int64 {
+	for _, s := range meta.Snapshots() {
+		if s.Summary != nil && s.Summary.Properties[key] == wm {
+			return s.SnapshotID
+		}
+	}
+	return currentSnapshotID(meta)
+}
+
+func failureReason(err error) string {
+	switch {
+	case errors.Is(err, ErrSchema):
+		return "schema"
+	case errors.Is(err, ErrStorage):
+		return "storage"
+	case errors.Is(err, context.Canceled), errors.Is(err, context.DeadlineExceeded):
+		return "canceled"
+	default:
+		if s := err.Error(); len(s) >= 4 && s[:4] == "hot:" {
+			return "hot"
+		}
+		return "catalog"
+	}
+}

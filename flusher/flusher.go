@@ -1,0 +1,494 @@
+// Package flusher moves acknowledged events from the hot tier into their
+// Iceberg tables. A flush cycle reads a table's events after its committed
+// watermark, builds Arrow rows in the table's current schema, writes
+// Parquet files split by the table's current partition spec and sorted by
+// its sort order, and commits one append snapshot through the catalog's
+// commit path. The commit also sets the table's watermark for this node
+// (a table property and a snapshot summary entry), so whether an event is
+// in the table is decided by the table alone: a crash anywhere neither
+// loses nor duplicates rows. Committed events are then deleted from the
+// hot tier.
+//
+// Cycles run per table when its oldest unflushed event is one flush
+// interval old, when its backlog reaches the cycle size, on request
+// (Flush), when a writer waits for its events to be committed
+// (WaitCommitted), and at Close.
+package flusher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/apache/iceberg-go/table"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/hot"
+)
+
+// Catalog is what the flusher needs from the catalog.
+type Catalog interface {
+	LoadTable(ctx context.Context, id catalog.Ident) (*catalog.Table, error)
+	CommitTable(ctx context.Context, ch catalog.TableChange, idem *catalog.Idempotency) (*catalog.Table, error)
+	ListNamespaces(ctx context.Context, parent catalog.Namespace, pageToken string, pageSize int) (catalog.Page[catalog.Namespace], error)
+	ListTables(ctx context.Context, ns catalog.Namespace, pageToken string, pageSize int) (catalog.Page[catalog.Ident], error)
+}
+
+// Hot is what the flusher needs from the hot tier. Tables are keyed by
+// the Iceberg table's UUID.
+type Hot interface {
+	NodeID() string
+	Tables() []string
+	Read(ctx context.Context, table string, after uint64, limit int) ([]hot.Event, error)
+	HighWatermark(table string) uint64
+	TableBacklog(table string) (bytes int64, events int64, oldest time.Time)
+	OldestAfter(table string, seq uint64) (time.Time, error)
+	DeleteThrough(ctx context.Context, table string, seq uint64) error
+	Label(table string) (string, error)
+	SetLabel(table, label string) error
+}
+
+// Options configure a Flusher. Zero values take the documented defaults.
+type Options struct {
+	Catalog Catalog
+	Hot     Hot
+	// FS returns the FileIO that data files are written with: the
+	// warehouse's.
+	FS table.FSysF
+	// Interval is how old a table's oldest unflushed event may get before
+	// a cycle starts; the table property zombi.flush.interval-ms
+	// overrides it per table. Default 1s.
+	Interval time.Duration
+	// Retention keeps committed events in the hot tier this long after
+	// their commit, for hot readers. Default 0: deleted at once.
+	Retention time.Duration
+	// MaxCycleBytes caps the hot-tier bytes one cycle reads, and so its
+	// memory; a table whose backlog reaches it is flushed without waiting
+	// for the interval. Default 64 MiB.
+	MaxCycleBytes int64
+	// Concurrency is how many tables flush at once. Default 2.
+	Concurrency int
+	// Tick is how often the scheduler looks at the tables. Default 20ms.
+	Tick       time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Result is what a flush cycle did.
+type Result struct {
+	Table string
+	// SnapshotID is the snapshot the cycle committed; with nothing to
+	// commit, the table's current snapshot (0 if it has none).
+	SnapshotID int64
+	Rows       int64
+	Files      int
+	Bytes      int64
+	// Watermark is the highest sequence of this node in the table.
+	Watermark uint64
+}
+
+// Errors.
+var (
+	// ErrClosed: the flusher is closing or closed.
+	ErrClosed = errors.New("flusher: closed")
+	// errTableGone: no catalog table has the events' table UUID.
+	errTableGone = errors.New("table was dropped")
+	// ErrSchema: an event cannot be written under the table's current
+	// schema (for example a required column was added). The event stays
+	// in the hot tier and the table's flushes fail until that changes.
+	ErrSchema = errors.New("event does not fit the table's schema")
+	// ErrStorage: data files could not be written.
+	ErrStorage = errors.New("object storage")
+)
+
+// Flusher runs flush cycles. It is safe for concurrent use.
+type Flusher struct {
+	cat     Catalog
+	hot     Hot
+	fs      table.FSysF
+	node    string
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	ctx    context.Context // cancelled by Close when the drain ends
+	cancel context.CancelFunc
+
+	mu        sync.Mutex
+	tables    map[string]*tableState
+	running   int
+	closing   bool
+	drained   chan struct{} // closed by the scheduler once closing and idle
+	wake      chan struct{}
+	stop      chan struct{}
+	done      chan struct{}
+	workers   sync.WaitGroup
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// tableState is what the flusher knows about one table. Guarded by
+// Flusher.mu; a running cycle (running) owns the table's flush work.
+type tableState struct {
+	key      string
+	ident    catalog.Ident
+	resolved bool // ident was checked against the catalog
+	// committed is the highest sequence known to be in the table or to
+	// hold no event.
+	committed uint64
+	// deleted is the highest sequence deleted from the hot tier.
+	deleted  uint64
+	snapshot int64 // the table's snapshot that holds committed
+	interval time.Duration
+	// oldest is the append time of the first event after committed, zero
+	// when unknown or none.
+	oldest   time.Time
+	running  bool
+	failures int
+	retryAt  time.Time
+	lastErr  error
+	requests []*request
+	waiters  []*waiter
+	// deletes are commits whose events wait for the retention window.
+	deletes []pendingDelete
+}
+
+type request struct {
+	done chan outcome // buffered
+}
+
+type outcome struct {
+	res Result
+	err error
+}
+
+type waiter struct {
+	seq  uint64
+	done chan int64 // buffered; the snapshot ID
+}
+
+type pendingDelete struct {
+	seq uint64
+	at  time.Time
+}
+
+// New returns a running Flusher. Close it to flush what is left and stop.
+func New(opts Options) (*Flusher, error) {
+	if opts.Catalog == nil || opts.Hot == nil || opts.FS == nil {
+		return nil, errors.New("flusher: Catalog, Hot and FS are required")
+	}
+	if opts.Interval <= 0 {
+		opts.Interval = time.Second
+	}
+	if opts.MaxCycleBytes <= 0 {
+		opts.MaxCycleBytes = 64 << 20
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 2
+	}
+	if opts.Tick <= 0 {
+		opts.Tick = 20 * time.Millisecond
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	f := &Flusher{
+		cat:     opts.Catalog,
+		hot:     opts.Hot,
+		fs:      opts.FS,
+		node:    opts.Hot.NodeID(),
+		opts:    opts,
+		log:     opts.Logger,
+		tables:  make(map[string]*tableState),
+		drained: make(chan struct{}),
+		wake:    make(chan struct{}, 1),
+		stop:    make(chan struct{}),
+		done:    make(chan struct{}),
+	}
+	f.ctx, f.cancel = context.WithCancel(context.Background())
+	f.metrics = newMetrics(f)
+	if err := f.metrics.register(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("flusher: register metrics: %w", err)
+	}
+	go f.loop()
+	return f, nil
+}
+
+// NodeID is the node whose watermark this flusher keeps.
+func (f *Flusher) NodeID() string { return f.node }
+
+// Close flushes every table's remaining events, waiting at most until ctx
+// ends, then stops. Events it could not flush stay in the hot tier for the
+// next start. Later calls return the first call's result.
+func (f *Flusher) Close(ctx context.Context) error {
+	f.closeOnce.Do(func() { f.closeErr = f.close(ctx) })
+	return f.closeErr
+}
+
+func (f *Flusher) close(ctx context.Context) error {
+	f.mu.Lock()
+	f.closing = true
+	f.mu.Unlock()
+	f.poke()
+	var err error
+	select {
+	case <-f.drained:
+	case <-ctx.Done():
+		err = fmt.Errorf("flusher: closed before every table was flushed: %w", context.Cause(ctx))
+	}
+	close(f.stop)
+	f.cancel()
+	<-f.done
+	f.workers.Wait()
+	f.mu.Lock()
+	for _, st := range f.tables {
+		for _, r := range st.requests {
+			r.done <- outcome{err: ErrClosed}
+		}
+		st.requests = nil
+		for _, w := range st.waiters {
+			close(w.done)
+		}
+		st.waiters = nil
+	}
+	f.mu.Unlock()
+	return err
+}
+
+// Flush runs a cycle for the table and returns what it committed. Events
+// acknowledged before the call are in the table when it returns without
+// error.
+func (f *Flusher) Flush(ctx context.Context, id catalog.Ident) (Result, error) {
+	t, err := f.cat.LoadTable(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	key := t.Metadata.TableUUID().String()
+	r := &request{done: make(chan outcome, 1)}
+	f.mu.Lock()
+	if f.closing {
+		f.mu.Unlock()
+		return Result{}, ErrClosed
+	}
+	st := f.state(key)
+	if !st.resolved {
+		st.ident = id
+	}
+	st.requests = append(st.requests, r)
+	f.mu.Unlock()
+	f.poke()
+	select {
+	case o := <-r.done:
+		return o.res, o.err
+	case <-ctx.Done():
+		return Result{}, context.Cause(ctx)
+	}
+}
+
+// WaitCommitted waits until the event with sequence seq of the hot-tier
+// table key is committed and returns the ID of a snapshot that holds it.
+// A table with waiters is flushed without waiting for its interval.
+func (f *Flusher) WaitCommitted(ctx context.Context, key string, seq uint64) (int64, error) {
+	f.mu.Lock()
+	st := f.state(key)
+	if st.committed >= seq && st.snapshot != 0 {
+		id := st.snapshot
+		f.mu.Unlock()
+		return id, nil
+	}
+	if f.closing {
+		f.mu.Unlock()
+		return 0, ErrClosed
+	}
+	w := &waiter{seq: seq, done: make(chan int64, 1)}
+	st.waiters = append(st.waiters, w)
+	f.mu.Unlock()
+	f.poke()
+	select {
+	case id, ok := <-w.done:
+		if !ok {
+			return 0, ErrClosed
+		}
+		return id, nil
+	case <-ctx.Done():
+		f.mu.Lock()
+		st.waiters = slices.DeleteFunc(st.waiters, func(x *waiter) bool { return x == w })
+		f.mu.Unlock()
+		return 0, context.Cause(ctx)
+	}
+}
+
+// state returns the table's state, creating it. f.mu must be held.
+func (f *Flusher) state(key string) *tableState {
+	st := f.tables[key]
+	if st == nil {
+		st = &tableState{key: key, interval: f.opts.Interval}
+		f.tables[key] = st
+	}
+	return st
+}
+
+func (f *Flusher) poke() {
+	select {
+	case f.wake <- struct{}{}:
+	default:
+	}
+}
+
+// loop is the scheduler: every tick, or when poked, it starts a cycle for
+// each table that is due, up to Concurrency at once.
+func (f *Flusher) loop() {
+	defer close(f.done)
+	tick := time.NewTicker(f.opts.Tick)
+	defer tick.Stop()
+	for {
+		select {
+		case <-f.stop:
+			return
+		case <-tick.C:
+		case <-f.wake:
+		}
+		f.schedule()
+	}
+}
+
+func (f *Flusher) schedule() {
+	keys := f.hot.Tables()
+	now := f.opts.Now()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, k := range keys {
+		f.state(k)
+	}
+	idle := f.running == 0
+	for _, st := range f.tables {
+		if st.running {
+			continue
+		}
+		due, pending := f.due(st, now)
+		if pending {
+			idle = false
+		}
+		if !due || f.running >= f.opts.Concurrency {
+			continue
+		}
+		idle = false
+		st.running = true
+		f.running++
+		f.workers.Add(1)
+		go f.work(st)
+	}
+	if f.closing && idle {
+		select {
+		case <-f.drained:
+		default:
+			close(f.drained)
+		}
+	}
+}
+
+// due reports whether st needs a cycle now, and whether it has work left
+// at all (for the drain at Close). f.mu is held.
+func (f *Flusher) due(st *tableState, now time.Time) (due, pending bool) {
+	if len(st.requests) > 0 {
+		return true, true
+	}
+	hwm := f.hot.HighWatermark(st.key)
+	waiting := hwm > st.committed
+	deleteDue := len(st.deletes) > 0 && !now.Before(st.deletes[0].at) && !f.closing
+	if !waiting && !deleteDue && len(st.waiters) == 0 {
+		return false, false
+	}
+	if now.Before(st.retryAt) {
+		return false, waiting
+	}
+	if f.closing || len(st.waiters) > 0 || deleteDue {
+		return true, true
+	}
+	if st.oldest.IsZero() {
+		at, err := f.hot.OldestAfter(st.key, st.committed)
+		if err != nil {
+			f.log.Error("reading the hot tier", "table", st.key, "err", err)
+			return false, true
+		}
+		if at.IsZero() {
+			// Only sequences that hold no event (failed appends): a
+			// cycle finds nothing and moves committed past them.
+			return true, true
+		}
+		st.oldest = at
+	}
+	if !now.Before(st.oldest.Add(st.interval)) {
+		return true, true
+	}
+	bytes, _, _ := f.hot.TableBacklog(st.key)
+	return bytes >= f.opts.MaxCycleBytes, true
+}
+
+// work runs one cycle for st and records its outcome.
+func (f *Flusher) work(st *tableState) {
+	defer f.workers.Done()
+	f.mu.Lock()
+	reqs := st.requests
+	st.requests = nil
+	f.mu.Unlock()
+
+	res, err := f.cycle(f.ctx, st)
+
+	f.mu.Lock()
+	st.running = false
+	f.running--
+	if err != nil {
+		st.failures++
+		st.retryAt = f.opts.Now().Add(backoff(st.failures))
+		st.lastErr = err
+	} else {
+		st.failures, st.retryAt, st.lastErr = 0, time.Time{}, nil
+	}
+	for _, r := range reqs {
+		r.done <- outcome{res: res, err: err}
+	}
+	if st.snapshot != 0 {
+		st.waiters = slices.DeleteFunc(st.waiters, func(w *waiter) bool {
+			if w.seq > st.committed {
+				return false
+			}
+			w.done <- st.snapshot
+			return true
+		})
+	}
+	f.mu.Unlock()
+	f.poke()
+}
+
+// backoff is the wait before the next cycle of a table that failed n times
+// in a row: 100ms doubling to 30s.
+func backoff(n int) time.Duration {
+	d := 100 * time.Millisecond
+	for i := 1; i < n && d < 30*time.Second; i++ {
+		d *= 2
+	}
+	return min(d, 30*time.Second)
+}
+
+// oldestPending returns the append time of the oldest event not yet
+// committed over all tables, zero if none is known.
+func (f *Flusher) oldestPending() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var oldest time.Time
+	for _, st := range f.tables {
+		if !st.oldest.IsZero() && (oldest.IsZero() || st.oldest.Before(oldest)) {
+			oldest = st.oldest
+		}
+	}
+	return oldest
+}

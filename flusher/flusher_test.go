@@ -1,0 +1,122 @@
+package flusher_test
+
+import (
+	"context"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/zombi-db/zombi/flusher"
+)
+
+func TestFlushEventsExactlyOnce(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("default", "clicks")
+	want := map[uint64]string{}
+	body, payloads := events("a", 500, time.Time{}, 0)
+	for i, seq := range e.writeBulk("clicks", body) {
+		want[seq] = payloads[i]
+	}
+	res, err := e.ing.WriteOne(context.Background(), "clicks", ingestJSON(`{"payload":"single"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want[res.Offset] = "single"
+
+	fr := e.flush(id)
+	if fr.Rows != 501 || fr.Files < 1 || fr.SnapshotID == 0 || fr.Watermark != res.Offset || fr.Table != "default.clicks" {
+		t.Fatalf("flush result %+v, want 501 rows through %d", fr, res.Offset)
+	}
+	checkExactly(t, rowsBySeq(t, e.scan(id)), want)
+
+	// The watermark is in the commit: a table property and the summary.
+	tbl := e.load(id)
+	key := flusher.WatermarkProperty(e.hot.NodeID())
+	if got := tbl.Properties()[key]; got != strconv.FormatUint(res.Offset, 10) {
+		t.Errorf("property %s = %q, want %d", key, got, res.Offset)
+	}
+	snap := tbl.CurrentSnapshot()
+	if snap.SnapshotID != fr.SnapshotID || snap.Summary.Properties[key] != strconv.FormatUint(res.Offset, 10) {
+		t.Errorf("snapshot %d summary %v, want id %d and %s", snap.SnapshotID, snap.Summary.Properties, fr.SnapshotID, key)
+	}
+	if string(snap.Summary.Operation) != "append" {
+		t.Errorf("operation %q, want append", snap.Summary.Operation)
+	}
+	// Committed events leave the hot tier.
+	if bytes, n, _ := e.hot.TableBacklog(tbl.Metadata().TableUUID().String()); n != 0 || bytes != 0 {
+		t.Errorf("hot backlog after flush: %d events, %d bytes", n, bytes)
+	}
+
+	// A second flush has nothing to do; more events make a second snapshot.
+	if fr2 := e.flush(id); fr2.Rows != 0 || fr2.SnapshotID != fr.SnapshotID {
+		t.Errorf("empty flush: %+v", fr2)
+	}
+	body, payloads = events("b", 100, time.Time{}, 0)
+	for i, seq := range e.writeBulk("clicks", body) {
+		want[seq] = payloads[i]
+	}
+	var last uint64
+	for s := range want {
+		last = max(last, s)
+	}
+	e.restart() // Close flushes the rest; the watermark comes back from the table
+	if fr3 := e.flush(id); fr3.Rows != 0 || fr3.Watermark != last {
+		t.Fatalf("flush after restart: %+v, want 0 rows and watermark %d", fr3, last)
+	}
+	checkExactly(t, rowsBySeq(t, e.scan(id)), want)
+	if n := len(e.load(id).Metadata().Snapshots()); n != 2 {
+		t.Errorf("%d snapshots, want 2", n)
+	}
+}
+
+func TestIntervalTrigger(t *testing.T) {
+	e := newEnv(t, func(o *flusher.Options) { o.Interval = 50 * time.Millisecond })
+	id := ident("default", "ticks")
+	body, payloads := events("t", 10, time.Time{}, 0)
+	want := map[uint64]string{}
+	for i, seq := range e.writeBulk("ticks", body) {
+		want[seq] = payloads[i]
+	}
+	waitFor(t, 20*time.Second, func() bool { return len(rowsBySeq(t, e.scan(id))) == len(want) })
+	checkExactly(t, rowsBySeq(t, e.scan(id)), want)
+}
+
+func TestWaitCommitted(t *testing.T) {
+	e := newEnv(t, nil) // an hour's interval: only the waiter triggers
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	req := ingestJSON(`{"payload":"w"}`)
+	req.WaitCommitted = true
+	res, err := e.ing.WriteOne(ctx, "waits", req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := ident("default", "waits")
+	tbl := e.load(id)
+	if res.SnapshotID == 0 || tbl.CurrentSnapshot() == nil || tbl.CurrentSnapshot().SnapshotID != res.SnapshotID {
+		t.Fatalf("write answered snapshot %d; the table's is %v", res.SnapshotID, tbl.CurrentSnapshot())
+	}
+	checkExactly(t, rowsBySeq(t, e.scan(id)), map[uint64]string{res.Offset: "w"})
+}
+
+func TestCloseFlushesEverything(t *testing.T) {
+	e := newEnv(t, nil)
+	body, payloads := events("c", 300, time.Time{}, 0)
+	want := map[uint64]string{}
+	for i, seq := range e.writeBulk("closing", body) {
+		want[seq] = payloads[i]
+	}
+	e.close()
+	checkExactly(t, rowsBySeq(t, e.scan(ident("default", "closing"))), want)
+}
+
+func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("condition not met within %s", limit)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+}
