@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
 	"slices"
@@ -14,6 +15,7 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
@@ -88,9 +90,10 @@ func (e *env) openHot() {
 func (e *env) startFlusher() {
 	e.t.Helper()
 	opts := e.opts
-	opts.Hot = e.hot
 	if h, ok := opts.Hot.(*faultyHot); ok {
 		h.DB = e.hot
+	} else {
+		opts.Hot = e.hot
 	}
 	e.reg = prometheus.NewRegistry()
 	opts.Registerer = e.reg
@@ -340,4 +343,71 @@ type committerFunc func(ctx context.Context, key string, seq uint64) (int64, err
 
 func (f committerFunc) WaitCommitted(ctx context.Context, key string, seq uint64) (int64, error) {
 	return f(ctx, key, seq)
+}
+
+// commitTx runs fn on a transaction of the table and commits it through
+// the catalog, as an engine's commit would arrive.
+func (e *env) commitTx(id catalog.Ident, fn func(tx *table.Transaction) error) {
+	e.t.Helper()
+	tx := e.load(id).NewTransaction()
+	if err := fn(tx); err != nil {
+		e.t.Fatal(err)
+	}
+	tc, err := tx.TableCommit()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.cat.CommitTable(context.Background(), catalog.TableChange{Ident: id, Requirements: tc.Requirements, Updates: tc.Updates}, nil); err != nil {
+		e.t.Fatalf("commit to %s: %v", id, err)
+	}
+}
+
+// hookedCatalog lets a test act around the flusher's commits.
+type hookedCatalog struct {
+	*catalog.Service
+	// commit replaces CommitTable when set; next is the real one.
+	commit func(ctx context.Context, ch catalog.TableChange, next func() (*catalog.Table, error)) (*catalog.Table, error)
+}
+
+func (c *hookedCatalog) CommitTable(ctx context.Context, ch catalog.TableChange, idem *catalog.Idempotency) (*catalog.Table, error) {
+	next := func() (*catalog.Table, error) { return c.Service.CommitTable(ctx, ch, idem) }
+	if c.commit == nil {
+		return next()
+	}
+	return c.commit(ctx, ch, next)
+}
+
+// dataFiles returns the data files of the table's current snapshot.
+func (e *env) dataFiles(id catalog.Ident) []iceberg.DataFile {
+	e.t.Helper()
+	tbl := e.load(id)
+	if tbl.CurrentSnapshot() == nil {
+		return nil
+	}
+	tasks, err := tbl.Scan().PlanFiles(context.Background())
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	files := make([]iceberg.DataFile, len(tasks))
+	for i, task := range tasks {
+		files[i] = task.File
+	}
+	return files
+}
+
+// countParquet counts the Parquet files under the table's location.
+func (e *env) countParquet(id catalog.Ident) int {
+	e.t.Helper()
+	root := strings.TrimPrefix(e.load(id).Location(), "file://")
+	n := 0
+	err := filepath.WalkDir(root, func(path string, d fs.DirEntry, err error) error {
+		if err == nil && strings.HasSuffix(path, ".parquet") {
+			n++
+		}
+		return err
+	})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return n
 }

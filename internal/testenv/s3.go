@@ -263,6 +263,16 @@ func startS3Process(bin string) (_ *s3Process, err error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := os.Mkdir(filepath.Join(tmp, "data"), 0o755); err != nil {
+		_ = os.RemoveAll(tmp)
+		return nil, err
+	}
+	return runS3Process(bin, port, tmp)
+}
+
+// runS3Process runs the server on port with its data under dir/data,
+// which must exist.
+func runS3Process(bin string, port int, tmp string) (_ *s3Process, err error) {
 	p := &s3Process{
 		dataDir: tmp,
 		logPath: filepath.Join(tmp, "server.log"),
@@ -280,10 +290,7 @@ func startS3Process(bin string) (_ *s3Process, err error) {
 		}
 	}()
 	data := filepath.Join(tmp, "data")
-	if err := os.Mkdir(data, 0o755); err != nil {
-		return p, err
-	}
-	logFile, err := os.Create(p.logPath)
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
 	if err != nil {
 		return p, err
 	}

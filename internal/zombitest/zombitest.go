@@ -57,6 +57,9 @@ type Instance struct {
 	URL     string
 	Addr    string
 	DataDir string
+	// Args are the serve flags it was started with, beyond the listen
+	// address, data dir and log level.
+	Args    []string
 	cmd     *exec.Cmd
 	log     *syncBuffer
 	done    chan struct{}
@@ -87,7 +90,7 @@ func Start(t testing.TB, args ...string) *Instance {
 // instance.
 func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 	t.Helper()
-	inst := &Instance{Addr: FreeAddr(t), DataDir: dataDir, log: &syncBuffer{}, done: make(chan struct{})}
+	inst := &Instance{Addr: FreeAddr(t), DataDir: dataDir, Args: args, log: &syncBuffer{}, done: make(chan struct{})}
 	inst.URL = "http://" + inst.Addr
 	full := append([]string{"serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
 	inst.cmd = exec.Command(Binary(t), full...)

@@ -22,7 +22,7 @@ import (
 // duplicate=true and stores nothing — sequentially, concurrently, in bulk
 // and after a restart.
 func TestIngestIdempotency(t *testing.T) {
-	inst := zombitest.Start(t)
+	inst := startHot(t)
 	base := inst.URL
 	first := postEvent(t, base, "idem", `{"payload":"one","idempotency_key":"k1"}`)
 	again := postEvent(t, base, "idem", `{"payload":"one","idempotency_key":"k1"}`)
@@ -75,7 +75,7 @@ func TestIngestIdempotency(t *testing.T) {
 
 	// After a restart the keys are still known.
 	inst.Stop(t)
-	inst = zombitest.StartIn(t, inst.DataDir)
+	inst = zombitest.StartIn(t, inst.DataDir, hotOnly...)
 	if d := postEvent(t, inst.URL, "idem", `{"payload":"one","idempotency_key":"k1"}`); !d.Duplicate || d.Offset != first.Offset {
 		t.Fatalf("retry after restart: %+v, want duplicate of %d", d, first.Offset)
 	}
@@ -90,7 +90,7 @@ func TestIngestIdempotency(t *testing.T) {
 // without warning several times; after each restart every acknowledged
 // offset must be in the hot tier exactly once with its payload.
 func TestIngestKill9(t *testing.T) {
-	inst := zombitest.Start(t)
+	inst := startHot(t)
 	dir := inst.DataDir
 	acked := map[int64]string{} // offset -> payload
 	var mu sync.Mutex
@@ -157,7 +157,7 @@ func TestIngestKill9(t *testing.T) {
 		inst.Kill()
 		cancel()
 		wg.Wait()
-		inst = zombitest.StartIn(t, dir)
+		inst = zombitest.StartIn(t, dir, hotOnly...)
 	}
 
 	evs := hotEvents(t, inst.URL, "crash")
@@ -185,7 +185,7 @@ func TestIngestKill9(t *testing.T) {
 // backlog cap 503, both with Retry-After; and the server keeps serving.
 func TestIngestBackpressure(t *testing.T) {
 	t.Run("backlog", func(t *testing.T) {
-		inst := zombitest.Start(t, "--max-backlog", "64KiB")
+		inst := startHot(t, "--max-backlog", "64KiB")
 		big := `{"records":[` + strings.TrimSuffix(strings.Repeat(`{"payload":"`+strings.Repeat("x", 1000)+`"},`, 20), ",") + `]}`
 		var status int
 		var hdr http.Header
@@ -201,7 +201,7 @@ func TestIngestBackpressure(t *testing.T) {
 		mustCall(t, 200, "GET", inst.URL+"/health/live", "")
 	})
 	t.Run("inflight", func(t *testing.T) {
-		inst := zombitest.Start(t, "--max-inflight-bytes", "4KiB")
+		inst := startHot(t, "--max-inflight-bytes", "4KiB")
 		body := `{"records":[` + strings.TrimSuffix(strings.Repeat(`{"payload":"`+strings.Repeat("y", 500)+`"},`, 7), ",") + `]}`
 		var wg sync.WaitGroup
 		var mu sync.Mutex
@@ -250,7 +250,7 @@ func rssBytes(t *testing.T, pid int) int64 {
 // in-flight cap allows; the server refuses the excess with 429 instead of
 // buffering it, so its memory stays bounded.
 func TestIngestMemoryBounded(t *testing.T) {
-	inst := zombitest.Start(t, "--max-inflight-bytes", "8MiB", "--max-bulk-bytes", "2MiB")
+	inst := startHot(t, "--max-inflight-bytes", "8MiB", "--max-bulk-bytes", "2MiB")
 	rec := `{"payload":"` + strings.Repeat("z", 1000) + `"},`
 	body := `{"records":[` + strings.TrimSuffix(strings.Repeat(rec, 1900), ",") + `]}` // ~1.9 MiB
 	const clients, perClient = 48, 12                                                  // ~1 GiB offered

@@ -16,6 +16,17 @@ import (
 )
 
 // hotEvents reads every event of table from the hot tier as JSON objects.
+// hotOnly are server flags for tests of the hot tier itself: no flush
+// runs while they do (only the final one at a graceful stop), and flushed
+// events stay readable in the hot tier.
+var hotOnly = []string{"--flush-interval", "1h", "--hot-retention", "1h"}
+
+// startHot starts a server with hotOnly and args.
+func startHot(t testing.TB, args ...string) *zombitest.Instance {
+	t.Helper()
+	return zombitest.Start(t, append(append([]string{}, hotOnly...), args...)...)
+}
+
 func hotEvents(t testing.TB, base, table string) []map[string]any {
 	t.Helper()
 	var all []map[string]any
@@ -70,7 +81,7 @@ func payloadOf(t testing.TB, ev map[string]any) []byte {
 // TestIngestJSON covers the JSON single and bulk formats on an auto-created
 // event table, reads them back and checks the table the catalog holds.
 func TestIngestJSON(t *testing.T) {
-	inst := zombitest.Start(t)
+	inst := startHot(t)
 	base := inst.URL
 
 	r1 := postEvent(t, base, "clicks", `{"payload":"hello","partition":3,"timestamp_ms":1700000000000}`)
@@ -162,7 +173,7 @@ func TestIngestJSON(t *testing.T) {
 // TestIngestValidation sends bad requests; each is refused with a clear
 // Iceberg error and stores nothing.
 func TestIngestValidation(t *testing.T) {
-	inst := zombitest.Start(t, "--max-event-bytes", "1KiB", "--max-bulk-bytes", "4KiB")
+	inst := startHot(t, "--max-event-bytes", "1KiB", "--max-bulk-bytes", "4KiB")
 	base := inst.URL
 	postEvent(t, base, "v", `{"payload":"seed"}`)
 
@@ -255,7 +266,7 @@ func TestIngestValidation(t *testing.T) {
 	}
 
 	// With auto-create off an unknown table is 404 and nothing is created.
-	off := zombitest.Start(t, "--auto-create=false")
+	off := startHot(t, "--auto-create=false")
 	status, _, body = call(t, "POST", off.URL+"/tables/nope", `{"payload":"x"}`)
 	if status != 404 || decodeError(t, body).Error.Type != "NoSuchTableException" {
 		t.Fatalf("write to unknown table without auto-create: %d %s", status, body)
@@ -266,7 +277,7 @@ func TestIngestValidation(t *testing.T) {
 // TestIngestProtobuf writes protobuf events, single and bulk, and reads
 // them back byte for byte.
 func TestIngestProtobuf(t *testing.T) {
-	inst := zombitest.Start(t)
+	inst := startHot(t)
 	base := inst.URL
 	one, err := proto.Marshal(&ingestpb.Event{Payload: []byte{0, 1, 2, 0xff}, TimestampMs: 1700000000000, IdempotencyKey: "pb-1"})
 	if err != nil {

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strings"
 	"testing"
-
-	"github.com/zombi-db/zombi/internal/zombitest"
 )
 
 const typedSchema = `{"type":"struct","schema-id":0,"fields":[
@@ -33,7 +31,7 @@ func commitUpdates(t testing.TB, base, ns, name, updates string) {
 // fields, an idempotency column, and a schema change applied to the next
 // request without a restart.
 func TestIngestTypedTable(t *testing.T) {
-	inst := zombitest.Start(t)
+	inst := startHot(t)
 	base := inst.URL
 	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["shop"]}`)
 	mustCall(t, 200, "POST", base+"/v1/namespaces/shop/tables", `{"name":"orders","schema":`+typedSchema+`}`)
