@@ -35,6 +35,10 @@ const (
 	walMinSyncInterval = 100 * time.Microsecond
 
 	memTableSize = 32 << 20
+	// L0 sublevels before compacting them, and before stalling writes.
+	// 16 memtables are 512 MiB, half the default backlog cap.
+	l0CompactionThreshold = 16
+	l0StopWritesThreshold = 96
 	// cacheSize is the block cache. Pebble also accounts the memtables in
 	// it (writes stall at two full ones, 64 MiB); the rest holds blocks,
 	// above all the filter and index blocks that idempotency lookups read.
@@ -195,6 +199,14 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 		Logger:             slogLogger{db.log},
 		FormatMajorVersion: pebble.FormatNewest,
 		MemTableSize:       memTableSize,
+		// Events live for about one flush interval: the flusher deletes
+		// them with one range deletion per table once they are committed.
+		// Compacting L0 early rewrites events that are about to be
+		// deleted (at 200k events/s that was a third of the server's
+		// CPU); letting L0 grow instead leaves whole files covered by a
+		// deletion, which Pebble drops without rewriting them.
+		L0CompactionThreshold: l0CompactionThreshold,
+		L0StopWritesThreshold: l0StopWritesThreshold,
 		// With Async durability, sync the WAL in the background every
 		// megabyte rather than leaving it all to the OS.
 		WALBytesPerSync: 1 << 20,

@@ -42,6 +42,8 @@ type config struct {
 	runs        int
 	allowRemote bool
 	token       string
+	watch       bool
+	watchTick   time.Duration
 }
 
 func main() {
@@ -58,6 +60,8 @@ func main() {
 	flag.IntVar(&c.runs, "runs", 1, "runs; with more than one the median is reported too")
 	flag.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback target (only for servers you run)")
 	flag.StringVar(&c.token, "token", "", "bearer token")
+	flag.BoolVar(&c.watch, "watch", false, "also follow the table end to end: committed rows/s, hot backlog, ack→visible latency in loadTable")
+	flag.DurationVar(&c.watchTick, "watch-tick", 10*time.Millisecond, "how often -watch polls the watermarks")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "zombi-bench:", err)
@@ -86,11 +90,18 @@ func run(c config) error {
 				return err
 			}
 		}
+		var w *watcher
+		if c.watch {
+			w = startWatcher(u, c)
+		}
 		r, err := measure(u, c, c.duration)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("run %d: %s\n", i, r)
+		if w != nil {
+			fmt.Printf("run %d end to end: %s\n", i, w.finish())
+		}
 		results = append(results, r)
 	}
 	if c.runs > 1 {

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+// watcher follows a table end to end while load runs (-watch): every tick
+// it reads the hot tier's high watermark (GET /tables/{t}/watermark), the
+// committed watermark from loadTable (the zombi.watermark.* property of the
+// metadata an engine would get) and the flusher's and hot tier's metrics.
+//
+// Ack → visible latency is estimated per sequence number s as the first
+// time loadTable's watermark reached s minus the first time the high
+// watermark did (s was acknowledged just after it became durable), so it
+// is exact to about one tick.
+type watcher struct {
+	base    *url.URL
+	ns, tbl string
+	token   string
+	tick    time.Duration
+	client  *http.Client
+
+	stop chan struct{}
+	done chan struct{}
+
+	mu      sync.Mutex
+	highs   []sample // (time, high watermark), in time order
+	commits []sample // (time, committed watermark), in time order
+	backlog []float64
+	rows    []float64 // zombi_flush_rows_total
+	errs    int
+}
+
+type sample struct {
+	at  time.Time
+	seq uint64
+}
+
+func startWatcher(u *url.URL, c config) *watcher {
+	ns, tbl := "default", c.table
+	if i := strings.LastIndexByte(c.table, '.'); i >= 0 {
+		ns, tbl = c.table[:i], c.table[i+1:]
+	}
+	w := &watcher{base: u, ns: ns, tbl: tbl, token: c.token, tick: c.watchTick,
+		client: &http.Client{Timeout: 5 * time.Second}, stop: make(chan struct{}), done: make(chan struct{})}
+	go w.loop()
+	return w
+}
+
+func (w *watcher) loop() {
+	defer close(w.done)
+	t := time.NewTicker(w.tick)
+	defer t.Stop()
+	lastMetrics := time.Time{}
+	for {
+		select {
+		case <-w.stop:
+			return
+		case <-t.C:
+		}
+		now := time.Now()
+		high, errH := w.high()
+		committed, errC := w.committed()
+		w.mu.Lock()
+		if errH != nil || errC != nil {
+			w.errs++
+		}
+		if errH == nil && (len(w.highs) == 0 || high > w.highs[len(w.highs)-1].seq) {
+			w.highs = append(w.highs, sample{now, high})
+		}
+		if errC == nil && (len(w.commits) == 0 || committed > w.commits[len(w.commits)-1].seq) {
+			w.commits = append(w.commits, sample{now, committed})
+		}
+		w.mu.Unlock()
+		if now.Sub(lastMetrics) >= time.Second {
+			lastMetrics = now
+			backlog, rows, err := w.metrics()
+			w.mu.Lock()
+			if err != nil {
+				w.errs++
+			} else {
+				w.backlog = append(w.backlog, backlog)
+				w.rows = append(w.rows, rows)
+			}
+			w.mu.Unlock()
+		}
+	}
+}
+
+func (w *watcher) get(path string, into func(*http.Response) error) error {
+	req, err := http.NewRequest("GET", w.base.String()+path, nil)
+	if err != nil {
+		return err
+	}
+	if w.token != "" {
+		req.Header.Set("Authorization", "Bearer "+w.token)
+	}
+	resp, err := w.client.Do(req)
+	if err != nil {
+		return err
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("GET %s: %s", path, resp.Status)
+	}
+	return into(resp)
+}
+
+func (w *watcher) high() (uint64, error) {
+	var v struct {
+		High uint64 `json:"high"`
+	}
+	err := w.get("/tables/"+w.ns+"."+w.tbl+"/watermark", func(r *http.Response) error { return json.NewDecoder(r.Body).Decode(&v) })
+	return v.High, err
+}
+
+// committed is the highest zombi.watermark.* property loadTable returns.
+func (w *watcher) committed() (uint64, error) {
+	var v struct {
+		Metadata struct {
+			Properties map[string]string `json:"properties"`
+		} `json:"metadata"`
+	}
+	path := "/v1/namespaces/" + url.PathEscape(strings.ReplaceAll(w.ns, ".", "\x1f")) + "/tables/" + url.PathEscape(w.tbl) + "?snapshots=refs"
+	err := w.get(path, func(r *http.Response) error { return json.NewDecoder(r.Body).Decode(&v) })
+	var max uint64
+	for k, s := range v.Metadata.Properties {
+		if n, perr := strconv.ParseUint(s, 10, 64); perr == nil && strings.HasPrefix(k, "zombi.watermark.") && n > max {
+			max = n
+		}
+	}
+	return max, err
+}
+
+func (w *watcher) metrics() (backlog, rows float64, err error) {
+	err = w.get("/metrics", func(r *http.Response) error {
+		sc := bufio.NewScanner(r.Body)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			line := sc.Text()
+			name, val, ok := strings.Cut(line, " ")
+			if !ok {
+				continue
+			}
+			f, perr := strconv.ParseFloat(val, 64)
+			if perr != nil {
+				continue
+			}
+			switch name {
+			case "zombi_hot_backlog_bytes":
+				backlog = f
+			case "zombi_flush_rows_total":
+				rows = f
+			}
+		}
+		return sc.Err()
+	})
+	return backlog, rows, err
+}
+
+// finish waits (at most 30s) until what was durable when the load ended
+// is committed, stops the watcher and reports what it saw.
+func (w *watcher) finish() string {
+	w.mu.Lock()
+	var target uint64
+	if len(w.highs) > 0 {
+		target = w.highs[len(w.highs)-1].seq
+	}
+	w.mu.Unlock()
+	for deadline := time.Now().Add(30 * time.Second); time.Now().Before(deadline); time.Sleep(w.tick) {
+		w.mu.Lock()
+		caught := len(w.commits) > 0 && w.commits[len(w.commits)-1].seq >= target
+		w.mu.Unlock()
+		if caught {
+			break
+		}
+	}
+	close(w.stop)
+	<-w.done
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var b strings.Builder
+	if n := len(w.rows); n >= 2 {
+		fmt.Fprintf(&b, "committed %.0f rows/s", (w.rows[n-1]-w.rows[0])/(float64(n-1)))
+	}
+	if len(w.backlog) > 0 {
+		sorted := slices.Clone(w.backlog)
+		slices.Sort(sorted)
+		fmt.Fprintf(&b, "; hot backlog MiB first %.1f last %.1f min %.1f median %.1f max %.1f",
+			w.backlog[0]/(1<<20), w.backlog[len(w.backlog)-1]/(1<<20), sorted[0]/(1<<20), sorted[len(sorted)/2]/(1<<20), sorted[len(sorted)-1]/(1<<20))
+	}
+	if lat := w.visibility(); len(lat) > 0 {
+		at := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
+		fmt.Fprintf(&b, "; ack→visible (loadTable) p50 %v p99 %v max %v over %d sequence ranges",
+			at(0.5).Round(time.Millisecond), at(0.99).Round(time.Millisecond), lat[len(lat)-1].Round(time.Millisecond), len(lat))
+	}
+	if w.errs > 0 {
+		fmt.Fprintf(&b, "; %d watch errors", w.errs)
+	}
+	return b.String()
+}
+
+// visibility returns, weighted by sequence numbers, the latency from the
+// first time the high watermark covered a sequence to the first time the
+// committed watermark did. Sequences the run never saw committed are
+// left out (the last flush may still be under way).
+func (w *watcher) visibility() []time.Duration {
+	var out []time.Duration
+	ci := 0
+	for i, h := range w.highs {
+		from := uint64(0)
+		if i > 0 {
+			from = w.highs[i-1].seq
+		} else {
+			continue // sequences before the run started
+		}
+		// Every sequence in (from, h.seq] became durable at about h.at.
+		for ci < len(w.commits) && w.commits[ci].seq <= from {
+			ci++
+		}
+		for cj := ci; cj < len(w.commits) && from < h.seq; cj++ {
+			c := w.commits[cj]
+			upto := min(c.seq, h.seq)
+			if upto <= from {
+				continue
+			}
+			lat := max(c.at.Sub(h.at), 0)
+			// One entry per 100 sequences keeps the slice small.
+			for n := (upto - from + 99) / 100; n > 0; n-- {
+				out = append(out, lat)
+			}
+			from = upto
+		}
+	}
+	slices.Sort(out)
+	return out
+}
