@@ -429,7 +429,12 @@ func (f *Flusher) due(st *tableState, now time.Time) (due, pending bool) {
 	if !now.Before(st.oldest.Add(st.interval)) {
 		return true, true
 	}
-	bytes, _, _ := f.hot.TableBacklog(st.key)
+	// The backlog counts committed events kept for --hot-retention too;
+	// estimate the bytes after committed from the sequences.
+	bytes, events, _ := f.hot.TableBacklog(st.key)
+	if events > 0 && uint64(events) > hwm-st.committed {
+		bytes = int64(float64(bytes) / float64(events) * float64(hwm-st.committed))
+	}
 	return bytes >= f.opts.MaxCycleBytes, true
 }
 

@@ -120,3 +120,26 @@ func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestRetention: committed events stay readable in the hot tier for the
+// retention window, then go; an idle table costs no cycles meanwhile.
+func TestRetention(t *testing.T) {
+	e := newEnv(t, func(o *flusher.Options) { o.Retention = 300 * time.Millisecond })
+	id := ident("default", "kept")
+	body, _ := events("k", 20, time.Time{}, 0)
+	e.writeBulk("kept", body)
+	e.flush(id)
+	key := e.load(id).Metadata().TableUUID().String()
+	if _, n, _ := e.hot.TableBacklog(key); n != 20 {
+		t.Fatalf("right after the commit the hot tier holds %d events, want 20", n)
+	}
+	waitFor(t, 10*time.Second, func() bool {
+		_, n, _ := e.hot.TableBacklog(key)
+		return n == 0
+	})
+	before := counter(t, e.reg, "zombi_flush_cycles_total")
+	time.Sleep(200 * time.Millisecond)
+	if after := counter(t, e.reg, "zombi_flush_cycles_total"); after != before {
+		t.Errorf("%v cycles ran on an idle table", after-before)
+	}
+}
