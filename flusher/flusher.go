@@ -410,7 +410,9 @@ func (f *Flusher) due(st *tableState, now time.Time) (due, pending bool) {
 	if now.Before(st.retryAt) {
 		return false, waiting
 	}
-	if f.closing || len(st.waiters) > 0 || deleteDue {
+	// A table no cycle has looked at yet: its interval property is
+	// unknown, and after a restart its events are already waiting.
+	if f.closing || len(st.waiters) > 0 || deleteDue || (waiting && !st.resolved) {
 		return true, true
 	}
 	if st.oldest.IsZero() {

@@ -2,10 +2,13 @@ package flusher_test
 
 import (
 	"context"
+	"fmt"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/flusher"
 )
 
@@ -79,6 +82,23 @@ func TestIntervalTrigger(t *testing.T) {
 	}
 	waitFor(t, 20*time.Second, func() bool { return len(rowsBySeq(t, e.scan(id))) == len(want) })
 	checkExactly(t, rowsBySeq(t, e.scan(id)), want)
+}
+
+// TestIntervalProperty: zombi.flush.interval-ms overrides the default
+// interval for its table.
+func TestIntervalProperty(t *testing.T) {
+	e := newEnv(t, nil) // default interval: an hour
+	id := ident("shop", "fast")
+	e.createTyped(id, *iceberg.UnpartitionedSpec)
+	e.commitTx(id, func(tx *table.Transaction) error {
+		return tx.SetProperties(iceberg.Properties{flusher.PropInterval: "50"})
+	})
+	// The first events of a table it does not know yet make the flusher
+	// look at it at once; from then on the property rules.
+	for i := 1; i <= 3; i++ {
+		e.writeRows("shop.fast", fmt.Sprintf(`[{"id":%d,"ts":"2026-11-20T10:00:00Z"}]`, i))
+		waitFor(t, 20*time.Second, func() bool { return len(e.dataFiles(id)) == i })
+	}
 }
 
 func TestWaitCommitted(t *testing.T) {
