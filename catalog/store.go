@@ -106,6 +106,14 @@ type Tx interface {
 	PutReceipt(r Receipt) error
 	// DeleteReceiptsBefore removes receipts created before t.
 	DeleteReceiptsBefore(t time.Time) error
+
+	// AcquireLease makes holder the holder of the lease name until until,
+	// and reports true, when the lease is free, expired at now, or already
+	// held by holder; otherwise it changes nothing and reports false. It
+	// is atomic against concurrent calls on other nodes.
+	AcquireLease(name, holder string, now, until time.Time) (bool, error)
+	// ReleaseLease frees the lease name if holder holds it.
+	ReleaseLease(name, holder string) error
 }
 
 // ErrTxDone is returned by Tx methods used after their transaction ended.

@@ -18,6 +18,7 @@ const (
 	prefixTable        = 't'
 	prefixReceipt      = 'r'
 	prefixReceiptIndex = 'c'
+	prefixLease        = 'l'
 )
 
 // formatKey holds the key layout version; formatVersion is the one this
@@ -243,4 +244,35 @@ func readVarint(b []byte) (int64, []byte, error) {
 		return 0, nil, errCorrupt
 	}
 	return v, b[n:], nil
+}
+
+// leaseKey is prefixLease name; the value is the holder's length as a
+// uvarint, the holder, then the expiry as appendTime writes it.
+func leaseKey(name string) []byte {
+	return append([]byte{prefixLease}, name...)
+}
+
+func encodeLease(holder string, until time.Time) []byte {
+	b := binary.AppendUvarint(nil, uint64(len(holder)))
+	b = append(b, holder...)
+	return appendTime(b, until)
+}
+
+func decodeLease(v []byte) (holder string, until time.Time, err error) {
+	n, k := binary.Uvarint(v)
+	if k <= 0 || uint64(len(v)-k) < n {
+		return "", time.Time{}, errors.New("malformed lease")
+	}
+	holder = string(v[k : k+int(n)])
+	until, err = decodeTime(v[k+int(n):])
+	return holder, until, err
+}
+
+// decodeTime reverses appendTime; b must hold exactly its 12 bytes.
+func decodeTime(b []byte) (time.Time, error) {
+	if len(b) != 12 {
+		return time.Time{}, errors.New("malformed time")
+	}
+	sec := int64(binary.BigEndian.Uint64(b) ^ (1 << 63))
+	return time.Unix(sec, int64(binary.BigEndian.Uint32(b[8:]))).UTC(), nil
 }

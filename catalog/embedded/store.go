@@ -658,3 +658,41 @@ func (s slogLogger) Fatalf(format string, args ...any) {
 	s.l.Error(msg, "component", "pebble")
 	panic("pebble: " + msg)
 }
+
+func (t *tx) AcquireLease(name, holder string, now, until time.Time) (bool, error) {
+	if err := t.check(true); err != nil {
+		return false, err
+	}
+	v, ok, err := t.get(leaseKey(name))
+	if err != nil {
+		return false, err
+	}
+	if ok {
+		have, expires, err := decodeLease(v)
+		if err != nil {
+			return false, fmt.Errorf("embedded: lease %q: %w", name, err)
+		}
+		if have != holder && expires.After(now) {
+			return false, nil
+		}
+	}
+	return true, t.w.Set(leaseKey(name), encodeLease(holder, until), nil)
+}
+
+func (t *tx) ReleaseLease(name, holder string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	v, ok, err := t.get(leaseKey(name))
+	if err != nil || !ok {
+		return err
+	}
+	have, _, err := decodeLease(v)
+	if err != nil {
+		return fmt.Errorf("embedded: lease %q: %w", name, err)
+	}
+	if have != holder {
+		return nil
+	}
+	return t.w.Delete(leaseKey(name), nil)
+}

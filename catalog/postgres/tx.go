@@ -467,3 +467,23 @@ func (t *tx) DeleteReceiptsBefore(before time.Time) error {
 	_, err := t.exec(`DELETE FROM zombi_receipts WHERE created < $1`, before)
 	return err
 }
+
+func (t *tx) AcquireLease(name, holder string, now, until time.Time) (bool, error) {
+	if err := t.check(true); err != nil {
+		return false, err
+	}
+	// The conflict clause locks the row, so two nodes cannot both see the
+	// lease free.
+	n, err := t.exec(`INSERT INTO zombi_leases (name, holder, expires) VALUES ($1, $2, $3)
+ON CONFLICT (name) DO UPDATE SET holder = EXCLUDED.holder, expires = EXCLUDED.expires
+WHERE zombi_leases.holder = EXCLUDED.holder OR zombi_leases.expires <= $4`, name, holder, until, now)
+	return n == 1, err
+}
+
+func (t *tx) ReleaseLease(name, holder string) error {
+	if err := t.check(true); err != nil {
+		return err
+	}
+	_, err := t.exec(`DELETE FROM zombi_leases WHERE name = $1 AND holder = $2`, name, holder)
+	return err
+}

@@ -53,6 +53,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 		{"Namespace", namespaceTests},
 		{"Table", tableTests},
 		{"Receipt", receiptTests},
+		{"Lease", leaseTests},
 		{"Tx", txTests},
 		{"Concurrency", concurrencyTests},
 	}
