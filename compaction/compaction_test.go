@@ -1,0 +1,193 @@
+package compaction_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/compaction"
+)
+
+var base = time.Date(2026, 11, 20, 0, 0, 0, 0, time.UTC)
+
+// flushes writes n flush cycles of perFlush events each into the event
+// table, cycle i with event times in hour i%hours, and returns sequence →
+// payload.
+func flushes(e *env, name string, n, perFlush, hours int) map[int64]string {
+	e.t.Helper()
+	want := map[int64]string{}
+	for i := range n {
+		var b strings.Builder
+		var payloads []string
+		for j := range perFlush {
+			p := fmt.Sprintf("f%d-%d-%016x%016x", i, j, rand.Uint64(), rand.Uint64())
+			payloads = append(payloads, p)
+			at := base.Add(time.Duration(i%hours)*time.Hour + time.Duration(j)*time.Second)
+			fmt.Fprintf(&b, "{\"payload\":%q,\"timestamp_ms\":%d}\n", p, at.UnixMilli())
+		}
+		for k, seq := range e.writeBulk(name, b.String()) {
+			want[int64(seq)] = payloads[k]
+		}
+		e.flush(ident(name))
+	}
+	return want
+}
+
+// TestCompactManySmallFlushes: 2,000 flushes into one table, then one
+// compaction: the table reads back the same rows, each partition holds
+// at most ceil(bytes/target)+1 files, the manifests are merged, and the
+// snapshot from before the compaction still reads.
+func TestCompactManySmallFlushes(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("many")
+	e.writeBulk("many", "{\"payload\":\"seed\"}\n") // creates the table
+	e.flush(id)
+	const target = 16 << 10
+	e.setProps(id, iceberg.Properties{table.WriteTargetFileSizeBytesKey: fmt.Sprint(target)})
+
+	// Snapshots are expired as the scheduler would, keeping the last 50,
+	// so that each commit's metadata stays small.
+	e.setProps(id, iceberg.Properties{"history.expire.max-snapshot-age-ms": "1", "history.expire.min-snapshots-to-keep": "50"})
+	start := time.Now()
+	want := map[int64]string{}
+	for range 8 {
+		for s, p := range flushes(e, "many", 250, 5, 4) {
+			want[s] = p
+		}
+		if _, err := e.comp.Maintain(context.Background(), id); err != nil {
+			t.Fatal(err)
+		}
+	}
+	t.Logf("2000 flushes took %v", time.Since(start))
+	before := e.load(id).CurrentSnapshot().SnapshotID
+
+	res, err := e.comp.Compact(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("compaction: %+v", res)
+	if res.Rows != int64(len(want)) || res.RewrittenFiles != 2000 || res.SnapshotID == before {
+		t.Fatalf("compaction result %+v, want %d rows and ≥ 2000 files rewritten", res, len(want))
+	}
+	for s, p := range e.rows(id, 0) {
+		if p == "seed" { // alone in its partition: left as it is
+			want[s] = p
+		}
+	}
+	sameRows(t, e.rows(id, 0), want)
+	sameRows(t, e.rows(id, before), want)
+
+	tbl := e.load(id)
+	tasks, err := tbl.Scan().PlanFiles(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, bytes := map[string]int{}, map[string]int64{}
+	for _, task := range tasks {
+		k := fmt.Sprint(task.File.Partition())
+		files[k]++
+		bytes[k] += task.File.FileSizeBytes()
+	}
+	for k, n := range files {
+		limit := int(math.Ceil(float64(bytes[k])/target)) + 1
+		if n > limit {
+			t.Errorf("partition %s: %d files of %d bytes, want at most %d", k, n, bytes[k], limit)
+		}
+	}
+	fs, _ := e.wh.FS(context.Background())
+	manifests, err := tbl.CurrentSnapshot().Manifests(fs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(manifests) > 10 {
+		t.Errorf("%d manifests after compaction, want at most 10", len(manifests))
+	}
+	if op := tbl.CurrentSnapshot().Summary.Operation; op != table.OpReplace {
+		t.Errorf("last snapshot is %q, want replace", op)
+	}
+}
+
+// TestCompactRacesFlush: a flush commits between the compaction's write
+// and its commit. Both succeed; no row is lost or doubled.
+func TestCompactRacesFlush(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("race")
+	want := flushes(e, "race", 30, 3, 1)
+	e.hooks.beforeCommit = func() {
+		for s, p := range flushes(e, "race", 1, 7, 1) {
+			want[s] = p
+		}
+	}
+	res, err := e.comp.Compact(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RewrittenFiles != 30 {
+		t.Errorf("rewrote %d files, want 30", res.RewrittenFiles)
+	}
+	sameRows(t, e.rows(id, 0), want)
+}
+
+// TestCompactRacesDelete: an engine deletes rows of an input file while
+// the compaction runs. The compaction aborts, the delete wins, no deleted
+// row comes back.
+func TestCompactRacesDelete(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("deletes")
+	want := flushes(e, "deletes", 10, 3, 1)
+	var victim int64
+	for s := range want {
+		victim = max(victim, s)
+	}
+	e.hooks.beforeCommit = func() {
+		e.commitTx(id, func(tx *table.Transaction) error {
+			return tx.Delete(context.Background(), iceberg.EqualTo(iceberg.Reference("sequence"), victim), nil)
+		})
+	}
+	_, err := e.comp.Compact(context.Background(), id)
+	if !errors.Is(err, compaction.ErrAborted) {
+		t.Fatalf("compaction racing a delete: %v, want ErrAborted", err)
+	}
+	delete(want, victim)
+	sameRows(t, e.rows(id, 0), want)
+	// Later, with nothing racing, it compacts.
+	if _, err := e.comp.Compact(context.Background(), id); err != nil {
+		t.Fatal(err)
+	}
+	sameRows(t, e.rows(id, 0), want)
+}
+
+// TestLease: while another node holds the table's lease, compaction and
+// maintenance answer ErrBusy.
+func TestLease(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("leased")
+	flushes(e, "leased", 3, 1, 1)
+	uuid := e.load(id).Metadata().TableUUID().String()
+	ok, err := e.cat.AcquireLease(context.Background(), "maintain/"+uuid, "other-node", time.Minute)
+	if err != nil || !ok {
+		t.Fatalf("taking the lease: %v %v", ok, err)
+	}
+	if _, err := e.comp.Compact(context.Background(), id); !errors.Is(err, compaction.ErrBusy) {
+		t.Errorf("compact under another node's lease: %v", err)
+	}
+	if _, err := e.comp.Maintain(context.Background(), id); !errors.Is(err, compaction.ErrBusy) {
+		t.Errorf("maintain under another node's lease: %v", err)
+	}
+	if err := e.cat.ReleaseLease(context.Background(), "maintain/"+uuid, "other-node"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.comp.Compact(context.Background(), id); err != nil {
+		t.Errorf("compact after the release: %v", err)
+	}
+}
+
+var _ = catalog.ErrInvalid

@@ -1,0 +1,499 @@
+// Package compaction keeps tables healthy through the catalog's commit
+// path: it rewrites a partition's small data files into files near the
+// target size (an Iceberg replace snapshot), expires old snapshots and
+// deletes files no metadata references. Zombi's ingest tables are
+// maintained by default, other tables when they opt in. One node at a time
+// works on a table, under a lease in the pointer store.
+package compaction
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	icompaction "github.com/apache/iceberg-go/table/compaction"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zombi-db/zombi/catalog"
+)
+
+// Catalog is what compaction needs from the catalog.
+type Catalog interface {
+	LoadTable(ctx context.Context, id catalog.Ident) (*catalog.Table, error)
+	CommitTable(ctx context.Context, ch catalog.TableChange, idem *catalog.Idempotency) (*catalog.Table, error)
+	ListNamespaces(ctx context.Context, parent catalog.Namespace, pageToken string, pageSize int) (catalog.Page[catalog.Namespace], error)
+	ListTables(ctx context.Context, ns catalog.Namespace, pageToken string, pageSize int) (catalog.Page[catalog.Ident], error)
+	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
+}
+
+// Options configure a Compactor. Zero values take the documented
+// defaults.
+type Options struct {
+	Catalog Catalog
+	// FS returns the warehouse's FileIO.
+	FS table.FSysF
+	// NodeID names this node as a lease holder.
+	NodeID string
+	// CheckInterval is how often the scheduler looks at the tables; 0
+	// runs no scheduler (compaction only on request).
+	CheckInterval time.Duration
+	// Concurrency bounds the tables worked on at once. Default 1.
+	Concurrency int
+	// LeaseTTL is how long a lease lasts without renewal. Default 1m.
+	LeaseTTL   time.Duration
+	Logger     *slog.Logger
+	Registerer prometheus.Registerer
+	Now        func() time.Time
+}
+
+// Result is what one compaction did.
+type Result struct {
+	Table string
+	// SnapshotID is the replace snapshot, or the current snapshot when
+	// nothing needed rewriting.
+	SnapshotID               int64
+	FilesBefore, FilesAfter  int
+	BytesBefore, BytesAfter  int64
+	Rows                     int64
+	Groups                   int
+	RewrittenFiles, NewFiles int
+	// Manifests of the current snapshot before and after merging them.
+	ManifestsBefore, ManifestsAfter int
+}
+
+// Errors.
+var (
+	// ErrBusy: another node holds the table's lease. HTTP 409.
+	ErrBusy = errors.New("another node is maintaining the table")
+	// ErrAborted: a concurrent commit removed or changed an input file;
+	// the rewrite was discarded and is retried later. HTTP 409.
+	ErrAborted = errors.New("compaction aborted by a concurrent change")
+	// ErrMismatch: the rows written differ from the rows read; nothing
+	// was committed. A bug or corruption: the scheduler stops compacting
+	// the table until restart.
+	ErrMismatch = errors.New("compaction output does not match its input")
+)
+
+// Compactor runs compactions and maintenance. It is safe for concurrent
+// use.
+type Compactor struct {
+	cat     Catalog
+	fs      table.FSysF
+	node    string
+	opts    Options
+	log     *slog.Logger
+	metrics *metrics
+
+	stop chan struct{}
+	done chan struct{}
+	once sync.Once
+
+	mu     sync.Mutex
+	halted map[string]error // table UUID → why the scheduler leaves it alone
+	last   map[string]time.Time
+}
+
+// New returns a Compactor; with a CheckInterval its scheduler runs until
+// Close.
+func New(opts Options) (*Compactor, error) {
+	if opts.Catalog == nil || opts.FS == nil || opts.NodeID == "" {
+		return nil, errors.New("compaction: Catalog, FS and NodeID are required")
+	}
+	if opts.Concurrency <= 0 {
+		opts.Concurrency = 1
+	}
+	if opts.LeaseTTL <= 0 {
+		opts.LeaseTTL = time.Minute
+	}
+	if opts.Logger == nil {
+		opts.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opts.Now == nil {
+		opts.Now = time.Now
+	}
+	c := &Compactor{
+		cat: opts.Catalog, fs: opts.FS, node: opts.NodeID, opts: opts, log: opts.Logger,
+		metrics: newMetrics(), stop: make(chan struct{}), done: make(chan struct{}),
+		halted: map[string]error{}, last: map[string]time.Time{},
+	}
+	if err := c.metrics.register(opts.Registerer); err != nil {
+		return nil, fmt.Errorf("compaction: register metrics: %w", err)
+	}
+	if opts.CheckInterval > 0 {
+		go c.loop()
+	} else {
+		close(c.done)
+	}
+	return c, nil
+}
+
+// Close stops the scheduler and waits for the work under way.
+func (c *Compactor) Close() {
+	c.once.Do(func() { close(c.stop) })
+	<-c.done
+}
+
+// withLease runs fn holding the table's lease, renewing it meanwhile; the
+// context fn gets ends if a renewal fails.
+func (c *Compactor) withLease(ctx context.Context, uuid string, fn func(ctx context.Context) error) error {
+	name := "maintain/" + uuid
+	ok, err := c.cat.AcquireLease(ctx, name, c.node, c.opts.LeaseTTL)
+	if err != nil {
+		return err
+	}
+	if !ok {
+		return ErrBusy
+	}
+	ctx, cancel := context.WithCancelCause(ctx)
+	renewed := make(chan struct{})
+	go func() {
+		defer close(renewed)
+		t := time.NewTicker(c.opts.LeaseTTL / 3)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+			}
+			ok, err := c.cat.AcquireLease(ctx, name, c.node, c.opts.LeaseTTL)
+			if err == nil && !ok {
+				err = ErrBusy
+			}
+			if err != nil {
+				cancel(fmt.Errorf("renewing the lease: %w", err))
+				return
+			}
+		}
+	}()
+	err = fn(ctx)
+	cancel(nil)
+	<-renewed
+	rctx, rcancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
+	defer rcancel()
+	if rerr := c.cat.ReleaseLease(rctx, name, c.node); rerr != nil {
+		c.log.Warn("releasing a lease", "lease", name, "err", rerr)
+	}
+	return err
+}
+
+// Compact rewrites the table's small files, partition by partition, into
+// files near its target size, and commits a replace snapshot.
+func (c *Compactor) Compact(ctx context.Context, id catalog.Ident) (res Result, err error) {
+	start := time.Now()
+	defer func() { c.metrics.observe("compact", start, err) }()
+	t, err := c.cat.LoadTable(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	err = c.withLease(ctx, t.Metadata.TableUUID().String(), func(ctx context.Context) error {
+		if res, err = c.compact(ctx, id); err != nil {
+			return err
+		}
+		if res.ManifestsBefore, res.ManifestsAfter, err = c.mergeManifests(ctx, id); err != nil {
+			return err
+		}
+		if res.ManifestsAfter != res.ManifestsBefore {
+			t, err := c.cat.LoadTable(ctx, id)
+			if err != nil {
+				return err
+			}
+			res.SnapshotID = currentSnapshotID(t.Metadata)
+		}
+		return nil
+	})
+	if err == nil {
+		c.metrics.filesBefore.Add(float64(res.RewrittenFiles))
+		c.metrics.filesAfter.Add(float64(res.NewFiles))
+	}
+	return res, err
+}
+
+func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, error) {
+	t, err := c.cat.LoadTable(ctx, id)
+	if err != nil {
+		return Result{}, err
+	}
+	res := Result{Table: id.String(), SnapshotID: currentSnapshotID(t.Metadata)}
+	tbl := c.icebergTable(t)
+	if tbl.CurrentSnapshot() == nil {
+		return res, nil
+	}
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		return res, fmt.Errorf("planning %s: %w", id, err)
+	}
+	res.FilesBefore, res.FilesAfter = len(tasks), len(tasks)
+	for _, task := range tasks {
+		res.BytesBefore += task.File.FileSizeBytes()
+	}
+	res.BytesAfter = res.BytesBefore
+	target := targetFileSize(t.Metadata.Properties())
+	cfg := icompaction.DefaultConfig()
+	cfg.TargetFileSizeBytes = target
+	cfg.MinFileSizeBytes = target * 3 / 4
+	cfg.MaxFileSizeBytes = target * 9 / 5
+	cfg.MinInputFiles = 2
+	plan, err := cfg.PlanCompaction(tasks)
+	if err != nil {
+		return res, err
+	}
+	if len(plan.Groups) == 0 {
+		return res, nil
+	}
+	// The planner packs groups by input bytes, but small files shrink a lot
+	// when merged (fewer footers and row groups, better encodings): one
+	// group per partition, whose output the writer rolls at the target
+	// size, ends near ceil(bytes/target) files.
+	plan.Groups = mergeByPartition(plan.Groups)
+
+	var results []table.CompactionGroupResult
+	var written []iceberg.DataFile
+	abandon := func() { c.removeFiles(ctx, written) }
+	for _, g := range plan.Groups {
+		gr, rows, err := c.rewriteGroup(ctx, tbl, g, target)
+		written = append(written, gr.NewDataFiles...)
+		if err != nil {
+			abandon()
+			return res, err
+		}
+		results = append(results, gr)
+		res.Rows += rows
+	}
+
+	snap, err := c.commitRewrite(ctx, t, tasks, results)
+	if err != nil {
+		if !errors.Is(err, errOutcomeUnknown) {
+			abandon()
+		}
+		return res, err
+	}
+	res.SnapshotID = snap
+	res.Groups = len(results)
+	for _, gr := range results {
+		res.RewrittenFiles += len(gr.OldDataFiles)
+		res.NewFiles += len(gr.NewDataFiles)
+		res.BytesAfter += gr.BytesAfter - gr.BytesBefore
+	}
+	res.FilesAfter = res.FilesBefore - res.RewrittenFiles + res.NewFiles
+	c.metrics.bytesBefore.Add(float64(res.BytesBefore))
+	c.metrics.bytesAfter.Add(float64(res.BytesAfter))
+	c.log.Info("compacted", "table", res.Table, "files_before", res.FilesBefore, "files_after", res.FilesAfter,
+		"rewritten", res.RewrittenFiles, "rows", res.Rows, "snapshot", res.SnapshotID)
+	return res, nil
+}
+
+// rewriteGroup reads a group's rows (deletes applied) and writes them as
+// files near target, sorted by the table's sort order, then reads the new
+// files back: the rows and their checksum must match.
+func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompaction.Group, target int64) (table.CompactionGroupResult, int64, error) {
+	gr := table.CompactionGroupResult{PartitionKey: g.PartitionKey, BytesBefore: g.TotalSizeBytes}
+	sc, recs, err := tbl.Scan().ReadTasks(ctx, g.Tasks)
+	if err != nil {
+		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
+	}
+	var in checksum
+	counted := func(yield func(arrow.RecordBatch, error) bool) {
+		for rec, err := range recs {
+			if err == nil {
+				in.add(rec)
+			}
+			if !yield(rec, err) {
+				return
+			}
+		}
+	}
+	for df, err := range table.WriteRecords(ctx, tbl, sc, counted, table.WithClusteredWrite(), table.WithTargetFileSize(target)) {
+		if err != nil {
+			return gr, 0, fmt.Errorf("writing compacted files: %w", err)
+		}
+		gr.NewDataFiles = append(gr.NewDataFiles, df)
+		gr.BytesAfter += df.FileSizeBytes()
+	}
+
+	// Read back what was written.
+	out := checksum{}
+	var written int64
+	newTasks := make([]table.FileScanTask, len(gr.NewDataFiles))
+	for i, df := range gr.NewDataFiles {
+		newTasks[i] = table.FileScanTask{File: df, Start: 0, Length: df.FileSizeBytes()}
+		written += df.Count()
+	}
+	if len(newTasks) > 0 {
+		_, back, err := tbl.Scan().ReadTasks(ctx, newTasks)
+		if err != nil {
+			return gr, 0, fmt.Errorf("reading compacted files back: %w", err)
+		}
+		for rec, err := range back {
+			if err != nil {
+				return gr, 0, fmt.Errorf("reading compacted files back: %w", err)
+			}
+			out.add(rec)
+			rec.Release()
+		}
+	}
+	if in.rows != out.rows || in.sum != out.sum || written != in.rows {
+		return gr, 0, fmt.Errorf("%w: partition %q: read %d rows (checksum %x), wrote %d (files say %d, checksum %x)",
+			ErrMismatch, g.PartitionKey, in.rows, in.sum, out.rows, written, out.sum)
+	}
+	for _, task := range g.Tasks {
+		gr.OldDataFiles = append(gr.OldDataFiles, task.File)
+	}
+	gr.SafePosDeletes = table.CollectSafePositionDeletes(g.Tasks)
+	gr.SafeDeletionVectors = table.CollectSafeDeletionVectors(g.Tasks)
+	return gr, in.rows, nil
+}
+
+// errOutcomeUnknown: the commit may or may not have landed; its files
+// must stay.
+var errOutcomeUnknown = errors.New("commit outcome unknown")
+
+// maxConflicts is how often a compaction rebases onto concurrent appends
+// before it gives up for now.
+const maxConflicts = 20
+
+// commitRewrite commits the replace snapshot. On a conflict it reloads the
+// table: if every input file is still live with the same delete files,
+// only appends happened and the same output is committed on the new
+// metadata; otherwise it aborts.
+func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []table.FileScanTask, results []table.CompactionGroupResult) (int64, error) {
+	inputs := map[string]int{} // path → delete files at planning
+	for _, gr := range results {
+		for _, df := range gr.OldDataFiles {
+			inputs[df.FilePath()] = -1
+		}
+	}
+	for _, task := range base {
+		if _, ok := inputs[task.File.FilePath()]; ok {
+			inputs[task.File.FilePath()] = len(task.DeleteFiles) + len(task.EqualityDeleteFiles) + len(task.DeletionVectorFiles)
+		}
+	}
+	props := iceberg.Properties{"zombi.compaction.node": c.node}
+	for attempt := 0; ; attempt++ {
+		tbl := c.icebergTable(t)
+		tx := tbl.NewTransaction()
+		rw := tx.NewRewrite(props)
+		for _, gr := range results {
+			rw.ApplyResult(gr)
+		}
+		if err := rw.Commit(ctx); err != nil {
+			return 0, fmt.Errorf("preparing the replace snapshot: %w", err)
+		}
+		tc, err := tx.TableCommit()
+		if err != nil {
+			return 0, fmt.Errorf("preparing the replace snapshot: %w", err)
+		}
+		next, err := c.cat.CommitTable(ctx, catalog.TableChange{Ident: t.Ident, Requirements: tc.Requirements, Updates: tc.Updates}, nil)
+		if err == nil {
+			return currentSnapshotID(next.Metadata), nil
+		}
+		if !errors.Is(err, catalog.ErrCommitFailed) {
+			if errors.Is(err, catalog.ErrInvalid) || errors.Is(err, catalog.ErrUnprocessable) || errors.Is(err, catalog.ErrNoSuchTable) {
+				return 0, err
+			}
+			return 0, fmt.Errorf("%w: %w", errOutcomeUnknown, err)
+		}
+		c.metrics.conflicts.Inc()
+		if attempt >= maxConflicts {
+			return 0, fmt.Errorf("%w: lost %d commits in a row: %w", ErrAborted, attempt+1, err)
+		}
+		if t, err = c.cat.LoadTable(ctx, t.Ident); err != nil {
+			return 0, err
+		}
+		tasks, err := c.icebergTable(t).Scan().PlanFiles(ctx)
+		if err != nil {
+			return 0, err
+		}
+		live := 0
+		for _, task := range tasks {
+			deletes, ok := inputs[task.File.FilePath()]
+			if !ok {
+				continue
+			}
+			if n := len(task.DeleteFiles) + len(task.EqualityDeleteFiles) + len(task.DeletionVectorFiles); n != deletes {
+				return 0, fmt.Errorf("%w: rows of input file %s were deleted meanwhile", ErrAborted, task.File.FilePath())
+			}
+			live++
+		}
+		if live != len(inputs) {
+			return 0, fmt.Errorf("%w: %d of %d input files were removed or rewritten meanwhile", ErrAborted, len(inputs)-live, len(inputs))
+		}
+		if err := sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+			return 0, err
+		}
+	}
+}
+
+func sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
+
+func (c *Compactor) icebergTable(t *catalog.Table) *table.Table {
+	id := append(append(table.Identifier{}, t.Ident.Namespace...), t.Ident.Name)
+	return table.New(id, t.Metadata, t.MetadataLocation, c.fs, catalogIO{c})
+}
+
+// removeFiles deletes files no commit references, best effort.
+func (c *Compactor) removeFiles(ctx context.Context, files []iceberg.DataFile) {
+	if len(files) == 0 {
+		return
+	}
+	fs, err := c.fs(ctx)
+	if err != nil {
+		c.log.Warn("cannot remove unreferenced files", "files", len(files), "err", err)
+		return
+	}
+	for _, df := range files {
+		if err := fs.Remove(df.FilePath()); err != nil {
+			c.log.Warn("cannot remove unreferenced file", "file", df.FilePath(), "err", err)
+		}
+	}
+}
+
+func targetFileSize(props iceberg.Properties) int64 {
+	if v, ok := props[table.WriteTargetFileSizeBytesKey]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err == nil && n > 0 {
+			return n
+		}
+	}
+	return table.WriteTargetFileSizeBytesDefault
+}
+
+func currentSnapshotID(meta table.Metadata) int64 {
+	if s := meta.CurrentSnapshot(); s != nil {
+		return s.SnapshotID
+	}
+	return 0
+}
+
+// mergeByPartition joins the groups of each partition, in plan order.
+func mergeByPartition(groups []icompaction.Group) []icompaction.Group {
+	var out []icompaction.Group
+	at := map[string]int{}
+	for _, g := range groups {
+		i, ok := at[g.PartitionKey]
+		if !ok {
+			at[g.PartitionKey] = len(out)
+			out = append(out, g)
+			continue
+		}
+		out[i].Tasks = append(out[i].Tasks, g.Tasks...)
+		out[i].TotalSizeBytes += g.TotalSizeBytes
+		out[i].DeleteFileCount += g.DeleteFileCount
+	}
+	return out
+}

@@ -1,0 +1,190 @@
+package compaction_test
+
+import (
+	"context"
+	"log/slog"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/catalog/embedded"
+	"github.com/zombi-db/zombi/compaction"
+	"github.com/zombi-db/zombi/flusher"
+	"github.com/zombi-db/zombi/hot"
+	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/warehouse"
+)
+
+// env is the whole write path in one process: catalog (embedded store),
+// warehouse (local, or S3 when given), hot tier, ingest, flusher, and the
+// compactor under test.
+type env struct {
+	t     *testing.T
+	cat   *catalog.Service
+	wh    *warehouse.Warehouse
+	hot   *hot.DB
+	ing   *ingest.Service
+	fl    *flusher.Flusher
+	comp  *compaction.Compactor
+	hooks *hookedCatalog
+}
+
+func newEnv(t *testing.T, whCfg *warehouse.Config) *env {
+	t.Helper()
+	ctx := context.Background()
+	dir := t.TempDir()
+	quiet := slog.New(slog.DiscardHandler)
+	store, err := embedded.Open(filepath.Join(dir, "catalog"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { store.Close() })
+	cfg := warehouse.Config{Root: filepath.Join(dir, "warehouse")}
+	if whCfg != nil {
+		cfg = *whCfg
+	}
+	e := &env{t: t}
+	if e.wh, err = warehouse.Open(ctx, cfg); err != nil {
+		t.Fatal(err)
+	}
+	if e.cat, err = catalog.New(catalog.Options{Store: store, Warehouse: e.wh}); err != nil {
+		t.Fatal(err)
+	}
+	if e.hot, err = hot.Open(filepath.Join(dir, "hot"), hot.Options{Logger: quiet}); err != nil {
+		t.Fatal(err)
+	}
+	if e.ing, err = ingest.New(ingest.Options{Catalog: e.cat, Hot: e.hot, AutoCreate: true}); err != nil {
+		t.Fatal(err)
+	}
+	if e.fl, err = flusher.New(flusher.Options{Catalog: e.cat, Hot: e.hot, FS: e.wh.FS, Interval: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	e.hooks = &hookedCatalog{Service: e.cat}
+	if e.comp, err = compaction.New(compaction.Options{Catalog: e.hooks, FS: e.wh.FS, NodeID: "test-node"}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		e.comp.Close()
+		ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+		defer cancel()
+		if err := e.fl.Close(ctx); err != nil {
+			t.Error(err)
+		}
+		e.ing.Close()
+		e.hot.Close()
+	})
+	return e
+}
+
+func (e *env) writeBulk(ref, ndjson string) []uint64 {
+	e.t.Helper()
+	res, err := e.ing.WriteBulk(context.Background(), ref, ingest.Request{MediaType: ingest.MediaNDJSON, Body: []byte(ndjson)})
+	if err != nil {
+		e.t.Fatalf("bulk write to %s: %v", ref, err)
+	}
+	return res.Offsets
+}
+
+func (e *env) flush(id catalog.Ident) flusher.Result {
+	e.t.Helper()
+	res, err := e.fl.Flush(context.Background(), id)
+	if err != nil {
+		e.t.Fatalf("flush %s: %v", id, err)
+	}
+	return res
+}
+
+func (e *env) load(id catalog.Ident) *table.Table {
+	e.t.Helper()
+	t, err := e.cat.LoadTable(context.Background(), id)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	ident := append(append(table.Identifier{}, id.Namespace...), id.Name)
+	return table.New(ident, t.Metadata, t.MetadataLocation, e.wh.FS, nil)
+}
+
+// commitTx runs fn on a transaction and commits it through the catalog,
+// as an engine's commit would arrive.
+func (e *env) commitTx(id catalog.Ident, fn func(tx *table.Transaction) error) {
+	e.t.Helper()
+	tx := e.load(id).NewTransaction()
+	if err := fn(tx); err != nil {
+		e.t.Fatal(err)
+	}
+	tc, err := tx.TableCommit()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	if _, err := e.cat.CommitTable(context.Background(), catalog.TableChange{Ident: id, Requirements: tc.Requirements, Updates: tc.Updates}, nil); err != nil {
+		e.t.Fatalf("commit to %s: %v", id, err)
+	}
+}
+
+func (e *env) setProps(id catalog.Ident, props iceberg.Properties) {
+	e.t.Helper()
+	e.commitTx(id, func(tx *table.Transaction) error { return tx.SetProperties(props) })
+}
+
+// rows returns sequence → payload of the event table at a snapshot (0:
+// the current one); a sequence present twice fails the test.
+func (e *env) rows(id catalog.Ident, snapshot int64) map[int64]string {
+	e.t.Helper()
+	tbl := e.load(id)
+	var opts []table.ScanOption
+	if snapshot != 0 {
+		opts = append(opts, table.WithSnapshotID(snapshot))
+	}
+	at, err := tbl.Scan(opts...).ToArrowTable(context.Background())
+	if err != nil {
+		e.t.Fatalf("scan %s at %d: %v", id, snapshot, err)
+	}
+	defer at.Release()
+	out := map[int64]string{}
+	seqCol := at.Column(at.Schema().FieldIndices("sequence")[0]).Data().Chunks()
+	payCol := at.Column(at.Schema().FieldIndices("payload")[0]).Data().Chunks()
+	for c := range seqCol {
+		seqs, pays := seqCol[c], payCol[c]
+		for i := 0; i < seqs.Len(); i++ {
+			s := seqs.(interface{ Value(int) int64 }).Value(i)
+			if _, dup := out[s]; dup {
+				e.t.Fatalf("sequence %d twice in %s", s, id)
+			}
+			out[s] = string(pays.(interface{ Value(int) []byte }).Value(i))
+		}
+	}
+	return out
+}
+
+// hookedCatalog lets a test act just before the compactor's commits.
+type hookedCatalog struct {
+	*catalog.Service
+	beforeCommit func()
+}
+
+func (h *hookedCatalog) CommitTable(ctx context.Context, ch catalog.TableChange, idem *catalog.Idempotency) (*catalog.Table, error) {
+	if fn := h.beforeCommit; fn != nil {
+		h.beforeCommit = nil
+		fn()
+	}
+	return h.Service.CommitTable(ctx, ch, idem)
+}
+
+func ident(name string) catalog.Ident {
+	return catalog.Ident{Namespace: catalog.Namespace{"default"}, Name: name}
+}
+
+func sameRows(t *testing.T, got, want map[int64]string) {
+	t.Helper()
+	if len(got) != len(want) {
+		t.Fatalf("%d rows, want %d", len(got), len(want))
+	}
+	for s, p := range want {
+		if got[s] != p {
+			t.Fatalf("sequence %d: %q, want %q", s, got[s], p)
+		}
+	}
+}

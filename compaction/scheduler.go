@@ -1,0 +1,137 @@
+package compaction
+
+import (
+	"context"
+	"errors"
+	"time"
+
+	icompaction "github.com/apache/iceberg-go/table/compaction"
+	"github.com/zombi-db/zombi/catalog"
+)
+
+// loop is the scheduler: every CheckInterval it walks the catalog and, for
+// each table whose policy is on, compacts when a partition has PropMinFiles
+// small files (or two, once the last compaction is PropMaxAge old) and runs
+// expiry and orphan cleanup every PropInterval.
+func (c *Compactor) loop() {
+	defer close(c.done)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go func() {
+		<-c.stop
+		cancel()
+	}()
+	started := c.opts.Now()
+	t := time.NewTicker(c.opts.CheckInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		err := c.walk(ctx, nil, func(id catalog.Ident) {
+			c.consider(ctx, id, started)
+		})
+		if err != nil && ctx.Err() == nil {
+			c.log.Warn("listing tables for maintenance", "err", err)
+		}
+	}
+}
+
+// walk calls fn for every table under parent.
+func (c *Compactor) walk(ctx context.Context, parent catalog.Namespace, fn func(catalog.Ident)) error {
+	if len(parent) > 0 {
+		for token := ""; ; {
+			page, err := c.cat.ListTables(ctx, parent, token, 1000)
+			if err != nil {
+				return err
+			}
+			for _, id := range page.Items {
+				if ctx.Err() != nil {
+					return ctx.Err()
+				}
+				fn(id)
+			}
+			if token = page.Next; token == "" {
+				break
+			}
+		}
+	}
+	for token := ""; ; {
+		page, err := c.cat.ListNamespaces(ctx, parent, token, 1000)
+		if err != nil {
+			return err
+		}
+		for _, ns := range page.Items {
+			if err := c.walk(ctx, ns, fn); err != nil {
+				return err
+			}
+		}
+		if token = page.Next; token == "" {
+			return nil
+		}
+	}
+}
+
+// consider runs what the table's policy asks for now.
+func (c *Compactor) consider(ctx context.Context, id catalog.Ident, started time.Time) {
+	t, err := c.cat.LoadTable(ctx, id)
+	if err != nil {
+		return
+	}
+	p := policyOf(t.Metadata.Properties())
+	uuid := t.Metadata.TableUUID().String()
+	c.mu.Lock()
+	halted := c.halted[uuid]
+	lastCompact, lastMaintain := c.last["compact/"+uuid], c.last["maintain/"+uuid]
+	c.mu.Unlock()
+	if !p.enabled || halted != nil || t.Metadata.CurrentSnapshot() == nil {
+		return
+	}
+	if lastCompact.IsZero() {
+		lastCompact = started
+	}
+	now := c.opts.Now()
+	if c.needsCompaction(ctx, t, p, now.Sub(lastCompact) >= p.maxAge) {
+		_, err := c.Compact(ctx, id)
+		c.record("compact/"+uuid, now, err)
+		if errors.Is(err, ErrMismatch) {
+			c.mu.Lock()
+			c.halted[uuid] = err
+			c.mu.Unlock()
+			c.log.Error("compaction halted for this table until restart", "table", id.String(), "err", err)
+		}
+	}
+	if now.Sub(lastMaintain) >= p.interval {
+		_, err := c.Maintain(ctx, id)
+		c.record("maintain/"+uuid, now, err)
+	}
+}
+
+func (c *Compactor) record(key string, at time.Time, err error) {
+	if err != nil && !errors.Is(err, ErrBusy) && !errors.Is(err, context.Canceled) {
+		c.log.Warn("scheduled maintenance failed", "run", key, "err", err)
+	}
+	c.mu.Lock()
+	c.last[key] = at
+	c.mu.Unlock()
+}
+
+// needsCompaction reports whether a partition has p.minFiles small files,
+// or (when aged) at least two.
+func (c *Compactor) needsCompaction(ctx context.Context, t *catalog.Table, p policy, aged bool) bool {
+	tasks, err := c.icebergTable(t).Scan().PlanFiles(ctx)
+	if err != nil {
+		return false
+	}
+	target := targetFileSize(t.Metadata.Properties())
+	cfg := icompaction.DefaultConfig()
+	cfg.TargetFileSizeBytes, cfg.MinFileSizeBytes, cfg.MaxFileSizeBytes = target, target*3/4, target*9/5
+	cfg.MinInputFiles = uint(p.minFiles)
+	if aged {
+		cfg.MinInputFiles = 2
+	}
+	plan, err := cfg.PlanCompaction(tasks)
+	return err == nil && len(plan.Groups) > 0
+}
