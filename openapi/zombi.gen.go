@@ -157,6 +157,25 @@ type CommitTransactionRequest struct {
 	TableChanges []CommitTableRequest `json:"table-changes"`
 }
 
+// CompactResult defines model for CompactResult.
+type CompactResult struct {
+	BytesAfter      int64 `json:"bytes_after"`
+	BytesBefore     int64 `json:"bytes_before"`
+	FilesAfter      int   `json:"files_after"`
+	FilesBefore     int   `json:"files_before"`
+	ManifestsAfter  int   `json:"manifests_after"`
+	ManifestsBefore int   `json:"manifests_before"`
+	NewFiles        int   `json:"new_files"`
+	RewrittenFiles  int   `json:"rewritten_files"`
+
+	// Rows Rows rewritten.
+	Rows int64 `json:"rows"`
+
+	// SnapshotId The table's snapshot after the run (the replace snapshot when files were rewritten).
+	SnapshotId int64  `json:"snapshot_id"`
+	Table      string `json:"table"`
+}
+
 // CreateNamespaceRequest defines model for CreateNamespaceRequest.
 type CreateNamespaceRequest struct {
 	// Namespace Namespace levels, outermost first.
@@ -268,6 +287,15 @@ type LoadTableResult struct {
 
 	// MetadataLocation Absent for a staged create.
 	MetadataLocation *string `json:"metadata-location,omitempty"`
+}
+
+// MaintenanceResult defines model for MaintenanceResult.
+type MaintenanceResult struct {
+	ExpiredSnapshots int    `json:"expired_snapshots"`
+	OrphanBytes      int64  `json:"orphan_bytes"`
+	OrphanFiles      int    `json:"orphan_files"`
+	SnapshotId       int64  `json:"snapshot_id"`
+	Table            string `json:"table"`
 }
 
 // Namespace Namespace levels, outermost first.
@@ -660,9 +688,15 @@ type ServerInterface interface {
 	// WriteBulk Write many events; all or nothing unless partial=true.
 	// (POST /tables/{table}/bulk)
 	WriteBulk(ctx echo.Context, table IngestTable, params WriteBulkParams) error
+	// CompactTable Rewrite the table's small data files now (a replace snapshot).
+	// (POST /tables/{table}/compact)
+	CompactTable(ctx echo.Context, table IngestTable) error
 	// FlushTable Commit the table's acknowledged events to Iceberg now.
 	// (POST /tables/{table}/flush)
 	FlushTable(ctx echo.Context, table IngestTable) error
+	// MaintainTable Expire old snapshots and delete orphan files now.
+	// (POST /tables/{table}/maintenance)
+	MaintainTable(ctx echo.Context, table IngestTable) error
 	// GetWatermark The committed (in Iceberg) and high (durable in the hot tier) sequence numbers.
 	// (GET /tables/{table}/watermark)
 	GetWatermark(ctx echo.Context, table IngestTable) error
@@ -882,6 +916,22 @@ func (w *ServerInterfaceWrapper) WriteBulk(ctx echo.Context) error {
 	return err
 }
 
+// CompactTable converts echo context to params.
+func (w *ServerInterfaceWrapper) CompactTable(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CompactTable(ctx, table)
+	return err
+}
+
 // FlushTable converts echo context to params.
 func (w *ServerInterfaceWrapper) FlushTable(ctx echo.Context) error {
 	var err error
@@ -895,6 +945,22 @@ func (w *ServerInterfaceWrapper) FlushTable(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.FlushTable(ctx, table)
+	return err
+}
+
+// MaintainTable converts echo context to params.
+func (w *ServerInterfaceWrapper) MaintainTable(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.MaintainTable(ctx, table)
 	return err
 }
 
@@ -1511,6 +1577,8 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/tables/:table", wrapper.WriteEvent, options.OperationMiddlewares["writeEvent"]...)
 	router.POST(options.BaseURL+"/tables/:table/bulk", wrapper.WriteBulk, options.OperationMiddlewares["writeBulk"]...)
 	router.POST(options.BaseURL+"/tables/:table/flush", wrapper.FlushTable, options.OperationMiddlewares["flushTable"]...)
+	router.POST(options.BaseURL+"/tables/:table/compact", wrapper.CompactTable, options.OperationMiddlewares["compactTable"]...)
+	router.POST(options.BaseURL+"/tables/:table/maintenance", wrapper.MaintainTable, options.OperationMiddlewares["maintainTable"]...)
 	router.GET(options.BaseURL+"/tables/:table/watermark", wrapper.GetWatermark, options.OperationMiddlewares["getWatermark"]...)
 	router.GET(options.BaseURL+"/v1/config", wrapper.GetConfig, options.OperationMiddlewares["getConfig"]...)
 	router.POST(options.BaseURL+"/v1/oauth/tokens", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
@@ -1541,99 +1609,109 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1D1pc9u2tn/lDN+9U3uGWuy4TWJPP7hp0vq+ZhnbnfvmRn4xTB6JqEmABUDLakb//Q42LiIpybHcpp/q",
-	"UCB4Npz9oJ+DiGc5Z8iUDI4/BzkRJEOFwvzrNLrV/4lRRoLminIWHAf/TpCB4kCYnKM4huu4EOQmxWvY",
-	"i3FKilTtA2cRgkoQ8E7vDEQgUKafTJhcsAhjSLgCRVGcwHXEs4wqhfG1fZEwOIvwBsUMJCO51EsTnsZS",
-	"b5BN2J7e2X4eIiIERQlUyXLxJxqfwLfjI6BTUAlRoMgtSkg5m6HQT9iE6S0kijsU30gYDCwIgzmhKqwD",
-	"rjSyUpEFOCyBsFijM2El1JAShWJ/OGFBGFBNot8LFIsgDBjJMDgOSHQbhIGMEsyIpachU3AcuE2DMEBW",
-	"ZMHxx9qTcv/gKgzUItc7SSUomwXLZRicxZjlXCGLFv+LizabXqUUmRpECZfI4BYXsHeg2XZw+AJyQZky",
-	"2JxevDo7gyghgkSa6/uWYJkhGAGBSixAkikOPW4JkhhFhVwNjoEGpI5oB9RshlJdGhRbIJvHoPeFPSst",
-	"4EhlHsqcRLgPXFT/Guq/TgBJlEBOhJqwjKgoQQn//5EM/jgd/OfK/Xc8ePlpcPV5HB4cPl/+o8arnKik",
-	"wkY54gv8vaAC4+BYiQLX4/TOQ/NBb9XCqvwZUrzDVMJvnDKM4WZhMCwYVSBRHzzFBez98+DN/rAbuBLt",
-	"BwL4gczwgv7RQfG3XCqgCjOpjydnCDmZIexpEdA/HYzH4wqaFbHO/bb1r2eU0UyL8kEptJQpnKEoQbnk",
-	"t8g6uJ8gMLxXA73vQOlFwKeGRrnAO8oLaaA7AXIjkSktCJjlagFTLsyyKRVSrYPWfnk9sYwQek7uREKW",
-	"erHMOZNotOprIbjQf0ScKWRK/0nyPKUR0aQY/Sa5IU+14z8EToPj4H9GlbIe2V/lyOx27va3X2vS9ZQB",
-	"6jVOAZeq1T6ccpERNTSouy31F38o0ttz/L1AacDjDN9Pg+OPn4Nc8ByFohYVgREXsfnTSFENfX7zG0Yq",
-	"WJZiQIQgi8BSw5PuY7lDpePKF7ff82oZOoil0aurYEa8sGRelcgwiAtLeLuwSbmf+RwywhbggIQ5ajvm",
-	"FZ4y6lEbHz4FJCKlKPQZkloE21/i06lE1aSVpb5d991R52tNTMOgZuQ6bDNVCZDo9vvSeIQNnpfm1Gj5",
-	"0qY6a6fh3gjRCv88VqEjcgcfg1dEkZTPXnE2pbM2d5yOl5sk/UP11lIbzDjn1LktbU0ieKFQI0els/NA",
-	"szzFTG8ZApEwCd6+vvz5/Y8w0gd8EhjFsSJw/gy32UBrZu8WF4OUTlHRrEPHnl28H7z4bnxgPAj9zOir",
-	"eUKjBFaMpxY0pLlzmG4xVzVRqmDhdygEjfFBFFvhW0n0+nadzDOSZLRiTSE0OUhjZIpOKYpNEJl9zqrl",
-	"FVSZd0E3vn5ef2EZBkUe+/O78d1f3dq2GqrtWW25kSBO7bYokqEiMVFkK6De+sXLsHxxkHJrDrqtVB32",
-	"9ivVNuswEIRJEukXehlrjN0gSoh22xqaax1SHSKzyQw0P9QJtECisHSmekGunKQNUJZb6d2be3zhmao+",
-	"vRUCfbLzlWOwXhWsEVvvQnX8oH13ql8byByjjQj41Rd68RfjHm7pYV3YVXq90q5pZMhQw+OG8xQJ0yvm",
-	"gioccBFvVoUXXKj3ZmEXFyovtYsTxul7y2NMu5yd2ACXkXvriX/78mVY+eVH43GXm5GhlGTWzZ2al9c0",
-	"bW+4MEGiBktHNEV6C4YCoQ3JbkjsfKdvdIAR470JnwUSyVnD3q4j1LnZwXrNXQ6RIjZNsb3xtv9uGWrv",
-	"GN9HaJ6ZODMEHM6G8I5fFFFiZP+1/73DOLdUs6WqWxda5vRytF8noI8ZNoYCVipWAbHvd35Yu36v2R2m",
-	"vIso75nzDofw+p5EKl2YMJFPISeLlJPYcNT9/emGSPzuSNOl5SB4P+fTrc1WZOT+F2QzHWcdfvtduEYn",
-	"NIT58ODo+dGLZ98dPa/JdKdEO5jaKJ2C/Qho11BxgbF2B6mS8Ovlm8ELuFkolCegHX+uEhTwr4v37+CO",
-	"pAX6heaJwnsdOJVfctg3/Hq9V5cLp11FqUiWf8o6zpXhCeg1OmjDnEcJZDRNqcSIs1ieQCN9ZRbOE2Qu",
-	"Mt7Wj2/Jwpu0kElfEGXI0ob1gv6BPk7/QMTvBSqY0hQllDHIVvCEgXmrO0oTfL5tvLQ2PtKRQS0GQogW",
-	"UYoVpLDnUglRIYTJMTA8gbElrn5us2YJkcA4w/0tMVM+39WSgzlRKDIiOvKsP9NZglKB1KaWRY7IVH85",
-	"9tlUC8+XxG0+jVEnl6Oz50ToWF6HskuD/ITq7+zV/IwkVcmFIqqQHdY0wejW/EXi2Kgjkn5o+sg91qb6",
-	"giz3Xm8t3LouIH+hsiKy3ILK23vrDXqvWsqVhJz5RJGmVp5t4ms9TjWA+vAyRnUNTlV0uT1SHXHmzlGr",
-	"w9WJGyexDxN70lI+IbK9y7rbwHLFMNq86tR4dcbXjcE6u9t4OmsCznf1s78+Ox4CL7Sy4VLV8rlbe3Ym",
-	"NCDpumQgibT7hnGPpXHObN+v0meqSphWklk+n9gdH5R+XAsT4x53f9Xm2La1f6WyaRL6cHwIXMDReLzZ",
-	"OFhYwnUKaUNSV7rcUknsGmW7tmuGdG3JrCqCpVsIOlSsCabbLAzuBzM+8Bjat4bN/WtrBjTLubBiYpL+",
-	"wYyqpLgZRjwbkZxECY7cJoMZtzWMpjh9sVk4RxL3CalNyD4krx4GCZ0lnxoOxRbiorXgpwcJWJ8z0+Ng",
-	"OEyaX7rqJEcV5rXoMaWYxg89NzbO3AyqF3e3vhu4GZUKxfrkxzbJuzVZEH6HwoTPjSLxlKSyskWlLunO",
-	"GbQh6MZGL1+PS4xSUVZi8UBjK3khNrt6rRdXHSK7S9gApguhi1ptvUdv2G/CnlSiiBToLWBOVeJ+GFAb",
-	"yRpBk/vb6hX34ccplCoTtBYBLhSYzNIm4GxQUO36xdCN7CEuy6JnjTx/2/PsFfeHOv69Drw7PV0y0PR4",
-	"erM7NoLz58RUgigDUj4Z/iY5MxHsJjKfk/m/Lt6/K799vlLIWOGklJpYnEngrBFj+i/DHjFrXIJRg2b+",
-	"aXPjRUHjcMLcM4HTgQ/dBjQu16ZEqgGRks4YxgMjzIP6e+6bg1Loe96sErL1t51OMkna+rvlcy6UTX4O",
-	"aLw/hFO2gCmhKWUzv4epfxGa2rrjPOFl+G1P49H4pWvO2M7udUn+ebOYsyPh/7UqM600UXj+uaqRS34S",
-	"BhZmixhhMAlsuWUSnEDBbhmfM7BPbMHvaDwePg5zD+MukLZ7Vc0t5WnvNRkCM35HUvmwZOyW5buV+L5F",
-	"mzXg9hbpqJQaqLXg9sSEJfgGaRsvPBTnB720ohL9DhUAXTrx33VvcDX49O1lmzNPVX5M8UY/wfbpJ+ue",
-	"bvEt32fnEly+TfCRmbYe57QigoOvk4jaJetz1DfEew/yrBsZ7wdmNh/V+bFb4jqc/fo2STUuGBWCqoXx",
-	"n1x+GYmwjoU58oaQ9lG5QaJUblucKJvyzry5WKiEshn8h2c31KbIjcE1vW1cqOMGVc5fX1xCZNtTJmyv",
-	"SlaFVrRl6GRfhpAVqaLWGIOqaudy3yRMkM0oM+8lOGGGqkBNsyOcfjgzS3LB4yJCIWFP6zeiqN7KGAff",
-	"PWShFpgikSj3teVlsYFYyxyxcSaUrS+wl5jkZQgfBM9QJVhI7U4IGsn94YRNmKGI7/+SQGzlwtml688T",
-	"m5CYBMfweeKrVZMghIkhuf0r4jFOguXyOpyweYIC4Vo/ugaBORLbJAs/X15+AJsvMH70tX7/2nZq1kk+",
-	"YVV5LUqJlBCZRlUJGcmBKq1h9gxB70mWpwjXXZU3Dcq1bTN4Q2iKcfWLxbvKlWpFog2fNbEqQSq2acSc",
-	"sL3rfx68ud4fwttCEaVlSljDJ8FmNbRJv17p4LkG2x977JtnJ8ww2NRrSIamEVc/ceqNxHdal0iMwXcQ",
-	"wQwdTU3+a8J88yCQGdGuKovBNUoA40barcekqNLHM7BCZBhy+uEsCIM7FNIekPHwYDg2eilHRnIaHAfP",
-	"huPhsyA0zoE5hyMrU6OU3pnDPrP6qxTAs1irbbPmF71kpbvxcDzeWW9jIzXf1dqoYRw2FEpw/PEqDGSR",
-	"ZUQsTNprDPOEpugaSXmEUnq9oGlkvHwyk0Zz5TK40rt5Gggk8WIDEc7Nmr+QCgYAU4j8dvzsz6M9xJgj",
-	"i7XkQ8ytMLqu/G1Y4gpqRpGhsIVY8NpuTgQmvJC+zT8ETCXCt+Nn3exyOq+XU2/d7xu5pPBejfKU0BVK",
-	"dfT0toIA/YX1mLe1dFnHw3sFeJ9zSX2LoGnL7ULWWqbRZ/PfZS/OWixe++Rbfa7jY6uNQ+uZygNTXKuu",
-	"QrByoAPG1pngaawNWoJp3NsVXlr/ingt12Jd4X4Zdjap+3mMNmwH43EI9Yb1/o71lGa0CVrZV2BeDDe0",
-	"r7ebI9KFh2yecOncKVe5lxoqLoBMlRk7oRL2zt+8gmfPnr00zeutun4v4JKyCNc2rl89oQKqJaq1ANY3",
-	"umPx0AaRQyIEnw+lEkiy5t5VNwRlxKC18ThZwdWnoyp/i1grAmK7L0JDWe1rwKn+MJx9eAX2487knjoj",
-	"vRlabT4NBC7j2k2Nkrwj14q0rB9tTSMvClLRNF0NYGBP68cFKogxRR1LWbkgME0LmezXz7p1HIOrZevg",
-	"dgFWLRnVx2u0SOTcxukdbVvMy6pxaPdIobhLPMWGttZtMT+6iGcxYX9o12JowRtatn5vkd43yN7weGEE",
-	"3++OrrGoZNuEmepiLrjiN8UUbKuL+dgrK6uDy4VeX2Pb/aBc7gzEhFVlIMrg/wZlfWcIFjvfu+P89Rps",
-	"OhLQAkPkhDX9YXuEbQbYuKOKQ8TTImNSO4n6LA4n7DJBOBwfmu4hDbs/3v7w01Kpu0k32xNItGMINs4o",
-	"WKq9kKqJB0TBpKXCYGAiYJpStfie6C3cZFlTu5ug1BAveLCQNCfHtFrb8MZpdBu0tV9Jc+DTOkstGSrb",
-	"sd87O1bj22blZnzvH7j1x3YzOtNofVtVbZXUfYE2a04HLVvK+XBnSNSzEx2K9EebThnCqRvma4YjtcY8",
-	"E5pYd8uKJhd0RnW8aU26fbPMd3yvERs+Wm8a8M2ZNGJz4iDA2I6CUnOeXE6oU0W2PaLRTZHerg6z7kp3",
-	"vq6UpjRzpTpwdg2yk+D4o1d4w+HwalkzVhpBrwtzFBOWUma0YlPkWKy5b41bdaJ+KNJbx2dzCobwXiu3",
-	"CavDIfhcHvsI3yQN9bm0qk2GK2Aa8PRnJuzdj/oNLSBVu24rRe+On8/RjyGl0sTEeIc6yF3b6XtiX8tt",
-	"b4YRHLP1HUmpf00rY4FGVypkZSDgpnyphMPxc5dI92mGXOtN83KvgtSEe7B+9Nque4rQ4NA9zttXqX0i",
-	"9VWf0WsrLytJ66OYv6XCq/X2dDuOwg/sNVTHMgwOx893BkW70agDmIbEa5GWPMPmNKHvirEtvcZnsZmq",
-	"OuA70LBmjtG6aidA0tSMUdvsETh3pA7ttqrW+K5PpWvPtVPk/GPXqetHfVU1i+8slskoWHNRpsCPTSZW",
-	"OMSBRLeMz1OMZxjDDU65TQiWyo26ef/moKzTskMwKXZPM8UtXGFdTSVEGjUM41KBmXe/kRPmq70+Ed+l",
-	"s0z/9WU5YPxE4Vy9y7tDaC99W/Q3EnihIp7tQAhtrrZOkSY3qvDep+YZn28rhI2ep85cyE+oqlLYE5K2",
-	"+kgHYcsf5ePpaZhUda3Tsk1k30heQmcJ7PWU0varmJoV2Q0K+QSxp2bT3cGoanHt44ubCt6Qojp1fYRG",
-	"AfjqiYmRTlZLPbXsYV86pVzwl6VUmiPRfafQLgJLRDc9vIOz6Lb1I8AhlBPApdqqSkzdE9R1iXE8tkfz",
-	"7mDU7EHv5Huznf3BHlp1i8QWwWt5+0VnBKtVcglwuE1lqP+CCWGj8b9GonomBDpE672/5oNPK9R3oJM0",
-	"BIZe1aYQU4FmaKxgsUl2WSrBnuK5JXZ9cKmRBKtPDiwrF6EpSCtDtY/OhTyRq94zvLyV5zx+Oij6ZeSy",
-	"zkaYE+kGAeIdqB+zEZBq/xMzU+ckIyukArynUvUKQ0vPjD6Xfy+tG5mi7choSsuPguc7lpUGq456brVp",
-	"EDIWPM93QUiNjcm0mktwqo/sHY1flu6w6/SweYL61Uly3WHrVtqcxO8aVxA9kZx2DpRtEtLH0/O0RkNt",
-	"B41Qls0+a6iVoB0zbZKrROG1FuaO2uNGaTGnYAeK+XB8VBVcV7cP4cj/zLhap4AfdFial2KV/mD3mR01",
-	"e6oe96U+U9HbIPi1Go2NDZh/svnY3GHZFfQkRBm15xoWQ3D9iuaIuQ7M4Q7Kb3pTm2PBmkdXO8D+hjOi",
-	"eEYjkArzL7MwI+GGQZ5OVhvjJl+rfHbOxPzJMrk6Y9ljJTzHMPYtqzvzYmwmaip4ZmzxvcuLl039U1pF",
-	"4I3A1Auetc0bhc4tWxdR2UHaPyuaeupgZmUseEMgY9lQG8ndYTzjvadp3WntZGH4RPqgdvPO1x3i/A10",
-	"AcP50yiBqm2ifk8QcJYu4KagqfUoyzmjL1UB9cavdYHObqSlrw5WiJnns+mef2g5bBtP2J7pJ4iZ7M6+",
-	"LNlAxfDI3l9iqjCuV0dx3nPgnTbusjmubddfUUwYvL4ksxPTGuzKqabj5Gw6eMcZDt4SFSU2Ypswqmwj",
-	"8DPjnfsG1vr9I8q1AXeWP8vD0JaA7mt86zCsvyJ1FVmSpvWrnwUInErYM3Lvqx3Slr5uBGFRotcoMgOX",
-	"YSSqv+/Nv96AyN+VTNLURFVT2XVF8tVfr2rK8RhLbXv76yWZbegtXYbBs64z8StzDAfTD2gEQm+n3YsG",
-	"/3Zg+8zNTmWtZnVUsecsdAfCrnX/QUGwlfMnCYDrW/cHv7sy6Zs9qurC4U2x69dt/zsuffyT05sdF3Ou",
-	"O5i1zj1bSttZmbN+m6iJSd2Mo7k2v9IKjzL/9Z73r0BCzzHnQtX77L9MxLqv02iMXpZjZFtIV4d68aXE",
-	"HSQMXYexG2H6RoKMCANbobRyoIly4toSUj6b2cvQ+hjPSaGSkbmOyPK1k9Q/ofIXmTewfRQu77gCWeQa",
-	"XoxPypIjunYrGoEdxgN7MTtlUiGJ15UBnbgK9DcD9AlOeRfF15voaF2X8aXC13RrLW3iXaS/zP81oQxE",
-	"ci4lvUkXQJn5P3XYXuj1satnW220cWTluJ95rZuEv3Lr1L7y+EsZafvM3GUS/G4nhTGrNPxsn+Ig8Q4F",
-	"SX0CwmYuSZouuhnYnDyqJmo/Xi3Dz5qytoxv+VKI1E3UHo9GB4fPh+PheHhw/OLgxYHhgtveX+zh+0K0",
-	"uXBP3IGvPanlUGtPHYC1JzyXwfJq+d8AAAD//w==",
+	"1H1rc9s21vBfOcN3d2rPULLsuE1rTz9402SbfTeXcdzpMxvliWHySERNAiwA2lYz/u/P4ADgRSIlOZHb",
+	"7CfLFACeG84N50CfokQWpRQojI5OPkUlU6xAg4r+O0uu7Z8UdaJ4abgU0Un0a4YCjAQm9C2qE7hMK8Wu",
+	"cryEvRRnrMrNPkiRIJgMAW/sysAUAhf2yVTohUgwhUwaMBzVKVwmsii4MZheuolMwMsEr1DNQQtWajs0",
+	"k3mq7QLFVOzZld3rIWFKcdTAja4Hf+TpKXw7OQY+A5MxA4Zdo4Zcijkq+0RMhV1Co7pB9Y2G0ciBMLpl",
+	"3MRtwI1FVhu2AI8lMJFadKaihhpyZlDtj6ciiiNuSfR7hWoRxZFgBUYnEUuuozjSSYYFc/QkMkUnkV80",
+	"iiMUVRGdvG89qdePPsSRWZR2JW0UF/Po/j6OXqZYlNKgSBb/HxerbHqWcxRmlGRSo4BrXMDeoWXb4dH3",
+	"UCouDGFz9u7Zy5eQZEyxxHJ93xGsIIIxUGjUAjSb4TjgliFLUTXIteAYWUDaiPZALeaozQWhuAIyPQa7",
+	"Luw5aQFPKnqoS5bgPkjV/De2n04BWZJByZSZioKZJEMN//uejf44G/3ng/87Gf3wcfTh0yQ+PHp6/7cW",
+	"r0pmsgYb44mv8PeKK0yjE6MqXI/T6wDNW7vUClb115DjDeYafpNcYApXC8KwEtyARrvxjFSw9/fDF/vj",
+	"fuBqtB8I4Fs2x3f8jx6Kv5LaADdYaLs9pUAo2Rxhz4qA/epwMpk00CyJdRmWbb+94IIXVpQPa6HlwuAc",
+	"VQ3KhbxG0cP9DEHgnRnZdUfGDgI5IxqVCm+4rDRBdwrsSqMwVhCwKM0CZlLRsBlX2qyD1r15PbFICAMn",
+	"dyIh93awLqXQSFr1uVJS2Q+JFAaFsR9ZWeY8YZYUB79pSeRpVvybwll0Ev2/g0ZZH7hv9QGtdu7Xd2/r",
+	"0vVMANoxXgHXqtU9nElVMDMm1P2S9o3/qPLrc/y9Qk3gSYFvZtHJ+09RqWSJynCHisJEqpQ+khS10JdX",
+	"v2FiovtaDJhSbBE5agTSva9XaHRcPXH7NT/cxx5iTXp1GcxEVo7MyxIZR2nlCO8Gdin3s7yFgokFeCDh",
+	"Fq0dCwrPkHq0xkfOAJnKOSq7h7QVwdU3ydlMo+nSylHfjfvuuHdaF9M4ahm5HtvMTQYsuf6xNh5xh+e1",
+	"OSUtX9tUb+0s3BshWuJfwCr2RO7hY/SMGZbL+TMpZny+yh2v4/UmSX/bzLq3BjMtJfduy6omUbIyaJHj",
+	"2tt54EWZY2GXjIFpmEavnl/8/OYnOLAbfBqR4lgSuLCHV9nAW2bvGhejnM/Q8KJHx75892b0/XeTQ/Ig",
+	"7DPSV7cZTzJYMp5W0JCX3mG6xtK0RKmBRd6gUjzFB1FsiW810dvL9TKPJIm0YkshdDnIUxSGzziqTRDR",
+	"Oi+b4Q1URXBBN04/b0+4j6OqTMP+3Tj3Fz92VQ211myW3EgQr3ZXKFKgYSkzbCugXoXB93E9cZRLZw76",
+	"rVQb9tUpzTLrMFBMaJbYCYOMJWM3SjJm3baO5lqHVI/IbDID3RcNAF2yxAyp+KuFQf2RzYyTwS0Uq5tx",
+	"hTOpcMspM563XzI0oFlzdUTBBJ+hNmuXaQatW0rg7Ud6Yf/XCm+VNQFi7SB526NAz+Wthnr+VmZhg2Gy",
+	"Kpl4/E0TpgFRgOyPqgRQVKewzK2rXI+5tQEYIeCsbw3V/pZgmRBrrN9Ewa1rY7HEzy7/lwQo7kigJ+wq",
+	"E9pc6+Hzqnz0bgWFzGAdVwzu3iZe2LBh66Xs6t01PtO8NK/eCoEhNfqVY7DeKq7R4CGa6PnChrHcThvp",
+	"EpONCITR7+zgz8Y93jLYeOdG2fHGRmkJkaGFx5WUOTJhR1jBx5FU6Wav4J1U5g0N7ONCE7D1cYLin1cy",
+	"xbzP708JuILduaD02x9+iJsQ9Xgy6dMYBWrN5v3caQU8XQX3QirKl1iwbHBf5ddAFIhdduKKpT6M+MbG",
+	"2ineUSZJIdNSdFzPdYQ6pxVcANkXGxjmMnbb+7Hu/xWfNcSIdwnSM0q5xIDj+Rhey3dVkpHsPw/f9/ip",
+	"K16Ko6ofFzvmDHJ0WCdgCJ83RsVOKpYBcfN7X2yjoOfiBnPZR5Q3wgdKY3h+xxKTLyhjImdQskUuWUoc",
+	"9Z8/XjGN3x1buqz4ysHl/3jtEncFu/s3irnJopOjb7+L1+iEjjAfHR4/Pf7+yXfHT1sy3SvRHqZVlM7A",
+	"vQRslGSkwtRGRtxo+OXixeh7IJt2CjYGliZDBf969+Y13LC8wjCQnhi8M+PWmzz2HbfKrtUXzdioSRtW",
+	"lB+Lnn1FPAE7BrgALGWSQcHznGtMpEj1KXQyuTSQfAaXJNo2pF2RhRd5pbO1zuYqrO/4HxhSVm+Z+r1C",
+	"412XOhzf0mnZwmPbhUfWSgcgJIskxwZS2PNZtaRSitJtAk9h4ohrgjsHGdMgpMAvdcfi6JYZVAVTPUcO",
+	"P/N5htqAtqZWJJ7I3L45DQcLDp7PSWH0u37egQuummN5G8o+DfJPNP/NXs3PyHKTvTPMVLrHmmaYXNMn",
+	"lqakjlj+thsuDlib5g26Xnu9tfDj+oD8N9cNkfUWVN4+cO3Qe9lSLuWm6RVVnjt5djng9Ti1ABrCi4zq",
+	"GpyaRMv2SPWkXHaOWhuuXtwkS0PGZCBDG3KD27usu82xLBlGd8QwI6+OfN0UnLO7jaezJvfyilk1JJhI",
+	"BmmBd6Vd6mPQRwOGQKoyY+JjbYu2UL5+yhrrsmQyHju+XkV1CcglNPso+rqtTdcfvcUgK6u+pTatw6Kt",
+	"fWUKtli+7qSBJdYhxnQoJePCg6FvdUiD1zAtZcrDYUV/xFV7xiuYUMAxIEaUwN/Wo6jVd5fQR5MjkAqO",
+	"J5PN5tbBEq9T8RtOjLRPXNfEblG2b7lukLy615tyg9rRBht8t7a6XyyO7kZzOQoYulnj7vqtMSNelFI5",
+	"MaETxWjOTVZdjRNZHLCSJRke+EVGc+kOSLvi9NmG9hxZOqhgbkKufdsDtjjK+Dz72HHRthAXa1c+PkjA",
+	"HqhNPCbdN33oJUcTOK/QY8YxTx+6b1zkvhnUIO5+fD9wc64NqvXppG1OBtbkleQNKkpIdCpQZizXjXWv",
+	"dUl/FmYVgn5s7PD1uKSoDRc1Fg90X7Ss1GbneWXisovpVok7wPQh9K5VuDOgN9w7YU8bVSUG7BJwy03m",
+	"vxhxlxsgQdP72+oV/+IvUyhNbm0tAlIZoFzdJuBcmNWs+tnQHbhNXNdcvOwcIq768oPi/tBQajAk8run",
+	"Twa6PuRgvszFxGGf0DEzF8DqJ+PftHTHGZvIfM5u//Xuzev63edLp6RLnNTaEksKDVJ0ovbwZthjNMan",
+	"bC1o9K87eKsqnsZT4Z8pnI2CRzbiaT02Z9qMmNZ8LjAdkTCP2vP8O0e10A/MbFLc7dleJ1Hauz23fi6V",
+	"cenkEU/3x3AmFjBjPOdiHtagw3XGc1fUcJvJOqHhduPx5Adf+bWd3euT/PPuSfGOhP+X5gx7qUIr8M8f",
+	"Sft0MhPgYHaIMQHTyJ3lTqNTqMS1kLcC3BNXTXA8mYy/DPMA4y6Qdms1lXP1bh80GQoLecNy/bD09pa1",
+	"AUsZkxXarAF3sAKAa22BWgvuQJRdg09Iu3jhoTg/aNKSSgwrNAD06cRf297gcjgfalc35/KajKORnWKl",
+	"7RN6zj3d4l2hiNenDEMN8uMcJTdE8PD1EtG6ZEOO+oZ470GedecM4YG54i8qK9stcT3OYfwqSS0umFSK",
+	"mwX5Tz5jj0w5x4K2PBHSPaoXyIwpXf0kFzPZexKhFibjYg7/kcUVd4cOZHCpcFYqc9KhyvnzdxeQuNq3",
+	"qdhr0n+xE20de9nXMRRVbrgzxmCawhy9TykoFHMuaF6GU0FUBU6V1HD29iUNKZVMqwSVhj2r35jhdiky",
+	"DqE00UGtMEemUe9byytSgtjKHHNxJtR1dbCXUTo4hrdKFmgyrLR1JxRP9P54KqaCKBKKSzUwdxbk7dLl",
+	"p6lLSEyjE/g0Ded/0yiGKZHcfUpkitPo/v4ynorbDBXCpX10CQpLZK4CH36+uHgLLl9AfvSlnX/pysDb",
+	"JJ+K5sAyyZnWkFAVvIaClcCN1TB7RNA7VpQ5wmXfWaYF5dLVML1gPMe0+cbh3WSfrSKxhs+ZWJMhV9tU",
+	"eU/F3uXfD19c7o/hVWWYsTKlnOHT4LIa1qRfLpUHXoIrvj8JlflTQQymEzBWIFX52ydevbH0xuoSjSmE",
+	"8kSYo6cp5b+mIlQmA5sz66qKFHwVFghJ0u48JsON3Z6REyJiyNnbl1Ec3aDSboNMxofjCemlEgUreXQS",
+	"PRlPxk+imJwD2ocHTqYOcn5Dm33u9FctgC9Tq7ZpzL/tkKXS6aPJZGeF053Djr66aQvjuKNQopP3H+JI",
+	"V0XB1ILSXhO4zXiOvkpdJqh10AuWRuTls7kmzVXq6INdLdBAIUsXG4hwTmP+QioQAHS0++3kyZ9He0ix",
+	"RJFayYdUOmH0LT/bsMQfUZIiQ+WOtiFou1umMJOVDj1EMWCuEb6dPOlnl9d5g5x65b/fyCWDd+agzBlf",
+	"olRPw8BKEGDfsB7zVS1dn4zinQG8K6Xmof6Yav77kHWW6eAT/b0fxNmKxfOQfGs3jb1fKYyxeqbxwIy0",
+	"qqtSou4Wg4lzJmSeWoOWYZ4OtpzU1r8h3oprsa4U4j7u7YAJzV6rsB1OJjG0u2GG22FyXvAuaHWlBk2M",
+	"N/TGrJab5IsA2W0mtXenfC2EtlBJVddQcg175y+ewZMnT36gzpiVSolBwDUXCa7tivnwiAqolai2Athe",
+	"6EakYxdEjplS8nasjUJWdNdu6ku4YITWxu3kBNfujqagQKVWETBXzxITZa2vAWf2xfDy7TNwL/cm98wb",
+	"6c3QWvNJEPiMaz81avIe+OKu+/bWtjQKoqANz/PlAAb2rH5coIEUc7SxlJMLBrO80tl+e687xzH6cL+y",
+	"cfsAa4YctHv3rEiU0sXpPYVwIsgqObR7rDLSJ55Soq1zW+hLH/EspuIP61qMHXhjx9YfHdL7hOyVTBck",
+	"+GF19KVaNdumgs5rSyWNvKpm4IqH6GXPnKyOLhZ2fIttd6N6uDcQU9EcA3EB/zOqz3fG4LAL1VDeX2/B",
+	"ZiMBKzBMT0XXH3Zb2GWAyR01EhKZV4XQ1km0e3E8FRcZwtHkiOqxLOxNibT3+mul7ttoXZUls44huDij",
+	"Ern1QpqyKFCV0I4KoxFFwDznZvEjs0v4ttWudqeglIgXPVhIum2pVq1tmHGWXEer2q+mOchZm6WODI3t",
+	"2B9sTG3xbbNyI9/7H9L5Y7vpy+sUEy6rtkbqPkObdVsP71eU89HOkGhnJ3oU6U8unTKGM98p3A1HWqWO",
+	"FJo4d8uJplR8zm286Uy6m1nnO360iI2/WG8S+LQnSWxOPQSYuj5zTvvJ54R6VeSqR3RwVeXXy53yu9Kd",
+	"zxulqalp3QbOvuR4Gp28DwpvPB5/uG8ZK4tg0IUlqqnIuSCt2BU5kVruO+PW7Kh/VPm15zPtgjG8scpt",
+	"KtpwKHmrT0KET0lDuy+datPxEpgEnn3NVLz+yc6wAtIUQK+k6P32Czn6CeRcU0yMN2iD3LW106duWulq",
+	"M0hwaOkblvMwzSpjheBbMepAwF8hwDUcTZ76RHpIM5RWb9LkQQVpCfdg/Ri0XX+LMuHQf1fA0EntI6mv",
+	"dgPwqvJykrQ+ivmvVHit2p5+x1GFbuCO6riPo6PJ051BsVpo1ANMR+KtSGtZYLdVOVTFuCJp8llcpqoN",
+	"+A40LDVJO1ftFFie0x0NLnsE3h1pQ7utqk1cy99jadtz6s1C3VwfQc7CN9oXbeuC5bm/MASefvt3kLOp",
+	"oCljw9QczciOG2n+B46oPA24MNJPFsiUS4fb72M6YKd0oLt6pO6Fq8/dY+/rUZWtJZy7uSRzurfWXfh7",
+	"xXK3hnJdeiyNif0FqnmAGuo2sjH8KtU1Zaktk5zH6mrUp8Inp8fgEvyVycDaBx5uTGECWFpYh5NuY9gb",
+	"jehfVyVqPcfjyQ++2l44j9gVZFsHlwvDuHCIhGJxMjyJFP6gONyhAv6Uyb6Pi7JyVfOuIdDLgHUEb5mG",
+	"lOuEqdSKtM+Ati9f6Spp3zF6UV/Y8EgRbLcztWen/ho42UIm5el4B3EhiSN0JIr4T0fGXhLlLeyxlc7K",
+	"/W13IUWQj7YHbWjio1TfgRBu8zDNdTvebyRJc05bfRB1QuchyqsfYMm1kLc5pnO72aip0u0h72Jwf6VP",
+	"9y4M7+v4fRA0l93LFq647SxkTLuNN6ndCE/5aRDrmsR9Qkl9JY8uku3ulR6BvAjtHt9okJVJZLEDU+BO",
+	"TDqy2OFGk2QLB2RC3m4rhEVTNv1ozjfVIjftyZoykl79Z1wbqRZjV7A8LthdUyHD5jgqdDwV14ilFZzl",
+	"wVzUg/XIyJEd53S2y9aEA5kc9VRISvu5uugWLAIx9YZc1NPcBq9EiqoriaFAzxkRIZsyIIUzVCgS1F5+",
+	"mSGPoME1JGJaJB+7ImyP6UZzMRVkIPrE/5W3C4++A1br7Ncp5hauu9HMTpgsVVs8bDgOjqCNht52H3Qq",
+	"cHsz8/9E0xRmPCKBm5f0ETZ8qb+clBdZpyuN10WL+0TQjM8z2Bso7NhvMryiKq5Q6UfIhFo23RweNC0s",
+	"Q3zxF+BsODA581XtZAjDWT5l7E6XCw9aZ1lDyf16wF+W4O/e/jNkjdwgcET0F+XswCb5ZcNtNzHUl93U",
+	"5rspeOi/LKgtMZ7HbmveHB50e8x6+d5tV3twvqC5MG2LVGp90VtvPtW6JjXA8TZ1CsN3qSmXG/5rJGqg",
+	"A7BHtN6EG+3krEF9BzrJQkD0ahaFlCukpnBnjxk4KsGekaUjdrsxueN+tzsD7xv/ZCmc6V6a8cWZ+UdK",
+	"HA1cTrJVHmfyeFAMy8hFm40UZPqTqh2oH1oIWLP+KfXMe8koKm0A77g2g8KwomcOPtWf750Pa/2JVWn5",
+	"Sclyx7LSYdXxwAWOHUKmSpblLghpsaFzP7rvsXnJXp2A4HXdoctat28J1es2W7/Slix93blt85HktLdh",
+	"fJOQfjk9z1o0tHaQhLIuPV1DrQzdNRJdctUoPLfC3FMJs1FaaBfsQDEfTY6b8p/l5WM4Dl8LadYp4Adt",
+	"lu79r7U/2L9nD7oVvl/2piFTMViu/rUajY3tAH+y+dhc7z8UTVq158vn41ZeMwXfD7CLpJ9d1GX8seXR",
+	"tTZwuMyXGVnwBLTB8vMszIHyrYmPJ6ud5sevVT57OzT/ZJlcvkNhwEoEjmEaGih25sW4jOxMyYJs8Z0/",
+	"pa1zS5S19xF4JzANguds80ah88PWRVTuoow/K5p67GBm6dqPDYGMY0Pryo0dxjPBe5q1ndZeFsaPpA9a",
+	"N+t93SHOf4EuEHj7OEqgKeJr3wMIlLu+qnjuPMq66/VzVUC7DHldoLMbaRmqyqjUPPCZerkeWpyxjSfs",
+	"9vQjxExu5VAk00GFeOQy0FQT4CtHjZQDG95r4z6b45tIwq9xMAHPL9j8lBpVfHEP1T++nI1eS4GjV8wk",
+	"mYvYpoIb15byhLzz0E7Rvl/M+KaU3mKcejOsSkD/L1a0YVj/awDLyLI8b//KiQKFMw17JPdNnp8KMa4U",
+	"E0lmxxg2B59hZGa4Crt1BU4DUfhZEJbnFFXNdN+vgXz461VN3azpqO1+6OCCzTd0OtzH0ZO+PfGL8AwH",
+	"qk4ngbDLWfeiw78d2D66ubE+s1xunB/YC/2BsG8ke1AQ7OT8UQLg9tLDwe+uTPpmj6r5bY1NsevXbf97",
+	"7jf/k9ObPXfQr9uYrTpyd5S2s+P+9sX5FJP6jnv6hahGK3yR+W93YH0FEnqOpVSm3fX1eSLWf7lT5yKA",
+	"uql5C+nqUS/hKHEHCUPf7+Ibar/RoBMmwJ1QOjmwRDn15Tm5nM/dZadDjJesMtkB1Qk4vvaS+p9owm/2",
+	"dLD9IlxeSwO6KkuqyDutjxzRF//yBFxruK9640IbZOm6Y0AvrgrDPTVDglPfjPT1JjpWLm/6XOHrurWO",
+	"NjupeaMfCKsDkVJqza/yhSu+rOsQ18augW2tRvsDJ8fDzFv50Yyv3Dqt/rrH5zLSVT37q43kzU4OxpzS",
+	"CJ3mRoLGG1QsDwkIl7lkeb7oZ2C3D7a53+H9h/v4k6WsO8Z3fKlU7u93ODk4ODx6Op6MJ+PDk+8Pvz8k",
+	"LvjlwzVToS7Emgv/xG/41pNWDrX11APYeiJLHd1/uP+/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -6,6 +6,7 @@ import (
 
 	"github.com/labstack/echo/v4"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
@@ -50,6 +51,8 @@ func classify(err error) (status int, typ string) {
 		return http.StatusConflict, "CommitFailedException"
 	case errors.Is(err, catalog.ErrCommitStateUnknown):
 		return http.StatusInternalServerError, "CommitStateUnknownException"
+	case errors.Is(err, compaction.ErrBusy), errors.Is(err, compaction.ErrAborted):
+		return http.StatusConflict, "CommitFailedException"
 	case errors.Is(err, flusher.ErrSchema):
 		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
 	case errors.Is(err, ingest.ErrNotCommitted):

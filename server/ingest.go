@@ -283,3 +283,42 @@ func (s *Server) FlushTable(c echo.Context, table string) error {
 		Bytes: res.Bytes, Watermark: int64(res.Watermark),
 	})
 }
+
+// CompactTable rewrites the table's small files now.
+func (s *Server) CompactTable(c echo.Context, table string) error {
+	if s.comp == nil {
+		return fmt.Errorf("%w: this server does not compact", catalog.ErrUnavailable)
+	}
+	id, err := s.ingest.Table(table)
+	if err != nil {
+		return err
+	}
+	r, err := s.comp.Compact(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.CompactResult{
+		Table: r.Table, SnapshotId: r.SnapshotID, FilesBefore: r.FilesBefore, FilesAfter: r.FilesAfter,
+		BytesBefore: r.BytesBefore, BytesAfter: r.BytesAfter, Rows: r.Rows, RewrittenFiles: r.RewrittenFiles,
+		NewFiles: r.NewFiles, ManifestsBefore: r.ManifestsBefore, ManifestsAfter: r.ManifestsAfter,
+	})
+}
+
+// MaintainTable expires snapshots and deletes orphan files now.
+func (s *Server) MaintainTable(c echo.Context, table string) error {
+	if s.comp == nil {
+		return fmt.Errorf("%w: this server does not maintain tables", catalog.ErrUnavailable)
+	}
+	id, err := s.ingest.Table(table)
+	if err != nil {
+		return err
+	}
+	r, err := s.comp.Maintain(c.Request().Context(), id)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.MaintenanceResult{
+		Table: r.Table, SnapshotId: r.SnapshotID, ExpiredSnapshots: r.ExpiredSnapshots,
+		OrphanFiles: r.OrphanFiles, OrphanBytes: r.OrphanBytes,
+	})
+}

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
@@ -31,6 +32,9 @@ type Options struct {
 	IngestMetrics *ingest.Metrics
 	// Flusher serves POST /tables/{table}/flush; nil answers 503.
 	Flusher Flusher
+	// Compactor serves POST /tables/{table}/compact and /maintenance;
+	// nil answers 503.
+	Compactor Compactor
 	// MaxEventBytes and MaxBulkBytes bound single and bulk ingest bodies;
 	// defaults 1 MiB and 32 MiB.
 	MaxEventBytes int64
@@ -38,6 +42,9 @@ type Options struct {
 	Logger        *slog.Logger
 	// AuthTokens are the accepted bearer tokens; none disables auth.
 	AuthTokens []string
+	// AdminTokens are the bearer tokens that may also run compaction and
+	// maintenance when auth is on; they are accepted everywhere.
+	AdminTokens []string
 	// Registry receives the HTTP metrics and serves /metrics. Required.
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds a catalog request body; default 16 MiB.
@@ -45,6 +52,12 @@ type Options struct {
 	// ReadyChecks are further dependencies /health/ready checks, by name,
 	// beside the catalog's store and warehouse.
 	ReadyChecks map[string]func(context.Context) error
+}
+
+// Compactor is what the server needs from compaction.
+type Compactor interface {
+	Compact(ctx context.Context, id catalog.Ident) (compaction.Result, error)
+	Maintain(ctx context.Context, id catalog.Ident) (compaction.MaintenanceResult, error)
 }
 
 // Flusher is what the server needs from the flusher.
@@ -57,6 +70,7 @@ type Server struct {
 	cat    *catalog.Service
 	ingest *ingest.Service
 	flush  Flusher
+	comp   Compactor
 
 	inflight                    *ingest.InFlight
 	ingestMetrics               *ingest.Metrics
@@ -64,6 +78,7 @@ type Server struct {
 
 	log     *slog.Logger
 	tokens  [][]byte
+	admins  [][]byte
 	metrics *httpMetrics
 	prom    http.Handler
 	echo    *echo.Echo
@@ -96,6 +111,7 @@ func New(opts Options) *Server {
 		cat:           opts.Catalog,
 		ingest:        opts.Ingest,
 		flush:         opts.Flusher,
+		comp:          opts.Compactor,
 		inflight:      opts.InFlight,
 		ingestMetrics: opts.IngestMetrics,
 		maxEventBytes: opts.MaxEventBytes,
@@ -105,6 +121,10 @@ func New(opts Options) *Server {
 		prom:          promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
 	}
 	for _, t := range opts.AuthTokens {
+		s.tokens = append(s.tokens, []byte(t))
+	}
+	for _, t := range opts.AdminTokens {
+		s.admins = append(s.admins, []byte(t))
 		s.tokens = append(s.tokens, []byte(t))
 	}
 	e := echo.New()
@@ -138,16 +158,33 @@ func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 			return next(c)
 		}
 		got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		if ok {
-			for _, t := range s.tokens {
-				if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), t) == 1 {
-					return next(c)
-				}
+		got = strings.TrimSpace(got)
+		if ok && matches(got, s.tokens) {
+			if adminOnly(c.Request().URL.Path) && !matches(got, s.admins) {
+				return &apiError{status: http.StatusForbidden, typ: "ForbiddenException",
+					msg: "compaction and maintenance take an admin token (--admin-token)"}
 			}
+			return next(c)
 		}
 		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="zombi"`)
 		return &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
 	}
+}
+
+func matches(got string, tokens [][]byte) bool {
+	for _, t := range tokens {
+		if subtle.ConstantTimeCompare([]byte(got), t) == 1 {
+			return true
+		}
+	}
+	return false
+}
+
+// adminOnly reports whether path is an operation that takes an admin
+// token when auth is on.
+func adminOnly(path string) bool {
+	return strings.HasPrefix(path, "/tables/") &&
+		(strings.HasSuffix(path, "/compact") || strings.HasSuffix(path, "/maintenance"))
 }
 
 // observe records request counts and latencies by route template.

@@ -45,6 +45,10 @@ type config struct {
 	FlushInterval time.Duration
 	HotRetention  time.Duration
 	CommitWait    time.Duration
+
+	// Compaction and maintenance.
+	AdminTokens         []string
+	MaintenanceInterval time.Duration
 }
 
 // byteSize is a flag holding a number of bytes, written as a plain number
@@ -93,7 +97,7 @@ func envName(flagName string) string {
 func parseConfig(cmd string, args []string) (*config, error) {
 	fs := flag.NewFlagSet("zombi "+cmd, flag.ContinueOnError)
 	c := &config{}
-	var tokens tokenList
+	var tokens, admins tokenList
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8181", "address to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./zombi-data", "directory for local state (embedded store, default warehouse)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL for table pointers; empty uses the embedded store under --data-dir")
@@ -122,6 +126,8 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's ID in flush watermarks ([a-z0-9-]); fixed when the data directory is created, random if not given")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how long acknowledged events may wait for their Iceberg commit (table property zombi.flush.interval-ms overrides)")
 	fs.DurationVar(&c.HotRetention, "hot-retention", 0, "how long committed events stay readable in the hot tier")
+	fs.Var(&admins, "admin-token", "bearer token that may also run compaction and maintenance when auth is on (repeatable; env: comma-separated)")
+	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Minute, "how often the maintenance scheduler looks at the tables (0: only on request)")
 	fs.DurationVar(&c.CommitWait, "commit-wait", 30*time.Second, "how long an ?ack=committed write waits for its commit before answering 504")
 
 	// Environment first, flags override. An empty variable counts as unset.
@@ -131,10 +137,10 @@ func parseConfig(cmd string, args []string) (*config, error) {
 		if v == "" || envErr != nil {
 			return
 		}
-		if f.Name == "auth-token" {
+		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins}[f.Name]; ok {
 			for _, t := range strings.Split(v, ",") {
 				if t = strings.TrimSpace(t); t != "" {
-					tokens = append(tokens, t)
+					*list = append(*list, t)
 				}
 			}
 			return
@@ -152,7 +158,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	c.AuthTokens = tokens
+	c.AuthTokens, c.AdminTokens = tokens, admins
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
 	}

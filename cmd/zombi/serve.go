@@ -16,6 +16,7 @@ import (
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/catalog/embedded"
 	"github.com/zombi-db/zombi/catalog/postgres"
+	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
@@ -101,6 +102,18 @@ func serve(ctx context.Context, c *config) error {
 		defer cancel()
 		_ = fl.Close(cctx)
 	}()
+	comp, err := compaction.New(compaction.Options{
+		Catalog:       cat,
+		FS:            wh.FS,
+		NodeID:        hotDB.NodeID(),
+		CheckInterval: c.MaintenanceInterval,
+		Logger:        log.With("component", "compaction"),
+		Registerer:    reg,
+	})
+	if err != nil {
+		return err
+	}
+	defer comp.Close()
 	inflight := ingest.NewInFlight(int64(c.MaxInFlight))
 	ingestMetrics := ingest.NewMetrics(reg, inflight)
 	ing, err := ingest.New(ingest.Options{
@@ -123,6 +136,8 @@ func serve(ctx context.Context, c *config) error {
 		InFlight:      inflight,
 		IngestMetrics: ingestMetrics,
 		Flusher:       fl,
+		Compactor:     comp,
+		AdminTokens:   c.AdminTokens,
 		MaxEventBytes: int64(c.MaxEventBytes),
 		MaxBulkBytes:  int64(c.MaxBulkBytes),
 		Logger:        log.With("component", "http"),

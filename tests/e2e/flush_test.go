@@ -21,10 +21,10 @@ import (
 // scanEvents reads an event table through iceberg-go's REST client, as an
 // engine would, and returns sequence → payload. A sequence in the table
 // twice fails the test.
-func scanEvents(t testing.TB, inst *zombitest.Instance, ns, name string) map[int64]string {
+func scanEvents(t testing.TB, inst *zombitest.Instance, ns, name string, props ...string) map[int64]string {
 	t.Helper()
 	ctx := context.Background()
-	tbl, err := restCatalog(t, inst).LoadTable(ctx, table.Identifier{ns, name})
+	tbl, err := restCatalog(t, inst, props...).LoadTable(ctx, table.Identifier{ns, name})
 	if err != nil {
 		t.Fatalf("loading %s.%s: %v", ns, name, err)
 	}
