@@ -22,7 +22,7 @@ import (
 // warehouse (local, or S3 when given), hot tier, ingest, flusher, and the
 // compactor under test.
 type env struct {
-	t     *testing.T
+	t     testing.TB
 	cat   *catalog.Service
 	wh    *warehouse.Warehouse
 	hot   *hot.DB
@@ -32,7 +32,7 @@ type env struct {
 	hooks *hookedCatalog
 }
 
-func newEnv(t *testing.T, whCfg *warehouse.Config) *env {
+func newEnv(t testing.TB, whCfg *warehouse.Config) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -177,7 +177,7 @@ func ident(name string) catalog.Ident {
 	return catalog.Ident{Namespace: catalog.Namespace{"default"}, Name: name}
 }
 
-func sameRows(t *testing.T, got, want map[int64]string) {
+func sameRows(t testing.TB, got, want map[int64]string) {
 	t.Helper()
 	if len(got) != len(want) {
 		t.Fatalf("%d rows, want %d", len(got), len(want))
