@@ -12,7 +12,6 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
-	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/compaction"
 )
 
@@ -190,4 +189,36 @@ func TestLease(t *testing.T) {
 	}
 }
 
-var _ = catalog.ErrInvalid
+
+// TestScheduler: the scheduler compacts an ingest table once a partition
+// has zombi.compaction.min-files small files, and leaves a table that
+// opted out (zombi.maintenance.enabled=false) alone.
+func TestScheduler(t *testing.T) {
+	e := newEnv(t, nil)
+	ingestID := ident("scheduled")
+	flushes(e, "scheduled", 1, 1, 1)
+	e.setProps(ingestID, iceberg.Properties{compaction.PropMinFiles: "4"})
+	flushes(e, "scheduled", 4, 2, 1)
+
+	// Another ingest table with small files that opted out.
+	other := ident("foreign")
+	flushes(e, "foreign", 4, 2, 1)
+	e.setProps(other, iceberg.Properties{compaction.PropEnabled: "false"})
+	otherSnap := e.load(other).CurrentSnapshot().SnapshotID
+
+	sched, err := compaction.New(compaction.Options{Catalog: e.cat, FS: e.wh.FS, NodeID: "scheduler", CheckInterval: 20 * time.Millisecond})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sched.Close()
+	deadline := time.Now().Add(30 * time.Second)
+	for e.load(ingestID).CurrentSnapshot().Summary.Operation != table.OpReplace {
+		if time.Now().After(deadline) {
+			t.Fatal("the scheduler did not compact the ingest table")
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := e.load(other).CurrentSnapshot().SnapshotID; got != otherSnap {
+		t.Errorf("the scheduler committed to a table that opted out")
+	}
+}
