@@ -189,7 +189,6 @@ func TestLease(t *testing.T) {
 	}
 }
 
-
 // TestScheduler: the scheduler compacts an ingest table once a partition
 // has zombi.compaction.min-files small files, and leaves a table that
 // opted out (zombi.maintenance.enabled=false) alone.
