@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
@@ -240,19 +241,20 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 	cfg.TargetFileSizeBytes = target
 	cfg.MinFileSizeBytes = target * 3 / 4
 	cfg.MaxFileSizeBytes = target * 9 / 5
-	cfg.MinInputFiles = 2
+	cfg.MinInputFiles = 1
 	plan, err := cfg.PlanCompaction(tasks)
 	if err != nil {
 		return res, err
 	}
-	if len(plan.Groups) == 0 {
-		return res, nil
-	}
 	// The planner packs groups by input bytes, but small files shrink a lot
 	// when merged (fewer footers and row groups, better encodings): one
 	// group per partition, whose output the writer rolls at the target
-	// size, ends near ceil(bytes/target) files.
+	// size, ends near ceil(bytes/target) files. A partition with a single
+	// small file is left alone.
 	plan.Groups = mergeByPartition(plan.Groups)
+	if len(plan.Groups) == 0 {
+		return res, nil
+	}
 
 	var results []table.CompactionGroupResult
 	var written []iceberg.DataFile
@@ -480,7 +482,8 @@ func currentSnapshotID(meta table.Metadata) int64 {
 	return 0
 }
 
-// mergeByPartition joins the groups of each partition, in plan order.
+// mergeByPartition joins the groups of each partition, in plan order, and
+// drops partitions with fewer than two files.
 func mergeByPartition(groups []icompaction.Group) []icompaction.Group {
 	var out []icompaction.Group
 	at := map[string]int{}
@@ -495,5 +498,5 @@ func mergeByPartition(groups []icompaction.Group) []icompaction.Group {
 		out[i].TotalSizeBytes += g.TotalSizeBytes
 		out[i].DeleteFileCount += g.DeleteFileCount
 	}
-	return out
+	return slices.DeleteFunc(out, func(g icompaction.Group) bool { return len(g.Tasks) < 2 })
 }

@@ -128,10 +128,19 @@ func (c *Compactor) needsCompaction(ctx context.Context, t *catalog.Table, p pol
 	target := targetFileSize(t.Metadata.Properties())
 	cfg := icompaction.DefaultConfig()
 	cfg.TargetFileSizeBytes, cfg.MinFileSizeBytes, cfg.MaxFileSizeBytes = target, target*3/4, target*9/5
-	cfg.MinInputFiles = uint(p.minFiles)
-	if aged {
-		cfg.MinInputFiles = 2
-	}
+	cfg.MinInputFiles = 1
 	plan, err := cfg.PlanCompaction(tasks)
-	return err == nil && len(plan.Groups) > 0
+	if err != nil {
+		return false
+	}
+	want := p.minFiles
+	if aged {
+		want = 2
+	}
+	for _, g := range mergeByPartition(plan.Groups) {
+		if len(g.Tasks) >= want {
+			return true
+		}
+	}
+	return false
 }

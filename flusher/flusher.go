@@ -149,6 +149,7 @@ type tableState struct {
 	// when unknown or none.
 	oldest   time.Time
 	running  bool
+	learning bool // learn runs
 	failures int
 	retryAt  time.Time
 	lastErr  error
@@ -410,10 +411,18 @@ func (f *Flusher) due(st *tableState, now time.Time) (due, pending bool) {
 	if now.Before(st.retryAt) {
 		return false, waiting
 	}
-	// A table no cycle has looked at yet: its interval property is
-	// unknown, and after a restart its events are already waiting.
-	if f.closing || len(st.waiters) > 0 || deleteDue || (waiting && !st.resolved) {
+	if f.closing || len(st.waiters) > 0 || deleteDue {
 		return true, true
+	}
+	if waiting && !st.resolved {
+		// Its interval is a table property: learn it before timing the
+		// table's first cycle.
+		if !st.learning {
+			st.learning = true
+			f.workers.Add(1)
+			go f.learn(st)
+		}
+		return false, true
 	}
 	if st.oldest.IsZero() {
 		at, err := f.hot.OldestAfter(st.key, st.committed)
@@ -474,6 +483,30 @@ func (f *Flusher) work(st *tableState) {
 	}
 	f.mu.Unlock()
 	f.poke()
+}
+
+// learn finds st's table and records what the scheduler needs of it,
+// without flushing.
+func (f *Flusher) learn(st *tableState) {
+	defer f.workers.Done()
+	f.mu.Lock()
+	hint, resolved := st.ident, st.resolved
+	f.mu.Unlock()
+	t, err := f.resolve(f.ctx, st.key, hint, resolved)
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st.learning = false
+	switch {
+	case err == nil:
+		st.ident, st.resolved = t.Ident, true
+		st.interval = interval(t.Metadata.Properties(), f.opts.Interval)
+	case errors.Is(err, errTableGone):
+		// A cycle discards the events, after the default interval.
+		st.resolved = true
+	default:
+		st.failures++
+		st.retryAt = f.opts.Now().Add(backoff(st.failures))
+	}
 }
 
 // backoff is the wait before the next cycle of a table that failed n times

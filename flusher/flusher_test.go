@@ -93,8 +93,8 @@ func TestIntervalProperty(t *testing.T) {
 	e.commitTx(id, func(tx *table.Transaction) error {
 		return tx.SetProperties(iceberg.Properties{flusher.PropInterval: "50"})
 	})
-	// The first events of a table it does not know yet make the flusher
-	// look at it at once; from then on the property rules.
+	// The flusher learns the property of a table it does not know yet
+	// before timing its first cycle.
 	for i := 1; i <= 3; i++ {
 		e.writeRows("shop.fast", fmt.Sprintf(`[{"id":%d,"ts":"2026-11-20T10:00:00Z"}]`, i))
 		waitFor(t, 20*time.Second, func() bool { return len(e.dataFiles(id)) == i })
