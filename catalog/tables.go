@@ -39,8 +39,23 @@ type CreateTableRequest struct {
 	Stage bool
 }
 
-// tableLocation returns the pointer of id (its metadata location).
+// tableLocation returns the pointer of id (its metadata location). A
+// missing table is ErrNoSuchTable even when its namespace is missing too:
+// the REST spec answers loadTable and dropTable of such a table with
+// NoSuchTableException, and Iceberg's Java client relies on it — Spark
+// resolves the metadata table db.t.snapshots by first loading table
+// "snapshots" in namespace db.t and falling back only on NoSuchTable.
 func (s *Service) tableLocation(ctx context.Context, id Ident) (string, error) {
+	loc, err := s.tableOrNamespace(ctx, id)
+	if errors.Is(err, ErrNoSuchNamespace) {
+		return "", fmt.Errorf("%w: %s (namespace %s does not exist)", ErrNoSuchTable, id, strings.Join(id.Namespace, "."))
+	}
+	return loc, err
+}
+
+// tableOrNamespace is tableLocation, except that a missing namespace is
+// ErrNoSuchNamespace: what createTable answers.
+func (s *Service) tableOrNamespace(ctx context.Context, id Ident) (string, error) {
 	var loc string
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
@@ -194,7 +209,7 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 		return nil, err
 	}
 	// Refuse the common failures before writing any file.
-	if _, err := s.tableLocation(ctx, req.Ident); err == nil {
+	if _, err := s.tableOrNamespace(ctx, req.Ident); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrTableExists, req.Ident)
 	} else if !errors.Is(err, ErrNoSuchTable) {
 		return nil, err
