@@ -132,11 +132,16 @@ func (s *Service) ListTables(ctx context.Context, ns Namespace, pageToken string
 // engines disagree on whether a location is percent-decoded, so a location
 // must mean the same path to all of them.
 func (s *Service) defaultLocation(id Ident) string {
+	return s.namespaceLocation(id.Namespace) + "/" + pathSegment(id.Name) + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+}
+
+// namespaceLocation is the directory under which the catalog puts the
+// tables of ns: <warehouse>/<namespace levels>.
+func (s *Service) namespaceLocation(ns Namespace) string {
 	parts := []string{strings.TrimSuffix(s.wh.Root(), "/")}
-	for _, level := range id.Namespace {
+	for _, level := range ns {
 		parts = append(parts, pathSegment(level))
 	}
-	parts = append(parts, pathSegment(id.Name)+"-"+strings.ReplaceAll(uuid.NewString(), "-", ""))
 	return strings.Join(parts, "/")
 }
 
