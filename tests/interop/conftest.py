@@ -16,7 +16,9 @@ missing: scripts/test.sh provides it.
 
 Engine fixtures: `spark` (a new SparkSession per test on one Spark JVM per
 pytest session, catalog `zombi` at the test's server), `duck` (DuckDB with
-the server attached as `zombi`) and `catalog` (PyIceberg). Any skipped test
+the server attached as `zombi`), `trino` (one Trino server per pytest
+session, catalog `zombi` re-created for the test's server) and `catalog`
+(PyIceberg). Any skipped test
 is reported as failed, and the terminal summary counts scenarios per engine.
 """
 
@@ -540,6 +542,33 @@ def duck(zombi: Zombi):
     con.close()
 
 
+@pytest.fixture(scope="session")
+def trino_engine(tmp_path_factory):
+    """One Trino server (Maven Central's trino-server-core + trino-iceberg,
+    on the Temurin 25 JDK) for the whole pytest session."""
+    import engines
+
+    workdir = tmp_path_factory.mktemp("trino")
+    try:
+        t = engines.start_trino(workdir, _free_port(), preexec_fn=_die_with_parent)
+    except Exception as e:
+        pytest.fail(f"trino: starting the server failed: {type(e).__name__}: {e}", pytrace=False)
+    yield t
+    rc = t.stop()
+    print(f"\ntrino stopped with exit code {rc}; log: {t.log_path}", file=sys.stderr)
+
+
+@pytest.fixture
+def trino(zombi: Zombi, trino_engine):
+    """The Trino server with catalog `zombi` pointing at this test's server."""
+    if isinstance(zombi, Unavailable):
+        return None
+    import engines
+
+    trino_engine.use_catalog(engines.trino_catalog_properties(zombi.url, zombi.s3))
+    return trino_engine
+
+
 # ---------------------------------------------------------------------------
 # Reporting
 
@@ -548,6 +577,7 @@ ENGINE_OF_MODULE = {
     "test_pyiceberg.py": "PyIceberg",
     "test_spark.py": "Spark",
     "test_duckdb.py": "DuckDB",
+    "test_trino.py": "Trino",
 }
 
 
