@@ -168,7 +168,9 @@ class Zombi:
         type and the URI: everything else must come from the server."""
         from pyiceberg.catalog import load_catalog
 
-        return load_catalog(name or f"zombi-{self.shape}", type="rest", uri=self.url)
+        import engines
+
+        return load_catalog(name or f"zombi-{self.shape}", **engines.PYICEBERG_CATALOG_CONF, uri=self.url)
 
     def table_url(self, namespace: str, table: str) -> str:
         ns = urllib.parse.quote(namespace, safe="")
@@ -578,6 +580,7 @@ ENGINE_OF_MODULE = {
     "test_spark.py": "Spark",
     "test_duckdb.py": "DuckDB",
     "test_trino.py": "Trino",
+    "test_docs.py": "docs/engines.md",
 }
 
 

@@ -15,6 +15,12 @@ from pathlib import Path
 import artifacts
 
 # ---------------------------------------------------------------------------
+# PyIceberg
+
+# load_catalog(name, **PYICEBERG_CATALOG_CONF, uri=...): nothing else.
+PYICEBERG_CATALOG_CONF = {"type": "rest"}
+
+# ---------------------------------------------------------------------------
 # Spark
 
 # Spark 4.1 runs on Java 17 or 21; the suite picks the JDK explicitly rather
@@ -96,8 +102,15 @@ def duckdb_extension_dir() -> str:
     return os.path.join(list(duckdb_ext.__path__)[0], "extensions")
 
 
-def duckdb_connect(uri: str, alias: str = "zombi"):
-    """An in-memory DuckDB with the REST catalog at uri attached as alias.
+# What the suite runs on a new connection; {uri} is the catalog's URI.
+DUCKDB_SETUP = [
+    "LOAD iceberg",
+    "ATTACH '' AS zombi (TYPE iceberg, ENDPOINT '{uri}', AUTHORIZATION_TYPE 'none')",
+]
+
+
+def duckdb_connect(uri: str):
+    """An in-memory DuckDB with the REST catalog at uri attached as zombi.
     autoinstall is off so nothing is fetched from extensions.duckdb.org:
     iceberg, avro and httpfs load from the PyPI packages' directory."""
     import duckdb
@@ -105,8 +118,8 @@ def duckdb_connect(uri: str, alias: str = "zombi"):
     con = duckdb.connect(
         config={"extension_directory": duckdb_extension_dir(), "autoinstall_known_extensions": False}
     )
-    con.execute("LOAD iceberg")
-    con.execute(f"ATTACH '' AS {alias} (TYPE iceberg, ENDPOINT '{uri}', AUTHORIZATION_TYPE 'none')")
+    for stmt in DUCKDB_SETUP:
+        con.execute(stmt.format(uri=uri))
     return con
 
 
