@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestIdempotencyKey: a retried mutation with the same key replays the
@@ -294,4 +295,23 @@ func loadTableLocation(t *testing.T, base, ns, name string) string {
 		t.Fatal(err)
 	}
 	return r.Metadata.Location
+}
+
+// TestMetricsReportLog: a client's metrics report is logged with its
+// snapshot id exactly as sent (a float64 would print 4.33e+18).
+func TestMetricsReportLog(t *testing.T) {
+	inst := shapes[0].start(t)
+	base := inst.URL
+	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["m"]}`)
+	mustCall(t, 200, "POST", base+"/v1/namespaces/m/tables", fmt.Sprintf(simpleTable, "t"))
+	report := `{"report-type":"scan-report","table-name":"m.t","snapshot-id":4334893296715093365,"filter":true,"schema-id":0,"projected-field-ids":[1],"projected-field-names":["id"],"metrics":{}}`
+	mustCall(t, 204, "POST", base+"/v1/namespaces/m/tables/t/metrics", report)
+	// The log reaches inst through a pipe: give it a moment.
+	want := "report_type=scan-report snapshot_id=4334893296715093365"
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(inst.Log(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server log does not show the report's snapshot id exactly (%s):\n%s", want, inst.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 }
