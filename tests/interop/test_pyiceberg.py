@@ -679,3 +679,68 @@ def test_unusual_table_names(zombi: Zombi, catalog, ns: str, name: str):
         catalog.purge_table(ident)
         s.check(not catalog.table_exists(ident), "table exists after purge")
         s.equal(zombi.files_under(loc), [], f"files left under {loc!r} after purge")
+
+
+# ---------------------------------------------------------------------------
+# The write operations Spark's SQL has, through PyIceberg's API
+
+
+def test_write_operations(zombi: Zombi, catalog, ns: str):
+    """upsert (MERGE's counterpart), overwrite with a filter, a tag,
+    rename_column, and expiring the snapshots no ref keeps."""
+    s = Story(ENGINE, zombi.shape)
+    ident = (ns, "ops")
+    rows = {r["id"]: r for r in make_rows(0, 120)}
+    live = dict(rows)
+
+    def renamed(r: dict) -> dict:
+        return {"id": r["id"], "ts": r["ts"], "category": r["category"], "amount": r["value"]}
+
+    with s.step("create and append"):
+        catalog.create_namespace(ns)
+        table = catalog.create_table(ident, SCHEMA, partition_spec=SPEC)
+        table.append(to_arrow(list(rows.values())))
+        table = catalog.load_table(ident)
+        first_id = table.current_snapshot().snapshot_id
+
+    with s.step("tag the first snapshot"):
+        table.manage_snapshots().create_tag(first_id, "first").commit()
+        refs = zombi.rest_table(ns, "ops")["metadata"]["refs"]
+        s.equal(refs.get("first"), {"snapshot-id": first_id, "type": "tag"}, "ref 'first' in the catalog")
+
+    with s.step("upsert: update matching ids, insert new ones"):
+        changes = [dict(live[i], value=-1.0) for i in (3, 4, 5)] + make_rows(500, 4)
+        res = table.upsert(to_arrow(changes), join_cols=["id"])
+        s.equal((res.rows_updated, res.rows_inserted), (3, 4), "rows updated and inserted by upsert")
+        live.update({r["id"]: r for r in changes})
+        table = catalog.load_table(ident)
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows after upsert")
+
+    with s.step("overwrite with a filter"):
+        beta = [dict(r, value=0.5) for r in live.values() if r["category"] == "beta" and r["id"] < 30]
+        table.overwrite(to_arrow(beta), overwrite_filter=EqualTo("category", "beta"))
+        live = {i: r for i, r in live.items() if r["category"] != "beta"}
+        live.update({r["id"]: r for r in beta})
+        table = catalog.load_table(ident)
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows after overwrite")
+
+    with s.step("rename_column"):
+        with table.update_schema() as upd:
+            upd.rename_column("value", "amount")
+        table = catalog.load_table(ident)
+        got = [(f.field_id, f.name) for f in table.schema().fields]
+        s.equal(got, [(1, "id"), (2, "ts"), (3, "category"), (4, "amount")], "schema (field id, name) after the rename")
+        live = {i: renamed(r) for i, r in live.items()}
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows under the new name")
+
+    with s.step("expire snapshots no ref keeps"):
+        current = table.current_snapshot().snapshot_id
+        before = {x.snapshot_id for x in table.snapshots()}
+        s.check(len(before) > 2, f"only {len(before)} snapshots before the expiry")
+        table.maintenance.expire_snapshots().older_than(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).commit()
+        meta = zombi.rest_table(ns, "ops")["metadata"]
+        s.equal({x["snapshot-id"] for x in meta["snapshots"]}, {first_id, current}, "snapshots left in the catalog")
+        table = catalog.load_table(ident)
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows after the expiry")
+        tagged = table.scan(snapshot_id=table.snapshot_by_name("first").snapshot_id).to_arrow()
+        s.rows_equal(sorted_rows(tagged), [rows[i] for i in sorted(rows)], "rows of the tagged first snapshot")
