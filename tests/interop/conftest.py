@@ -18,8 +18,8 @@ Engine fixtures: `spark` (a new SparkSession per test on one Spark JVM per
 pytest session, catalog `zombi` at the test's server), `duck` (DuckDB with
 the server attached as `zombi`), `trino` (one Trino server per pytest
 session, catalog `zombi` re-created for the test's server) and `catalog`
-(PyIceberg). Any skipped test
-is reported as failed, and the terminal summary counts scenarios per engine.
+(PyIceberg). Any skipped test is reported as failed, and the terminal
+summary counts scenarios per engine.
 """
 
 from __future__ import annotations
@@ -599,13 +599,13 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
                 outcome[nodeid] = "passed" if key == "passed" else "failed"
     if not outcome:
         return
-    engines: dict[str, list[tuple[str, str]]] = {}
+    by_engine: dict[str, list[tuple[str, str]]] = {}
     for nodeid, result in outcome.items():
-        engines.setdefault(_engine_of(nodeid), []).append((nodeid.split("::", 1)[-1], result))
+        by_engine.setdefault(_engine_of(nodeid), []).append((nodeid.split("::", 1)[-1], result))
     terminalreporter.write_sep("=", "engine summary (scenario = test x server shape)")
     order = list(ENGINE_OF_MODULE.values())
-    for engine in sorted(engines, key=lambda e: (order.index(e) if e in order else len(order), e)):
-        results = engines[engine]
+    for engine in sorted(by_engine, key=lambda e: (order.index(e) if e in order else len(order), e)):
+        results = by_engine[engine]
         passed = sum(1 for _, r in results if r == "passed")
         terminalreporter.write_line(f"{engine}: {passed}/{len(results)} scenarios passed")
         for name, r in sorted(results):
