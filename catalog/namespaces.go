@@ -76,8 +76,26 @@ func (s *Service) LoadNamespace(ctx context.Context, ns Namespace) (map[string]s
 		props, err = tx.LoadNamespace(ns)
 		return err
 	})
-	return props, err
+	if err != nil {
+		return nil, err
+	}
+	if _, ok := props[NamespaceLocationProperty]; !ok {
+		props = maps.Clone(props)
+		if props == nil {
+			props = map[string]string{}
+		}
+		props[NamespaceLocationProperty] = s.namespaceLocation(ns)
+	}
+	return props, nil
 }
+
+// NamespaceLocationProperty is the namespace property that tells clients
+// where the namespace's tables go. A namespace without one is answered
+// with the directory the catalog puts its tables under
+// (<warehouse>/<namespace levels>); nothing is stored. Trino needs it: for
+// a namespace without a location it creates the table eagerly and then
+// refuses it for having files (its own metadata) at its location.
+const NamespaceLocationProperty = "location"
 
 // ListNamespaces lists the direct children of parent (top-level namespaces
 // for an empty parent). A non-empty parent must exist.

@@ -39,8 +39,23 @@ type CreateTableRequest struct {
 	Stage bool
 }
 
-// tableLocation returns the pointer of id (its metadata location).
+// tableLocation returns the pointer of id (its metadata location). A
+// missing table is ErrNoSuchTable even when its namespace is missing too:
+// the REST spec answers loadTable and dropTable of such a table with
+// NoSuchTableException, and Iceberg's Java client relies on it — Spark
+// resolves the metadata table db.t.snapshots by first loading table
+// "snapshots" in namespace db.t and falling back only on NoSuchTable.
 func (s *Service) tableLocation(ctx context.Context, id Ident) (string, error) {
+	loc, err := s.tableOrNamespace(ctx, id)
+	if errors.Is(err, ErrNoSuchNamespace) {
+		return "", fmt.Errorf("%w: %s (namespace %s does not exist)", ErrNoSuchTable, id, strings.Join(id.Namespace, "."))
+	}
+	return loc, err
+}
+
+// tableOrNamespace is tableLocation, except that a missing namespace is
+// ErrNoSuchNamespace: what createTable answers.
+func (s *Service) tableOrNamespace(ctx context.Context, id Ident) (string, error) {
 	var loc string
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
@@ -117,11 +132,16 @@ func (s *Service) ListTables(ctx context.Context, ns Namespace, pageToken string
 // engines disagree on whether a location is percent-decoded, so a location
 // must mean the same path to all of them.
 func (s *Service) defaultLocation(id Ident) string {
+	return s.namespaceLocation(id.Namespace) + "/" + pathSegment(id.Name) + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")
+}
+
+// namespaceLocation is the directory under which the catalog puts the
+// tables of ns: <warehouse>/<namespace levels>.
+func (s *Service) namespaceLocation(ns Namespace) string {
 	parts := []string{strings.TrimSuffix(s.wh.Root(), "/")}
-	for _, level := range id.Namespace {
+	for _, level := range ns {
 		parts = append(parts, pathSegment(level))
 	}
-	parts = append(parts, pathSegment(id.Name)+"-"+strings.ReplaceAll(uuid.NewString(), "-", ""))
 	return strings.Join(parts, "/")
 }
 
@@ -194,7 +214,7 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 		return nil, err
 	}
 	// Refuse the common failures before writing any file.
-	if _, err := s.tableLocation(ctx, req.Ident); err == nil {
+	if _, err := s.tableOrNamespace(ctx, req.Ident); err == nil {
 		return nil, fmt.Errorf("%w: %s", ErrTableExists, req.Ident)
 	} else if !errors.Is(err, ErrNoSuchTable) {
 		return nil, err

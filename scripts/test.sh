@@ -7,7 +7,9 @@
 #   1. checks: generated code current, gofmt, go vet
 #   2. go test ./...  (unit, store conformance, end-to-end incl. iceberg-go's
 #      catalog conformance suite, on the embedded store and on Postgres + S3)
-#   3. pytest tests/interop  (PyIceberg against a running zombi)
+#   3. pytest tests/interop  (PyIceberg, Spark and DuckDB against a running
+#      zombi; Spark's Iceberg jars come from Maven Central, pinned by SHA-256
+#      and cached under $ZOMBI_CACHE/maven; Spark runs on OpenJDK 17)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -23,9 +25,16 @@ if ! command -v initdb >/dev/null && ! ls /usr/lib/postgresql/*/bin/initdb >/dev
 	$sudo_ apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq postgresql >/dev/null
 fi
+if [ ! -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] && [ -z "${ZOMBI_TEST_SPARK_JAVA_HOME:-}" ]; then
+	echo "OpenJDK 17 (for Spark) missing: installing the Debian package"
+	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+	$sudo_ apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
 scripts/install-s3-server.sh
 python="$(scripts/pyenv.sh | tail -n 1)"
 echo "python: $python"
+"$python" tests/interop/artifacts.py >/dev/null
 
 step "generated code is current"
 go generate ./openapi ./ingest/...

@@ -540,17 +540,20 @@ func (s *Server) DropTable(c echo.Context, namespace, name string, p openapi.Dro
 	return c.NoContent(http.StatusNoContent)
 }
 
-// ReportMetrics logs a client's metrics report.
+// ReportMetrics logs a client's metrics report. The snapshot id is logged
+// as the client wrote it: decoded as a float64 it would lose digits.
 func (s *Server) ReportMetrics(c echo.Context, namespace, name string) error {
 	id, err := ident(namespace, name)
 	if err != nil {
 		return err
 	}
-	var report map[string]any
+	var report map[string]json.RawMessage
 	if err := bindJSON(c, &report); err != nil {
 		return err
 	}
-	s.log.Info("client metrics report", "table", id.String(), "report_type", report["report-type"], "snapshot_id", report["snapshot-id"])
+	var reportType string
+	_ = json.Unmarshal(report["report-type"], &reportType) // absent or not a string: logged empty
+	s.log.Info("client metrics report", "table", id.String(), "report_type", reportType, "snapshot_id", string(report["snapshot-id"]))
 	return c.NoContent(http.StatusNoContent)
 }
 

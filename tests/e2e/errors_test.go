@@ -43,6 +43,12 @@ func TestErrorModel(t *testing.T) {
 		{"create in missing namespace", "POST", "/v1/namespaces/nope/tables", fmt.Sprintf(simpleTable, "t"), 404, "NoSuchNamespaceException", nil},
 		{"missing table", "GET", "/v1/namespaces/err/tables/nope", "", 404, "NoSuchTableException", nil},
 		{"commit to missing table", "POST", "/v1/namespaces/err/tables/nope", `{"requirements":[],"updates":[]}`, 404, "NoSuchTableException", nil},
+		// A table whose namespace is missing is a missing table (REST spec;
+		// Spark finds metadata tables such as err.t.snapshots this way).
+		{"load table in missing namespace", "GET", "/v1/namespaces/nope/tables/t", "", 404, "NoSuchTableException", nil},
+		{"metadata table name", "GET", "/v1/namespaces/err%1Ft/tables/snapshots", "", 404, "NoSuchTableException", nil},
+		{"drop table in missing namespace", "DELETE", "/v1/namespaces/nope/tables/t", "", 404, "NoSuchTableException", nil},
+		{"purge table in missing namespace", "DELETE", "/v1/namespaces/nope/tables/t?purgeRequested=true", "", 404, "NoSuchTableException", nil},
 		{"namespace exists", "POST", "/v1/namespaces", `{"namespace":["err"]}`, 409, "AlreadyExistsException", nil},
 		{"table exists", "POST", "/v1/namespaces/err/tables", fmt.Sprintf(simpleTable, "t"), 409, "AlreadyExistsException", nil},
 		{"namespace not empty", "DELETE", "/v1/namespaces/err", "", 409, "NamespaceNotEmptyException", nil},

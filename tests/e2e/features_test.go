@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestIdempotencyKey: a retried mutation with the same key replays the
@@ -216,5 +217,101 @@ func TestOps(t *testing.T) {
 		if !strings.Contains(m, want) {
 			t.Errorf("/metrics lacks %s", want)
 		}
+	}
+}
+
+// TestNamespaceLocation: a namespace is answered with the directory its
+// tables go to, so a client that places tables itself (Trino: stage-create
+// at <namespace location>/<name>-<uuid>, then commit) lands inside the
+// warehouse; a location the user set is answered as set.
+func TestNamespaceLocation(t *testing.T) {
+	for _, sh := range shapes {
+		t.Run(sh.name, func(t *testing.T) {
+			base := sh.start(t).URL
+			nsLocation := func(ns string) string {
+				t.Helper()
+				var r struct {
+					Properties map[string]string `json:"properties"`
+				}
+				if err := json.Unmarshal(mustCall(t, 200, "GET", base+"/v1/namespaces/"+ns, ""), &r); err != nil {
+					t.Fatal(err)
+				}
+				return r.Properties["location"]
+			}
+			mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["loc"],"properties":{"a":"1"}}`)
+			mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["loc","in ner"]}`)
+			mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["own"],"properties":{"location":"s3://elsewhere/own"}}`)
+
+			loc := nsLocation("loc")
+			mustCall(t, 200, "POST", base+"/v1/namespaces/loc/tables", fmt.Sprintf(simpleTable, "t"))
+			if tl := loadTableLocation(t, base, "loc", "t"); loc == "" || !strings.HasPrefix(tl, loc+"/t-") {
+				t.Fatalf("namespace location %q; a table the catalog placed is at %q", loc, tl)
+			}
+			if inner := nsLocation("loc%1Fin%20ner"); inner != loc+"/in_ner" {
+				t.Fatalf("nested namespace location %q, want %q", inner, loc+"/in_ner")
+			}
+			if own := nsLocation("own"); own != "s3://elsewhere/own" {
+				t.Fatalf("namespace with its own location answered %q", own)
+			}
+
+			// Trino's create: stage at <namespace location>/<name>-<uuid>, then commit.
+			want := loc + "/staged-0123456789abcdef0123456789abcdef"
+			staged := fmt.Sprintf(`{"name":"staged","location":%q,"stage-create":true,"schema":{"type":"struct","schema-id":0,"fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, want)
+			var st struct {
+				Metadata json.RawMessage `json:"metadata"`
+			}
+			if err := json.Unmarshal(mustCall(t, 200, "POST", base+"/v1/namespaces/loc/tables", staged), &st); err != nil {
+				t.Fatal(err)
+			}
+			var meta struct {
+				UUID     string `json:"table-uuid"`
+				Location string `json:"location"`
+			}
+			if err := json.Unmarshal(st.Metadata, &meta); err != nil {
+				t.Fatal(err)
+			}
+			commit := fmt.Sprintf(`{"requirements":[{"type":"assert-create"}],"updates":[`+
+				`{"action":"assign-uuid","uuid":%q},{"action":"upgrade-format-version","format-version":2},`+
+				`{"action":"add-schema","schema":{"type":"struct","schema-id":0,"fields":[{"id":1,"name":"id","type":"long","required":true}]}},`+
+				`{"action":"set-current-schema","schema-id":-1},{"action":"add-spec","spec":{"spec-id":0,"fields":[]}},`+
+				`{"action":"set-default-spec","spec-id":-1},{"action":"add-sort-order","sort-order":{"order-id":0,"fields":[]}},`+
+				`{"action":"set-default-sort-order","sort-order-id":-1},{"action":"set-location","location":%q}]}`, meta.UUID, meta.Location)
+			mustCall(t, 200, "POST", base+"/v1/namespaces/loc/tables/staged", commit)
+			if got := loadTableLocation(t, base, "loc", "staged"); got != want {
+				t.Fatalf("staged table at %q, want %q", got, want)
+			}
+		})
+	}
+}
+
+func loadTableLocation(t *testing.T, base, ns, name string) string {
+	t.Helper()
+	var r struct {
+		Metadata struct {
+			Location string `json:"location"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(mustCall(t, 200, "GET", base+"/v1/namespaces/"+ns+"/tables/"+name, ""), &r); err != nil {
+		t.Fatal(err)
+	}
+	return r.Metadata.Location
+}
+
+// TestMetricsReportLog: a client's metrics report is logged with its
+// snapshot id exactly as sent (a float64 would print 4.33e+18).
+func TestMetricsReportLog(t *testing.T) {
+	inst := shapes[0].start(t)
+	base := inst.URL
+	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["m"]}`)
+	mustCall(t, 200, "POST", base+"/v1/namespaces/m/tables", fmt.Sprintf(simpleTable, "t"))
+	report := `{"report-type":"scan-report","table-name":"m.t","snapshot-id":4334893296715093365,"filter":true,"schema-id":0,"projected-field-ids":[1],"projected-field-names":["id"],"metrics":{}}`
+	mustCall(t, 204, "POST", base+"/v1/namespaces/m/tables/t/metrics", report)
+	// The log reaches inst through a pipe: give it a moment.
+	want := "report_type=scan-report snapshot_id=4334893296715093365"
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(inst.Log(), want); {
+		if time.Now().After(deadline) {
+			t.Fatalf("the server log does not show the report's snapshot id exactly (%s):\n%s", want, inst.Log())
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
 }

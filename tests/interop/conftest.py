@@ -13,6 +13,13 @@ file lives in. Each server shape is started once per session on a free
 
 The postgres-s3 shape FAILS (it is never skipped) when its environment is
 missing: scripts/test.sh provides it.
+
+Engine fixtures: `spark` (a new SparkSession per test on one Spark JVM per
+pytest session, catalog `zombi` at the test's server), `duck` (DuckDB with
+the server attached as `zombi`), `trino` (one Trino server per pytest
+session, catalog `zombi` re-created for the test's server) and `catalog`
+(PyIceberg). Any skipped test is reported as failed, and the terminal
+summary counts scenarios per engine.
 """
 
 from __future__ import annotations
@@ -34,7 +41,6 @@ import pytest
 import requests
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
-ENGINE = "pyiceberg"
 SHAPES = ("embedded", "postgres-s3")
 
 ENV_BINARY = "ZOMBI_TEST_BINARY"  # optional: a zombi binary to test instead of building one
@@ -162,12 +168,35 @@ class Zombi:
         type and the URI: everything else must come from the server."""
         from pyiceberg.catalog import load_catalog
 
-        return load_catalog(name or f"zombi-{self.shape}", type="rest", uri=self.url)
+        import engines
+
+        return load_catalog(name or f"zombi-{self.shape}", **engines.PYICEBERG_CATALOG_CONF, uri=self.url)
 
     def table_url(self, namespace: str, table: str) -> str:
         ns = urllib.parse.quote(namespace, safe="")
         tb = urllib.parse.quote(table, safe="")
         return f"{self.url}/v1/namespaces/{ns}/tables/{tb}"
+
+    def rest_table(self, namespace: str, table: str) -> dict | None:
+        """The loadTable response for namespace.table (a one-level
+        namespace), or None on 404: the catalog's own view, whatever an
+        engine's cache says."""
+        r = requests.get(self.table_url(namespace, table), timeout=30)
+        if r.status_code == 404:
+            return None
+        r.raise_for_status()
+        return r.json()
+
+    def metric(self, series: str) -> float:
+        """The value of one Prometheus series from /metrics, written as it
+        appears there (name{labels}); 0 if the server has not exported it yet."""
+        r = requests.get(f"{self.url}/metrics", timeout=30)
+        r.raise_for_status()
+        for line in r.text.splitlines():
+            name, _, value = line.rpartition(" ")
+            if name == series:
+                return float(value)
+        return 0.0
 
 
 # ---------------------------------------------------------------------------
@@ -474,6 +503,116 @@ def ns(request, zombi: Zombi) -> str:
     return f"{base[:40]}_{secrets.token_hex(3)}"
 
 
+# ---------------------------------------------------------------------------
+# Engines
+
+
+@pytest.fixture(scope="session")
+def spark_engine(tmp_path_factory):
+    """One Spark JVM (local[2]) for the whole pytest session, with the
+    Iceberg runtime and AWS bundle jars from Maven Central (artifacts.py)."""
+    import engines
+
+    try:
+        base = engines.start_spark(tmp_path_factory.mktemp("spark"))
+    except Exception as e:
+        pytest.fail(f"spark: starting the SparkSession failed: {type(e).__name__}: {e}", pytrace=False)
+    yield base
+    base.stop()
+
+
+@pytest.fixture
+def spark(zombi: Zombi, spark_engine):
+    """A new SparkSession whose catalog `zombi` is this test's server."""
+    if isinstance(zombi, Unavailable):
+        return None
+    import engines
+
+    return engines.spark_session(spark_engine, zombi.url)
+
+
+@pytest.fixture
+def duck(zombi: Zombi):
+    """An in-memory DuckDB with this test's server attached as `zombi`."""
+    if isinstance(zombi, Unavailable):
+        yield None
+        return
+    import engines
+
+    con = engines.duckdb_connect(zombi.url)
+    yield con
+    con.close()
+
+
+@pytest.fixture(scope="session")
+def trino_engine(tmp_path_factory):
+    """One Trino server (Maven Central's trino-server-core + trino-iceberg,
+    on the Temurin 25 JDK) for the whole pytest session."""
+    import engines
+
+    workdir = tmp_path_factory.mktemp("trino")
+    try:
+        t = engines.start_trino(workdir, _free_port(), preexec_fn=_die_with_parent)
+    except Exception as e:
+        pytest.fail(f"trino: starting the server failed: {type(e).__name__}: {e}", pytrace=False)
+    yield t
+    rc = t.stop()
+    print(f"\ntrino stopped with exit code {rc}; log: {t.log_path}", file=sys.stderr)
+
+
+@pytest.fixture
+def trino(zombi: Zombi, trino_engine):
+    """The Trino server with catalog `zombi` pointing at this test's server."""
+    if isinstance(zombi, Unavailable):
+        return None
+    import engines
+
+    trino_engine.use_catalog(engines.trino_catalog_properties(zombi.url, zombi.s3))
+    return trino_engine
+
+
+# ---------------------------------------------------------------------------
+# Reporting
+
+# Which engine a test module drives, for the per-engine summary.
+ENGINE_OF_MODULE = {
+    "test_pyiceberg.py": "PyIceberg",
+    "test_spark.py": "Spark",
+    "test_duckdb.py": "DuckDB",
+    "test_trino.py": "Trino",
+    "test_docs.py": "docs/engines.md",
+}
+
+
+def _engine_of(nodeid: str) -> str:
+    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+    return ENGINE_OF_MODULE.get(module, module)
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    """Per engine: how many scenarios (test x shape) passed, and which failed."""
+    outcome: dict[str, str] = {}
+    for key in ("failed", "error", "passed"):
+        for rep in terminalreporter.stats.get(key, []):
+            nodeid = getattr(rep, "nodeid", None)
+            if nodeid and nodeid not in outcome:
+                outcome[nodeid] = "passed" if key == "passed" else "failed"
+    if not outcome:
+        return
+    by_engine: dict[str, list[tuple[str, str]]] = {}
+    for nodeid, result in outcome.items():
+        by_engine.setdefault(_engine_of(nodeid), []).append((nodeid.split("::", 1)[-1], result))
+    terminalreporter.write_sep("=", "engine summary (scenario = test x server shape)")
+    order = list(ENGINE_OF_MODULE.values())
+    for engine in sorted(by_engine, key=lambda e: (order.index(e) if e in order else len(order), e)):
+        results = by_engine[engine]
+        passed = sum(1 for _, r in results if r == "passed")
+        terminalreporter.write_line(f"{engine}: {passed}/{len(results)} scenarios passed")
+        for name, r in sorted(results):
+            if r != "passed":
+                terminalreporter.write_line(f"    FAILED {name}")
+
+
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item):
     z = getattr(item, "funcargs", {}).get("zombi")
@@ -484,6 +623,11 @@ def pytest_runtest_call(item):
 @pytest.hookimpl(wrapper=True)
 def pytest_runtest_makereport(item, call):
     rep = yield
+    if rep.skipped and not hasattr(rep, "wasxfail"):
+        # A skipped scenario is a failing one: nothing here may pass by not running.
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        rep.outcome = "failed"
+        rep.longrepr = f"{_engine_of(item.nodeid)}: {item.nodeid} was skipped, which counts as a failure: {reason}"
     z = item.stash.get(_SERVER, None)
     if z is not None and rep.failed:
         since = item.stash.get(_LOG_OFFSET, 0)

@@ -7,7 +7,6 @@ loadTable config. Every assertion names the engine, the shape and the step.
 
 from __future__ import annotations
 
-import contextlib
 import datetime as dt
 import threading
 import urllib.parse
@@ -30,7 +29,8 @@ from pyiceberg.schema import Schema
 from pyiceberg.transforms import BucketTransform, DayTransform, IdentityTransform
 from pyiceberg.types import DoubleType, IntegerType, LongType, NestedField, StringType, TimestampType
 
-from conftest import ENGINE, Zombi
+from conftest import Zombi
+from story import Story
 
 SCHEMA = Schema(
     NestedField(1, "id", LongType(), required=False),
@@ -45,48 +45,7 @@ SPEC = PartitionSpec(
 BASE_COLUMNS = ["id", "ts", "category", "value"]
 CATEGORIES = ["alpha", "beta", "gamma"]
 EPOCH = dt.datetime(2024, 3, 1, 0, 0, 0)
-
-
-class Story:
-    """Names the engine, shape and current step in every failure."""
-
-    def __init__(self, shape: str):
-        self.shape = shape
-        self.step_name = "setup"
-
-    def where(self) -> str:
-        return f"{ENGINE}/{self.shape} step '{self.step_name}'"
-
-    @contextlib.contextmanager
-    def step(self, name: str):
-        self.step_name = name
-        try:
-            yield
-        except AssertionError:
-            raise
-        except pytest.fail.Exception as e:  # pytest.raises(...) that did not raise
-            raise AssertionError(f"{self.where()}: {e}") from e
-        except Exception as e:
-            raise AssertionError(f"{self.where()}: raised {type(e).__name__}: {e}") from e
-
-    def check(self, ok, what: str) -> None:
-        assert ok, f"{self.where()}: {what}"
-
-    def equal(self, got, want, what: str) -> None:
-        assert got == want, f"{self.where()}: {what}: got {got!r}, want {want!r}"
-
-    def rows_equal(self, got: list[dict], want: list[dict], what: str) -> None:
-        if got == want:
-            return
-        lines = [f"{self.where()}: {what}: {len(got)} rows, want {len(want)}"]
-        for i, (g, w) in enumerate(zip(got, want)):
-            if g != w:
-                lines.append(f"  first difference at sorted row {i}: got {g!r}, want {w!r}")
-                break
-        else:
-            extra = got[len(want) :] or want[len(got) :]
-            lines.append(f"  rows only on one side, first: {extra[0]!r}")
-        raise AssertionError("\n".join(lines))
+ENGINE = "pyiceberg"
 
 
 # ---------------------------------------------------------------------------
@@ -145,7 +104,7 @@ def location_files(z: Zombi, location: str) -> list[str]:
 
 
 def test_table_lifecycle(zombi: Zombi, catalog, ns: str):
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, "events")
     first_rows = make_rows(0, 300)
     second_rows = make_rows(300, 150, note=True)
@@ -355,7 +314,7 @@ def test_table_lifecycle(zombi: Zombi, catalog, ns: str):
 
 
 def test_namespaces(zombi: Zombi, catalog, ns: str):
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     props = {"owner": "interop", "comment": "made by test_namespaces", "keep": "1"}
 
     with s.step("create namespaces"):
@@ -442,7 +401,7 @@ def test_concurrent_append_conflict(zombi: Zombi, catalog, ns: str, start: str):
     """Two writers load the table at the same version and both append: the
     second commit must fail with CommitFailedException (HTTP 409), and
     nothing of it may show in the table."""
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, "contended")
     base = make_rows(0, 30) if start == "with-snapshot" else []
     a_rows = make_rows(1000, 20)
@@ -482,7 +441,7 @@ def test_concurrent_append_conflict(zombi: Zombi, catalog, ns: str, start: str):
 def test_concurrent_append_client_retry(zombi: Zombi, catalog, ns: str):
     """With PyIceberg's default commit retries, the losing writer gets a 409,
     refreshes, rebases its append on the winner's snapshot and lands it."""
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, "contended")
     base, a_rows, b_rows = make_rows(0, 30), make_rows(1000, 20), make_rows(2000, 20)
 
@@ -512,7 +471,7 @@ def test_concurrent_append_client_retry(zombi: Zombi, catalog, ns: str):
 def test_transaction_conflict_applies_nothing(zombi: Zombi, catalog, ns: str):
     """A transaction whose requirements fail (its schema is stale) commits
     none of its updates, not even the ones without requirements."""
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, "tx")
 
     with s.step("setup"):
@@ -546,7 +505,7 @@ def test_transaction_conflict_applies_nothing(zombi: Zombi, catalog, ns: str):
 def test_create_table_transaction(zombi: Zombi, catalog, ns: str):
     """create_table_transaction (stage-create, then one commit with
     assert-create) makes the table and its first snapshot at once."""
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, "staged")
     rows = make_rows(0, 100)
 
@@ -578,7 +537,7 @@ def test_create_table_transaction(zombi: Zombi, catalog, ns: str):
 def test_partition_evolution(zombi: Zombi, catalog, ns: str):
     """After update_spec, new files use the new spec and old ones keep theirs;
     a scan reads both."""
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, "evolving")
     first, second = make_rows(0, 60), make_rows(60, 60)
 
@@ -608,7 +567,7 @@ def test_partition_evolution(zombi: Zombi, catalog, ns: str):
 
 
 def test_rename_table(zombi: Zombi, catalog, ns: str):
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     rows = make_rows(0, 40)
 
     with s.step("create and append"):
@@ -638,7 +597,7 @@ def test_parallel_appends_one_winner(zombi: Zombi, catalog, ns: str):
     round exactly one commit wins, every other one gets CommitFailedException
     (never a 500 or CommitStateUnknown), and the table holds exactly the
     winners' rows."""
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, "race")
     writers, rounds = 4, 2
 
@@ -689,7 +648,7 @@ ODD_NAMES = ["with space", "événements", "dotted.name", "pct%1Fname", "pct%2Fn
 
 @pytest.mark.parametrize("name", ODD_NAMES)
 def test_unusual_table_names(zombi: Zombi, catalog, ns: str, name: str):
-    s = Story(zombi.shape)
+    s = Story(ENGINE, zombi.shape)
     ident = (ns, name)
     rows = make_rows(0, 20)
 
@@ -720,3 +679,68 @@ def test_unusual_table_names(zombi: Zombi, catalog, ns: str, name: str):
         catalog.purge_table(ident)
         s.check(not catalog.table_exists(ident), "table exists after purge")
         s.equal(zombi.files_under(loc), [], f"files left under {loc!r} after purge")
+
+
+# ---------------------------------------------------------------------------
+# The write operations Spark's SQL has, through PyIceberg's API
+
+
+def test_write_operations(zombi: Zombi, catalog, ns: str):
+    """upsert (MERGE's counterpart), overwrite with a filter, a tag,
+    rename_column, and expiring the snapshots no ref keeps."""
+    s = Story(ENGINE, zombi.shape)
+    ident = (ns, "ops")
+    rows = {r["id"]: r for r in make_rows(0, 120)}
+    live = dict(rows)
+
+    def renamed(r: dict) -> dict:
+        return {"id": r["id"], "ts": r["ts"], "category": r["category"], "amount": r["value"]}
+
+    with s.step("create and append"):
+        catalog.create_namespace(ns)
+        table = catalog.create_table(ident, SCHEMA, partition_spec=SPEC)
+        table.append(to_arrow(list(rows.values())))
+        table = catalog.load_table(ident)
+        first_id = table.current_snapshot().snapshot_id
+
+    with s.step("tag the first snapshot"):
+        table.manage_snapshots().create_tag(first_id, "first").commit()
+        refs = zombi.rest_table(ns, "ops")["metadata"]["refs"]
+        s.equal(refs.get("first"), {"snapshot-id": first_id, "type": "tag"}, "ref 'first' in the catalog")
+
+    with s.step("upsert: update matching ids, insert new ones"):
+        changes = [dict(live[i], value=-1.0) for i in (3, 4, 5)] + make_rows(500, 4)
+        res = table.upsert(to_arrow(changes), join_cols=["id"])
+        s.equal((res.rows_updated, res.rows_inserted), (3, 4), "rows updated and inserted by upsert")
+        live.update({r["id"]: r for r in changes})
+        table = catalog.load_table(ident)
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows after upsert")
+
+    with s.step("overwrite with a filter"):
+        beta = [dict(r, value=0.5) for r in live.values() if r["category"] == "beta" and r["id"] < 30]
+        table.overwrite(to_arrow(beta), overwrite_filter=EqualTo("category", "beta"))
+        live = {i: r for i, r in live.items() if r["category"] != "beta"}
+        live.update({r["id"]: r for r in beta})
+        table = catalog.load_table(ident)
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows after overwrite")
+
+    with s.step("rename_column"):
+        with table.update_schema() as upd:
+            upd.rename_column("value", "amount")
+        table = catalog.load_table(ident)
+        got = [(f.field_id, f.name) for f in table.schema().fields]
+        s.equal(got, [(1, "id"), (2, "ts"), (3, "category"), (4, "amount")], "schema (field id, name) after the rename")
+        live = {i: renamed(r) for i, r in live.items()}
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows under the new name")
+
+    with s.step("expire snapshots no ref keeps"):
+        current = table.current_snapshot().snapshot_id
+        before = {x.snapshot_id for x in table.snapshots()}
+        s.check(len(before) > 2, f"only {len(before)} snapshots before the expiry")
+        table.maintenance.expire_snapshots().older_than(dt.datetime.now(dt.timezone.utc) + dt.timedelta(hours=1)).commit()
+        meta = zombi.rest_table(ns, "ops")["metadata"]
+        s.equal({x["snapshot-id"] for x in meta["snapshots"]}, {first_id, current}, "snapshots left in the catalog")
+        table = catalog.load_table(ident)
+        s.rows_equal(sorted_rows(table.scan().to_arrow()), [live[i] for i in sorted(live)], "rows after the expiry")
+        tagged = table.scan(snapshot_id=table.snapshot_by_name("first").snapshot_id).to_arrow()
+        s.rows_equal(sorted_rows(tagged), [rows[i] for i in sorted(rows)], "rows of the tagged first snapshot")

@@ -1,0 +1,98 @@
+"""docs/engines.md shows each engine's configuration; this checks that every
+configuration line there is one the suite uses (engines.py), and that every
+pinned version it names is the one the suite installs."""
+
+from __future__ import annotations
+
+import inspect
+import re
+from pathlib import Path
+
+import artifacts
+import engines
+from conftest import REPO_ROOT, S3Target
+
+DOC = REPO_ROOT / "docs" / "engines.md"
+REQUIREMENTS = Path(__file__).with_name("requirements.txt")
+EXAMPLE_URI = "http://127.0.0.1:8181"
+EXAMPLE_S3 = S3Target(
+    endpoint="http://127.0.0.1:9000", access_key="ACCESS_KEY", secret_key="SECRET_KEY", region="us-east-1", bucket=""
+)
+
+
+def sections() -> dict[str, list[tuple[str, list[str]]]]:
+    """The fenced code blocks of each '## ' section: (language, lines)."""
+    out: dict[str, list[tuple[str, list[str]]]] = {}
+    current, block, lang = "", None, ""
+    for line in DOC.read_text().splitlines():
+        if block is not None:
+            if line.startswith("```"):
+                out.setdefault(current, []).append((lang, block))
+                block = None
+            else:
+                block.append(line)
+        elif line.startswith("```"):
+            block, lang = [], line[3:].strip()
+        elif line.startswith("## "):
+            current = line[3:].strip()
+    return out
+
+
+def properties(lines: list[str]) -> dict[str, str]:
+    return dict(ln.split("=", 1) for ln in lines if ln.strip() and not ln.startswith("#"))
+
+
+def test_docs_pyiceberg():
+    (lang, lines), = sections()["PyIceberg"]
+    call = next(ln for ln in lines if "load_catalog(" in ln and "import" not in ln)
+    kwargs = dict(re.findall(r'(\w+)="([^"]*)"', call))
+    assert kwargs == {**engines.PYICEBERG_CATALOG_CONF, "uri": EXAMPLE_URI}, f"docs/engines.md PyIceberg: {call!r}"
+
+
+def test_docs_spark():
+    (lang, lines), = sections()["Spark"]
+    conf = dict(m.groups() for m in (re.search(r"--conf (\S+?)=(\S+)", ln) for ln in lines) if m)
+    want = {
+        "spark.jars": ",".join(a.filename for a in engines.SPARK_JARS),
+        **engines.SPARK_CATALOG_CONF,
+        engines.SPARK_URI_KEY: EXAMPLE_URI,
+    }
+    assert conf == want, f"docs/engines.md Spark --conf lines {conf}\nthe suite sets {want}"
+    assert len(conf) == sum(1 for ln in lines if "--conf" in ln), "a --conf line of docs/engines.md is not key=value"
+
+
+def test_docs_duckdb():
+    blocks = dict(sections()["DuckDB"])
+    sql = [ln.rstrip(";") for ln in blocks["sql"] if ln.strip()]
+    want = [stmt.format(uri=EXAMPLE_URI) for stmt in engines.DUCKDB_SETUP]
+    assert sql == want, f"docs/engines.md DuckDB SQL {sql}\nthe suite runs {want}"
+    source = inspect.getsource(engines)
+    for needle in ('os.path.join(list(duckdb_ext.__path__)[0], "extensions")', '"autoinstall_known_extensions": False'):
+        assert needle in "\n".join(blocks["python"]), f"docs/engines.md DuckDB connect lacks {needle}"
+        assert needle in source, f"engines.py no longer uses {needle} that docs/engines.md shows"
+
+
+def test_docs_trino():
+    (_, local), (_, s3) = sections()["Trino"]
+    local_props = properties(local)
+    want_local = {"connector.name": "iceberg", **engines.trino_catalog_properties(EXAMPLE_URI)}
+    assert local_props == want_local, f"docs/engines.md Trino (local) {local_props}\nthe suite uses {want_local}"
+    base = {k: v for k, v in local_props.items() if not k.startswith(("fs.", "local."))}
+    got_s3 = {**base, **properties(s3)}
+    want_s3 = {"connector.name": "iceberg", **engines.trino_catalog_properties(EXAMPLE_URI, EXAMPLE_S3)}
+    assert got_s3 == want_s3, f"docs/engines.md Trino (S3) {got_s3}\nthe suite uses {want_s3}"
+
+
+def test_docs_versions():
+    """Every name==version and Maven coordinate the page names is pinned."""
+    text = DOC.read_text()
+    pins = {ln.split("#")[0].strip() for ln in REQUIREMENTS.read_text().splitlines()}
+    pins |= {p.replace("[pyarrow,pyiceberg-core]", "") for p in pins}
+    named = re.findall(r"`([A-Za-z0-9_.-]+==[0-9][^`\s]*)`", text)
+    assert named, "docs/engines.md names no package version"
+    for pin in named:
+        assert pin in pins, f"docs/engines.md names {pin}, requirements.txt pins otherwise"
+    coords = re.findall(r"`([a-z][\w.]+:[\w.-]+:[\w.]+)`", text)
+    assert coords, "docs/engines.md names no Maven artifact"
+    for c in coords:
+        assert c in {str(a) for a in artifacts.ALL}, f"docs/engines.md names {c}, artifacts.py pins otherwise"
