@@ -129,13 +129,16 @@ func TestConnectionLost(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer admin.Close(context.Background())
-	// terminate ends the sessions of the store's open transactions.
+	// terminate ends the sessions of the store's open transactions. The
+	// pool may hold another session idle in a transaction for a moment
+	// (a read-only view being rolled back), so at least one, not exactly
+	// one, is ended; the store's own is always among them.
 	terminate := func() error {
 		var n int
 		err := admin.QueryRow(t.Context(), `SELECT count(pg_terminate_backend(pid)) FROM pg_stat_activity
 WHERE datname = current_database() AND pid <> pg_backend_pid() AND state LIKE 'idle in transaction%'`).Scan(&n)
-		if err == nil && n != 1 {
-			err = fmt.Errorf("terminated %d sessions, want 1", n)
+		if err == nil && n < 1 {
+			err = fmt.Errorf("terminated %d sessions, want at least 1", n)
 		}
 		return err
 	}
