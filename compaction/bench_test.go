@@ -5,6 +5,8 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"fmt"
+	"os"
+	"runtime/pprof"
 	"strings"
 	"syscall"
 	"testing"
@@ -35,11 +37,13 @@ func BenchmarkCompact(b *testing.B) {
 			e.writeBulk("bench", sb.String())
 			e.flush(id)
 		}
+		stopProfile := profile(b)
 		cpu0 := cpuTime()
 		start := time.Now()
 		b.StartTimer()
 		res, err := e.comp.Compact(context.Background(), id)
 		b.StopTimer()
+		stopProfile()
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -50,6 +54,26 @@ func BenchmarkCompact(b *testing.B) {
 		b.ReportMetric(float64(res.RewrittenFiles), "files_in")
 		b.ReportMetric(float64(res.NewFiles), "files_out")
 		b.ReportMetric(mb, "MB_in")
+	}
+}
+
+// profile writes a CPU profile of the compaction alone (not the setup) to
+// $ZOMBI_COMPACT_PROFILE when that is set.
+func profile(b *testing.B) (stop func()) {
+	path := os.Getenv("ZOMBI_COMPACT_PROFILE")
+	if path == "" {
+		return func() {}
+	}
+	f, err := os.Create(path)
+	if err != nil {
+		b.Fatal(err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		b.Fatal(err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
 	}
 }
 

@@ -37,7 +37,7 @@ func newEnv(t testing.TB, whCfg *warehouse.Config) *env {
 	ctx := context.Background()
 	dir := t.TempDir()
 	quiet := slog.New(slog.DiscardHandler)
-	store, err := embedded.Open(filepath.Join(dir, "catalog"))
+	store, err := embedded.Open(filepath.Join(dir, "catalog"), embedded.WithLogger(quiet))
 	if err != nil {
 		t.Fatal(err)
 	}
