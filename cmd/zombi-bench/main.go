@@ -21,6 +21,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"sort"
 	"strings"
@@ -42,6 +43,7 @@ type config struct {
 	runs        int
 	allowRemote bool
 	token       string
+	cpuProfile  string
 }
 
 func main() {
@@ -58,6 +60,7 @@ func main() {
 	flag.IntVar(&c.runs, "runs", 1, "runs; with more than one the median is reported too")
 	flag.BoolVar(&c.allowRemote, "allow-remote", false, "allow a non-loopback target (only for servers you run)")
 	flag.StringVar(&c.token, "token", "", "bearer token")
+	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "zombi-bench:", err)
@@ -78,6 +81,17 @@ func run(c config) error {
 	}
 	if c.clients < 1 || c.runs < 1 || c.batch < 1 || c.size < 0 || c.duration <= 0 || c.duration > 5*time.Minute {
 		return errors.New("bad -clients, -runs, -batch, -size or -duration")
+	}
+	if c.cpuProfile != "" {
+		f, err := os.Create(c.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
 	}
 	var results []result
 	for i := 1; i <= c.runs; i++ {
