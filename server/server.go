@@ -114,7 +114,13 @@ func New(opts Options) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if table, ok := writeEventTable(r); ok {
+		s.serveWriteEvent(w, r, table)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 // open reports whether a path is served without authentication.
 func open(path string) bool {
@@ -124,20 +130,35 @@ func open(path string) bool {
 // authenticate requires a configured bearer token on every catalog call.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if len(s.tokens) == 0 || open(c.Request().URL.Path) {
+		if s.authorized(c.Request()) {
 			return next(c)
 		}
-		got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		if ok {
-			for _, t := range s.tokens {
-				if subtle.ConstantTimeCompare([]byte(strings.TrimSpace(got)), t) == 1 {
-					return next(c)
-				}
-			}
-		}
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="zombi"`)
-		return &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
+		c.Response().Header().Set("WWW-Authenticate", authChallenge)
+		return errUnauthorized
 	}
+}
+
+const authChallenge = `Bearer realm="zombi"`
+
+var errUnauthorized = &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
+
+// authorized reports whether r may be served: auth is off, the path is
+// open, or r carries a configured bearer token.
+func (s *Server) authorized(r *http.Request) bool {
+	if len(s.tokens) == 0 || open(r.URL.Path) {
+		return true
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	if !ok {
+		return false
+	}
+	got = strings.TrimSpace(got)
+	for _, t := range s.tokens {
+		if subtle.ConstantTimeCompare([]byte(got), t) == 1 {
+			return true
+		}
+	}
+	return false
 }
 
 // observe records request counts and latencies by route template.
