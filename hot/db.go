@@ -653,15 +653,22 @@ func (db *DB) writeLease(t *tableState, target uint64) error {
 func (t *tableState) complete(p *pendingAppend, failed bool) {
 	t.mu.Lock()
 	p.done, p.failed = true, failed
-	for len(t.pending) > 0 && t.pending[0].done {
-		q := t.pending[0]
-		t.pending[0] = nil
-		t.pending = t.pending[1:]
+	n := 0
+	for n < len(t.pending) && t.pending[n].done {
+		q := t.pending[n]
 		if t.visible == t.base && !q.failed {
 			t.oldest = q.at
 		}
 		t.visible = q.after
-		t.hwm.Store(q.last)
+		n++
+	}
+	if n > 0 {
+		t.hwm.Store(t.pending[n-1].last)
+		// Shift the rest down rather than reslicing, so that the array
+		// is reused instead of reallocated by every append.
+		m := copy(t.pending, t.pending[n:])
+		clear(t.pending[m:])
+		t.pending = t.pending[:m]
 	}
 	t.mu.Unlock()
 }
