@@ -207,6 +207,9 @@ func measure(u *url.URL, c config, d time.Duration) (result, error) {
 			cn := conns[w]
 			local := make([]time.Duration, 0, 4096)
 			codes := map[int]int64{}
+			// Counted per client and added up at the end: shared
+			// counters would be contended on every request.
+			var nEvents, nRequests, nFailures int64
 			next := start.Add(time.Duration(rand.Int64N(int64(max(interval, 1)))))
 			for i := 0; ; i++ {
 				sent := time.Now()
@@ -220,9 +223,9 @@ func measure(u *url.URL, c config, d time.Duration) (result, error) {
 				} else if sent.After(end) {
 					break
 				}
-				status, err := cn.do(reqs[w][i%len(reqs[w])], time.Now().Add(30*time.Second))
+				status, err := cn.do(reqs[w][i%len(reqs[w])], sent)
 				if err != nil {
-					failures.Add(1)
+					nFailures++
 					if err := cn.redial(); err != nil {
 						mu.Lock()
 						dialErr = err
@@ -232,15 +235,18 @@ func measure(u *url.URL, c config, d time.Duration) (result, error) {
 					continue
 				}
 				lat := time.Since(sent)
-				requests.Add(1)
+				nRequests++
 				codes[status]++
 				if status != 202 {
-					failures.Add(1)
+					nFailures++
 					continue
 				}
-				events.Add(int64(perReq))
+				nEvents += int64(perReq)
 				local = append(local, lat)
 			}
+			events.Add(nEvents)
+			requests.Add(nRequests)
+			failures.Add(nFailures)
 			mu.Lock()
 			latencies = append(latencies, local...)
 			for k, v := range codes {
