@@ -30,10 +30,6 @@ const (
 	// batch limit of 4 GiB.
 	maxAppendBytes = 1 << 31
 
-	// walMinSyncInterval is the least time between WAL syncs; see
-	// Options.WALMinSyncInterval in open.
-	walMinSyncInterval = 100 * time.Microsecond
-
 	memTableSize = 32 << 20
 	// L0 sublevels before compacting them, and before stalling writes.
 	// 16 memtables are 512 MiB, half the default backlog cap.
@@ -56,6 +52,9 @@ type DB struct {
 	log        *slog.Logger
 	metrics    *metrics
 	nodeID     string
+
+	// committer commits the batches of appends.
+	committer committer
 
 	// closeMu is held shared by every operation that uses pdb and
 	// exclusively by Close.
@@ -210,14 +209,11 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 		// With Async durability, sync the WAL in the background every
 		// megabyte rather than leaving it all to the OS.
 		WALBytesPerSync: 1 << 20,
-		// Group commit: appends that arrive while a WAL sync is running
-		// wait for the next one. Without a pause, callers acknowledged by
-		// one sync come back just after the next has started, and the
-		// callers split into two groups that alternate, each sync serving
-		// half of them. Holding the next sync back a little lets them
-		// join it (64 callers: ~32 appends per sync without, ~55 with).
-		WALMinSyncInterval: func() time.Duration { return walMinSyncInterval },
-		EventListener:      db.eventListener(),
+		// No WALMinSyncInterval: appends are grouped before they reach
+		// Pebble (committer), and a group must not wait for a timer,
+		// which below a millisecond fires up to a millisecond late when
+		// the runtime is idle.
+		EventListener: db.eventListener(),
 		// Flush a memtable holding a DeleteThrough within seconds even
 		// when writes are slow, so the space of deleted events is
 		// reclaimed.
@@ -235,6 +231,7 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 		return nil, fmt.Errorf("hot: open %s: %w", dir, err)
 	}
 	db.pdb = pdb
+	db.committer = committer{pdb: pdb, opts: db.writeOpts}
 	if err := db.recover(); err != nil {
 		return nil, errors.Join(fmt.Errorf("hot: open %s: %w", dir, err), pdb.Close())
 	}
@@ -536,7 +533,7 @@ func (db *DB) append(ctx context.Context, table string, recs []Record) ([]Result
 		err = db.hooks.beforeApply(table, first, p.last)
 	}
 	if err == nil {
-		err = db.pdb.Apply(b, db.writeOpts)
+		err = db.committer.commit(b)
 	}
 	// Close only returns the batch to its pool; it cannot fail after Apply.
 	_ = b.Close()
@@ -669,15 +666,22 @@ func (db *DB) writeLease(t *tableState, target uint64) error {
 func (t *tableState) complete(p *pendingAppend, failed bool) {
 	t.mu.Lock()
 	p.done, p.failed = true, failed
-	for len(t.pending) > 0 && t.pending[0].done {
-		q := t.pending[0]
-		t.pending[0] = nil
-		t.pending = t.pending[1:]
+	n := 0
+	for n < len(t.pending) && t.pending[n].done {
+		q := t.pending[n]
 		if t.visible == t.base && !q.failed {
 			t.oldest = q.at
 		}
 		t.visible = q.after
-		t.hwm.Store(q.last)
+		n++
+	}
+	if n > 0 {
+		t.hwm.Store(t.pending[n-1].last)
+		// Shift the rest down rather than reslicing, so that the array
+		// is reused instead of reallocated by every append.
+		m := copy(t.pending, t.pending[n:])
+		clear(t.pending[m:])
+		t.pending = t.pending[:m]
 	}
 	t.mu.Unlock()
 }

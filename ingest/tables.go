@@ -48,6 +48,11 @@ type tableState struct {
 type tableCache struct {
 	mu      sync.Mutex
 	entries map[string]*tableState
+	// refs maps the table references of requests ("name", "ns.name") to
+	// entries, so that a write to a known table parses no name: ref ->
+	// *tableState. It only holds states that are in entries and loses
+	// them with them.
+	refs sync.Map
 	// creating serialises auto-creation per table.
 	creating sync.Map
 }
@@ -69,7 +74,32 @@ func (c *tableCache) put(t *tableState) {
 func (c *tableCache) forget(id catalog.Ident) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	delete(c.entries, cacheKey(id))
+	key := cacheKey(id)
+	delete(c.entries, key)
+	c.refs.Range(func(ref, t any) bool {
+		if cacheKey(t.(*tableState).ident) == key {
+			c.refs.Delete(ref)
+		}
+		return true
+	})
+}
+
+// byRef returns the state of the table ref names, nil if it is not cached.
+func (c *tableCache) byRef(ref string) *tableState {
+	if t, ok := c.refs.Load(ref); ok {
+		return t.(*tableState)
+	}
+	return nil
+}
+
+// putRef remembers that ref names t, unless t is no longer the cached
+// state of its table.
+func (c *tableCache) putRef(ref string, t *tableState) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.entries[cacheKey(t.ident)] == t {
+		c.refs.Store(ref, t)
+	}
 }
 
 // table returns the state of id, loading it from the catalog when needed

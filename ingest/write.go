@@ -119,11 +119,19 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 }
 
 func (s *Service) resolve(ctx context.Context, ref string, create bool) (*tableState, error) {
+	if t := s.cache.byRef(ref); t != nil {
+		return t, nil
+	}
 	id, err := s.Table(ref)
 	if err != nil {
 		return nil, err
 	}
-	return s.table(ctx, id, create)
+	t, err := s.table(ctx, id, create)
+	if err != nil {
+		return nil, err
+	}
+	s.cache.putRef(ref, t)
+	return t, nil
 }
 
 func (s *Service) count(t *tableState, res []hot.Result, bodyBytes int) {
@@ -175,7 +183,8 @@ func (s *Service) decodeOne(t *tableState, req Request) (hot.Record, int32, erro
 	if env.EventTime.IsZero() {
 		env.EventTime = now
 	}
-	return hot.Record{Key: env.IdempotencyKey, Value: codec.AppendEventValue(nil, env, now)}, env.Partition, nil
+	value := make([]byte, 0, codec.MaxEventValueLen(env))
+	return hot.Record{Key: env.IdempotencyKey, Value: codec.AppendEventValue(value, env, now)}, env.Partition, nil
 }
 
 // oneKey reconciles an idempotency key from the body with the header's.

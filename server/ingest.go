@@ -5,8 +5,10 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"runtime"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v4"
 	"github.com/zombi-db/zombi/catalog"
@@ -19,12 +21,11 @@ const mediaArrowStream = "application/vnd.apache.arrow.stream"
 
 // readBody reads a write request's body after reserving its size against
 // the in-flight limit, so that overload is refused before it is buffered.
-// The returned release gives the reservation back.
-func (s *Server) readBody(c echo.Context, max int64) ([]byte, func(), error) {
-	r := c.Request()
+// The caller gives the reservation back with s.inflight.Release(reserved).
+func (s *Server) readBody(r *http.Request, max int64) (body []byte, reserved int64, err error) {
 	if r.ContentLength > max {
 		s.ingestMetrics.Rejected("too_large")
-		return nil, nil, tooLarge(max)
+		return nil, 0, tooLarge(max)
 	}
 	reserve := r.ContentLength
 	if reserve < 0 {
@@ -32,12 +33,9 @@ func (s *Server) readBody(c echo.Context, max int64) ([]byte, func(), error) {
 	}
 	if !s.inflight.Acquire(reserve) {
 		s.ingestMetrics.Rejected("overloaded")
-		return nil, nil, &apiError{status: http.StatusTooManyRequests, typ: "TooManyRequestsException",
+		return nil, 0, &apiError{status: http.StatusTooManyRequests, typ: "TooManyRequestsException",
 			msg: "too many bytes of write requests in flight; retry after the Retry-After delay"}
 	}
-	release := func() { s.inflight.Release(reserve) }
-	var body []byte
-	var err error
 	if n := r.ContentLength; n >= 0 {
 		// net/http stops the body at Content-Length: read it in one
 		// allocation of the right size.
@@ -47,19 +45,19 @@ func (s *Server) readBody(c echo.Context, max int64) ([]byte, func(), error) {
 		body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
 	}
 	if err != nil {
-		release()
-		return nil, nil, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "reading the request body: " + err.Error()}
+		s.inflight.Release(reserve)
+		return nil, 0, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "reading the request body: " + err.Error()}
 	}
 	if int64(len(body)) > max {
-		release()
+		s.inflight.Release(reserve)
 		s.ingestMetrics.Rejected("too_large")
-		return nil, nil, tooLarge(max)
+		return nil, 0, tooLarge(max)
 	}
 	if len(body) == 0 {
-		release()
-		return nil, nil, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "the request body is empty"}
+		s.inflight.Release(reserve)
+		return nil, 0, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "the request body is empty"}
 	}
-	return body, release, nil
+	return body, reserve, nil
 }
 
 func tooLarge(max int64) error {
@@ -67,28 +65,136 @@ func tooLarge(max int64) error {
 		msg: fmt.Sprintf("the request body is larger than %d bytes", max)}
 }
 
-// WriteEvent writes one event or row.
+// WriteEvent writes one event or row. ServeHTTP serves this route itself
+// (serveWriteEvent); echo gets only the requests whose path needs
+// unescaping.
 func (s *Server) WriteEvent(c echo.Context, table string, p openapi.WriteEventParams) error {
-	body, release, err := s.readBody(c, s.maxEventBytes)
-	if err != nil {
-		return err
-	}
-	defer release()
 	committed, err := ackCommitted((*string)(p.Ack))
 	if err != nil {
 		return err
 	}
-	res, err := s.ingest.WriteOne(c.Request().Context(), table, ingest.Request{
-		MediaType:      ingest.MediaType(c.Request().Header.Get(echo.HeaderContentType)),
+	res, err := s.writeOne(c.Request(), table, deref(p.IdempotencyKey), deref(p.XPartition), committed)
+	if err != nil {
+		return err
+	}
+	return c.Blob(http.StatusAccepted, echo.MIMEApplicationJSON, appendWriteResult(make([]byte, 0, 96), res))
+}
+
+// writeOne reads the body of a single write and writes it; with committed
+// it answers once the event is in an Iceberg snapshot.
+func (s *Server) writeOne(r *http.Request, table, idempotencyKey, partition string, committed bool) (ingest.WriteResult, error) {
+	body, reserved, err := s.readBody(r, s.maxEventBytes)
+	if err != nil {
+		return ingest.WriteResult{}, err
+	}
+	defer s.inflight.Release(reserved)
+	res, err := s.ingest.WriteOne(r.Context(), table, ingest.Request{
+		MediaType:      ingest.MediaType(r.Header.Get(echo.HeaderContentType)),
 		Body:           body,
-		IdempotencyKey: deref(p.IdempotencyKey),
-		Partition:      deref(p.XPartition),
+		IdempotencyKey: idempotencyKey,
+		Partition:      partition,
 		WaitCommitted:  committed,
 	})
 	if err != nil {
-		return s.ingestError(err)
+		return ingest.WriteResult{}, s.ingestError(err)
 	}
-	return c.Blob(http.StatusAccepted, echo.MIMEApplicationJSON, appendWriteResult(make([]byte, 0, 96), res))
+	return res, nil
+}
+
+// writeEventRoute is the route of single writes, as echo names it in the
+// HTTP metrics.
+const writeEventRoute = "/tables/:table"
+
+// writeEventTable reports whether echo would route r to WriteEvent, and
+// the {table} it would bind. A path that needed escaping (RawPath set) is
+// left to echo, which unescapes it, and so is a request with a query
+// (?ack=committed), which echo binds.
+func writeEventTable(r *http.Request) (string, bool) {
+	if r.Method != http.MethodPost || r.URL.RawPath != "" || r.URL.RawQuery != "" {
+		return "", false
+	}
+	table, ok := strings.CutPrefix(r.URL.Path, "/tables/")
+	if !ok || table == "" || strings.IndexByte(table, '/') >= 0 {
+		return "", false
+	}
+	return table, true
+}
+
+// serveWriteEvent serves POST /tables/{table}, the route producers call
+// once per event, without echo: echo's context, per-request middleware
+// chain and parameter binding cost more than the rest of the handler. It
+// does what the echo route does — HTTP metrics, panic recovery,
+// authentication, header parameters — and leaves every error to the echo
+// error handler, so the answers are the same.
+func (s *Server) serveWriteEvent(w http.ResponseWriter, r *http.Request, table string) {
+	start := time.Now()
+	status := s.writeEvent(w, r, table)
+	s.metrics.observe(http.MethodPost, writeEventRoute, status, time.Since(start))
+}
+
+func (s *Server) writeEvent(w http.ResponseWriter, r *http.Request, table string) (status int) {
+	defer func() {
+		if p := recover(); p != nil {
+			if p == http.ErrAbortHandler {
+				panic(p)
+			}
+			if status != 0 {
+				return // the answer is written
+			}
+			err, ok := p.(error)
+			if !ok {
+				err = fmt.Errorf("%v", p)
+			}
+			stack := make([]byte, 4<<10)
+			stack = stack[:runtime.Stack(stack, true)]
+			s.log.Error("panic serving a request", "err", err, "stack", string(stack))
+			status = s.writeError(w, r, err)
+		}
+	}()
+	if !s.authorized(r) {
+		w.Header().Set("WWW-Authenticate", authChallenge)
+		return s.writeError(w, r, errUnauthorized)
+	}
+	key, err := headerParam(r.Header, "Idempotency-Key")
+	if err != nil {
+		return s.writeError(w, r, err)
+	}
+	partition, err := headerParam(r.Header, "X-Partition")
+	if err != nil {
+		return s.writeError(w, r, err)
+	}
+	res, err := s.writeOne(r, table, key, partition, false)
+	if err != nil {
+		return s.writeError(w, r, err)
+	}
+	var buf [128]byte
+	b := appendWriteResult(buf[:0], res)
+	w.Header().Set(echo.HeaderContentType, echo.MIMEApplicationJSON)
+	status = http.StatusAccepted
+	w.WriteHeader(status)
+	_, _ = w.Write(b)
+	return status
+}
+
+// headerParam is an optional header parameter bound as the generated echo
+// wrapper binds it: more than one value is a 400.
+func headerParam(h http.Header, name string) (string, error) {
+	vs, ok := h[name]
+	if !ok {
+		return "", nil
+	}
+	if len(vs) != 1 {
+		return "", echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for %s, got %d", name, len(vs)))
+	}
+	return vs[0], nil
+}
+
+// writeError answers err as echo's error handler does and returns the
+// status it wrote.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) int {
+	c := s.echo.NewContext(r, w)
+	s.handleError(err, c)
+	return c.Response().Status
 }
 
 // appendWriteResult encodes the answer to a single write (the OpenAPI
@@ -127,11 +233,11 @@ func ackCommitted(ack *string) (bool, error) {
 
 // WriteBulk writes many events or rows.
 func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkParams) error {
-	body, release, err := s.readBody(c, s.maxBulkBytes)
+	body, reserved, err := s.readBody(c.Request(), s.maxBulkBytes)
 	if err != nil {
 		return err
 	}
-	defer release()
+	defer s.inflight.Release(reserved)
 	committed, err := ackCommitted((*string)(p.Ack))
 	if err != nil {
 		return err

@@ -144,7 +144,13 @@ func New(opts Options) *Server {
 }
 
 // ServeHTTP implements http.Handler.
-func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.echo.ServeHTTP(w, r) }
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if table, ok := writeEventTable(r); ok {
+		s.serveWriteEvent(w, r, table)
+		return
+	}
+	s.echo.ServeHTTP(w, r)
+}
 
 // open reports whether a path is served without authentication.
 func open(path string) bool {
@@ -154,22 +160,44 @@ func open(path string) bool {
 // authenticate requires a configured bearer token on every catalog call.
 func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
 	return func(c echo.Context) error {
-		if len(s.tokens) == 0 || open(c.Request().URL.Path) {
-			return next(c)
-		}
-		got, ok := strings.CutPrefix(c.Request().Header.Get("Authorization"), "Bearer ")
-		got = strings.TrimSpace(got)
-		if ok && matches(got, s.tokens) {
-			if adminOnly(c.Request().URL.Path) && !matches(got, s.admins) {
-				return &apiError{status: http.StatusForbidden, typ: "ForbiddenException",
-					msg: "compaction and maintenance take an admin token (--admin-token)"}
+		if err := s.authorize(c.Request()); err != nil {
+			if err == errUnauthorized {
+				c.Response().Header().Set("WWW-Authenticate", authChallenge)
 			}
-			return next(c)
+			return err
 		}
-		c.Response().Header().Set("WWW-Authenticate", `Bearer realm="zombi"`)
-		return &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
+		return next(c)
 	}
 }
+
+const authChallenge = `Bearer realm="zombi"`
+
+var (
+	errUnauthorized = &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
+	errAdminOnly    = &apiError{status: http.StatusForbidden, typ: "ForbiddenException",
+		msg: "compaction and maintenance take an admin token (--admin-token)"}
+)
+
+// authorize returns nil if r may be served: auth is off, the path is
+// open, or r carries a configured bearer token (an admin token for
+// compaction and maintenance); otherwise errUnauthorized or errAdminOnly.
+func (s *Server) authorize(r *http.Request) error {
+	if len(s.tokens) == 0 || open(r.URL.Path) {
+		return nil
+	}
+	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	got = strings.TrimSpace(got)
+	if !ok || !matches(got, s.tokens) {
+		return errUnauthorized
+	}
+	if adminOnly(r.URL.Path) && !matches(got, s.admins) {
+		return errAdminOnly
+	}
+	return nil
+}
+
+// authorized reports whether r may be served (see authorize).
+func (s *Server) authorized(r *http.Request) bool { return s.authorize(r) == nil }
 
 func matches(got string, tokens [][]byte) bool {
 	for _, t := range tokens {

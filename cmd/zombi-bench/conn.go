@@ -21,7 +21,15 @@ type conn struct {
 	addr string
 	c    net.Conn
 	r    *bufio.Reader
+	// deadline is the connection's I/O deadline. It is moved only when
+	// less than requestTimeout is left, not before every request: each
+	// move is a timer update in the runtime, on CPU the server needs.
+	deadline time.Time
 }
+
+// requestTimeout bounds a request: it fails after at least this long and
+// at most twice as long.
+const requestTimeout = 30 * time.Second
 
 func dial(u *url.URL) (*conn, error) {
 	addr := u.Host
@@ -44,6 +52,7 @@ func (c *conn) redial() error {
 		return err
 	}
 	c.c, c.r = nc, bufio.NewReaderSize(nc, 16<<10)
+	c.deadline = time.Time{}
 	return nil
 }
 
@@ -61,10 +70,15 @@ func request(u *url.URL, path, token string, body []byte) []byte {
 	return b.Bytes()
 }
 
-// do sends req and returns the response status, reading and discarding
-// the body so the connection can be reused.
-func (c *conn) do(req []byte, deadline time.Time) (int, error) {
-	_ = c.c.SetDeadline(deadline)
+// do sends req at now and returns the response status, reading and
+// discarding the body so the connection can be reused.
+func (c *conn) do(req []byte, now time.Time) (int, error) {
+	if c.deadline.Sub(now) < requestTimeout {
+		c.deadline = now.Add(2 * requestTimeout)
+		if err := c.c.SetDeadline(c.deadline); err != nil {
+			return 0, err
+		}
+	}
 	if _, err := c.c.Write(req); err != nil {
 		return 0, err
 	}

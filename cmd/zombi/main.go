@@ -56,6 +56,7 @@ func run(args []string) error {
 		if err != nil {
 			return err
 		}
+		tuneGC()
 		return serve(ctx, cfg)
 	case "migrate":
 		cfg, err := parseConfig("migrate", args[1:])

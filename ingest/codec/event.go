@@ -123,6 +123,11 @@ func AppendEventValue(dst []byte, e Envelope, ingestTime time.Time) []byte {
 	return append(dst, e.Payload...)
 }
 
+// MaxEventValueLen is the most bytes AppendEventValue appends for e.
+func MaxEventValueLen(e Envelope) int {
+	return 1 + 3*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + len(e.IdempotencyKey) + len(e.Payload)
+}
+
 // errValue is wrapped by the errors for values that are not well-formed.
 var errValue = errors.New("malformed hot value")
 

@@ -307,6 +307,9 @@ func FuzzEventValue(f *testing.F) {
 		env := Envelope{Payload: payload, Partition: partition, EventTime: time.UnixMicro(eventMicros), IdempotencyKey: key}
 		ingest := time.UnixMicro(ingestMicros)
 		value := AppendEventValue([]byte{0xaa}, env, ingest)[1:]
+		if len(value) > MaxEventValueLen(env) {
+			t.Fatalf("value of %s is %d bytes, MaxEventValueLen says %d", fmtEnvelope(env), len(value), MaxEventValueLen(env))
+		}
 		ev, err := DecodeEventValue(value)
 		if err != nil {
 			t.Fatalf("DecodeEventValue(AppendEventValue(%s)): %v", fmtEnvelope(env), err)

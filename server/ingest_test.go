@@ -1,0 +1,276 @@
+package server
+
+import (
+	"bytes"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/zombi-db/zombi/ingest/ingestpb"
+	"google.golang.org/protobuf/proto"
+)
+
+// writeReq describes a request; build makes a fresh one each time.
+type writeReq struct {
+	method, path string
+	body         string
+	chunked      bool // send the body without Content-Length
+	header       http.Header
+}
+
+func (q writeReq) build() *http.Request {
+	var rd io.Reader = strings.NewReader(q.body)
+	if q.chunked {
+		rd = io.MultiReader(rd) // hides the length from NewRequest
+	}
+	method := q.method
+	if method == "" {
+		method = http.MethodPost
+	}
+	r := httptest.NewRequest(method, q.path, rd)
+	if q.chunked {
+		r.ContentLength = -1
+	}
+	if q.header.Get("Content-Type") == "" && q.body != "" {
+		r.Header.Set("Content-Type", "application/json")
+	}
+	for k, vs := range q.header {
+		r.Header[k] = vs
+	}
+	return r
+}
+
+var offsetRE = regexp.MustCompile(`"offset":\d+|"offsets":\[[\d,]*\]`)
+
+// sameAnswer serves q through ServeHTTP and through echo alone and
+// requires the same status, headers and body (offsets aside: each request
+// writes its own event).
+func sameAnswer(t *testing.T, ts *testServer, name string, q writeReq) *httptest.ResponseRecorder {
+	t.Helper()
+	fast := httptest.NewRecorder()
+	ts.ServeHTTP(fast, q.build())
+	ref := httptest.NewRecorder()
+	ts.echo.ServeHTTP(ref, q.build())
+	if fast.Code != ref.Code {
+		t.Errorf("%s: status %d, echo answers %d (body %s)", name, fast.Code, ref.Code, ref.Body)
+	}
+	fh, rh := fast.Header(), ref.Header()
+	for k := range rh {
+		if !equalStrings(fh[k], rh[k]) {
+			t.Errorf("%s: header %s = %q, echo sets %q", name, k, fh[k], rh[k])
+		}
+	}
+	for k := range fh {
+		if _, ok := rh[k]; !ok {
+			t.Errorf("%s: header %s = %q, echo sets none", name, k, fh[k])
+		}
+	}
+	fb := offsetRE.ReplaceAllString(fast.Body.String(), `offsets`)
+	rb := offsetRE.ReplaceAllString(ref.Body.String(), `offsets`)
+	if fb != rb {
+		t.Errorf("%s: body\n%s\necho answers\n%s", name, fb, rb)
+	}
+	return fast
+}
+
+func equalStrings(a, b []string) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestWriteEventSameAsEcho checks that the single-write route, which
+// ServeHTTP serves without echo, answers every request exactly as the echo
+// route does, and counts it in the same HTTP metrics.
+func TestWriteEventSameAsEcho(t *testing.T) {
+	ts := newTestServer(t, testOptions{maxEvent: 1 << 10})
+	pb, err := proto.Marshal(&ingestpb.Event{Payload: []byte("proto")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := []struct {
+		name string
+		q    writeReq
+		want int
+	}{
+		{"event", writeReq{path: "/tables/t1", body: `{"payload":"a"}`}, 202},
+		{"namespaced", writeReq{path: "/tables/ns.t1", body: `{"payload":{"x":1},"partition":3}`}, 202},
+		{"chunked", writeReq{path: "/tables/t1", body: `{"payload":"a"}`, chunked: true}, 202},
+		{"no content type", writeReq{path: "/tables/t1", body: `{"payload":"a"}`, header: http.Header{"Content-Type": {""}}}, 202},
+		{"protobuf", writeReq{path: "/tables/t1", body: string(pb), header: http.Header{
+			"Content-Type": {"application/x-protobuf"}, "X-Partition": {"7"}}}, 202},
+		{"malformed", writeReq{path: "/tables/t1", body: `{"payload":`}, 400},
+		{"unknown field", writeReq{path: "/tables/t1", body: `{"payload":"a","x":1}`}, 400},
+		{"empty body", writeReq{path: "/tables/t1"}, 400},
+		{"too large", writeReq{path: "/tables/t1", body: `{"payload":"` + strings.Repeat("a", 2000) + `"}`}, 413},
+		{"too large chunked", writeReq{path: "/tables/t1", body: `{"payload":"` + strings.Repeat("a", 2000) + `"}`, chunked: true}, 413},
+		{"media type", writeReq{path: "/tables/t1", body: `a`, header: http.Header{"Content-Type": {"text/plain"}}}, 415},
+		{"bad table", writeReq{path: "/tables/1t", body: `{"payload":"a"}`}, 400},
+		{"two keys", writeReq{path: "/tables/t1", body: `{"payload":"a"}`, header: http.Header{"Idempotency-Key": {"a", "b"}}}, 400},
+		{"two partitions", writeReq{path: "/tables/t1", body: `{"payload":"a"}`, header: http.Header{"X-Partition": {"1", "2"}}}, 400},
+		{"keys differ", writeReq{path: "/tables/t1", body: `{"payload":"a","idempotency_key":"x"}`, header: http.Header{"Idempotency-Key": {"y"}}}, 400},
+		// Paths that are not the plain route go to echo.
+		{"escaped", writeReq{path: "/tables/t%2F1", body: `{"payload":"a"}`}, 400},
+		{"escaped name", writeReq{path: "/tables/t%31", body: `{"payload":"a"}`}, 202},
+		{"trailing slash", writeReq{path: "/tables/t1/", body: `{"payload":"a"}`}, 404},
+		{"no table", writeReq{path: "/tables/", body: `{"payload":"a"}`}, 404},
+		{"bulk", writeReq{path: "/tables/t1/bulk", body: `{"records":[{"payload":"a"}]}`}, 202},
+		{"get", writeReq{method: http.MethodGet, path: "/tables/t1"}, 200},
+		{"put", writeReq{method: http.MethodPut, path: "/tables/t1", body: `{"payload":"a"}`}, 405},
+	}
+	for _, c := range cases {
+		w := sameAnswer(t, ts, c.name, c.q)
+		if w.Code != c.want {
+			t.Errorf("%s: status %d, want %d: %s", c.name, w.Code, c.want, w.Body)
+		}
+	}
+
+	// A retry with an idempotency key answers the first offset, whichever
+	// route wrote it.
+	key := http.Header{"Idempotency-Key": {"k1"}}
+	first := httptest.NewRecorder()
+	ts.ServeHTTP(first, writeReq{path: "/tables/t1", body: `{"payload":"a"}`, header: key}.build())
+	if first.Code != 202 || strings.Contains(first.Body.String(), "duplicate") {
+		t.Fatalf("first keyed write: %d %s", first.Code, first.Body)
+	}
+	fast := httptest.NewRecorder()
+	ts.ServeHTTP(fast, writeReq{path: "/tables/t1", body: `{"payload":"a"}`, header: key}.build())
+	ref := httptest.NewRecorder()
+	ts.echo.ServeHTTP(ref, writeReq{path: "/tables/t1", body: `{"payload":"a"}`, header: key}.build())
+	want := strings.Replace(first.Body.String(), "}\n", `,"duplicate":true}`+"\n", 1)
+	if fast.Body.String() != want || ref.Body.String() != want {
+		t.Errorf("retry answers %s (echo: %s), want %s", fast.Body, ref.Body, want)
+	}
+}
+
+func TestWriteEventMetrics(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	count := func(code string) float64 {
+		return gathered(t, ts, "zombi_http_requests_total", "code", code)
+	}
+	for range 3 {
+		ts.ServeHTTP(httptest.NewRecorder(), writeReq{path: "/tables/t1", body: `{"payload":"a"}`}.build())
+	}
+	ts.ServeHTTP(httptest.NewRecorder(), writeReq{path: "/tables/t1", body: `{`}.build())
+	if got := count("202"); got != 3 {
+		t.Errorf("202s counted: %v, want 3", got)
+	}
+	if got := count("400"); got != 1 {
+		t.Errorf("400s counted: %v, want 1", got)
+	}
+	if got := gathered(t, ts, "zombi_http_request_duration_seconds", "route", writeEventRoute); got != 4 {
+		t.Errorf("latencies observed: %v, want 4", got)
+	}
+}
+
+func TestWriteEventAuth(t *testing.T) {
+	ts := newTestServer(t, testOptions{tokens: []string{"s3cret"}})
+	w := sameAnswer(t, ts, "no token", writeReq{path: "/tables/t1", body: `{"payload":"a"}`})
+	if w.Code != http.StatusUnauthorized || w.Header().Get("WWW-Authenticate") == "" {
+		t.Errorf("without a token: %d %v", w.Code, w.Header())
+	}
+	sameAnswer(t, ts, "wrong token", writeReq{path: "/tables/t1", body: `{"payload":"a"}`,
+		header: http.Header{"Authorization": {"Bearer nope"}}})
+	w = sameAnswer(t, ts, "token", writeReq{path: "/tables/t1", body: `{"payload":"a"}`,
+		header: http.Header{"Authorization": {"Bearer  s3cret "}}})
+	if w.Code != http.StatusAccepted {
+		t.Errorf("with the token: %d %s", w.Code, w.Body)
+	}
+}
+
+func TestWriteEventOverload(t *testing.T) {
+	ts := newTestServer(t, testOptions{inflight: 100})
+	// Something else holds the in-flight budget.
+	if !ts.inflight.Acquire(90) {
+		t.Fatal("could not reserve")
+	}
+	w := sameAnswer(t, ts, "in flight", writeReq{path: "/tables/t1", body: `{"payload":"` + strings.Repeat("a", 50) + `"}`})
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") == "" {
+		t.Errorf("over the in-flight limit: %d %v", w.Code, w.Header())
+	}
+	ts.inflight.Release(90)
+	if got := ts.inflight.Bytes(); got != 0 {
+		t.Errorf("in-flight bytes after the requests: %d", got)
+	}
+
+	full := newTestServer(t, testOptions{maxBacklog: 1})
+	w = sameAnswer(t, full, "backlog", writeReq{path: "/tables/t1", body: `{"payload":"a"}`})
+	if w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") == "" {
+		t.Errorf("backlog full: %d %v", w.Code, w.Header())
+	}
+}
+
+func TestWriteEventTable(t *testing.T) {
+	for _, c := range []struct {
+		method, target string
+		table          string
+		ok             bool
+	}{
+		{"POST", "/tables/t", "t", true},
+		{"POST", "/tables/a.b.t?ack=committed", "", false}, // echo binds the query
+		{"POST", "/tables/t/bulk", "", false},
+		{"POST", "/tables/", "", false},
+		{"POST", "/tables/t/", "", false},
+		{"POST", "/tables/a%2Fb", "", false},
+		{"POST", "/tablesx/t", "", false},
+		{"GET", "/tables/t", "", false},
+		{"POST", "/v1/namespaces/n/tables/t", "", false},
+	} {
+		r := httptest.NewRequest(c.method, c.target, bytes.NewReader(nil))
+		table, ok := writeEventTable(r)
+		if table != c.table || ok != c.ok {
+			t.Errorf("%s %s: %q %v, want %q %v", c.method, c.target, table, ok, c.table, c.ok)
+		}
+	}
+}
+
+// gathered sums the series of the metric family name (counters: values,
+// histograms: sample counts) whose label has value.
+func gathered(t *testing.T, ts *testServer, name, label, value string) float64 {
+	t.Helper()
+	mfs, err := ts.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	sum := 0.0
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == label && l.GetValue() == value {
+					if m.Counter != nil {
+						sum += m.GetCounter().GetValue()
+					}
+					if m.Histogram != nil {
+						sum += float64(m.GetHistogram().GetSampleCount())
+					}
+				}
+			}
+		}
+	}
+	return sum
+}
+
+func TestWriteEventPanic(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	ts.ingest = nil // every write panics
+	ts.echo.Logger.SetOutput(io.Discard)
+	w := sameAnswer(t, ts, "panic", writeReq{path: "/tables/t1", body: `{"payload":"a"}`})
+	if w.Code != http.StatusInternalServerError {
+		t.Errorf("a panicking handler answers %d, want 500", w.Code)
+	}
+	if got := ts.inflight.Bytes(); got != 0 {
+		t.Errorf("in-flight bytes after the panics: %d", got)
+	}
+}
