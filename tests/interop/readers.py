@@ -14,7 +14,7 @@ four engines' rows can be compared with one model:
 
 Rows come back sorted by their first column, which must be unique and not
 null. A filter is ("range", column, lo_us, hi_us) for lo <= column < hi on
-a timestamp column, or ("eq", column, integer).
+a timestamp column, or ("eq", column, value) for an integer or a string.
 """
 
 from __future__ import annotations
@@ -110,8 +110,13 @@ class _SQLReader(Reader):
             lo, hi = args
             return f" WHERE {self.q(col)} >= {self.ts_literal(lo)} AND {self.q(col)} < {self.ts_literal(hi)}"
         if op == "eq":
-            return f" WHERE {self.q(col)} = {int(args[0])}"
+            return f" WHERE {self.q(col)} = {self.literal(args[0])}"
         raise ValueError(f"unknown filter {where!r}")
+
+    def literal(self, v) -> str:
+        if isinstance(v, str):
+            return "'" + v.replace("'", "''") + "'"
+        return str(int(v))
 
     def ref(self, table: str, snapshot: int | None = None) -> str:
         ns, name = table.rsplit(".", 1)
@@ -263,7 +268,7 @@ class PyIcebergReader(Reader):
             if op == "range":
                 row_filter = And(GreaterThanOrEqual(col, iso_of(args[0])), LessThan(col, iso_of(args[1])))
             elif op == "eq":
-                row_filter = EqualTo(col, int(args[0]))
+                row_filter = EqualTo(col, args[0])
             else:
                 raise ValueError(f"unknown filter {where!r}")
         tbl = self.catalog.load_table(table)

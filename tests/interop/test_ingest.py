@@ -283,7 +283,9 @@ TYPED_COLUMNS = ["id", "ts", "local_ts", "day", "category", "amount", "qty", "pr
 TYPED_READ = [("v", "id"), ("us", "ts"), ("us", "local_ts"), ("text", "day"), ("v", "category"), ("text", "amount"),
               ("v", "qty"), ("v", "price"), ("v", "paid"), ("list", "tags"), ("struct", "address")]  # fmt: skip
 TYPED_N = 120
-CATS = ["alpha", "beta", "gamma"]
+# Partition values that a data file's path must escape (Iceberg writes
+# URL-encoded partition directories): non-ASCII, a space, a slash.
+CATS = ["alpha", "grüße", "a b/c"]
 
 
 def typed_row(i: int) -> tuple[dict, tuple]:
@@ -349,7 +351,7 @@ class TypedTable:
 
 @pytest.fixture(scope="module")
 def typed_rows(zombi_server, spark_engine) -> TypedTable | None:
-    """A table Spark creates (partitioned by day and id bucket), rows
+    """A table Spark creates (partitioned by id bucket and category), rows
     POSTed to it as a JSON array, {"records": [...]}, NDJSON and one by
     one, then flushed."""
     z = zombi_server
@@ -363,7 +365,7 @@ def typed_rows(zombi_server, spark_engine) -> TypedTable | None:
     with s.step("CREATE TABLE"):
         spark.sql(f"CREATE NAMESPACE zombi.{ns}")
         spark.sql(
-            f"CREATE TABLE zombi.{table} ({TYPED_DDL}) USING iceberg PARTITIONED BY (days(ts), bucket(4, id)) "
+            f"CREATE TABLE zombi.{table} ({TYPED_DDL}) USING iceberg PARTITIONED BY (bucket(4, id), category) "
             f"TBLPROPERTIES ('format-version' = '2', 'zombi.flush.interval-ms' = '{LONG_INTERVAL}')"
         )
 
@@ -401,8 +403,8 @@ def typed_rows(zombi_server, spark_engine) -> TypedTable | None:
 
 def test_ingest_typed_rows(zombi: Zombi, engine: str, reader: Reader, typed_rows: TypedTable):
     """Every POSTed row exactly once with every value, null and absent
-    field as sent; filters on the partition source columns (the id bucket
-    and the day of ts) read exactly their rows."""
+    field as sent; filters on the partition source columns (the id bucket,
+    the category) and on a day of ts read exactly their rows."""
     s = Story(engine, zombi.shape)
     t = typed_rows.table
     want = [typed_rows.rows[i] for i in sorted(typed_rows.rows)]
@@ -417,7 +419,12 @@ def test_ingest_typed_rows(zombi: Zombi, engine: str, reader: Reader, typed_rows
         for n in (0, 7, 63, 119):
             s.rows_equal(reader.rows(t, TYPED_READ, where=("eq", "id", n)), [typed_rows.rows[n]], f"rows with id = {n}")
 
-    with s.step("filter one day of ts (day partition)"):
+    with s.step("filter category = c (identity partition)"):
+        for c in CATS:
+            got = reader.rows(t, TYPED_READ, where=("eq", "category", c))
+            s.rows_equal(got, [r for r in want if r[4] == c], f"rows with category = {c!r}")
+
+    with s.step("filter one day of ts"):
         lo = BASE_US + 2 * 24 * HOUR_US
         got = reader.rows(t, TYPED_READ, where=("range", "ts", lo, lo + 24 * HOUR_US))
         day = [r for r in want if r[1] is not None and lo <= r[1] < lo + 24 * HOUR_US]
