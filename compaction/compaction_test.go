@@ -135,6 +135,43 @@ func TestCompactRacesFlush(t *testing.T) {
 	sameRows(t, e.rows(id, 0), want)
 }
 
+// TestCompactRetryCommitsFreshMetadata: after each lost commit the
+// compactor waits, reloads the table and commits on what it just loaded.
+// It used to reload before the wait, so every retry committed on metadata
+// as old as its growing wait and lost to any writer committing more often
+// (a table under steady ?ack=committed writes is flushed back to back):
+// such a table was never compacted.
+func TestCompactRetryCommitsFreshMetadata(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("busy")
+	want := flushes(e, "busy", 10, 3, 1)
+	const lost = 7 // the 7th retry waits 640 ms first
+	var loaded time.Time
+	var age []time.Duration // per commit: time since the load it is based on began
+	e.hooks.onLoad = func(start time.Time) { loaded = start }
+	e.hooks.everyCommit = func() {
+		age = append(age, time.Since(loaded))
+		if len(age) <= lost {
+			for s, p := range flushes(e, "busy", 1, 2, 1) {
+				want[s] = p
+			}
+		}
+	}
+	res, err := e.comp.Compact(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(age) != lost+1 || res.RewrittenFiles != 10 {
+		t.Fatalf("%d commits, %d files rewritten: want %d commits (the last one winning) and 10 files", len(age), res.RewrittenFiles, lost+1)
+	}
+	// The last commit follows a 640 ms wait; its metadata must be younger
+	// (it is as old as planning and writing the manifests, tens of ms).
+	if last := age[len(age)-1]; last > 400*time.Millisecond {
+		t.Errorf("the winning retry committed on metadata loaded %v before (commit ages %v)", last, age)
+	}
+	sameRows(t, e.rows(id, 0), want)
+}
+
 // TestCompactRacesDelete: an engine deletes rows of an input file while
 // the compaction runs. The compaction aborts, the delete wins, no deleted
 // row comes back.

@@ -406,6 +406,13 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 		if attempt >= maxConflicts {
 			return 0, fmt.Errorf("%w: lost %d commits in a row: %w", ErrAborted, attempt+1, err)
 		}
+		// Wait before reloading, not between the reload and the commit:
+		// metadata as old as the wait loses to any writer that commits
+		// more often (the flusher does, every interval or at once for
+		// ?ack=committed), and the waits grow.
+		if err := sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+			return 0, err
+		}
 		if t, err = c.cat.LoadTable(ctx, t.Ident); err != nil {
 			return 0, err
 		}
@@ -426,9 +433,6 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 		}
 		if live != len(inputs) {
 			return 0, fmt.Errorf("%w: %d of %d input files were removed or rewritten meanwhile", ErrAborted, len(inputs)-live, len(inputs))
-		}
-		if err := sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
-			return 0, err
 		}
 	}
 }

@@ -159,10 +159,13 @@ func (e *env) rows(id catalog.Ident, snapshot int64) map[int64]string {
 	return out
 }
 
-// hookedCatalog lets a test act just before the compactor's commits.
+// hookedCatalog lets a test act just before the compactor's commits and
+// see its loads.
 type hookedCatalog struct {
 	*catalog.Service
-	beforeCommit func()
+	beforeCommit func()          // before the next commit only
+	everyCommit  func()          // before every commit
+	onLoad       func(time.Time) // after every load, with when it began
 }
 
 func (h *hookedCatalog) CommitTable(ctx context.Context, ch catalog.TableChange, idem *catalog.Idempotency) (*catalog.Table, error) {
@@ -170,7 +173,19 @@ func (h *hookedCatalog) CommitTable(ctx context.Context, ch catalog.TableChange,
 		h.beforeCommit = nil
 		fn()
 	}
+	if fn := h.everyCommit; fn != nil {
+		fn()
+	}
 	return h.Service.CommitTable(ctx, ch, idem)
+}
+
+func (h *hookedCatalog) LoadTable(ctx context.Context, id catalog.Ident) (*catalog.Table, error) {
+	start := time.Now()
+	t, err := h.Service.LoadTable(ctx, id)
+	if fn := h.onLoad; fn != nil {
+		fn(start)
+	}
+	return t, err
 }
 
 func ident(name string) catalog.Ident {

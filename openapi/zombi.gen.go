@@ -195,7 +195,10 @@ type CreateTableRequest struct {
 	Location *string `json:"location,omitempty"`
 	Name     string  `json:"name"`
 
-	// PartitionSpec An Iceberg partition spec.
+	// PartitionSpec An Iceberg partition spec in a create-table request. Its source IDs
+	// are field IDs of the schema sent with it, numbered as the client
+	// chose (Spark numbers a new table's columns from 0); the table gets
+	// fresh IDs.
 	PartitionSpec *PartitionSpec `json:"partition-spec,omitempty"`
 	Properties    *Properties    `json:"properties,omitempty"`
 
@@ -203,7 +206,8 @@ type CreateTableRequest struct {
 	Schema      Schema `json:"schema"`
 	StageCreate *bool  `json:"stage-create,omitempty"`
 
-	// WriteOrder An Iceberg sort order.
+	// WriteOrder An Iceberg sort order in a create-table request; its source IDs, like
+	// the partition spec's, refer to the schema sent with it.
 	WriteOrder *SortOrder `json:"write-order,omitempty"`
 }
 
@@ -316,8 +320,11 @@ type PartialBulkResult struct {
 	} `json:"results"`
 }
 
-// PartitionSpec An Iceberg partition spec.
-type PartitionSpec = iceberg.PartitionSpec
+// PartitionSpec An Iceberg partition spec in a create-table request. Its source IDs
+// are field IDs of the schema sent with it, numbered as the client
+// chose (Spark numbers a new table's columns from 0); the table gets
+// fresh IDs.
+type PartitionSpec = iceberg.UnboundPartitionSpec
 
 // Properties defines model for Properties.
 type Properties map[string]string
@@ -353,8 +360,9 @@ type RenameTableRequest struct {
 // Schema An Iceberg schema (struct type with schema-id and fields).
 type Schema = iceberg.Schema
 
-// SortOrder An Iceberg sort order.
-type SortOrder = table.SortOrder
+// SortOrder An Iceberg sort order in a create-table request; its source IDs, like
+// the partition spec's, refer to the schema sent with it.
+type SortOrder = table.UnboundSortOrder
 
 // TableIdentifier defines model for TableIdentifier.
 type TableIdentifier struct {
@@ -1609,109 +1617,111 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1H1rc9s21vBfOcN3d2rPULLsuE1rTz9402SbfTeXcdzpMxvliWHySERNAiwA2lYz/u/P4ADgRSIlOZHb",
-	"7CfLFACeG84N50CfokQWpRQojI5OPkUlU6xAg4r+O0uu7Z8UdaJ4abgU0Un0a4YCjAQm9C2qE7hMK8Wu",
-	"cryEvRRnrMrNPkiRIJgMAW/sysAUAhf2yVTohUgwhUwaMBzVKVwmsii4MZheuolMwMsEr1DNQQtWajs0",
-	"k3mq7QLFVOzZld3rIWFKcdTAja4Hf+TpKXw7OQY+A5MxA4Zdo4Zcijkq+0RMhV1Co7pB9Y2G0ciBMLpl",
-	"3MRtwI1FVhu2AI8lMJFadKaihhpyZlDtj6ciiiNuSfR7hWoRxZFgBUYnEUuuozjSSYYFc/QkMkUnkV80",
-	"iiMUVRGdvG89qdePPsSRWZR2JW0UF/Po/j6OXqZYlNKgSBb/HxerbHqWcxRmlGRSo4BrXMDeoWXb4dH3",
-	"UCouDGFz9u7Zy5eQZEyxxHJ93xGsIIIxUGjUAjSb4TjgliFLUTXIteAYWUDaiPZALeaozQWhuAIyPQa7",
-	"Luw5aQFPKnqoS5bgPkjV/De2n04BWZJByZSZioKZJEMN//uejf44G/3ng/87Gf3wcfTh0yQ+PHp6/7cW",
-	"r0pmsgYb44mv8PeKK0yjE6MqXI/T6wDNW7vUClb115DjDeYafpNcYApXC8KwEtyARrvxjFSw9/fDF/vj",
-	"fuBqtB8I4Fs2x3f8jx6Kv5LaADdYaLs9pUAo2Rxhz4qA/epwMpk00CyJdRmWbb+94IIXVpQPa6HlwuAc",
-	"VQ3KhbxG0cP9DEHgnRnZdUfGDgI5IxqVCm+4rDRBdwrsSqMwVhCwKM0CZlLRsBlX2qyD1r15PbFICAMn",
-	"dyIh93awLqXQSFr1uVJS2Q+JFAaFsR9ZWeY8YZYUB79pSeRpVvybwll0Ev2/g0ZZH7hv9QGtdu7Xd2/r",
-	"0vVMANoxXgHXqtU9nElVMDMm1P2S9o3/qPLrc/y9Qk3gSYFvZtHJ+09RqWSJynCHisJEqpQ+khS10JdX",
-	"v2FiovtaDJhSbBE5agTSva9XaHRcPXH7NT/cxx5iTXp1GcxEVo7MyxIZR2nlCO8Gdin3s7yFgokFeCDh",
-	"Fq0dCwrPkHq0xkfOAJnKOSq7h7QVwdU3ydlMo+nSylHfjfvuuHdaF9M4ahm5HtvMTQYsuf6xNh5xh+e1",
-	"OSUtX9tUb+0s3BshWuJfwCr2RO7hY/SMGZbL+TMpZny+yh2v4/UmSX/bzLq3BjMtJfduy6omUbIyaJHj",
-	"2tt54EWZY2GXjIFpmEavnl/8/OYnOLAbfBqR4lgSuLCHV9nAW2bvGhejnM/Q8KJHx75892b0/XeTQ/Ig",
-	"7DPSV7cZTzJYMp5W0JCX3mG6xtK0RKmBRd6gUjzFB1FsiW810dvL9TKPJIm0YkshdDnIUxSGzziqTRDR",
-	"Oi+b4Q1URXBBN04/b0+4j6OqTMP+3Tj3Fz92VQ211myW3EgQr3ZXKFKgYSkzbCugXoXB93E9cZRLZw76",
-	"rVQb9tUpzTLrMFBMaJbYCYOMJWM3SjJm3baO5lqHVI/IbDID3RcNAF2yxAyp+KuFQf2RzYyTwS0Uq5tx",
-	"hTOpcMspM563XzI0oFlzdUTBBJ+hNmuXaQatW0rg7Ud6Yf/XCm+VNQFi7SB526NAz+Wthnr+VmZhg2Gy",
-	"Kpl4/E0TpgFRgOyPqgRQVKewzK2rXI+5tQEYIeCsbw3V/pZgmRBrrN9Ewa1rY7HEzy7/lwQo7kigJ+wq",
-	"E9pc6+Hzqnz0bgWFzGAdVwzu3iZe2LBh66Xs6t01PtO8NK/eCoEhNfqVY7DeKq7R4CGa6PnChrHcThvp",
-	"EpONCITR7+zgz8Y93jLYeOdG2fHGRmkJkaGFx5WUOTJhR1jBx5FU6Wav4J1U5g0N7ONCE7D1cYLin1cy",
-	"xbzP708JuILduaD02x9+iJsQ9Xgy6dMYBWrN5v3caQU8XQX3QirKl1iwbHBf5ddAFIhdduKKpT6M+MbG",
-	"2ineUSZJIdNSdFzPdYQ6pxVcANkXGxjmMnbb+7Hu/xWfNcSIdwnSM0q5xIDj+Rhey3dVkpHsPw/f9/ip",
-	"K16Ko6ofFzvmDHJ0WCdgCJ83RsVOKpYBcfN7X2yjoOfiBnPZR5Q3wgdKY3h+xxKTLyhjImdQskUuWUoc",
-	"9Z8/XjGN3x1buqz4ysHl/3jtEncFu/s3irnJopOjb7+L1+iEjjAfHR4/Pf7+yXfHT1sy3SvRHqZVlM7A",
-	"vQRslGSkwtRGRtxo+OXixeh7IJt2CjYGliZDBf969+Y13LC8wjCQnhi8M+PWmzz2HbfKrtUXzdioSRtW",
-	"lB+Lnn1FPAE7BrgALGWSQcHznGtMpEj1KXQyuTSQfAaXJNo2pF2RhRd5pbO1zuYqrO/4HxhSVm+Z+r1C",
-	"412XOhzf0mnZwmPbhUfWSgcgJIskxwZS2PNZtaRSitJtAk9h4ohrgjsHGdMgpMAvdcfi6JYZVAVTPUcO",
-	"P/N5htqAtqZWJJ7I3L45DQcLDp7PSWH0u37egQuummN5G8o+DfJPNP/NXs3PyHKTvTPMVLrHmmaYXNMn",
-	"lqakjlj+thsuDlib5g26Xnu9tfDj+oD8N9cNkfUWVN4+cO3Qe9lSLuWm6RVVnjt5djng9Ti1ABrCi4zq",
-	"GpyaRMv2SPWkXHaOWhuuXtwkS0PGZCBDG3KD27usu82xLBlGd8QwI6+OfN0UnLO7jaezJvfyilk1JJhI",
-	"BmmBd6Vd6mPQRwOGQKoyY+JjbYu2UL5+yhrrsmQyHju+XkV1CcglNPso+rqtTdcfvcUgK6u+pTatw6Kt",
-	"fWUKtli+7qSBJdYhxnQoJePCg6FvdUiD1zAtZcrDYUV/xFV7xiuYUMAxIEaUwN/Wo6jVd5fQR5MjkAqO",
-	"J5PN5tbBEq9T8RtOjLRPXNfEblG2b7lukLy615tyg9rRBht8t7a6XyyO7kZzOQoYulnj7vqtMSNelFI5",
-	"MaETxWjOTVZdjRNZHLCSJRke+EVGc+kOSLvi9NmG9hxZOqhgbkKufdsDtjjK+Dz72HHRthAXa1c+PkjA",
-	"HqhNPCbdN33oJUcTOK/QY8YxTx+6b1zkvhnUIO5+fD9wc64NqvXppG1OBtbkleQNKkpIdCpQZizXjXWv",
-	"dUl/FmYVgn5s7PD1uKSoDRc1Fg90X7Ss1GbneWXisovpVok7wPQh9K5VuDOgN9w7YU8bVSUG7BJwy03m",
-	"vxhxlxsgQdP72+oV/+IvUyhNbm0tAlIZoFzdJuBcmNWs+tnQHbhNXNdcvOwcIq768oPi/tBQajAk8run",
-	"Twa6PuRgvszFxGGf0DEzF8DqJ+PftHTHGZvIfM5u//Xuzev63edLp6RLnNTaEksKDVJ0ovbwZthjNMan",
-	"bC1o9K87eKsqnsZT4Z8pnI2CRzbiaT02Z9qMmNZ8LjAdkTCP2vP8O0e10A/MbFLc7dleJ1Hauz23fi6V",
-	"cenkEU/3x3AmFjBjPOdiHtagw3XGc1fUcJvJOqHhduPx5Adf+bWd3euT/PPuSfGOhP+X5gx7qUIr8M8f",
-	"Sft0MhPgYHaIMQHTyJ3lTqNTqMS1kLcC3BNXTXA8mYy/DPMA4y6Qdms1lXP1bh80GQoLecNy/bD09pa1",
-	"AUsZkxXarAF3sAKAa22BWgvuQJRdg09Iu3jhoTg/aNKSSgwrNAD06cRf297gcjgfalc35/KajKORnWKl",
-	"7RN6zj3d4l2hiNenDEMN8uMcJTdE8PD1EtG6ZEOO+oZ470GedecM4YG54i8qK9stcT3OYfwqSS0umFSK",
-	"mwX5Tz5jj0w5x4K2PBHSPaoXyIwpXf0kFzPZexKhFibjYg7/kcUVd4cOZHCpcFYqc9KhyvnzdxeQuNq3",
-	"qdhr0n+xE20de9nXMRRVbrgzxmCawhy9TykoFHMuaF6GU0FUBU6V1HD29iUNKZVMqwSVhj2r35jhdiky",
-	"DqE00UGtMEemUe9byytSgtjKHHNxJtR1dbCXUTo4hrdKFmgyrLR1JxRP9P54KqaCKBKKSzUwdxbk7dLl",
-	"p6lLSEyjE/g0Ded/0yiGKZHcfUpkitPo/v4ynorbDBXCpX10CQpLZK4CH36+uHgLLl9AfvSlnX/pysDb",
-	"JJ+K5sAyyZnWkFAVvIaClcCN1TB7RNA7VpQ5wmXfWaYF5dLVML1gPMe0+cbh3WSfrSKxhs+ZWJMhV9tU",
-	"eU/F3uXfD19c7o/hVWWYsTKlnOHT4LIa1qRfLpUHXoIrvj8JlflTQQymEzBWIFX52ydevbH0xuoSjSmE",
-	"8kSYo6cp5b+mIlQmA5sz66qKFHwVFghJ0u48JsON3Z6REyJiyNnbl1Ec3aDSboNMxofjCemlEgUreXQS",
-	"PRlPxk+imJwD2ocHTqYOcn5Dm33u9FctgC9Tq7ZpzL/tkKXS6aPJZGeF053Djr66aQvjuKNQopP3H+JI",
-	"V0XB1ILSXhO4zXiOvkpdJqh10AuWRuTls7kmzVXq6INdLdBAIUsXG4hwTmP+QioQAHS0++3kyZ9He0ix",
-	"RJFayYdUOmH0LT/bsMQfUZIiQ+WOtiFou1umMJOVDj1EMWCuEb6dPOlnl9d5g5x65b/fyCWDd+agzBlf",
-	"olRPw8BKEGDfsB7zVS1dn4zinQG8K6Xmof6Yav77kHWW6eAT/b0fxNmKxfOQfGs3jb1fKYyxeqbxwIy0",
-	"qqtSou4Wg4lzJmSeWoOWYZ4OtpzU1r8h3oprsa4U4j7u7YAJzV6rsB1OJjG0u2GG22FyXvAuaHWlBk2M",
-	"N/TGrJab5IsA2W0mtXenfC2EtlBJVddQcg175y+ewZMnT36gzpiVSolBwDUXCa7tivnwiAqolai2Athe",
-	"6EakYxdEjplS8nasjUJWdNdu6ku4YITWxu3kBNfujqagQKVWETBXzxITZa2vAWf2xfDy7TNwL/cm98wb",
-	"6c3QWvNJEPiMaz81avIe+OKu+/bWtjQKoqANz/PlAAb2rH5coIEUc7SxlJMLBrO80tl+e687xzH6cL+y",
-	"cfsAa4YctHv3rEiU0sXpPYVwIsgqObR7rDLSJ55Soq1zW+hLH/EspuIP61qMHXhjx9YfHdL7hOyVTBck",
-	"+GF19KVaNdumgs5rSyWNvKpm4IqH6GXPnKyOLhZ2fIttd6N6uDcQU9EcA3EB/zOqz3fG4LAL1VDeX2/B",
-	"ZiMBKzBMT0XXH3Zb2GWAyR01EhKZV4XQ1km0e3E8FRcZwtHkiOqxLOxNibT3+mul7ttoXZUls44huDij",
-	"Ern1QpqyKFCV0I4KoxFFwDznZvEjs0v4ttWudqeglIgXPVhIum2pVq1tmHGWXEer2q+mOchZm6WODI3t",
-	"2B9sTG3xbbNyI9/7H9L5Y7vpy+sUEy6rtkbqPkObdVsP71eU89HOkGhnJ3oU6U8unTKGM98p3A1HWqWO",
-	"FJo4d8uJplR8zm286Uy6m1nnO360iI2/WG8S+LQnSWxOPQSYuj5zTvvJ54R6VeSqR3RwVeXXy53yu9Kd",
-	"zxulqalp3QbOvuR4Gp28DwpvPB5/uG8ZK4tg0IUlqqnIuSCt2BU5kVruO+PW7Kh/VPm15zPtgjG8scpt",
-	"KtpwKHmrT0KET0lDuy+datPxEpgEnn3NVLz+yc6wAtIUQK+k6P32Czn6CeRcU0yMN2iD3LW106duWulq",
-	"M0hwaOkblvMwzSpjheBbMepAwF8hwDUcTZ76RHpIM5RWb9LkQQVpCfdg/Ri0XX+LMuHQf1fA0EntI6mv",
-	"dgPwqvJykrQ+ivmvVHit2p5+x1GFbuCO6riPo6PJ051BsVpo1ANMR+KtSGtZYLdVOVTFuCJp8llcpqoN",
-	"+A40LDVJO1ftFFie0x0NLnsE3h1pQ7utqk1cy99jadtz6s1C3VwfQc7CN9oXbeuC5bm/MASefvt3kLOp",
-	"oCljw9QczciOG2n+B46oPA24MNJPFsiUS4fb72M6YKd0oLt6pO6Fq8/dY+/rUZWtJZy7uSRzurfWXfh7",
-	"xXK3hnJdeiyNif0FqnmAGuo2sjH8KtU1Zaktk5zH6mrUp8Inp8fgEvyVycDaBx5uTGECWFpYh5NuY9gb",
-	"jehfVyVqPcfjyQ++2l44j9gVZFsHlwvDuHCIhGJxMjyJFP6gONyhAv6Uyb6Pi7JyVfOuIdDLgHUEb5mG",
-	"lOuEqdSKtM+Ati9f6Spp3zF6UV/Y8EgRbLcztWen/ho42UIm5el4B3EhiSN0JIr4T0fGXhLlLeyxlc7K",
-	"/W13IUWQj7YHbWjio1TfgRBu8zDNdTvebyRJc05bfRB1QuchyqsfYMm1kLc5pnO72aip0u0h72Jwf6VP",
-	"9y4M7+v4fRA0l93LFq647SxkTLuNN6ndCE/5aRDrmsR9Qkl9JY8uku3ulR6BvAjtHt9okJVJZLEDU+BO",
-	"TDqy2OFGk2QLB2RC3m4rhEVTNv1ozjfVIjftyZoykl79Z1wbqRZjV7A8LthdUyHD5jgqdDwV14ilFZzl",
-	"wVzUg/XIyJEd53S2y9aEA5kc9VRISvu5uugWLAIx9YZc1NPcBq9EiqoriaFAzxkRIZsyIIUzVCgS1F5+",
-	"mSGPoME1JGJaJB+7ImyP6UZzMRVkIPrE/5W3C4++A1br7Ncp5hauu9HMTpgsVVs8bDgOjqCNht52H3Qq",
-	"cHsz8/9E0xRmPCKBm5f0ETZ8qb+clBdZpyuN10WL+0TQjM8z2Bso7NhvMryiKq5Q6UfIhFo23RweNC0s",
-	"Q3zxF+BsODA581XtZAjDWT5l7E6XCw9aZ1lDyf16wF+W4O/e/jNkjdwgcET0F+XswCb5ZcNtNzHUl93U",
-	"5rspeOi/LKgtMZ7HbmveHB50e8x6+d5tV3twvqC5MG2LVGp90VtvPtW6JjXA8TZ1CsN3qSmXG/5rJGqg",
-	"A7BHtN6EG+3krEF9BzrJQkD0ahaFlCukpnBnjxk4KsGekaUjdrsxueN+tzsD7xv/ZCmc6V6a8cWZ+UdK",
-	"HA1cTrJVHmfyeFAMy8hFm40UZPqTqh2oH1oIWLP+KfXMe8koKm0A77g2g8KwomcOPtWf750Pa/2JVWn5",
-	"Sclyx7LSYdXxwAWOHUKmSpblLghpsaFzP7rvsXnJXp2A4HXdoctat28J1es2W7/Slix93blt85HktLdh",
-	"fJOQfjk9z1o0tHaQhLIuPV1DrQzdNRJdctUoPLfC3FMJs1FaaBfsQDEfTY6b8p/l5WM4Dl8LadYp4Adt",
-	"lu79r7U/2L9nD7oVvl/2piFTMViu/rUajY3tAH+y+dhc7z8UTVq158vn41ZeMwXfD7CLpJ9d1GX8seXR",
-	"tTZwuMyXGVnwBLTB8vMszIHyrYmPJ6ud5sevVT57OzT/ZJlcvkNhwEoEjmEaGih25sW4jOxMyYJs8Z0/",
-	"pa1zS5S19xF4JzANguds80ah88PWRVTuoow/K5p67GBm6dqPDYGMY0Pryo0dxjPBe5q1ndZeFsaPpA9a",
-	"N+t93SHOf4EuEHj7OEqgKeJr3wMIlLu+qnjuPMq66/VzVUC7DHldoLMbaRmqyqjUPPCZerkeWpyxjSfs",
-	"9vQjxExu5VAk00GFeOQy0FQT4CtHjZQDG95r4z6b45tIwq9xMAHPL9j8lBpVfHEP1T++nI1eS4GjV8wk",
-	"mYvYpoIb15byhLzz0E7Rvl/M+KaU3mKcejOsSkD/L1a0YVj/awDLyLI8b//KiQKFMw17JPdNnp8KMa4U",
-	"E0lmxxg2B59hZGa4Crt1BU4DUfhZEJbnFFXNdN+vgXz461VN3azpqO1+6OCCzTd0OtzH0ZO+PfGL8AwH",
-	"qk4ngbDLWfeiw78d2D66ubE+s1xunB/YC/2BsG8ke1AQ7OT8UQLg9tLDwe+uTPpmj6r5bY1NsevXbf97",
-	"7jf/k9ObPXfQr9uYrTpyd5S2s+P+9sX5FJP6jnv6hahGK3yR+W93YH0FEnqOpVSm3fX1eSLWf7lT5yKA",
-	"uql5C+nqUS/hKHEHCUPf7+Ibar/RoBMmwJ1QOjmwRDn15Tm5nM/dZadDjJesMtkB1Qk4vvaS+p9owm/2",
-	"dLD9IlxeSwO6KkuqyDutjxzRF//yBFxruK9640IbZOm6Y0AvrgrDPTVDglPfjPT1JjpWLm/6XOHrurWO",
-	"NjupeaMfCKsDkVJqza/yhSu+rOsQ18augW2tRvsDJ8fDzFv50Yyv3Dqt/rrH5zLSVT37q43kzU4OxpzS",
-	"CJ3mRoLGG1QsDwkIl7lkeb7oZ2C3D7a53+H9h/v4k6WsO8Z3fKlU7u93ODk4ODx6Op6MJ+PDk+8Pvz8k",
-	"LvjlwzVToS7Emgv/xG/41pNWDrX11APYeiJLHd1/uP+/AAAA//8=",
+	"1H1rc9s21vBfOcN3d2rPULKcuDd7+sHbJlvvu7mM7U6f2ShPDJNHImoSYAHQtprxf38GBwAvEinJidxm",
+	"P1mmAPDccG44B/oYJbIopUBhdHT8MSqZYgUaVPTfaXJj/6SoE8VLw6WIjqNfMxRgJDCh71Adw1VaKXad",
+	"4xXspThjVW72QYoEwWQIeGtXBqYQuLBPpkIvRIIpZNKA4ahO4CqRRcGNwfTKTWQCzhK8RjUHLVip7dBM",
+	"5qm2CxRTsWdXdq+HhCnFUQM3uh78gacn8PXkCPgMTMYMGHaDGnIp5qjsEzEVdgmN6hbVVxpGIwfC6I5x",
+	"E7cBNxZZbdgCPJbARGrRmYoaasiZQbU/nooojrgl0e8VqkUUR4IVGB1HLLmJ4kgnGRbM0ZPIFB1HftEo",
+	"jlBURXT8rvWkXj96H0dmUdqVtFFczKOHhzg6S7EopUGRLP4/LlbZ9GPOUZhRkkmNAm5wAXuHlm2Hz76D",
+	"UnFhCJvTix/PziDJmGKJ5fq+I1hBBGOg0KgFaDbDccAtQ5aiapBrwTGygLQR7YFazFGbS0JxBWR6DHZd",
+	"2HPSAp5U9FCXLMF9kKr5b2w/nQCyJIOSKTMVBTNJhhr+9x0b/XE6+s97/3cy+v7D6P3HSXz47NuHv7V4",
+	"VTKTNdgYT3yFv1dcYRodG1XhepxeB2je2qVWsKq/hhxvMdfwm+QCU7heEIaV4AY02o1npIK9vx++3B/3",
+	"A1ej/UgA37I5XvA/eij+SmoD3GCh7faUAqFkc4Q9KwL2q8PJZNJAsyTWZVi2/faCC15YUT6shZYLg3NU",
+	"NSiX8gZFD/czBIH3ZmTXHRk7COSMaFQqvOWy0gTdCbBrjcJYQcCiNAuYSUXDZlxpsw5a9+b1xCIhDJzc",
+	"iYQ82MG6lEIjadUXSkllPyRSGBTGfmRlmfOEWVIc/KYlkadZ8W8KZ9Fx9P8OGmV94L7VB7TauV/fva1L",
+	"11MBaMd4BVyrVvdwJlXBzJhQ90vaN/6jym/O8fcKNYEnBb6ZRcfvPkalkiUqwx0qChOpUvpIUtRCX17/",
+	"homJHmoxYEqxReSoEUj3rl6h0XH1xO3XfP8Qe4g16dVlMBNZOTIvS2QcpZUjvBvYpdzP8g4KJhbggYQ7",
+	"tHYsKDxD6tEaHzkDZCrnqOwe0lYEV98kZzONpksrR3037puj3mldTOOoZeR6bDM3GbDk5ofaeMQdntfm",
+	"lLR8bVO9tbNwb4RoiX8Bq9gTuYeP0Y/MsFzOf5Rixuer3PE6Xm+S9LfNrAdrMNNScu+2rGoSJSuDFjmu",
+	"vZ0HXpQ5FnbJGJiGafTqxeXPb36CA7vBpxEpjiWBC3t4lQ28ZfZucDHK+QwNL3p07NnFm9F330wOyYOw",
+	"z0hf3WU8yWDJeFpBQ156h+kGS9MSpQYWeYtK8RQfRbElvtVEby/XyzySJNKKLYXQ5SBPURg+46g2QUTr",
+	"nDXDG6iK4IJunH7envAQR1WZhv27ce4vfuyqGmqt2Sy5kSBe7a5QpEDDUmbYVkC9CoMf4nriKJfOHPRb",
+	"qTbsq1OaZdZhoJjQLLETBhlLxm6UZMy6bR3NtQ6pHpHZZAa6LxoAumSJGVLx1wuD+gObGSeDWyhWN+Ma",
+	"Z1LhllNmPG+/ZGhAs+bqiIIJPkNt1i7TDFq3lMC7D/TC/q8V3ilrAsTaQfKuR4GeyzsN9fytzMIGw2RV",
+	"MvH4qyZMA6IA2R9VCaCoTmGZW1e5HnNnAzBCwFnfGqr9LcEyIdZYv4mCW9fGYomfXf4vCVDckUBP2FUm",
+	"tLnWw+dV+ejdCgqZwTquGNy9TbywYcPWS9nVu2t8onlpXr0VAkNq9AvHYL1VXKPBQzTR84UNY7mdNtIl",
+	"JhsRCKMv7OBPxj3eMti4cKPseGOjtITI0MLjWsocmbAjrODjSKp0s1dwIZV5QwP7uNAEbH2coPjnlUwx",
+	"7/P7UwKuYPcuKP36++/jJkQ9mkz6NEaBWrN5P3daAU9Xwb2UivIlFiwb3Ff5DRAFYpeduGapDyO+srF2",
+	"iveUSVLItBQd13Mdoc5pBRdA9sUGhrmM3fZ+rPt/xWcNMeJ9gvSMUi4x4Hg+htfyokoykv0X4fseP3XF",
+	"S3FU9eNix5xBjg7rBAzh88ao2EnFMiBufu+LbRT0QtxiLvuI8kb4QGkML+5ZYvIFZUzkDEq2yCVLiaP+",
+	"84drpvGbI0uXFV85uPwfblzirmD3/0YxN1l0/Ozrb+I1OqEjzM8Oj749+u75N0fftmS6V6I9TKsonYJ7",
+	"CdgoyUiFqY2MuNHwy+XL0XdANu0EbAwsTYYK/nXx5jXcsrzCMJCeGLw349abPPYdt8qu1RfN2KhJG1aU",
+	"H4qefUU8ATsGuAAsZZJBwfOca0ykSPUJdDK5NJB8Bpck2jakXZGFl3mls7XO5iqsF/wPDCmrt0z9XqHx",
+	"rksdjm/ptGzhse3CI2ulAxCSRZJjAyns+axaUilF6TaBJzBxxDXBnYOMaRBS4Oe6Y3F0xwyqgqmeI4ef",
+	"+TxDbUBbUysST2Ru35yGgwUHz6ekMPpdP+/ABVfNsbwNZZ8G+Sea/2av5mdkuckuDDOV7rGmGSY39Iml",
+	"Kakjlr/thosD1qZ5g67XXm8t/Lg+IP/NdUNkvQWVtw9cO/RetpRLuWl6RZXnTp5dDng9Ti2AhvAio7oG",
+	"pybRsj1SPSmXnaPWhqsXN8nSkDEZyNCG3OD2LutucyxLhtEdMczIqyNfNwXn7G7j6azJvbxiVg0JJpJB",
+	"WuB9aZf6EPTRgCGQqsyY+FDboi2Ur5+yxrosmYynjq9XUV0CcgnNPoq+bmvT9UdvMcjKqm+pTeuwaGtf",
+	"mYItlq87aWCJdYgxHUrJuPBg6Fsd0uA1TEuZ8nBY0R9x1Z7xCiYUcAyIESXwt/UoavXdJfSzyTOQCo4m",
+	"k83m1sESr1PxG06MtE9c18RuUbZvuW6QvLrXm3KD2tEGG3xbz4L5bT9y7o5ywf4YzowGLSuVIJz9pKeC",
+	"KYQZxzy1/wYn0GkgIFVyx00G3MQgquIavadN/hUd1E8FndTD3kXJ1I0fpIGBwLs6c5bIvCqEhpmSBUz2",
+	"T1p+2ByNnoqZQp1ZCNwBd5cScXQ/mstRYI9DefyLuJaVSLs0ag0d8aKUyok6nYpGc26y6nqcyOKAlSzJ",
+	"8MCvNZpLd8jb3RKf7CycI0sHleRtOC/Y9pAwjjI+zz503MwtRN7axg+P2iSP1Igek+6b3veSown+V+hB",
+	"svfYve+yD5tBDVvWj+8Hbs61QbU+JbbN6caa3Ji8RUVJlU4VzYzluvFQan3Yn0lahaAfGzt8PS4pasNF",
+	"jcUjXTCnOx49cdlNdqvEHWD6ELpoFR8N6D6vrPa0UVViwC7hlJb7YsRdfoMETe+Pt1Qv/sWfp1Ca/OBa",
+	"BKQyQPnGYcV94grFasUdQ85v0JWDdZX/VzoGhTNUYOSQMt+sZV1Q6nVsg8Ynk+PAaY26UOWsc/K6GgAN",
+	"7q/Hxp+DcaTfrn1C13W8B5OMjkFhY9LZPPEvPBn/pqU7A9okdOfs7l8Xb17X7z5fOlpeEh2tLbGk0CBF",
+	"J9UR3gx7jMb4PLcFjf51p5VVxdN4KvwzhbNRcGNHPK3H5kybEdOazwWmI9o9o/Y8/85RvcsGZjbnAu3Z",
+	"XgnSWUF7bv1cKuNy8COe7o/hVCxgxnjOxTysQRUJjOfOG7nLZJ0FcmJ+NPnel8ttZ2j7NsB593h9R8L/",
+	"S3Pwv1TWFvjnz/F9Dp4JcDA7xJiAaeQOwKfRCVTiRsg7Ae6JK8E4mkzGn4d5gHEXSLu1mnLDercP2iiF",
+	"hbxluX7cmcCWBRVLaaYV2qwBd7BsgmttgVoL7kBqogafkHZB1mNxftSkJZUYVmgA6NOJv7bdz+UcSCj4",
+	"3ZwAbdK03jp1lOmWuVjrD2/xrlD57POsoXD7ac7fGyJ4+HqJaH3AochgQ5D8KFe+c/DyyAT7Z9Xi7Za4",
+	"HucwfpWkFhdMKsXNghw2f8yBTDnHgrY8EdI9qhfIjCld0SkXM9l7fKMWJuNiDv+RxTV3JzVkcKnaWCpz",
+	"3KHK+YuLS0hcweBU7DU509iJto697OsYiio33Pt3pqlm0vuUt0Mx54LmZTgVRFXgVH4Op2/PaEipZFol",
+	"Ns7es/qNGW6XIuMQ6jkd1ApzZBr1vrW8IiWIrcwxF9hCXYwIexnl0GN4q2SBJsNKW3dC8UTvj6diKogi",
+	"oSLXBvh0gObt0tXHqcviTKNj+DgNh6bTKIYpkdx9SmSK0+jh4SqeirsMFcKVfXQFCktkrm0Bfr68fAsu",
+	"yUKO+5Wdf+Vq59skn4rmlDfJmdY+I6GhYCVwYzXMHhH0nhVljnDVdwBsQblyhV8vGc8xbb5xeDcpe6tI",
+	"rOFzJtZkyNU2pfFTsXf198OXV/tjeFUZZqxMea9eg0sFWZN+tVRTeQWuY+E4tDNMBTGYXHpWILVG2Cde",
+	"vbH01uoSjSmEmk5KrjQV5lMRyrmBzZl1VUUKvnQNhCRp95EBN3Z7Rk6IiCGnb8+iOLpFpd0GmYwPxxPS",
+	"SyUKVvLoOHo+noyfRzE5B7QPD5xMHeT8ljb73OmvWgDPUqu2acy/7ZClevNnk8nOqs07J0R9xeYWxnFH",
+	"oUTH797Hka6KgqkF5QoncJfxHH1pv0xQ66AXLI3Iy2dzTZqr1NF7u1qggUKWLjYQ4ZzG/IVUIADoPPzr",
+	"yfM/j/aQYokitZIPqXTC6PuktmGJP9clRYbK1QNA0HZ3TGEmKx0ar2LAXCN8PXnezy6v8wY59cp/v5FL",
+	"Bu/NQZkzvkSpni6LlSDAvmE95qtauj5OxnsDeF9KzUPRNjVK9CHrLNPBR/r7MIizFYsXIdvX7rR7t1JN",
+	"ZPVM44EZaVVXpUTdYgcT50zIPLUGLcM8HezTqa1/Q7wV12Jd/chD3Ns2FDrkVmE7nExiaLcQDfcQ5bzg",
+	"XdDq8haaGG9oKFqt0ckXAbI7Sqhjq4BEW6ikqgtPuYa985c/wvPnz7+ndqKV8pJBwDUXCa5tJXr/hAqo",
+	"lRm3Athe6FakYxdEjplS8m6sjUJWdNduinK4YITWxu3kBNfujqYKQ6VWETBXBBQTZa2vAaf2xXD29kdw",
+	"L/cm99Qb6c3QWvNJEPgUbz81avIe+Iq4h/bWtjQKoqANz/PlAAb2rH5coIEUc7SxlJMLBrO80tl+e687",
+	"xzF6/7CycfsAa4YctBserUiU0sXpPdWDIsgqObR7rDLSJ55Soq1zW+hLH/EspuIP61qMHXhjx9YfHNL7",
+	"hOy1TBck+GF19PVtNdumgg65SyWNvK5m4Cqu6GU/OlkdXS7s+Bbb7kf1cG8gpqJJn3IB/zOqD5TG4LAL",
+	"JWTeX2/BZiMBKzBMT0XXH3Zb2KWcyR01sj4Eu16QLzueissM4dnkGRWxWdibunLv9ddK3fceu9JUZh1D",
+	"cHFGJXLrhTS1ZKAqoR0VRiOKgHnOzeIHZpfwvb5d7U5BKREverSQdHt5rVrbMOM0uYlWtV9Nc5CzNksd",
+	"GRrbsT/Yzdvi22blRr73P6Tzx3bTzNipwFxWbY3UfYI26/ZrPqwo52c7Q6KdnehRpD+5dMoYTn17dTcc",
+	"adWHUmji3C0nmlLxObfxpjPpbmad7/jBIjb+bL1J4NOeJLE58RBg6przOe0nnxPqVZGrHtHBdZXfLF8v",
+	"sCvd+aJRmpo6/W3g7Ou0p9Hxu6DwxuPx+4eWsbIIBl1YopqKnAvSil2RE6nlvjNuzY76R5XfeD77goA3",
+	"VrlNRRsOJe/0cYjwKWlo96VTbTpeApPAs6+Zitc/2RlWQJqq8ZUUvd9+IUc/gZxrionxFm2Qu7bg/MRN",
+	"K11BCwkOLX3Lch6m+aIG379SBwL+3gWu4dnkW59ID2mG0upNmjyoIC3hHq0fg7br7+smHPovWBg6Gn4i",
+	"9dXuml5VXk6S1kcx/5UKr1UQ1e84qtBC3VEdD3H0bPLtzqBYrc7qAaYj8VaktSyw298dSolcdQ35LC5T",
+	"1QZ8BxqWOsudq3YCLM/pYguXPQLvjrSh3VbVJq5P8qm07Tk1tKFu7twgZ+Er7SvddcHy3N+yAt9+/XeQ",
+	"s6mgKWPD1BzNyI4baf4HjqimD7gw0k8WyJRLh9vvYzrRp3SgO6CvGwjrg/7Y+3pUmmwJ5657yZzurXUX",
+	"/l6x3K2hXGsjS2Nif4FqHqCGuvduDL9KdUNZassk57G6mq6p8MnpMbgEf2UysPaBh2tmmACWFtbhpCss",
+	"9kYj+teV1lrP8WjyvW9REM4jdlXs1sHlwjAuHCKhsosMTyKFPygOF8+AP2Wy7+OirFyrgeui9DJgHcE7",
+	"piHlOmEqtSLtM6DtG2u6Stq32V7Wt1w8UQTbbeft2am/Bk62kEl5Ot5BXEjiCB2JIv7TkbGXRHkHe2yl",
+	"HXV/211IEeST7UEbmvgo1bdthCtQTHNHkfcbSdKc01YfRB3TeYjy6gdYciPkXY7p3G426kR1e8i7GNzf",
+	"g9S9QMT7On4fBM1l97KFK247CxnTbuNNajfCU34axLomcZ9QUjPOk4tku+WnRyAvQ4/MVxpkZRJZ7MAU",
+	"uBOTjix2uNEk2cIBmZB32wph0dSaP5nzTQXcTU+3poykV/8Z10aqxdhVeY8Ldt9UyLA5jgodT8UNYmkF",
+	"Z3kwF/VgPTJyZMc5ne2yNeFAJkc9FZLSfq6YvAWLQEy9IRf1NLfBK5Gi6kpiqAh0RkTIpgyI6sBQJKi9",
+	"/DJDHkGDa0jEtEg+dpXrHtON5mIqyED0if8rbxeefAesNiesU8wtXHejmZ0wWaq2eNhwHBxBGw297T7o",
+	"lPz2Zub/iaYpzHhCAjcv6SNs+FJ/Pikvs04rH6+rJPeJoBmfZ7A3UNix32R4fRn6E2RCLZtuDw+avp8h",
+	"vvhbgzYcmJz6VgAyhOEsnzJ2J8uFB62zrKHkfj3gL0vwd69MGrJGbhA4IvrbhXZgk/yy4YqgGOobgmrz",
+	"3RQ89N+w1JYYz2O3NW8PD7qNeb187/b4PTpf0Nwyt0Uqtb4drzefal2TGuB4mzqF4QvolMsN/zUSNdA2",
+	"2SNab8I1gHLWoL4DnWQhIHo1i0LKFVInvbPHDByVYM/I0hG73c3dcb/b7ZQPjX+yFM50bxr57Mz8EyWO",
+	"Bm502SqPM3k6KIZl5LLNRgoy/UnVDtQPLQSsWd8V7XvJKCptAO+5NoPCsKJnDj7Wnx+cD2v9iVVp+UnJ",
+	"csey0mHV0cCtlx1CpkqW5S4IabGhcz+6JLN5yV6dgOB13aHLWrevVtXrNlu/0pYsfd25ovSJ5LS3y36T",
+	"kH4+PU9bNLR2kISyLj1dQ60M3d0bXXLVKLywwtxTCbNRWmgX7EAxP5scNeU/y8vHcBS+FtKsU8CP2izd",
+	"S3Nrf7B/zx50K3w/701DpmKwXP1LNRob2wH+ZPOxud5/KJq0as+Xz8etvGYKvh9gF0k/u6jL+GPLo2tt",
+	"4HADMjOy4Alog+WnWZgD5Xshn05WO92WX6p89raE/skyuXzxxICVCBzDNDRQ7MyLcRlZ6ti2tvjen9LW",
+	"uSXK2vsIvBOYBsFztnmj0Plh6yIqd7vInxVNPXUws3RXyoZAxrGhdU/JDuOZ4D3N2k5rLwvjJ9IHresI",
+	"v+wQ579AF9QXLuxaCTRFfO3LE4Fy19cVz51HWXe9fqoKaJchrwt0diMtQ1UZlZoHPlMv12OLM7bxhN2e",
+	"foKYya0cimQ6qBCPXAaaagJ85aiRcmDDe23cZ3N8E0n4CRMm4MUlm59Qo4ov7qH6x7PZ6LUUOHrFTJK5",
+	"iG0quHFtKc/JOw/tFO1L2YxvSuktxqk3w6oE9P/MRxuG9T+hsIwsy/P2T8MoUDjTsEdy3+T5qRDjWjGR",
+	"ZHaMYXPwGUZmhquwW/cGNRCF31JheU5R1Uz3/YTK+79e1dTNmo7a7tchLtl8Q6fDQxw979sTvwjPcKDq",
+	"dBIIu5x1Lzr824Hto+sum4tplhrnB/ZCfyDsG8keFQQ7OX+SALi99HDwuyuTvtmjan6QZFPs+mXb/55L",
+	"4f/k9GbPxf3rNmarjtwdpe3suL/9awMUk/qOe/pZrUYrfJb5b3dgfQESeo6lVKbd9fVpItZ/m1TnIoC6",
+	"qXkL6epRL+EocQcJQ9/v4htqv9KgEybAnVA6ObBEOfHlObmcz90NsUOMl6wy2QHVCTi+9pL6n2jCDx11",
+	"sP0sXF5LA7oqS6rIO6mPHNEX//IEXGu4r3rjQhtk6bpjQC+uCsM9NUOCU1/F9OUmOlZui/pU4eu6tY42",
+	"O6l5o19VqwORUmrNr/OFK76s6xDXxq6Bba1G+wMnx8PMW/mlkS/cOq3+JMqnMtJVPfurjeTtTg7GnNII",
+	"neZGgsZbVCwPCQiXuWR5vuhnYLcPtrnf4d37h/ijpaw7xnd8qVTu73c4Pjg4fPbteDKejA+Pvzv87pC4",
+	"4JcP10yFuhBrLvwTv+FbT1o51NZTD2DriSx19PD+4f8CAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/labstack/echo/v4"
 	"github.com/zombi-db/zombi/catalog"
@@ -308,11 +309,21 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if len(req.Schema.Fields()) == 0 {
 		return fmt.Errorf("%w: schema is required and must have at least one field", catalog.ErrInvalid)
 	}
+	// The spec and order were decoded unbound: their source IDs refer to
+	// req.Schema (Spark's start at 0) until NewMetadata assigns fresh IDs.
+	var spec *iceberg.PartitionSpec
+	if req.PartitionSpec != nil {
+		spec = &req.PartitionSpec.PartitionSpec
+	}
+	var order *table.SortOrder
+	if req.WriteOrder != nil {
+		order = &req.WriteOrder.SortOrder
+	}
 	t, err := s.cat.CreateTable(c.Request().Context(), catalog.CreateTableRequest{
 		Ident:      catalog.Ident{Namespace: ns, Name: req.Name},
 		Schema:     &req.Schema,
-		Spec:       req.PartitionSpec,
-		SortOrder:  req.WriteOrder,
+		Spec:       spec,
+		SortOrder:  order,
 		Location:   deref(req.Location),
 		Properties: derefMap(req.Properties),
 		Stage:      deref(req.StageCreate),

@@ -147,7 +147,7 @@ func (localFS) WalkDir(root string, fn fs.WalkDirFunc) error {
 		if rel == "." {
 			return fn(root, d, err)
 		}
-		return fn(base+"/"+escapeRelPath(filepath.ToSlash(rel)), d, err)
+		return fn(base+"/"+filepath.ToSlash(rel), d, err)
 	})
 }
 

@@ -3,7 +3,6 @@ package warehouse
 import (
 	"errors"
 	"fmt"
-	"net/url"
 	"path/filepath"
 	"strings"
 )
@@ -73,26 +72,29 @@ func checkSegments(p string) error {
 }
 
 // localPath returns the file system path named by name, which is either a
-// path or a file: URI (file:///abs, file:/abs, file://localhost/abs). A file:
-// URI is percent-decoded like iceberg-go's LocalFS does, so both agree on
-// which file a location names.
+// path or a file: URI (file:///abs, file:/abs, file://localhost/abs). The
+// path of a file: URI is used verbatim, never percent-decoded: Iceberg
+// builds locations by string concatenation, and Spark, PyIceberg, DuckDB
+// and Trino all read file:/x/c=gr%C3%BC%C3%9Fe/f as a directory named
+// c=gr%C3%BC%C3%9Fe, just as S3 keys are used verbatim. A decoding reader
+// would write the files of URL-encoded partition directories (every
+// non-ASCII, space or slash in a partition value) where no engine finds
+// them.
 func localPath(name string) (string, error) {
 	if len(name) >= 5 && strings.EqualFold(name[:5], "file:") {
-		u, err := url.Parse(name)
-		if err != nil {
-			return "", fmt.Errorf("invalid file URI %q: %w", name, err)
-		}
-		if u.Host != "" && !strings.EqualFold(u.Host, "localhost") {
-			return "", fmt.Errorf("file URI %q has a host", name)
-		}
-		p := u.Path
-		if u.Opaque != "" {
-			if p, err = url.PathUnescape(u.Opaque); err != nil {
-				return "", fmt.Errorf("invalid file URI %q: %w", name, err)
+		p := name[len("file:"):]
+		if rest, ok := strings.CutPrefix(p, "//"); ok {
+			host, path, found := strings.Cut(rest, "/")
+			if host != "" && !strings.EqualFold(host, "localhost") {
+				return "", fmt.Errorf("file URI %q has a host", name)
 			}
+			if !found {
+				return "", fmt.Errorf("file URI %q has no path", name)
+			}
+			p = "/" + path
 		}
-		if p == "" {
-			return "", fmt.Errorf("file URI %q has no path", name)
+		if !strings.HasPrefix(p, "/") {
+			return "", fmt.Errorf("file URI %q has no absolute path", name)
 		}
 		return filepath.FromSlash(p), nil
 	}
@@ -121,13 +123,8 @@ func isSchemeName(s string) bool {
 	return true
 }
 
-// fileURI returns the file:// URI of an absolute local path.
+// fileURI returns the file:// URI of an absolute local path: the path
+// verbatim, as localPath reads it.
 func fileURI(abs string) string {
-	return (&url.URL{Scheme: "file", Path: filepath.ToSlash(abs)}).String()
-}
-
-// escapeRelPath percent-encodes a slash-separated relative path for appending
-// to a file:// URI.
-func escapeRelPath(rel string) string {
-	return (&url.URL{Path: rel}).EscapedPath()
+	return "file://" + filepath.ToSlash(abs)
 }

@@ -333,6 +333,8 @@ func TestWalkDir(t *testing.T) {
 			"data/a=1/f2.parquet",
 			"data/a=2/f3.parquet",
 			"data/a=2-b/f4.parquet",
+			"data/c=gr%C3%BC%C3%9Fe/f5.parquet", // URL-encoded partition values,
+			"data/c=a+b%2Fc/f6.parquet",         // kept verbatim
 			"metadata/v1.metadata.json",
 			"top.txt",
 		}
@@ -394,7 +396,7 @@ func TestWalkDir(t *testing.T) {
 		if want := slices.Sorted(slices.Values(files)); !slices.Equal(gotFiles, want) {
 			t.Errorf("files = %q\nwant %q", gotFiles, want)
 		}
-		wantDirs := []string{"data", "data/a=1", "data/a=2", "data/a=2-b", "metadata"}
+		wantDirs := []string{"data", "data/a=1", "data/a=2", "data/a=2-b", "data/c=a+b%2Fc", "data/c=gr%C3%BC%C3%9Fe", "metadata"}
 		if !slices.Equal(gotDirs, wantDirs) {
 			t.Errorf("dirs = %q\nwant %q", gotDirs, wantDirs)
 		}
@@ -972,7 +974,7 @@ func TestLocalRoot(t *testing.T) {
 		if err != nil {
 			t.Fatalf("Open(%q): %v", root, err)
 		}
-		if got, want := w.Root(), "file://"+strings.ReplaceAll(dir, " ", "%20"); got != want {
+		if got, want := w.Root(), "file://"+dir; got != want {
 			t.Errorf("Open(%q).Root() = %q, want %q", root, got, want)
 		}
 	}
@@ -1096,6 +1098,55 @@ func TestS3ParamsFromProps(t *testing.T) {
 	}
 }
 
+// TestLocalLocationsVerbatim: a file: location names the file whose path
+// is the location's path as written, the way Spark, PyIceberg, DuckDB and
+// Trino read it. Iceberg writes partition directories URL-encoded, so a
+// decoding IO put the files of a partition value like "grüße" or "a b/c"
+// where no engine finds them (and took the engines' files for orphans).
+func TestLocalLocationsVerbatim(t *testing.T) {
+	dir := t.TempDir()
+	w, err := Open(t.Context(), Config{Root: dir})
+	if err != nil {
+		t.Fatal(err)
+	}
+	fsys := wio(t, w)
+	rel := "t/data/c=gr%C3%BC%C3%9Fe/d=a+b%2Fc/f.parquet"
+	writeFile(t, w, w.Root()+"/"+rel, []byte("zombi"))
+	if got, err := os.ReadFile(filepath.Join(dir, filepath.FromSlash(rel))); err != nil || string(got) != "zombi" {
+		t.Fatalf("file at the literal path: %q, %v", got, err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "t", "data", "c=grüße")); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("a decoded directory exists: %v", err)
+	}
+
+	// A file another engine wrote at its literal path reads back at the
+	// location it recorded.
+	other := "t/data/c=%E6%97%A5/g.parquet"
+	if err := os.MkdirAll(filepath.Join(dir, "t", "data", "c=%E6%97%A5"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, filepath.FromSlash(other)), []byte("spark"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := fsys.ReadFile("file:" + filepath.Join(dir, filepath.FromSlash(other))); err != nil || string(got) != "spark" {
+		t.Errorf("ReadFile of the engine's location: %q, %v", got, err)
+	}
+
+	// WalkDir reports the locations the files were written at, so orphan
+	// cleanup matches them with the locations the metadata holds.
+	var files []string
+	err = fsys.WalkDir(w.Root()+"/t", func(path string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() {
+			files = append(files, path)
+		}
+		return err
+	})
+	want := []string{w.Root() + "/" + other, w.Root() + "/" + rel}
+	if err != nil || !slices.Equal(files, want) {
+		t.Errorf("WalkDir = %q, %v\nwant %q", files, err, want)
+	}
+}
+
 func TestLocalPath(t *testing.T) {
 	tests := []struct {
 		in, want string
@@ -1107,7 +1158,13 @@ func TestLocalPath(t *testing.T) {
 		{in: "file:/abs/p", want: "/abs/p"},
 		{in: "FILE:///abs/p", want: "/abs/p"},
 		{in: "file://localhost/abs/p", want: "/abs/p"},
-		{in: "file:///abs/a%20b", want: "/abs/a b"},
+		{in: "file:///abs/a%20b", want: "/abs/a%20b"},
+		{in: "file:///abs/a b", want: "/abs/a b"},
+		{in: "file:/abs/c=gr%C3%BC%C3%9Fe/a+b%2Fc", want: "/abs/c=gr%C3%BC%C3%9Fe/a+b%2Fc"},
+		{in: "file:///", want: "/"},
+		{in: "file://localhost", wantErr: true},
+		{in: "file:rel/p", wantErr: true},
+		{in: "file:", wantErr: true},
 		{in: "/abs/partition:2026/f", want: "/abs/partition:2026/f"},
 		{in: "file://host/abs", wantErr: true},
 		{in: "s3://bucket/key", wantErr: true},

@@ -315,3 +315,74 @@ func TestMetricsReportLog(t *testing.T) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// TestCreateTableClientFieldIDs: a create-table request's partition spec
+// and write order refer to the schema sent with it, numbered as the client
+// chose. Spark numbers a new table's columns from 0, so partitioning or
+// sorting by the first column arrives as source-id 0; the table gets
+// fresh IDs and its spec and order name the same columns.
+func TestCreateTableClientFieldIDs(t *testing.T) {
+	base := shapes[0].start(t).URL
+	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["s"]}`)
+	// As Spark 4.1 with Iceberg 1.12 sends CREATE TABLE ... PARTITIONED BY
+	// (days(ts), bucket(4, id)), plus a write order on id.
+	req := `{"name":"t","location":null,"schema":{"type":"struct","schema-id":0,"fields":[` +
+		`{"id":0,"name":"id","required":true,"type":"long"},` +
+		`{"id":1,"name":"ts","required":false,"type":"timestamptz"},` +
+		`{"id":2,"name":"tags","required":false,"type":{"type":"list","element-id":4,"element":"string","element-required":false}},` +
+		`{"id":3,"name":"a","required":false,"type":{"type":"struct","fields":[{"id":5,"name":"c","required":false,"type":"string"}]}}]},` +
+		`"partition-spec":{"spec-id":0,"fields":[{"name":"ts_day","transform":"day","source-id":1,"field-id":1000},` +
+		`{"name":"id_bucket","transform":"bucket[4]","source-id":0,"field-id":1001}]},` +
+		`"write-order":{"order-id":1,"fields":[{"transform":"identity","source-id":0,"direction":"asc","null-order":"nulls-first"}]},` +
+		`"properties":{"owner":"root"},"stage-create":false}`
+	mustCall(t, 200, "POST", base+"/v1/namespaces/s/tables", req)
+
+	var r struct {
+		Metadata struct {
+			Schemas []struct {
+				Fields []struct {
+					ID   int    `json:"id"`
+					Name string `json:"name"`
+				} `json:"fields"`
+			} `json:"schemas"`
+			Specs []struct {
+				Fields []struct {
+					SourceID  int    `json:"source-id"`
+					Transform string `json:"transform"`
+				} `json:"fields"`
+			} `json:"partition-specs"`
+			Orders []struct {
+				Fields []struct {
+					SourceID int `json:"source-id"`
+				} `json:"fields"`
+			} `json:"sort-orders"`
+		} `json:"metadata"`
+	}
+	if err := json.Unmarshal(mustCall(t, 200, "GET", base+"/v1/namespaces/s/tables/t", ""), &r); err != nil {
+		t.Fatal(err)
+	}
+	md := r.Metadata
+	name := map[int]string{}
+	for _, f := range md.Schemas[0].Fields {
+		name[f.ID] = f.Name
+	}
+	if name[1] != "id" || name[2] != "ts" {
+		t.Fatalf("schema fields %v: want fresh IDs from 1", name)
+	}
+	var spec []string
+	for _, f := range md.Specs[0].Fields {
+		spec = append(spec, f.Transform+"("+name[f.SourceID]+")")
+	}
+	if fmt.Sprint(spec) != "[day(ts) bucket[4](id)]" {
+		t.Fatalf("partition spec %v, want [day(ts) bucket[4](id)]", spec)
+	}
+	var order []string
+	for _, o := range md.Orders {
+		for _, f := range o.Fields {
+			order = append(order, name[f.SourceID])
+		}
+	}
+	if fmt.Sprint(order) != "[id]" {
+		t.Fatalf("sort order on %v, want [id]", order)
+	}
+}

@@ -574,23 +574,48 @@ def trino(zombi: Zombi, trino_engine):
 # ---------------------------------------------------------------------------
 # Reporting
 
-# Which engine a test module drives, for the per-engine summary.
+# Which engine a test module drives, for the per-engine summary. A test
+# with an `engine` parameter (test_ingest.py) counts for that engine.
 ENGINE_OF_MODULE = {
     "test_pyiceberg.py": "PyIceberg",
+    "test_flush.py": "PyIceberg",
     "test_spark.py": "Spark",
     "test_duckdb.py": "DuckDB",
     "test_trino.py": "Trino",
     "test_docs.py": "docs/engines.md",
 }
+ENGINE_OF_PARAM = {"spark": "Spark", "duckdb": "DuckDB", "trino": "Trino", "pyiceberg": "PyIceberg"}
+# Modules whose scenarios write through zombi's ingest API; the summary
+# counts them separately too.
+INGEST_MODULES = {"test_ingest.py", "test_flush.py"}
+
+_ENGINES = pytest.StashKey[dict]()
 
 
-def _engine_of(nodeid: str) -> str:
-    module = nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+def _module_of(nodeid: str) -> str:
+    return nodeid.split("::", 1)[0].rsplit("/", 1)[-1]
+
+
+def _engine_of(nodeid: str, config=None) -> str:
+    if config is not None and nodeid in config.stash.get(_ENGINES, {}):
+        return config.stash[_ENGINES][nodeid]
+    module = _module_of(nodeid)
     return ENGINE_OF_MODULE.get(module, module)
 
 
+def pytest_collection_modifyitems(config, items):
+    by_param = {}
+    for item in items:
+        callspec = getattr(item, "callspec", None)
+        engine = callspec.params.get("engine") if callspec else None
+        if engine is not None:
+            by_param[item.nodeid] = ENGINE_OF_PARAM.get(engine, engine)
+    config.stash[_ENGINES] = by_param
+
+
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    """Per engine: how many scenarios (test x shape) passed, and which failed."""
+    """Per engine: how many scenarios (test x shape) passed, how many of
+    them write through ingest, and which failed."""
     outcome: dict[str, str] = {}
     for key in ("failed", "error", "passed"):
         for rep in terminalreporter.stats.get(key, []):
@@ -601,16 +626,20 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
         return
     by_engine: dict[str, list[tuple[str, str]]] = {}
     for nodeid, result in outcome.items():
-        by_engine.setdefault(_engine_of(nodeid), []).append((nodeid.split("::", 1)[-1], result))
+        by_engine.setdefault(_engine_of(nodeid, config), []).append((nodeid, result))
     terminalreporter.write_sep("=", "engine summary (scenario = test x server shape)")
-    order = list(ENGINE_OF_MODULE.values())
+    order = list(dict.fromkeys(ENGINE_OF_MODULE.values()))
     for engine in sorted(by_engine, key=lambda e: (order.index(e) if e in order else len(order), e)):
         results = by_engine[engine]
         passed = sum(1 for _, r in results if r == "passed")
-        terminalreporter.write_line(f"{engine}: {passed}/{len(results)} scenarios passed")
-        for name, r in sorted(results):
+        line = f"{engine}: {passed}/{len(results)} scenarios passed"
+        ingest = [r for nodeid, r in results if _module_of(nodeid) in INGEST_MODULES]
+        if ingest:
+            line += f" (ingest: {sum(1 for r in ingest if r == 'passed')}/{len(ingest)})"
+        terminalreporter.write_line(line)
+        for nodeid, r in sorted(results):
             if r != "passed":
-                terminalreporter.write_line(f"    FAILED {name}")
+                terminalreporter.write_line(f"    FAILED {nodeid.split('::', 1)[-1]}")
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -627,7 +656,7 @@ def pytest_runtest_makereport(item, call):
         # A skipped scenario is a failing one: nothing here may pass by not running.
         reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
         rep.outcome = "failed"
-        rep.longrepr = f"{_engine_of(item.nodeid)}: {item.nodeid} was skipped, which counts as a failure: {reason}"
+        rep.longrepr = f"{_engine_of(item.nodeid, item.config)}: {item.nodeid} was skipped, which counts as a failure: {reason}"
     z = item.stash.get(_SERVER, None)
     if z is not None and rep.failed:
         since = item.stash.get(_LOG_OFFSET, 0)

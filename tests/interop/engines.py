@@ -31,10 +31,14 @@ ENV_SPARK_JAVA_HOME = "ZOMBI_TEST_SPARK_JAVA_HOME"
 SPARK_JARS = [artifacts.ICEBERG_SPARK_RUNTIME, artifacts.ICEBERG_AWS_BUNDLE]
 
 # The catalog: these lines, plus spark.jars and the URI, are all a user sets.
+# cache-enabled=false: Iceberg's catalog cache keeps a loaded table until it
+# has gone unused for 30 s, so a session reading an ingest table every few
+# seconds would never see zombi's flushes (docs/engines.md).
 SPARK_CATALOG_CONF = {
     "spark.sql.extensions": "org.apache.iceberg.spark.extensions.IcebergSparkSessionExtensions",
     "spark.sql.catalog.zombi": "org.apache.iceberg.spark.SparkCatalog",
     "spark.sql.catalog.zombi.type": "rest",
+    "spark.sql.catalog.zombi.cache-enabled": "false",
 }
 SPARK_URI_KEY = "spark.sql.catalog.zombi.uri"
 
