@@ -22,6 +22,7 @@ import (
 	icompaction "github.com/apache/iceberg-go/table/compaction"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/internal/tablefiles"
 )
 
 // Catalog is what compaction needs from the catalog.
@@ -206,7 +207,7 @@ func (c *Compactor) Compact(ctx context.Context, id catalog.Ident) (res Result, 
 			if err != nil {
 				return err
 			}
-			res.SnapshotID = currentSnapshotID(t.Metadata)
+			res.SnapshotID = tablefiles.CurrentSnapshotID(t.Metadata)
 		}
 		return nil
 	})
@@ -222,7 +223,7 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 	if err != nil {
 		return Result{}, err
 	}
-	res := Result{Table: id.String(), SnapshotID: currentSnapshotID(t.Metadata)}
+	res := Result{Table: id.String(), SnapshotID: tablefiles.CurrentSnapshotID(t.Metadata)}
 	tbl := c.icebergTable(t)
 	if tbl.CurrentSnapshot() == nil {
 		return res, nil
@@ -258,7 +259,7 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 
 	var results []table.CompactionGroupResult
 	var written []iceberg.DataFile
-	abandon := func() { c.removeFiles(ctx, written) }
+	abandon := func() { tablefiles.Remove(ctx, c.fs, c.log, written) }
 	for _, g := range plan.Groups {
 		gr, rows, err := c.rewriteGroup(ctx, tbl, g, target)
 		written = append(written, gr.NewDataFiles...)
@@ -394,7 +395,7 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 		}
 		next, err := c.cat.CommitTable(ctx, catalog.TableChange{Ident: t.Ident, Requirements: tc.Requirements, Updates: tc.Updates}, nil)
 		if err == nil {
-			return currentSnapshotID(next.Metadata), nil
+			return tablefiles.CurrentSnapshotID(next.Metadata), nil
 		}
 		if !errors.Is(err, catalog.ErrCommitFailed) {
 			if errors.Is(err, catalog.ErrInvalid) || errors.Is(err, catalog.ErrUnprocessable) || errors.Is(err, catalog.ErrNoSuchTable) {
@@ -410,7 +411,7 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 		// metadata as old as the wait loses to any writer that commits
 		// more often (the flusher does, every interval or at once for
 		// ?ack=committed), and the waits grow.
-		if err := sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+		if err := tablefiles.Sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
 			return 0, err
 		}
 		if t, err = c.cat.LoadTable(ctx, t.Ident); err != nil {
@@ -437,37 +438,9 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 	}
 }
 
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
-}
-
 func (c *Compactor) icebergTable(t *catalog.Table) *table.Table {
 	id := append(append(table.Identifier{}, t.Ident.Namespace...), t.Ident.Name)
 	return table.New(id, t.Metadata, t.MetadataLocation, c.fs, catalogIO{c})
-}
-
-// removeFiles deletes files no commit references, best effort.
-func (c *Compactor) removeFiles(ctx context.Context, files []iceberg.DataFile) {
-	if len(files) == 0 {
-		return
-	}
-	fs, err := c.fs(ctx)
-	if err != nil {
-		c.log.Warn("cannot remove unreferenced files", "files", len(files), "err", err)
-		return
-	}
-	for _, df := range files {
-		if err := fs.Remove(df.FilePath()); err != nil {
-			c.log.Warn("cannot remove unreferenced file", "file", df.FilePath(), "err", err)
-		}
-	}
 }
 
 func targetFileSize(props iceberg.Properties) int64 {
@@ -477,13 +450,6 @@ func targetFileSize(props iceberg.Properties) int64 {
 		}
 	}
 	return table.WriteTargetFileSizeBytesDefault
-}
-
-func currentSnapshotID(meta table.Metadata) int64 {
-	if s := meta.CurrentSnapshot(); s != nil {
-		return s.SnapshotID
-	}
-	return 0
 }
 
 // mergeByPartition joins the groups of each partition, in plan order, and

@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/internal/tablefiles"
 )
 
 // MaintenanceResult is what one maintenance run did.
@@ -58,7 +59,7 @@ func (c *Compactor) maintain(ctx context.Context, id catalog.Ident) (Maintenance
 		next, err := tx.Commit(ctx)
 		if errors.Is(err, table.ErrCommitFailed) && attempt < maxConflicts {
 			c.metrics.conflicts.Inc()
-			if err := sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+			if err := tablefiles.Sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
 				return res, err
 			}
 			continue
@@ -67,7 +68,7 @@ func (c *Compactor) maintain(ctx context.Context, id catalog.Ident) (Maintenance
 			return res, fmt.Errorf("expiring snapshots of %s: %w", id, err)
 		}
 		res.ExpiredSnapshots = before - len(next.Metadata().Snapshots())
-		res.SnapshotID = currentSnapshotID(next.Metadata())
+		res.SnapshotID = tablefiles.CurrentSnapshotID(next.Metadata())
 		c.metrics.expired.Add(float64(res.ExpiredSnapshots))
 
 		orphans, err := next.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(p.orphanAge))
@@ -137,7 +138,7 @@ func (c *Compactor) mergeManifests(ctx context.Context, id catalog.Ident) (befor
 		_, err = tx.Commit(ctx)
 		if errors.Is(err, table.ErrCommitFailed) && attempt < maxConflicts {
 			c.metrics.conflicts.Inc()
-			if err := sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+			if err := tablefiles.Sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
 				return 0, 0, err
 			}
 			continue

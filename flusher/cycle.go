@@ -13,6 +13,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/ingest/codec"
+	"github.com/zombi-db/zombi/internal/tablefiles"
 )
 
 // readBatch is how many events one hot-tier read returns.
@@ -67,7 +68,7 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 				st.deletes = append(st.deletes, pendingDelete{seq: w, at: f.opts.Now().Add(f.opts.Retention)})
 			}
 		}
-		st.snapshot = currentSnapshotID(t.Metadata)
+		st.snapshot = tablefiles.CurrentSnapshotID(t.Metadata)
 	}
 	after := st.committed
 	f.mu.Unlock()
@@ -81,7 +82,7 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 		return res, err
 	}
 	if rec == nil {
-		res.SnapshotID = currentSnapshotID(t.Metadata)
+		res.SnapshotID = tablefiles.CurrentSnapshotID(t.Metadata)
 		res.Watermark = w
 		return res, nil
 	}
@@ -173,7 +174,7 @@ func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordB
 	var files []iceberg.DataFile
 	for df, err := range table.WriteRecords(ctx, tbl, rec.Schema(), batches) {
 		if err != nil {
-			f.removeFiles(ctx, files)
+			tablefiles.Remove(ctx, f.fs, f.log, files)
 			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
 		}
 		files = append(files, df)
@@ -203,32 +204,32 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 			tc, err = tx.TableCommit()
 		}
 		if err != nil {
-			f.removeFiles(ctx, files)
+			tablefiles.Remove(ctx, f.fs, f.log, files)
 			return 0, fmt.Errorf("%w: preparing the commit to %s: %w", catalog.ErrInvalid, t.Ident, err)
 		}
 		next, err := f.cat.CommitTable(ctx, catalog.TableChange{Ident: t.Ident, Requirements: tc.Requirements, Updates: tc.Updates}, nil)
 		if err == nil {
-			return currentSnapshotID(next.Metadata), nil
+			return tablefiles.CurrentSnapshotID(next.Metadata), nil
 		}
 		switch {
 		case errors.Is(err, catalog.ErrCommitFailed):
 			f.metrics.conflicts.Inc()
 			conflicts++
 			if conflicts > maxConflicts {
-				f.removeFiles(ctx, files)
+				tablefiles.Remove(ctx, f.fs, f.log, files)
 				return 0, fmt.Errorf("commit to %s lost %d times to concurrent commits: %w", t.Ident, conflicts, err)
 			}
 			f.log.Debug("commit conflict; rebasing", "table", t.Ident.String(), "attempt", conflicts, "err", err)
 		case errors.Is(err, catalog.ErrNoSuchTable), errors.Is(err, catalog.ErrNoSuchNamespace),
 			errors.Is(err, catalog.ErrInvalid), errors.Is(err, catalog.ErrUnprocessable):
 			// Nothing was committed and retrying cannot help.
-			f.removeFiles(ctx, files)
+			tablefiles.Remove(ctx, f.fs, f.log, files)
 			return 0, fmt.Errorf("committing to %s: %w", t.Ident, err)
 		default:
 			unknown++
 			f.log.Warn("commit outcome unknown; checking the table", "table", t.Ident.String(), "attempt", unknown, "err", err)
 		}
-		if err := sleep(ctx, retryWait(conflicts+unknown)); err != nil {
+		if err := tablefiles.Sleep(ctx, retryWait(conflicts+unknown)); err != nil {
 			return 0, fmt.Errorf("committing to %s: %w (data files are left for orphan cleanup)", t.Ident, err)
 		}
 		// Reload; if the commit landed after all, the watermark says so.
@@ -239,16 +240,16 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 				break
 			}
 			if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
-				f.removeFiles(ctx, files)
+				tablefiles.Remove(ctx, f.fs, f.log, files)
 				return 0, fmt.Errorf("committing to %s: %w", id, err)
 			}
 			unknown++
-			if err := sleep(ctx, retryWait(unknown)); err != nil {
+			if err := tablefiles.Sleep(ctx, retryWait(unknown)); err != nil {
 				return 0, fmt.Errorf("reloading %s: %w (data files are left for orphan cleanup)", id, err)
 			}
 		}
 		if t.Metadata.TableUUID() != uuid {
-			f.removeFiles(ctx, files)
+			tablefiles.Remove(ctx, f.fs, f.log, files)
 			return 0, fmt.Errorf("committing to %s: %w: it was dropped and created again", id, catalog.ErrNoSuchTable)
 		}
 		if w, _ := Watermark(t.Metadata.Properties(), f.node); w >= last {
@@ -264,17 +265,6 @@ func retryWait(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, 5*time.Second)
-}
-
-func sleep(ctx context.Context, d time.Duration) error {
-	t := time.NewTimer(d)
-	defer t.Stop()
-	select {
-	case <-t.C:
-		return nil
-	case <-ctx.Done():
-		return context.Cause(ctx)
-	}
 }
 
 // deleteCommitted deletes the events of st that are committed and past
@@ -336,31 +326,6 @@ func (f *Flusher) icebergTable(t *catalog.Table) *table.Table {
 	return table.New(id, t.Metadata, t.MetadataLocation, f.fs, nil)
 }
 
-// removeFiles deletes data files no commit references, best effort: what
-// stays behind is left for orphan cleanup.
-func (f *Flusher) removeFiles(ctx context.Context, files []iceberg.DataFile) {
-	if len(files) == 0 {
-		return
-	}
-	fs, err := f.fs(ctx)
-	if err != nil {
-		f.log.Warn("cannot remove unreferenced data files", "files", len(files), "err", err)
-		return
-	}
-	for _, df := range files {
-		if err := fs.Remove(df.FilePath()); err != nil {
-			f.log.Warn("cannot remove unreferenced data file", "file", df.FilePath(), "err", err)
-		}
-	}
-}
-
-func currentSnapshotID(meta table.Metadata) int64 {
-	if s := meta.CurrentSnapshot(); s != nil {
-		return s.SnapshotID
-	}
-	return 0
-}
-
 // snapshotWithWatermark finds the snapshot whose summary records the
 // watermark, falling back to the current snapshot.
 func snapshotWithWatermark(meta table.Metadata, key, wm string) int64 {
@@ -369,7 +334,7 @@ func snapshotWithWatermark(meta table.Metadata, key, wm string) int64 {
 			return s.SnapshotID
 		}
 	}
-	return currentSnapshotID(meta)
+	return tablefiles.CurrentSnapshotID(meta)
 }
 
 func failureReason(err error) string {

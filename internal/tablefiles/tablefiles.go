@@ -1,0 +1,52 @@
+// Package tablefiles holds the small pieces the flusher and the compactor
+// share when they write an Iceberg table's files and commit them: removing
+// files no commit references, the current snapshot's ID, and a context-aware
+// wait between commit attempts.
+package tablefiles
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
+)
+
+// Remove deletes data files that no commit references, best effort: what
+// it cannot delete is logged and left for orphan cleanup.
+func Remove(ctx context.Context, fsF table.FSysF, log *slog.Logger, files []iceberg.DataFile) {
+	if len(files) == 0 {
+		return
+	}
+	fs, err := fsF(ctx)
+	if err != nil {
+		log.Warn("cannot remove unreferenced data files", "files", len(files), "err", err)
+		return
+	}
+	for _, df := range files {
+		if err := fs.Remove(df.FilePath()); err != nil {
+			log.Warn("cannot remove unreferenced data file", "file", df.FilePath(), "err", err)
+		}
+	}
+}
+
+// CurrentSnapshotID is the ID of meta's current snapshot, 0 if none.
+func CurrentSnapshotID(meta table.Metadata) int64 {
+	if s := meta.CurrentSnapshot(); s != nil {
+		return s.SnapshotID
+	}
+	return 0
+}
+
+// Sleep waits d or until ctx ends, whose cause it then returns.
+func Sleep(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return context.Cause(ctx)
+	}
+}
