@@ -2,6 +2,7 @@ package hot
 
 import (
 	"sync"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 )
@@ -20,8 +21,8 @@ const maxGroupedBatch = 64 << 10
 // than the append itself. A group is one pass, one log write and one sync.
 //
 // Appends that arrive while a group's sync runs form the next group, so
-// the group size follows the load without a timer (Go's timers below a
-// millisecond fire a millisecond late on an idle runtime).
+// the group size follows the load. With an interval, a group also waits
+// until interval after the previous group started (see pace).
 type committer struct {
 	pdb  *pebble.DB
 	opts *pebble.WriteOptions
@@ -34,6 +35,14 @@ type committer struct {
 	spare []*groupCommit
 	// busy is set while a group is being committed.
 	busy bool
+
+	// interval is the least time between the starts of two groups; 0
+	// starts a group as soon as the previous one is committed.
+	interval time.Duration
+	// lastStart is when the last group started, and lastSize how many
+	// batches it had.
+	lastStart time.Time
+	lastSize  int
 }
 
 // groupCommit is one batch waiting to be committed in a group.
@@ -74,6 +83,9 @@ func (c *committer) commit(b *pebble.Batch) error {
 	}
 	// gc leads: it commits everything queued, itself included.
 	c.busy = true
+	if c.interval > 0 {
+		c.pace()
+	}
 	group := c.queue
 	c.queue, c.spare = c.spare[:0], nil
 	c.mu.Unlock()
@@ -132,4 +144,23 @@ func (c *committer) pebbleApply(b *pebble.Batch) error {
 		return c.applyHook(b, c.opts)
 	}
 	return c.pdb.Apply(b, c.opts)
+}
+
+// pace waits, with c.mu held, until interval after the last group
+// started, letting more appends join the queue, and marks the next group's
+// start. It does not wait when the last group had a single batch: then
+// appends are not arriving concurrently (one synchronous writer, say), and
+// waiting would only slow each of them down.
+//
+// It sleeps in the kernel (see sleep): the wait is below a millisecond,
+// and a Go timer that short fires about a millisecond late when the
+// runtime has nothing else to do, which is the case whenever every writer
+// is already queued.
+func (c *committer) pace() {
+	if wait := time.Until(c.lastStart.Add(c.interval)); wait > 0 && c.lastSize > 1 {
+		c.mu.Unlock()
+		sleep(wait)
+		c.mu.Lock()
+	}
+	c.lastStart, c.lastSize = time.Now(), len(c.queue)
 }

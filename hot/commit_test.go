@@ -2,9 +2,11 @@ package hot
 
 import (
 	"errors"
+	"fmt"
 	"runtime"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
@@ -106,5 +108,124 @@ func waitFor(t *testing.T, cond func() bool) {
 	t.Helper()
 	for !cond() {
 		runtime.Gosched()
+	}
+}
+
+// TestCommitterPaces checks that with an interval a group starts no
+// sooner than interval after the previous one and takes in everything that
+// arrived meanwhile; that a group after a single-batch group does not
+// wait; and that concurrent committers under pacing all finish.
+func TestCommitterPaces(t *testing.T) {
+	pdb, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: slogLogger{discardLogger()}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pdb.Close()
+
+	type group struct {
+		at    time.Time
+		count uint32
+	}
+	var mu sync.Mutex
+	var groups []group
+	var hold chan struct{} // if not nil, the next group waits for it
+	const interval = 50 * time.Millisecond
+	c := &committer{pdb: pdb, opts: pebble.NoSync, interval: interval}
+	c.applyHook = func(b *pebble.Batch, o *pebble.WriteOptions) error {
+		mu.Lock()
+		groups = append(groups, group{time.Now(), b.Count()})
+		h := hold
+		hold = nil
+		mu.Unlock()
+		if h != nil {
+			<-h
+		}
+		return pdb.Apply(b, o)
+	}
+	// commitAll commits n batches at once and waits for them.
+	commitAll := func(prefix string, n, size int) error {
+		errs := make(chan error, n)
+		for i := range n {
+			b := pdb.NewBatch()
+			if err := b.Set(fmt.Appendf(nil, "%s%03d", prefix, i), make([]byte, size), nil); err != nil {
+				return err
+			}
+			go func() { errs <- c.commit(b) }()
+		}
+		for range n {
+			select {
+			case err := <-errs:
+				if err != nil {
+					return err
+				}
+			case <-time.After(time.Minute):
+				return errors.New("a paced commit did not finish")
+			}
+		}
+		return nil
+	}
+
+	// The first group starts at once (no group started before it) and is
+	// held while two more batches queue; they follow at once, as a group
+	// after a single batch does not wait.
+	release := make(chan struct{})
+	hold = release
+	first := make(chan error, 1)
+	go func() { first <- commitAll("first", 1, 1) }()
+	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(groups) == 1 })
+	second := make(chan error, 1)
+	go func() { second <- commitAll("second", 2, 1) }()
+	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.queue) == 2 })
+	close(release)
+	if err := errors.Join(<-first, <-second); err != nil {
+		t.Fatal(err)
+	}
+	// The next group starts interval after the group of two, with all
+	// five batches.
+	if err := commitAll("third", 5, 1); err != nil {
+		t.Fatal(err)
+	}
+	if len(groups) != 3 || groups[1].count != 2 || groups[2].count != 5 {
+		t.Fatalf("groups %v, want groups of 1, 2 and 5", groups)
+	}
+	if gap := groups[2].at.Sub(groups[1].at); gap < interval {
+		t.Errorf("the group of 5 started %v after the one of 2, want at least %v", gap, interval)
+	}
+
+	// One writer at a time, after a pause longer than the interval: its
+	// first group does not wait, nor do the next ones, each of one batch,
+	// although the interval (an hour) has not passed.
+	c.mu.Lock()
+	c.interval, c.lastStart = time.Hour, time.Time{}
+	c.mu.Unlock()
+	for i := range 3 {
+		if err := commitAll(fmt.Sprintf("alone%d", i), 1, 1); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	// Many concurrent committers with a short interval.
+	c.interval = 200 * time.Microsecond
+	mu.Lock()
+	groups = nil
+	mu.Unlock()
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			for i := range 10 {
+				if err := commitAll(fmt.Sprintf("w%d-%d-", w, i), 5, 10); err != nil {
+					t.Error(err)
+					return
+				}
+			}
+		})
+	}
+	wg.Wait()
+	var committed uint32
+	for _, g := range groups {
+		committed += g.count
+	}
+	if committed != 8*50 {
+		t.Errorf("%d batches committed, want %d", committed, 8*50)
 	}
 }

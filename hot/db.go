@@ -20,6 +20,7 @@ import (
 const (
 	defaultIdempotencyWindow = 24 * time.Hour
 	defaultMaxBacklogBytes   = 1 << 30
+	defaultSyncInterval      = 500 * time.Microsecond
 
 	// leaseBlock is how many sequences a lease write reserves. A table
 	// writes a new lease, in the background, when fewer than half of its
@@ -165,6 +166,9 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 	if opts.IdempotencyWindow <= 0 {
 		opts.IdempotencyWindow = defaultIdempotencyWindow
 	}
+	if opts.SyncInterval == 0 {
+		opts.SyncInterval = defaultSyncInterval
+	}
 	if opts.MaxBacklogBytes <= 0 {
 		opts.MaxBacklogBytes = defaultMaxBacklogBytes
 	}
@@ -232,6 +236,9 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 	}
 	db.pdb = pdb
 	db.committer = committer{pdb: pdb, opts: db.writeOpts}
+	if opts.Durability == Sync && opts.SyncInterval > 0 {
+		db.committer.interval = opts.SyncInterval
+	}
 	if err := db.recover(); err != nil {
 		return nil, errors.Join(fmt.Errorf("hot: open %s: %w", dir, err), pdb.Close())
 	}

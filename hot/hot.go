@@ -30,6 +30,15 @@ const (
 // Options configure a DB. Zero values take the documented defaults.
 type Options struct {
 	Durability Durability
+	// SyncInterval is, with Sync durability, the least time between the
+	// starts of two group commits, each one WAL write and sync: under
+	// concurrent load, appends wait up to this long to share a sync with
+	// the appends arriving meanwhile. Fewer syncs cost less CPU, in the
+	// kernel and, on a virtual machine, in the host, whose time is taken
+	// from the guest's. An append does not wait when the last group
+	// started longer ago than this, or had a single batch. Zero means
+	// 500µs; negative syncs as soon as the previous group is committed.
+	SyncInterval time.Duration
 	// NodeID is recorded when the directory is created and must match on
 	// later opens; empty takes the recorded ID, or a random one at
 	// creation. It must match ^[a-z0-9][a-z0-9-]{0,62}$.

@@ -32,6 +32,7 @@ type config struct {
 
 	// Ingest and the hot tier.
 	Durability        string
+	SyncInterval      time.Duration
 	AutoCreate        bool
 	DefaultNamespace  string
 	IdempotencyWindow time.Duration
@@ -114,6 +115,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
 	fs.StringVar(&c.PprofListen, "pprof-listen", "", "serve Go's /debug/pprof on this address (off when empty; keep it on loopback)")
 	fs.StringVar(&c.Durability, "durability", "sync", "when ingest acknowledges: sync (after the hot tier's WAL is synced) or async (may lose the last moments of acknowledged events on a crash)")
+	fs.DurationVar(&c.SyncInterval, "sync-interval", 500*time.Microsecond, "with --durability=sync, the least time between two WAL syncs under load: writes wait up to this long to share a sync (0: sync as soon as the previous one is done)")
 	fs.BoolVar(&c.AutoCreate, "auto-create", true, "create an unknown ingest table as an event table on its first write")
 	fs.StringVar(&c.DefaultNamespace, "default-namespace", "default", "namespace of ingest tables named without one")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long ingest idempotency keys are remembered (across restarts)")
@@ -161,6 +163,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	c.AuthTokens, c.AdminTokens = tokens, admins
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
+	}
+	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
+		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)
 	}
 	if c.S3AccessKey == "" {
 		c.S3AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")

@@ -25,7 +25,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "defaults", check: func(t *testing.T, c *config) {
 			if c.Listen != "127.0.0.1:8181" || c.DataDir != "./zombi-data" || c.PostgresURL != "" ||
 				c.Warehouse != abs("zombi-data/warehouse") || c.S3Region != "us-east-1" || !c.S3PathStyle ||
-				c.IdempotencyTTL != 30*time.Minute || len(c.AuthTokens) != 0 {
+				c.IdempotencyTTL != 30*time.Minute || len(c.AuthTokens) != 0 || c.SyncInterval != 500*time.Microsecond {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
@@ -55,6 +55,13 @@ func TestParseConfig(t *testing.T) {
 		{name: "bad flag", args: []string{"--no-such-flag"}, err: true},
 		{name: "stray argument", args: []string{"extra"}, err: true},
 		{name: "empty token", args: []string{"--auth-token", ""}, err: true},
+		{name: "sync interval", env: map[string]string{"ZOMBI_SYNC_INTERVAL": "2ms"}, check: func(t *testing.T, c *config) {
+			if c.SyncInterval != 2*time.Millisecond {
+				t.Errorf("sync interval %v", c.SyncInterval)
+			}
+		}},
+		{name: "negative sync interval", args: []string{"--sync-interval", "-1ms"}, err: true},
+		{name: "sync interval over 1s", args: []string{"--sync-interval", "2s"}, err: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -76,5 +83,16 @@ func TestParseConfig(t *testing.T) {
 			}
 			tc.check(t, c)
 		})
+	}
+}
+
+func TestSyncInterval(t *testing.T) {
+	for _, c := range []struct{ flag, want time.Duration }{
+		{0, -1}, // no pacing; hot.Options takes 0 as its default
+		{time.Millisecond, time.Millisecond},
+	} {
+		if got := syncInterval(c.flag); got != c.want {
+			t.Errorf("syncInterval(%v) = %v, want %v", c.flag, got, c.want)
+		}
 	}
 }

@@ -74,6 +74,7 @@ func serve(ctx context.Context, c *config) error {
 	}
 	hotDB, err := hot.Open(filepath.Join(c.DataDir, "hot"), hot.Options{
 		Durability:        durability,
+		SyncInterval:      syncInterval(c.SyncInterval),
 		NodeID:            c.NodeID,
 		IdempotencyWindow: c.IdempotencyWindow,
 		MaxBacklogBytes:   int64(c.MaxBacklog),
@@ -236,4 +237,13 @@ func migrate(ctx context.Context, c *config) error {
 	defer store.Close()
 	fmt.Println("migrations applied")
 	return nil
+}
+
+// syncInterval maps --sync-interval to hot.Options, where 0 is the
+// default and a negative interval turns pacing off.
+func syncInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
 }
