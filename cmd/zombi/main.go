@@ -57,6 +57,7 @@ func run(args []string) error {
 			return err
 		}
 		tuneGC()
+		tuneProcs()
 		return serve(ctx, cfg)
 	case "migrate":
 		cfg, err := parseConfig("migrate", args[1:])
