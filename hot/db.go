@@ -20,7 +20,7 @@ import (
 const (
 	defaultIdempotencyWindow = 24 * time.Hour
 	defaultMaxBacklogBytes   = 1 << 30
-	defaultSyncInterval      = 500 * time.Microsecond
+	defaultSyncInterval      = time.Millisecond
 
 	// leaseBlock is how many sequences a lease write reserves. A table
 	// writes a new lease, in the background, when fewer than half of its
