@@ -7,16 +7,24 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 )
 
 // BenchmarkAppendSingleParallel appends one event per call from 64
-// goroutines to one table, with Sync durability on the real file system.
+// goroutines to one table, with Sync durability on the real file system,
+// with the default SyncInterval and without one. With it, 64 goroutines
+// that only append are all queued when a group's wait ends, so the
+// interval bounds them to 64 appends per interval and a sync.
 func BenchmarkAppendSingleParallel(b *testing.B) {
-	for _, keyed := range []bool{false, true} {
-		b.Run(fmt.Sprintf("keyed=%t", keyed), func(b *testing.B) {
-			db := openBench(b)
+	for _, bc := range []struct {
+		keyed    bool
+		interval time.Duration
+	}{{false, 0}, {false, -1}, {true, 0}, {true, -1}} {
+		keyed := bc.keyed
+		b.Run(fmt.Sprintf("keyed=%t/paced=%t", keyed, bc.interval >= 0), func(b *testing.B) {
+			db := openBench(b, Options{SyncInterval: bc.interval})
 			value := make([]byte, 100)
 			var id atomic.Int64
 			b.ReportAllocs()
@@ -63,7 +71,7 @@ func BenchmarkAppendBatch1000(b *testing.B) {
 	}{{1, false}, {4, false}, {1, true}} {
 		writers := bc.writers
 		b.Run(fmt.Sprintf("writers=%d/keyed=%t", writers, bc.keyed), func(b *testing.B) {
-			db := openBench(b)
+			db := openBench(b, Options{})
 			var id atomic.Int64
 			b.SetBytes(100 * 1000)
 			b.ReportAllocs()
@@ -104,9 +112,10 @@ func parallel(b *testing.B, g int, fn func(next func() bool)) {
 	wg.Wait()
 }
 
-func openBench(b *testing.B) *DB {
+func openBench(b *testing.B, opts Options) *DB {
 	b.Helper()
-	db, err := Open(b.TempDir(), Options{MaxBacklogBytes: 1 << 40, Logger: discardLogger()})
+	opts.MaxBacklogBytes, opts.Logger = 1<<40, discardLogger()
+	db, err := Open(b.TempDir(), opts)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -37,8 +37,9 @@ type committer struct {
 	busy bool
 
 	// interval is the least time between the starts of two groups; 0
-	// starts a group as soon as the previous one is committed.
-	interval time.Duration
+	// starts a group as soon as the previous one is committed. A waiting
+	// group starts early after a step without arrivals.
+	interval, step time.Duration
 	// lastStart is when the last group started, and lastSize how many
 	// batches it had.
 	lastStart time.Time
@@ -148,19 +149,31 @@ func (c *committer) pebbleApply(b *pebble.Batch) error {
 
 // pace waits, with c.mu held, until interval after the last group
 // started, letting more appends join the queue, and marks the next group's
-// start. It does not wait when the last group had a single batch: then
-// appends are not arriving concurrently (one synchronous writer, say), and
-// waiting would only slow each of them down.
+// start. It waits in steps (a quarter interval) and stops early after a
+// step in which no append arrived: then the writers are all queued (a few
+// synchronous writers, say) and waiting longer would only slow them down.
+// At a steady 15,000 appends/s a quarter millisecond passes without one
+// about once in a hundred steps. For the same reason it does not wait at
+// all when the last group had a single batch (one synchronous writer).
 //
-// It sleeps in the kernel (see sleep): the wait is below a millisecond,
+// It sleeps in the kernel (see sleep): the steps are below a millisecond,
 // and a Go timer that short fires about a millisecond late when the
 // runtime has nothing else to do, which is the case whenever every writer
 // is already queued.
 func (c *committer) pace() {
-	if wait := time.Until(c.lastStart.Add(c.interval)); wait > 0 && c.lastSize > 1 {
+	at := c.lastStart.Add(c.interval)
+	for queued := len(c.queue); c.lastSize > 1; {
+		wait := time.Until(at)
+		if wait <= 0 {
+			break
+		}
 		c.mu.Unlock()
-		sleep(wait)
+		sleep(min(wait, c.step))
 		c.mu.Lock()
+		if len(c.queue) == queued {
+			break
+		}
+		queued = len(c.queue)
 	}
 	c.lastStart, c.lastSize = time.Now(), len(c.queue)
 }

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"runtime"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -111,10 +112,11 @@ func waitFor(t *testing.T, cond func() bool) {
 	}
 }
 
-// TestCommitterPaces checks that with an interval a group starts no
-// sooner than interval after the previous one and takes in everything that
-// arrived meanwhile; that a group after a single-batch group does not
-// wait; and that concurrent committers under pacing all finish.
+// TestCommitterPaces checks the pacing of groups: a group after a
+// single-batch group does not wait; while appends keep arriving a group
+// starts interval after the previous one, with all of them; once they
+// stop arriving it starts after a step; and concurrent committers under
+// pacing all finish.
 func TestCommitterPaces(t *testing.T) {
 	pdb, err := pebble.Open("", &pebble.Options{FS: vfs.NewMem(), Logger: slogLogger{discardLogger()}})
 	if err != nil {
@@ -129,8 +131,7 @@ func TestCommitterPaces(t *testing.T) {
 	var mu sync.Mutex
 	var groups []group
 	var hold chan struct{} // if not nil, the next group waits for it
-	const interval = 50 * time.Millisecond
-	c := &committer{pdb: pdb, opts: pebble.NoSync, interval: interval}
+	c := &committer{pdb: pdb, opts: pebble.NoSync, interval: time.Second, step: 250 * time.Millisecond}
 	c.applyHook = func(b *pebble.Batch, o *pebble.WriteOptions) error {
 		mu.Lock()
 		groups = append(groups, group{time.Now(), b.Count()})
@@ -142,15 +143,16 @@ func TestCommitterPaces(t *testing.T) {
 		}
 		return pdb.Apply(b, o)
 	}
-	// commitAll commits n batches at once and waits for them.
-	commitAll := func(prefix string, n, size int) error {
+	// commit commits n batches, spaced by every, and waits for them.
+	commit := func(prefix string, n int, every time.Duration) error {
 		errs := make(chan error, n)
 		for i := range n {
 			b := pdb.NewBatch()
-			if err := b.Set(fmt.Appendf(nil, "%s%03d", prefix, i), make([]byte, size), nil); err != nil {
+			if err := b.Set(fmt.Appendf(nil, "%s%03d", prefix, i), []byte("v"), nil); err != nil {
 				return err
 			}
 			go func() { errs <- c.commit(b) }()
+			time.Sleep(every)
 		}
 		for range n {
 			select {
@@ -164,6 +166,11 @@ func TestCommitterPaces(t *testing.T) {
 		}
 		return nil
 	}
+	groupsNow := func() []group {
+		mu.Lock()
+		defer mu.Unlock()
+		return slices.Clone(groups)
+	}
 
 	// The first group starts at once (no group started before it) and is
 	// held while two more batches queue; they follow at once, as a group
@@ -171,49 +178,71 @@ func TestCommitterPaces(t *testing.T) {
 	release := make(chan struct{})
 	hold = release
 	first := make(chan error, 1)
-	go func() { first <- commitAll("first", 1, 1) }()
-	waitFor(t, func() bool { mu.Lock(); defer mu.Unlock(); return len(groups) == 1 })
+	go func() { first <- commit("first", 1, 0) }()
+	waitFor(t, func() bool { return len(groupsNow()) == 1 })
 	second := make(chan error, 1)
-	go func() { second <- commitAll("second", 2, 1) }()
+	go func() { second <- commit("second", 2, 0) }()
 	waitFor(t, func() bool { c.mu.Lock(); defer c.mu.Unlock(); return len(c.queue) == 2 })
 	close(release)
 	if err := errors.Join(<-first, <-second); err != nil {
 		t.Fatal(err)
 	}
-	// The next group starts interval after the group of two, with all
-	// five batches.
-	if err := commitAll("third", 5, 1); err != nil {
+
+	// Appends arriving every 20ms for 1.5s: the next group starts a second
+	// after the group of two and holds all that arrived by then.
+	if err := commit("stream", 75, 20*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if len(groups) != 3 || groups[1].count != 2 || groups[2].count != 5 {
-		t.Fatalf("groups %v, want groups of 1, 2 and 5", groups)
+	g := groupsNow()
+	if len(g) < 4 || g[1].count != 2 {
+		t.Fatalf("groups %v, want groups of 1, 2 and then the stream's", g)
 	}
-	if gap := groups[2].at.Sub(groups[1].at); gap < interval {
-		t.Errorf("the group of 5 started %v after the one of 2, want at least %v", gap, interval)
+	if gap := g[2].at.Sub(g[1].at); gap < c.interval {
+		t.Errorf("the stream's first group started %v after the group of 2, want at least %v", gap, c.interval)
+	}
+	if g[2].count < 2 {
+		t.Errorf("the stream's first group has %d batches, want all that arrived in a second", g[2].count)
+	}
+
+	// Appends that arrive at once, with an interval of an hour: the group
+	// starts after a step without arrivals.
+	c.mu.Lock()
+	c.interval, c.step = time.Hour, 10*time.Millisecond
+	c.mu.Unlock()
+	before := len(groupsNow())
+	if err := commit("burst", 5, 0); err != nil {
+		t.Fatal(err)
+	}
+	var n uint32
+	for _, g := range groupsNow()[before:] {
+		n += g.count
+	}
+	if n != 5 {
+		t.Errorf("%d batches of the burst committed, want 5", n)
 	}
 
 	// One writer at a time, after a pause longer than the interval: its
 	// first group does not wait, nor do the next ones, each of one batch,
-	// although the interval (an hour) has not passed.
+	// although the interval (and a step) of an hour has not passed.
 	c.mu.Lock()
-	c.interval, c.lastStart = time.Hour, time.Time{}
+	c.lastStart, c.step = time.Time{}, time.Hour
 	c.mu.Unlock()
 	for i := range 3 {
-		if err := commitAll(fmt.Sprintf("alone%d", i), 1, 1); err != nil {
+		if err := commit(fmt.Sprintf("alone%d", i), 1, 0); err != nil {
 			t.Fatal(err)
 		}
 	}
 
 	// Many concurrent committers with a short interval.
-	c.interval = 200 * time.Microsecond
-	mu.Lock()
-	groups = nil
-	mu.Unlock()
+	c.mu.Lock()
+	c.interval, c.step = 200*time.Microsecond, 50*time.Microsecond
+	c.mu.Unlock()
+	before = len(groupsNow())
 	var wg sync.WaitGroup
 	for w := range 8 {
 		wg.Go(func() {
 			for i := range 10 {
-				if err := commitAll(fmt.Sprintf("w%d-%d-", w, i), 5, 10); err != nil {
+				if err := commit(fmt.Sprintf("w%d-%d-", w, i), 5, 0); err != nil {
 					t.Error(err)
 					return
 				}
@@ -221,11 +250,11 @@ func TestCommitterPaces(t *testing.T) {
 		})
 	}
 	wg.Wait()
-	var committed uint32
-	for _, g := range groups {
-		committed += g.count
+	n = 0
+	for _, g := range groupsNow()[before:] {
+		n += g.count
 	}
-	if committed != 8*50 {
-		t.Errorf("%d batches committed, want %d", committed, 8*50)
+	if n != 8*50 {
+		t.Errorf("%d batches committed, want %d", n, 8*50)
 	}
 }

@@ -20,7 +20,7 @@ import (
 const (
 	defaultIdempotencyWindow = 24 * time.Hour
 	defaultMaxBacklogBytes   = 1 << 30
-	defaultSyncInterval      = time.Millisecond
+	defaultSyncInterval      = 500 * time.Microsecond
 
 	// leaseBlock is how many sequences a lease write reserves. A table
 	// writes a new lease, in the background, when fewer than half of its
@@ -237,7 +237,7 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 	db.pdb = pdb
 	db.committer = committer{pdb: pdb, opts: db.writeOpts}
 	if opts.Durability == Sync && opts.SyncInterval > 0 {
-		db.committer.interval = opts.SyncInterval
+		db.committer.interval, db.committer.step = opts.SyncInterval, opts.SyncInterval/4
 	}
 	if err := db.recover(); err != nil {
 		return nil, errors.Join(fmt.Errorf("hot: open %s: %w", dir, err), pdb.Close())

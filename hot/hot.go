@@ -36,8 +36,9 @@ type Options struct {
 	// the appends arriving meanwhile. Fewer syncs cost less CPU, in the
 	// kernel and, on a virtual machine, in the host, whose time is taken
 	// from the guest's. An append does not wait when the last group
-	// started longer ago than this, or had a single batch. Zero means
-	// 1ms; negative syncs as soon as the previous group is committed.
+	// started longer ago than this or had a single batch, and stops
+	// waiting after a quarter of it without a new append. Zero means
+	// 500µs; negative syncs as soon as the previous group is committed.
 	SyncInterval time.Duration
 	// NodeID is recorded when the directory is created and must match on
 	// later opens; empty takes the recorded ID, or a random one at

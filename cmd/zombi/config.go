@@ -115,7 +115,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
 	fs.StringVar(&c.PprofListen, "pprof-listen", "", "serve Go's /debug/pprof on this address (off when empty; keep it on loopback)")
 	fs.StringVar(&c.Durability, "durability", "sync", "when ingest acknowledges: sync (after the hot tier's WAL is synced) or async (may lose the last moments of acknowledged events on a crash)")
-	fs.DurationVar(&c.SyncInterval, "sync-interval", time.Millisecond, "with --durability=sync, the least time between two WAL syncs under load: writes wait up to this long to share a sync (0: sync as soon as the previous one is done)")
+	fs.DurationVar(&c.SyncInterval, "sync-interval", 500*time.Microsecond, "with --durability=sync, the least time between two WAL syncs under load: writes wait up to this long to share a sync (0: sync as soon as the previous one is done)")
 	fs.BoolVar(&c.AutoCreate, "auto-create", true, "create an unknown ingest table as an event table on its first write")
 	fs.StringVar(&c.DefaultNamespace, "default-namespace", "default", "namespace of ingest tables named without one")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long ingest idempotency keys are remembered (across restarts)")

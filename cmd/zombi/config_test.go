@@ -25,7 +25,7 @@ func TestParseConfig(t *testing.T) {
 		{name: "defaults", check: func(t *testing.T, c *config) {
 			if c.Listen != "127.0.0.1:8181" || c.DataDir != "./zombi-data" || c.PostgresURL != "" ||
 				c.Warehouse != abs("zombi-data/warehouse") || c.S3Region != "us-east-1" || !c.S3PathStyle ||
-				c.IdempotencyTTL != 30*time.Minute || len(c.AuthTokens) != 0 || c.SyncInterval != time.Millisecond {
+				c.IdempotencyTTL != 30*time.Minute || len(c.AuthTokens) != 0 || c.SyncInterval != 500*time.Microsecond {
 				t.Errorf("defaults: %+v", c)
 			}
 		}},
