@@ -8,22 +8,8 @@
 # fresh server each, so no run starts behind another's flush backlog.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-runs="${RUNS:-5}"
-tmp="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
-go build -o "$tmp/zombi" ./cmd/zombi
-go build -o "$tmp/zombi-bench" ./cmd/zombi-bench
 addr=127.0.0.1:18556
-
-start() {
-	rm -rf "$tmp/data"
-	"$tmp/zombi" serve --data-dir "$tmp/data" --listen "$addr" --log-level warn >"$tmp/zombi.log" 2>&1 &
-	srv=$!
-	for _ in $(seq 1 100); do curl -sf "http://$addr/health/ready" >/dev/null && return; sleep 0.1; done
-	cat "$tmp/zombi.log"; exit 1
-}
-stop() { kill "$srv"; wait "$srv" || true; }
-bench() { "$tmp/zombi-bench" -url "http://$addr" "$@"; }
+. scripts/bench-lib.sh
 
 echo "== single events, 64 clients, as fast as acknowledged"
 start
