@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 
@@ -93,7 +94,7 @@ type BulkResult struct {
 // WriteOne writes one event or row to the table named by ref.
 func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteResult, error) {
 	start := time.Now()
-	t, err := s.resolve(ctx, ref, true)
+	t, err := s.resolveForWrite(ctx, ref, req.MediaType, false)
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -116,6 +117,24 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 		}
 	}
 	return out, nil
+}
+
+// resolveForWrite resolves the table of a write with a body of media type
+// mt. Only a body an event table takes may auto-create one: any other
+// would be refused by the table it had just created, so for a missing
+// table it is 415 and nothing is created.
+func (s *Service) resolveForWrite(ctx context.Context, ref, mt string, bulk bool) (*tableState, error) {
+	takes := []string{MediaJSON, MediaProtobuf}
+	if bulk {
+		takes = []string{MediaJSON, MediaNDJSON, MediaProtobuf}
+	}
+	create := mt == "" || slices.Contains(takes, mt)
+	t, err := s.resolve(ctx, ref, create)
+	if err != nil && !create && s.autoCreate && errors.Is(err, catalog.ErrNoSuchTable) {
+		return nil, fmt.Errorf("%w: table %s does not exist, and a new event table takes %s, not %s",
+			ErrUnsupportedMediaType, ref, strings.Join(takes, ", "), mt)
+	}
+	return t, err
 }
 
 func (s *Service) resolve(ctx context.Context, ref string, create bool) (*tableState, error) {
@@ -205,7 +224,7 @@ func oneKey(body, header string) (string, error) {
 // nothing, or with req.Partial the valid ones.
 func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkResult, error) {
 	start := time.Now()
-	t, err := s.resolve(ctx, ref, true)
+	t, err := s.resolveForWrite(ctx, ref, req.MediaType, true)
 	if err != nil {
 		return BulkResult{}, err
 	}

@@ -198,6 +198,9 @@ func TestIngestValidation(t *testing.T) {
 		{"unknown field", "POST", "/tables/v", `{"payload":"x","colour":"red"}`, nil, 400, "BadRequestException", "colour"},
 		{"idempotency key mismatch", "POST", "/tables/v", `{"payload":"x","idempotency_key":"a"}`, []string{"Idempotency-Key", "b"}, 400, "BadRequestException", "differ"},
 		{"wrong content type", "POST", "/tables/v", `<x/>`, []string{"Content-Type", "text/xml"}, 415, "UnsupportedMediaTypeException", "text/xml"},
+		{"wrong content type, unknown table", "POST", "/tables/fresh", `<x/>`, []string{"Content-Type", "text/xml"}, 415, "UnsupportedMediaTypeException", "application/x-protobuf, not text/xml"},
+		{"wrong bulk content type, unknown table", "POST", "/tables/fresh/bulk", `a,b`, []string{"Content-Type", "text/csv"}, 415, "UnsupportedMediaTypeException", "application/x-ndjson"},
+		{"NDJSON single event, unknown table", "POST", "/tables/fresh", `{"payload":"x"}`, []string{"Content-Type", "application/x-ndjson"}, 415, "UnsupportedMediaTypeException", "does not exist"},
 		{"empty body", "POST", "/tables/v", ``, nil, 400, "BadRequestException", "empty"},
 		{"event too large", "POST", "/tables/v", `{"payload":"` + strings.Repeat("x", 2000) + `"}`, nil, 413, "RequestEntityTooLargeException", "1024"},
 		{"bulk too large", "POST", "/tables/v/bulk", `{"records":[{"payload":"` + strings.Repeat("x", 5000) + `"}]}`, nil, 413, "RequestEntityTooLargeException", "4096"},
@@ -222,6 +225,9 @@ func TestIngestValidation(t *testing.T) {
 			}
 		})
 	}
+
+	// A body no event table takes did not auto-create one.
+	mustCall(t, 404, "HEAD", base+"/v1/namespaces/default/tables/fresh", "")
 
 	// A bulk request with bad records is refused whole, listing each.
 	status, _, body := call(t, "POST", base+"/tables/v/bulk", `{"records":[{"payload":"ok"},{"partition":1},{"payload":"ok"},{"payload":1,"extra":true}]}`)
