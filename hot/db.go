@@ -604,18 +604,10 @@ func (db *DB) assign(t *tableState, n int, size uint64, at time.Time) (*pendingA
 			t.leaseCond.Wait()
 			continue
 		}
-		target := t.next + uint64(n) - 1 + leaseBlock
-		t.extending = true
-		t.mu.Unlock()
-		err := db.writeLease(t, target)
-		t.mu.Lock()
-		t.extending = false
-		t.leaseCond.Broadcast()
-		if err != nil {
+		if err := db.leaseTo(t, t.next+uint64(n)-1+leaseBlock); err != nil {
 			t.mu.Unlock()
-			return nil, 0, cum{}, db.err()
+			return nil, 0, cum{}, err
 		}
-		t.leased = target
 	}
 	first := t.next
 	t.next += uint64(n)
@@ -635,6 +627,23 @@ func (db *DB) assign(t *tableState, n int, size uint64, at time.Time) (*pendingA
 		go db.extendLease(t, ahead)
 	}
 	return p, first, before, nil
+}
+
+// leaseTo writes a lease up to target while appends wait for it. t.mu is
+// held, and released during the write; no lease write may be in flight.
+// On failure it returns the DB's error.
+func (db *DB) leaseTo(t *tableState, target uint64) error {
+	t.extending = true
+	t.mu.Unlock()
+	err := db.writeLease(t, target)
+	t.mu.Lock()
+	t.extending = false
+	t.leaseCond.Broadcast()
+	if err != nil {
+		return db.err()
+	}
+	t.leased = target
+	return nil
 }
 
 // extendLease writes a lease before the current one runs out.

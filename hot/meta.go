@@ -124,17 +124,9 @@ func (db *DB) AdvanceTo(table string, seq uint64) error {
 			t.next = seq + 1
 			return nil
 		}
-		target := seq + leaseBlock
-		t.extending = true
-		t.mu.Unlock()
-		err := db.writeLease(t, target)
-		t.mu.Lock()
-		t.extending = false
-		t.leaseCond.Broadcast()
-		if err != nil {
-			return db.err()
+		if err := db.leaseTo(t, seq+leaseBlock); err != nil {
+			return err
 		}
-		t.leased = target
 	}
 	return nil
 }
