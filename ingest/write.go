@@ -20,6 +20,13 @@ const (
 	MediaProtobuf = "application/x-protobuf"
 )
 
+// The media types event tables take, for single and bulk writes. A body
+// without a type is read as JSON.
+var (
+	eventMediaTypes     = []string{MediaJSON, MediaProtobuf}
+	eventBulkMediaTypes = []string{MediaJSON, MediaNDJSON, MediaProtobuf}
+)
+
 // Errors beyond the catalog's.
 var (
 	// ErrUnsupportedMediaType: the body's type is not one this table
@@ -124,9 +131,9 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 // would be refused by the table it had just created, so for a missing
 // table it is 415 and nothing is created.
 func (s *Service) resolveForWrite(ctx context.Context, ref, mt string, bulk bool) (*tableState, error) {
-	takes := []string{MediaJSON, MediaProtobuf}
+	takes := eventMediaTypes
 	if bulk {
-		takes = []string{MediaJSON, MediaNDJSON, MediaProtobuf}
+		takes = eventBulkMediaTypes
 	}
 	create := mt == "" || slices.Contains(takes, mt)
 	t, err := s.resolve(ctx, ref, create)
@@ -191,7 +198,7 @@ func (s *Service) decodeOne(t *tableState, req Request) (hot.Record, int32, erro
 	case MediaProtobuf:
 		env, err = codec.DecodeEnvelopeProto(req.Body, req.Partition)
 	default:
-		return hot.Record{}, 0, fmt.Errorf("%w: event table %s takes %s or %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, MediaProtobuf, req.MediaType)
+		return hot.Record{}, 0, fmt.Errorf("%w: event table %s takes %s, not %s", ErrUnsupportedMediaType, t.name, strings.Join(eventMediaTypes, ", "), req.MediaType)
 	}
 	if err != nil {
 		return hot.Record{}, 0, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
@@ -316,7 +323,7 @@ func (s *Service) decodeBulk(t *tableState, req Request) ([]hot.Record, []int, [
 	case MediaProtobuf:
 		envs, bad, err = codec.DecodeBulkProto(req.Body)
 	default:
-		err = fmt.Errorf("%w: event table %s takes %s, %s or %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, MediaNDJSON, MediaProtobuf, req.MediaType)
+		err = fmt.Errorf("%w: event table %s takes %s, not %s", ErrUnsupportedMediaType, t.name, strings.Join(eventBulkMediaTypes, ", "), req.MediaType)
 		return nil, nil, nil, err
 	}
 	if err != nil {
