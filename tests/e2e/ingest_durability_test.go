@@ -294,10 +294,13 @@ func TestIngestMemoryBounded(t *testing.T) {
 		t.Fatalf("statuses %v: want 202s and 429s only", counts)
 	}
 	// The offered bytes are ~1 GiB; what the server may hold for requests
-	// is 8 MiB plus per-request decoding garbage. 384 MiB leaves room for
-	// Pebble's memtables and cache and the Go heap's slack, and is far
-	// below what buffering the offered load would take.
-	if peak.Load() > 384<<20 {
-		t.Fatalf("peak RSS %d MiB under overload, want at most 384 MiB", peak.Load()>>20)
+	// is 8 MiB, a few copies of it while decoding and committing. By
+	// design it also holds up to 128 MiB of Pebble cache and memtables
+	// (one more memtable while it flushes), and the Go heap may grow by
+	// 128 MiB between collections (cmd/zombi's tuneGC). Measured peaks
+	// here are 310-380 MiB, so the bound is half the offered load: far
+	// below what buffering it would take, with room for the allocator.
+	if peak.Load() > 512<<20 {
+		t.Fatalf("peak RSS %d MiB under overload, want at most 512 MiB", peak.Load()>>20)
 	}
 }
