@@ -35,6 +35,10 @@ var (
 	// ErrBacklogFull: the hot tier holds as much as it may; retry after
 	// flushes catch up. HTTP 503.
 	ErrBacklogFull = hot.ErrBacklogFull
+
+	// errStoresNothing: a write to a missing table would store nothing,
+	// so the table is not created.
+	errStoresNothing = errors.New("the write stores nothing")
 )
 
 // RecordsError rejects a bulk write: every bad record's index and reason.
@@ -101,7 +105,10 @@ type BulkResult struct {
 // WriteOne writes one event or row to the table named by ref.
 func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteResult, error) {
 	start := time.Now()
-	t, err := s.resolveForWrite(ctx, ref, req.MediaType, false)
+	t, err := s.resolveForWrite(ctx, ref, req.MediaType, false, func(t *tableState) error {
+		_, _, err := s.decodeOne(t, req)
+		return err
+	})
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -127,21 +134,32 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 }
 
 // resolveForWrite resolves the table of a write with a body of media type
-// mt. Only a body an event table takes may auto-create one: any other
-// would be refused by the table it had just created, so for a missing
-// table it is 415 and nothing is created.
-func (s *Service) resolveForWrite(ctx context.Context, ref, mt string, bulk bool) (*tableState, error) {
+// mt. A missing table is auto-created only for a write that would store
+// something in it: check must accept the body as an event table's before
+// the table is created. A body in a media type no event table takes is 415
+// for a missing table; one that fails check gets check's error. Either way
+// nothing is created.
+func (s *Service) resolveForWrite(ctx context.Context, ref, mt string, bulk bool, check func(*tableState) error) (*tableState, error) {
+	t, err := s.resolve(ctx, ref, false)
+	if err == nil || !s.autoCreate || !errors.Is(err, catalog.ErrNoSuchTable) {
+		return t, err
+	}
 	takes := eventMediaTypes
 	if bulk {
 		takes = eventBulkMediaTypes
 	}
-	create := mt == "" || slices.Contains(takes, mt)
-	t, err := s.resolve(ctx, ref, create)
-	if err != nil && !create && s.autoCreate && errors.Is(err, catalog.ErrNoSuchTable) {
+	if mt != "" && !slices.Contains(takes, mt) {
 		return nil, fmt.Errorf("%w: table %s does not exist, and a new event table takes %s, not %s",
 			ErrUnsupportedMediaType, ref, strings.Join(takes, ", "), mt)
 	}
-	return t, err
+	id, err := s.Table(ref)
+	if err != nil {
+		return nil, err
+	}
+	if err := check(&tableState{ident: id, name: id.String(), events: true}); err != nil {
+		return nil, err
+	}
+	return s.resolve(ctx, ref, true)
 }
 
 func (s *Service) resolve(ctx context.Context, ref string, create bool) (*tableState, error) {
@@ -231,7 +249,30 @@ func oneKey(body, header string) (string, error) {
 // nothing, or with req.Partial the valid ones.
 func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkResult, error) {
 	start := time.Now()
-	t, err := s.resolveForWrite(ctx, ref, req.MediaType, true)
+	var name string                  // of a missing table, and
+	var rejected []codec.RecordError // the records of a partial request that stores nothing
+	t, err := s.resolveForWrite(ctx, ref, req.MediaType, true, func(t *tableState) error {
+		name = t.name
+		recs, _, bad, err := s.decodeBulk(t, req)
+		switch {
+		case err != nil:
+			return err
+		case len(bad) > 0 && !req.Partial:
+			return &RecordsError{Records: bad}
+		case len(recs) == 0:
+			rejected = bad
+			return errStoresNothing
+		}
+		return nil
+	})
+	if errors.Is(err, errStoresNothing) {
+		// Answered as the table would have, without creating it.
+		out := BulkResult{Table: name, Offsets: []uint64{}, Rejected: len(rejected), Results: make([]RecordResult, len(rejected))}
+		for i, b := range rejected {
+			out.Results[i] = RecordResult{Index: b.Index, Err: b.Error()}
+		}
+		return out, nil
+	}
 	if err != nil {
 		return BulkResult{}, err
 	}

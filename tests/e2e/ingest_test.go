@@ -201,6 +201,9 @@ func TestIngestValidation(t *testing.T) {
 		{"wrong content type, unknown table", "POST", "/tables/fresh", `<x/>`, []string{"Content-Type", "text/xml"}, 415, "UnsupportedMediaTypeException", "application/x-protobuf, not text/xml"},
 		{"wrong bulk content type, unknown table", "POST", "/tables/fresh/bulk", `a,b`, []string{"Content-Type", "text/csv"}, 415, "UnsupportedMediaTypeException", "application/x-ndjson"},
 		{"NDJSON single event, unknown table", "POST", "/tables/fresh", `{"payload":"x"}`, []string{"Content-Type", "application/x-ndjson"}, 415, "UnsupportedMediaTypeException", "does not exist"},
+		{"bad JSON, unknown table", "POST", "/tables/fresh", `{"payload":`, nil, 400, "BadRequestException", ""},
+		{"no payload, unknown table", "POST", "/tables/fresh", `{"partition":1}`, nil, 400, "BadRequestException", "payload"},
+		{"bad bulk record, unknown table", "POST", "/tables/fresh/bulk", `{"records":[{"payload":"ok"},{"partition":1}]}`, nil, 400, "BadRequestException", "record 1"},
 		{"empty body", "POST", "/tables/v", ``, nil, 400, "BadRequestException", "empty"},
 		{"event too large", "POST", "/tables/v", `{"payload":"` + strings.Repeat("x", 2000) + `"}`, nil, 413, "RequestEntityTooLargeException", "1024"},
 		{"bulk too large", "POST", "/tables/v/bulk", `{"records":[{"payload":"` + strings.Repeat("x", 5000) + `"}]}`, nil, 413, "RequestEntityTooLargeException", "4096"},
@@ -226,11 +229,24 @@ func TestIngestValidation(t *testing.T) {
 		})
 	}
 
-	// A body no event table takes did not auto-create one.
+	// A body no event table takes, or one an event table would refuse,
+	// did not auto-create one.
 	mustCall(t, 404, "HEAD", base+"/v1/namespaces/default/tables/fresh", "")
+	// Nor did a partial bulk request without a good record, though it is
+	// answered as an existing table would answer it.
+	status, _, body := call(t, "POST", base+"/tables/fresh/bulk?partial=true", `{"records":[{"partition":1}]}`)
+	if status != 207 || !bytes.Contains(body, []byte(`"rejected":1`)) || !bytes.Contains(body, []byte(`"index":0,"status":400`)) {
+		t.Fatalf("partial bulk without a good record to an unknown table: %d %s", status, body)
+	}
+	mustCall(t, 404, "HEAD", base+"/v1/namespaces/default/tables/fresh", "")
+	// A partial bulk request with a good record does create it.
+	if status, _, body := call(t, "POST", base+"/tables/fresh/bulk?partial=true", `{"records":[{"partition":1},{"payload":"ok"}]}`); status != 207 {
+		t.Fatalf("partial bulk with a good record to an unknown table: %d %s", status, body)
+	}
+	mustCall(t, 204, "HEAD", base+"/v1/namespaces/default/tables/fresh", "")
 
 	// A bulk request with bad records is refused whole, listing each.
-	status, _, body := call(t, "POST", base+"/tables/v/bulk", `{"records":[{"payload":"ok"},{"partition":1},{"payload":"ok"},{"payload":1,"extra":true}]}`)
+	status, _, body = call(t, "POST", base+"/tables/v/bulk", `{"records":[{"payload":"ok"},{"partition":1},{"payload":"ok"},{"payload":1,"extra":true}]}`)
 	if status != 400 {
 		t.Fatalf("bulk with bad records: %d %s", status, body)
 	}
