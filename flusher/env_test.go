@@ -31,7 +31,7 @@ import (
 // tier, the ingest service that fills it and a flusher: everything real,
 // in one process.
 type env struct {
-	t      *testing.T
+	t      testing.TB
 	dir    string
 	cat    *catalog.Service
 	wh     *warehouse.Warehouse
@@ -45,11 +45,11 @@ type env struct {
 
 // newEnv starts an env; change opts (the flusher's) before the flusher
 // starts with tune.
-func newEnv(t *testing.T, tune func(*flusher.Options)) *env {
+func newEnv(t testing.TB, tune func(*flusher.Options)) *env {
 	t.Helper()
 	e := &env{t: t, dir: t.TempDir()}
 	ctx := context.Background()
-	store, err := embedded.Open(filepath.Join(e.dir, "catalog"))
+	store, err := embedded.Open(filepath.Join(e.dir, "catalog"), embedded.WithLogger(slog.New(slog.DiscardHandler)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -185,7 +185,7 @@ func (e *env) scan(id catalog.Ident) arrow.Table {
 }
 
 // column returns the named column of at as Go values (nil for null).
-func column(t *testing.T, at arrow.Table, name string) []any {
+func column(t testing.TB, at arrow.Table, name string) []any {
 	t.Helper()
 	idx := at.Schema().FieldIndices(name)
 	if len(idx) != 1 {
