@@ -22,7 +22,7 @@ import (
 // random payloads (the ingest benchmark's) and small JSON objects, and
 // reports the data files' bytes per event.
 //
-//	go test ./flusher -run '^$' -bench FlushEvents -count 6
+//	go test ./flusher -run '^$' -bench FlushEvents -count 5
 func BenchmarkFlushEvents(b *testing.B) {
 	const events = 15000
 	payloads := []struct {
