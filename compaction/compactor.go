@@ -411,7 +411,7 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 		// metadata as old as the wait loses to any writer that commits
 		// more often (the flusher does, every interval or at once for
 		// ?ack=committed), and the waits grow.
-		if err := tablefiles.Sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+		if err := tablefiles.Sleep(ctx, conflictWait(attempt)); err != nil {
 			return 0, err
 		}
 		if t, err = c.cat.LoadTable(ctx, t.Ident); err != nil {
@@ -441,6 +441,12 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 func (c *Compactor) icebergTable(t *catalog.Table) *table.Table {
 	id := append(append(table.Identifier{}, t.Ident.Namespace...), t.Ident.Name)
 	return table.New(id, t.Metadata, t.MetadataLocation, c.fs, catalogIO{c})
+}
+
+// conflictWait is the wait after losing attempt+1 commits in a row:
+// 10ms, doubling up to 1.28s.
+func conflictWait(attempt int) time.Duration {
+	return time.Duration(10<<min(attempt, 7)) * time.Millisecond
 }
 
 func targetFileSize(props iceberg.Properties) int64 {

@@ -59,7 +59,7 @@ func (c *Compactor) maintain(ctx context.Context, id catalog.Ident) (Maintenance
 		next, err := tx.Commit(ctx)
 		if errors.Is(err, table.ErrCommitFailed) && attempt < maxConflicts {
 			c.metrics.conflicts.Inc()
-			if err := tablefiles.Sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+			if err := tablefiles.Sleep(ctx, conflictWait(attempt)); err != nil {
 				return res, err
 			}
 			continue
@@ -138,7 +138,7 @@ func (c *Compactor) mergeManifests(ctx context.Context, id catalog.Ident) (befor
 		_, err = tx.Commit(ctx)
 		if errors.Is(err, table.ErrCommitFailed) && attempt < maxConflicts {
 			c.metrics.conflicts.Inc()
-			if err := tablefiles.Sleep(ctx, time.Duration(10<<min(attempt, 7))*time.Millisecond); err != nil {
+			if err := tablefiles.Sleep(ctx, conflictWait(attempt)); err != nil {
 				return 0, 0, err
 			}
 			continue
