@@ -7,9 +7,13 @@
 #   1. checks: generated code current, gofmt, go vet
 #   2. go test ./...  (unit, store conformance, end-to-end incl. iceberg-go's
 #      catalog conformance suite, on the embedded store and on Postgres + S3)
-#   3. pytest tests/interop  (PyIceberg, Spark and DuckDB against a running
-#      zombi; Spark's Iceberg jars come from Maven Central, pinned by SHA-256
-#      and cached under $ZOMBI_CACHE/maven; Spark runs on OpenJDK 17)
+#   3. each fuzz target, briefly
+#   4. pytest tests/interop  (PyIceberg, Spark, DuckDB and Trino against a
+#      running zombi; Spark's Iceberg jars and Trino come from Maven Central,
+#      pinned by SHA-256 and cached under $ZOMBI_CACHE/maven; Spark runs on
+#      OpenJDK 17, Trino 476 on the machine's Temurin 25 JDK, which no
+#      package source this script may use offers, so it is checked, not
+#      installed)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -30,6 +34,11 @@ if [ ! -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] && [ -z "${ZOMBI_TEST_SP
 	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
 	$sudo_ apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+trino_java="${ZOMBI_TEST_TRINO_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
+if [ ! -x "$trino_java/bin/java" ]; then
+	echo "no JDK 24+ for Trino at $trino_java: install one there or set ZOMBI_TEST_TRINO_JAVA_HOME" >&2
+	exit 1
 fi
 scripts/install-s3-server.sh
 python="$(scripts/pyenv.sh | tail -n 1)"
