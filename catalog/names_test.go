@@ -38,34 +38,6 @@ func TestValidateIdent(t *testing.T) {
 	}
 }
 
-func TestInside(t *testing.T) {
-	tests := []struct {
-		root, loc string
-		want      bool
-	}{
-		{"file:///wh", "file:///wh/db/t", true},
-		{"file:///wh", "/wh/db/t", true},
-		{"file:///wh", "file:///wh", true},
-		{"file:///wh", "file:///wh2/db", false},
-		{"file:///wh", "file:///wh/../etc", false},
-		{"file:///wh", "file:///wh/./x", false},
-		{"file:///wh", "file:///wh//x", false},
-		{"file:///wh", "s3://wh/x", false},
-		{"file:///wh", "file:///etc/passwd", false},
-		{"s3://bucket/pre", "s3://bucket/pre/db/t/metadata/00001-x.metadata.json", true},
-		{"s3://bucket/pre", "s3://other/pre/db", false},
-		{"s3://bucket/pre", "s3://bucket/prefix/db", false},
-		{"s3://bucket/pre", "s3a://bucket/pre/db", false},
-		{"s3://bucket/pre", "s3://bucket/pre/db?x=1", false},
-		{"s3://bucket", "s3://bucket/db", true},
-	}
-	for _, tc := range tests {
-		if got := inside(tc.root, tc.loc); got != tc.want {
-			t.Errorf("inside(%q, %q) = %v, want %v", tc.root, tc.loc, got, tc.want)
-		}
-	}
-}
-
 func TestMetadataVersion(t *testing.T) {
 	tests := map[string]int{
 		"s3://b/t/metadata/00000-0f3e7c59-3b0b-4d1a-9f8e-1c2d3e4f5a6b.metadata.json":     0,

@@ -7,7 +7,9 @@ import (
 	"regexp"
 	"time"
 
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/internal/location"
 )
 
 // ownedLocation matches the last path segment of a location the catalog
@@ -30,12 +32,15 @@ func (s *Service) planPurge(ctx context.Context, metaLoc string) (*purgePlan, er
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	files, err := referencedFiles(m.meta, s.wh)
+	files, err := referencedFiles(m.meta, s.wh.IO())
 	if err != nil {
 		return nil, fmt.Errorf("%w: purge: listing files: %w", ErrUnavailable, err)
 	}
-	p := &purgePlan{metadata: metaLoc, files: append(files, metaLoc)}
-	if loc := m.meta.Location(); inside(s.wh.Root(), loc) && ownedLocation.MatchString(path.Base(loc)) {
+	p := &purgePlan{metadata: metaLoc, files: files}
+	if location.Within(m.meta.Location(), metaLoc) {
+		p.files = append(p.files, metaLoc)
+	}
+	if loc := m.meta.Location(); s.roots[0].Below(location.MustParse(loc)) && ownedLocation.MatchString(path.Base(loc)) {
 		p.location = loc
 	}
 	return p, nil
@@ -70,13 +75,21 @@ func (s *Service) purge(ctx context.Context, p *purgePlan) {
 }
 
 // referencedFiles lists every file meta refers to, directly or through
-// manifest lists and manifests. Only files inside the warehouse are
-// returned: purge never deletes what the catalog does not own.
-func referencedFiles(meta table.Metadata, wh Warehouse) ([]string, error) {
+// manifest lists and manifests, that lies inside the table's location:
+// purge never reads or deletes what the table does not own.
+func referencedFiles(meta table.Metadata, fsys icebergio.IO) ([]string, error) {
+	loc, err := location.Parse(meta.Location())
+	if err != nil {
+		return nil, err
+	}
+	owned := func(p string) bool {
+		l, err := location.Parse(p)
+		return err == nil && loc.Contains(l)
+	}
 	seen := map[string]bool{}
 	var out []string
 	add := func(p string) {
-		if p != "" && !seen[p] && inside(wh.Root(), p) {
+		if p != "" && !seen[p] && owned(p) {
 			seen[p] = true
 			out = append(out, p)
 		}
@@ -90,14 +103,19 @@ func referencedFiles(meta table.Metadata, wh Warehouse) ([]string, error) {
 	for st := range meta.PartitionStatistics() {
 		add(st.StatisticsPath)
 	}
-	fsys := wh.IO()
 	for _, snap := range meta.Snapshots() {
+		if !owned(snap.ManifestList) {
+			continue
+		}
 		add(snap.ManifestList)
 		manifests, err := snap.Manifests(fsys)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
 		}
 		for _, mf := range manifests {
+			if !owned(mf.FilePath()) {
+				continue
+			}
 			add(mf.FilePath())
 			entries, err := mf.FetchEntries(fsys, false)
 			if err != nil {

@@ -43,7 +43,13 @@ func classify(err error) (status int, typ string) {
 		return http.StatusNotFound, "NoSuchNamespaceException"
 	case errors.Is(err, catalog.ErrNoSuchTable):
 		return http.StatusNotFound, "NoSuchTableException"
-	case errors.Is(err, catalog.ErrNamespaceExists), errors.Is(err, catalog.ErrTableExists):
+	case errors.Is(err, catalog.ErrNoSuchView):
+		return http.StatusNotFound, "NoSuchViewException"
+	case errors.Is(err, catalog.ErrNotFound):
+		return http.StatusNotFound, "NotFoundException"
+	case errors.Is(err, catalog.ErrLocationInUse):
+		return http.StatusBadRequest, "BadRequestException"
+	case errors.Is(err, catalog.ErrNamespaceExists), errors.Is(err, catalog.ErrTableExists), errors.Is(err, catalog.ErrViewExists):
 		return http.StatusConflict, "AlreadyExistsException"
 	case errors.Is(err, catalog.ErrNamespaceNotEmpty):
 		return http.StatusConflict, "NamespaceNotEmptyException"

@@ -55,10 +55,10 @@ func TestReopen(t *testing.T) {
 		if err := tx.CreateNamespace(ns, map[string]string{"k": "v"}); err != nil {
 			return err
 		}
-		if err := tx.CreateTable(id, "v1"); err != nil {
+		if err := tx.Create(id, catalog.Entry{Kind: catalog.KindTable, MetadataLocation: "v1"}); err != nil {
 			return err
 		}
-		if err := tx.SwapTable(id, "v1", "v2"); err != nil {
+		if err := tx.Swap(id, "v1", catalog.Entry{Kind: catalog.KindTable, MetadataLocation: "v2"}); err != nil {
 			return err
 		}
 		return tx.PutReceipt(catalog.Receipt{Key: "r", Op: "op", Status: 200, Body: []byte("b"), Created: created})
@@ -95,7 +95,8 @@ func TestReopen(t *testing.T) {
 		if len(children) != 1 || children[0].String() != ns.String() {
 			t.Errorf("ListNamespaces = %q", children)
 		}
-		loc, err := tx.LoadTable(id)
+		e, err := tx.Load(catalog.KindTable, id)
+		loc := e.MetadataLocation
 		if err != nil {
 			return err
 		}

@@ -13,22 +13,25 @@ import (
 
 // config is everything serve and migrate need, from flags and ZOMBI_* env.
 type config struct {
-	Listen          string
-	DataDir         string
-	PostgresURL     string
-	Warehouse       string
-	S3Endpoint      string
-	S3Region        string
-	S3AccessKey     string
-	S3SecretKey     string
-	S3PathStyle     bool
-	S3VendKeys      bool
-	AuthTokens      []string
-	LogLevel        string
-	LogFormat       string
-	IdempotencyTTL  time.Duration
-	ShutdownTimeout time.Duration
-	PprofListen     string
+	Listen      string
+	DataDir     string
+	PostgresURL string
+	Warehouse   string
+	S3Endpoint  string
+	S3Region    string
+	S3AccessKey string
+	S3SecretKey string
+	S3PathStyle bool
+	S3VendKeys  bool
+	// AllowedLocations are where tables and views may live besides the
+	// warehouse.
+	AllowedLocations []string
+	AuthTokens       []string
+	LogLevel         string
+	LogFormat        string
+	IdempotencyTTL   time.Duration
+	ShutdownTimeout  time.Duration
+	PprofListen      string
 
 	// Ingest and the hot tier.
 	Durability        string
@@ -98,7 +101,7 @@ func envName(flagName string) string {
 func parseConfig(cmd string, args []string) (*config, error) {
 	fs := flag.NewFlagSet("zombi "+cmd, flag.ContinueOnError)
 	c := &config{}
-	var tokens, admins tokenList
+	var tokens, admins, allowed tokenList
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8181", "address to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./zombi-data", "directory for local state (embedded store, default warehouse)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL for table pointers; empty uses the embedded store under --data-dir")
@@ -109,6 +112,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key (default: AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", true, "use path-style S3 requests (needed by MinIO and most self-hosted servers)")
 	fs.BoolVar(&c.S3VendKeys, "s3-vend-static-keys", false, "hand the static S3 keys to catalog clients in loadTable config")
+	fs.Var(&allowed, "allowed-locations", "a location besides the warehouse where tables and views may live: a directory for a local warehouse, s3://<warehouse bucket>/<prefix> for S3 (repeatable; env: comma-separated); none: the warehouse only")
 	fs.Var(&tokens, "auth-token", "bearer token clients must send (repeatable; env: comma-separated); none disables auth")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
@@ -139,7 +143,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 		if v == "" || envErr != nil {
 			return
 		}
-		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins}[f.Name]; ok {
+		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "allowed-locations": &allowed}[f.Name]; ok {
 			for _, t := range strings.Split(v, ",") {
 				if t = strings.TrimSpace(t); t != "" {
 					*list = append(*list, t)
@@ -160,7 +164,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	c.AuthTokens, c.AdminTokens = tokens, admins
+	c.AuthTokens, c.AdminTokens, c.AllowedLocations = tokens, admins, allowed
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
 	}

@@ -50,6 +50,7 @@ func serve(ctx context.Context, c *config) error {
 		S3SecretKey:    c.S3SecretKey,
 		S3PathStyle:    c.S3PathStyle,
 		VendStaticKeys: c.S3VendKeys,
+		Allowed:        c.AllowedLocations,
 	})
 	if err != nil {
 		return fmt.Errorf("opening warehouse: %w", err)
@@ -58,11 +59,12 @@ func serve(ctx context.Context, c *config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cat, err := catalog.New(catalog.Options{
-		Store:           store,
-		Warehouse:       wh,
-		Logger:          log.With("component", "catalog"),
-		Registerer:      reg,
-		ReceiptLifetime: c.IdempotencyTTL,
+		Store:            store,
+		Warehouse:        wh,
+		Logger:           log.With("component", "catalog"),
+		Registerer:       reg,
+		ReceiptLifetime:  c.IdempotencyTTL,
+		AllowedLocations: c.AllowedLocations,
 	})
 	if err != nil {
 		return err

@@ -159,6 +159,9 @@ func (l Location) String() string {
 	return l.scheme + "://" + l.bucket + l.path
 }
 
+// Scheme is "file" or the object store's scheme ("s3", ...).
+func (l Location) Scheme() string { return l.scheme }
+
 // Path is the path of a file location, or the key of an object location
 // with a leading slash.
 func (l Location) Path() string { return l.path }
@@ -201,6 +204,17 @@ func (l Location) Ancestors() []string {
 		out[i], out[j] = out[j], out[i]
 	}
 	return out
+}
+
+// ChildPrefix is the string that the canonical spelling of every location
+// strictly below l starts with (and is longer than), and no other: l's
+// spelling followed by a slash, which the root spelling "file:///" already
+// ends with.
+func (l Location) ChildPrefix() string {
+	if l.scheme == "file" && l.path == "/" {
+		return l.String()
+	}
+	return l.String() + "/"
 }
 
 // Within reports whether file is dir or lies below it. Either failing to

@@ -3,6 +3,7 @@ package location
 import (
 	"errors"
 	"slices"
+	"strings"
 	"testing"
 )
 
@@ -97,6 +98,26 @@ func TestContains(t *testing.T) {
 	}
 	if MustParse("/w").Below(MustParse("/w")) || !MustParse("/w").Below(MustParse("/w/x")) {
 		t.Error("Below is not strict containment")
+	}
+}
+
+func TestChildPrefix(t *testing.T) {
+	for _, tc := range []struct{ dir, below, notBelow string }{
+		{"/w", "/w/x", "/wx"},
+		{"/", "/x", ""},
+		{"s3://b", "s3://b/x", "s3://bx/y"},
+		{"s3://b/k", "s3://b/k/x", "s3://b/k-x"},
+	} {
+		p := MustParse(tc.dir).ChildPrefix()
+		if !strings.HasPrefix(MustParse(tc.below).String(), p) {
+			t.Errorf("%q below %q does not start with %q", tc.below, tc.dir, p)
+		}
+		if d := MustParse(tc.dir).String(); len(d) > len(p) && strings.HasPrefix(d, p) {
+			t.Errorf("%q itself starts with its ChildPrefix %q", tc.dir, p)
+		}
+		if tc.notBelow != "" && strings.HasPrefix(MustParse(tc.notBelow).String(), p) {
+			t.Errorf("%q starts with %q but is not below %q", tc.notBelow, p, tc.dir)
+		}
 	}
 }
 
