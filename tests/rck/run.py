@@ -49,7 +49,7 @@ KIT_TIMEOUT = float(os.environ.get("ZOMBI_RCK_TIMEOUT", "1800"))
 # are removed after it; ones that existed before are left alone.
 KIT_TMP_DIRS = (
     "ns", "newdb", "newdb_1", "newdb_2", "ns1", "ns2", "ns_1", "ns_2",
-    "other_ns", "a", "parent", "non-existing", "non_existing",
+    "other_ns", "a", "parent", "new.db", "non-existing", "non_existing",
 )  # fmt: skip
 
 
@@ -262,7 +262,7 @@ def run_kit(jars: list[Path], url: str, workdir: Path) -> tuple[int, float]:
     cmd = [
         java_binary(),
         *(f"-D{k}={v}" for k, v in props.items()),
-        *shlex.split(os.environ.get("ZOMBI_RCK_JAVA_OPTS", "")),  # e.g. -Drck.supports-names-with-dot=true
+        *shlex.split(os.environ.get("ZOMBI_RCK_JAVA_OPTS", "")),  # e.g. -Drck.overrides-requested-location=true
         "-cp", os.pathsep.join(str(j) for j in jars),
         "org.junit.platform.console.ConsoleLauncher", "execute",
         "--select-class", SUITE,
