@@ -223,7 +223,7 @@ func (s *Service) stage(ctx context.Context, st *staged) error {
 		meta, err = table.UpdateTableMetadata(base, st.ch.Updates, st.base.MetadataLocation)
 	}
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", ErrInvalid, st.ch.Ident, err)
+		return errorf(ErrIllegalArgument, "%s", err)
 	}
 	place, err := s.place("table location", meta.Location())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/zombi-db/zombi/catalog"
@@ -264,5 +265,45 @@ func TestStagedCreateWithSnapshot(t *testing.T) {
 	_, err = svc.CommitTable(t.Context(), change(t, "ctas", createBody(2, schema0, unpartitioned, unsorted)), nil)
 	if !errors.Is(err, catalog.ErrCommitFailed) || !strings.HasPrefix(err.Error(), "Requirement failed: table already exists") {
 		t.Fatalf("second create: %v, want ErrCommitFailed starting \"Requirement failed: table already exists\"", err)
+	}
+}
+
+// TestBackfill: an entry without a location (written before stores kept
+// one) gets it from its metadata, and the overlap check then sees it.
+func TestBackfill(t *testing.T) {
+	var store catalog.Store
+	svc, dir := newService(t, func(o *catalog.Options) { store = o.Store })
+	loc := "file://" + dir + "/wh/ns/legacy"
+	id := catalog.Ident{Namespace: catalog.Namespace{"ns"}, Name: "legacy"}
+	tbl, err := svc.CreateTable(t.Context(), catalog.CreateTableRequest{Ident: id, Schema: iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "x", Type: iceberg.PrimitiveTypes.Int64}), Location: loc}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Make it a pre-0.2 entry: the metadata location alone.
+	err = store.Update(t.Context(), func(tx catalog.Tx) error {
+		return tx.Swap(id, tbl.MetadataLocation, catalog.Entry{Kind: catalog.KindTable, MetadataLocation: tbl.MetadataLocation})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := svc.Backfill(t.Context())
+	if err != nil || n != 1 {
+		t.Fatalf("Backfill = %d, %v; want 1 entry", n, err)
+	}
+	var e catalog.Entry
+	if err := store.View(t.Context(), func(tx catalog.Tx) error { e, err = tx.Load(catalog.KindTable, id); return err }); err != nil {
+		t.Fatal(err)
+	}
+	if e.Location != loc || e.UUID != tbl.Metadata.TableUUID().String() {
+		t.Fatalf("backfilled entry %+v, want location %s and the table's UUID", e, loc)
+	}
+	_, err = svc.CreateTable(t.Context(), catalog.CreateTableRequest{
+		Ident: catalog.Ident{Namespace: catalog.Namespace{"ns"}, Name: "squatter"}, Schema: iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "x", Type: iceberg.PrimitiveTypes.Int64}), Location: loc + "/inner",
+	}, nil)
+	if !errors.Is(err, catalog.ErrLocationInUse) {
+		t.Fatalf("create inside the backfilled table: %v, want ErrLocationInUse", err)
+	}
+	if n, err := svc.Backfill(t.Context()); err != nil || n != 0 {
+		t.Fatalf("second Backfill = %d, %v; want nothing to do", n, err)
 	}
 }

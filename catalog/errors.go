@@ -17,6 +17,12 @@ var (
 	// ErrInvalid is a request that can never succeed as sent (bad name,
 	// malformed schema, unknown update type). HTTP 400.
 	ErrInvalid = errors.New("invalid request")
+	// ErrIllegalArgument is a change the metadata rules refuse (a schema,
+	// spec, sort order or view version that cannot be), worded by the
+	// library that checked it. It is also ErrInvalid. HTTP 400 with type
+	// IllegalArgumentException, which Iceberg's Java client raises as
+	// such.
+	ErrIllegalArgument = fmt.Errorf("%w: illegal argument", ErrInvalid)
 	// ErrUnprocessable is a well-formed request whose parts contradict each
 	// other (a property both set and removed, an idempotency key reused for
 	// another request). HTTP 422.

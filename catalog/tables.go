@@ -161,7 +161,7 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 	}
 	meta, err := table.NewMetadata(req.Schema, req.Spec, sortOrder, loc, iceberg.Properties(maps.Clone(req.Properties)))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, errorf(ErrIllegalArgument, "%s", err)
 	}
 	place, err := s.place("table location", meta.Location())
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/apache/iceberg-go/view"
 	"github.com/google/uuid"
 	"github.com/zombi-db/zombi/internal/location"
@@ -114,9 +115,14 @@ func (s *Service) writeView(ctx context.Context, loc string, meta view.Metadata)
 	return raw, nil
 }
 
-// viewMetadataLocation names version v's metadata file of a view at loc.
-func viewMetadataLocation(loc string, v int) string {
-	return fmt.Sprintf("%s/metadata/%05d-%s.metadata.json", strings.TrimSuffix(loc, "/"), v, uuid.NewString())
+// viewMetadataLocation names version v's metadata file of meta: in its
+// write.metadata.path, or the metadata directory of its location.
+func viewMetadataLocation(meta view.Metadata, v int) string {
+	dir := strings.TrimSuffix(meta.Location(), "/") + "/metadata"
+	if p := meta.Properties()[table.WriteMetadataPathKey]; p != "" {
+		dir = strings.TrimSuffix(p, "/")
+	}
+	return fmt.Sprintf("%s/%05d-%s.metadata.json", dir, v, uuid.NewString())
 }
 
 // placeView checks a view's location and that its metadata file lies
@@ -192,10 +198,10 @@ func (s *Service) CreateView(ctx context.Context, req CreateViewRequest, idem *I
 	b.SetLoc(loc).SetProperties(iceberg.Properties(maps.Clone(req.Properties))).SetCurrentVersion(req.Version, req.Schema)
 	built, err := b.Build()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, errorf(ErrIllegalArgument, "%s", err)
 	}
 	meta := built.Metadata
-	metaLoc := viewMetadataLocation(meta.Location(), 0)
+	metaLoc := viewMetadataLocation(meta, 0)
 	place, err := s.placeView(meta, metaLoc)
 	if err != nil {
 		return nil, err
@@ -256,15 +262,15 @@ func (s *Service) ReplaceView(ctx context.Context, ch ViewChange, idem *Idempote
 			return nil, fmt.Errorf("%w: null update", ErrInvalid)
 		}
 		if err := u.Apply(b); err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+			return nil, errorf(ErrIllegalArgument, "%s", err)
 		}
 	}
 	built, err := b.Build()
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, errorf(ErrIllegalArgument, "%s", err)
 	}
 	meta := built.Metadata
-	next := viewMetadataLocation(meta.Location(), metadataVersion(base.MetadataLocation)+1)
+	next := viewMetadataLocation(meta, metadataVersion(base.MetadataLocation)+1)
 	place, err := s.placeView(meta, next)
 	if err != nil {
 		return nil, err

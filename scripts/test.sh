@@ -111,8 +111,6 @@ step "pytest tests/interop"
 "$python" -m pytest -q tests/interop
 
 step "Iceberg REST Compatibility Kit"
-# TODO(issue 11): drop once the kit is green
-export ZOMBI_RCK_ALLOW_FAIL=1
 "$python" tests/rck/run.py embedded postgres
 
 step "all tests passed"

@@ -35,6 +35,8 @@ func classify(err error) (status int, typ string) {
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
+	case errors.Is(err, catalog.ErrIllegalArgument):
+		return http.StatusBadRequest, "IllegalArgumentException"
 	case errors.Is(err, catalog.ErrInvalid):
 		return http.StatusBadRequest, "BadRequestException"
 	case errors.Is(err, catalog.ErrUnprocessable):

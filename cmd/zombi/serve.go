@@ -69,6 +69,16 @@ func serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	go func() {
+		// Entries from before stores kept locations and UUIDs get them,
+		// so the overlap checks see every table.
+		n, err := cat.Backfill(ctx)
+		if err != nil {
+			log.Warn("recording table locations in the store", "err", err)
+		} else if n > 0 {
+			log.Info("recorded table and view locations in the store", "entries", n)
+		}
+	}()
 	durability := hot.Sync
 	if c.Durability == "async" {
 		durability = hot.Async
