@@ -18,7 +18,7 @@ import (
 
 // newService is a catalog on an in-memory embedded store and a local
 // warehouse in a temporary directory, with namespace "ns".
-func newService(t *testing.T, opts ...func(*catalog.Options)) (*catalog.Service, string) {
+func newService(t testing.TB, opts ...func(*catalog.Options)) (*catalog.Service, string) {
 	t.Helper()
 	store, err := embedded.Open("db", embedded.WithFS(vfs.NewMem()))
 	if err != nil {
@@ -45,7 +45,7 @@ func newService(t *testing.T, opts ...func(*catalog.Options)) (*catalog.Service,
 }
 
 // change decodes a commit body as the REST API receives it.
-func change(t *testing.T, name, body string) catalog.TableChange {
+func change(t testing.TB, name, body string) catalog.TableChange {
 	t.Helper()
 	var req struct {
 		Requirements table.Requirements `json:"requirements"`

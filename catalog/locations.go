@@ -206,7 +206,8 @@ func confine(meta, base table.Metadata, baseFile string) error {
 	}
 	if base != nil {
 		for _, sn := range base.Snapshots() {
-			known[sn.ManifestList] = true
+			// Snapshots are immutable: one the base has was checked.
+			known[fmt.Sprint(sn.SnapshotID)] = true
 		}
 		for st := range base.Statistics() {
 			known[st.StatisticsPath] = true
@@ -219,11 +220,21 @@ func confine(meta, base table.Metadata, baseFile string) error {
 		}
 	}
 	for _, sn := range meta.Snapshots() {
-		if sn.ManifestList == "" || known[sn.ManifestList] {
+		if known[fmt.Sprint(sn.SnapshotID)] {
 			continue
 		}
-		if err := check(fmt.Sprintf("manifest list of snapshot %d", sn.SnapshotID), sn.ManifestList); err != nil {
-			return err
+		if sn.ManifestList == "" && len(sn.ManifestLocations) == 0 {
+			return fmt.Errorf("%w: snapshot %d names no manifest list", ErrInvalid, sn.SnapshotID)
+		}
+		if sn.ManifestList != "" {
+			if err := check(fmt.Sprintf("manifest list of snapshot %d", sn.SnapshotID), sn.ManifestList); err != nil {
+				return err
+			}
+		}
+		for _, m := range sn.ManifestLocations {
+			if err := check(fmt.Sprintf("manifest of snapshot %d", sn.SnapshotID), m); err != nil {
+				return err
+			}
 		}
 	}
 	for st := range meta.Statistics() {

@@ -106,6 +106,7 @@ for target in FuzzDecodeEnvelopeJSON FuzzDecodeBulkJSON FuzzDecodeBulkNDJSON Fuz
 	fuzz ./ingest/codec "$target"
 done
 fuzz ./ingest FuzzParseTableRef
+fuzz ./catalog FuzzCommitConfinement
 
 step "pytest tests/interop"
 "$python" -m pytest -q tests/interop
