@@ -53,7 +53,10 @@ def test_pyiceberg_views(zombi: Zombi, spark, catalog, ns: str):
         spark.sql(f"CREATE TABLE {t} ({CREATE_COLUMNS}) USING iceberg")
         spark.sql(f"INSERT INTO {t} {gen_sql(0, 60)}")
         spark.sql(f"CREATE VIEW zombi.{ns}.recent TBLPROPERTIES ('owner-team' = 'interop') AS {recent_sql}")
-        spark.sql(f"CREATE VIEW zombi.{ns}.by_category AS SELECT category, count(*) AS n FROM zombi.{ns}.recent GROUP BY category")
+        spark.sql(
+            f"CREATE VIEW zombi.{ns}.by_category AS "
+            f"SELECT category, count(*) AS n FROM zombi.{ns}.recent GROUP BY category"
+        )
         spark.sql(f"CREATE OR REPLACE VIEW zombi.{ns}.recent AS {beta_sql}")
 
     with s.step("list_views, list_tables"):
@@ -90,7 +93,9 @@ def test_pyiceberg_views(zombi: Zombi, spark, catalog, ns: str):
                 catalog.load_view((ns, name))
 
     with s.step("create_view, read in Spark"):
-        made = catalog.create_view((ns, "gamma_ids"), TWO_COLUMNS, spark_version(gamma_sql, ns), properties={"made-by": "pyiceberg"})
+        made = catalog.create_view(
+            (ns, "gamma_ids"), TWO_COLUMNS, spark_version(gamma_sql, ns), properties={"made-by": "pyiceberg"}
+        )
         s.equal(made.properties.get("made-by"), "pyiceberg", "properties of the created view")
         s.equal(made.sql_for("spark").sql, gamma_sql, "sql of the created view")
         md = rest_view(zombi, ns, "gamma_ids")["metadata"]

@@ -118,7 +118,9 @@ def test_trino_views(zombi: Zombi, trino, spark, catalog, ns: str):
         s.equal(md["properties"].get("comment"), "recent events", "view comment in the catalog after COMMENT ON VIEW")
 
     with s.step("CREATE OR REPLACE VIEW"):
-        trino.query(f"CREATE OR REPLACE VIEW zombi.{ns}.recent AS SELECT id, ts, category, value FROM {t} WHERE category = 'beta'")
+        trino.query(
+            f"CREATE OR REPLACE VIEW zombi.{ns}.recent AS SELECT id, ts, category, value FROM {t} WHERE category = 'beta'"
+        )
         got = rows(trino, f"SELECT {read} FROM zombi.{ns}.recent ORDER BY id", micros_at=1)
         s.rows_equal(got, beta, "rows through the replaced view")
         got = rows(trino, f"SELECT category, n, max_id FROM zombi.{ns}.by_category ORDER BY category")
