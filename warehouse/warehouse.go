@@ -68,9 +68,9 @@ type Warehouse struct {
 	dirs []string // dir and the allowed directories
 
 	// S3 backend.
-	params s3Params
-	s3     *s3FS
-	bucket string
+	params   s3Params
+	s3       *s3FS
+	bucket   string
 	prefix   string   // root key prefix, no leading or trailing slash
 	prefixes []string // prefix and the allowed ones
 }
