@@ -40,8 +40,8 @@ func (s *Service) planPurge(ctx context.Context, metaLoc string) (*purgePlan, er
 	if location.Within(m.meta.Location(), metaLoc) {
 		p.files = append(p.files, metaLoc)
 	}
-	if loc := m.meta.Location(); s.roots[0].Below(location.MustParse(loc)) && ownedLocation.MatchString(path.Base(loc)) {
-		p.location = loc
+	if loc, err := location.Parse(m.meta.Location()); err == nil && s.roots[0].Below(loc) && ownedLocation.MatchString(path.Base(loc.Path())) {
+		p.location = m.meta.Location()
 	}
 	return p, nil
 }
