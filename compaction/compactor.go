@@ -259,7 +259,7 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 
 	var results []table.CompactionGroupResult
 	var written []iceberg.DataFile
-	abandon := func() { tablefiles.Remove(ctx, c.fs, c.log, written) }
+	abandon := func() { tablefiles.Remove(ctx, c.fs, t.Metadata.Location(), c.log, written) }
 	for _, g := range plan.Groups {
 		gr, rows, err := c.rewriteGroup(ctx, tbl, g, target)
 		written = append(written, gr.NewDataFiles...)
