@@ -49,7 +49,18 @@ type Options struct {
 	// Concurrency bounds the tables worked on at once. Default 1.
 	Concurrency int
 	// LeaseTTL is how long a lease lasts without renewal. Default 1m.
-	LeaseTTL   time.Duration
+	LeaseTTL time.Duration
+	// MinOrphanAge is the floor under every table's orphan window
+	// (zombi.maintenance.orphan-age-ms): orphan cleanup never deletes a
+	// file younger than this, which may belong to a commit in flight.
+	// Default 1h; negative: no floor.
+	MinOrphanAge time.Duration
+	// MinSnapshotAge is the floor under every table's and ref's snapshot
+	// retention: expiry never removes a snapshot that was the table's
+	// current state or a branch head less than this long ago, whose files
+	// readers may still be reading. Default 15m; negative: no floor.
+	MinSnapshotAge time.Duration
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -83,15 +94,23 @@ var (
 	ErrMismatch = errors.New("compaction output does not match its input")
 )
 
+// Defaults of the maintenance floors.
+const (
+	DefaultMinOrphanAge   = time.Hour
+	DefaultMinSnapshotAge = 15 * time.Minute
+)
+
 // Compactor runs compactions and maintenance. It is safe for concurrent
 // use.
 type Compactor struct {
-	cat     Catalog
-	fs      table.FSysF
-	node    string
-	opts    Options
-	log     *slog.Logger
-	metrics *metrics
+	cat  Catalog
+	fs   table.FSysF
+	node string
+	// The maintenance floors; 0 is none.
+	minOrphanAge, minSnapshotAge time.Duration
+	opts                         Options
+	log                          *slog.Logger
+	metrics                      *metrics
 
 	stop chan struct{}
 	done chan struct{}
@@ -120,9 +139,17 @@ func New(opts Options) (*Compactor, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	floor := func(d, def time.Duration) time.Duration {
+		if d == 0 {
+			return def
+		}
+		return max(d, 0)
+	}
 	c := &Compactor{
 		cat: opts.Catalog, fs: opts.FS, node: opts.NodeID, opts: opts, log: opts.Logger,
-		metrics: newMetrics(), stop: make(chan struct{}), done: make(chan struct{}),
+		minOrphanAge:   floor(opts.MinOrphanAge, DefaultMinOrphanAge),
+		minSnapshotAge: floor(opts.MinSnapshotAge, DefaultMinSnapshotAge),
+		metrics:        newMetrics(), stop: make(chan struct{}), done: make(chan struct{}),
 		halted: map[string]error{}, last: map[string]time.Time{},
 	}
 	if err := c.metrics.register(opts.Registerer); err != nil {

@@ -20,7 +20,7 @@ import (
 
 // env is the whole write path in one process: catalog (embedded store),
 // warehouse (local, or S3 when given), hot tier, ingest, flusher, and the
-// compactor under test.
+// compactor under test, whose options tune may change.
 type env struct {
 	t     testing.TB
 	cat   *catalog.Service
@@ -32,7 +32,7 @@ type env struct {
 	hooks *hookedCatalog
 }
 
-func newEnv(t testing.TB, whCfg *warehouse.Config) *env {
+func newEnv(t testing.TB, whCfg *warehouse.Config, tune ...func(*compaction.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -63,7 +63,11 @@ func newEnv(t testing.TB, whCfg *warehouse.Config) *env {
 		t.Fatal(err)
 	}
 	e.hooks = &hookedCatalog{Service: e.cat}
-	if e.comp, err = compaction.New(compaction.Options{Catalog: e.hooks, FS: e.wh.FS, NodeID: "test-node"}); err != nil {
+	opts := compaction.Options{Catalog: e.hooks, FS: e.wh.FS, NodeID: "test-node"}
+	for _, fn := range tune {
+		fn(&opts)
+	}
+	if e.comp, err = compaction.New(opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

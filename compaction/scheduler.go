@@ -80,7 +80,7 @@ func (c *Compactor) consider(ctx context.Context, id catalog.Ident, started time
 	if err != nil {
 		return
 	}
-	p := policyOf(t.Metadata.Properties())
+	p := c.policy(t.Metadata.Properties())
 	uuid := t.Metadata.TableUUID().String()
 	c.mu.Lock()
 	halted := c.halted[uuid]
