@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/internal/tablefiles"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // Catalog is what compaction needs from the catalog.
@@ -465,9 +466,13 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 	}
 }
 
+// icebergTable is t for iceberg-go. Its FileIO is confined to t's
+// location: every manifest list, manifest, data and statistics file the
+// compactor reads, writes, lists or deletes for t is checked, when it is
+// used, to be inside it (warehouse.ErrOutsideTable otherwise).
 func (c *Compactor) icebergTable(t *catalog.Table) *table.Table {
 	id := append(append(table.Identifier{}, t.Ident.Namespace...), t.Ident.Name)
-	return table.New(id, t.Metadata, t.MetadataLocation, c.fs, catalogIO{c})
+	return table.New(id, t.Metadata, t.MetadataLocation, warehouse.ConfineF(c.fs, t.Metadata.Location()), catalogIO{c})
 }
 
 // conflictWait is the wait after losing attempt+1 commits in a row:

@@ -66,6 +66,8 @@ func (c *Compactor) maintain(ctx context.Context, id catalog.Ident) (Maintenance
 			return res, fmt.Errorf("expiring snapshots of %s: %w", id, err)
 		}
 
+		// Lists only under the table's location (and fails if another
+		// table's metadata is there), deletes only inside it.
 		orphans, err := c.icebergTable(next).DeleteOrphanFiles(ctx, table.WithFilesOlderThan(p.orphanAge))
 		if err != nil {
 			return res, fmt.Errorf("deleting orphan files of %s: %w", id, err)
@@ -107,7 +109,7 @@ func (c *Compactor) mergeManifests(ctx context.Context, id catalog.Ident) (befor
 		if snap == nil {
 			return 0, 0, nil
 		}
-		fs, err := c.fs(ctx)
+		fs, err := tbl.FS(ctx)
 		if err != nil {
 			return 0, 0, err
 		}
