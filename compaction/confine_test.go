@@ -259,3 +259,50 @@ func (l *recordLog) messages() []string {
 	defer l.mu.Unlock()
 	return slices.Clone(l.msgs)
 }
+
+// TestCompactDataFileOutsideTable: a table holds a data file outside its
+// location besides its own (the Iceberg REST compatibility kit appends
+// such files, and the catalog takes them). Maintenance works; compaction
+// fails with ErrOutsideTable without reading the file, which stays.
+func TestCompactDataFileOutsideTable(t *testing.T) {
+	e := newEnv(t, nil)
+	ctx := context.Background()
+	id := ident("external")
+	flushes(e, "external", 3, 2, 1)
+	tbl := e.load(id)
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(strings.TrimPrefix(tasks[0].File.FilePath(), "file://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outside := filepath.Join(t.TempDir(), "external.parquet")
+	if err := os.WriteFile(outside, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	e.commitTx(id, func(tx *table.Transaction) error { return tx.AddFiles(ctx, []string{outside}, nil, false) })
+
+	if _, err := e.comp.Maintain(ctx, id); err != nil {
+		t.Fatalf("maintenance: %v", err)
+	}
+	_, err = e.comp.Compact(ctx, id)
+	t.Logf("compaction: %v", err)
+	checkOutsideErr(t, "compaction", err, outside)
+	if _, err := os.Stat(outside); err != nil {
+		t.Error(err)
+	}
+	if out := e.seen.outside(tbl.Location()); len(out) > 0 {
+		t.Errorf("the warehouse's FileIO was handed paths outside the table: %q", out)
+	}
+	// The table reads, the external file included (its rows twice).
+	at, err := e.load(id).Scan().ToArrowTable(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Release()
+	if n := at.NumRows(); n != 8 {
+		t.Errorf("%d rows, want 8", n)
+	}
+}
