@@ -34,7 +34,8 @@ func (c *Compactor) expire(ctx context.Context, t *catalog.Table, p policy) (int
 	}
 	keptIDs, keptRefs := keepNeeded(t.Metadata, p, c.minSnapshotAge, c.opts.Now(), ids, refs)
 	if len(keptIDs) < len(ids) || len(keptRefs) < len(refs) {
-		c.log.Info("expiry keeps snapshots its retention would remove", "table", t.Ident.String(),
+		// Usual: the floor keeps the snapshot replaced last before it.
+		c.log.Debug("expiry keeps snapshots its retention would remove", "table", t.Ident.String(),
 			"snapshots", len(ids)-len(keptIDs), "refs", len(refs)-len(keptRefs))
 	}
 	ids, refs = keptIDs, keptRefs
