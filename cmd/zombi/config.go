@@ -53,6 +53,8 @@ type config struct {
 	// Compaction and maintenance.
 	AdminTokens         []string
 	MaintenanceInterval time.Duration
+	MinOrphanAge        time.Duration
+	MinSnapshotAge      time.Duration
 }
 
 // byteSize is a flag holding a number of bytes, written as a plain number
@@ -134,6 +136,8 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.DurationVar(&c.HotRetention, "hot-retention", 0, "how long committed events stay readable in the hot tier")
 	fs.Var(&admins, "admin-token", "bearer token that may also run compaction and maintenance when auth is on (repeatable; env: comma-separated)")
 	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Minute, "how often the maintenance scheduler looks at the tables (0: only on request)")
+	fs.DurationVar(&c.MinOrphanAge, "min-orphan-age", time.Hour, "orphan cleanup never deletes a file younger than this, whatever a table's zombi.maintenance.orphan-age-ms says (0: no floor)")
+	fs.DurationVar(&c.MinSnapshotAge, "min-snapshot-age", 15*time.Minute, "snapshot expiry keeps every snapshot that was current or a branch head less than this long ago, whatever the table's retention says (0: no floor)")
 	fs.DurationVar(&c.CommitWait, "commit-wait", 30*time.Second, "how long an ?ack=committed write waits for its commit before answering 504")
 
 	// Environment first, flags override. An empty variable counts as unset.
@@ -167,6 +171,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	c.AuthTokens, c.AdminTokens, c.AllowedLocations = tokens, admins, allowed
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
+	}
+	if c.MinOrphanAge < 0 || c.MinSnapshotAge < 0 {
+		return nil, fmt.Errorf("--min-orphan-age and --min-snapshot-age cannot be negative")
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)

@@ -122,6 +122,9 @@ func serve(ctx context.Context, c *config) error {
 		CheckInterval: c.MaintenanceInterval,
 		Logger:        log.With("component", "compaction"),
 		Registerer:    reg,
+
+		MinOrphanAge:   noFloorIfZero(c.MinOrphanAge),
+		MinSnapshotAge: noFloorIfZero(c.MinSnapshotAge),
 	})
 	if err != nil {
 		return err
@@ -254,6 +257,15 @@ func migrate(ctx context.Context, c *config) error {
 // syncInterval maps --sync-interval to hot.Options, where 0 is the
 // default and a negative interval turns pacing off.
 func syncInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// noFloorIfZero maps a floor flag, where 0 is no floor, to
+// compaction.Options, where 0 is the default and a negative value none.
+func noFloorIfZero(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}
