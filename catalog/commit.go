@@ -10,6 +10,7 @@ import (
 
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/internal/location"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // TableChange is one table's part of a commit: requirements that must hold
@@ -358,11 +359,11 @@ func (s *Service) cleanupMetadata(ctx context.Context, st *staged) {
 	}
 	var drop []string
 	for e := range st.oldMeta.PreviousFiles() {
-		if !kept[e.MetadataFile] && location.Within(loc, e.MetadataFile) {
+		if !kept[e.MetadataFile] && warehouse.CheckInTable(loc, e.MetadataFile) == nil {
 			drop = append(drop, e.MetadataFile)
 		}
 	}
-	if !kept[st.base.MetadataLocation] && location.Within(loc, st.base.MetadataLocation) {
+	if !kept[st.base.MetadataLocation] && warehouse.CheckInTable(loc, st.base.MetadataLocation) == nil {
 		drop = append(drop, st.base.MetadataLocation)
 	}
 	if len(drop) == 0 {

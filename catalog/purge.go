@@ -10,6 +10,7 @@ import (
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/internal/location"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // ownedLocation matches the last path segment of a location the catalog
@@ -20,6 +21,7 @@ var ownedLocation = regexp.MustCompile(`-[0-9a-f]{32}$`)
 // purgePlan is what dropping a table with purge deletes.
 type purgePlan struct {
 	metadata string   // the table's metadata file when it was listed
+	table    string   // the table's location
 	files    []string // every file the metadata references, metadata included
 	location string   // set when the whole table location may go
 }
@@ -32,11 +34,11 @@ func (s *Service) planPurge(ctx context.Context, metaLoc string) (*purgePlan, er
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	files, err := referencedFiles(m.meta, s.wh.IO())
+	files, err := referencedFiles(m.meta, warehouse.Confine(s.wh.IO(), m.meta.Location()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: purge: listing files: %w", ErrUnavailable, err)
 	}
-	p := &purgePlan{metadata: metaLoc, files: files}
+	p := &purgePlan{metadata: metaLoc, table: m.meta.Location(), files: files}
 	if location.Within(m.meta.Location(), metaLoc) {
 		p.files = append(p.files, metaLoc)
 	}
@@ -50,15 +52,25 @@ func (s *Service) planPurge(ctx context.Context, metaLoc string) (*purgePlan, er
 // is logged and counted, and left for orphan cleanup.
 func (s *Service) purge(ctx context.Context, p *purgePlan) {
 	ctx = context.WithoutCancel(ctx)
+	// Check again, at the moment of deleting, that each file is the
+	// table's: a bug in listing must not become another table's loss.
+	files := p.files[:0:0]
+	for _, f := range p.files {
+		if err := warehouse.CheckInTable(p.table, f); err != nil {
+			s.log.Error("purge: not deleting a file outside the table", "table", p.table, "err", err)
+			continue
+		}
+		files = append(files, f)
+	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}
-		if err = s.wh.Delete(ctx, p.files); err != nil {
+		if err = s.wh.Delete(ctx, files); err != nil {
 			continue
 		}
-		n := len(p.files)
+		n := len(files)
 		if p.location != "" {
 			var rest int
 			if rest, err = s.wh.DeletePrefix(ctx, p.location); err != nil {

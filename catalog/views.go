@@ -12,6 +12,7 @@ import (
 	"github.com/apache/iceberg-go/view"
 	"github.com/google/uuid"
 	"github.com/zombi-db/zombi/internal/location"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // Views share the commit discipline of tables: metadata files written to
@@ -319,7 +320,7 @@ func (s *Service) DropView(ctx context.Context, id Ident, idem *Idempotency) err
 		s.log.Warn("dropped view: cannot read its metadata to delete it", "view", id, "err", err)
 		return nil
 	}
-	if !meta.Properties().GetBool(gcEnabledKey, true) || !location.Within(meta.Location(), dropped.MetadataLocation) {
+	if !meta.Properties().GetBool(gcEnabledKey, true) || warehouse.CheckInTable(meta.Location(), dropped.MetadataLocation) != nil {
 		return nil
 	}
 	if err := s.wh.Delete(context.WithoutCancel(ctx), []string{dropped.MetadataLocation}); err != nil {

@@ -11,6 +11,7 @@ import (
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // apiError is an error with the HTTP status and Iceberg error type it is
@@ -61,6 +62,10 @@ func classify(err error) (status int, typ string) {
 		return http.StatusInternalServerError, "CommitStateUnknownException"
 	case errors.Is(err, compaction.ErrBusy), errors.Is(err, compaction.ErrAborted):
 		return http.StatusConflict, "CommitFailedException"
+	case errors.Is(err, warehouse.ErrOutsideTable):
+		// Table metadata names a file outside the table: the table's
+		// data is at fault, and a retry does not help.
+		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
 	case errors.Is(err, flusher.ErrSchema):
 		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
 	case errors.Is(err, ingest.ErrNotCommitted):
