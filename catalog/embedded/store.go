@@ -88,10 +88,26 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	logger := o.logger
+	if logger == nil {
+		logger = slogLogger{slog.New(slog.DiscardHandler)}
+	}
 	popts := &pebble.Options{
 		FS:                 o.fs,
-		Logger:             o.logger,
+		Logger:             logger,
 		FormatMajorVersion: pebble.FormatNewest,
+		EventListener: &pebble.EventListener{
+			// Pebble's default ends the process (Logger.Fatalf). A
+			// corrupt file is reported instead, and the reads that meet
+			// it fail: the store answers errors, and a store that cannot
+			// be opened makes `zombi serve` exit with one.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				logger.Errorf("catalog store data corruption in %s: %v", info.Path, info.Details)
+			},
+			BackgroundError: func(err error) {
+				logger.Errorf("catalog store background error: %v", err)
+			},
+		},
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
