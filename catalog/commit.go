@@ -369,6 +369,7 @@ func (s *Service) cleanupMetadata(ctx context.Context, st *staged) {
 	if len(drop) == 0 {
 		return
 	}
+	s.forget(drop...)
 	if err := s.wh.Delete(context.WithoutCancel(ctx), drop); err != nil {
 		s.log.Warn("could not delete old metadata files", "table", st.ch.Ident, "files", drop, "err", err)
 		return

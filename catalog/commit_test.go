@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"encoding/json"
+	"os"
 	"errors"
 	"fmt"
 	"slices"
@@ -305,5 +306,34 @@ func TestBackfill(t *testing.T) {
 	}
 	if n, err := svc.Backfill(t.Context()); err != nil || n != 0 {
 		t.Fatalf("second Backfill = %d, %v; want nothing to do", n, err)
+	}
+}
+
+// TestMissingMetadataFile: a table whose current metadata file was deleted
+// behind the catalog's back is NotFound, from the cache or not, for a
+// full load and for the cheap location check (If-None-Match) alike.
+func TestMissingMetadataFile(t *testing.T) {
+	svc, _ := newService(t)
+	id := catalog.Ident{Namespace: catalog.Namespace{"ns"}, Name: "t"}
+	tbl, err := svc.CreateTable(t.Context(), catalog.CreateTableRequest{Ident: id, Schema: oneColumn}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.LoadTable(t.Context(), id); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Remove(strings.TrimPrefix(tbl.MetadataLocation, "file://")); err != nil {
+		t.Fatal(err)
+	}
+	want := "Failed to open input stream for file: " + tbl.MetadataLocation
+	if _, err := svc.LoadTable(t.Context(), id); !errors.Is(err, catalog.ErrNotFound) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("LoadTable: %v, want ErrNotFound with %q", err, want)
+	}
+	if _, err := svc.TableLocation(t.Context(), id); !errors.Is(err, catalog.ErrNotFound) {
+		t.Fatalf("TableLocation: %v, want ErrNotFound", err)
+	}
+	// The name still exists: the table is there, its metadata is not.
+	if err := svc.TableExists(t.Context(), id); err != nil {
+		t.Fatalf("TableExists: %v", err)
 	}
 }

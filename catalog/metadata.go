@@ -51,8 +51,45 @@ func missingFile(loc string) error {
 // checkFile returns ErrNotFound if the file at loc is gone. A cached
 // metadata file is immutable, but it can still be deleted under the
 // catalog; a table whose current metadata file is gone cannot be read by
-// anyone, and says so rather than answering from the cache.
+// anyone, and says so rather than answering from the cache. A local file
+// is checked on every call (a stat). An object-store file is checked at
+// most once per Options.MetadataCheckInterval: each check is a request to
+// the store (a HEAD), which under load cost more than the rest of a
+// loadTable; concurrent checks of one file share a request.
 func (s *Service) checkFile(loc string) error {
+	if s.remote && s.checkInterval > 0 {
+		s.checked.Lock()
+		seen, ok := s.checked.at[loc]
+		s.checked.Unlock()
+		if ok && s.now().Sub(seen) < s.checkInterval {
+			return nil
+		}
+	}
+	start := s.now()
+	_, err, _ := s.checks.Do(loc, func() (any, error) { return nil, s.statFile(loc) })
+	if err == nil && s.remote && s.checkInterval > 0 {
+		s.checked.Lock()
+		if len(s.checked.at) >= s.cache.max {
+			clear(s.checked.at)
+		}
+		s.checked.at[loc] = start
+		s.checked.Unlock()
+	}
+	return err
+}
+
+// forget drops what the catalog knows of files it deleted: their parsed
+// metadata and when they were last seen.
+func (s *Service) forget(locs ...string) {
+	s.checked.Lock()
+	for _, l := range locs {
+		delete(s.checked.at, l)
+	}
+	s.checked.Unlock()
+	s.cache.drop(locs...)
+}
+
+func (s *Service) statFile(loc string) error {
 	st, ok := s.wh.IO().(interface {
 		Stat(name string) (fs.FileInfo, error)
 	})

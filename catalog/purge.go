@@ -62,6 +62,7 @@ func (s *Service) purge(ctx context.Context, p *purgePlan) {
 		}
 		files = append(files, f)
 	}
+	s.forget(files...)
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {

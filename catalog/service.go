@@ -14,6 +14,7 @@ import (
 	"github.com/apache/iceberg-go/view"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zombi-db/zombi/internal/location"
+	"golang.org/x/sync/singleflight"
 )
 
 // Warehouse is what the catalog needs from object storage: a FileIO for
@@ -52,6 +53,11 @@ type Options struct {
 	MetadataCacheSize int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// MetadataCheckInterval is how long a metadata file in an object store
+	// that was seen to exist is trusted to still exist: a loadTable within
+	// it answers from the cache without asking the store. Local files are
+	// checked on every load. Default 1s; negative: every load.
+	MetadataCheckInterval time.Duration
 	// AllowedLocations are the locations besides the warehouse below
 	// which tables and views may live (the Warehouse must be able to read,
 	// write and delete there).
@@ -71,6 +77,15 @@ type Service struct {
 	// then the allowed locations.
 	roots []location.Location
 	cache *metadataCache
+	// remote is set for an object-store warehouse, whose metadata file
+	// checks are requests (see checkFile).
+	remote        bool
+	checkInterval time.Duration
+	checks        singleflight.Group
+	checked       struct {
+		sync.Mutex
+		at map[string]time.Time // metadata location → when it was seen to exist
+	}
 	watch watchers
 }
 
@@ -95,8 +110,16 @@ func New(opts Options) (*Service, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Service{
+	switch {
+	case opts.MetadataCheckInterval == 0:
+		opts.MetadataCheckInterval = time.Second
+	case opts.MetadataCheckInterval < 0:
+		opts.MetadataCheckInterval = 0
+	}
+	svc := &Service{
 		roots:           roots,
+		remote:          roots[0].Scheme() != "file",
+		checkInterval:   opts.MetadataCheckInterval,
 		store:           opts.Store,
 		wh:              opts.Warehouse,
 		log:             opts.Logger,
@@ -104,7 +127,9 @@ func New(opts Options) (*Service, error) {
 		now:             opts.Now,
 		receiptLifetime: opts.ReceiptLifetime,
 		cache:           newMetadataCache(opts.MetadataCacheSize),
-	}, nil
+	}
+	svc.checked.at = map[string]time.Time{}
+	return svc, nil
 }
 
 // ReceiptLifetime is how long idempotency receipts are kept.
@@ -148,6 +173,14 @@ func (c *metadataCache) get(loc string) (cachedMetadata, bool) {
 	defer c.mu.Unlock()
 	e, ok := c.entries[loc]
 	return e, ok
+}
+
+func (c *metadataCache) drop(locs ...string) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for _, l := range locs {
+		delete(c.entries, l)
+	}
 }
 
 func (c *metadataCache) put(loc string, e cachedMetadata) {

@@ -244,6 +244,7 @@ func (s *Service) discard(ctx context.Context, locs []string, cause error) {
 	if errors.Is(cause, ErrCommitStateUnknown) || len(locs) == 0 {
 		return
 	}
+	s.forget(locs...)
 	if err := s.wh.Delete(context.WithoutCancel(ctx), locs); err != nil {
 		s.log.Warn("could not delete metadata files of a failed commit", "files", locs, "err", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"maps"
 	"strings"
 
@@ -85,10 +86,10 @@ func (s *Service) readView(ctx context.Context, loc string) (view.Metadata, []by
 	if e, ok := s.cache.get(loc); ok && e.view != nil {
 		return e.view, e.raw, nil
 	}
-	if err := s.checkFile(loc); err != nil {
-		return nil, nil, err
-	}
 	raw, err := readFile(s.wh.IO(), loc)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil, missingFile(loc)
+	}
 	if err != nil {
 		return nil, nil, fmt.Errorf("%w: reading view metadata %s: %w", ErrUnavailable, loc, err)
 	}
@@ -140,6 +141,9 @@ func (s *Service) placeView(meta view.Metadata, metaLoc string) (location.Locati
 }
 
 func (s *Service) viewAt(ctx context.Context, id Ident, loc string) (*View, error) {
+	if err := s.checkFile(loc); err != nil {
+		return nil, err
+	}
 	meta, raw, err := s.readView(ctx, loc)
 	if err != nil {
 		return nil, err
@@ -323,6 +327,7 @@ func (s *Service) DropView(ctx context.Context, id Ident, idem *Idempotency) err
 	if !meta.Properties().GetBool(gcEnabledKey, true) || warehouse.CheckInTable(meta.Location(), dropped.MetadataLocation) != nil {
 		return nil
 	}
+	s.forget(dropped.MetadataLocation)
 	if err := s.wh.Delete(context.WithoutCancel(ctx), []string{dropped.MetadataLocation}); err != nil {
 		s.log.Warn("dropped view: cannot delete its metadata file", "view", id, "file", dropped.MetadataLocation, "err", err)
 	}

@@ -30,6 +30,7 @@ type config struct {
 	LogLevel         string
 	LogFormat        string
 	IdempotencyTTL   time.Duration
+	MetadataCheck    time.Duration
 	ShutdownTimeout  time.Duration
 	PprofListen      string
 
@@ -119,6 +120,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
+	fs.DurationVar(&c.MetadataCheck, "metadata-check-interval", time.Second, "with an S3 warehouse, how long a table's current metadata file, once seen, is trusted to exist before loadTable asks S3 again (0: on every load; local files are checked on every load)")
 	fs.StringVar(&c.PprofListen, "pprof-listen", "", "serve Go's /debug/pprof on this address (off when empty; keep it on loopback)")
 	fs.StringVar(&c.Durability, "durability", "sync", "when ingest acknowledges: sync (after the hot tier's WAL is synced) or async (may lose the last moments of acknowledged events on a crash)")
 	fs.DurationVar(&c.SyncInterval, "sync-interval", 500*time.Microsecond, "with --durability=sync, the least time between two WAL syncs under load: writes wait up to this long to share a sync (0: sync as soon as the previous one is done)")

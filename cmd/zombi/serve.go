@@ -59,12 +59,13 @@ func serve(ctx context.Context, c *config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cat, err := catalog.New(catalog.Options{
-		Store:            store,
-		Warehouse:        wh,
-		Logger:           log.With("component", "catalog"),
-		Registerer:       reg,
-		ReceiptLifetime:  c.IdempotencyTTL,
-		AllowedLocations: c.AllowedLocations,
+		Store:                 store,
+		Warehouse:             wh,
+		Logger:                log.With("component", "catalog"),
+		Registerer:            reg,
+		ReceiptLifetime:       c.IdempotencyTTL,
+		AllowedLocations:      c.AllowedLocations,
+		MetadataCheckInterval: metadataCheckInterval(c.MetadataCheck),
 	})
 	if err != nil {
 		return err
@@ -267,6 +268,15 @@ func syncInterval(d time.Duration) time.Duration {
 // compaction.Options, where 0 is the default and a negative value none.
 func noFloorIfZero(d time.Duration) time.Duration {
 	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// metadataCheckInterval maps the flag (0: check every load) to
+// catalog.Options (0: the default, negative: every load).
+func metadataCheckInterval(d time.Duration) time.Duration {
+	if d <= 0 {
 		return -1
 	}
 	return d
