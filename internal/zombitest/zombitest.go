@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zombi-db/zombi/internal/testenv"
 )
 
 var (
@@ -30,10 +32,20 @@ func repoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Binary returns the path of a freshly built zombi binary.
+// EnvBinary names a zombi binary to test instead of building one from
+// this tree: for running the tests against another version, such as a
+// release or the code before a fix.
+const EnvBinary = "ZOMBI_TEST_BINARY"
+
+// Binary returns the path of a freshly built zombi binary, or of the
+// binary EnvBinary names.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv(EnvBinary); p != "" {
+			binPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "zombi-bin-")
 		if err != nil {
 			buildErr = err
@@ -108,6 +120,25 @@ func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 	})
 	inst.waitReady(t)
 	return inst
+}
+
+// StartPostgresS3 is Start in the production shape: table pointers in a
+// new Postgres database and table files in a new S3 bucket (internal/
+// testenv), whose settings and static keys clients get from the catalog.
+func StartPostgresS3(t testing.TB, args ...string) *Instance {
+	t.Helper()
+	pg := testenv.Postgres(t)
+	s3 := testenv.S3(t)
+	full := []string{
+		"--postgres-url", pg,
+		"--warehouse", "s3://" + s3.Bucket + "/warehouse",
+		"--s3-endpoint", s3.Endpoint,
+		"--s3-region", s3.Region,
+		"--s3-access-key", s3.AccessKey,
+		"--s3-secret-key", s3.SecretKey,
+		"--s3-vend-static-keys",
+	}
+	return Start(t, append(full, args...)...)
 }
 
 func (i *Instance) waitReady(t testing.TB) {
