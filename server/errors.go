@@ -133,6 +133,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
 	}
+	if bErr := bodyError(c.Request()); bErr != nil {
+		// The body was too slow or too large, whatever the handler
+		// made of the read error.
+		err = bErr
+	}
 	status, body := errorBody(err)
 	if status >= 500 {
 		s.log.Error("request failed", "method", c.Request().Method, "path", c.Request().URL.Path, "status", status, "err", err)

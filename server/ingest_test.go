@@ -274,3 +274,33 @@ func TestWriteEventPanic(t *testing.T) {
 		t.Errorf("in-flight bytes after the panics: %d", got)
 	}
 }
+
+// TestEmptyBulk: a bulk write without records answers the same whether
+// its table exists or not, in the shape of its kind of write, and
+// creates nothing.
+func TestEmptyBulk(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	w := httptest.NewRecorder()
+	ts.ServeHTTP(w, writeReq{path: "/tables/exists", body: `{"payload":"a"}`}.build())
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("creating the table: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct{ query, body, want string }{
+		{"", `{"records":[]}`, `{"count":0,"offsets":[]}`},
+		{"", `[]`, `{"count":0,"offsets":[]}`},
+		{"?partial=true", `{"records":[]}`, `{"accepted":0,"rejected":0,"results":[]}`},
+	} {
+		for _, table := range []string{"exists", "missing"} {
+			w := httptest.NewRecorder()
+			ts.ServeHTTP(w, writeReq{path: "/tables/" + table + "/bulk" + tc.query, body: tc.body}.build())
+			if got := strings.TrimSpace(w.Body.String()); w.Code != http.StatusAccepted || got != tc.want {
+				t.Errorf("%s to %s table: %d %s, want 202 %s", tc.body+tc.query, table, w.Code, got, tc.want)
+			}
+		}
+	}
+	w = httptest.NewRecorder()
+	ts.ServeHTTP(w, writeReq{method: http.MethodGet, path: "/tables/missing"}.build())
+	if w.Code != http.StatusNotFound {
+		t.Errorf("an empty bulk write created its table: GET answers %d", w.Code)
+	}
+}

@@ -49,6 +49,13 @@ type Options struct {
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds a catalog request body; default 16 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout and MinBodyRate bound how slowly a request body may
+	// arrive: all of it by BodyTimeout after the request's headers, plus a
+	// second for every MinBodyRate bytes; a slower one fails with 408 and
+	// its connection is closed. Defaults DefaultBodyTimeout and
+	// DefaultMinBodyRate; a negative MinBodyRate sets no deadline.
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// ReadyChecks are further dependencies /health/ready checks, by name,
 	// beside the catalog's store and warehouse.
 	ReadyChecks map[string]func(context.Context) error
@@ -75,6 +82,9 @@ type Server struct {
 	inflight                    *ingest.InFlight
 	ingestMetrics               *ingest.Metrics
 	maxEventBytes, maxBulkBytes int64
+	maxBodyBytes                int64
+	bodyTimeout                 time.Duration
+	minBodyRate                 int64
 
 	log     *slog.Logger
 	tokens  [][]byte
@@ -101,6 +111,15 @@ func New(opts Options) *Server {
 	if opts.MaxBulkBytes <= 0 {
 		opts.MaxBulkBytes = 32 << 20
 	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	switch {
+	case opts.MinBodyRate == 0:
+		opts.MinBodyRate = DefaultMinBodyRate
+	case opts.MinBodyRate < 0:
+		opts.MinBodyRate = 0
+	}
 	if opts.InFlight == nil {
 		opts.InFlight = ingest.NewInFlight(0)
 	}
@@ -116,6 +135,9 @@ func New(opts Options) *Server {
 		ingestMetrics: opts.IngestMetrics,
 		maxEventBytes: opts.MaxEventBytes,
 		maxBulkBytes:  opts.MaxBulkBytes,
+		maxBodyBytes:  opts.MaxBodyBytes,
+		bodyTimeout:   opts.BodyTimeout,
+		minBodyRate:   opts.MinBodyRate,
 		log:           opts.Logger,
 		metrics:       newHTTPMetrics(opts.Registry),
 		prom:          promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
@@ -131,13 +153,9 @@ func New(opts Options) *Server {
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
-	e.Use(s.observe, middleware.Recover(), s.authenticate,
-		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-			// Ingest bodies are bounded by their handlers, which also
-			// reserve them against the in-flight limit.
-			Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/tables/") },
-			Limit:   strconv.FormatInt(opts.MaxBodyBytes, 10) + "B",
-		}))
+	// Bodies are bounded by ServeHTTP (watchBody), ingest bodies by their
+	// handlers, which also charge them against the in-flight limit.
+	e.Use(s.observe, middleware.Recover(), s.authenticate, s.limitBody)
 	openapi.RegisterHandlers(e, s)
 	s.echo = e
 	return s
@@ -145,11 +163,24 @@ func New(opts Options) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	defer s.watchBody(w, r).done()
 	if table, ok := writeEventTable(r); ok {
 		s.serveWriteEvent(w, r, table)
 		return
 	}
 	s.echo.ServeHTTP(w, r)
+}
+
+// limitBody refuses a catalog request whose declared body is larger than
+// the limit before anything reads it; watchBody stops the others.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.maxBodyBytes && !strings.HasPrefix(r.URL.Path, "/tables/") {
+			return tooLarge(s.maxBodyBytes)
+		}
+		return next(c)
+	}
 }
 
 // open reports whether a path is served without authentication.

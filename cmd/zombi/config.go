@@ -41,6 +41,10 @@ type config struct {
 	MaxBulkBytes      byteSize
 	MaxInFlight       byteSize
 
+	// HTTP limits.
+	BodyTimeout time.Duration
+	MinBodyRate byteSize
+
 	// Flusher.
 	NodeID        string
 	FlushInterval time.Duration
@@ -124,6 +128,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.Var(&c.MaxEventBytes, "max-event-bytes", "largest single-event request body")
 	fs.Var(&c.MaxBulkBytes, "max-bulk-bytes", "largest bulk request body")
 	fs.Var(&c.MaxInFlight, "max-inflight-bytes", "cap on write request bytes being handled at once; beyond it writes get 429")
+	c.MinBodyRate = 16 << 10
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "how long a request body may take to arrive beyond what --min-body-rate allows; slower bodies get 408")
+	fs.Var(&c.MinBodyRate, "min-body-rate", "least rate, in bytes a second, at which a request body must arrive after --body-timeout (0: no deadline for bodies)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight, then for the final flush")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's ID in flush watermarks ([a-z0-9-]); fixed when the data directory is created, random if not given")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how long acknowledged events may wait for their Iceberg commit (table property zombi.flush.interval-ms overrides)")
@@ -166,6 +173,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)
+	}
+	if c.BodyTimeout <= 0 {
+		return nil, fmt.Errorf("--body-timeout must be positive, not %s", c.BodyTimeout)
 	}
 	if c.S3AccessKey == "" {
 		c.S3AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")

@@ -141,6 +141,8 @@ func serve(ctx context.Context, c *config) error {
 		AdminTokens:   c.AdminTokens,
 		MaxEventBytes: int64(c.MaxEventBytes),
 		MaxBulkBytes:  int64(c.MaxBulkBytes),
+		BodyTimeout:   c.BodyTimeout,
+		MinBodyRate:   minBodyRate(c.MinBodyRate),
 		Logger:        log.With("component", "http"),
 		AuthTokens:    c.AuthTokens,
 		Registry:      reg,
@@ -237,6 +239,15 @@ func migrate(ctx context.Context, c *config) error {
 	defer store.Close()
 	fmt.Println("migrations applied")
 	return nil
+}
+
+// minBodyRate maps --min-body-rate to server.Options, where 0 is the
+// default and a negative rate sets no deadline.
+func minBodyRate(r byteSize) int64 {
+	if r == 0 {
+		return -1
+	}
+	return int64(r)
 }
 
 // syncInterval maps --sync-interval to hot.Options, where 0 is the
