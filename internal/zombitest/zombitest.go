@@ -122,6 +122,20 @@ func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 	return inst
 }
 
+// Shape is one way to run Zombi.
+type Shape struct {
+	Name  string
+	Start func(t testing.TB, args ...string) *Instance
+}
+
+// Shapes are the deployments end-to-end tests run against: the
+// zero-dependency default, and the production shape with Postgres and an
+// S3-compatible server.
+var Shapes = []Shape{
+	{Name: "embedded", Start: Start},
+	{Name: "postgres-s3", Start: StartPostgresS3},
+}
+
 // StartPostgresS3 is Start in the production shape: table pointers in a
 // new Postgres database and table files in a new S3 bucket (internal/
 // testenv), whose settings and static keys clients get from the catalog.

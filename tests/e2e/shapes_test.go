@@ -20,10 +20,13 @@ type shape struct {
 // shapes are the deployments every end-to-end test runs against: the
 // zero-dependency default, and the production shape with Postgres and an
 // S3-compatible server whose settings clients get from the catalog.
-var shapes = []shape{
-	{name: "embedded", start: zombitest.Start},
-	{name: "postgres-s3", start: zombitest.StartPostgresS3},
-}
+var shapes = func() []shape {
+	var s []shape
+	for _, z := range zombitest.Shapes {
+		s = append(s, shape{name: z.Name, start: z.Start})
+	}
+	return s
+}()
 
 // restCatalog connects iceberg-go's REST client to inst, configured with
 // nothing but the URI.
