@@ -304,3 +304,32 @@ func TestEmptyBulk(t *testing.T) {
 		t.Errorf("an empty bulk write created its table: GET answers %d", w.Code)
 	}
 }
+
+// TestMethodLabel: the method label takes the methods HTTP defines and
+// "other", whatever a client sends.
+func TestMethodLabel(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	for _, m := range []string{"GET", "FOO", "get", strings.Repeat("X", 10000), "PATCH"} {
+		ts.ServeHTTP(httptest.NewRecorder(), writeReq{method: m, path: "/v1/namespaces"}.build())
+	}
+	mfs, err := ts.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "zombi_http_") {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "method" {
+					seen[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if len(seen) != 3 || !seen["GET"] || !seen["PATCH"] || !seen["other"] {
+		t.Fatalf("method labels %v, want GET, PATCH and other", seen)
+	}
+}

@@ -258,9 +258,21 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.metrics.observe(c.Request().Method, route, c.Response().Status, time.Since(start))
+		s.metrics.observe(methodLabel(c.Request().Method), route, c.Response().Status, time.Since(start))
 		return nil
 	}
+}
+
+// methodLabel is a request's method as a metric label: one of the methods
+// HTTP defines, or "other". A client may send any token as a method, and
+// a label must take few values.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 type httpMetrics struct {
@@ -299,7 +311,7 @@ func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "http", Name: "requests_total",
-			Help: "HTTP requests by method, route template and status code.",
+			Help: "HTTP requests by method (other: not one HTTP defines), route template (unmatched: none) and status code.",
 		}, []string{"method", "route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "zombi", Subsystem: "http", Name: "request_duration_seconds",

@@ -1,8 +1,15 @@
 package security
 
 import (
+	"bufio"
+	"bytes"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/zombi-db/zombi/internal/zombitest"
@@ -23,4 +30,54 @@ func metric(t *testing.T, base, name string, headers ...string) float64 {
 	}
 	t.Fatalf("no %s in /metrics", name)
 	return 0
+}
+
+// TestMetricsBounded is attack 5: 5,000 requests with invented methods,
+// and 20 with 500 KB method names, unauthenticated against a server with
+// auth on. /metrics grows by less than 16 KiB and names none of them.
+func TestMetricsBounded(t *testing.T) {
+	inst := zombitest.Start(t, "--auth-token", "user")
+	auth := []string{"Authorization", "Bearer user"}
+	before := len(zombitest.MustCall(t, 200, "GET", inst.URL+"/metrics", "", auth...))
+
+	long := strings.Repeat("M", 500<<10)
+	var wg sync.WaitGroup
+	for w := range 8 {
+		wg.Go(func() {
+			c, err := net.Dial("tcp", inst.Addr)
+			if err != nil {
+				t.Error(err)
+				return
+			}
+			defer c.Close()
+			r := bufio.NewReader(c)
+			for i := w; i < 5000+20; i += 8 {
+				method := fmt.Sprintf("INVENTED%d", i)
+				if i >= 5000 {
+					method = long + strconv.Itoa(i)
+				}
+				if _, err := fmt.Fprintf(c, "%s /v1/namespaces HTTP/1.1\r\nHost: zombi\r\n\r\n", method); err != nil {
+					t.Error(err)
+					return
+				}
+				resp, err := http.ReadResponse(r, nil)
+				if err != nil {
+					t.Errorf("request %d: %v", i, err)
+					return
+				}
+				_, _ = io.Copy(io.Discard, resp.Body)
+				resp.Body.Close()
+			}
+		})
+	}
+	wg.Wait()
+
+	b := zombitest.MustCall(t, 200, "GET", inst.URL+"/metrics", "", auth...)
+	t.Logf("/metrics: %d bytes before, %d after", before, len(b))
+	if grown := len(b) - before; grown > 16<<10 {
+		t.Errorf("/metrics grew by %d bytes after 5,020 requests with invented methods, want at most 16 KiB", grown)
+	}
+	if bytes.Contains(b, []byte("INVENTED")) || bytes.Contains(b, []byte("MMMM")) {
+		t.Errorf("/metrics names an invented method")
+	}
 }
