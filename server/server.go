@@ -163,6 +163,9 @@ func New(opts Options) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.fromReserve(w, r) {
+		return
+	}
 	defer s.watchBody(w, r).done()
 	if table, ok := writeEventTable(r); ok {
 		s.serveWriteEvent(w, r, table)

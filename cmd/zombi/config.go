@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zombi-db/zombi/server"
 )
 
 // config is everything serve and migrate need, from flags and ZOMBI_* env.
@@ -42,8 +44,9 @@ type config struct {
 	MaxInFlight       byteSize
 
 	// HTTP limits.
-	BodyTimeout time.Duration
-	MinBodyRate byteSize
+	BodyTimeout    time.Duration
+	MinBodyRate    byteSize
+	MaxConnections int
 
 	// Flusher.
 	NodeID        string
@@ -128,8 +131,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.Var(&c.MaxEventBytes, "max-event-bytes", "largest single-event request body")
 	fs.Var(&c.MaxBulkBytes, "max-bulk-bytes", "largest bulk request body")
 	fs.Var(&c.MaxInFlight, "max-inflight-bytes", "cap on write request bytes being handled at once; beyond it writes get 429")
-	c.MinBodyRate = 16 << 10
-	fs.DurationVar(&c.BodyTimeout, "body-timeout", 10*time.Second, "how long a request body may take to arrive beyond what --min-body-rate allows; slower bodies get 408")
+	c.MinBodyRate = server.DefaultMinBodyRate
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", server.DefaultBodyTimeout, "how long a request body may take to arrive beyond what --min-body-rate allows; slower bodies get 408")
+	fs.IntVar(&c.MaxConnections, "max-connections", server.DefaultMaxConnections, "open HTTP connections served at once (at most half the open-file limit); past it /health/* keeps a small reserve and everything else gets 503 at once")
 	fs.Var(&c.MinBodyRate, "min-body-rate", "least rate, in bytes a second, at which a request body must arrive after --body-timeout (0: no deadline for bodies)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight, then for the final flush")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's ID in flush watermarks ([a-z0-9-]); fixed when the data directory is created, random if not given")
@@ -173,6 +177,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)
+	}
+	if c.MaxConnections <= 0 {
+		return nil, fmt.Errorf("--max-connections must be positive, not %d", c.MaxConnections)
 	}
 	if c.BodyTimeout <= 0 {
 		return nil, fmt.Errorf("--body-timeout must be positive, not %s", c.BodyTimeout)

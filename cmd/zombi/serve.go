@@ -150,21 +150,29 @@ func serve(ctx context.Context, c *config) error {
 		ReadyChecks: map[string]func(context.Context) error{"hot": func(context.Context) error { return hotDB.Err() }},
 	})
 
+	maxConns := c.MaxConnections
+	if files := openFileLimit(); files > 0 && maxConns > files/2 {
+		log.Warn("--max-connections lowered to half the open-file limit; raise the limit (ulimit -n) for more",
+			"max_connections", files/2, "open_file_limit", files)
+		maxConns = files / 2
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return err
 	}
+	ln = server.LimitListener(ln, maxConns, reg)
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
+		ConnContext:       server.ConnContext,
 	}
 	storeKind := "embedded"
 	if c.PostgresURL != "" {
 		storeKind = "postgres"
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
-		"auth", len(c.AuthTokens) > 0, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
+		"auth", len(c.AuthTokens) > 0, "max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)

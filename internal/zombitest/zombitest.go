@@ -102,10 +102,27 @@ func Start(t testing.TB, args ...string) *Instance {
 // instance.
 func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 	t.Helper()
+	return start(t, dataDir, 0, args)
+}
+
+// StartWithOpenFiles is Start with the server's open-file limit
+// (RLIMIT_NOFILE, soft and hard) set to n, for tests of what happens when
+// clients take the server's file descriptors.
+func StartWithOpenFiles(t testing.TB, n int, args ...string) *Instance {
+	t.Helper()
+	return start(t, t.TempDir(), n, args)
+}
+
+func start(t testing.TB, dataDir string, openFiles int, args []string) *Instance {
+	t.Helper()
 	inst := &Instance{Addr: FreeAddr(t), DataDir: dataDir, Args: args, log: &syncBuffer{}, done: make(chan struct{})}
 	inst.URL = "http://" + inst.Addr
-	full := append([]string{"serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
-	inst.cmd = exec.Command(Binary(t), full...)
+	full := append([]string{Binary(t), "serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
+	if openFiles > 0 {
+		// The shell sets the limit and becomes the server (same pid).
+		full = append([]string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, openFiles)}, full...)
+	}
+	inst.cmd = exec.Command(full[0], full[1:]...)
 	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log
 	inst.cmd.Env = os.Environ()
 	if err := inst.cmd.Start(); err != nil {
