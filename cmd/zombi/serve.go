@@ -37,6 +37,11 @@ func serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	lock, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return fmt.Errorf("opening pointer store: %w", err)
