@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,6 +47,11 @@ type Options struct {
 	// AdminTokens are the bearer tokens that may also run compaction and
 	// maintenance when auth is on; they are accepted everywhere.
 	AdminTokens []string
+	// MetricsTokens are bearer tokens that may read /metrics and the
+	// details of /health/ready, and nothing else. With any tokens
+	// configured, /metrics takes one of these, an auth or an admin token;
+	// with none it is open.
+	MetricsTokens []string
 	// Registry receives the HTTP metrics and serves /metrics. Required.
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds a catalog request body; default 16 MiB.
@@ -87,12 +94,16 @@ type Server struct {
 	minBodyRate                 int64
 
 	log     *slog.Logger
-	tokens  [][]byte
+	tokens  [][]byte // auth and admin tokens
 	admins  [][]byte
+	monitor [][]byte // tokens, and the metrics tokens
 	metrics *httpMetrics
 	prom    http.Handler
 	echo    *echo.Echo
 	checks  map[string]func(context.Context) error
+
+	readyMu     sync.Mutex
+	readyFailed string // the checks the last /health/ready found failing
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -149,6 +160,11 @@ func New(opts Options) *Server {
 		s.admins = append(s.admins, []byte(t))
 		s.tokens = append(s.tokens, []byte(t))
 	}
+	s.monitor = append([][]byte{}, s.tokens...)
+	for _, t := range opts.MetricsTokens {
+		s.monitor = append(s.monitor, []byte(t))
+	}
+	s.checks = opts.ReadyChecks
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
@@ -188,7 +204,7 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 
 // open reports whether a path is served without authentication.
 func open(path string) bool {
-	return strings.HasPrefix(path, "/health/") || path == "/metrics" || path == "/v1/oauth/tokens"
+	return strings.HasPrefix(path, "/health/") || path == "/v1/oauth/tokens"
 }
 
 // authenticate requires a configured bearer token on every catalog call.
@@ -214,13 +230,19 @@ var (
 
 // authorize returns nil if r may be served: auth is off, the path is
 // open, or r carries a configured bearer token (an admin token for
-// compaction and maintenance); otherwise errUnauthorized or errAdminOnly.
+// compaction and maintenance, also a metrics token for /metrics);
+// otherwise errUnauthorized or errAdminOnly.
 func (s *Server) authorize(r *http.Request) error {
+	if r.URL.Path == "/metrics" {
+		if len(s.monitor) == 0 || s.monitoring(r) {
+			return nil
+		}
+		return errUnauthorized
+	}
 	if len(s.tokens) == 0 || open(r.URL.Path) {
 		return nil
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	got = strings.TrimSpace(got)
+	got, ok := bearer(r)
 	if !ok || !matches(got, s.tokens) {
 		return errUnauthorized
 	}
@@ -228,6 +250,24 @@ func (s *Server) authorize(r *http.Request) error {
 		return errAdminOnly
 	}
 	return nil
+}
+
+// monitoring reports whether r carries a token that may read /metrics
+// and the details of /health/ready.
+func (s *Server) monitoring(r *http.Request) bool {
+	got, ok := bearer(r)
+	return ok && matches(got, s.monitor)
+}
+
+// bearer returns the token of r's Authorization header, if it has the
+// Bearer scheme, whose name is case-insensitive (RFC 9110 11.1).
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // authorized reports whether r may be served (see authorize).
@@ -364,6 +404,9 @@ func (s *Server) HealthLive(c echo.Context) error {
 }
 
 // HealthReady checks the pointer store, the warehouse and ReadyChecks.
+// Failures name what failed, which can name tables and paths: with any
+// tokens configured only a caller with one (see monitoring) gets them;
+// the log has them whenever the answer changes.
 func (s *Server) HealthReady(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
@@ -376,11 +419,38 @@ func (s *Server) HealthReady(c echo.Context) error {
 			failed[name] = err.Error()
 		}
 	}
+	s.logReadiness(failed)
 	if len(failed) > 0 {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
-		return c.JSON(http.StatusServiceUnavailable, openapi.HealthStatus{Status: "unavailable", Checks: &failed})
+		out := openapi.HealthStatus{Status: "unavailable"}
+		if len(s.monitor) == 0 || s.monitoring(c.Request()) {
+			out.Checks = &failed
+		}
+		return c.JSON(http.StatusServiceUnavailable, out)
 	}
 	return c.JSON(http.StatusOK, openapi.HealthStatus{Status: "ok"})
+}
+
+// logReadiness logs the failed checks when they differ from the last
+// answer's.
+func (s *Server) logReadiness(failed map[string]string) {
+	names := slices.Sorted(maps.Keys(failed))
+	key := strings.Join(names, ",")
+	s.readyMu.Lock()
+	changed := key != s.readyFailed
+	s.readyFailed = key
+	s.readyMu.Unlock()
+	switch {
+	case !changed:
+	case len(failed) == 0:
+		s.log.Info("ready")
+	default:
+		args := make([]any, 0, 2*len(names))
+		for _, n := range names {
+			args = append(args, n, failed[n])
+		}
+		s.log.Warn("not ready", args...)
+	}
 }
 
 // Metrics serves the Prometheus registry.

@@ -26,6 +26,7 @@ type config struct {
 	S3PathStyle     bool
 	S3VendKeys      bool
 	AuthTokens      []string
+	MetricsTokens   []string
 	LogLevel        string
 	LogFormat       string
 	IdempotencyTTL  time.Duration
@@ -105,7 +106,7 @@ func envName(flagName string) string {
 func parseConfig(cmd string, args []string) (*config, error) {
 	fs := flag.NewFlagSet("zombi "+cmd, flag.ContinueOnError)
 	c := &config{}
-	var tokens, admins tokenList
+	var tokens, admins, metricsTokens tokenList
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8181", "address to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./zombi-data", "directory for local state (embedded store, default warehouse)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL for table pointers; empty uses the embedded store under --data-dir")
@@ -117,6 +118,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", true, "use path-style S3 requests (needed by MinIO and most self-hosted servers)")
 	fs.BoolVar(&c.S3VendKeys, "s3-vend-static-keys", false, "hand the static S3 keys to catalog clients in loadTable config")
 	fs.Var(&tokens, "auth-token", "bearer token clients must send (repeatable; env: comma-separated); none disables auth")
+	fs.Var(&metricsTokens, "metrics-token", "bearer token that may read /metrics and the details of /health/ready, and nothing else (repeatable; env: comma-separated); with any token set, /metrics needs one")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
@@ -150,7 +152,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 		if v == "" || envErr != nil {
 			return
 		}
-		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins}[f.Name]; ok {
+		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "metrics-token": &metricsTokens}[f.Name]; ok {
 			for _, t := range strings.Split(v, ",") {
 				if t = strings.TrimSpace(t); t != "" {
 					*list = append(*list, t)
@@ -171,7 +173,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	c.AuthTokens, c.AdminTokens = tokens, admins
+	c.AuthTokens, c.AdminTokens, c.MetricsTokens = tokens, admins, metricsTokens
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
 	}

@@ -144,6 +144,7 @@ func serve(ctx context.Context, c *config) error {
 		Flusher:       fl,
 		Compactor:     comp,
 		AdminTokens:   c.AdminTokens,
+		MetricsTokens: c.MetricsTokens,
 		MaxEventBytes: int64(c.MaxEventBytes),
 		MaxBulkBytes:  int64(c.MaxBulkBytes),
 		BodyTimeout:   c.BodyTimeout,
@@ -151,8 +152,12 @@ func serve(ctx context.Context, c *config) error {
 		Logger:        log.With("component", "http"),
 		AuthTokens:    c.AuthTokens,
 		Registry:      reg,
-		// A failed WAL write stops the hot tier's appends until restart.
-		ReadyChecks: map[string]func(context.Context) error{"hot": func(context.Context) error { return hotDB.Err() }},
+		ReadyChecks: map[string]func(context.Context) error{
+			// A failed WAL write stops the hot tier's appends until restart.
+			"hot": func(context.Context) error { return hotDB.Err() },
+			// Events of a table whose flushes keep failing pile up.
+			"flush": func(context.Context) error { return fl.Stuck() },
+		},
 	})
 
 	maxConns := c.MaxConnections
@@ -177,7 +182,8 @@ func serve(ctx context.Context, c *config) error {
 		storeKind = "postgres"
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
-		"auth", len(c.AuthTokens) > 0, "max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
+		"auth", len(c.AuthTokens)+len(c.AdminTokens) > 0, "metrics_auth", len(c.AuthTokens)+len(c.AdminTokens)+len(c.MetricsTokens) > 0,
+		"max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)
