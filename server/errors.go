@@ -60,6 +60,8 @@ func classify(err error) (status int, typ string) {
 	case errors.Is(err, catalog.ErrUnavailable), errors.Is(err, hot.ErrBacklogFull), errors.Is(err, hot.ErrClosed),
 		errors.Is(err, flusher.ErrStorage), errors.Is(err, flusher.ErrClosed):
 		return http.StatusServiceUnavailable, "ServiceUnavailableException"
+	case errors.Is(err, ingest.ErrOverloaded):
+		return http.StatusTooManyRequests, "TooManyRequestsException"
 	case errors.Is(err, ingest.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException"
 	case errors.As(err, &he):

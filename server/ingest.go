@@ -281,7 +281,9 @@ func (s *Server) ReadEvents(c echo.Context, table string, p openapi.ReadEventsPa
 	if err != nil {
 		return err
 	}
-	req := ingest.ReadRequest{Limit: ingest.DefaultReadLimit, Since: since}
+	ch := ingest.NewCharge(s.inflight)
+	defer ch.Release()
+	req := ingest.ReadRequest{Limit: ingest.DefaultReadLimit, Since: since, Charge: &ch}
 	if p.Limit != nil {
 		if *p.Limit < 1 || *p.Limit > ingest.MaxReadLimit {
 			return fmt.Errorf("%w: limit must be between 1 and %d", catalog.ErrInvalid, ingest.MaxReadLimit)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/ingest/ingestpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -331,5 +334,40 @@ func TestMethodLabel(t *testing.T) {
 	}
 	if len(seen) != 3 || !seen["GET"] || !seen["PATCH"] || !seen["other"] {
 		t.Fatalf("method labels %v, want GET, PATCH and other", seen)
+	}
+}
+
+// TestReadPageBytes: a hot read returns at most ingest.MaxReadBytes of
+// events whatever its limit, and the next page goes on from there.
+func TestReadPageBytes(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	const n, size = 10, 900 << 10
+	body := `{"payload":"` + strings.Repeat("p", size) + `"}`
+	for range n {
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, writeReq{path: "/tables/big", body: body}.build())
+		if w.Code != http.StatusAccepted {
+			t.Fatalf("write: %d %s", w.Code, w.Body)
+		}
+	}
+	var all int
+	for offset, pages := 0, 0; all < n; pages++ {
+		if pages == n {
+			t.Fatalf("%d events in %d pages, want %d", all, pages, n)
+		}
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, writeReq{method: http.MethodGet, path: fmt.Sprintf("/tables/big?offset=%d&limit=100", offset)}.build())
+		var page struct {
+			Events     []json.RawMessage `json:"events"`
+			NextOffset int               `json:"next_offset"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != 200 {
+			t.Fatalf("read at %d: %d %.200s", offset, w.Code, w.Body)
+		}
+		if want := min(n-all, ingest.MaxReadBytes/size); len(page.Events) != want {
+			t.Fatalf("read at %d: %d events of %d KiB, want %d", offset, len(page.Events), size>>10, want)
+		}
+		all += len(page.Events)
+		offset = page.NextOffset
 	}
 }
