@@ -39,14 +39,18 @@ func NewInFlight(max int64) *InFlight {
 // Acquire reserves n bytes, or reports false and reserves nothing. When
 // nothing is reserved any n fits, so a request larger than the limit can
 // still run alone.
-func (l *InFlight) Acquire(n int64) bool {
+func (l *InFlight) Acquire(n int64) bool { return l.acquire(n, 0) }
+
+// acquire is Acquire for a holder of own bytes, who is alone when they are
+// all that is reserved.
+func (l *InFlight) acquire(n, own int64) bool {
 	if l.max <= 0 {
 		l.cur.Add(n)
 		return true
 	}
 	for {
 		cur := l.cur.Load()
-		if cur+n > l.max && cur > 0 {
+		if cur+n > l.max && cur > own {
 			return false
 		}
 		if l.cur.CompareAndSwap(cur, cur+n) {
@@ -87,12 +91,12 @@ type Charge struct {
 func NewCharge(l *InFlight) Charge { return Charge{l: l} }
 
 // Grow adds n bytes to the charge, or reports false and adds nothing when
-// they do not fit.
+// they do not fit. A charge that is all there is always grows.
 func (c *Charge) Grow(n int64) bool {
 	if c.l == nil {
 		return true
 	}
-	if !c.over && !c.l.Acquire(n) {
+	if !c.over && !c.l.acquire(n, c.n) {
 		return false
 	}
 	if c.over {

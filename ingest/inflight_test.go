@@ -23,9 +23,9 @@ func TestChargeGrow(t *testing.T) {
 	if l.Bytes() != 0 || a.Bytes() != 0 {
 		t.Fatalf("%d bytes reserved after releasing everything", l.Bytes())
 	}
-	// A charge alone may pass the limit, so that one oversized request
-	// still runs.
-	if !a.Grow(500) || b.Grow(1) {
+	// A charge alone may pass the limit, also growing, so that one
+	// oversized request still runs.
+	if !a.Grow(500) || !a.Grow(500) || b.Grow(1) {
 		t.Fatal("an oversized charge must pass alone and block others")
 	}
 	a.Release()

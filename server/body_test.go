@@ -104,3 +104,20 @@ func TestCatalogBodyTooLarge(t *testing.T) {
 		}
 	}
 }
+
+// TestOversizedWriteAlone: a write larger than the in-flight limit goes
+// through when nothing else is in flight, however its charge grows.
+func TestOversizedWriteAlone(t *testing.T) {
+	ts := newTestServer(t, testOptions{inflight: 16 << 10})
+	body := `{"records":[` + strings.Repeat(`{"payload":"`+strings.Repeat("x", 1000)+`"},`, 99) + `{"payload":"x"}]}`
+	for _, chunked := range []bool{false, true} {
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, writeReq{path: "/tables/big/bulk", body: body, chunked: chunked}.build())
+		if w.Code != http.StatusAccepted {
+			t.Errorf("chunked=%v: a 100 KB bulk alone under a 16 KiB limit: %d %s", chunked, w.Code, w.Body)
+		}
+	}
+	if b := ts.inflight.Bytes(); b != 0 {
+		t.Errorf("%d bytes charged after the writes", b)
+	}
+}
