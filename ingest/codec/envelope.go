@@ -398,10 +398,11 @@ func EachBulkJSON(body []byte, fn BulkFunc) error {
 
 // CountBulk counts the records of a JSON bulk body (ndjson false: an
 // array or {"records": [...]}) or of an NDJSON one, as the Decode and
-// Each functions and SplitBulkRows see them, without decoding them. Its
-// errors are theirs for a body that is not of the shape, or holds more
-// than MaxBulkRecords records; a JSON body is checked to be JSON, not that
-// its records are valid.
+// Each functions and SplitBulkRows see them of a body they accept,
+// without decoding them: it reads only the structure of a JSON body, at a
+// fraction of the cost of decoding it. Its errors are theirs for a body
+// that is not of the shape or holds more than MaxBulkRecords records; it
+// need not reject a body they reject.
 func CountBulk(body []byte, ndjson bool) (int, error) {
 	if ndjson {
 		n := 0
@@ -411,35 +412,96 @@ func CountBulk(body []byte, ndjson bool) (int, error) {
 		return n, nil
 	}
 	s := scanner{data: body}
-	inObject, err := openRecords(&s)
-	if err != nil {
+	if _, err := openRecords(&s); err != nil {
 		return 0, err
 	}
+	n, ok := countElements(body[s.pos:])
+	if n > MaxBulkRecords {
+		return 0, ErrTooManyRecords
+	}
+	if !ok {
+		return countChecked(&s)
+	}
+	return n, nil
+}
+
+// countElements counts the elements of the JSON array that b starts in,
+// after its '[', from its strings, brackets and commas alone. ok is false
+// when b does not hold a well-bracketed array, or n passes MaxBulkRecords.
+func countElements(b []byte) (n int, ok bool) {
+	depth, empty := 0, true
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			// The closing quote is the next one after an even number
+			// of backslashes.
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return n, false
+				}
+				i += 1 + j
+				k := i - 1
+				for b[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+			empty = false
+		case '[', '{':
+			depth++
+			empty = false
+		case ']', '}':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			if c != ']' {
+				return n, false
+			}
+			if !empty {
+				n++
+			}
+			return n, true
+		case ',':
+			if depth == 0 {
+				if n++; n > MaxBulkRecords {
+					return n, false
+				}
+			}
+		default:
+			empty = false
+		}
+	}
+	return n, false
+}
+
+// countChecked counts the records after s.pos, in the records array of a
+// bulk body, checking that it is JSON: the count, or more likely the
+// error, of a body countElements could not count.
+func countChecked(s *scanner) (int, error) {
 	first := true
-	n := 0
-	for {
+	for n := 0; ; n++ {
 		more, err := s.nextElement(&first)
 		if err != nil {
 			return 0, err
 		}
 		if !more {
-			break
+			return n, nil
 		}
 		if n == MaxBulkRecords {
 			return 0, ErrTooManyRecords
 		}
 		// A record's members are one level deeper than a payload's own
-		// nesting, which is what the decoders limit: count the record at
+		// nesting, which is what the decoders limit: skip the record at
 		// level -1 so that no body they take is refused here.
 		if err := s.skip(-1); err != nil {
 			return 0, err
 		}
-		n++
 	}
-	if err := closeRecords(&s, inObject); err != nil {
-		return 0, err
-	}
-	return n, nil
 }
 
 // openRecords moves s into the records array of a bulk body: past its '['
