@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"net/url"
 	"path"
 	"strings"
 
@@ -21,13 +20,13 @@ import (
 // readMetadata returns the parsed metadata file at loc and its raw JSON,
 // from the cache when possible.
 func (s *Service) readMetadata(ctx context.Context, loc string) (cachedMetadata, error) {
-	if e, ok := s.cache.get(loc); ok {
+	if e, ok := s.cache.get(loc); ok && e.meta != nil {
 		return e, nil
 	}
 	raw, err := readFile(s.wh.IO(), loc)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
-			return cachedMetadata{}, fmt.Errorf("metadata file %s is missing: %w", loc, err)
+			return cachedMetadata{}, missingFile(loc)
 		}
 		return cachedMetadata{}, fmt.Errorf("%w: reading metadata %s: %w", ErrUnavailable, loc, err)
 	}
@@ -41,6 +40,33 @@ func (s *Service) readMetadata(ctx context.Context, loc string) (cachedMetadata,
 	e := cachedMetadata{raw: raw, meta: meta}
 	s.cache.put(loc, e)
 	return e, nil
+}
+
+// missingFile is the error for a metadata file that is gone, worded as
+// the reference catalog words it.
+func missingFile(loc string) error {
+	return fmt.Errorf("%w: Failed to open input stream for file: %s", ErrNotFound, loc)
+}
+
+// checkFile returns ErrNotFound if the file at loc is gone. A cached
+// metadata file is immutable, but it can still be deleted under the
+// catalog; a table whose current metadata file is gone cannot be read by
+// anyone, and says so rather than answering from the cache.
+func (s *Service) checkFile(loc string) error {
+	st, ok := s.wh.IO().(interface {
+		Stat(name string) (fs.FileInfo, error)
+	})
+	if !ok {
+		return nil
+	}
+	_, err := st.Stat(loc)
+	switch {
+	case err == nil:
+		return nil
+	case errors.Is(err, fs.ErrNotExist):
+		return missingFile(loc)
+	}
+	return fmt.Errorf("%w: checking metadata %s: %w", ErrUnavailable, loc, err)
 }
 
 func readFile(fsys icebergio.IO, loc string) ([]byte, error) {
@@ -58,26 +84,34 @@ func readFile(fsys icebergio.IO, loc string) ([]byte, error) {
 // writeMetadata encodes meta, compressed as its file name says, and writes
 // it to loc. It returns the uncompressed JSON.
 func (s *Service) writeMetadata(ctx context.Context, loc string, meta table.Metadata) ([]byte, error) {
-	w, ok := s.wh.IO().(icebergio.WriteFileIO)
-	if !ok {
-		return nil, errors.New("warehouse IO cannot write")
-	}
 	raw, err := encodeJSON(meta)
 	if err != nil {
 		return nil, err
 	}
-	body, err := compress(loc, raw)
-	if err != nil {
+	if err := s.writeFile(loc, raw); err != nil {
 		return nil, err
-	}
-	if err := w.WriteFile(loc, body); err != nil {
-		return nil, fmt.Errorf("%w: writing metadata %s: %w", ErrUnavailable, loc, err)
 	}
 	s.cache.put(loc, cachedMetadata{raw: raw, meta: meta})
 	return raw, nil
 }
 
-func encodeJSON(meta table.Metadata) ([]byte, error) {
+// writeFile writes raw to loc, compressed as its name says.
+func (s *Service) writeFile(loc string, raw []byte) error {
+	w, ok := s.wh.IO().(icebergio.WriteFileIO)
+	if !ok {
+		return errors.New("warehouse IO cannot write")
+	}
+	body, err := compress(loc, raw)
+	if err != nil {
+		return err
+	}
+	if err := w.WriteFile(loc, body); err != nil {
+		return fmt.Errorf("%w: writing metadata %s: %w", ErrUnavailable, loc, err)
+	}
+	return nil
+}
+
+func encodeJSON(meta any) ([]byte, error) {
 	var buf bytes.Buffer
 	// No HTML escaping: metadata carries docs and property values, not HTML.
 	enc := json.NewEncoder(&buf)
@@ -141,30 +175,4 @@ func decompress(loc string, body []byte) ([]byte, error) {
 		return dec.DecodeAll(body, nil)
 	}
 	return body, nil
-}
-
-// inside reports whether loc is root or below it. Locations with dot
-// segments, other schemes or other buckets are not inside.
-func inside(root, loc string) bool {
-	r, err1 := url.Parse(root)
-	l, err2 := url.Parse(loc)
-	if err1 != nil || err2 != nil {
-		return false
-	}
-	if r.Scheme == "file" && l.Scheme == "" {
-		l.Scheme = "file"
-	}
-	if r.Scheme != l.Scheme || r.Host != l.Host {
-		return false
-	}
-	if l.RawQuery != "" || l.Fragment != "" || strings.Contains(l.Path, "//") {
-		return false
-	}
-	for _, seg := range strings.Split(l.Path, "/") {
-		if seg == "." || seg == ".." {
-			return false
-		}
-	}
-	rp := strings.TrimSuffix(r.Path, "/")
-	return l.Path == rp || strings.HasPrefix(l.Path, rp+"/")
 }

@@ -3,6 +3,7 @@ package catalog
 import (
 	"fmt"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -26,11 +27,31 @@ func validName(kind, name string) error {
 		return fmt.Errorf("%w: %s name %q contains a path separator", ErrInvalid, kind, name)
 	}
 	for _, r := range name {
-		if r < 0x20 || r == 0x7f {
+		switch {
+		case unicode.Is(unicode.Cc, r):
 			return fmt.Errorf("%w: %s name %q contains a control character", ErrInvalid, kind, name)
+		case r == utf8.RuneError:
+			// A JSON decoder puts U+FFFD where a body had invalid UTF-8:
+			// refused rather than stored as something the client never
+			// sent.
+			return fmt.Errorf("%w: %s name %q contains U+FFFD (invalid UTF-8 in the request?)", ErrInvalid, kind, name)
+		case bidiControl(r):
+			return fmt.Errorf("%w: %s name %q contains a bidirectional control character (U+%04X), which makes a name display as another", ErrInvalid, kind, name, r)
 		}
 	}
 	return nil
+}
+
+// bidiControl reports the Unicode bidirectional formatting characters
+// (embeddings, overrides, isolates and marks).
+func bidiControl(r rune) bool {
+	switch {
+	case r == 0x061C, r == 0x200E, r == 0x200F:
+		return true
+	case r >= 0x202A && r <= 0x202E, r >= 0x2066 && r <= 0x2069:
+		return true
+	}
+	return false
 }
 
 // ValidateNamespace checks every level of ns; an empty namespace is

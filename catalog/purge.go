@@ -7,7 +7,10 @@ import (
 	"regexp"
 	"time"
 
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/internal/location"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // ownedLocation matches the last path segment of a location the catalog
@@ -18,6 +21,7 @@ var ownedLocation = regexp.MustCompile(`-[0-9a-f]{32}$`)
 // purgePlan is what dropping a table with purge deletes.
 type purgePlan struct {
 	metadata string   // the table's metadata file when it was listed
+	table    string   // the table's location
 	files    []string // every file the metadata references, metadata included
 	location string   // set when the whole table location may go
 }
@@ -30,13 +34,16 @@ func (s *Service) planPurge(ctx context.Context, metaLoc string) (*purgePlan, er
 	if err != nil {
 		return nil, fmt.Errorf("purge: %w", err)
 	}
-	files, err := referencedFiles(m.meta, s.wh)
+	files, err := referencedFiles(m.meta, warehouse.Confine(s.wh.IO(), m.meta.Location()))
 	if err != nil {
 		return nil, fmt.Errorf("%w: purge: listing files: %w", ErrUnavailable, err)
 	}
-	p := &purgePlan{metadata: metaLoc, files: append(files, metaLoc)}
-	if loc := m.meta.Location(); inside(s.wh.Root(), loc) && ownedLocation.MatchString(path.Base(loc)) {
-		p.location = loc
+	p := &purgePlan{metadata: metaLoc, table: m.meta.Location(), files: files}
+	if location.Within(m.meta.Location(), metaLoc) {
+		p.files = append(p.files, metaLoc)
+	}
+	if loc, err := location.Parse(m.meta.Location()); err == nil && s.roots[0].Below(loc) && ownedLocation.MatchString(path.Base(loc.Path())) {
+		p.location = m.meta.Location()
 	}
 	return p, nil
 }
@@ -45,15 +52,25 @@ func (s *Service) planPurge(ctx context.Context, metaLoc string) (*purgePlan, er
 // is logged and counted, and left for orphan cleanup.
 func (s *Service) purge(ctx context.Context, p *purgePlan) {
 	ctx = context.WithoutCancel(ctx)
+	// Check again, at the moment of deleting, that each file is the
+	// table's: a bug in listing must not become another table's loss.
+	files := p.files[:0:0]
+	for _, f := range p.files {
+		if err := warehouse.CheckInTable(p.table, f); err != nil {
+			s.log.Error("purge: not deleting a file outside the table", "table", p.table, "err", err)
+			continue
+		}
+		files = append(files, f)
+	}
 	var err error
 	for attempt := 0; attempt < 3; attempt++ {
 		if attempt > 0 {
 			time.Sleep(time.Duration(attempt) * 200 * time.Millisecond)
 		}
-		if err = s.wh.Delete(ctx, p.files); err != nil {
+		if err = s.wh.Delete(ctx, files); err != nil {
 			continue
 		}
-		n := len(p.files)
+		n := len(files)
 		if p.location != "" {
 			var rest int
 			if rest, err = s.wh.DeletePrefix(ctx, p.location); err != nil {
@@ -70,13 +87,21 @@ func (s *Service) purge(ctx context.Context, p *purgePlan) {
 }
 
 // referencedFiles lists every file meta refers to, directly or through
-// manifest lists and manifests. Only files inside the warehouse are
-// returned: purge never deletes what the catalog does not own.
-func referencedFiles(meta table.Metadata, wh Warehouse) ([]string, error) {
+// manifest lists and manifests, that lies inside the table's location:
+// purge never reads or deletes what the table does not own.
+func referencedFiles(meta table.Metadata, fsys icebergio.IO) ([]string, error) {
+	loc, err := location.Parse(meta.Location())
+	if err != nil {
+		return nil, err
+	}
+	owned := func(p string) bool {
+		l, err := location.Parse(p)
+		return err == nil && loc.Contains(l)
+	}
 	seen := map[string]bool{}
 	var out []string
 	add := func(p string) {
-		if p != "" && !seen[p] && inside(wh.Root(), p) {
+		if p != "" && !seen[p] && owned(p) {
 			seen[p] = true
 			out = append(out, p)
 		}
@@ -90,14 +115,19 @@ func referencedFiles(meta table.Metadata, wh Warehouse) ([]string, error) {
 	for st := range meta.PartitionStatistics() {
 		add(st.StatisticsPath)
 	}
-	fsys := wh.IO()
 	for _, snap := range meta.Snapshots() {
+		if !owned(snap.ManifestList) {
+			continue
+		}
 		add(snap.ManifestList)
 		manifests, err := snap.Manifests(fsys)
 		if err != nil {
 			return nil, fmt.Errorf("snapshot %d: %w", snap.SnapshotID, err)
 		}
 		for _, mf := range manifests {
+			if !owned(mf.FilePath()) {
+				continue
+			}
 			add(mf.FilePath())
 			entries, err := mf.FetchEntries(fsys, false)
 			if err != nil {

@@ -11,7 +11,9 @@ import (
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/view"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zombi-db/zombi/internal/location"
 )
 
 // Warehouse is what the catalog needs from object storage: a FileIO for
@@ -50,6 +52,10 @@ type Options struct {
 	MetadataCacheSize int
 	// Now returns the current time; default time.Now.
 	Now func() time.Time
+	// AllowedLocations are the locations besides the warehouse below
+	// which tables and views may live (the Warehouse must be able to read,
+	// write and delete there).
+	AllowedLocations []string
 }
 
 // Service is the catalog. It is safe for concurrent use.
@@ -61,8 +67,11 @@ type Service struct {
 	now     func() time.Time
 
 	receiptLifetime time.Duration
-	cache           *metadataCache
-	watch           watchers
+	// roots are where tables and views may live: the warehouse first,
+	// then the allowed locations.
+	roots []location.Location
+	cache *metadataCache
+	watch watchers
 }
 
 // New returns a Service over opts.Store and opts.Warehouse.
@@ -82,7 +91,12 @@ func New(opts Options) (*Service, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	roots, err := parseRoots(opts.Warehouse.Root(), opts.AllowedLocations)
+	if err != nil {
+		return nil, err
+	}
 	return &Service{
+		roots:           roots,
 		store:           opts.Store,
 		wh:              opts.Warehouse,
 		log:             opts.Logger,
@@ -121,7 +135,8 @@ type metadataCache struct {
 
 type cachedMetadata struct {
 	raw  []byte
-	meta table.Metadata
+	meta table.Metadata // a table's metadata file
+	view view.Metadata  // or a view's
 }
 
 func newMetadataCache(max int) *metadataCache {

@@ -3,6 +3,7 @@ package catalog
 import (
 	"context"
 	"errors"
+	"fmt"
 	"strings"
 	"time"
 )
@@ -36,6 +37,48 @@ type Receipt struct {
 	Body   []byte
 	// Created is kept to the microsecond and returned in UTC.
 	Created time.Time
+}
+
+// Kind is what an entry names. Tables and views share one namespace of
+// names: a name is either a table or a view.
+type Kind uint8
+
+// Entry kinds.
+const (
+	KindTable Kind = iota + 1
+	KindView
+)
+
+func (k Kind) String() string {
+	switch k {
+	case KindTable:
+		return "table"
+	case KindView:
+		return "view"
+	}
+	return fmt.Sprintf("Kind(%d)", uint8(k))
+}
+
+// Entry is what the store keeps for a table or a view.
+type Entry struct {
+	Kind Kind
+	// MetadataLocation is the current metadata file: the pointer that
+	// commits compare and swap.
+	MetadataLocation string
+	// Location is the table's or view's location in canonical form
+	// (internal/location): every file it owns lies below it, and no two
+	// entries' locations overlap. Empty for an entry written before
+	// stores kept it, until the catalog backfills it.
+	Location string
+	// UUID is the table or view UUID of the metadata; no two entries share
+	// one. Empty as for Location.
+	UUID string
+}
+
+// Owner is an entry with its name.
+type Owner struct {
+	Ident Ident
+	Entry Entry
 }
 
 // Store keeps the catalog's pointers. Every read and write happens inside a
@@ -78,27 +121,38 @@ type Tx interface {
 	// all).
 	ListNamespaces(parent Namespace, after string, limit int) ([]Namespace, error)
 
-	// LoadTable returns the table's current metadata location or
-	// ErrNoSuchTable.
-	LoadTable(id Ident) (string, error)
-	// CreateTable points id at metadataLocation; ErrTableExists if present,
-	// ErrNoSuchNamespace if the namespace is absent.
-	CreateTable(id Ident, metadataLocation string) error
-	// SwapTable moves id's pointer from expected to next, or returns
-	// ErrCommitFailed when the pointer is not at expected and
-	// ErrNoSuchTable when the table is absent.
-	SwapTable(id Ident, expected, next string) error
-	// DropTable removes the pointer and returns the location it held;
-	// ErrNoSuchTable if absent.
-	DropTable(id Ident) (string, error)
-	// RenameTable moves the pointer from one name to another:
-	// ErrNoSuchTable if from is absent, ErrTableExists if to is present,
+	// Load returns the entry of kind named id: ErrNoSuchTable (kind
+	// KindTable) or ErrNoSuchView (KindView) if there is none, also when id
+	// names an entry of the other kind.
+	Load(kind Kind, id Ident) (Entry, error)
+	// Create makes id name e. ErrTableExists or ErrViewExists (after the
+	// kind of the entry present) if id names an entry of either kind;
+	// ErrNoSuchNamespace if the namespace is absent; ErrLocationInUse if
+	// e.Location overlaps another entry's location or e.UUID is another
+	// entry's.
+	Create(id Ident, e Entry) error
+	// Swap replaces the entry of kind next.Kind named id with next if its
+	// metadata location is expected: ErrCommitFailed when it is not,
+	// ErrNoSuchTable/ErrNoSuchView when there is no such entry, and
+	// ErrLocationInUse as for Create (id's own entry excepted).
+	Swap(id Ident, expected string, next Entry) error
+	// Drop removes the entry of kind named id and returns it;
+	// ErrNoSuchTable/ErrNoSuchView if absent.
+	Drop(kind Kind, id Ident) (Entry, error)
+	// Rename moves the entry of kind from one name to another:
+	// ErrNoSuchTable/ErrNoSuchView if from names no such entry,
+	// ErrTableExists/ErrViewExists if to names an entry of either kind,
 	// ErrNoSuchNamespace if to's namespace is absent.
-	RenameTable(from, to Ident) error
-	// ListTables returns the tables in ns ordered by name, starting strictly
-	// after the name after, at most limit (limit <= 0: all);
+	Rename(kind Kind, from, to Ident) error
+	// List returns the entries of kind in ns ordered by name, starting
+	// strictly after the name after, at most limit (limit <= 0: all);
 	// ErrNoSuchNamespace if ns is absent.
-	ListTables(ns Namespace, after string, limit int) ([]Ident, error)
+	List(kind Kind, ns Namespace, after string, limit int) ([]Ident, error)
+	// Overlapping returns up to limit (<= 0: all) entries, of either kind,
+	// whose location equals loc, contains it or lies inside it. loc is
+	// canonical (see Entry.Location); entries without a location are
+	// never returned.
+	Overlapping(loc string, limit int) ([]Owner, error)
 
 	// LoadReceipt returns the receipt stored under key, or nil if none.
 	LoadReceipt(key string) (*Receipt, error)

@@ -9,7 +9,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
-	"github.com/google/uuid"
+	"github.com/zombi-db/zombi/internal/location"
 )
 
 // Table is a table's current state as the REST API hands it out.
@@ -39,35 +39,20 @@ type CreateTableRequest struct {
 	Stage bool
 }
 
-// tableLocation returns the pointer of id (its metadata location). A
-// missing table is ErrNoSuchTable even when its namespace is missing too:
+// loadEntry returns the entry of kind named id. A missing entry is
+// ErrNoSuchTable or ErrNoSuchView even when its namespace is missing too:
 // the REST spec answers loadTable and dropTable of such a table with
 // NoSuchTableException, and Iceberg's Java client relies on it — Spark
 // resolves the metadata table db.t.snapshots by first loading table
 // "snapshots" in namespace db.t and falling back only on NoSuchTable.
-func (s *Service) tableLocation(ctx context.Context, id Ident) (string, error) {
-	loc, err := s.tableOrNamespace(ctx, id)
-	if errors.Is(err, ErrNoSuchNamespace) {
-		return "", fmt.Errorf("%w: %s (namespace %s does not exist)", ErrNoSuchTable, id, strings.Join(id.Namespace, "."))
-	}
-	return loc, err
-}
-
-// tableOrNamespace is tableLocation, except that a missing namespace is
-// ErrNoSuchNamespace: what createTable answers.
-func (s *Service) tableOrNamespace(ctx context.Context, id Ident) (string, error) {
-	var loc string
+func (s *Service) loadEntry(ctx context.Context, kind Kind, id Ident) (Entry, error) {
+	var e Entry
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error
-		loc, err = tx.LoadTable(id)
-		if errors.Is(err, ErrNoSuchTable) {
-			if _, nsErr := tx.LoadNamespace(id.Namespace); nsErr != nil {
-				return nsErr
-			}
-		}
+		e, err = tx.Load(kind, id)
 		return err
 	})
-	return loc, err
+	return e, err
 }
 
 // LoadTable returns the table's current metadata.
@@ -75,23 +60,40 @@ func (s *Service) LoadTable(ctx context.Context, id Ident) (*Table, error) {
 	if err := ValidateIdent(id); err != nil {
 		return nil, err
 	}
-	loc, err := s.tableLocation(ctx, id)
+	e, err := s.loadEntry(ctx, KindTable, id)
 	if err != nil {
 		return nil, err
 	}
-	return s.tableAt(ctx, id, loc)
+	return s.tableAt(ctx, id, e.MetadataLocation)
 }
 
-// TableLocation returns the table's current metadata location only; it is
-// how a client's cached copy is checked without reading metadata.
+// TableLocation returns the table's current metadata location after
+// checking the file is still there; it is how a client's cached copy is
+// checked without reading metadata.
 func (s *Service) TableLocation(ctx context.Context, id Ident) (string, error) {
 	if err := ValidateIdent(id); err != nil {
 		return "", err
 	}
-	return s.tableLocation(ctx, id)
+	e, err := s.loadEntry(ctx, KindTable, id)
+	if err != nil {
+		return "", err
+	}
+	return e.MetadataLocation, s.checkFile(e.MetadataLocation)
+}
+
+// TableExists reports whether id names a table.
+func (s *Service) TableExists(ctx context.Context, id Ident) error {
+	if err := ValidateIdent(id); err != nil {
+		return err
+	}
+	_, err := s.loadEntry(ctx, KindTable, id)
+	return err
 }
 
 func (s *Service) tableAt(ctx context.Context, id Ident, loc string) (*Table, error) {
+	if err := s.checkFile(loc); err != nil {
+		return nil, err
+	}
 	m, err := s.readMetadata(ctx, loc)
 	if err != nil {
 		return nil, err
@@ -101,6 +103,10 @@ func (s *Service) tableAt(ctx context.Context, id Ident, loc string) (*Table, er
 
 // ListTables lists the tables of ns.
 func (s *Service) ListTables(ctx context.Context, ns Namespace, pageToken string, pageSize int) (Page[Ident], error) {
+	return s.list(ctx, KindTable, ns, pageToken, pageSize)
+}
+
+func (s *Service) list(ctx context.Context, kind Kind, ns Namespace, pageToken string, pageSize int) (Page[Ident], error) {
 	if err := ValidateNamespace(ns); err != nil {
 		return Page[Ident]{}, err
 	}
@@ -111,7 +117,7 @@ func (s *Service) ListTables(ctx context.Context, ns Namespace, pageToken string
 	limit := pageLimit(pageSize)
 	var page Page[Ident]
 	err = s.store.View(ctx, func(tx Tx) error {
-		items, err := tx.ListTables(ns, after, limit+1)
+		items, err := tx.List(kind, ns, after, limit+1)
 		if err != nil {
 			return err
 		}
@@ -125,81 +131,9 @@ func (s *Service) ListTables(ctx context.Context, ns Namespace, pageToken string
 	return page, err
 }
 
-// defaultLocation is where a new table lives when the client names no
-// location: under the warehouse, by namespace, with a random suffix so a
-// table created after another was dropped or renamed away never shares its
-// files. Names are folded to location-safe characters (see pathSegment):
-// engines disagree on whether a location is percent-decoded, so a location
-// must mean the same path to all of them.
-func (s *Service) defaultLocation(id Ident) string {
-	return s.namespaceLocation(id.Namespace) + "/" + pathSegment(id.Name) + "-" + strings.ReplaceAll(uuid.NewString(), "-", "")
-}
-
-// namespaceLocation is the directory under which the catalog puts the
-// tables of ns: <warehouse>/<namespace levels>.
-func (s *Service) namespaceLocation(ns Namespace) string {
-	parts := []string{strings.TrimSuffix(s.wh.Root(), "/")}
-	for _, level := range ns {
-		parts = append(parts, pathSegment(level))
-	}
-	return strings.Join(parts, "/")
-}
-
-// pathSegment keeps ASCII letters, digits, '.', '_' and '-' of a name and
-// replaces every other byte with '_'. A segment made only of dots becomes
-// underscores too.
-func pathSegment(name string) string {
-	b := []byte(name)
-	dots := true
-	for i, c := range b {
-		if !safeSegmentByte(c) {
-			b[i] = '_'
-		}
-		dots = dots && b[i] == '.'
-	}
-	if dots {
-		return strings.Repeat("_", len(b))
-	}
-	return string(b)
-}
-
-func safeSegmentByte(c byte) bool {
-	return c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '.' || c == '_' || c == '-'
-}
-
-// plainLocation reports whether a location's path is made of characters
-// every engine reads the same way: no percent escapes, spaces, '?', '#' or
-// other bytes that URL parsers treat differently.
-func plainLocation(loc string) bool {
-	for i := 0; i < len(loc); i++ {
-		c := loc[i]
-		if !safeSegmentByte(c) && !strings.ContainsRune("/:=+,@~", rune(c)) {
-			return false
-		}
-	}
-	return true
-}
-
-// checkLocations refuses table, data and metadata locations outside the
-// warehouse, or with characters engines would read differently: a client
-// never makes the server read or write elsewhere.
-func (s *Service) checkLocations(meta table.Metadata) error {
-	root := s.wh.Root()
-	locs := []struct{ what, loc string }{{"table location", meta.Location()}}
-	for _, key := range []string{table.WriteDataPathKey, table.WriteMetadataPathKey} {
-		if p, ok := meta.Properties()[key]; ok {
-			locs = append(locs, struct{ what, loc string }{key, p})
-		}
-	}
-	for _, l := range locs {
-		if !plainLocation(l.loc) {
-			return fmt.Errorf("%w: %s %q may only contain ASCII letters, digits and . _ - / : = + , @ ~", ErrInvalid, l.what, l.loc)
-		}
-		if !inside(root, l.loc) || strings.TrimSuffix(l.loc, "/") == strings.TrimSuffix(root, "/") {
-			return fmt.Errorf("%w: %s %q is not inside the warehouse %s", ErrInvalid, l.what, l.loc, root)
-		}
-	}
-	return nil
+// entryOf is the store entry of a table with metadata meta at metaLoc.
+func entryOf(kind Kind, metaLoc string, loc location.Location, uuid string) Entry {
+	return Entry{Kind: kind, MetadataLocation: metaLoc, Location: loc.String(), UUID: uuid}
 }
 
 // CreateTable creates a table (or, with Stage, only builds its metadata).
@@ -214,9 +148,7 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 		return nil, err
 	}
 	// Refuse the common failures before writing any file.
-	if _, err := s.tableOrNamespace(ctx, req.Ident); err == nil {
-		return nil, fmt.Errorf("%w: %s", ErrTableExists, req.Ident)
-	} else if !errors.Is(err, ErrNoSuchTable) {
+	if err := s.checkFreeFor(ctx, KindTable, req.Ident); err != nil {
 		return nil, err
 	}
 	loc := strings.TrimSuffix(req.Location, "/")
@@ -229,9 +161,13 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 	}
 	meta, err := table.NewMetadata(req.Schema, req.Spec, sortOrder, loc, iceberg.Properties(maps.Clone(req.Properties)))
 	if err != nil {
-		return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		return nil, errorf(ErrIllegalArgument, "%s", err)
 	}
-	if err := s.checkLocations(meta); err != nil {
+	place, err := s.place("table location", meta.Location())
+	if err != nil {
+		return nil, err
+	}
+	if err := confine(meta, nil, ""); err != nil {
 		return nil, err
 	}
 	if req.Stage {
@@ -251,17 +187,42 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 	}
 	res := &Table{Ident: req.Ident, MetadataLocation: metaLoc, Metadata: meta, RawMetadata: raw, Config: s.wh.ClientConfig()}
 	err = s.update(ctx, idem, func(tx Tx) (any, error) {
-		return res, tx.CreateTable(req.Ident, metaLoc)
+		if err := s.checkNotNamespaceDir(tx, place); err != nil {
+			return nil, err
+		}
+		return res, tx.Create(req.Ident, entryOf(KindTable, metaLoc, place, meta.TableUUID().String()))
 	})
 	if err != nil {
 		s.discard(ctx, []string{metaLoc}, err)
-		return nil, err
+		return nil, sameNameExists(KindTable, req.Ident, err)
 	}
 	s.changed(req.Ident)
 	return res, nil
 }
 
-// newMetadataLocation names the metadata file of version v of meta.
+// checkFree returns nil if id's namespace exists and id names nothing;
+// otherwise ErrNoSuchNamespace, ErrTableExists or ErrViewExists.
+func (s *Service) checkFree(ctx context.Context, id Ident) error {
+	return s.store.View(ctx, func(tx Tx) error {
+		if _, err := tx.LoadNamespace(id.Namespace); err != nil {
+			return err
+		}
+		if _, err := tx.Load(KindTable, id); err == nil {
+			return fmt.Errorf("%w: %s", ErrTableExists, id)
+		} else if !errors.Is(err, ErrNoSuchTable) {
+			return err
+		}
+		if _, err := tx.Load(KindView, id); err == nil {
+			return fmt.Errorf("%w: %s", ErrViewExists, id)
+		} else if !errors.Is(err, ErrNoSuchView) {
+			return err
+		}
+		return nil
+	})
+}
+
+// newMetadataLocation names the metadata file of version v of meta; it
+// lies inside the table location (write.metadata.path is confined there).
 func newMetadataLocation(meta table.Metadata, v int) (string, error) {
 	lp, err := table.LoadLocationProvider(meta.Location(), meta.Properties())
 	if err != nil {
@@ -270,6 +231,9 @@ func newMetadataLocation(meta table.Metadata, v int) (string, error) {
 	loc, err := lp.NewTableMetadataFileLocation(v)
 	if err != nil {
 		return "", fmt.Errorf("%w: %w", ErrInvalid, err)
+	}
+	if !location.Within(meta.Location(), loc) {
+		return "", fmt.Errorf("%w: metadata file %q would be outside the table location %s", ErrInvalid, loc, meta.Location())
 	}
 	return loc, nil
 }
@@ -286,15 +250,24 @@ func (s *Service) discard(ctx context.Context, locs []string, cause error) {
 }
 
 // RegisterTable creates a table pointing at an existing metadata file. With
-// overwrite, an existing table's pointer is replaced.
+// overwrite, an existing table's pointer is replaced. The metadata file and
+// everything it names must lie inside its table location, which, like a
+// created table's, must be free: a table may not be registered onto
+// another table's files or UUID.
 func (s *Service) RegisterTable(ctx context.Context, id Ident, metadataLocation string, overwrite bool, idem *Idempotency) (*Table, error) {
 	if err := ValidateIdent(id); err != nil {
 		return nil, err
 	}
-	if !inside(s.wh.Root(), metadataLocation) {
-		return nil, fmt.Errorf("%w: metadata location %q is not inside the warehouse %s", ErrInvalid, metadataLocation, s.wh.Root())
+	if !s.inRoots(metadataLocation) {
+		return nil, fmt.Errorf("%w: metadata location %q is not inside the warehouse %s or an allowed location", ErrInvalid, metadataLocation, s.wh.Root())
 	}
 	if err := s.replay(ctx, idem); err != nil {
+		return nil, err
+	}
+	if err := s.checkFile(metadataLocation); err != nil {
+		if errors.Is(err, ErrNotFound) {
+			return nil, fmt.Errorf("%w: %w", ErrInvalid, err)
+		}
 		return nil, err
 	}
 	m, err := s.readMetadata(ctx, metadataLocation)
@@ -304,24 +277,35 @@ func (s *Service) RegisterTable(ctx context.Context, id Ident, metadataLocation 
 		}
 		return nil, err
 	}
-	if err := s.checkLocations(m.meta); err != nil {
+	place, err := s.place("table location", m.meta.Location())
+	if err != nil {
 		return nil, err
 	}
+	if !location.Within(m.meta.Location(), metadataLocation) {
+		return nil, fmt.Errorf("%w: metadata file %q is not inside its table location %s", ErrInvalid, metadataLocation, m.meta.Location())
+	}
+	if err := confine(m.meta, nil, ""); err != nil {
+		return nil, err
+	}
+	e := entryOf(KindTable, metadataLocation, place, m.meta.TableUUID().String())
 	res := &Table{Ident: id, MetadataLocation: metadataLocation, Metadata: m.meta, RawMetadata: m.raw, Config: s.wh.ClientConfig()}
 	err = s.update(ctx, idem, func(tx Tx) (any, error) {
-		cur, err := tx.LoadTable(id)
+		if err := s.checkNotNamespaceDir(tx, place); err != nil {
+			return nil, err
+		}
+		cur, err := tx.Load(KindTable, id)
 		switch {
 		case err == nil && overwrite:
-			return res, tx.SwapTable(id, cur, metadataLocation)
+			return res, tx.Swap(id, cur.MetadataLocation, e)
 		case err == nil:
 			return nil, fmt.Errorf("%w: %s", ErrTableExists, id)
 		case errors.Is(err, ErrNoSuchTable):
-			return res, tx.CreateTable(id, metadataLocation)
+			return res, tx.Create(id, e)
 		}
 		return nil, err
 	})
 	if err != nil {
-		return nil, err
+		return nil, sameNameExists(KindTable, id, err)
 	}
 	s.changed(id)
 	return res, nil
@@ -330,17 +314,22 @@ func (s *Service) RegisterTable(ctx context.Context, id Ident, metadataLocation 
 // RenameTable moves a table to a new identifier; its files stay where they
 // are.
 func (s *Service) RenameTable(ctx context.Context, from, to Ident, idem *Idempotency) error {
+	return s.rename(ctx, KindTable, from, to, idem)
+}
+
+func (s *Service) rename(ctx context.Context, kind Kind, from, to Ident, idem *Idempotency) error {
 	if err := ValidateIdent(from); err != nil {
 		return err
 	}
 	if err := ValidateIdent(to); err != nil {
 		return err
 	}
-	err := s.update(ctx, idem, func(tx Tx) (any, error) { return nil, tx.RenameTable(from, to) })
-	if err == nil {
-		s.changed(from, to)
+	err := s.update(ctx, idem, func(tx Tx) (any, error) { return nil, tx.Rename(kind, from, to) })
+	if err != nil {
+		return renameError(from, to, err)
 	}
-	return err
+	s.changed(from, to)
+	return nil
 }
 
 // DropTable removes a table. With purge, the files its metadata references
@@ -357,17 +346,17 @@ func (s *Service) DropTable(ctx context.Context, id Ident, purge bool, idem *Ide
 		if err := s.replay(ctx, idem); err != nil {
 			return err
 		}
-		loc, err := s.tableLocation(ctx, id)
+		e, err := s.loadEntry(ctx, KindTable, id)
 		if err != nil {
 			return err
 		}
-		if plan, err = s.planPurge(ctx, loc); err != nil {
+		if plan, err = s.planPurge(ctx, e.MetadataLocation); err != nil {
 			return err
 		}
 	}
 	err := s.update(ctx, idem, func(tx Tx) (any, error) {
-		loc, err := tx.DropTable(id)
-		if err == nil && plan != nil && loc != plan.metadata {
+		e, err := tx.Drop(KindTable, id)
+		if err == nil && plan != nil && e.MetadataLocation != plan.metadata {
 			// The table moved since it was listed; list again.
 			err = fmt.Errorf("%w: table %s changed while being dropped", ErrCommitFailed, id)
 		}

@@ -9,9 +9,8 @@ import (
 	"github.com/zombi-db/zombi/catalog"
 )
 
-// catalogIO lets iceberg-go's Transaction.Commit (used for snapshot
-// expiry, whose post-commit step deletes the expired files) commit through
-// the catalog's commit path in this process.
+// catalogIO lets iceberg-go's Transaction.Commit (used for manifest
+// merges) commit through the catalog's commit path in this process.
 type catalogIO struct{ c *Compactor }
 
 func identOf(id table.Identifier) (catalog.Ident, error) {

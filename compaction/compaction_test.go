@@ -45,7 +45,7 @@ func flushes(e *env, name string, n, perFlush, hours int) map[int64]string {
 // at most ceil(bytes/target)+1 files, the manifests are merged, and the
 // snapshot from before the compaction still reads.
 func TestCompactManySmallFlushes(t *testing.T) {
-	e := newEnv(t, nil)
+	e := newEnv(t, nil, noFloors)
 	id := ident("many")
 	e.writeBulk("many", "{\"payload\":\"seed\"}\n") // creates the table
 	e.flush(id)

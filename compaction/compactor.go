@@ -23,6 +23,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/internal/tablefiles"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // Catalog is what compaction needs from the catalog.
@@ -49,7 +50,18 @@ type Options struct {
 	// Concurrency bounds the tables worked on at once. Default 1.
 	Concurrency int
 	// LeaseTTL is how long a lease lasts without renewal. Default 1m.
-	LeaseTTL   time.Duration
+	LeaseTTL time.Duration
+	// MinOrphanAge is the floor under every table's orphan window
+	// (zombi.maintenance.orphan-age-ms): orphan cleanup never deletes a
+	// file younger than this, which may belong to a commit in flight.
+	// Default 1h; negative: no floor.
+	MinOrphanAge time.Duration
+	// MinSnapshotAge is the floor under every table's and ref's snapshot
+	// retention: expiry never removes a snapshot that was the table's
+	// current state or a branch head less than this long ago, whose files
+	// readers may still be reading. Default 15m; negative: no floor.
+	MinSnapshotAge time.Duration
+
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -83,15 +95,23 @@ var (
 	ErrMismatch = errors.New("compaction output does not match its input")
 )
 
+// Defaults of the maintenance floors.
+const (
+	DefaultMinOrphanAge   = time.Hour
+	DefaultMinSnapshotAge = 15 * time.Minute
+)
+
 // Compactor runs compactions and maintenance. It is safe for concurrent
 // use.
 type Compactor struct {
-	cat     Catalog
-	fs      table.FSysF
-	node    string
-	opts    Options
-	log     *slog.Logger
-	metrics *metrics
+	cat  Catalog
+	fs   table.FSysF
+	node string
+	// The maintenance floors; 0 is none.
+	minOrphanAge, minSnapshotAge time.Duration
+	opts                         Options
+	log                          *slog.Logger
+	metrics                      *metrics
 
 	stop chan struct{}
 	done chan struct{}
@@ -120,9 +140,17 @@ func New(opts Options) (*Compactor, error) {
 	if opts.Now == nil {
 		opts.Now = time.Now
 	}
+	floor := func(d, def time.Duration) time.Duration {
+		if d == 0 {
+			return def
+		}
+		return max(d, 0)
+	}
 	c := &Compactor{
 		cat: opts.Catalog, fs: opts.FS, node: opts.NodeID, opts: opts, log: opts.Logger,
-		metrics: newMetrics(), stop: make(chan struct{}), done: make(chan struct{}),
+		minOrphanAge:   floor(opts.MinOrphanAge, DefaultMinOrphanAge),
+		minSnapshotAge: floor(opts.MinSnapshotAge, DefaultMinSnapshotAge),
+		metrics:        newMetrics(), stop: make(chan struct{}), done: make(chan struct{}),
 		halted: map[string]error{}, last: map[string]time.Time{},
 	}
 	if err := c.metrics.register(opts.Registerer); err != nil {
@@ -259,7 +287,7 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 
 	var results []table.CompactionGroupResult
 	var written []iceberg.DataFile
-	abandon := func() { tablefiles.Remove(ctx, c.fs, c.log, written) }
+	abandon := func() { tablefiles.Remove(ctx, c.fs, t.Metadata.Location(), c.log, written) }
 	for _, g := range plan.Groups {
 		gr, rows, err := c.rewriteGroup(ctx, tbl, g, target)
 		written = append(written, gr.NewDataFiles...)
@@ -438,9 +466,13 @@ func (c *Compactor) commitRewrite(ctx context.Context, t *catalog.Table, base []
 	}
 }
 
+// icebergTable is t for iceberg-go. Its FileIO is confined to t's
+// location: every manifest list, manifest, data and statistics file the
+// compactor reads, writes, lists or deletes for t is checked, when it is
+// used, to be inside it (warehouse.ErrOutsideTable otherwise).
 func (c *Compactor) icebergTable(t *catalog.Table) *table.Table {
 	id := append(append(table.Identifier{}, t.Ident.Namespace...), t.Ident.Name)
-	return table.New(id, t.Metadata, t.MetadataLocation, c.fs, catalogIO{c})
+	return table.New(id, t.Metadata, t.MetadataLocation, warehouse.ConfineF(c.fs, t.Metadata.Location()), catalogIO{c})
 }
 
 // conflictWait is the wait after losing attempt+1 commits in a row:

@@ -2,12 +2,15 @@ package compaction_test
 
 import (
 	"context"
+	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/catalog/embedded"
@@ -15,12 +18,13 @@ import (
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/internal/location"
 	"github.com/zombi-db/zombi/warehouse"
 )
 
 // env is the whole write path in one process: catalog (embedded store),
 // warehouse (local, or S3 when given), hot tier, ingest, flusher, and the
-// compactor under test.
+// compactor under test, whose options tune may change.
 type env struct {
 	t     testing.TB
 	cat   *catalog.Service
@@ -30,9 +34,11 @@ type env struct {
 	fl    *flusher.Flusher
 	comp  *compaction.Compactor
 	hooks *hookedCatalog
+	// seen records the paths the compactor hands the warehouse's FileIO.
+	seen *seenIO
 }
 
-func newEnv(t testing.TB, whCfg *warehouse.Config) *env {
+func newEnv(t testing.TB, whCfg *warehouse.Config, tune ...func(*compaction.Options)) *env {
 	t.Helper()
 	ctx := context.Background()
 	dir := t.TempDir()
@@ -63,7 +69,12 @@ func newEnv(t testing.TB, whCfg *warehouse.Config) *env {
 		t.Fatal(err)
 	}
 	e.hooks = &hookedCatalog{Service: e.cat}
-	if e.comp, err = compaction.New(compaction.Options{Catalog: e.hooks, FS: e.wh.FS, NodeID: "test-node"}); err != nil {
+	e.seen = &seenIO{}
+	opts := compaction.Options{Catalog: e.hooks, FS: e.seen.fs(e.wh.FS), NodeID: "test-node"}
+	for _, fn := range tune {
+		fn(&opts)
+	}
+	if e.comp, err = compaction.New(opts); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
@@ -160,12 +171,15 @@ func (e *env) rows(id catalog.Ident, snapshot int64) map[int64]string {
 }
 
 // hookedCatalog lets a test act just before the compactor's commits and
-// see its loads.
+// see and change its loads.
 type hookedCatalog struct {
 	*catalog.Service
 	beforeCommit func()          // before the next commit only
 	everyCommit  func()          // before every commit
 	onLoad       func(time.Time) // after every load, with when it began
+	// alter changes the metadata of every load: metadata the catalog
+	// would not accept, as a bug in its checks would let through.
+	alter func(table.Metadata) table.Metadata
 }
 
 func (h *hookedCatalog) CommitTable(ctx context.Context, ch catalog.TableChange, idem *catalog.Idempotency) (*catalog.Table, error) {
@@ -185,7 +199,100 @@ func (h *hookedCatalog) LoadTable(ctx context.Context, id catalog.Ident) (*catal
 	if fn := h.onLoad; fn != nil {
 		fn(start)
 	}
+	if fn := h.alter; fn != nil && err == nil {
+		altered := *t
+		altered.Metadata = fn(t.Metadata)
+		t = &altered
+	}
 	return t, err
+}
+
+// seenIO records every path a FileIO is asked about.
+type seenIO struct {
+	mu    sync.Mutex
+	paths []string
+}
+
+// fullIO is every FileIO interface the warehouse implements.
+type fullIO interface {
+	icebergio.ReadFileIO
+	icebergio.WriteFileIO
+	icebergio.ListableIO
+	icebergio.BulkRemovableIO
+	icebergio.StatIO
+}
+
+func (s *seenIO) fs(inner table.FSysF) table.FSysF {
+	return func(ctx context.Context) (icebergio.IO, error) {
+		f, err := inner(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return recordingIO{f.(fullIO), s}, nil
+	}
+}
+
+func (s *seenIO) add(paths ...string) {
+	s.mu.Lock()
+	s.paths = append(s.paths, paths...)
+	s.mu.Unlock()
+}
+
+// outside returns the paths seen so far that are not inside dir.
+func (s *seenIO) outside(dir string) []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	var out []string
+	for _, p := range s.paths {
+		if !location.Within(dir, p) {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+func (s *seenIO) count() int {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.paths)
+}
+
+type recordingIO struct {
+	fullIO
+	s *seenIO
+}
+
+func (r recordingIO) Open(name string) (icebergio.File, error) {
+	r.s.add(name)
+	return r.fullIO.Open(name)
+}
+func (r recordingIO) Remove(name string) error { r.s.add(name); return r.fullIO.Remove(name) }
+func (r recordingIO) ReadFile(name string) ([]byte, error) {
+	r.s.add(name)
+	return r.fullIO.ReadFile(name)
+}
+func (r recordingIO) Stat(name string) (fs.FileInfo, error) {
+	r.s.add(name)
+	return r.fullIO.Stat(name)
+}
+func (r recordingIO) Create(name string) (icebergio.FileWriter, error) {
+	r.s.add(name)
+	return r.fullIO.Create(name)
+}
+func (r recordingIO) WriteFile(name string, p []byte) error {
+	r.s.add(name)
+	return r.fullIO.WriteFile(name, p)
+}
+func (r recordingIO) WalkDir(root string, fn fs.WalkDirFunc) error {
+	r.s.add(root)
+	return r.fullIO.WalkDir(root, func(p string, d fs.DirEntry, err error) error {
+		r.s.add(p)
+		return fn(p, d, err)
+	})
+}
+func (r recordingIO) DeleteFiles(ctx context.Context, paths []string) ([]string, error) {
+	r.s.add(paths...)
+	return r.fullIO.DeleteFiles(ctx, paths)
 }
 
 func ident(name string) catalog.Ident {

@@ -50,28 +50,25 @@ func (c *Compactor) maintain(ctx context.Context, id catalog.Ident) (Maintenance
 		if err != nil {
 			return res, err
 		}
-		p := policyOf(t.Metadata.Properties())
-		before := len(t.Metadata.Snapshots())
-		tx := c.icebergTable(t).NewTransaction()
-		if err := tx.ExpireSnapshots(table.WithOlderThan(p.snapshotAge), table.WithRetainLast(p.keepLast), table.WithPostCommit(true)); err != nil {
-			return res, fmt.Errorf("expiring snapshots of %s: %w", id, err)
-		}
-		next, err := tx.Commit(ctx)
-		if errors.Is(err, table.ErrCommitFailed) && attempt < maxConflicts {
+		p := c.policy(t.Metadata.Properties())
+		expired, next, err := c.expire(ctx, t, p)
+		if errors.Is(err, catalog.ErrCommitFailed) && attempt < maxConflicts {
 			c.metrics.conflicts.Inc()
 			if err := tablefiles.Sleep(ctx, conflictWait(attempt)); err != nil {
 				return res, err
 			}
 			continue
 		}
+		res.ExpiredSnapshots = expired
+		res.SnapshotID = tablefiles.CurrentSnapshotID(next.Metadata)
+		c.metrics.expired.Add(float64(expired))
 		if err != nil {
 			return res, fmt.Errorf("expiring snapshots of %s: %w", id, err)
 		}
-		res.ExpiredSnapshots = before - len(next.Metadata().Snapshots())
-		res.SnapshotID = tablefiles.CurrentSnapshotID(next.Metadata())
-		c.metrics.expired.Add(float64(res.ExpiredSnapshots))
 
-		orphans, err := next.DeleteOrphanFiles(ctx, table.WithFilesOlderThan(p.orphanAge))
+		// Lists only under the table's location (and fails if another
+		// table's metadata is there), deletes only inside it.
+		orphans, err := c.icebergTable(next).DeleteOrphanFiles(ctx, table.WithFilesOlderThan(p.orphanAge))
 		if err != nil {
 			return res, fmt.Errorf("deleting orphan files of %s: %w", id, err)
 		}
@@ -112,7 +109,7 @@ func (c *Compactor) mergeManifests(ctx context.Context, id catalog.Ident) (befor
 		if snap == nil {
 			return 0, 0, nil
 		}
-		fs, err := c.fs(ctx)
+		fs, err := tbl.FS(ctx)
 		if err != nil {
 			return 0, 0, err
 		}

@@ -97,6 +97,15 @@ func policyOf(props iceberg.Properties) policy {
 	return p
 }
 
+// policy is the table's policy under the server's floors, which no table
+// property lowers.
+func (c *Compactor) policy(props iceberg.Properties) policy {
+	p := policyOf(props)
+	p.orphanAge = max(p.orphanAge, c.minOrphanAge)
+	p.snapshotAge = max(p.snapshotAge, c.minSnapshotAge)
+	return p
+}
+
 func propInt(props iceberg.Properties, key string) int64 {
 	n, err := strconv.ParseInt(props[key], 10, 64)
 	if err != nil {

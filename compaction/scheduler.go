@@ -7,6 +7,7 @@ import (
 
 	icompaction "github.com/apache/iceberg-go/table/compaction"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // loop is the scheduler: every CheckInterval it walks the catalog and, for
@@ -80,7 +81,7 @@ func (c *Compactor) consider(ctx context.Context, id catalog.Ident, started time
 	if err != nil {
 		return
 	}
-	p := policyOf(t.Metadata.Properties())
+	p := c.policy(t.Metadata.Properties())
 	uuid := t.Metadata.TableUUID().String()
 	c.mu.Lock()
 	halted := c.halted[uuid]
@@ -96,17 +97,30 @@ func (c *Compactor) consider(ctx context.Context, id catalog.Ident, started time
 	if c.needsCompaction(ctx, t, p, now.Sub(lastCompact) >= p.maxAge) {
 		_, err := c.Compact(ctx, id)
 		c.record("compact/"+uuid, now, err)
-		if errors.Is(err, ErrMismatch) {
-			c.mu.Lock()
-			c.halted[uuid] = err
-			c.mu.Unlock()
-			c.log.Error("compaction halted for this table until restart", "table", id.String(), "err", err)
+		if c.haltOn(uuid, id, err) {
+			return
 		}
 	}
 	if now.Sub(lastMaintain) >= p.interval {
 		_, err := c.Maintain(ctx, id)
 		c.record("maintain/"+uuid, now, err)
+		c.haltOn(uuid, id, err)
 	}
+}
+
+// haltOn stops the scheduler's work on the table until restart when err
+// says its data or metadata is wrong, which retrying cannot fix: output
+// that does not match its input, or metadata naming a file outside the
+// table's location. It reports whether it halted the table.
+func (c *Compactor) haltOn(uuid string, id catalog.Ident, err error) bool {
+	if !errors.Is(err, ErrMismatch) && !errors.Is(err, warehouse.ErrOutsideTable) {
+		return false
+	}
+	c.mu.Lock()
+	c.halted[uuid] = err
+	c.mu.Unlock()
+	c.log.Error("maintenance halted for this table until restart", "table", id.String(), "err", err)
+	return true
 }
 
 func (c *Compactor) record(key string, at time.Time, err error) {

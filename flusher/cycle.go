@@ -14,6 +14,7 @@ import (
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/ingest/codec"
 	"github.com/zombi-db/zombi/internal/tablefiles"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // readBatch is how many events one hot-tier read returns.
@@ -181,7 +182,7 @@ func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordB
 	var files []iceberg.DataFile
 	for df, err := range table.WriteRecords(ctx, tbl, rec.Schema(), batches) {
 		if err != nil {
-			tablefiles.Remove(ctx, f.fs, f.log, files)
+			tablefiles.Remove(ctx, f.fs, t.Metadata.Location(), f.log, files)
 			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
 		}
 		files = append(files, df)
@@ -195,6 +196,8 @@ func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordB
 // watermark at last means the commit landed.
 func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.DataFile, last uint64) (int64, error) {
 	uuid, id := t.Metadata.TableUUID(), t.Ident
+	// The files were written under the table's location as it was then.
+	loc := t.Metadata.Location()
 	wm := strconv.FormatUint(last, 10)
 	key := WatermarkProperty(f.node)
 	conflicts, unknown := 0, 0
@@ -211,7 +214,7 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 			tc, err = tx.TableCommit()
 		}
 		if err != nil {
-			tablefiles.Remove(ctx, f.fs, f.log, files)
+			tablefiles.Remove(ctx, f.fs, loc, f.log, files)
 			return 0, fmt.Errorf("%w: preparing the commit to %s: %w", catalog.ErrInvalid, t.Ident, err)
 		}
 		next, err := f.cat.CommitTable(ctx, catalog.TableChange{Ident: t.Ident, Requirements: tc.Requirements, Updates: tc.Updates}, nil)
@@ -223,14 +226,14 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 			f.metrics.conflicts.Inc()
 			conflicts++
 			if conflicts > maxConflicts {
-				tablefiles.Remove(ctx, f.fs, f.log, files)
+				tablefiles.Remove(ctx, f.fs, loc, f.log, files)
 				return 0, fmt.Errorf("commit to %s lost %d times to concurrent commits: %w", t.Ident, conflicts, err)
 			}
 			f.log.Debug("commit conflict; rebasing", "table", t.Ident.String(), "attempt", conflicts, "err", err)
 		case errors.Is(err, catalog.ErrNoSuchTable), errors.Is(err, catalog.ErrNoSuchNamespace),
 			errors.Is(err, catalog.ErrInvalid), errors.Is(err, catalog.ErrUnprocessable):
 			// Nothing was committed and retrying cannot help.
-			tablefiles.Remove(ctx, f.fs, f.log, files)
+			tablefiles.Remove(ctx, f.fs, loc, f.log, files)
 			return 0, fmt.Errorf("committing to %s: %w", t.Ident, err)
 		default:
 			unknown++
@@ -247,7 +250,7 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 				break
 			}
 			if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
-				tablefiles.Remove(ctx, f.fs, f.log, files)
+				tablefiles.Remove(ctx, f.fs, loc, f.log, files)
 				return 0, fmt.Errorf("committing to %s: %w", id, err)
 			}
 			unknown++
@@ -256,7 +259,7 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 			}
 		}
 		if t.Metadata.TableUUID() != uuid {
-			tablefiles.Remove(ctx, f.fs, f.log, files)
+			tablefiles.Remove(ctx, f.fs, loc, f.log, files)
 			return 0, fmt.Errorf("committing to %s: %w: it was dropped and created again", id, catalog.ErrNoSuchTable)
 		}
 		if w, _ := Watermark(t.Metadata.Properties(), f.node); w >= last {
@@ -328,9 +331,12 @@ func (f *Flusher) discard(ctx context.Context, st *tableState) error {
 	return nil
 }
 
+// icebergTable is t for iceberg-go, with a FileIO confined to t's
+// location: the flusher reads (the parent snapshot's manifests) and writes
+// only the table's own files, whatever its metadata says.
 func (f *Flusher) icebergTable(t *catalog.Table) *table.Table {
 	id := append(append(table.Identifier{}, t.Ident.Namespace...), t.Ident.Name)
-	return table.New(id, t.Metadata, t.MetadataLocation, f.fs, nil)
+	return table.New(id, t.Metadata, t.MetadataLocation, warehouse.ConfineF(f.fs, t.Metadata.Location()), nil)
 }
 
 // snapshotWithWatermark finds the snapshot whose summary records the

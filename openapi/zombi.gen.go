@@ -16,6 +16,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+	"github.com/apache/iceberg-go/view"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
@@ -157,6 +158,19 @@ type CommitTransactionRequest struct {
 	TableChanges []CommitTableRequest `json:"table-changes"`
 }
 
+// CommitViewRequest defines model for CommitViewRequest.
+type CommitViewRequest struct {
+	Identifier *TableIdentifier `json:"identifier,omitempty"`
+
+	// Requirements Assertions on the current view metadata (assert-view-uuid); a failing one is 409.
+	Requirements ViewRequirements `json:"requirements"`
+
+	// Updates View metadata updates (assign-uuid, upgrade-format-version,
+	// add-schema, set-location, set-properties, remove-properties,
+	// add-view-version, set-current-view-version); unknown actions are 400.
+	Updates ViewUpdates `json:"updates"`
+}
+
 // CompactResult defines model for CompactResult.
 type CompactResult struct {
 	BytesAfter      int64 `json:"bytes_after"`
@@ -209,6 +223,21 @@ type CreateTableRequest struct {
 	// WriteOrder An Iceberg sort order in a create-table request; its source IDs, like
 	// the partition spec's, refer to the schema sent with it.
 	WriteOrder *SortOrder `json:"write-order,omitempty"`
+}
+
+// CreateViewRequest defines model for CreateViewRequest.
+type CreateViewRequest struct {
+	Location   *string     `json:"location,omitempty"`
+	Name       string      `json:"name"`
+	Properties *Properties `json:"properties,omitempty"`
+
+	// Schema An Iceberg schema (struct type with schema-id and fields).
+	Schema Schema `json:"schema"`
+
+	// ViewVersion A view version: version-id, schema-id, timestamp-ms, summary,
+	// representations (SQL per dialect), default-namespace and
+	// default-catalog.
+	ViewVersion ViewVersion `json:"view-version"`
 }
 
 // ErrorModel defines model for ErrorModel.
@@ -293,6 +322,15 @@ type LoadTableResult struct {
 	MetadataLocation *string `json:"metadata-location,omitempty"`
 }
 
+// LoadViewResult defines model for LoadViewResult.
+type LoadViewResult struct {
+	Config *Properties `json:"config,omitempty"`
+
+	// Metadata The view metadata file's JSON, as written.
+	Metadata         ViewMetadata `json:"metadata"`
+	MetadataLocation string       `json:"metadata-location"`
+}
+
 // MaintenanceResult defines model for MaintenanceResult.
 type MaintenanceResult struct {
 	ExpiredSnapshots int    `json:"expired_snapshots"`
@@ -351,6 +389,12 @@ type RegisterTableRequest struct {
 	Overwrite        *bool  `json:"overwrite,omitempty"`
 }
 
+// RegisterViewRequest defines model for RegisterViewRequest.
+type RegisterViewRequest struct {
+	MetadataLocation string `json:"metadata-location"`
+	Name             string `json:"name"`
+}
+
 // RenameTableRequest defines model for RenameTableRequest.
 type RenameTableRequest struct {
 	Destination TableIdentifier `json:"destination"`
@@ -398,6 +442,22 @@ type UpdateNamespacePropertiesResponse struct {
 	Updated []string  `json:"updated"`
 }
 
+// ViewMetadata The view metadata file's JSON, as written.
+type ViewMetadata = RawJSON
+
+// ViewRequirements Assertions on the current view metadata (assert-view-uuid); a failing one is 409.
+type ViewRequirements = view.Requirements
+
+// ViewUpdates View metadata updates (assign-uuid, upgrade-format-version,
+// add-schema, set-location, set-properties, remove-properties,
+// add-view-version, set-current-view-version); unknown actions are 400.
+type ViewUpdates = view.Updates
+
+// ViewVersion A view version: version-id, schema-id, timestamp-ms, summary,
+// representations (SQL per dialect), default-namespace and
+// default-catalog.
+type ViewVersion = view.Version
+
 // Watermark defines model for Watermark.
 type Watermark struct {
 	// Committed Highest sequence committed to the Iceberg table.
@@ -439,6 +499,9 @@ type PageToken = string
 
 // TablePath defines model for TablePath.
 type TablePath = string
+
+// ViewPath defines model for ViewPath.
+type ViewPath = string
 
 // Error defines model for Error.
 type Error = ErrorResponse
@@ -530,6 +593,12 @@ type RegisterTableParams struct {
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
 
+// RegisterViewParams defines parameters for RegisterView.
+type RegisterViewParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListTablesParams defines parameters for ListTables.
 type ListTablesParams struct {
 	// PageToken The next-page-token of the previous page; absent or empty for the first.
@@ -572,6 +641,33 @@ type UpdateTableParams struct {
 // ReportMetricsJSONBody defines parameters for ReportMetrics.
 type ReportMetricsJSONBody map[string]interface{}
 
+// ListViewsParams defines parameters for ListViews.
+type ListViewsParams struct {
+	// PageToken The next-page-token of the previous page; absent or empty for the first.
+	PageToken *PageToken `form:"pageToken,omitempty" json:"pageToken,omitempty"`
+
+	// PageSize Most items in one page (at most 1000).
+	PageSize *PageSize `form:"pageSize,omitempty" json:"pageSize,omitempty"`
+}
+
+// CreateViewParams defines parameters for CreateView.
+type CreateViewParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// DropViewParams defines parameters for DropView.
+type DropViewParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// ReplaceViewParams defines parameters for ReplaceView.
+type ReplaceViewParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // RenameTableParams defines parameters for RenameTable.
 type RenameTableParams struct {
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
@@ -580,6 +676,12 @@ type RenameTableParams struct {
 
 // CommitTransactionParams defines parameters for CommitTransaction.
 type CommitTransactionParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// RenameViewParams defines parameters for RenameView.
+type RenameViewParams struct {
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 }
@@ -599,6 +701,9 @@ type UpdateNamespacePropertiesJSONRequestBody = UpdateNamespacePropertiesRequest
 // RegisterTableJSONRequestBody defines body for RegisterTable for application/json ContentType.
 type RegisterTableJSONRequestBody = RegisterTableRequest
 
+// RegisterViewJSONRequestBody defines body for RegisterView for application/json ContentType.
+type RegisterViewJSONRequestBody = RegisterViewRequest
+
 // CreateTableJSONRequestBody defines body for CreateTable for application/json ContentType.
 type CreateTableJSONRequestBody = CreateTableRequest
 
@@ -608,11 +713,20 @@ type UpdateTableJSONRequestBody = CommitTableRequest
 // ReportMetricsJSONRequestBody defines body for ReportMetrics for application/json ContentType.
 type ReportMetricsJSONRequestBody ReportMetricsJSONBody
 
+// CreateViewJSONRequestBody defines body for CreateView for application/json ContentType.
+type CreateViewJSONRequestBody = CreateViewRequest
+
+// ReplaceViewJSONRequestBody defines body for ReplaceView for application/json ContentType.
+type ReplaceViewJSONRequestBody = CommitViewRequest
+
 // RenameTableJSONRequestBody defines body for RenameTable for application/json ContentType.
 type RenameTableJSONRequestBody = RenameTableRequest
 
 // CommitTransactionJSONRequestBody defines body for CommitTransaction for application/json ContentType.
 type CommitTransactionJSONRequestBody = CommitTransactionRequest
+
+// RenameViewJSONRequestBody defines body for RenameView for application/json ContentType.
+type RenameViewJSONRequestBody = RenameTableRequest
 
 // AsBulkRequest0 returns the union data inside the BulkRequest as a BulkRequest0
 func (t BulkRequest) AsBulkRequest0() (BulkRequest0, error) {
@@ -732,6 +846,9 @@ type ServerInterface interface {
 	// RegisterTable Create a table from an existing metadata file in the warehouse.
 	// (POST /v1/namespaces/{namespace}/register)
 	RegisterTable(ctx echo.Context, namespace NamespacePath, params RegisterTableParams) error
+	// RegisterView Create a view from an existing view metadata file inside its view location.
+	// (POST /v1/namespaces/{namespace}/register-view)
+	RegisterView(ctx echo.Context, namespace NamespacePath, params RegisterViewParams) error
 	// ListTables List the tables of a namespace.
 	// (GET /v1/namespaces/{namespace}/tables)
 	ListTables(ctx echo.Context, namespace NamespacePath, params ListTablesParams) error
@@ -753,6 +870,24 @@ type ServerInterface interface {
 	// ReportMetrics Accept a client's scan or commit report; it is logged.
 	// (POST /v1/namespaces/{namespace}/tables/{table}/metrics)
 	ReportMetrics(ctx echo.Context, namespace NamespacePath, table TablePath) error
+	// ListViews List the views of a namespace.
+	// (GET /v1/namespaces/{namespace}/views)
+	ListViews(ctx echo.Context, namespace NamespacePath, params ListViewsParams) error
+	// CreateView Create a view; 409 when a table or view has the name.
+	// (POST /v1/namespaces/{namespace}/views)
+	CreateView(ctx echo.Context, namespace NamespacePath, params CreateViewParams) error
+	// DropView Drop a view (its metadata file too, unless gc.enabled is false).
+	// (DELETE /v1/namespaces/{namespace}/views/{view})
+	DropView(ctx echo.Context, namespace NamespacePath, view ViewPath, params DropViewParams) error
+	// LoadView Load a view's current metadata.
+	// (GET /v1/namespaces/{namespace}/views/{view})
+	LoadView(ctx echo.Context, namespace NamespacePath, view ViewPath) error
+	// ViewExists 204 when the view exists, 404 when not.
+	// (HEAD /v1/namespaces/{namespace}/views/{view})
+	ViewExists(ctx echo.Context, namespace NamespacePath, view ViewPath) error
+	// ReplaceView Commit requirements (assert-view-uuid) and updates to a view.
+	// (POST /v1/namespaces/{namespace}/views/{view})
+	ReplaceView(ctx echo.Context, namespace NamespacePath, view ViewPath, params ReplaceViewParams) error
 	// GetToken Not supported; configure a static bearer token instead.
 	// (POST /v1/oauth/tokens)
 	GetToken(ctx echo.Context) error
@@ -762,6 +897,9 @@ type ServerInterface interface {
 	// CommitTransaction Commit changes to several tables atomically.
 	// (POST /v1/transactions/commit)
 	CommitTransaction(ctx echo.Context, params CommitTransactionParams) error
+	// RenameView Rename a view, possibly into another namespace.
+	// (POST /v1/views/rename)
+	RenameView(ctx echo.Context, params RenameViewParams) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1207,6 +1345,42 @@ func (w *ServerInterfaceWrapper) RegisterTable(ctx echo.Context) error {
 	return err
 }
 
+// RegisterView converts echo context to params.
+func (w *ServerInterfaceWrapper) RegisterView(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RegisterViewParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RegisterView(ctx, namespace, params)
+	return err
+}
+
 // ListTables converts echo context to params.
 func (w *ServerInterfaceWrapper) ListTables(ctx echo.Context) error {
 	var err error
@@ -1467,6 +1641,210 @@ func (w *ServerInterfaceWrapper) ReportMetrics(ctx echo.Context) error {
 	return err
 }
 
+// ListViews converts echo context to params.
+func (w *ServerInterfaceWrapper) ListViews(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ListViewsParams
+	// ------------- Optional query parameter "pageToken" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "pageToken", ctx.QueryParams(), &params.PageToken, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter pageToken: %s", err))
+	}
+
+	// ------------- Optional query parameter "pageSize" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "pageSize", ctx.QueryParams(), &params.PageSize, runtime.BindQueryParameterOptions{Type: "integer", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter pageSize: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListViews(ctx, namespace, params)
+	return err
+}
+
+// CreateView converts echo context to params.
+func (w *ServerInterfaceWrapper) CreateView(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CreateViewParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CreateView(ctx, namespace, params)
+	return err
+}
+
+// DropView converts echo context to params.
+func (w *ServerInterfaceWrapper) DropView(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "view" -------------
+	var view ViewPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "view", ctx.Param("view"), &view, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter view: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params DropViewParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.DropView(ctx, namespace, view, params)
+	return err
+}
+
+// LoadView converts echo context to params.
+func (w *ServerInterfaceWrapper) LoadView(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "view" -------------
+	var view ViewPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "view", ctx.Param("view"), &view, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter view: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.LoadView(ctx, namespace, view)
+	return err
+}
+
+// ViewExists converts echo context to params.
+func (w *ServerInterfaceWrapper) ViewExists(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "view" -------------
+	var view ViewPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "view", ctx.Param("view"), &view, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter view: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ViewExists(ctx, namespace, view)
+	return err
+}
+
+// ReplaceView converts echo context to params.
+func (w *ServerInterfaceWrapper) ReplaceView(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "view" -------------
+	var view ViewPath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "view", ctx.Param("view"), &view, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter view: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params ReplaceViewParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ReplaceView(ctx, namespace, view, params)
+	return err
+}
+
 // GetToken converts echo context to params.
 func (w *ServerInterfaceWrapper) GetToken(ctx echo.Context) error {
 	var err error
@@ -1531,6 +1909,35 @@ func (w *ServerInterfaceWrapper) CommitTransaction(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CommitTransaction(ctx, params)
+	return err
+}
+
+// RenameView converts echo context to params.
+func (w *ServerInterfaceWrapper) RenameView(ctx echo.Context) error {
+	var err error
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params RenameViewParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.RenameView(ctx, params)
 	return err
 }
 
@@ -1605,6 +2012,14 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table", wrapper.UpdateTable, options.OperationMiddlewares["updateTable"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/metrics", wrapper.ReportMetrics, options.OperationMiddlewares["reportMetrics"]...)
 	router.POST(options.BaseURL+"/v1/tables/rename", wrapper.RenameTable, options.OperationMiddlewares["renameTable"]...)
+	router.GET(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.ListViews, options.OperationMiddlewares["listViews"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.CreateView, options.OperationMiddlewares["createView"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/register-view", wrapper.RegisterView, options.OperationMiddlewares["registerView"]...)
+	router.DELETE(options.BaseURL+"/v1/namespaces/:namespace/views/:view", wrapper.DropView, options.OperationMiddlewares["dropView"]...)
+	router.GET(options.BaseURL+"/v1/namespaces/:namespace/views/:view", wrapper.LoadView, options.OperationMiddlewares["loadView"]...)
+	router.HEAD(options.BaseURL+"/v1/namespaces/:namespace/views/:view", wrapper.ViewExists, options.OperationMiddlewares["viewExists"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/views/:view", wrapper.ReplaceView, options.OperationMiddlewares["replaceView"]...)
+	router.POST(options.BaseURL+"/v1/views/rename", wrapper.RenameView, options.OperationMiddlewares["renameView"]...)
 	router.POST(options.BaseURL+"/v1/transactions/commit", wrapper.CommitTransaction, options.OperationMiddlewares["commitTransaction"]...)
 	router.GET(options.BaseURL+"/health/live", wrapper.HealthLive, options.OperationMiddlewares["healthLive"]...)
 	router.GET(options.BaseURL+"/health/ready", wrapper.HealthReady, options.OperationMiddlewares["healthReady"]...)
@@ -1617,111 +2032,121 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"1H1rc9s21vBfOcN3d2rPULKcuDd7+sHbJlvvu7mM7U6f2ShPDJNHImoSYAHQtprxf38GBwAvEinJidxm",
-	"P1mmAPDccG44B/oYJbIopUBhdHT8MSqZYgUaVPTfaXJj/6SoE8VLw6WIjqNfMxRgJDCh71Adw1VaKXad",
-	"4xXspThjVW72QYoEwWQIeGtXBqYQuLBPpkIvRIIpZNKA4ahO4CqRRcGNwfTKTWQCzhK8RjUHLVip7dBM",
-	"5qm2CxRTsWdXdq+HhCnFUQM3uh78gacn8PXkCPgMTMYMGHaDGnIp5qjsEzEVdgmN6hbVVxpGIwfC6I5x",
-	"E7cBNxZZbdgCPJbARGrRmYoaasiZQbU/nooojrgl0e8VqkUUR4IVGB1HLLmJ4kgnGRbM0ZPIFB1HftEo",
-	"jlBURXT8rvWkXj96H0dmUdqVtFFczKOHhzg6S7EopUGRLP4/LlbZ9GPOUZhRkkmNAm5wAXuHlm2Hz76D",
-	"UnFhCJvTix/PziDJmGKJ5fq+I1hBBGOg0KgFaDbDccAtQ5aiapBrwTGygLQR7YFazFGbS0JxBWR6DHZd",
-	"2HPSAp5U9FCXLMF9kKr5b2w/nQCyJIOSKTMVBTNJhhr+9x0b/XE6+s97/3cy+v7D6P3HSXz47NuHv7V4",
-	"VTKTNdgYT3yFv1dcYRodG1XhepxeB2je2qVWsKq/hhxvMdfwm+QCU7heEIaV4AY02o1npIK9vx++3B/3",
-	"A1ej/UgA37I5XvA/eij+SmoD3GCh7faUAqFkc4Q9KwL2q8PJZNJAsyTWZVi2/faCC15YUT6shZYLg3NU",
-	"NSiX8gZFD/czBIH3ZmTXHRk7COSMaFQqvOWy0gTdCbBrjcJYQcCiNAuYSUXDZlxpsw5a9+b1xCIhDJzc",
-	"iYQ82MG6lEIjadUXSkllPyRSGBTGfmRlmfOEWVIc/KYlkadZ8W8KZ9Fx9P8OGmV94L7VB7TauV/fva1L",
-	"11MBaMd4BVyrVvdwJlXBzJhQ90vaN/6jym/O8fcKNYEnBb6ZRcfvPkalkiUqwx0qChOpUvpIUtRCX17/",
-	"homJHmoxYEqxReSoEUj3rl6h0XH1xO3XfP8Qe4g16dVlMBNZOTIvS2QcpZUjvBvYpdzP8g4KJhbggYQ7",
-	"tHYsKDxD6tEaHzkDZCrnqOwe0lYEV98kZzONpksrR3037puj3mldTOOoZeR6bDM3GbDk5ofaeMQdntfm",
-	"lLR8bVO9tbNwb4RoiX8Bq9gTuYeP0Y/MsFzOf5Rixuer3PE6Xm+S9LfNrAdrMNNScu+2rGoSJSuDFjmu",
-	"vZ0HXpQ5FnbJGJiGafTqxeXPb36CA7vBpxEpjiWBC3t4lQ28ZfZucDHK+QwNL3p07NnFm9F330wOyYOw",
-	"z0hf3WU8yWDJeFpBQ156h+kGS9MSpQYWeYtK8RQfRbElvtVEby/XyzySJNKKLYXQ5SBPURg+46g2QUTr",
-	"nDXDG6iK4IJunH7envAQR1WZhv27ce4vfuyqGmqt2Sy5kSBe7a5QpEDDUmbYVkC9CoMf4nriKJfOHPRb",
-	"qTbsq1OaZdZhoJjQLLETBhlLxm6UZMy6bR3NtQ6pHpHZZAa6LxoAumSJGVLx1wuD+gObGSeDWyhWN+Ma",
-	"Z1LhllNmPG+/ZGhAs+bqiIIJPkNt1i7TDFq3lMC7D/TC/q8V3ilrAsTaQfKuR4GeyzsN9fytzMIGw2RV",
-	"MvH4qyZMA6IA2R9VCaCoTmGZW1e5HnNnAzBCwFnfGqr9LcEyIdZYv4mCW9fGYomfXf4vCVDckUBP2FUm",
-	"tLnWw+dV+ejdCgqZwTquGNy9TbywYcPWS9nVu2t8onlpXr0VAkNq9AvHYL1VXKPBQzTR84UNY7mdNtIl",
-	"JhsRCKMv7OBPxj3eMti4cKPseGOjtITI0MLjWsocmbAjrODjSKp0s1dwIZV5QwP7uNAEbH2coPjnlUwx",
-	"7/P7UwKuYPcuKP36++/jJkQ9mkz6NEaBWrN5P3daAU9Xwb2UivIlFiwb3Ff5DRAFYpeduGapDyO+srF2",
-	"iveUSVLItBQd13Mdoc5pBRdA9sUGhrmM3fZ+rPt/xWcNMeJ9gvSMUi4x4Hg+htfyokoykv0X4fseP3XF",
-	"S3FU9eNix5xBjg7rBAzh88ao2EnFMiBufu+LbRT0QtxiLvuI8kb4QGkML+5ZYvIFZUzkDEq2yCVLiaP+",
-	"84drpvGbI0uXFV85uPwfblzirmD3/0YxN1l0/Ozrb+I1OqEjzM8Oj749+u75N0fftmS6V6I9TKsonYJ7",
-	"CdgoyUiFqY2MuNHwy+XL0XdANu0EbAwsTYYK/nXx5jXcsrzCMJCeGLw349abPPYdt8qu1RfN2KhJG1aU",
-	"H4qefUU8ATsGuAAsZZJBwfOca0ykSPUJdDK5NJB8Bpck2jakXZGFl3mls7XO5iqsF/wPDCmrt0z9XqHx",
-	"rksdjm/ptGzhse3CI2ulAxCSRZJjAyns+axaUilF6TaBJzBxxDXBnYOMaRBS4Oe6Y3F0xwyqgqmeI4ef",
-	"+TxDbUBbUysST2Ru35yGgwUHz6ekMPpdP+/ABVfNsbwNZZ8G+Sea/2av5mdkuckuDDOV7rGmGSY39Iml",
-	"Kakjlr/thosD1qZ5g67XXm8t/Lg+IP/NdUNkvQWVtw9cO/RetpRLuWl6RZXnTp5dDng9Ti2AhvAio7oG",
-	"pybRsj1SPSmXnaPWhqsXN8nSkDEZyNCG3OD2LutucyxLhtEdMczIqyNfNwXn7G7j6azJvbxiVg0JJpJB",
-	"WuB9aZf6EPTRgCGQqsyY+FDboi2Ur5+yxrosmYynjq9XUV0CcgnNPoq+bmvT9UdvMcjKqm+pTeuwaGtf",
-	"mYItlq87aWCJdYgxHUrJuPBg6Fsd0uA1TEuZ8nBY0R9x1Z7xCiYUcAyIESXwt/UoavXdJfSzyTOQCo4m",
-	"k83m1sESr1PxG06MtE9c18RuUbZvuW6QvLrXm3KD2tEGG3xbz4L5bT9y7o5ywf4YzowGLSuVIJz9pKeC",
-	"KYQZxzy1/wYn0GkgIFVyx00G3MQgquIavadN/hUd1E8FndTD3kXJ1I0fpIGBwLs6c5bIvCqEhpmSBUz2",
-	"T1p+2ByNnoqZQp1ZCNwBd5cScXQ/mstRYI9DefyLuJaVSLs0ag0d8aKUyok6nYpGc26y6nqcyOKAlSzJ",
-	"8MCvNZpLd8jb3RKf7CycI0sHleRtOC/Y9pAwjjI+zz503MwtRN7axg+P2iSP1Igek+6b3veSown+V+hB",
-	"svfYve+yD5tBDVvWj+8Hbs61QbU+JbbN6caa3Ji8RUVJlU4VzYzluvFQan3Yn0lahaAfGzt8PS4pasNF",
-	"jcUjXTCnOx49cdlNdqvEHWD6ELpoFR8N6D6vrPa0UVViwC7hlJb7YsRdfoMETe+Pt1Qv/sWfp1Ca/OBa",
-	"BKQyQPnGYcV94grFasUdQ85v0JWDdZX/VzoGhTNUYOSQMt+sZV1Q6nVsg8Ynk+PAaY26UOWsc/K6GgAN",
-	"7q/Hxp+DcaTfrn1C13W8B5OMjkFhY9LZPPEvPBn/pqU7A9okdOfs7l8Xb17X7z5fOlpeEh2tLbGk0CBF",
-	"J9UR3gx7jMb4PLcFjf51p5VVxdN4KvwzhbNRcGNHPK3H5kybEdOazwWmI9o9o/Y8/85RvcsGZjbnAu3Z",
-	"XgnSWUF7bv1cKuNy8COe7o/hVCxgxnjOxTysQRUJjOfOG7nLZJ0FcmJ+NPnel8ttZ2j7NsB593h9R8L/",
-	"S3Pwv1TWFvjnz/F9Dp4JcDA7xJiAaeQOwKfRCVTiRsg7Ae6JK8E4mkzGn4d5gHEXSLu1mnLDercP2iiF",
-	"hbxluX7cmcCWBRVLaaYV2qwBd7BsgmttgVoL7kBqogafkHZB1mNxftSkJZUYVmgA6NOJv7bdz+UcSCj4",
-	"3ZwAbdK03jp1lOmWuVjrD2/xrlD57POsoXD7ac7fGyJ4+HqJaH3AochgQ5D8KFe+c/DyyAT7Z9Xi7Za4",
-	"HucwfpWkFhdMKsXNghw2f8yBTDnHgrY8EdI9qhfIjCld0SkXM9l7fKMWJuNiDv+RxTV3JzVkcKnaWCpz",
-	"3KHK+YuLS0hcweBU7DU509iJto697OsYiio33Pt3pqlm0vuUt0Mx54LmZTgVRFXgVH4Op2/PaEipZFol",
-	"Ns7es/qNGW6XIuMQ6jkd1ApzZBr1vrW8IiWIrcwxF9hCXYwIexnl0GN4q2SBJsNKW3dC8UTvj6diKogi",
-	"oSLXBvh0gObt0tXHqcviTKNj+DgNh6bTKIYpkdx9SmSK0+jh4SqeirsMFcKVfXQFCktkrm0Bfr68fAsu",
-	"yUKO+5Wdf+Vq59skn4rmlDfJmdY+I6GhYCVwYzXMHhH0nhVljnDVdwBsQblyhV8vGc8xbb5xeDcpe6tI",
-	"rOFzJtZkyNU2pfFTsXf198OXV/tjeFUZZqxMea9eg0sFWZN+tVRTeQWuY+E4tDNMBTGYXHpWILVG2Cde",
-	"vbH01uoSjSmEmk5KrjQV5lMRyrmBzZl1VUUKvnQNhCRp95EBN3Z7Rk6IiCGnb8+iOLpFpd0GmYwPxxPS",
-	"SyUKVvLoOHo+noyfRzE5B7QPD5xMHeT8ljb73OmvWgDPUqu2acy/7ZClevNnk8nOqs07J0R9xeYWxnFH",
-	"oUTH797Hka6KgqkF5QoncJfxHH1pv0xQ66AXLI3Iy2dzTZqr1NF7u1qggUKWLjYQ4ZzG/IVUIADoPPzr",
-	"yfM/j/aQYokitZIPqXTC6PuktmGJP9clRYbK1QNA0HZ3TGEmKx0ar2LAXCN8PXnezy6v8wY59cp/v5FL",
-	"Bu/NQZkzvkSpni6LlSDAvmE95qtauj5OxnsDeF9KzUPRNjVK9CHrLNPBR/r7MIizFYsXIdvX7rR7t1JN",
-	"ZPVM44EZaVVXpUTdYgcT50zIPLUGLcM8HezTqa1/Q7wV12Jd/chD3Ns2FDrkVmE7nExiaLcQDfcQ5bzg",
-	"XdDq8haaGG9oKFqt0ckXAbI7Sqhjq4BEW6ikqgtPuYa985c/wvPnz7+ndqKV8pJBwDUXCa5tJXr/hAqo",
-	"lRm3Athe6FakYxdEjplS8m6sjUJWdNduinK4YITWxu3kBNfujqYKQ6VWETBXBBQTZa2vAaf2xXD29kdw",
-	"L/cm99Qb6c3QWvNJEPgUbz81avIe+Iq4h/bWtjQKoqANz/PlAAb2rH5coIEUc7SxlJMLBrO80tl+e687",
-	"xzF6/7CycfsAa4YctBserUiU0sXpPdWDIsgqObR7rDLSJ55Soq1zW+hLH/EspuIP61qMHXhjx9YfHNL7",
-	"hOy1TBck+GF19PVtNdumgg65SyWNvK5m4Cqu6GU/OlkdXS7s+Bbb7kf1cG8gpqJJn3IB/zOqD5TG4LAL",
-	"JWTeX2/BZiMBKzBMT0XXH3Zb2KWcyR01sj4Eu16QLzueissM4dnkGRWxWdibunLv9ddK3fceu9JUZh1D",
-	"cHFGJXLrhTS1ZKAqoR0VRiOKgHnOzeIHZpfwvb5d7U5BKREverSQdHt5rVrbMOM0uYlWtV9Nc5CzNksd",
-	"GRrbsT/Yzdvi22blRr73P6Tzx3bTzNipwFxWbY3UfYI26/ZrPqwo52c7Q6KdnehRpD+5dMoYTn17dTcc",
-	"adWHUmji3C0nmlLxObfxpjPpbmad7/jBIjb+bL1J4NOeJLE58RBg6przOe0nnxPqVZGrHtHBdZXfLF8v",
-	"sCvd+aJRmpo6/W3g7Ou0p9Hxu6DwxuPx+4eWsbIIBl1YopqKnAvSil2RE6nlvjNuzY76R5XfeD77goA3",
-	"VrlNRRsOJe/0cYjwKWlo96VTbTpeApPAs6+Zitc/2RlWQJqq8ZUUvd9+IUc/gZxrionxFm2Qu7bg/MRN",
-	"K11BCwkOLX3Lch6m+aIG379SBwL+3gWu4dnkW59ID2mG0upNmjyoIC3hHq0fg7br7+smHPovWBg6Gn4i",
-	"9dXuml5VXk6S1kcx/5UKr1UQ1e84qtBC3VEdD3H0bPLtzqBYrc7qAaYj8VaktSyw298dSolcdQ35LC5T",
-	"1QZ8BxqWOsudq3YCLM/pYguXPQLvjrSh3VbVJq5P8qm07Tk1tKFu7twgZ+Er7SvddcHy3N+yAt9+/XeQ",
-	"s6mgKWPD1BzNyI4baf4HjqimD7gw0k8WyJRLh9vvYzrRp3SgO6CvGwjrg/7Y+3pUmmwJ5657yZzurXUX",
-	"/l6x3K2hXGsjS2Nif4FqHqCGuvduDL9KdUNZassk57G6mq6p8MnpMbgEf2UysPaBh2tmmACWFtbhpCss",
-	"9kYj+teV1lrP8WjyvW9REM4jdlXs1sHlwjAuHCKhsosMTyKFPygOF8+AP2Wy7+OirFyrgeui9DJgHcE7",
-	"piHlOmEqtSLtM6DtG2u6Stq32V7Wt1w8UQTbbeft2am/Bk62kEl5Ot5BXEjiCB2JIv7TkbGXRHkHe2yl",
-	"HXV/211IEeST7UEbmvgo1bdthCtQTHNHkfcbSdKc01YfRB3TeYjy6gdYciPkXY7p3G426kR1e8i7GNzf",
-	"g9S9QMT7On4fBM1l97KFK247CxnTbuNNajfCU34axLomcZ9QUjPOk4tku+WnRyAvQ4/MVxpkZRJZ7MAU",
-	"uBOTjix2uNEk2cIBmZB32wph0dSaP5nzTQXcTU+3poykV/8Z10aqxdhVeY8Ldt9UyLA5jgodT8UNYmkF",
-	"Z3kwF/VgPTJyZMc5ne2yNeFAJkc9FZLSfq6YvAWLQEy9IRf1NLfBK5Gi6kpiqAh0RkTIpgyI6sBQJKi9",
-	"/DJDHkGDa0jEtEg+dpXrHtON5mIqyED0if8rbxeefAesNiesU8wtXHejmZ0wWaq2eNhwHBxBGw297T7o",
-	"lPz2Zub/iaYpzHhCAjcv6SNs+FJ/Pikvs04rH6+rJPeJoBmfZ7A3UNix32R4fRn6E2RCLZtuDw+avp8h",
-	"vvhbgzYcmJz6VgAyhOEsnzJ2J8uFB62zrKHkfj3gL0vwd69MGrJGbhA4IvrbhXZgk/yy4YqgGOobgmrz",
-	"3RQ89N+w1JYYz2O3NW8PD7qNeb187/b4PTpf0Nwyt0Uqtb4drzefal2TGuB4mzqF4QvolMsN/zUSNdA2",
-	"2SNab8I1gHLWoL4DnWQhIHo1i0LKFVInvbPHDByVYM/I0hG73c3dcb/b7ZQPjX+yFM50bxr57Mz8EyWO",
-	"Bm502SqPM3k6KIZl5LLNRgoy/UnVDtQPLQSsWd8V7XvJKCptAO+5NoPCsKJnDj7Wnx+cD2v9iVVp+UnJ",
-	"csey0mHV0cCtlx1CpkqW5S4IabGhcz+6JLN5yV6dgOB13aHLWrevVtXrNlu/0pYsfd25ovSJ5LS3y36T",
-	"kH4+PU9bNLR2kISyLj1dQ60M3d0bXXLVKLywwtxTCbNRWmgX7EAxP5scNeU/y8vHcBS+FtKsU8CP2izd",
-	"S3Nrf7B/zx50K3w/701DpmKwXP1LNRob2wH+ZPOxud5/KJq0as+Xz8etvGYKvh9gF0k/u6jL+GPLo2tt",
-	"4HADMjOy4Alog+WnWZgD5Xshn05WO92WX6p89raE/skyuXzxxICVCBzDNDRQ7MyLcRlZ6ti2tvjen9LW",
-	"uSXK2vsIvBOYBsFztnmj0Plh6yIqd7vInxVNPXUws3RXyoZAxrGhdU/JDuOZ4D3N2k5rLwvjJ9IHresI",
-	"v+wQ579AF9QXLuxaCTRFfO3LE4Fy19cVz51HWXe9fqoKaJchrwt0diMtQ1UZlZoHPlMv12OLM7bxhN2e",
-	"foKYya0cimQ6qBCPXAaaagJ85aiRcmDDe23cZ3N8E0n4CRMm4MUlm59Qo4ov7qH6x7PZ6LUUOHrFTJK5",
-	"iG0quHFtKc/JOw/tFO1L2YxvSuktxqk3w6oE9P/MRxuG9T+hsIwsy/P2T8MoUDjTsEdy3+T5qRDjWjGR",
-	"ZHaMYXPwGUZmhquwW/cGNRCF31JheU5R1Uz3/YTK+79e1dTNmo7a7tchLtl8Q6fDQxw979sTvwjPcKDq",
-	"dBIIu5x1Lzr824Hto+sum4tplhrnB/ZCfyDsG8keFQQ7OX+SALi99HDwuyuTvtmjan6QZFPs+mXb/55L",
-	"4f/k9GbPxf3rNmarjtwdpe3suL/9awMUk/qOe/pZrUYrfJb5b3dgfQESeo6lVKbd9fVpItZ/m1TnIoC6",
-	"qXkL6epRL+EocQcJQ9/v4htqv9KgEybAnVA6ObBEOfHlObmcz90NsUOMl6wy2QHVCTi+9pL6n2jCDx11",
-	"sP0sXF5LA7oqS6rIO6mPHNEX//IEXGu4r3rjQhtk6bpjQC+uCsM9NUOCU1/F9OUmOlZui/pU4eu6tY42",
-	"O6l5o19VqwORUmrNr/OFK76s6xDXxq6Bba1G+wMnx8PMW/mlkS/cOq3+JMqnMtJVPfurjeTtTg7GnNII",
-	"neZGgsZbVCwPCQiXuWR5vuhnYLcPtrnf4d37h/ijpaw7xnd8qVTu73c4Pjg4fPbteDKejA+Pvzv87pC4",
-	"4JcP10yFuhBrLvwTv+FbT1o51NZTD2DriSx19PD+4f8CAAD//w==",
+	"5H1tc9u2svBfwfA5Z2LPULLsuE1rTz/4pMmpz9O8XNtN75woN4bJlYiaBFgAtKxm/N/vYAHwRSQl2ZYS",
+	"n7mf4kgguLtY7PuuvgSRyHLBgWsVHH0JcippBhok/u8kujb/xKAiyXLNBA+Ogt8T4EQLQrmagTwil3Eh",
+	"6VUKl2QnhgktUr1LBI+A6AQI3JidCZVAGDefjLma8whikghNNAN5TC4jkWVMa4gv7YOUk9MIrkBOieI0",
+	"V2ZpItJYmQ2yMd8xO9vXk4hKyUARplW5+DOLj8l3o0PCJkQnVBNNr0GRVPApSPMJH3OzhQJ5A/KZIoOB",
+	"BWEwo0yHdcC1QVZpOicOS0J5bNAZ8xJqklINcnc45kEYMEOiPwuQ8yAMOM0gOApodB2EgYoSyKilJ5Ip",
+	"OArcpkEYAC+y4Ohj7ZNy/+BTGOh5bnZSWjI+De7uwuA0hiwXGng0//8wbx/Ty5QB14MoEQo4uYY52dk3",
+	"x7Z/8APJJeMasTk5f3l6SqKEShqZU9+1BMuQYJRI0HJOFJ3A0OOWAI1BVsjV4BgYQOqIdkDNp6D0BaLY",
+	"Ahk/JmZfsmO5hThS4YcqpxHsEiGr/w3NX8cEaJSQnEo95hnVUQKK/M9HOvjrZPDvT+7f0eDHz4NPX0bh",
+	"/sGLu7/VziqnOqmw0Y74Ev4smIQ4ONKygOU4vfXQvDdbtbAqvyYp3ECqyB+CcYjJ1RwxLDjTRIG5eFpI",
+	"svP3/de7w27gSrTvCeB7OoVz9lcHxd8IpQnTkClzPQUHktMpkB3DAuar/dFoVEGzwNa537b+9oxxlhlW",
+	"3i+ZlnENU5AlKBfiGnjH6SdAONzqgdl3oM0iIiZIo1zCDROFQuiOCb1SwLVhBMhyPScTIXHZhEmll0Fr",
+	"37ycWMiE/iQ3xCEfGMyWbHnDYHavHe/MYpULrgDl9CsphTR/RIJr4Nr8SfM8ZRE1xN37QwkkeLXj3yRM",
+	"gqPg/+1V4n/Pfqv2cLczt799W/OkTjgBs8aJ9FJY2w8nQmZUDxFxt6V54z+K9PoM/ixAIXiCw7tJcPTx",
+	"S5BLkYPUzKIiIRIyxj+RL2voi6s/INLBXclYVEo6Dyw1POk+ljtUUrN8cP09P92FDmKFknoRzEgUlsyL",
+	"PB4GcWEJbxc2KfeLmJGM8jlxQJIZGM3oRahGgWvUmZgQoDJlIM2tVIap228Sk4kC3aSVpb5d9/1h52NN",
+	"TMOgpjY7tD3TCaHR9U+lOgobZ14qaNQbpZZ2+tPAvRKihfPzWIWOyB3nGLykmqZi+lLwCZu2T8dpDbWK",
+	"099XT90ZFRzngjlDqC2bpCg0GOSYcpYDYVmeQma2DAlVZBy8eXXxy7ufyZ653+MARdECw/k73D4GVlOk",
+	"1zAfpGwCmmUdUvv0/N3gh+9H+2iTmM9QAs4SFiVkQR0bRgOWOxPsGnJdY6UKFnEDUrIY7kWxhXMriV7f",
+	"rvPwkJNQztYEQvMEWQxcswkDuQoi3Oe0Wl5BlXmjduXjZ/UH7sKgyGN/f1c++5tb2xZDtT2rLVcSxInd",
+	"FkUy0DSmmq4F1Bu/+C4sHxykwqqDbh1Vh739SLXNMgwk5YpG5oHeg0X1OYgSagzBhuRahlQHy6xSA80X",
+	"9QNtdPO3Z0MPxQO40Dy6GSbMaaT7FN7VXIP6TCfakmINNWOfuIKJkLDmIxOW1l/St6Das70io5xNQOml",
+	"21SLlm3FYfYZX9j9tYSZNAqRL10kZh3q5EzMFCmfX0tJrlDTRkEhxz+r3GCCFEBtLAtO0GuWkKfGFSnX",
+	"zIyDiwhYW6SEandNsLT35ZaLFG8217FYOM/m+S8wUNjgQEfY9iHUT63jnNv80XkVJFANpd/WKx0qf2zF",
+	"FS23Mrs393igsq1evRYCfUrliWOw3EZYos+8a9XxRU6lZuaxgcohWomAX31uFj8Y93BN1+vcrjLrtfGC",
+	"IyRDDY8rIVKg3KwwjA8DIePVyulcSP0OF3adQuUQ95/EUi35wIP4SpQ03vXgBqRyEK7SpR/c0uWkWti3",
+	"i3LoR78RMaRd/mOMVMnorQ2XfPfjj2EVPDkcjbpkbQZK0Wk3OWuOc1M1vBYSI3kGLIjJVZFeE+Sd0MbN",
+	"rmjs3NFnijAewy3GOCVQJXjDhVlGuTPcwQYiunxMTW0seX1/yP6/5fv4WMNtBPgZBgNDAsPpkLwV50WU",
+	"oNR45b/v8Hda1q6lqlsX2sPpPdF+aQo+DLMyumK5YhEQ+3zni403/YrfQCq6iPKOO4d7SF7d0kinc4zl",
+	"iQnJ6TwVNMYTdX9/vqIKvj80dGkZu951/HxtQ8oZvf0V+FQnwdHBd9+HS6Rpg5kP9g9fHP7w/PvDFzWe",
+	"7uRoB1MbpRNiX0KMt62FhNh42Ewr8tvF68EPBK2BY0L5nAidgCT/On/3ltzQtAC/ED/RcKuHtTc57BsG",
+	"qdmryys23rfSNMs/Zx33Cs+EmDWEcQK5iBKSsTRlCiLBY3VMGjkGXIjWlg1frhsaafHC67RQyVIzvQ3r",
+	"OfsLfDD1PZV/FqCd0VeGddY099awdTdhy9bCSkCieZRCBSnZcfHeqJASA8EcjsnIEld7Q5gkVBEuODzW",
+	"kA2DGdUgMyo7kmG/sGkCShNldCOPHJGZeXPsU14WnoeEwrqNZmf6eiPXHnkdyi4J8k/Q/8n24C9AU52c",
+	"a6oL1aFNE4iu8S8axyiOaPq+GXbo0TbVG1S593Jt4dZ1AfkrUxWR1RpUXj8A0qD3oqZcyJrgK4o0tfxs",
+	"cwnLcaoB1IcXKtUlOFWRkvWR6oiZbBy1OlyduAka+8hbT6Tfx5jXN1E3G6tbUIw2+TVBqw69hJhYN2Ed",
+	"S2dJDM9Qwpr5X58Q5r1fO2b5hhqxyymPes8ebnOz/Wcvf3sUn5B5QvnnUveuoWzcI0u06YKK3HYkpo3q",
+	"ApALaHZR9G1deyxPgodEFEZdCaVradu1fQN0y2m6LENHI+MAQNwXvLPuUN+3yqePSpgWMkw+ydftm5ee",
+	"QAsTdLB62AgTX+taUKW6ahL6YHRAhCSHo9Fq88LCEi5TaSsyrcolfEpi1yjbtV0znNKWbVXhT+lYEJVD",
+	"ZCwp6sTcwJp30kYjhuRUK6JEISMgpz+rMacSyIRBGpv/eqPXChqConPGdEKYDgkvsitwngXak1gyM+ZY",
+	"M0N2znMqr90iRSjhMCtjrJFIi4wrMpEiI6Pd45rdOQWtxnwiQSUGAltq0qREGNwOpmLgj8eiPPyNX4mC",
+	"x00a1ZYOWJYLaVkdiwmCKdNJcTWMRLZHcxolsOf2GkyFLbdoXokHG0dnQONeIXnjExzrJtfDIGHT5HPD",
+	"rF6D5Y0t8Plel+SeEtFh0nzTp05yVMGOFj2Q9+579220ZTWo/sq69d3ATZnSIJcHT9fRsEuCd+IGJAaR",
+	"GvVsE5qqyiIr5WF3IK0NwTJslgYgH4XM46Azy5dTOgalGS/BuqdBbCXbvR9cdFrsLmEDmC6EzmtFij2S",
+	"2YnSHaVlEWlitrAi1X4xYDbahNdA7Q7XFH7nPqz6GHFXxbmXIiCkJhg371crx7agtFQrIUnZNdiy0aZq",
+	"eqZCImECkmjRp2pW6wAbInAaoELjweTYszKtLGg7bSSy2+5o74W5bzSg16t396+L6ZpuUG/I1x6Qv5hY",
+	"cYPn5z8Z/qGEzWWuYrozOvvX+bu35bvPFjL1C6yjlCGW4IoI3gg8+TeTHYprXL7GgIb/tTUIRcHicMzd",
+	"ZxImA29kD1hcrk2p0gOqFJtyiAd4ewb159w7B+Ut63myym/Vn3YiGnNe9WfLz4XUNpc0YPHukJzwOZlQ",
+	"ljI+9XtgnRFlqbWVZokoY3KWzQ9HP7qy2vXMgK4LcNasV9gQ8/9WFVIslL/683OFES4jQjmxMFvEKCfj",
+	"wJa1jINjUvBrLmac2E9sYdXhaDR8HOYexk0gbfeqypLL296royRk4oam6n4ZmjULVBaCfi3aLAG3txiK",
+	"KWWAWgpuT6CoBB+Rti7gfXG+10MLItHvUAHQJRMbEZHOEPkNg1klgYzYe2ZzHigZa7Ula0rCVgnSPQRh",
+	"ExYvDTFDaqTf7jGhXpxgZoopFBcPvTJm403JCiy+9kXavZLiQwNBx/iIKJtyK+FJkU8ljWFgHROfGjYy",
+	"OI6d2A6JAl2alPZ/FWcbQ8JwRP0j+3Q912yf8uqg/s1uv3B6uGBGWj9eOjXI/KHKxi9m/ZCTHD5H/g/U",
+	"WDXFVybmBpkKiSqyjMp5OOYScgnG8KIW+53z//qV5CBJzGgKkd4NfUPJoDRMjLE65v7jyBYWrzbYkCwe",
+	"jw2Q5fe6M7wYePWNQKvTT1WSzFmjDeNpzUyY8c7XeJfviHJZLt/QtZ26sYoIDr4uofm78Uj74hQrQnb3",
+	"Ciw00t73TG8+qqJ+s8R1OPv1bZIaXCAqJNNzdNBckhmotI4E3kkkpP2o3CDROretI4xPRGfyXM51YvTB",
+	"v0V2xWyeHPUKdiEJqY8aVDl7dX5B3O0c850qYxVa1lah430VkqxINXP+nK5qktUuZk2ATxnH5xIYc6Qq",
+	"YdiWRk7en+KSXIq4iEAqsmPsGaqZ2QqNQd+VYaGWkAJVoHaNnOYxQmx4jtowGylbCshOghnMkLyXIgOd",
+	"QKGMPpEsUrvDMR9zpIjvq1GE2vIFZ4defhnbmPI4OCJfxr5kZRyEZIwkt39FIoZxcHd3GY75LAEJ5NJ8",
+	"dEkk5EBtOyP55eLiPbEhX3TUL83zl7anrk7yMa9qbKKUKuXio4pkNCdMGwmzgwS9pVmeArnsKr8xoFza",
+	"SuvXlKUQV99YvKuEqREkRmZaraUTYHKdlrkx37n8+/7ry90heVMYyc+n3otXxAamjQl/udAZcUlsJ+OR",
+	"b3McczxgdOFpBtgyaT5x4o3GN0aWKIiJ78zAUG/VeWb0jzVYCZ1S45rymLgCdMIFcrtTLEyb6xlYJsID",
+	"OXl/GoRBWaYWjIb7wxHKpRw4zVlwFDwfjobPgxD1Ct7DPctTeym7wcs+tfKrZMDT2IhtXPOrWbLQNXYw",
+	"Gm2sZ6yRn+9qGTMwDhsCJTj6+CkMnPLGzMWIzBKWgmv5ExEo5eWCoRHasnSqUHLlKvhkdvM0kEDj+Qoi",
+	"nOGab0gFBACrkb4bPf96tCcx5MBjw/kkFpYZXf/0OkfiqmpQkIG01VjES7sZlZCIQvmG7JBAqoB8N3re",
+	"fVxO5vWe1Bv3/cpT0nCr9/KUsgVKdfRKtpx+84blmLeldFnMA7eawG0uFPOtV9ju2IWs1Ux7X/Dfu16c",
+	"DVu88rmHegf+x1Ytp5EzlQWmhRFdheRl6z0ZWWNCpLFRaAmkcW//bqn9K+K1TItl1Xt3YWc7se+cb8O2",
+	"PxqFpN5a3N9bnLKMNUEriwvxwXBFo3G7QjKde8hmmN6DWvmeMlAJWTZMMEV2zl6/JM+fP/8R24xbxX29",
+	"gCvGI1jaYvxpiwKolqczDFjf6IbHQ+t/DKmUYjZUWgLNmntXJZGMU0Rr5XWyjGtuR1UDJ2MjCKgPRxjK",
+	"GluDnJgXk9P3L4l9uVO5J05Jr4bWqE+EwCWcuqlRknfP1SPf1a+2oZFnBaVZmi46MGTHyMc5aBJDCsaX",
+	"snxBySQtVLJbv+vWcAw+3bUubhdg1ZK9+iAEwxK5sHG5jtpt7nkVDdodWmjhAs0x0taaLfil83jmY/6X",
+	"MS2GFryhPdafLNK7iOyViOfI+H53cNXF5bGNOZYY5VJocVVMiK13xZe9tLw6uJib9bVjux2Uy52CGPMq",
+	"XcI4+e9Bmd4eEoudL+B19noNNuMJGIahasyb9rC9wjbFhOaoFmVK/mqOtuxwzC8SIAejAywhNrBX/VDO",
+	"6i+FuptJYlsqqDEMifUzCp4aK6Sq5CWy4MpSYTBAD5ilTM9/omYLNwOkKd3RKUXiBfdmkuaMDyPWVjxx",
+	"El0HbelX0pyISf1ILRkq3bHbO+Wjdm6rhRva3v8Q1h7bzEiCRv37omiruO4B0qw5deGuJZwPNoZEPTrR",
+	"IUh/tuGUITlxY1ea7kitOh9dE2tuWdYUkk2Z8TetSrdPlvGOnwxiw0fLTQQf7ySyzbGDAGI7tIfhfXIx",
+	"oU4R2baI9q6K9Hpx7NCmZOerSmgqnABkHGfXJTMOjj56gTccDj/d1ZSVQdDLwhzkmKeMo1RsshyPzelb",
+	"5VbdqH8U6bU7Z1ee9M4ItzGvwyHFTB15Dx9jruZeWtGmwgUwETzzmjF/+7N5wjBI1bPTSsm56+dzciOS",
+	"MoU+MdyAcXKXtvsc28dyW16HjINb39CU+cdciZVLMJSOgJvHxBQ5GL1wiTMfZsiN3MSHewWkIdy95aOX",
+	"dt3zXhCH7sFLfYUqWxJf9dknbeFlOWm5F/MfKfBq5ZndhqP0g1AaouMuDA5GLzYGRbtWtAOYBscbllYi",
+	"g+aUFl/YaGv90Gaxkao64BuQsDgfxppqx4SmKQ68stEj4syROrTritrI9vdvS9qeYSM2qGoWFxoLz5Tr",
+	"M1IZTVM3fY28+O7vREzGHB8ZaiqnoAdm3UCxv2CAFcaEcS3cwxyotOFw832IFTwYDrQFOWXje1nYEzpb",
+	"DxtDDOHsGLjEyt5SdsGfBU3tHtK25NM4xOPPQE491KTsGR+S34W8xii1OSRrsdoK0zH3qSNiA/yFTojR",
+	"D8yPn6Oc0DgzBieOttoZDPC/trHBWI6Hox9dgxi3FrHtITIGLuOaMm4R8XWmqHgiwV0m0A+kcznE2LyP",
+	"8bywjV62+9/xgDEEZ1SRmKmIytiwtIuA1ifZNYW0Gw9xUU6/2pIH2xxD0XFTf/cnWUMmZvFwA34hsiNp",
+	"cBSef5lgV4SLGdmhrTEKu+veQvQgt3YHjWvivFTXNOdHo+lqdqGzG5HTrNFWJqKOMB8infghNLrmYpZC",
+	"PDWXDSco2DvkTAzm5iM2x4A5W8fdAy+5zF02cIV1YyGhyl68UWlGOMqPPVuXJO5iSmyF3DpL1hsuOxjy",
+	"wncoPlNEFDoS2QZUgc2YNHixcRpVkM0nyLiYrcuEWdX5sjXjG9tJqlkkCiOSTvwnTGkh50PbczLM6G1V",
+	"EUenMMhUOObXALlhnMXFjJeL1UCLgVlnZbaN1viETApqzAWG/WxrSw0WDhA7Rc7Lx+wFL3gMssmJvlzD",
+	"KhEuqjoQrPsEHoFy/Es1WgQVrj4QUyP50PbROExXqosxRwXRxf5vnF7Y+g1ot0otE8w1XDcjmS0zGarW",
+	"zrA6cWIJWknode9BowGhMzL/T9BVYcYWCVy9pIuw/kv1eFJeJI1GalZWRe8iQRM2TchOT2HHbhXhdU0x",
+	"W4iEmmO62d+rmg37zsXN/luRMDlxjUmoCH0uHyN2x4uFB7VcVl9wv1zwzQL8zcGHfdrILiKWiG5G4AZ0",
+	"ktvWD/oLSTnnr1TfVcFD95zEOse4M7ZX82Z/r9kW3XnuzQ7re8cLqumza4RSy6m5nfFUY5qUAIfr1Cn0",
+	"D6aVNjb8bTiqp2m9g7Xe+fHAYlKhvgGZZCBAelWbkphJwDkmVh9TYqlEdrTILbHrszQa5ne9mf2usk8W",
+	"3JnmhKxHR+a3FDjqmUS2VhxntD0o+nnkon6M6GS6TNUGxA9uRGi1v23ScZyRFUoTuGVK9zJDS87sfSn/",
+	"vrM2rLEn2tzysxT5hnmlcVSHPdOwG4SMpcjzTRDSYIN5PxyeXb1kpwxAsLLu0Eat6yPX1bLL1i20BY3f",
+	"NkaXb4lPO2ecrGLSx9PzhDSKiS1TlqWnS6iVgJ181CRXicIrw8wdlTAruQVvwQYE88HosCr/Wdw+JIf+",
+	"ay70MgF8r8vSHKZf2oPdd3avWeH7uDf1qYre9pSnqjRWtv98ZfWxur+nz5s0Ys+1y4S1uGZMXP/PJoJ+",
+	"ZlMb8YeaRVe7wP6XEagWGYuI0pA/TMPsSdfLvD1ebfR+P1X+7GxQ/8o8uTj2p0dL+BOD2DdQbMyKsRFZ",
+	"nB9hdPGty9I2Grq8B95wTD3jWd28NtNhp9D2Oe+D/S2LJ8149VkC34DvakOWVrMd9hltjuuwvarFdO1W",
+	"QsK4YjGgLYPf+iBonQPNF6sZ0PHpMpfeDhf7Wu78tr3phVFpKzxpKwdqY8o26FB7831S95o6ZUi4JbFQ",
+	"m+P8tH3s/wBlVM4f2rQWqqpI61OnCSZPrgqWWpemHLNwfx3UroNf5mlvhlv6yoIKOfXnjM2E960OWscV",
+	"s3d6C0673dlXaTVQwTOyKRAsSnGly1qIngvvpHGX9nFdTP639Sgnry7o9Bg7pVx1GRbgnk4GbwWHwRuq",
+	"o8SGDMacadsX9RzdQ9/PU5/Jql1XVGc1WHkZ2hzQ/ftzdRiW/7bXIrI0Teu/WSiJhIkiO8j3VaIJK4Gu",
+	"JOVRYtZoOiUuxE11fxtAbYxeBZH/kT+apujWT1TXb/t9+vaipuwWttS2PzJ2QacrWm3uwuB51534jbsD",
+	"J9gegQxhtjP2beP8NqD7cNp1NadtYVJLz13ojsS4TsZ7RWEsn28lAlPfuj/6simVvtqiqn4pb1Xw5Gnr",
+	"/47fFvrK8fWO339adjFrjQw2l7uxepP67wVhUMRPutDCX6pHq/96C+AT4NAzyIXU9bbDh7FY93DFxuSZ",
+	"sqt+De7qEC8+l72BiLVruHId3c8UURHlxKbILR8Yohy7+rBUTKd2QPw9D946iMs8vw+44v+k44du9Xb8",
+	"PqT7ErfPO+7b9fqeciio/as2TzIQZFy+LUSAjklVa1xVEyNDJm4WLrbQ3TvWg6v2vph/Vrp5m2OPdewy",
+	"RG4bHhluvFN3kG0ATQsR+nr9aTQEbsiMjQ7oXu5238feBOoH/xvB35QfN8OLzkY3m60w0SvCdFvoBuJ7",
+	"Guh4Xluxz2s795vnGxK9q9Ve+ZvTS02flEZPW063fqPzScppPPqvY5W3h+u1DXV7TXuFt6CFTvawrNha",
+	"4Z3c8U/Q/vfSG9R9FEZvhSaqyHNs4DkuKxTB9QqyiNhJUq5JhnGlgcbLqgadcyHBj7Ht4/VyUvPTTU+1",
+	"hkk/1FVoBiEtbTbSImM2qsLGuVCKXaVz26tVti0tzTT4Y6vN5dqz96X/8Fo/L/zEYwnt30F+6EHaJkk3",
+	"+VjcbKSOzgoVP5hKC6LgBiRNfbrIFjrQNJ0vO0Br6q137Z52Unijt660Mzd/6czW97pzpdhvDjqqBvh9",
+	"/HQXfjGEtXXa9lgKmboBfkd7e/sHL4aj4Wi4f/TD/g/7eAhudz833Bf+G5PEfeJEdO2TWpFM7VPHUrVP",
+	"RK6Cu093/xsAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -14,6 +14,8 @@
 #      OpenJDK 17, Trino 476 on the machine's Temurin 25 JDK, which no
 #      package source this script may use offers, so it is checked, not
 #      installed)
+#   5. the Iceberg REST Compatibility Kit against zombi on the embedded
+#      store and on Postgres (tests/rck; its jars pinned like the above)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
@@ -44,6 +46,7 @@ scripts/install-s3-server.sh
 python="$(scripts/pyenv.sh | tail -n 1)"
 echo "python: $python"
 "$python" tests/interop/artifacts.py >/dev/null
+"$python" tests/rck/run.py --fetch >/dev/null
 
 step "generated code is current"
 go generate ./openapi ./ingest/...
@@ -103,8 +106,12 @@ for target in FuzzDecodeEnvelopeJSON FuzzDecodeBulkJSON FuzzDecodeBulkNDJSON Fuz
 	fuzz ./ingest/codec "$target"
 done
 fuzz ./ingest FuzzParseTableRef
+fuzz ./catalog FuzzCommitConfinement
 
 step "pytest tests/interop"
 "$python" -m pytest -q tests/interop
+
+step "Iceberg REST Compatibility Kit"
+"$python" tests/rck/run.py embedded postgres
 
 step "all tests passed"

@@ -36,6 +36,14 @@ var endpoints = []string{
 	"POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/metrics",
 	"POST /v1/{prefix}/tables/rename",
 	"POST /v1/{prefix}/transactions/commit",
+	"GET /v1/{prefix}/namespaces/{namespace}/views",
+	"POST /v1/{prefix}/namespaces/{namespace}/views",
+	"GET /v1/{prefix}/namespaces/{namespace}/views/{view}",
+	"HEAD /v1/{prefix}/namespaces/{namespace}/views/{view}",
+	"POST /v1/{prefix}/namespaces/{namespace}/views/{view}",
+	"DELETE /v1/{prefix}/namespaces/{namespace}/views/{view}",
+	"POST /v1/{prefix}/namespaces/{namespace}/register-view",
+	"POST /v1/{prefix}/views/rename",
 }
 
 // GetConfig answers the client's first call.
@@ -463,7 +471,7 @@ func (s *Server) TableExists(c echo.Context, namespace, name string) error {
 	if err != nil {
 		return err
 	}
-	if _, err := s.cat.TableLocation(c.Request().Context(), id); err != nil {
+	if err := s.cat.TableExists(c.Request().Context(), id); err != nil {
 		return err
 	}
 	return c.NoContent(http.StatusNoContent)

@@ -11,6 +11,7 @@ import (
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // apiError is an error with the HTTP status and Iceberg error type it is
@@ -35,6 +36,8 @@ func classify(err error) (status int, typ string) {
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
+	case errors.Is(err, catalog.ErrIllegalArgument):
+		return http.StatusBadRequest, "IllegalArgumentException"
 	case errors.Is(err, catalog.ErrInvalid):
 		return http.StatusBadRequest, "BadRequestException"
 	case errors.Is(err, catalog.ErrUnprocessable):
@@ -43,7 +46,13 @@ func classify(err error) (status int, typ string) {
 		return http.StatusNotFound, "NoSuchNamespaceException"
 	case errors.Is(err, catalog.ErrNoSuchTable):
 		return http.StatusNotFound, "NoSuchTableException"
-	case errors.Is(err, catalog.ErrNamespaceExists), errors.Is(err, catalog.ErrTableExists):
+	case errors.Is(err, catalog.ErrNoSuchView):
+		return http.StatusNotFound, "NoSuchViewException"
+	case errors.Is(err, catalog.ErrNotFound):
+		return http.StatusNotFound, "NotFoundException"
+	case errors.Is(err, catalog.ErrLocationInUse):
+		return http.StatusBadRequest, "BadRequestException"
+	case errors.Is(err, catalog.ErrNamespaceExists), errors.Is(err, catalog.ErrTableExists), errors.Is(err, catalog.ErrViewExists):
 		return http.StatusConflict, "AlreadyExistsException"
 	case errors.Is(err, catalog.ErrNamespaceNotEmpty):
 		return http.StatusConflict, "NamespaceNotEmptyException"
@@ -53,6 +62,10 @@ func classify(err error) (status int, typ string) {
 		return http.StatusInternalServerError, "CommitStateUnknownException"
 	case errors.Is(err, compaction.ErrBusy), errors.Is(err, compaction.ErrAborted):
 		return http.StatusConflict, "CommitFailedException"
+	case errors.Is(err, warehouse.ErrOutsideTable):
+		// Table metadata names a file outside the table: the table's
+		// data is at fault, and a retry does not help.
+		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
 	case errors.Is(err, flusher.ErrSchema):
 		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
 	case errors.Is(err, ingest.ErrNotCommitted):

@@ -38,6 +38,11 @@ type Config struct {
 	// virtual-host style for AWS endpoints and path style for others.
 	S3PathStyle bool
 
+	// Allowed are further locations, beside Root, where tables may live
+	// and files may be deleted: directories for a local warehouse, or
+	// prefixes in the same bucket for an S3 one.
+	Allowed []string
+
 	// VendStaticKeys makes ClientConfig hand the static credentials to
 	// catalog clients. It is an operator opt-in: every client that can load
 	// a table gets the keys.
@@ -59,13 +64,15 @@ type Warehouse struct {
 	root string // canonical root URI
 
 	// Local backend.
-	dir string // absolute root directory
+	dir  string   // absolute root directory
+	dirs []string // dir and the allowed directories
 
 	// S3 backend.
-	params s3Params
-	s3     *s3FS
-	bucket string
-	prefix string // root key prefix, no leading or trailing slash
+	params   s3Params
+	s3       *s3FS
+	bucket   string
+	prefix   string   // root key prefix, no leading or trailing slash
+	prefixes []string // prefix and the allowed ones
 }
 
 // Open validates cfg and opens the warehouse: for a local root it creates
@@ -88,6 +95,46 @@ func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
 	return w, nil
 }
 
+// allowLocal adds the allowed locations of a local warehouse.
+func (w *Warehouse) allowLocal() error {
+	w.dirs = []string{w.dir}
+	for _, a := range w.cfg.Allowed {
+		p, err := localPath(strings.TrimSpace(a))
+		if err != nil {
+			return fmt.Errorf("warehouse: allowed location %q: %w", a, err)
+		}
+		if !filepath.IsAbs(p) || checkSegments(filepath.ToSlash(p)) != nil {
+			return fmt.Errorf("warehouse: allowed location %q is not an absolute directory", a)
+		}
+		p = filepath.Clean(p)
+		if p == string(filepath.Separator) {
+			return fmt.Errorf("warehouse: allowed location %q is the file system root", a)
+		}
+		w.dirs = append(w.dirs, p)
+	}
+	return nil
+}
+
+// allowS3 adds the allowed locations of an S3 warehouse.
+func (w *Warehouse) allowS3() error {
+	w.prefixes = []string{w.prefix}
+	for _, a := range w.cfg.Allowed {
+		u, err := parseObjectURI(strings.TrimSpace(a))
+		if err != nil {
+			return fmt.Errorf("warehouse: allowed location %q: %w", a, err)
+		}
+		if u.bucket != w.bucket {
+			return fmt.Errorf("warehouse: allowed location %q is not in the warehouse's bucket %s", a, w.bucket)
+		}
+		prefix := strings.Trim(u.key, "/")
+		if prefix == "" || checkKey(prefix) != nil {
+			return fmt.Errorf("warehouse: allowed location %q needs a valid key prefix", a)
+		}
+		w.prefixes = append(w.prefixes, prefix)
+	}
+	return nil
+}
+
 func (w *Warehouse) openLocal(root string) error {
 	p, err := localPath(root)
 	if err != nil {
@@ -104,7 +151,7 @@ func (w *Warehouse) openLocal(root string) error {
 	}
 	w.dir = p
 	w.root = fileURI(p)
-	return nil
+	return w.allowLocal()
 }
 
 func (w *Warehouse) openS3(ctx context.Context, root string) error {
@@ -149,6 +196,9 @@ func (w *Warehouse) openS3(ctx context.Context, root string) error {
 		return err
 	}
 	w.bucket, w.prefix = u.bucket, prefix
+	if err := w.allowS3(); err != nil {
+		return err
+	}
 	w.s3 = newS3FS(context.Background(), client, u.bucket)
 	w.root = "s3://" + u.bucket
 	if prefix != "" {
@@ -252,11 +302,12 @@ func (w *Warehouse) Ping(ctx context.Context) error {
 }
 
 // ErrOutsideWarehouse is returned by DeletePrefix and Delete for a location
-// that is not strictly inside the warehouse root.
+// that is not strictly inside the warehouse root or an allowed location.
 var ErrOutsideWarehouse = errors.New("location is not inside the warehouse")
 
 // DeletePrefix deletes every file under location, a directory (a key
-// prefix on S3) strictly inside the warehouse root, and returns how many
+// prefix on S3) strictly inside the warehouse root or an allowed location,
+// and returns how many
 // files it deleted. A missing location deletes nothing.
 func (w *Warehouse) DeletePrefix(ctx context.Context, location string) (int, error) {
 	if w.s3 != nil {
@@ -274,8 +325,8 @@ func (w *Warehouse) DeletePrefix(ctx context.Context, location string) (int, err
 }
 
 // Delete deletes the files at locations, all of which must be strictly
-// inside the warehouse root; nothing is deleted if one is not. Missing files
-// are not an error.
+// inside the warehouse root or an allowed location; nothing is deleted if
+// one is not. Missing files are not an error.
 func (w *Warehouse) Delete(ctx context.Context, locations []string) error {
 	for _, l := range locations {
 		var err error
@@ -317,10 +368,12 @@ func (w *Warehouse) s3Key(location string) (string, error) {
 	if key == "" || checkKey(key) != nil || strings.Contains(key, "//") {
 		return "", outside("invalid path")
 	}
-	if w.prefix != "" && !strings.HasPrefix(key, w.prefix+"/") {
-		return "", outside("not under the root")
+	for _, p := range w.prefixes {
+		if p == "" || strings.HasPrefix(key, p+"/") {
+			return key, nil
+		}
 	}
-	return key, nil
+	return "", outside("not under the root")
 }
 
 // localFile returns the path of a location strictly inside the local root.
@@ -338,10 +391,17 @@ func (w *Warehouse) localFile(location string) (string, error) {
 		return "", outside("invalid path")
 	}
 	p = filepath.Clean(p)
-	if !within(w.dir, p) {
+	dir := ""
+	for _, d := range w.dirs {
+		if within(d, p) {
+			dir = d
+			break
+		}
+	}
+	if dir == "" {
 		return "", outside("not under the root")
 	}
-	root, err := filepath.EvalSymlinks(w.dir)
+	root, err := filepath.EvalSymlinks(dir)
 	if err != nil {
 		return "", fmt.Errorf("warehouse: root: %w", err)
 	}

@@ -1177,3 +1177,37 @@ func TestLocalPath(t *testing.T) {
 		}
 	}
 }
+
+// TestAllowedLocations: deletes inside an allowed location work as inside
+// the root; the allowed location itself and its siblings stay refused.
+func TestAllowedLocations(t *testing.T) {
+	dir := t.TempDir()
+	allowed := filepath.Join(dir, "allowed")
+	if err := os.MkdirAll(allowed, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	w, err := Open(t.Context(), Config{Root: filepath.Join(dir, "wh"), Allowed: []string{"file:" + allowed}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	inside := "file://" + allowed + "/ns/t/metadata/x.json"
+	writeFile(t, w, inside, []byte("x"))
+	for _, loc := range []string{"file://" + allowed, allowed + "-sibling/x", dir + "/x", allowed + "/../x"} {
+		if err := w.Delete(t.Context(), []string{loc}); !errors.Is(err, ErrOutsideWarehouse) {
+			t.Errorf("Delete(%q) = %v; want ErrOutsideWarehouse", loc, err)
+		}
+	}
+	if n, err := w.DeletePrefix(t.Context(), "file://"+allowed+"/ns/t"); err != nil || n != 1 {
+		t.Fatalf("DeletePrefix in an allowed location = %d, %v; want 1 file", n, err)
+	}
+
+	for _, bad := range []Config{
+		{Root: filepath.Join(dir, "wh"), Allowed: []string{"relative"}},
+		{Root: filepath.Join(dir, "wh"), Allowed: []string{"/"}},
+		{Root: filepath.Join(dir, "wh"), Allowed: []string{"s3://bucket/x"}},
+	} {
+		if _, err := Open(t.Context(), bad); err == nil {
+			t.Errorf("Open with allowed %q succeeded", bad.Allowed)
+		}
+	}
+}

@@ -19,13 +19,19 @@ const (
 	prefixReceipt      = 'r'
 	prefixReceiptIndex = 'c'
 	prefixLease        = 'l'
+	prefixLocation     = 'L'
+	prefixUUID         = 'u'
 )
 
 // formatKey holds the key layout version; formatVersion is the one this
 // package writes and reads.
 var (
 	formatKey     = []byte{prefixMeta, 'f', 'o', 'r', 'm', 'a', 't'}
-	formatVersion = []byte("1")
+	formatVersion = []byte("2")
+	// formatVersion1 stored a table's metadata location as the whole
+	// value of its key and kept no location or UUID indexes; Open upgrades
+	// it in place (see decodeEntry).
+	formatVersion1 = []byte("1")
 )
 
 var errCorrupt = errors.New("embedded: corrupt record")
@@ -106,6 +112,97 @@ func tablesPrefix(ns catalog.Namespace) []byte {
 
 func tableKey(id catalog.Ident) []byte {
 	return appendString(tablesPrefix(id.Namespace), id.Name)
+}
+
+// entryMarker starts every entry value of format 2. A format-1 value is a
+// bare metadata location, which never starts with 0x00.
+const entryMarker = 0x00
+
+// encodeEntry encodes e as entryMarker, the kind, then the metadata
+// location, location and UUID, each length-prefixed.
+func encodeEntry(e catalog.Entry) []byte {
+	b := []byte{entryMarker, byte(e.Kind)}
+	b = appendBytes(b, e.MetadataLocation)
+	b = appendBytes(b, e.Location)
+	return appendBytes(b, e.UUID)
+}
+
+// decodeEntry reverses encodeEntry; a format-1 value is a table with only
+// its metadata location.
+func decodeEntry(v []byte) (catalog.Entry, error) {
+	if len(v) == 0 {
+		return catalog.Entry{}, errCorrupt
+	}
+	if v[0] != entryMarker {
+		return catalog.Entry{Kind: catalog.KindTable, MetadataLocation: string(v)}, nil
+	}
+	if len(v) < 2 {
+		return catalog.Entry{}, errCorrupt
+	}
+	e := catalog.Entry{Kind: catalog.Kind(v[1])}
+	if e.Kind != catalog.KindTable && e.Kind != catalog.KindView {
+		return catalog.Entry{}, errCorrupt
+	}
+	var err error
+	b := v[2:]
+	if e.MetadataLocation, b, err = readBytes(b); err != nil {
+		return catalog.Entry{}, err
+	}
+	if e.Location, b, err = readBytes(b); err != nil {
+		return catalog.Entry{}, err
+	}
+	if e.UUID, b, err = readBytes(b); err != nil {
+		return catalog.Entry{}, err
+	}
+	if len(b) != 0 {
+		return catalog.Entry{}, errCorrupt
+	}
+	return e, nil
+}
+
+// locationKey indexes an entry by its location: prefixLocation, the
+// canonical location (which holds no 0x00), 0x00, then the entry's key
+// without its prefix byte. The keys of the entries at exactly loc share
+// the prefix locationPrefix(loc); those strictly below loc start with
+// prefixLocation followed by loc's ChildPrefix.
+func locationKey(loc string, id catalog.Ident) []byte {
+	return append(locationPrefix(loc), tableKey(id)[1:]...)
+}
+
+func locationPrefix(loc string) []byte {
+	k := append([]byte{prefixLocation}, loc...)
+	return append(k, 0x00)
+}
+
+// uuidKey indexes an entry by its UUID; the value is the entry's key.
+func uuidKey(uuid string) []byte {
+	return append([]byte{prefixUUID}, uuid...)
+}
+
+// identOfKey decodes a table key (with or without its prefix byte).
+func identOfKey(k []byte) (catalog.Ident, error) {
+	if len(k) > 0 && k[0] == prefixTable {
+		k = k[1:]
+	}
+	depth, n := binary.Uvarint(k)
+	if n <= 0 || depth == 0 || depth > uint64(len(k)) {
+		return catalog.Ident{}, errCorrupt
+	}
+	k = k[n:]
+	id := catalog.Ident{Namespace: make(catalog.Namespace, depth)}
+	var err error
+	for i := range id.Namespace {
+		if id.Namespace[i], k, err = decodeString(k); err != nil {
+			return catalog.Ident{}, err
+		}
+	}
+	if id.Name, k, err = decodeString(k); err != nil {
+		return catalog.Ident{}, err
+	}
+	if len(k) != 0 {
+		return catalog.Ident{}, errCorrupt
+	}
+	return id, nil
 }
 
 func receiptKey(key string) []byte {

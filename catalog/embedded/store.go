@@ -42,6 +42,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/vfs"
+	"github.com/zombi-db/zombi/internal/location"
 	"github.com/zombi-db/zombi/internal/pebblefmt"
 
 	"github.com/zombi-db/zombi/catalog"
@@ -87,19 +88,57 @@ func Open(dir string, opts ...Option) (*Store, error) {
 	for _, opt := range opts {
 		opt(&o)
 	}
+	logger := o.logger
+	if logger == nil {
+		logger = slogLogger{slog.New(slog.DiscardHandler)}
+	}
 	popts := &pebble.Options{
 		FS:                 o.fs,
-		Logger:             o.logger,
+		Logger:             logger,
 		FormatMajorVersion: pebble.FormatNewest,
+		EventListener: &pebble.EventListener{
+			// Pebble's default ends the process (Logger.Fatalf). A
+			// corrupt file is reported instead, and the reads that meet
+			// it fail: the store answers errors, and a store that cannot
+			// be opened makes `zombi serve` exit with one.
+			DataCorruption: func(info pebble.DataCorruptionInfo) {
+				logger.Errorf("catalog store data corruption in %s: %v", info.Path, info.Details)
+			},
+			BackgroundError: func(err error) {
+				logger.Errorf("catalog store background error: %v", err)
+			},
+		},
 	}
 	db, err := pebble.Open(dir, popts)
 	if err != nil {
 		return nil, fmt.Errorf("embedded: open %s: %w", dir, err)
 	}
+	if err := upgrade(db); err != nil {
+		return nil, errors.Join(fmt.Errorf("embedded: %s: %w", dir, err), db.Close())
+	}
 	if err := pebblefmt.Check(db, formatKey, formatVersion, "catalog store"); err != nil {
 		return nil, errors.Join(fmt.Errorf("embedded: %s: %w", dir, err), db.Close())
 	}
 	return &Store{db: db, writer: make(chan struct{}, 1)}, nil
+}
+
+// upgrade moves a format-1 store to format 2. Format 2 reads format-1
+// entries as they are (see decodeEntry), so only the stamp changes; the
+// catalog backfills locations and UUIDs.
+func upgrade(db *pebble.DB) error {
+	v, closer, err := db.Get(formatKey)
+	if errors.Is(err, pebble.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	old := bytes.Equal(v, formatVersion1)
+	closer.Close()
+	if !old {
+		return nil
+	}
+	return db.Set(formatKey, formatVersion, pebble.Sync)
 }
 
 // View runs fn in a read-only transaction on a snapshot of the store.
@@ -415,92 +454,210 @@ func childAfter(parent catalog.Namespace, after string) (last string, bounded, n
 
 func containsSep(s string) bool { return strings.IndexByte(s, 0x1f) >= 0 }
 
-func (t *tx) LoadTable(id catalog.Ident) (string, error) {
-	if err := t.check(false); err != nil {
-		return "", err
+// notFound is the error for a missing entry of kind.
+func notFound(kind catalog.Kind, id catalog.Ident) error {
+	if kind == catalog.KindView {
+		return fmt.Errorf("%w: %s", catalog.ErrNoSuchView, id)
 	}
-	if err := validNamespace(id.Namespace); err != nil {
-		return "", err
-	}
-	v, ok, err := t.get(tableKey(id))
-	if err != nil {
-		return "", err
-	}
-	if !ok {
-		return "", fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
-	}
-	return string(v), nil
+	return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
 }
 
-func (t *tx) CreateTable(id catalog.Ident, metadataLocation string) error {
+// exists is the error for creating id over the entry e.
+func exists(e catalog.Entry, id catalog.Ident) error {
+	if e.Kind == catalog.KindView {
+		return fmt.Errorf("%w: %s", catalog.ErrViewExists, id)
+	}
+	return fmt.Errorf("%w: %s", catalog.ErrTableExists, id)
+}
+
+func validKind(k catalog.Kind) error {
+	if k != catalog.KindTable && k != catalog.KindView {
+		return fmt.Errorf("%w: entry kind %d", catalog.ErrInvalid, k)
+	}
+	return nil
+}
+
+// entry returns the entry named id of any kind, ok false if none.
+func (t *tx) entry(id catalog.Ident) (e catalog.Entry, ok bool, err error) {
+	v, ok, err := t.get(tableKey(id))
+	if err != nil || !ok {
+		return catalog.Entry{}, false, err
+	}
+	e, err = decodeEntry(v)
+	if err != nil {
+		return catalog.Entry{}, false, fmt.Errorf("embedded: entry %s: %w", id, err)
+	}
+	return e, true, nil
+}
+
+func (t *tx) Load(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
+	if err := t.check(false); err != nil {
+		return catalog.Entry{}, err
+	}
+	if err := validNamespace(id.Namespace); err != nil {
+		return catalog.Entry{}, err
+	}
+	e, ok, err := t.entry(id)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	if !ok || e.Kind != kind {
+		return catalog.Entry{}, notFound(kind, id)
+	}
+	return e, nil
+}
+
+func (t *tx) Create(id catalog.Ident, e catalog.Entry) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
 	if err := validNamespace(id.Namespace); err != nil {
 		return err
 	}
-	return t.createTable(id, metadataLocation)
+	if err := validKind(e.Kind); err != nil {
+		return err
+	}
+	return t.create(id, e)
 }
 
-func (t *tx) createTable(id catalog.Ident, location string) error {
-	key := tableKey(id)
-	exists, err := t.has(key)
+func (t *tx) create(id catalog.Ident, e catalog.Entry) error {
+	cur, ok, err := t.entry(id)
 	if err != nil {
 		return err
 	}
-	if exists {
-		return fmt.Errorf("%w: %s", catalog.ErrTableExists, id)
+	if ok {
+		return exists(cur, id)
 	}
-	exists, err = t.has(namespaceKey(id.Namespace))
+	ok, err = t.has(namespaceKey(id.Namespace))
 	if err != nil {
 		return err
 	}
-	if !exists {
+	if !ok {
 		return fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(id.Namespace))
 	}
-	return t.w.Set(key, []byte(location), nil)
+	if err := t.checkUnique(id, e); err != nil {
+		return err
+	}
+	return t.put(id, catalog.Entry{}, e)
 }
 
-func (t *tx) SwapTable(id catalog.Ident, expected, next string) error {
+// checkUnique returns ErrLocationInUse if e's location overlaps the
+// location of an entry other than id, or e's UUID is another entry's.
+func (t *tx) checkUnique(id catalog.Ident, e catalog.Entry) error {
+	if e.Location != "" {
+		owners, err := t.overlapping(e.Location, 2)
+		if err != nil {
+			return err
+		}
+		for _, o := range owners {
+			if !sameIdent(o.Ident, id) {
+				return fmt.Errorf("%w: %s %s is at %s, which overlaps %s", catalog.ErrLocationInUse, o.Entry.Kind, o.Ident, o.Entry.Location, e.Location)
+			}
+		}
+	}
+	if e.UUID != "" {
+		v, ok, err := t.get(uuidKey(e.UUID))
+		if err != nil {
+			return err
+		}
+		if ok {
+			other, err := identOfKey(v)
+			if err != nil {
+				return fmt.Errorf("embedded: uuid index %q: %w", e.UUID, err)
+			}
+			if !sameIdent(other, id) {
+				return fmt.Errorf("%w: %s has UUID %s", catalog.ErrLocationInUse, other, e.UUID)
+			}
+		}
+	}
+	return nil
+}
+
+func sameIdent(a, b catalog.Ident) bool {
+	return a.Name == b.Name && a.Namespace.String() == b.Namespace.String()
+}
+
+// put writes e under id, replacing old (the zero Entry if none), and
+// keeps the location and UUID indexes in step.
+func (t *tx) put(id catalog.Ident, old, e catalog.Entry) error {
+	if err := t.unindex(id, old); err != nil {
+		return err
+	}
+	if e.Location != "" {
+		if err := t.w.Set(locationKey(e.Location, id), nil, nil); err != nil {
+			return err
+		}
+	}
+	if e.UUID != "" {
+		if err := t.w.Set(uuidKey(e.UUID), tableKey(id), nil); err != nil {
+			return err
+		}
+	}
+	return t.w.Set(tableKey(id), encodeEntry(e), nil)
+}
+
+// unindex removes old's index keys for id.
+func (t *tx) unindex(id catalog.Ident, old catalog.Entry) error {
+	if old.Location != "" {
+		if err := t.w.Delete(locationKey(old.Location, id), nil); err != nil {
+			return err
+		}
+	}
+	if old.UUID != "" {
+		if err := t.w.Delete(uuidKey(old.UUID), nil); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (t *tx) Swap(id catalog.Ident, expected string, next catalog.Entry) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
 	if err := validNamespace(id.Namespace); err != nil {
 		return err
 	}
-	key := tableKey(id)
-	v, ok, err := t.get(key)
+	if err := validKind(next.Kind); err != nil {
+		return err
+	}
+	cur, ok, err := t.entry(id)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+	if !ok || cur.Kind != next.Kind {
+		return notFound(next.Kind, id)
 	}
-	if string(v) != expected {
-		return fmt.Errorf("%w: %s: metadata location is %s, not %s", catalog.ErrCommitFailed, id, v, expected)
+	if cur.MetadataLocation != expected {
+		return fmt.Errorf("%w: %s: metadata location is %s, not %s", catalog.ErrCommitFailed, id, cur.MetadataLocation, expected)
 	}
-	return t.w.Set(key, []byte(next), nil)
+	if err := t.checkUnique(id, next); err != nil {
+		return err
+	}
+	return t.put(id, cur, next)
 }
 
-func (t *tx) DropTable(id catalog.Ident) (string, error) {
+func (t *tx) Drop(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
 	if err := t.check(true); err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
 	if err := validNamespace(id.Namespace); err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
-	key := tableKey(id)
-	v, ok, err := t.get(key)
+	e, ok, err := t.entry(id)
 	if err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
-	if !ok {
-		return "", fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+	if !ok || e.Kind != kind {
+		return catalog.Entry{}, notFound(kind, id)
 	}
-	return string(v), t.w.Delete(key, nil)
+	if err := t.unindex(id, e); err != nil {
+		return catalog.Entry{}, err
+	}
+	return e, t.w.Delete(tableKey(id), nil)
 }
 
-func (t *tx) RenameTable(from, to catalog.Ident) error {
+func (t *tx) Rename(kind catalog.Kind, from, to catalog.Ident) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
@@ -510,21 +667,26 @@ func (t *tx) RenameTable(from, to catalog.Ident) error {
 	if err := validNamespace(to.Namespace); err != nil {
 		return err
 	}
-	fromKey := tableKey(from)
-	v, ok, err := t.get(fromKey)
+	e, ok, err := t.entry(from)
 	if err != nil {
 		return err
 	}
-	if !ok {
-		return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, from)
+	if !ok || e.Kind != kind {
+		return notFound(kind, from)
 	}
-	if err := t.createTable(to, string(v)); err != nil {
+	if sameIdent(from, to) {
+		return exists(e, to)
+	}
+	if err := t.unindex(from, e); err != nil {
 		return err
 	}
-	return t.w.Delete(fromKey, nil)
+	if err := t.w.Delete(tableKey(from), nil); err != nil {
+		return err
+	}
+	return t.create(to, e)
 }
 
-func (t *tx) ListTables(ns catalog.Namespace, after string, limit int) ([]catalog.Ident, error) {
+func (t *tx) List(kind catalog.Kind, ns catalog.Namespace, after string, limit int) ([]catalog.Ident, error) {
 	if err := t.check(false); err != nil {
 		return nil, err
 	}
@@ -544,16 +706,76 @@ func (t *tx) ListTables(ns catalog.Namespace, after string, limit int) ([]catalo
 		lower = append(appendString(bytes.Clone(prefix), after), 0x00)
 	}
 	var out []catalog.Ident
-	err = t.scan(lower, successor(prefix), func(k, _ []byte) (bool, error) {
+	err = t.scan(lower, successor(prefix), func(k, v []byte) (bool, error) {
 		name, rest, err := decodeString(k[len(prefix):])
 		if err != nil || len(rest) != 0 {
 			return false, fmt.Errorf("embedded: table key %q: %w", k, errCorrupt)
 		}
-		out = append(out, catalog.Ident{Namespace: append(catalog.Namespace(nil), ns...), Name: name})
+		e, err := decodeEntry(v)
+		if err != nil {
+			return false, fmt.Errorf("embedded: entry %q: %w", k, err)
+		}
+		if e.Kind == kind {
+			out = append(out, catalog.Ident{Namespace: append(catalog.Namespace(nil), ns...), Name: name})
+		}
 		return limit <= 0 || len(out) < limit, nil
 	})
 	if err != nil {
 		return nil, err
+	}
+	return out, nil
+}
+
+func (t *tx) Overlapping(loc string, limit int) ([]catalog.Owner, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	return t.overlapping(loc, limit)
+}
+
+// overlapping looks up the location index at loc, at each location that
+// contains it, and below it.
+func (t *tx) overlapping(loc string, limit int) ([]catalog.Owner, error) {
+	l, err := location.Parse(loc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	type span struct{ lower, upper []byte }
+	var spans []span
+	for _, a := range append(l.Ancestors(), l.String()) {
+		p := locationPrefix(a)
+		spans = append(spans, span{p, successor(p)})
+	}
+	// Below loc: keys prefixLocation + ChildPrefix + at least one byte.
+	below := append([]byte{prefixLocation}, l.ChildPrefix()...)
+	spans = append(spans, span{append(bytes.Clone(below), 0x01), successor(below)})
+	var out []catalog.Owner
+	for _, sp := range spans {
+		err := t.scan(sp.lower, sp.upper, func(k, _ []byte) (bool, error) {
+			i := bytes.IndexByte(k, 0x00)
+			if i < 0 {
+				return false, fmt.Errorf("embedded: location key %q: %w", k, errCorrupt)
+			}
+			id, err := identOfKey(k[i+1:])
+			if err != nil {
+				return false, fmt.Errorf("embedded: location key %q: %w", k, err)
+			}
+			e, ok, err := t.entry(id)
+			if err != nil {
+				return false, err
+			}
+			if !ok {
+				return false, fmt.Errorf("embedded: location key %q names no entry: %w", k, errCorrupt)
+			}
+			out = append(out, catalog.Owner{Ident: id, Entry: e})
+			return limit <= 0 || len(out) < limit, nil
+		})
+		if err != nil {
+			return nil, err
+		}
+		if limit > 0 && len(out) >= limit {
+			break
+		}
 	}
 	return out, nil
 }

@@ -102,7 +102,7 @@ func TestUnstorableNames(t *testing.T) {
 			return tx.CreateNamespace(catalog.Namespace{"p"}, map[string]string{"k": "a\x00"})
 		},
 		"NulTableName": func(tx catalog.Tx) error {
-			return tx.CreateTable(catalog.Ident{Namespace: catalog.Namespace{"x"}, Name: "a\x00"}, "loc")
+			return tx.Create(catalog.Ident{Namespace: catalog.Namespace{"x"}, Name: "a\x00"}, catalog.Entry{Kind: catalog.KindTable, MetadataLocation: "loc"})
 		},
 	} {
 		t.Run(name, func(t *testing.T) {

@@ -11,6 +11,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/internal/location"
 )
 
 // tx is a catalog.Tx on a pgx transaction.
@@ -270,27 +271,92 @@ WHERE parent = $1 AND ($2::text IS NULL OR key > $2) ORDER BY key LIMIT $3`,
 	return out, nil
 }
 
-func (t *tx) LoadTable(id catalog.Ident) (string, error) {
+// locationLockKey is the pg_advisory_xact_lock key that serialises the
+// transactions giving an entry a new location or UUID, so two of them
+// cannot both find their location free: "zombiL" in ASCII.
+const locationLockKey = 0x7a6f6d62694c
+
+func kindName(k catalog.Kind) (string, error) {
+	switch k {
+	case catalog.KindTable:
+		return "table", nil
+	case catalog.KindView:
+		return "view", nil
+	}
+	return "", fmt.Errorf("%w: entry kind %d", catalog.ErrInvalid, k)
+}
+
+func kindOf(name string) (catalog.Kind, error) {
+	switch name {
+	case "table":
+		return catalog.KindTable, nil
+	case "view":
+		return catalog.KindView, nil
+	}
+	return 0, fmt.Errorf("postgres: unknown entry kind %q", name)
+}
+
+// notFound is the error for a missing entry of kind.
+func notFound(kind catalog.Kind, id catalog.Ident) error {
+	if kind == catalog.KindView {
+		return fmt.Errorf("%w: %s", catalog.ErrNoSuchView, id)
+	}
+	return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+}
+
+// exists is the error for creating id over an entry of kind.
+func exists(kind catalog.Kind, id catalog.Ident) error {
+	if kind == catalog.KindView {
+		return fmt.Errorf("%w: %s", catalog.ErrViewExists, id)
+	}
+	return fmt.Errorf("%w: %s", catalog.ErrTableExists, id)
+}
+
+// nullable maps "" to NULL.
+func nullable(s string) any {
+	if s == "" {
+		return nil
+	}
+	return s
+}
+
+// entry reads the entry named id of any kind; lock takes its row FOR
+// UPDATE.
+func (t *tx) entry(nsKey string, id catalog.Ident, lock bool) (e catalog.Entry, found bool, err error) {
+	q := `SELECT kind, metadata_location, location, coalesce(uuid, '') FROM zombi_tables WHERE namespace = $1 AND name = $2`
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	var kind string
+	found, err = t.queryRow(q, []any{nsKey, id.Name}, &kind, &e.MetadataLocation, &e.Location, &e.UUID)
+	if err != nil || !found {
+		return catalog.Entry{}, found, err
+	}
+	if e.Kind, err = kindOf(kind); err != nil {
+		return catalog.Entry{}, false, err
+	}
+	return e, true, nil
+}
+
+func (t *tx) Load(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
 	if err := t.check(false); err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
 	key, err := nsKey(id.Namespace)
 	if err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
-	var loc string
-	found, err := t.queryRow(`SELECT metadata_location FROM zombi_tables WHERE namespace = $1 AND name = $2`,
-		[]any{key, id.Name}, &loc)
+	e, found, err := t.entry(key, id, false)
 	if err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
-	if !found {
-		return "", fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+	if !found || e.Kind != kind {
+		return catalog.Entry{}, notFound(kind, id)
 	}
-	return loc, nil
+	return e, nil
 }
 
-func (t *tx) CreateTable(id catalog.Ident, metadataLocation string) error {
+func (t *tx) Create(id catalog.Ident, e catalog.Entry) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
@@ -298,12 +364,18 @@ func (t *tx) CreateTable(id catalog.Ident, metadataLocation string) error {
 	if err != nil {
 		return err
 	}
-	return t.createTable(key, id, metadataLocation)
+	if _, err := kindName(e.Kind); err != nil {
+		return err
+	}
+	if err := t.checkUnique(key, id, catalog.Entry{}, e); err != nil {
+		return err
+	}
+	return t.insert(key, id, e)
 }
 
-// createTable inserts the row of id in the namespace with key nsKey, which
-// it locks.
-func (t *tx) createTable(nsKey string, id catalog.Ident, location string) error {
+// insert adds the row of id in the namespace with key nsKey, which it
+// locks.
+func (t *tx) insert(nsKey string, id catalog.Ident, e catalog.Entry) error {
 	found, err := t.lockNamespace(nsKey)
 	if err != nil {
 		return err
@@ -311,18 +383,69 @@ func (t *tx) createTable(nsKey string, id catalog.Ident, location string) error 
 	if !found {
 		return fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(id.Namespace))
 	}
-	n, err := t.exec(`INSERT INTO zombi_tables (namespace, name, metadata_location)
-VALUES ($1, $2, $3) ON CONFLICT (namespace, name) DO NOTHING`, nsKey, id.Name, location)
+	kind, err := kindName(e.Kind)
+	if err != nil {
+		return err
+	}
+	n, err := t.exec(`INSERT INTO zombi_tables (namespace, name, kind, metadata_location, location, uuid)
+VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (namespace, name) DO NOTHING`,
+		nsKey, id.Name, kind, e.MetadataLocation, e.Location, nullable(e.UUID))
 	if err != nil {
 		return err
 	}
 	if n == 0 {
-		return fmt.Errorf("%w: %s", catalog.ErrTableExists, id)
+		cur, found, err := t.entry(nsKey, id, false)
+		if err != nil {
+			return err
+		}
+		if !found {
+			// Dropped between the insert and the read: still a conflict.
+			return exists(e.Kind, id)
+		}
+		return exists(cur.Kind, id)
 	}
 	return nil
 }
 
-func (t *tx) SwapTable(id catalog.Ident, expected, next string) error {
+// checkUnique returns ErrLocationInUse if next, replacing cur as id's
+// entry, gets a location overlapping another entry's or a UUID another
+// entry has. A changed location or UUID is checked under locationLockKey.
+func (t *tx) checkUnique(nsKey string, id catalog.Ident, cur, next catalog.Entry) error {
+	newLoc := next.Location != "" && next.Location != cur.Location
+	newUUID := next.UUID != "" && next.UUID != cur.UUID
+	if !newLoc && !newUUID {
+		return nil
+	}
+	if _, err := t.exec(`SELECT pg_advisory_xact_lock($1)`, int64(locationLockKey)); err != nil {
+		return err
+	}
+	if newLoc {
+		owners, err := t.overlapping(next.Location, 2)
+		if err != nil {
+			return err
+		}
+		for _, o := range owners {
+			if o.Ident.Name != id.Name || o.Ident.Namespace.String() != nsKey {
+				return fmt.Errorf("%w: %s %s is at %s, which overlaps %s", catalog.ErrLocationInUse, o.Entry.Kind, o.Ident, o.Entry.Location, next.Location)
+			}
+		}
+	}
+	if newUUID {
+		var levels []string
+		var name string
+		found, err := t.queryRow(`SELECT n.levels, t.name FROM zombi_tables t JOIN zombi_namespaces n ON n.key = t.namespace
+WHERE t.uuid = $1 AND NOT (t.namespace = $2 AND t.name = $3)`, []any{next.UUID, nsKey, id.Name}, &levels, &name)
+		if err != nil {
+			return err
+		}
+		if found {
+			return fmt.Errorf("%w: %s has UUID %s", catalog.ErrLocationInUse, catalog.Ident{Namespace: levels, Name: name}, next.UUID)
+		}
+	}
+	return nil
+}
+
+func (t *tx) Swap(id catalog.Ident, expected string, next catalog.Entry) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
@@ -330,49 +453,68 @@ func (t *tx) SwapTable(id catalog.Ident, expected, next string) error {
 	if err != nil {
 		return err
 	}
-	// Under READ COMMITTED an UPDATE blocked by a concurrent writer
-	// re-evaluates its condition on the row that writer committed.
-	n, err := t.exec(`UPDATE zombi_tables SET metadata_location = $4
-WHERE namespace = $1 AND name = $2 AND metadata_location = $3`, key, id.Name, expected, next)
+	kind, err := kindName(next.Kind)
+	if err != nil {
+		return err
+	}
+	// The common commit keeps location and UUID: one conditional UPDATE,
+	// which under READ COMMITTED re-evaluates its condition on the row a
+	// concurrent writer committed.
+	n, err := t.exec(`UPDATE zombi_tables SET metadata_location = $5
+WHERE namespace = $1 AND name = $2 AND kind = $3 AND metadata_location = $4
+  AND location = $6 AND coalesce(uuid, '') = $7`,
+		key, id.Name, kind, expected, next.MetadataLocation, next.Location, next.UUID)
 	if err != nil {
 		return err
 	}
 	if n == 1 {
 		return nil
 	}
-	var cur string
-	found, err := t.queryRow(`SELECT metadata_location FROM zombi_tables WHERE namespace = $1 AND name = $2`,
-		[]any{key, id.Name}, &cur)
+	cur, found, err := t.entry(key, id, true)
 	if err != nil {
 		return err
 	}
-	if !found {
-		return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+	if !found || cur.Kind != next.Kind {
+		return notFound(next.Kind, id)
 	}
-	return fmt.Errorf("%w: %s: metadata location is %s, not %s", catalog.ErrCommitFailed, id, cur, expected)
+	if cur.MetadataLocation != expected {
+		return fmt.Errorf("%w: %s: metadata location is %s, not %s", catalog.ErrCommitFailed, id, cur.MetadataLocation, expected)
+	}
+	// The location or UUID changes.
+	if err := t.checkUnique(key, id, cur, next); err != nil {
+		return err
+	}
+	_, err = t.exec(`UPDATE zombi_tables SET metadata_location = $3, location = $4, uuid = $5
+WHERE namespace = $1 AND name = $2`, key, id.Name, next.MetadataLocation, next.Location, nullable(next.UUID))
+	return err
 }
 
-func (t *tx) DropTable(id catalog.Ident) (string, error) {
+func (t *tx) Drop(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
 	if err := t.check(true); err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
 	key, err := nsKey(id.Namespace)
 	if err != nil {
-		return "", err
+		return catalog.Entry{}, err
 	}
-	var loc string
-	found, err := t.queryRow(`DELETE FROM zombi_tables WHERE namespace = $1 AND name = $2 RETURNING metadata_location`,
-		[]any{key, id.Name}, &loc)
+	k, err := kindName(kind)
 	if err != nil {
-		return "", err
+		return catalog.Entry{}, err
+	}
+	e := catalog.Entry{Kind: kind}
+	found, err := t.queryRow(`DELETE FROM zombi_tables WHERE namespace = $1 AND name = $2 AND kind = $3
+RETURNING metadata_location, location, coalesce(uuid, '')`,
+		[]any{key, id.Name, k}, &e.MetadataLocation, &e.Location, &e.UUID)
+	if err != nil {
+		return catalog.Entry{}, err
 	}
 	if !found {
-		return "", fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
+		return catalog.Entry{}, notFound(kind, id)
 	}
-	return loc, nil
+	return e, nil
 }
 
-func (t *tx) RenameTable(from, to catalog.Ident) error {
+func (t *tx) Rename(kind catalog.Kind, from, to catalog.Ident) error {
 	if err := t.check(true); err != nil {
 		return err
 	}
@@ -384,27 +526,32 @@ func (t *tx) RenameTable(from, to catalog.Ident) error {
 	if err != nil {
 		return err
 	}
-	var loc string
-	found, err := t.queryRow(`SELECT metadata_location FROM zombi_tables WHERE namespace = $1 AND name = $2 FOR UPDATE`,
-		[]any{fromKey, from.Name}, &loc)
+	e, found, err := t.entry(fromKey, from, true)
 	if err != nil {
 		return err
 	}
-	if !found {
-		return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, from)
+	if !found || e.Kind != kind {
+		return notFound(kind, from)
 	}
-	if err := t.createTable(toKey, to, loc); err != nil {
+	if fromKey == toKey && from.Name == to.Name {
+		return exists(e.Kind, to)
+	}
+	// Delete first: the UUID index is unique.
+	if _, err := t.exec(`DELETE FROM zombi_tables WHERE namespace = $1 AND name = $2`, fromKey, from.Name); err != nil {
 		return err
 	}
-	_, err = t.exec(`DELETE FROM zombi_tables WHERE namespace = $1 AND name = $2`, fromKey, from.Name)
-	return err
+	return t.insert(toKey, to, e)
 }
 
-func (t *tx) ListTables(ns catalog.Namespace, after string, limit int) ([]catalog.Ident, error) {
+func (t *tx) List(kind catalog.Kind, ns catalog.Namespace, after string, limit int) ([]catalog.Ident, error) {
 	if err := t.check(false); err != nil {
 		return nil, err
 	}
 	key, err := nsKey(ns)
+	if err != nil {
+		return nil, err
+	}
+	k, err := kindName(kind)
 	if err != nil {
 		return nil, err
 	}
@@ -416,8 +563,8 @@ func (t *tx) ListTables(ns catalog.Namespace, after string, limit int) ([]catalo
 		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(ns))
 	}
 	rows, err := t.pgtx.Query(t.ctx, `SELECT name FROM zombi_tables
-WHERE namespace = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3`,
-		key, afterArg(after), limitArg(limit))
+WHERE namespace = $1 AND kind = $2 AND ($3::text IS NULL OR name > $3) ORDER BY name LIMIT $4`,
+		key, k, afterArg(after), limitArg(limit))
 	if err != nil {
 		return nil, t.fail(err)
 	}
@@ -425,6 +572,49 @@ WHERE namespace = $1 AND ($2::text IS NULL OR name > $2) ORDER BY name LIMIT $3`
 		id := catalog.Ident{Namespace: append(catalog.Namespace(nil), ns...)}
 		err := row.Scan(&id.Name)
 		return id, err
+	})
+	if err != nil {
+		return nil, t.fail(err)
+	}
+	return out, nil
+}
+
+func (t *tx) Overlapping(loc string, limit int) ([]catalog.Owner, error) {
+	if err := t.check(false); err != nil {
+		return nil, err
+	}
+	return t.overlapping(loc, limit)
+}
+
+// overlapping finds the entries at loc, at a location containing it (an
+// equality on each ancestor) or below it (a range over the strings that
+// start with loc's ChildPrefix, which ends with '/': up to the same string
+// ending with '0', the byte after '/').
+func (t *tx) overlapping(loc string, limit int) ([]catalog.Owner, error) {
+	l, err := location.Parse(loc)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	c := l.String()
+	rows, err := t.pgtx.Query(t.ctx, `SELECT n.levels, t.name, t.kind, t.metadata_location, t.location, coalesce(t.uuid, '')
+FROM zombi_tables t JOIN zombi_namespaces n ON n.key = t.namespace
+WHERE t.location <> '' AND (t.location = ANY($1) OR (t.location >= $2 AND t.location < $3))
+ORDER BY t.location LIMIT $4`,
+		append(l.Ancestors(), c), l.ChildPrefix(), strings.TrimSuffix(l.ChildPrefix(), "/")+"0", limitArg(limit))
+	if err != nil {
+		return nil, t.fail(err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (catalog.Owner, error) {
+		var o catalog.Owner
+		var levels []string
+		var kind string
+		if err := row.Scan(&levels, &o.Ident.Name, &kind, &o.Entry.MetadataLocation, &o.Entry.Location, &o.Entry.UUID); err != nil {
+			return o, err
+		}
+		o.Ident.Namespace = levels
+		k, err := kindOf(kind)
+		o.Entry.Kind = k
+		return o, err
 	})
 	if err != nil {
 		return nil, t.fail(err)

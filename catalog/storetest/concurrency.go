@@ -73,12 +73,12 @@ func testConcurrentNoLostUpdate(t *testing.T, s catalog.Store) {
 					err := s.Update(t.Context(), func(tx catalog.Tx) error {
 						if tc.sameTx {
 							var err error
-							if cur, err = tx.LoadTable(id); err != nil {
+							if cur, err = loadT(tx, id); err != nil {
 								return err
 							}
 						}
 						next = cur + "x"
-						return tx.SwapTable(id, cur, next)
+						return swapT(tx, id, cur, next)
 					})
 					switch {
 					case err == nil:
@@ -117,7 +117,7 @@ func testConcurrentCreateTable(t *testing.T, s catalog.Store) {
 	errs := make([]error, goroutines)
 	parallel(goroutines, func(i int) {
 		errs[i] = s.Update(t.Context(), func(tx catalog.Tx) error {
-			return tx.CreateTable(id, fmt.Sprintf("loc-%d", i))
+			return createT(tx, id, fmt.Sprintf("loc-%d", i))
 		})
 	})
 	winner := -1
@@ -204,7 +204,7 @@ func testConcurrentDropVsCreateTable(t *testing.T, s catalog.Store) {
 				return s.Update(t.Context(), func(tx catalog.Tx) error { return tx.DropNamespace(n) })
 			},
 			func() error {
-				return s.Update(t.Context(), func(tx catalog.Tx) error { return tx.CreateTable(id, "loc") })
+				return s.Update(t.Context(), func(tx catalog.Tx) error { return createT(tx, id, "loc") })
 			},
 			catalog.ErrNoSuchNamespace)
 		if dropped {
@@ -290,10 +290,10 @@ func testConcurrentMultiTableSwaps(t *testing.T, s catalog.Store) {
 			var lx, ly string
 			err = s.View(t.Context(), func(tx catalog.Tx) error {
 				var err error
-				if lx, err = tx.LoadTable(x); err != nil {
+				if lx, err = loadT(tx, x); err != nil {
 					return err
 				}
-				ly, err = tx.LoadTable(y)
+				ly, err = loadT(tx, y)
 				return err
 			})
 			if err == nil && lx != ly {
@@ -313,11 +313,11 @@ func testConcurrentMultiTableSwaps(t *testing.T, s catalog.Store) {
 		for done := 0; done < increments; {
 			err := s.Update(t.Context(), func(tx catalog.Tx) error {
 				for _, id := range order {
-					cur, err := tx.LoadTable(id)
+					cur, err := loadT(tx, id)
 					if err != nil {
 						return err
 					}
-					if err := tx.SwapTable(id, cur, cur+"x"); err != nil {
+					if err := swapT(tx, id, cur, cur+"x"); err != nil {
 						return err
 					}
 				}

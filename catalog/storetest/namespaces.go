@@ -127,7 +127,7 @@ func testNamespaceDrop(t *testing.T, s catalog.Store) {
 	}
 	t.Run("AfterTableDropped", func(t *testing.T) {
 		update(t, s, func(tx catalog.Tx) error {
-			if _, err := tx.DropTable(ident(ns("c", "d"), "t")); err != nil {
+			if _, err := dropT(tx, ident(ns("c", "d"), "t")); err != nil {
 				return err
 			}
 			if err := tx.DropNamespace(ns("c", "d")); err != nil {
@@ -349,18 +349,18 @@ func testNamespaceNames(t *testing.T, s catalog.Store) {
 	var ids []catalog.Ident
 	view(t, s, func(tx catalog.Tx) error {
 		var err error
-		ids, err = tx.ListTables(c, "", 0)
+		ids, err = listT(tx, c, "", 0)
 		return err
 	})
 	if len(ids) != 1 || !slices.Equal(ids[0].Namespace, c) || ids[0].Name != id.Name {
 		t.Fatalf("ListTables(%q) = %q, want [%v]", c, tableNames(ids), id)
 	}
 	to := ident(a, "renamed · table")
-	update(t, s, func(tx catalog.Tx) error { return tx.RenameTable(id, to) })
+	update(t, s, func(tx catalog.Tx) error { return renameT(tx, id, to) })
 	wantNoTable(t, s, id)
 	wantTable(t, s, to, "s3://bucket/ü/metadata.json")
 	update(t, s, func(tx catalog.Tx) error {
-		if _, err := tx.DropTable(to); err != nil {
+		if _, err := dropT(tx, to); err != nil {
 			return err
 		}
 		for _, n := range []catalog.Namespace{c, b, a} {
@@ -387,9 +387,9 @@ func testNamespaceInvalid(t *testing.T, s catalog.Store) {
 		{"CreateSeparator", func(tx catalog.Tx) error { return tx.CreateNamespace(ns("a\x1fc"), nil) }},
 		{"LoadSeparator", func(tx catalog.Tx) error { _, err := tx.LoadNamespace(ns("a\x1fb")); return err }},
 		{"DropSeparator", func(tx catalog.Tx) error { return tx.DropNamespace(ns("a\x1fb")) }},
-		{"LoadTableSeparator", func(tx catalog.Tx) error { _, err := tx.LoadTable(ident(ns("a\x1fb"), "t")); return err }},
-		{"ListTablesSeparator", func(tx catalog.Tx) error { _, err := tx.ListTables(ns("a\x1fb"), "", 0); return err }},
-		{"CreateTableEmpty", func(tx catalog.Tx) error { return tx.CreateTable(ident(ns(), "t"), "loc") }},
+		{"LoadTableSeparator", func(tx catalog.Tx) error { _, err := loadT(tx, ident(ns("a\x1fb"), "t")); return err }},
+		{"ListTablesSeparator", func(tx catalog.Tx) error { _, err := listT(tx, ns("a\x1fb"), "", 0); return err }},
+		{"CreateTableEmpty", func(tx catalog.Tx) error { return createT(tx, ident(ns(), "t"), "loc") }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := s.Update(t.Context(), tc.fn)

@@ -52,6 +52,7 @@ func Run(t *testing.T, open func(t *testing.T) catalog.Store) {
 	}{
 		{"Namespace", namespaceTests},
 		{"Table", tableTests},
+		{"Entry", entryTests},
 		{"Receipt", receiptTests},
 		{"Lease", leaseTests},
 		{"Tx", txTests},
@@ -108,7 +109,7 @@ func createNamespaces(t *testing.T, s catalog.Store, nss ...catalog.Namespace) {
 // createTable creates id pointing at location.
 func createTable(t *testing.T, s catalog.Store, id catalog.Ident, location string) {
 	t.Helper()
-	update(t, s, func(tx catalog.Tx) error { return tx.CreateTable(id, location) })
+	update(t, s, func(tx catalog.Tx) error { return createT(tx, id, location) })
 }
 
 // loadTable reads id's pointer in a View.
@@ -117,7 +118,7 @@ func loadTable(t *testing.T, s catalog.Store, id catalog.Ident) (string, error) 
 	var loc string
 	err := s.View(t.Context(), func(tx catalog.Tx) error {
 		var err error
-		loc, err = tx.LoadTable(id)
+		loc, err = loadT(tx, id)
 		return err
 	})
 	return loc, err
@@ -254,12 +255,12 @@ func dump(t *testing.T, s catalog.Store) state {
 					return err
 				}
 				st.namespaces[n.String()] = props
-				ids, err := tx.ListTables(n, "", 0)
+				ids, err := listT(tx, n, "", 0)
 				if err != nil {
 					return err
 				}
 				for _, id := range ids {
-					loc, err := tx.LoadTable(id)
+					loc, err := loadT(tx, id)
 					if err != nil {
 						return err
 					}
@@ -282,4 +283,37 @@ func wantState(t *testing.T, s catalog.Store, want state) {
 	if got := dump(t, s); !got.equal(want) {
 		t.Fatalf("store holds:\n%s\nwant:\n%s", got, want)
 	}
+}
+
+// The table operations most tests use, on table entries that hold only a
+// metadata location (no location or UUID, so no uniqueness checks).
+
+func tableEntry(metadataLocation string) catalog.Entry {
+	return catalog.Entry{Kind: catalog.KindTable, MetadataLocation: metadataLocation}
+}
+
+func loadT(tx catalog.Tx, id catalog.Ident) (string, error) {
+	e, err := tx.Load(catalog.KindTable, id)
+	return e.MetadataLocation, err
+}
+
+func createT(tx catalog.Tx, id catalog.Ident, metadataLocation string) error {
+	return tx.Create(id, tableEntry(metadataLocation))
+}
+
+func swapT(tx catalog.Tx, id catalog.Ident, expected, next string) error {
+	return tx.Swap(id, expected, tableEntry(next))
+}
+
+func dropT(tx catalog.Tx, id catalog.Ident) (string, error) {
+	e, err := tx.Drop(catalog.KindTable, id)
+	return e.MetadataLocation, err
+}
+
+func renameT(tx catalog.Tx, from, to catalog.Ident) error {
+	return tx.Rename(catalog.KindTable, from, to)
+}
+
+func listT(tx catalog.Tx, ns catalog.Namespace, after string, limit int) ([]catalog.Ident, error) {
+	return tx.List(catalog.KindTable, ns, after, limit)
 }

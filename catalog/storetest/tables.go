@@ -33,7 +33,7 @@ func testTableCreateLoad(t *testing.T, s catalog.Store) {
 		{"MissingChildNamespace", ident(ns("a", "c"), "t"), "loc", catalog.ErrNoSuchNamespace},
 	} {
 		t.Run(step.name, func(t *testing.T) {
-			err := s.Update(t.Context(), func(tx catalog.Tx) error { return tx.CreateTable(step.id, step.location) })
+			err := s.Update(t.Context(), func(tx catalog.Tx) error { return createT(tx, step.id, step.location) })
 			wantErr(t, "CreateTable", err, step.err)
 			switch step.err {
 			case nil:
@@ -81,7 +81,7 @@ func testTableSwap(t *testing.T, s catalog.Store) {
 		{"MissingNamespace", ident(ns("b"), "t"), "v1", "v2", catalog.ErrNoSuchTable, ""},
 	} {
 		t.Run(step.name, func(t *testing.T) {
-			err := s.Update(t.Context(), func(tx catalog.Tx) error { return tx.SwapTable(step.id, step.expected, step.next) })
+			err := s.Update(t.Context(), func(tx catalog.Tx) error { return swapT(tx, step.id, step.expected, step.next) })
 			wantErr(t, "SwapTable", err, step.err)
 			if step.err == catalog.ErrNoSuchTable {
 				wantNoTable(t, s, step.id)
@@ -112,7 +112,7 @@ func testTableDrop(t *testing.T, s catalog.Store) {
 			var got string
 			err := s.Update(t.Context(), func(tx catalog.Tx) error {
 				var err error
-				got, err = tx.DropTable(step.id)
+				got, err = dropT(tx, step.id)
 				return err
 			})
 			wantErr(t, "DropTable", err, step.err)
@@ -151,7 +151,7 @@ func testTableRename(t *testing.T, s catalog.Store) {
 	} {
 		t.Run(step.name, func(t *testing.T) {
 			before := dump(t, s)
-			err := s.Update(t.Context(), func(tx catalog.Tx) error { return tx.RenameTable(step.from, step.to) })
+			err := s.Update(t.Context(), func(tx catalog.Tx) error { return renameT(tx, step.from, step.to) })
 			wantErr(t, "RenameTable", err, step.err)
 			if step.err != nil {
 				wantState(t, s, before)
@@ -167,10 +167,10 @@ func testTableRename(t *testing.T, s catalog.Store) {
 	}
 	t.Run("SourceNamespaceDroppable", func(t *testing.T) {
 		update(t, s, func(tx catalog.Tx) error {
-			if err := tx.RenameTable(ident(ns("a"), "t"), ident(ns("b"), "t")); err != nil {
+			if err := renameT(tx, ident(ns("a"), "t"), ident(ns("b"), "t")); err != nil {
 				return err
 			}
-			if err := tx.RenameTable(ident(ns("a"), "u"), ident(ns("b"), "u")); err != nil {
+			if err := renameT(tx, ident(ns("a"), "u"), ident(ns("b"), "u")); err != nil {
 				return err
 			}
 			return tx.DropNamespace(ns("a"))
@@ -186,12 +186,12 @@ func testTableList(t *testing.T, s catalog.Store) {
 	names := []string{"t", "B", "a", "é", "t2", "t 2", "日本", "Z", "t.x"}
 	update(t, s, func(tx catalog.Tx) error {
 		for _, n := range names {
-			if err := tx.CreateTable(ident(ns("a"), n), "loc-"+n); err != nil {
+			if err := createT(tx, ident(ns("a"), n), "loc-"+n); err != nil {
 				return err
 			}
 		}
 		for _, id := range []catalog.Ident{ident(ns("a", "b"), "child"), ident(ns("ab"), "sibling")} {
-			if err := tx.CreateTable(id, "loc"); err != nil {
+			if err := createT(tx, id, "loc"); err != nil {
 				return err
 			}
 		}
@@ -234,7 +234,7 @@ func testTableList(t *testing.T, s catalog.Store) {
 			var got []catalog.Ident
 			err := s.View(t.Context(), func(tx catalog.Tx) error {
 				var err error
-				got, err = tx.ListTables(tc.ns, tc.after, tc.limit)
+				got, err = listT(tx, tc.ns, tc.after, tc.limit)
 				return err
 			})
 			wantErr(t, "ListTables", err, tc.err)
@@ -258,7 +258,7 @@ func testTableList(t *testing.T, s catalog.Store) {
 			var got []catalog.Ident
 			view(t, s, func(tx catalog.Tx) error {
 				var err error
-				got, err = tx.ListTables(ns("a"), after, 2)
+				got, err = listT(tx, ns("a"), after, 2)
 				return err
 			})
 			if len(got) > 2 {

@@ -39,14 +39,14 @@ var txOps = []txOp{
 	}},
 	{"DropNamespace", true, func(tx catalog.Tx) error { return tx.DropNamespace(ns("empty")) }},
 	{"ListNamespaces", false, func(tx catalog.Tx) error { _, err := tx.ListNamespaces(nil, "", 0); return err }},
-	{"LoadTable", false, func(tx catalog.Tx) error { _, err := tx.LoadTable(ident(ns("a"), "t")); return err }},
-	{"CreateTable", true, func(tx catalog.Tx) error { return tx.CreateTable(ident(ns("a"), "new"), "loc") }},
-	{"SwapTable", true, func(tx catalog.Tx) error { return tx.SwapTable(ident(ns("a"), "t"), "v1", "v2") }},
-	{"DropTable", true, func(tx catalog.Tx) error { _, err := tx.DropTable(ident(ns("a"), "t")); return err }},
+	{"LoadTable", false, func(tx catalog.Tx) error { _, err := loadT(tx, ident(ns("a"), "t")); return err }},
+	{"CreateTable", true, func(tx catalog.Tx) error { return createT(tx, ident(ns("a"), "new"), "loc") }},
+	{"SwapTable", true, func(tx catalog.Tx) error { return swapT(tx, ident(ns("a"), "t"), "v1", "v2") }},
+	{"DropTable", true, func(tx catalog.Tx) error { _, err := dropT(tx, ident(ns("a"), "t")); return err }},
 	{"RenameTable", true, func(tx catalog.Tx) error {
-		return tx.RenameTable(ident(ns("a"), "t"), ident(ns("a"), "renamed"))
+		return renameT(tx, ident(ns("a"), "t"), ident(ns("a"), "renamed"))
 	}},
-	{"ListTables", false, func(tx catalog.Tx) error { _, err := tx.ListTables(ns("a"), "", 0); return err }},
+	{"ListTables", false, func(tx catalog.Tx) error { _, err := listT(tx, ns("a"), "", 0); return err }},
 	{"LoadReceipt", false, func(tx catalog.Tx) error { _, err := tx.LoadReceipt("r"); return err }},
 	{"PutReceipt", true, func(tx catalog.Tx) error {
 		return tx.PutReceipt(catalog.Receipt{Key: "r", Op: "other", Status: 500, Created: epoch})
@@ -65,7 +65,7 @@ func opsFixture(t *testing.T, s catalog.Store) {
 		if err := tx.CreateNamespace(ns("empty"), nil); err != nil {
 			return err
 		}
-		if err := tx.CreateTable(ident(ns("a"), "t"), "v1"); err != nil {
+		if err := createT(tx, ident(ns("a"), "t"), "v1"); err != nil {
 			return err
 		}
 		return tx.PutReceipt(receiptR)
@@ -118,34 +118,34 @@ func testTxReadOwnWrites(t *testing.T, s catalog.Store) {
 		if err := check("LoadNamespace after drop", errors.Is(err, catalog.ErrNoSuchNamespace), nil); err != nil {
 			return err
 		}
-		if err := tx.CreateTable(id, "v1"); err != nil {
+		if err := createT(tx, id, "v1"); err != nil {
 			return err
 		}
-		if err := tx.SwapTable(id, "v1", "v2"); err != nil {
+		if err := swapT(tx, id, "v1", "v2"); err != nil {
 			return err
 		}
-		loc, err := tx.LoadTable(id)
+		loc, err := loadT(tx, id)
 		if err := check("LoadTable after swap", loc == "v2", err); err != nil {
 			return err
 		}
-		if err := tx.SwapTable(id, "v1", "v3"); !errors.Is(err, catalog.ErrCommitFailed) {
+		if err := swapT(tx, id, "v1", "v3"); !errors.Is(err, catalog.ErrCommitFailed) {
 			return errors.Join(errors.New("SwapTable from a stale location in the same transaction"), err)
 		}
-		ids, err := tx.ListTables(a, "", 0)
+		ids, err := listT(tx, a, "", 0)
 		if err := check("ListTables after create", len(ids) == 1 && ids[0].Name == "t", err); err != nil {
 			return err
 		}
-		if err := tx.RenameTable(id, ident(a, "u")); err != nil {
+		if err := renameT(tx, id, ident(a, "u")); err != nil {
 			return err
 		}
-		if _, err := tx.LoadTable(id); !errors.Is(err, catalog.ErrNoSuchTable) {
+		if _, err := loadT(tx, id); !errors.Is(err, catalog.ErrNoSuchTable) {
 			return errors.Join(errors.New("LoadTable after rename"), err)
 		}
-		loc, err = tx.DropTable(ident(a, "u"))
+		loc, err = dropT(tx, ident(a, "u"))
 		if err := check("DropTable after rename", loc == "v2", err); err != nil {
 			return err
 		}
-		if err := tx.CreateTable(id, "v4"); err != nil {
+		if err := createT(tx, id, "v4"); err != nil {
 			return err
 		}
 		if err := tx.PutReceipt(r); err != nil {
@@ -223,7 +223,7 @@ func testTxMultiTableAtomic(t *testing.T, s catalog.Store) {
 	}{
 		{"AbortAfterAll", func(tx catalog.Tx) error {
 			for _, id := range ids {
-				if err := tx.SwapTable(id, "v1", "v2"); err != nil {
+				if err := swapT(tx, id, "v1", "v2"); err != nil {
 					return err
 				}
 			}
@@ -235,7 +235,7 @@ func testTxMultiTableAtomic(t *testing.T, s catalog.Store) {
 				if i == len(ids)-1 {
 					expected = "stale"
 				}
-				if err := tx.SwapTable(id, expected, "v2"); err != nil {
+				if err := swapT(tx, id, expected, "v2"); err != nil {
 					return err
 				}
 			}
@@ -243,20 +243,20 @@ func testTxMultiTableAtomic(t *testing.T, s catalog.Store) {
 		}, catalog.ErrCommitFailed},
 		{"LastTableMissing", func(tx catalog.Tx) error {
 			for _, id := range append(slices.Clip(ids), ident(ns("b"), "missing")) {
-				if err := tx.SwapTable(id, "v1", "v2"); err != nil {
+				if err := swapT(tx, id, "v1", "v2"); err != nil {
 					return err
 				}
 			}
 			return nil
 		}, catalog.ErrNoSuchTable},
 		{"CreateThenSwapLoses", func(tx catalog.Tx) error {
-			if err := tx.CreateTable(ident(ns("b"), "t4"), "v1"); err != nil {
+			if err := createT(tx, ident(ns("b"), "t4"), "v1"); err != nil {
 				return err
 			}
-			if err := tx.SwapTable(ids[0], "v1", "v2"); err != nil {
+			if err := swapT(tx, ids[0], "v1", "v2"); err != nil {
 				return err
 			}
-			return tx.SwapTable(ids[1], "v0", "v2")
+			return swapT(tx, ids[1], "v0", "v2")
 		}, catalog.ErrCommitFailed},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -268,7 +268,7 @@ func testTxMultiTableAtomic(t *testing.T, s catalog.Store) {
 	t.Run("Commit", func(t *testing.T) {
 		update(t, s, func(tx catalog.Tx) error {
 			for _, id := range ids {
-				if err := tx.SwapTable(id, "v1", "v2"); err != nil {
+				if err := swapT(tx, id, "v1", "v2"); err != nil {
 					return err
 				}
 			}
@@ -288,17 +288,17 @@ func testTxViewSeesCommitted(t *testing.T, s catalog.Store) {
 				if err := tx.CreateNamespace(ns("a"), nil); err != nil {
 					return err
 				}
-				return tx.CreateTable(id, loc)
+				return createT(tx, id, loc)
 			}
-			prev, err := tx.LoadTable(id)
+			prev, err := loadT(tx, id)
 			if err != nil {
 				return err
 			}
-			return tx.SwapTable(id, prev, loc)
+			return swapT(tx, id, prev, loc)
 		})
 		wantTable(t, s, id, loc)
 	}
-	update(t, s, func(tx catalog.Tx) error { _, err := tx.DropTable(id); return err })
+	update(t, s, func(tx catalog.Tx) error { _, err := dropT(tx, id); return err })
 	wantNoTable(t, s, id)
 }
 

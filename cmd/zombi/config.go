@@ -15,23 +15,26 @@ import (
 
 // config is everything serve and migrate need, from flags and ZOMBI_* env.
 type config struct {
-	Listen          string
-	DataDir         string
-	PostgresURL     string
-	Warehouse       string
-	S3Endpoint      string
-	S3Region        string
-	S3AccessKey     string
-	S3SecretKey     string
-	S3PathStyle     bool
-	S3VendKeys      bool
-	AuthTokens      []string
-	MetricsTokens   []string
-	LogLevel        string
-	LogFormat       string
-	IdempotencyTTL  time.Duration
-	ShutdownTimeout time.Duration
-	PprofListen     string
+	Listen      string
+	DataDir     string
+	PostgresURL string
+	Warehouse   string
+	S3Endpoint  string
+	S3Region    string
+	S3AccessKey string
+	S3SecretKey string
+	S3PathStyle bool
+	S3VendKeys  bool
+	// AllowedLocations are where tables and views may live besides the
+	// warehouse.
+	AllowedLocations []string
+	AuthTokens       []string
+	MetricsTokens    []string
+	LogLevel         string
+	LogFormat        string
+	IdempotencyTTL   time.Duration
+	ShutdownTimeout  time.Duration
+	PprofListen      string
 
 	// Ingest and the hot tier.
 	Durability        string
@@ -58,6 +61,8 @@ type config struct {
 	// Compaction and maintenance.
 	AdminTokens         []string
 	MaintenanceInterval time.Duration
+	MinOrphanAge        time.Duration
+	MinSnapshotAge      time.Duration
 }
 
 // byteSize is a flag holding a number of bytes, written as a plain number
@@ -106,7 +111,7 @@ func envName(flagName string) string {
 func parseConfig(cmd string, args []string) (*config, error) {
 	fs := flag.NewFlagSet("zombi "+cmd, flag.ContinueOnError)
 	c := &config{}
-	var tokens, admins, metricsTokens tokenList
+	var tokens, admins, metricsTokens, allowed tokenList
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8181", "address to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./zombi-data", "directory for local state (embedded store, default warehouse)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL for table pointers; empty uses the embedded store under --data-dir")
@@ -117,6 +122,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key (default: AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", true, "use path-style S3 requests (needed by MinIO and most self-hosted servers)")
 	fs.BoolVar(&c.S3VendKeys, "s3-vend-static-keys", false, "hand the static S3 keys to catalog clients in loadTable config")
+	fs.Var(&allowed, "allowed-locations", "a location besides the warehouse where tables and views may live: a directory for a local warehouse, s3://<warehouse bucket>/<prefix> for S3 (repeatable; env: comma-separated); none: the warehouse only")
 	fs.Var(&tokens, "auth-token", "bearer token clients must send (repeatable; env: comma-separated); none disables auth")
 	fs.Var(&metricsTokens, "metrics-token", "bearer token that may read /metrics and the details of /health/ready, and nothing else (repeatable; env: comma-separated); with any token set, /metrics needs one")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
@@ -143,6 +149,8 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.DurationVar(&c.HotRetention, "hot-retention", 0, "how long committed events stay readable in the hot tier")
 	fs.Var(&admins, "admin-token", "bearer token that may also run compaction and maintenance when auth is on (repeatable; env: comma-separated)")
 	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Minute, "how often the maintenance scheduler looks at the tables (0: only on request)")
+	fs.DurationVar(&c.MinOrphanAge, "min-orphan-age", time.Hour, "orphan cleanup never deletes a file younger than this, whatever a table's zombi.maintenance.orphan-age-ms says (0: no floor)")
+	fs.DurationVar(&c.MinSnapshotAge, "min-snapshot-age", 15*time.Minute, "snapshot expiry keeps every snapshot that was current or a branch head less than this long ago, whatever the table's retention says (0: no floor)")
 	fs.DurationVar(&c.CommitWait, "commit-wait", 30*time.Second, "how long an ?ack=committed write waits for its commit before answering 504")
 
 	// Environment first, flags override. An empty variable counts as unset.
@@ -152,7 +160,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 		if v == "" || envErr != nil {
 			return
 		}
-		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "metrics-token": &metricsTokens}[f.Name]; ok {
+		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "metrics-token": &metricsTokens, "allowed-locations": &allowed}[f.Name]; ok {
 			for _, t := range strings.Split(v, ",") {
 				if t = strings.TrimSpace(t); t != "" {
 					*list = append(*list, t)
@@ -173,9 +181,12 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	c.AuthTokens, c.AdminTokens, c.MetricsTokens = tokens, admins, metricsTokens
+	c.AuthTokens, c.AdminTokens, c.MetricsTokens, c.AllowedLocations = tokens, admins, metricsTokens, allowed
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
+	}
+	if c.MinOrphanAge < 0 || c.MinSnapshotAge < 0 {
+		return nil, fmt.Errorf("--min-orphan-age and --min-snapshot-age cannot be negative")
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)

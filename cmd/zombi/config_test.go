@@ -77,10 +77,22 @@ func TestParseConfig(t *testing.T) {
 		{name: "no body timeout", args: []string{"--body-timeout", "0s"}, err: true},
 		{name: "negative sync interval", args: []string{"--sync-interval", "-1ms"}, err: true},
 		{name: "sync interval over 1s", args: []string{"--sync-interval", "2s"}, err: true},
+		{name: "maintenance floors", check: func(t *testing.T, c *config) {
+			if c.MinOrphanAge != time.Hour || c.MinSnapshotAge != 15*time.Minute {
+				t.Errorf("floors %v, %v", c.MinOrphanAge, c.MinSnapshotAge)
+			}
+		}},
+		{name: "maintenance floors from env", env: map[string]string{"ZOMBI_MIN_ORPHAN_AGE": "2h", "ZOMBI_MIN_SNAPSHOT_AGE": "0"},
+			check: func(t *testing.T, c *config) {
+				if c.MinOrphanAge != 2*time.Hour || c.MinSnapshotAge != 0 {
+					t.Errorf("floors %v, %v", c.MinOrphanAge, c.MinSnapshotAge)
+				}
+			}},
+		{name: "negative floor", args: []string{"--min-orphan-age", "-1s"}, err: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"ZOMBI_LISTEN", "ZOMBI_POSTGRES_URL", "ZOMBI_WAREHOUSE", "ZOMBI_S3_PATH_STYLE", "ZOMBI_AUTH_TOKEN", "ZOMBI_IDEMPOTENCY_LIFETIME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ZOMBI_DATA_DIR",
+			for _, k := range []string{"ZOMBI_LISTEN", "ZOMBI_POSTGRES_URL", "ZOMBI_WAREHOUSE", "ZOMBI_S3_PATH_STYLE", "ZOMBI_AUTH_TOKEN", "ZOMBI_IDEMPOTENCY_LIFETIME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ZOMBI_DATA_DIR", "ZOMBI_MIN_ORPHAN_AGE", "ZOMBI_MIN_SNAPSHOT_AGE",
 				"ZOMBI_MAX_CONNECTIONS", "ZOMBI_BODY_TIMEOUT", "ZOMBI_MIN_BODY_RATE", "ZOMBI_METRICS_TOKEN"} {
 				t.Setenv(k, "")
 			}
@@ -123,6 +135,17 @@ func TestSyncInterval(t *testing.T) {
 	} {
 		if got := syncInterval(c.flag); got != c.want {
 			t.Errorf("syncInterval(%v) = %v, want %v", c.flag, got, c.want)
+		}
+	}
+}
+
+func TestNoFloorIfZero(t *testing.T) {
+	for _, c := range []struct{ flag, want time.Duration }{
+		{0, -1}, // no floor; compaction.Options takes 0 as its default
+		{time.Hour, time.Hour},
+	} {
+		if got := noFloorIfZero(c.flag); got != c.want {
+			t.Errorf("noFloorIfZero(%v) = %v, want %v", c.flag, got, c.want)
 		}
 	}
 }

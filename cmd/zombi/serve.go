@@ -55,6 +55,7 @@ func serve(ctx context.Context, c *config) error {
 		S3SecretKey:    c.S3SecretKey,
 		S3PathStyle:    c.S3PathStyle,
 		VendStaticKeys: c.S3VendKeys,
+		Allowed:        c.AllowedLocations,
 	})
 	if err != nil {
 		return fmt.Errorf("opening warehouse: %w", err)
@@ -63,15 +64,26 @@ func serve(ctx context.Context, c *config) error {
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cat, err := catalog.New(catalog.Options{
-		Store:           store,
-		Warehouse:       wh,
-		Logger:          log.With("component", "catalog"),
-		Registerer:      reg,
-		ReceiptLifetime: c.IdempotencyTTL,
+		Store:            store,
+		Warehouse:        wh,
+		Logger:           log.With("component", "catalog"),
+		Registerer:       reg,
+		ReceiptLifetime:  c.IdempotencyTTL,
+		AllowedLocations: c.AllowedLocations,
 	})
 	if err != nil {
 		return err
 	}
+	go func() {
+		// Entries from before stores kept locations and UUIDs get them,
+		// so the overlap checks see every table.
+		n, err := cat.Backfill(ctx)
+		if err != nil {
+			log.Warn("recording table locations in the store", "err", err)
+		} else if n > 0 {
+			log.Info("recorded table and view locations in the store", "entries", n)
+		}
+	}()
 	durability := hot.Sync
 	if c.Durability == "async" {
 		durability = hot.Async
@@ -115,6 +127,9 @@ func serve(ctx context.Context, c *config) error {
 		CheckInterval: c.MaintenanceInterval,
 		Logger:        log.With("component", "compaction"),
 		Registerer:    reg,
+
+		MinOrphanAge:   noFloorIfZero(c.MinOrphanAge),
+		MinSnapshotAge: noFloorIfZero(c.MinSnapshotAge),
 	})
 	if err != nil {
 		return err
@@ -272,6 +287,15 @@ func minBodyRate(r byteSize) int64 {
 // syncInterval maps --sync-interval to hot.Options, where 0 is the
 // default and a negative interval turns pacing off.
 func syncInterval(d time.Duration) time.Duration {
+	if d == 0 {
+		return -1
+	}
+	return d
+}
+
+// noFloorIfZero maps a floor flag, where 0 is no floor, to
+// compaction.Options, where 0 is the default and a negative value none.
+func noFloorIfZero(d time.Duration) time.Duration {
 	if d == 0 {
 		return -1
 	}

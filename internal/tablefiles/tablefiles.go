@@ -6,26 +6,35 @@ package tablefiles
 
 import (
 	"context"
+	"errors"
 	"log/slog"
 	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
-// Remove deletes data files that no commit references, best effort: what
-// it cannot delete is logged and left for orphan cleanup.
-func Remove(ctx context.Context, fsF table.FSysF, log *slog.Logger, files []iceberg.DataFile) {
+// Remove deletes data files that the table at tableLocation wrote and no
+// commit references, best effort: what it cannot delete is logged and left
+// for orphan cleanup. A file that is not inside tableLocation is never
+// deleted (warehouse.ErrOutsideTable, logged as an error): the table's
+// write.data.path or a bug put it there, and it may be another table's.
+func Remove(ctx context.Context, fsF table.FSysF, tableLocation string, log *slog.Logger, files []iceberg.DataFile) {
 	if len(files) == 0 {
 		return
 	}
-	fs, err := fsF(ctx)
+	fs, err := warehouse.ConfineF(fsF, tableLocation)(ctx)
 	if err != nil {
 		log.Warn("cannot remove unreferenced data files", "files", len(files), "err", err)
 		return
 	}
 	for _, df := range files {
-		if err := fs.Remove(df.FilePath()); err != nil {
+		err := fs.Remove(df.FilePath())
+		switch {
+		case errors.Is(err, warehouse.ErrOutsideTable):
+			log.Error("not removing a data file outside its table", "file", df.FilePath(), "err", err)
+		case err != nil:
 			log.Warn("cannot remove unreferenced data file", "file", df.FilePath(), "err", err)
 		}
 	}

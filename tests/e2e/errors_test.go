@@ -34,7 +34,10 @@ func TestErrorModel(t *testing.T) {
 		{"location with escapes", "POST", "/v1/namespaces/err/tables", `{"name":"esc","location":"file:///w/a%20b","schema":{"type":"struct","fields":[{"id":1,"name":"id","type":"long","required":true}]}}`, 400, "BadRequestException", nil},
 		{"unknown update action", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"make-coffee"}]}`, 400, "BadRequestException", nil},
 		{"unknown requirement type", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[{"type":"assert-weather"}],"updates":[]}`, 400, "BadRequestException", nil},
-		{"update that cannot apply", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"set-current-schema","schema-id":42}]}`, 400, "BadRequestException", nil},
+		// The Java client raises IllegalArgumentException for this type.
+		{"update that cannot apply", "POST", "/v1/namespaces/err/tables/t", `{"requirements":[],"updates":[{"action":"set-current-schema","schema-id":42}]}`, 400, "IllegalArgumentException", nil},
+		{"missing view", "GET", "/v1/namespaces/err/views/nope", "", 404, "NoSuchViewException", nil},
+		{"table loaded as a view", "GET", "/v1/namespaces/err/views/t", "", 404, "NoSuchViewException", nil},
 		{"bad snapshots mode", "GET", "/v1/namespaces/err/tables/t?snapshots=some", "", 400, "BadRequestException", nil},
 		{"bad page size", "GET", "/v1/namespaces?pageSize=zero", "", 400, "BadRequestException", nil},
 		{"bad page token", "GET", "/v1/namespaces?pageToken=!!", "", 400, "BadRequestException", nil},

@@ -163,14 +163,21 @@ func TestNamespacesAndTables(t *testing.T) {
 	}
 	mustCall(t, 409, "POST", base+"/v1/tables/rename", `{"source":{"namespace":["ab"],"name":"moved"},"destination":{"namespace":["a","b"],"name":"t1"}}`)
 
-	// Register a second name for the same metadata, then overwrite.
+	// A second name for a live table's metadata would make two tables of
+	// one location and UUID: refused. A dropped (not purged) table's
+	// metadata registers, once; overwrite moves the name.
 	reg := fmt.Sprintf(`{"name":"again","metadata-location":%q}`, before.MetadataLocation)
+	mustCall(t, 400, "POST", base+"/v1/namespaces/ab/register", reg)
+	t1 := loadTable(t, base, "a%1Fb", "t1")
+	mustCall(t, 204, "DELETE", base+"/v1/namespaces/a%1Fb/tables/t1", "")
+	reg = fmt.Sprintf(`{"name":"again","metadata-location":%q}`, t1.MetadataLocation)
 	mustCall(t, 200, "POST", base+"/v1/namespaces/ab/register", reg)
 	mustCall(t, 409, "POST", base+"/v1/namespaces/ab/register", reg)
-	t1 := loadTable(t, base, "a%1Fb", "t1")
-	mustCall(t, 200, "POST", base+"/v1/namespaces/ab/register", fmt.Sprintf(`{"name":"again","metadata-location":%q,"overwrite":true}`, t1.MetadataLocation))
-	if got := loadTable(t, base, "ab", "again"); got.MetadataLocation != t1.MetadataLocation {
-		t.Fatalf("register overwrite: %s, want %s", got.MetadataLocation, t1.MetadataLocation)
+	t4 := loadTable(t, base, "a%1Fb", "t4")
+	mustCall(t, 204, "DELETE", base+"/v1/namespaces/a%1Fb/tables/t4", "")
+	mustCall(t, 200, "POST", base+"/v1/namespaces/ab/register", fmt.Sprintf(`{"name":"again","metadata-location":%q,"overwrite":true}`, t4.MetadataLocation))
+	if got := loadTable(t, base, "ab", "again"); got.MetadataLocation != t4.MetadataLocation {
+		t.Fatalf("register overwrite: %s, want %s", got.MetadataLocation, t4.MetadataLocation)
 	}
 	mustCall(t, 400, "POST", base+"/v1/namespaces/ab/register", `{"name":"evil","metadata-location":"file:///etc/passwd"}`)
 

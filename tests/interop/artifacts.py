@@ -30,17 +30,20 @@ class Artifact:
     version: str
     sha256: str
     ext: str = "jar"
+    classifier: str = ""  # e.g. "tests": name-version-tests.jar
 
     @property
     def filename(self) -> str:
-        return f"{self.name}-{self.version}.{self.ext}"
+        suffix = f"-{self.classifier}" if self.classifier else ""
+        return f"{self.name}-{self.version}{suffix}.{self.ext}"
 
     @property
     def relpath(self) -> str:
         return f"{self.group.replace('.', '/')}/{self.name}/{self.version}/{self.filename}"
 
     def __str__(self) -> str:
-        return f"{self.group}:{self.name}:{self.version}"
+        suffix = f":{self.classifier}" if self.classifier else ""
+        return f"{self.group}:{self.name}:{self.version}{suffix}"
 
 
 # Spark 4.1 (pyspark in requirements.txt) with the Iceberg runtime built for

@@ -582,6 +582,10 @@ ENGINE_OF_MODULE = {
     "test_spark.py": "Spark",
     "test_duckdb.py": "DuckDB",
     "test_trino.py": "Trino",
+    "test_spark_ctas.py": "Spark",
+    "test_spark_views.py": "Spark",
+    "test_trino_views.py": "Trino",
+    "test_pyiceberg_views.py": "PyIceberg",
     "test_docs.py": "docs/engines.md",
 }
 ENGINE_OF_PARAM = {"spark": "Spark", "duckdb": "DuckDB", "trino": "Trino", "pyiceberg": "PyIceberg"}
