@@ -24,6 +24,11 @@ const (
 	// reserveTimeout is how long a connection of the reserve may take to
 	// send its request and read the answer.
 	reserveTimeout = 2 * time.Second
+	// MaxHeaderBytes bounds a request's line and headers, which net/http
+	// holds in memory while they arrive (its default is 1 MiB): every
+	// connection may be sending them at once. Clients of a catalog send a
+	// few hundred bytes; past it net/http answers 431.
+	MaxHeaderBytes = 64 << 10
 )
 
 // refusal is what a connection past the limit and the reserve is sent

@@ -189,6 +189,7 @@ func serve(ctx context.Context, c *config) error {
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    server.MaxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
 		ConnContext:       server.ConnContext,
 	}
