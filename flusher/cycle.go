@@ -20,6 +20,13 @@ import (
 // readBatch is how many events one hot-tier read returns.
 const readBatch = 4096
 
+// rowCost is what a cycle counts for each event beyond its hot-tier bytes
+// against MaxCycleBytes: its fixed-width Arrow columns and offsets, and
+// the table name each row repeats. Without it a cycle of tiny events held
+// several times MaxCycleBytes (64 MiB of 30-byte events is 2 million
+// rows, ~1 GiB while sorting and writing them).
+const rowCost = 64
+
 // maxConflicts is how many times one cycle rebases its files onto a
 // concurrent commit before it gives up and the table backs off.
 const maxConflicts = 30
@@ -152,7 +159,7 @@ func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog
 			if oldest.IsZero() || ev.Appended.Before(oldest) {
 				oldest = ev.Appended
 			}
-			size += int64(len(ev.Key) + len(ev.Value))
+			size += int64(len(ev.Key)+len(ev.Value)) + rowCost
 		}
 		last = evs[len(evs)-1].Seq
 	}

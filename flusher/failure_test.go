@@ -159,6 +159,18 @@ func TestSchemaEvolution(t *testing.T) {
 	if got := counter(t, e.reg, "zombi_flush_failures_total", "reason", "schema"); got < 1 {
 		t.Errorf("schema failures = %v", got)
 	}
+	// Failing again and again, the table is stuck.
+	for i := 0; e.fl.Stuck() == nil; i++ {
+		if i == 2*flusher.StuckFailures {
+			t.Fatalf("not stuck after %d failed flushes", i+1)
+		}
+		if _, err := e.fl.Flush(context.Background(), id); !errors.Is(err, flusher.ErrSchema) {
+			t.Fatalf("flush with a new required column: %v, want ErrSchema", err)
+		}
+	}
+	if err := e.fl.Stuck(); !strings.Contains(err.Error(), "shop.orders") || !strings.Contains(err.Error(), "region") {
+		t.Errorf("Stuck() = %v, want the table and the column named", err)
+	}
 	key := e.load(id).Metadata().TableUUID().String()
 	if _, n, _ := e.hot.TableBacklog(key); n != 1 {
 		t.Errorf("the unwritable row must stay in the hot tier: backlog %d events", n)
@@ -173,6 +185,9 @@ func TestSchemaEvolution(t *testing.T) {
 	})
 	if fr := e.flush(id); fr.Rows != 1 {
 		t.Fatalf("flush after making region optional: %+v", fr)
+	}
+	if err := e.fl.Stuck(); err != nil {
+		t.Errorf("Stuck() = %v after a flush succeeded", err)
 	}
 	if n := len(column(t, e.scan(id), "id")); n != 3 {
 		t.Errorf("table has %d rows, want 3", n)

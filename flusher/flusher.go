@@ -21,6 +21,7 @@ import (
 	"fmt"
 	"log/slog"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -262,6 +263,39 @@ func (f *Flusher) close(ctx context.Context) error {
 	}
 	f.mu.Unlock()
 	return err
+}
+
+// StuckFailures is how many cycles of a table must fail in a row for
+// Stuck to report it: with the backoff between them, about two seconds of
+// failures.
+const StuckFailures = 5
+
+// Stuck returns an error naming the tables whose last StuckFailures
+// cycles failed, each with its last error, or nil when there are none.
+// Their events wait in the hot tier: a schema the events do not fit, or
+// storage or a catalog that keeps failing, needs an operator.
+func (f *Flusher) Stuck() error {
+	f.mu.Lock()
+	var msgs []string
+	for _, st := range f.tables {
+		if st.failures >= StuckFailures && st.lastErr != nil {
+			name := st.key
+			if st.resolved {
+				name = st.ident.String()
+			}
+			msgs = append(msgs, name+": "+st.lastErr.Error())
+		}
+	}
+	f.mu.Unlock()
+	if len(msgs) == 0 {
+		return nil
+	}
+	slices.Sort(msgs)
+	const most = 3
+	if len(msgs) > most {
+		msgs = append(msgs[:most], fmt.Sprintf("and %d more tables", len(msgs)-most))
+	}
+	return fmt.Errorf("flushes keep failing: %s", strings.Join(msgs, "; "))
 }
 
 // Flush runs a cycle for the table and returns what it committed. Events

@@ -1,6 +1,19 @@
 package ingest
 
-import "github.com/prometheus/client_golang/prometheus"
+import (
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// MaxTableSeries is how many tables get their own ingest series; the
+// others share the table label OtherTables. Clients create tables by
+// writing to them, and a metric must not grow with what clients send.
+const MaxTableSeries = 1000
+
+// OtherTables is the table label of the tables past MaxTableSeries. No
+// table is named so: table names start with a letter.
+const OtherTables = "_other"
 
 // Metrics are the ingest API's Prometheus metrics.
 type Metrics struct {
@@ -9,19 +22,25 @@ type Metrics struct {
 	ack      prometheus.Histogram
 	rejected *prometheus.CounterVec
 	inflight prometheus.GaugeFunc
+
+	mu        sync.Mutex
+	tables    map[string]bool // the tables with their own series
+	maxTables int
 }
 
 // NewMetrics registers the ingest metrics with r (nil: not registered).
 // inFlight, when not nil, is exported as the in-flight bytes gauge.
 func NewMetrics(r prometheus.Registerer, inFlight ...*InFlight) *Metrics {
 	m := &Metrics{
+		tables:    map[string]bool{},
+		maxTables: MaxTableSeries,
 		events: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "ingest", Name: "events_total",
-			Help: "Events by table and outcome: accepted, duplicate (idempotent retry), rejected (invalid).",
+			Help: "Events by table (" + OtherTables + ": the tables past the first 1000) and outcome: accepted, duplicate (idempotent retry), rejected (invalid).",
 		}, []string{"table", "outcome"}),
 		bytes: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "ingest", Name: "bytes_total",
-			Help: "Request body bytes by table and outcome (accepted or rejected).",
+			Help: "Request body bytes by table (" + OtherTables + ": the tables past the first 1000) and outcome (accepted or rejected).",
 		}, []string{"table", "outcome"}),
 		ack: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "zombi", Subsystem: "ingest", Name: "ack_seconds",
@@ -38,7 +57,7 @@ func NewMetrics(r prometheus.Registerer, inFlight ...*InFlight) *Metrics {
 		l := inFlight[0]
 		m.inflight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "zombi", Subsystem: "ingest", Name: "inflight_bytes",
-			Help: "Bytes of write request bodies being handled now.",
+			Help: "Bytes charged now to the write requests being handled (bodies and records; --max-inflight-bytes caps it).",
 		}, func() float64 { return float64(l.Bytes()) })
 		cs = append(cs, m.inflight)
 	}
@@ -59,6 +78,15 @@ type tableMetrics struct {
 }
 
 func (m *Metrics) forTable(name string) *tableMetrics {
+	m.mu.Lock()
+	if !m.tables[name] {
+		if len(m.tables) < m.maxTables {
+			m.tables[name] = true
+		} else {
+			name = OtherTables
+		}
+	}
+	m.mu.Unlock()
 	return &tableMetrics{
 		accepted:      m.events.WithLabelValues(name, "accepted"),
 		duplicate:     m.events.WithLabelValues(name, "duplicate"),

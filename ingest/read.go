@@ -3,6 +3,7 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"strconv"
 	"time"
@@ -18,7 +19,15 @@ import (
 const (
 	DefaultReadLimit = 100
 	MaxReadLimit     = 10000
+	// MaxReadBytes bounds the hot-tier bytes of the events one read
+	// returns: the page ends before an event that would pass it (it
+	// holds one event at least), whatever the limit.
+	MaxReadBytes = 4 << 20
 )
+
+// ErrOverloaded: the in-flight limit leaves no room for the request.
+// HTTP 429.
+var ErrOverloaded = errors.New("too many bytes of requests in flight; retry after the Retry-After delay")
 
 // ReadRequest selects hot events.
 type ReadRequest struct {
@@ -28,6 +37,11 @@ type ReadRequest struct {
 	// Since, when not zero, skips events whose event time (event tables)
 	// or append time (row tables) is before it.
 	Since time.Time
+	// Charge holds the read's memory against the in-flight limit (nil:
+	// not charged): its events as read, then their answer as rendered.
+	// When a charge does not fit the page ends early; when not even its
+	// first event fits, the read fails with ErrOverloaded.
+	Charge *Charge
 }
 
 // ReadResult holds events in sequence order.
@@ -60,7 +74,9 @@ func ParseSince(v string) (time.Time, error) {
 const scanBudget = 10 * MaxReadLimit
 
 // events returns up to req.Limit events at or after req.Offset that pass
-// the since filter, and the offset after the last one examined.
+// the since filter, at most MaxReadBytes of them, and the offset after
+// the last one examined. It reads the hot tier in batches sized by the
+// events seen so far, so that it reads little more than it returns.
 func (s *Service) events(ctx context.Context, t *tableState, req ReadRequest) ([]hot.Event, uint64, error) {
 	limit := req.Limit
 	if limit <= 0 {
@@ -75,16 +91,18 @@ func (s *Service) events(ctx context.Context, t *tableState, req ReadRequest) ([
 	}
 	var out []hot.Event
 	next := req.Offset
-	for scanned := 0; len(out) < limit && scanned < scanBudget; {
-		evs, err := s.hot.Read(ctx, t.hotKey, after, limit-len(out))
+	size, seen, seenBytes := 0, 0, 0
+	for batch := 4; len(out) < limit && seen < scanBudget; {
+		evs, err := s.hot.Read(ctx, t.hotKey, after, min(batch, limit-len(out)))
 		if err != nil {
 			return nil, 0, err
 		}
 		if len(evs) == 0 {
 			break
 		}
-		scanned += len(evs)
 		for _, ev := range evs {
+			seen++
+			seenBytes += len(ev.Value)
 			keep := true
 			if !req.Since.IsZero() {
 				at := ev.Appended
@@ -96,13 +114,28 @@ func (s *Service) events(ctx context.Context, t *tableState, req ReadRequest) ([
 				keep = !at.Before(req.Since)
 			}
 			if keep {
+				if len(out) > 0 && (size+len(ev.Value) > MaxReadBytes || !req.grow(int64(len(ev.Value)))) {
+					return out, next, nil // the page is full
+				}
+				if len(out) == 0 && !req.grow(int64(len(ev.Value))) {
+					return nil, 0, ErrOverloaded
+				}
 				out = append(out, ev)
+				size += len(ev.Value)
 			}
 			after, next = ev.Seq, ev.Seq+1
 		}
+		batch = max(1, min(MaxReadLimit, (MaxReadBytes-size)/max(1, seenBytes/seen)))
 	}
 	return out, next, nil
 }
+
+// grow adds n bytes to the read's charge, if it has one.
+func (r *ReadRequest) grow(n int64) bool { return r.Charge == nil || r.Charge.Grow(n) }
+
+// renderCharge is what a read is charged for each byte of its rendered
+// answer: the answer, and the copy the HTTP server encodes it into.
+const renderCharge = 2
 
 // Read returns hot events of the table named by ref as JSON objects.
 func (s *Service) Read(ctx context.Context, ref string, req ReadRequest) (ReadResult, error) {
@@ -114,11 +147,20 @@ func (s *Service) Read(ctx context.Context, ref string, req ReadRequest) (ReadRe
 	if err != nil {
 		return ReadResult{}, err
 	}
-	res := ReadResult{Table: t.name, Events: make([][]byte, len(evs)), NextOffset: next, HighWatermark: s.hot.HighWatermark(t.hotKey)}
+	res := ReadResult{Table: t.name, Events: make([][]byte, 0, len(evs)), NextOffset: next, HighWatermark: s.hot.HighWatermark(t.hotKey)}
 	for i, ev := range evs {
-		if res.Events[i], err = codec.ValueJSON(t.schema, t.name, ev.Seq, ev.Value); err != nil {
+		b, err := codec.ValueJSON(t.schema, t.name, ev.Seq, ev.Value)
+		if err != nil {
 			return ReadResult{}, fmt.Errorf("event %d of %s: %w", ev.Seq, t.name, err)
 		}
+		if !req.grow(renderCharge * int64(len(b))) {
+			if i == 0 {
+				return ReadResult{}, ErrOverloaded
+			}
+			res.NextOffset = ev.Seq // the page ends here
+			break
+		}
+		res.Events = append(res.Events, b)
 	}
 	return res, nil
 }
@@ -133,6 +175,15 @@ func (s *Service) ReadArrow(ctx context.Context, ref string, req ReadRequest) ([
 	evs, next, err := s.events(ctx, t, req)
 	if err != nil {
 		return nil, 0, err
+	}
+	// The builder's columns, the record and its IPC stream: each about
+	// as large as the values.
+	size := 0
+	for _, ev := range evs {
+		size += len(ev.Value)
+	}
+	if !req.grow(3 * int64(size)) {
+		return nil, 0, ErrOverloaded
 	}
 	b, err := codec.NewArrowBuilder(memory.DefaultAllocator, t.schema, t.name)
 	if err != nil {

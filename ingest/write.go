@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unsafe"
 
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/hot"
@@ -71,6 +72,10 @@ type Request struct {
 	// WaitCommitted answers only once the events are committed to the
 	// Iceberg table (?ack=committed).
 	WaitCommitted bool
+	// Charge holds the request's memory against the in-flight limit; a
+	// bulk write adds its records to it (nil: not charged). The caller
+	// charges the body and releases the Charge.
+	Charge *Charge
 }
 
 // WriteResult answers a single write.
@@ -249,54 +254,66 @@ func oneKey(body, header string) (string, error) {
 // nothing, or with req.Partial the valid ones.
 func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkResult, error) {
 	start := time.Now()
-	var name string                  // of a missing table, and
-	var rejected []codec.RecordError // the records of a partial request that stores nothing
+	bodyLen := len(req.Body)
+	var name string // of a missing table
+	var checked *decoded
 	t, err := s.resolveForWrite(ctx, ref, req.MediaType, true, func(t *tableState) error {
 		name = t.name
-		recs, _, bad, err := s.decodeBulk(t, req)
+		d, err := s.decodeBulk(ctx, t, req)
 		switch {
 		case err != nil:
 			return err
-		case len(bad) > 0 && !req.Partial:
-			return &RecordsError{Records: bad}
-		case len(recs) == 0:
-			rejected = bad
+		case len(d.bad) > 0 && !req.Partial:
+			return &RecordsError{Records: d.bad}
+		}
+		checked = &d
+		if len(d.recs) == 0 {
 			return errStoresNothing
 		}
 		return nil
 	})
 	if errors.Is(err, errStoresNothing) {
 		// Answered as the table would have, without creating it.
-		out := BulkResult{Table: name, Offsets: []uint64{}, Rejected: len(rejected), Results: make([]RecordResult, len(rejected))}
-		for i, b := range rejected {
-			out.Results[i] = RecordResult{Index: b.Index, Err: b.Error()}
+		out := BulkResult{Table: name, Offsets: []uint64{}}
+		if req.Partial {
+			out.Rejected, out.Results = len(checked.bad), make([]RecordResult, len(checked.bad))
+			for i, b := range checked.bad {
+				out.Results[i] = RecordResult{Index: b.Index, Err: b.Error()}
+			}
 		}
 		return out, nil
 	}
 	if err != nil {
 		return BulkResult{}, err
 	}
-	recs, idx, bad, err := s.decodeBulk(t, req)
-	if err != nil {
+	// The records decoded to create an event table are that table's,
+	// unless someone else created it meanwhile as another kind.
+	var d decoded
+	if checked != nil && t.events {
+		d = *checked
+	} else if d, err = s.decodeBulk(ctx, t, req); err != nil {
 		return BulkResult{}, err
 	}
-	if len(bad) > 0 {
-		t.m.rejected.Add(float64(len(bad)))
+	// The body is not needed any more; let it go before the hot tier
+	// copies the records.
+	req.Body = nil
+	if len(d.bad) > 0 {
+		t.m.rejected.Add(float64(len(d.bad)))
 		if !req.Partial {
-			t.m.bytesRejected.Add(float64(len(req.Body)))
-			return BulkResult{}, &RecordsError{Records: bad}
+			t.m.bytesRejected.Add(float64(bodyLen))
+			return BulkResult{}, &RecordsError{Records: d.bad}
 		}
 	}
 	var res []hot.Result
-	if len(recs) > 0 {
-		if res, err = s.hot.Append(ctx, t.hotKey, recs); err != nil {
+	if len(d.recs) > 0 {
+		if res, err = s.hot.Append(ctx, t.hotKey, d.recs); err != nil {
 			return BulkResult{}, err
 		}
 	}
 	s.metrics.ack.Observe(time.Since(start).Seconds())
-	s.count(t, res, len(req.Body))
+	s.count(t, res, bodyLen)
 
-	out := BulkResult{Table: t.name, Offsets: make([]uint64, len(res)), Rejected: len(bad)}
+	out := BulkResult{Table: t.name, Offsets: make([]uint64, len(res)), Rejected: len(d.bad)}
 	for i, r := range res {
 		out.Offsets[i] = r.Seq
 		if r.Duplicate {
@@ -304,11 +321,11 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 		}
 	}
 	if req.Partial {
-		out.Results = make([]RecordResult, len(recs)+len(bad))
+		out.Results = make([]RecordResult, len(d.recs)+len(d.bad))
 		for i, r := range res {
-			out.Results[idx[i]] = RecordResult{Index: idx[i], Offset: r.Seq, Duplicate: r.Duplicate}
+			out.Results[d.idx[i]] = RecordResult{Index: d.idx[i], Offset: r.Seq, Duplicate: r.Duplicate}
 		}
-		for _, b := range bad {
+		for _, b := range d.bad {
 			out.Results[b.Index] = RecordResult{Index: b.Index, Err: b.Error()}
 		}
 	}
@@ -320,76 +337,150 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 	return out, nil
 }
 
-// decodeBulk decodes a bulk body into hot records, the input index of each,
-// and the bad records.
-func (s *Service) decodeBulk(t *tableState, req Request) ([]hot.Record, []int, []codec.RecordError, error) {
-	now := s.now()
-	if !t.events {
-		var rows [][]byte
-		var err error
-		switch req.MediaType {
-		case "", MediaJSON:
-			rows, err = codec.SplitBulkRows(req.Body, false)
-		case MediaNDJSON:
-			rows, err = codec.SplitBulkRows(req.Body, true)
-		default:
-			return nil, nil, nil, fmt.Errorf("%w: table %s takes rows as %s or %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, MediaNDJSON, req.MediaType)
-		}
-		if err != nil {
-			return nil, nil, nil, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
-		}
-		recs := make([]hot.Record, 0, len(rows))
-		idx := make([]int, 0, len(rows))
-		var bad []codec.RecordError
-		for i, row := range rows {
-			value, key, err := t.conv.Convert(row)
-			if err != nil {
-				bad = append(bad, codec.RecordErrorFor(i, err))
-				continue
-			}
-			recs = append(recs, hot.Record{Key: key, Value: value})
-			idx = append(idx, i)
-		}
-		return recs, idx, bad, nil
-	}
+// RecordCost is what a bulk write holds for each record beyond the bytes
+// of its body and of the record's value, and is charged for each record
+// before it decodes it: the hot.Record and its input index (with the
+// slices' room to grow), the value's
+// header (maxValueOverhead), the hot tier's result and the key and header
+// of its batch entry (~64 bytes), the offsets answered and their JSON
+// (~40 bytes), and for a partial write or a bad record its result or
+// error and their JSON (~256 bytes). Idempotency keys, copied into the
+// record's key and the hot tier's index, are charged once decoded.
+const RecordCost = 2*int64(unsafe.Sizeof(hot.Record{})+unsafe.Sizeof(0)) + int64(unsafe.Sizeof(hot.Result{})) +
+	maxValueOverhead + 64 + 40 + 256
 
-	var envs []codec.Envelope
-	var bad []codec.RecordError
-	var err error
+// maxValueOverhead is how many bytes an event's hot value may take beyond
+// its payload and idempotency key (codec.MaxEventValueLen).
+const maxValueOverhead = 51
+
+// rowChargeStep is how far a bulk write's row values may grow past what
+// is charged before the next charge.
+const rowChargeStep = 1 << 20
+
+// recordStep is how many records of an event table's bulk write are
+// charged at a time, before they are decoded.
+const recordStep = 1024
+
+// decoded is a bulk body decoded into hot records: the records, the input
+// index of each, and the bad records.
+type decoded struct {
+	recs []hot.Record
+	idx  []int
+	bad  []codec.RecordError
+}
+
+// decodeBulk decodes a bulk body into hot records, charging
+// RecordCost for each record before decoding it: a row table's rows are
+// counted first, an event table's records charged recordStep at a time
+// as they are decoded (counting a JSON body's records first took a third
+// of the time of decoding them). The values of an event table's records
+// go into a block the size of the body, which holds most or all of them
+// (a value takes at most its bytes in the body and maxValueOverhead,
+// which RecordCost covers), then into blocks of 1 MiB; the body's charge
+// covers the rest.
+func (s *Service) decodeBulk(ctx context.Context, t *tableState, req Request) (decoded, error) {
+	if !t.events {
+		return s.decodeRows(ctx, t, req)
+	}
+	var each func([]byte, codec.BulkFunc) error
 	switch req.MediaType {
 	case "", MediaJSON:
-		envs, bad, err = codec.DecodeBulkJSON(req.Body)
+		each = codec.EachBulkJSON
 	case MediaNDJSON:
-		envs, bad, err = codec.DecodeBulkNDJSON(req.Body)
+		each = codec.EachBulkNDJSON
 	case MediaProtobuf:
-		envs, bad, err = codec.DecodeBulkProto(req.Body)
+		each = codec.EachBulkProto
 	default:
-		err = fmt.Errorf("%w: event table %s takes %s, not %s", ErrUnsupportedMediaType, t.name, strings.Join(eventBulkMediaTypes, ", "), req.MediaType)
-		return nil, nil, nil, err
+		return decoded{}, fmt.Errorf("%w: event table %s takes %s, not %s", ErrUnsupportedMediaType, t.name, strings.Join(eventBulkMediaTypes, ", "), req.MediaType)
 	}
-	if err != nil {
-		return nil, nil, nil, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
-	}
-	recs := make([]hot.Record, 0, len(envs))
-	idx := make([]int, 0, len(envs))
-	buf := make([]byte, 0, 64*len(envs))
-	badAt := make(map[int]bool, len(bad))
-	for _, b := range bad {
-		badAt[b.Index] = true
-	}
-	for i, env := range envs {
-		if badAt[i] {
-			continue
+	now := s.now()
+	var d decoded
+	var keyBytes int64
+	var block []byte
+	blockSize := len(req.Body) + recordStep*maxValueOverhead
+	var chargeErr error
+	n := 0
+	err := each(req.Body, func(env codec.Envelope, bad *codec.RecordError) error {
+		if n%recordStep == 0 {
+			if chargeErr = req.need(ctx, recordStep*RecordCost); chargeErr != nil {
+				return chargeErr
+			}
+		}
+		n++
+		if bad != nil {
+			d.bad = append(d.bad, *bad)
+			return nil
 		}
 		if env.EventTime.IsZero() {
 			env.EventTime = now
 		}
-		start := len(buf)
-		buf = codec.AppendEventValue(buf, env, now)
-		recs = append(recs, hot.Record{Key: env.IdempotencyKey, Value: buf[start:len(buf):len(buf)]})
-		idx = append(idx, i)
+		if size := codec.MaxEventValueLen(env); cap(block)-len(block) < size {
+			block = make([]byte, 0, max(size, blockSize))
+			blockSize = 1 << 20
+		}
+		start := len(block)
+		block = codec.AppendEventValue(block, env, now)
+		d.recs = append(d.recs, hot.Record{Key: env.IdempotencyKey, Value: block[start:len(block):len(block)]})
+		d.idx = append(d.idx, n-1)
+		keyBytes += int64(len(env.IdempotencyKey))
+		return nil
+	})
+	if chargeErr != nil {
+		return decoded{}, chargeErr
 	}
-	return recs, idx, bad, nil
+	if err != nil {
+		return decoded{}, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	return d, req.need(ctx, 2*keyBytes)
+}
+
+// decodeRows is decodeBulk for a row table.
+func (s *Service) decodeRows(ctx context.Context, t *tableState, req Request) (decoded, error) {
+	if req.MediaType != "" && req.MediaType != MediaJSON && req.MediaType != MediaNDJSON {
+		return decoded{}, fmt.Errorf("%w: table %s takes rows as %s or %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, MediaNDJSON, req.MediaType)
+	}
+	ndjson := req.MediaType == MediaNDJSON
+	n, err := codec.CountBulk(req.Body, ndjson)
+	if err != nil {
+		return decoded{}, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	if err := req.need(ctx, int64(n)*RecordCost); err != nil {
+		return decoded{}, err
+	}
+	rows, err := codec.SplitBulkRows(req.Body, ndjson)
+	if err != nil {
+		return decoded{}, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
+	}
+	d := decoded{recs: make([]hot.Record, 0, n), idx: make([]int, 0, n)}
+	// Row values can be larger than their JSON (a decimal is 16 bytes):
+	// charge what passes the body's size as it grows.
+	var keyBytes int64
+	charged, size := int64(len(req.Body)), int64(0)
+	for i, row := range rows {
+		value, key, err := t.conv.Convert(row)
+		if err != nil {
+			d.bad = append(d.bad, codec.RecordErrorFor(i, err))
+			continue
+		}
+		if size += int64(len(value)); size > charged {
+			if err := req.need(ctx, size-charged+rowChargeStep); err != nil {
+				return decoded{}, err
+			}
+			charged = size + rowChargeStep
+		}
+		d.recs = append(d.recs, hot.Record{Key: key, Value: value})
+		d.idx = append(d.idx, i)
+		keyBytes += int64(len(key))
+	}
+	return d, req.need(ctx, 2*keyBytes)
+}
+
+// need adds n bytes to the request's charge, if it has one.
+func (r *Request) need(ctx context.Context, n int64) error {
+	if r.Charge == nil {
+		return nil
+	}
+	return r.Charge.Need(ctx, n)
 }
 
 // MediaType is the media type of a Content-Type header, lower case,

@@ -38,6 +38,7 @@ func BenchmarkWriteEvent(b *testing.B) {
 		b.ResetTimer()
 		for b.Loop() {
 			rb.Reset(body)
+			r.Body = rb // ServeHTTP replaced it with its wrapper
 			clear(w.h)
 			w.status = 0
 			ts.ServeHTTP(w, r)

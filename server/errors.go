@@ -73,6 +73,8 @@ func classify(err error) (status int, typ string) {
 	case errors.Is(err, catalog.ErrUnavailable), errors.Is(err, hot.ErrBacklogFull), errors.Is(err, hot.ErrClosed),
 		errors.Is(err, flusher.ErrStorage), errors.Is(err, flusher.ErrClosed):
 		return http.StatusServiceUnavailable, "ServiceUnavailableException"
+	case errors.Is(err, ingest.ErrOverloaded):
+		return http.StatusTooManyRequests, "TooManyRequestsException"
 	case errors.Is(err, ingest.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException"
 	case errors.As(err, &he):
@@ -145,6 +147,11 @@ func errorBody(err error) (int, openapi.ErrorResponse) {
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
+	}
+	if bErr := bodyError(c.Request()); bErr != nil {
+		// The body was too slow or too large, whatever the handler
+		// made of the read error.
+		err = bErr
 	}
 	status, body := errorBody(err)
 	if status >= 500 {

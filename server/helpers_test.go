@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"testing"
+	"time"
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
@@ -31,11 +32,14 @@ type testServer struct {
 }
 
 type testOptions struct {
-	durability hot.Durability
-	tokens     []string
-	inflight   int64
-	maxEvent   int64
-	maxBacklog int64
+	durability  hot.Durability
+	tokens      []string
+	inflight    int64
+	maxEvent    int64
+	maxBacklog  int64
+	maxBody     int64
+	bodyTimeout time.Duration
+	minBodyRate int64
 }
 
 func newTestServer(tb testing.TB, o testOptions) *testServer {
@@ -78,6 +82,9 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		InFlight:      inflight,
 		IngestMetrics: im,
 		MaxEventBytes: o.maxEvent,
+		MaxBodyBytes:  o.maxBody,
+		BodyTimeout:   o.bodyTimeout,
+		MinBodyRate:   o.minBodyRate,
 		AuthTokens:    o.tokens,
 		Registry:      reg,
 	})

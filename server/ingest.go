@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"runtime"
 	"strconv"
@@ -18,52 +17,6 @@ import (
 
 // mediaArrowStream is the Arrow IPC stream format.
 const mediaArrowStream = "application/vnd.apache.arrow.stream"
-
-// readBody reads a write request's body after reserving its size against
-// the in-flight limit, so that overload is refused before it is buffered.
-// The caller gives the reservation back with s.inflight.Release(reserved).
-func (s *Server) readBody(r *http.Request, max int64) (body []byte, reserved int64, err error) {
-	if r.ContentLength > max {
-		s.ingestMetrics.Rejected("too_large")
-		return nil, 0, tooLarge(max)
-	}
-	reserve := r.ContentLength
-	if reserve < 0 {
-		reserve = max
-	}
-	if !s.inflight.Acquire(reserve) {
-		s.ingestMetrics.Rejected("overloaded")
-		return nil, 0, &apiError{status: http.StatusTooManyRequests, typ: "TooManyRequestsException",
-			msg: "too many bytes of write requests in flight; retry after the Retry-After delay"}
-	}
-	if n := r.ContentLength; n >= 0 {
-		// net/http stops the body at Content-Length: read it in one
-		// allocation of the right size.
-		body = make([]byte, n)
-		_, err = io.ReadFull(r.Body, body)
-	} else {
-		body, err = io.ReadAll(io.LimitReader(r.Body, max+1))
-	}
-	if err != nil {
-		s.inflight.Release(reserve)
-		return nil, 0, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "reading the request body: " + err.Error()}
-	}
-	if int64(len(body)) > max {
-		s.inflight.Release(reserve)
-		s.ingestMetrics.Rejected("too_large")
-		return nil, 0, tooLarge(max)
-	}
-	if len(body) == 0 {
-		s.inflight.Release(reserve)
-		return nil, 0, &apiError{status: http.StatusBadRequest, typ: "BadRequestException", msg: "the request body is empty"}
-	}
-	return body, reserve, nil
-}
-
-func tooLarge(max int64) error {
-	return &apiError{status: http.StatusRequestEntityTooLarge, typ: "RequestEntityTooLargeException",
-		msg: fmt.Sprintf("the request body is larger than %d bytes", max)}
-}
 
 // WriteEvent writes one event or row. ServeHTTP serves this route itself
 // (serveWriteEvent); echo gets only the requests whose path needs
@@ -83,11 +36,12 @@ func (s *Server) WriteEvent(c echo.Context, table string, p openapi.WriteEventPa
 // writeOne reads the body of a single write and writes it; with committed
 // it answers once the event is in an Iceberg snapshot.
 func (s *Server) writeOne(r *http.Request, table, idempotencyKey, partition string, committed bool) (ingest.WriteResult, error) {
-	body, reserved, err := s.readBody(r, s.maxEventBytes)
+	ch := ingest.NewCharge(s.inflight)
+	defer ch.Release()
+	body, err := s.readBody(r, s.maxEventBytes, &ch)
 	if err != nil {
 		return ingest.WriteResult{}, err
 	}
-	defer s.inflight.Release(reserved)
 	res, err := s.ingest.WriteOne(r.Context(), table, ingest.Request{
 		MediaType:      ingest.MediaType(r.Header.Get(echo.HeaderContentType)),
 		Body:           body,
@@ -233,12 +187,13 @@ func ackCommitted(ack *string) (bool, error) {
 
 // WriteBulk writes many events or rows.
 func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkParams) error {
-	body, reserved, err := s.readBody(c.Request(), s.maxBulkBytes)
+	committed, err := ackCommitted((*string)(p.Ack))
 	if err != nil {
 		return err
 	}
-	defer s.inflight.Release(reserved)
-	committed, err := ackCommitted((*string)(p.Ack))
+	ch := ingest.NewCharge(s.inflight)
+	defer ch.Release()
+	body, err := s.readBody(c.Request(), s.maxBulkBytes, &ch)
 	if err != nil {
 		return err
 	}
@@ -247,7 +202,9 @@ func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkPara
 		Body:          body,
 		Partial:       deref(p.Partial),
 		WaitCommitted: committed,
+		Charge:        &ch,
 	})
+
 	if err != nil {
 		return s.ingestError(err)
 	}
@@ -324,7 +281,9 @@ func (s *Server) ReadEvents(c echo.Context, table string, p openapi.ReadEventsPa
 	if err != nil {
 		return err
 	}
-	req := ingest.ReadRequest{Limit: ingest.DefaultReadLimit, Since: since}
+	ch := ingest.NewCharge(s.inflight)
+	defer ch.Release()
+	req := ingest.ReadRequest{Limit: ingest.DefaultReadLimit, Since: since, Charge: &ch}
 	if p.Limit != nil {
 		if *p.Limit < 1 || *p.Limit > ingest.MaxReadLimit {
 			return fmt.Errorf("%w: limit must be between 1 and %d", catalog.ErrInvalid, ingest.MaxReadLimit)

@@ -2,6 +2,8 @@ package server
 
 import (
 	"bytes"
+	"encoding/json"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -9,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/ingest/ingestpb"
 	"google.golang.org/protobuf/proto"
 )
@@ -272,5 +275,99 @@ func TestWriteEventPanic(t *testing.T) {
 	}
 	if got := ts.inflight.Bytes(); got != 0 {
 		t.Errorf("in-flight bytes after the panics: %d", got)
+	}
+}
+
+// TestEmptyBulk: a bulk write without records answers the same whether
+// its table exists or not, in the shape of its kind of write, and
+// creates nothing.
+func TestEmptyBulk(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	w := httptest.NewRecorder()
+	ts.ServeHTTP(w, writeReq{path: "/tables/exists", body: `{"payload":"a"}`}.build())
+	if w.Code != http.StatusAccepted {
+		t.Fatalf("creating the table: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct{ query, body, want string }{
+		{"", `{"records":[]}`, `{"count":0,"offsets":[]}`},
+		{"", `[]`, `{"count":0,"offsets":[]}`},
+		{"?partial=true", `{"records":[]}`, `{"accepted":0,"rejected":0,"results":[]}`},
+	} {
+		for _, table := range []string{"exists", "missing"} {
+			w := httptest.NewRecorder()
+			ts.ServeHTTP(w, writeReq{path: "/tables/" + table + "/bulk" + tc.query, body: tc.body}.build())
+			if got := strings.TrimSpace(w.Body.String()); w.Code != http.StatusAccepted || got != tc.want {
+				t.Errorf("%s to %s table: %d %s, want 202 %s", tc.body+tc.query, table, w.Code, got, tc.want)
+			}
+		}
+	}
+	w = httptest.NewRecorder()
+	ts.ServeHTTP(w, writeReq{method: http.MethodGet, path: "/tables/missing"}.build())
+	if w.Code != http.StatusNotFound {
+		t.Errorf("an empty bulk write created its table: GET answers %d", w.Code)
+	}
+}
+
+// TestMethodLabel: the method label takes the methods HTTP defines and
+// "other", whatever a client sends.
+func TestMethodLabel(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	for _, m := range []string{"GET", "FOO", "get", strings.Repeat("X", 10000), "PATCH"} {
+		ts.ServeHTTP(httptest.NewRecorder(), writeReq{method: m, path: "/v1/namespaces"}.build())
+	}
+	mfs, err := ts.reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	seen := map[string]bool{}
+	for _, mf := range mfs {
+		if !strings.HasPrefix(mf.GetName(), "zombi_http_") {
+			continue
+		}
+		for _, s := range mf.GetMetric() {
+			for _, l := range s.GetLabel() {
+				if l.GetName() == "method" {
+					seen[l.GetValue()] = true
+				}
+			}
+		}
+	}
+	if len(seen) != 3 || !seen["GET"] || !seen["PATCH"] || !seen["other"] {
+		t.Fatalf("method labels %v, want GET, PATCH and other", seen)
+	}
+}
+
+// TestReadPageBytes: a hot read returns at most ingest.MaxReadBytes of
+// events whatever its limit, and the next page goes on from there.
+func TestReadPageBytes(t *testing.T) {
+	ts := newTestServer(t, testOptions{})
+	const n, size = 10, 900 << 10
+	body := `{"payload":"` + strings.Repeat("p", size) + `"}`
+	for range n {
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, writeReq{path: "/tables/big", body: body}.build())
+		if w.Code != http.StatusAccepted {
+			t.Fatalf("write: %d %s", w.Code, w.Body)
+		}
+	}
+	var all int
+	for offset, pages := 0, 0; all < n; pages++ {
+		if pages == n {
+			t.Fatalf("%d events in %d pages, want %d", all, pages, n)
+		}
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, writeReq{method: http.MethodGet, path: fmt.Sprintf("/tables/big?offset=%d&limit=100", offset)}.build())
+		var page struct {
+			Events     []json.RawMessage `json:"events"`
+			NextOffset int               `json:"next_offset"`
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &page); err != nil || w.Code != 200 {
+			t.Fatalf("read at %d: %d %.200s", offset, w.Code, w.Body)
+		}
+		if want := min(n-all, ingest.MaxReadBytes/size); len(page.Events) != want {
+			t.Fatalf("read at %d: %d events of %d KiB, want %d", offset, len(page.Events), size>>10, want)
+		}
+		all += len(page.Events)
+		offset = page.NextOffset
 	}
 }

@@ -5,7 +5,9 @@ import (
 	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -45,10 +47,22 @@ type Options struct {
 	// AdminTokens are the bearer tokens that may also run compaction and
 	// maintenance when auth is on; they are accepted everywhere.
 	AdminTokens []string
+	// MetricsTokens are bearer tokens that may read /metrics and the
+	// details of /health/ready, and nothing else. With any tokens
+	// configured, /metrics takes one of these, an auth or an admin token;
+	// with none it is open.
+	MetricsTokens []string
 	// Registry receives the HTTP metrics and serves /metrics. Required.
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds a catalog request body; default 16 MiB.
 	MaxBodyBytes int64
+	// BodyTimeout and MinBodyRate bound how slowly a request body may
+	// arrive: all of it by BodyTimeout after the request's headers, plus a
+	// second for every MinBodyRate bytes; a slower one fails with 408 and
+	// its connection is closed. Defaults DefaultBodyTimeout and
+	// DefaultMinBodyRate; a negative MinBodyRate sets no deadline.
+	BodyTimeout time.Duration
+	MinBodyRate int64
 	// ReadyChecks are further dependencies /health/ready checks, by name,
 	// beside the catalog's store and warehouse.
 	ReadyChecks map[string]func(context.Context) error
@@ -75,14 +89,21 @@ type Server struct {
 	inflight                    *ingest.InFlight
 	ingestMetrics               *ingest.Metrics
 	maxEventBytes, maxBulkBytes int64
+	maxBodyBytes                int64
+	bodyTimeout                 time.Duration
+	minBodyRate                 int64
 
 	log     *slog.Logger
-	tokens  [][]byte
+	tokens  [][]byte // auth and admin tokens
 	admins  [][]byte
+	monitor [][]byte // tokens, and the metrics tokens
 	metrics *httpMetrics
 	prom    http.Handler
 	echo    *echo.Echo
 	checks  map[string]func(context.Context) error
+
+	readyMu     sync.Mutex
+	readyFailed string // the checks the last /health/ready found failing
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -101,6 +122,15 @@ func New(opts Options) *Server {
 	if opts.MaxBulkBytes <= 0 {
 		opts.MaxBulkBytes = 32 << 20
 	}
+	if opts.BodyTimeout <= 0 {
+		opts.BodyTimeout = DefaultBodyTimeout
+	}
+	switch {
+	case opts.MinBodyRate == 0:
+		opts.MinBodyRate = DefaultMinBodyRate
+	case opts.MinBodyRate < 0:
+		opts.MinBodyRate = 0
+	}
 	if opts.InFlight == nil {
 		opts.InFlight = ingest.NewInFlight(0)
 	}
@@ -116,6 +146,9 @@ func New(opts Options) *Server {
 		ingestMetrics: opts.IngestMetrics,
 		maxEventBytes: opts.MaxEventBytes,
 		maxBulkBytes:  opts.MaxBulkBytes,
+		maxBodyBytes:  opts.MaxBodyBytes,
+		bodyTimeout:   opts.BodyTimeout,
+		minBodyRate:   opts.MinBodyRate,
 		log:           opts.Logger,
 		metrics:       newHTTPMetrics(opts.Registry),
 		prom:          promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
@@ -127,17 +160,18 @@ func New(opts Options) *Server {
 		s.admins = append(s.admins, []byte(t))
 		s.tokens = append(s.tokens, []byte(t))
 	}
+	s.monitor = append([][]byte{}, s.tokens...)
+	for _, t := range opts.MetricsTokens {
+		s.monitor = append(s.monitor, []byte(t))
+	}
+	s.checks = opts.ReadyChecks
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
 	e.HTTPErrorHandler = s.handleError
 	e.JSONSerializer = jsonSerializer{}
-	e.Use(s.observe, middleware.Recover(), s.authenticate,
-		middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{
-			// Ingest bodies are bounded by their handlers, which also
-			// reserve them against the in-flight limit.
-			Skipper: func(c echo.Context) bool { return strings.HasPrefix(c.Request().URL.Path, "/tables/") },
-			Limit:   strconv.FormatInt(opts.MaxBodyBytes, 10) + "B",
-		}))
+	// Bodies are bounded by ServeHTTP (watchBody), ingest bodies by their
+	// handlers, which also charge them against the in-flight limit.
+	e.Use(s.observe, middleware.Recover(), s.authenticate, s.limitBody)
 	openapi.RegisterHandlers(e, s)
 	s.echo = e
 	return s
@@ -145,6 +179,10 @@ func New(opts Options) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if s.fromReserve(w, r) {
+		return
+	}
+	defer s.watchBody(w, r).done()
 	if table, ok := writeEventTable(r); ok {
 		s.serveWriteEvent(w, r, table)
 		return
@@ -152,9 +190,21 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.echo.ServeHTTP(w, r)
 }
 
+// limitBody refuses a catalog request whose declared body is larger than
+// the limit before anything reads it; watchBody stops the others.
+func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
+	return func(c echo.Context) error {
+		r := c.Request()
+		if r.ContentLength > s.maxBodyBytes && !strings.HasPrefix(r.URL.Path, "/tables/") {
+			return tooLarge(s.maxBodyBytes)
+		}
+		return next(c)
+	}
+}
+
 // open reports whether a path is served without authentication.
 func open(path string) bool {
-	return strings.HasPrefix(path, "/health/") || path == "/metrics" || path == "/v1/oauth/tokens"
+	return strings.HasPrefix(path, "/health/") || path == "/v1/oauth/tokens"
 }
 
 // authenticate requires a configured bearer token on every catalog call.
@@ -180,13 +230,19 @@ var (
 
 // authorize returns nil if r may be served: auth is off, the path is
 // open, or r carries a configured bearer token (an admin token for
-// compaction and maintenance); otherwise errUnauthorized or errAdminOnly.
+// compaction and maintenance, also a metrics token for /metrics);
+// otherwise errUnauthorized or errAdminOnly.
 func (s *Server) authorize(r *http.Request) error {
+	if r.URL.Path == "/metrics" {
+		if len(s.monitor) == 0 || s.monitoring(r) {
+			return nil
+		}
+		return errUnauthorized
+	}
 	if len(s.tokens) == 0 || open(r.URL.Path) {
 		return nil
 	}
-	got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	got = strings.TrimSpace(got)
+	got, ok := bearer(r)
 	if !ok || !matches(got, s.tokens) {
 		return errUnauthorized
 	}
@@ -194,6 +250,24 @@ func (s *Server) authorize(r *http.Request) error {
 		return errAdminOnly
 	}
 	return nil
+}
+
+// monitoring reports whether r carries a token that may read /metrics
+// and the details of /health/ready.
+func (s *Server) monitoring(r *http.Request) bool {
+	got, ok := bearer(r)
+	return ok && matches(got, s.monitor)
+}
+
+// bearer returns the token of r's Authorization header, if it has the
+// Bearer scheme, whose name is case-insensitive (RFC 9110 11.1).
+func bearer(r *http.Request) (string, bool) {
+	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	token = strings.TrimSpace(token)
+	return token, token != ""
 }
 
 // authorized reports whether r may be served (see authorize).
@@ -227,9 +301,21 @@ func (s *Server) observe(next echo.HandlerFunc) echo.HandlerFunc {
 		if route == "" {
 			route = "unmatched"
 		}
-		s.metrics.observe(c.Request().Method, route, c.Response().Status, time.Since(start))
+		s.metrics.observe(methodLabel(c.Request().Method), route, c.Response().Status, time.Since(start))
 		return nil
 	}
+}
+
+// methodLabel is a request's method as a metric label: one of the methods
+// HTTP defines, or "other". A client may send any token as a method, and
+// a label must take few values.
+func methodLabel(m string) string {
+	switch m {
+	case http.MethodGet, http.MethodHead, http.MethodPost, http.MethodPut, http.MethodPatch,
+		http.MethodDelete, http.MethodConnect, http.MethodOptions, http.MethodTrace:
+		return m
+	}
+	return "other"
 }
 
 type httpMetrics struct {
@@ -268,7 +354,7 @@ func newHTTPMetrics(r prometheus.Registerer) *httpMetrics {
 	m := &httpMetrics{
 		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "http", Name: "requests_total",
-			Help: "HTTP requests by method, route template and status code.",
+			Help: "HTTP requests by method (other: not one HTTP defines), route template (unmatched: none) and status code.",
 		}, []string{"method", "route", "code"}),
 		latency: prometheus.NewHistogramVec(prometheus.HistogramOpts{
 			Namespace: "zombi", Subsystem: "http", Name: "request_duration_seconds",
@@ -318,6 +404,9 @@ func (s *Server) HealthLive(c echo.Context) error {
 }
 
 // HealthReady checks the pointer store, the warehouse and ReadyChecks.
+// Failures name what failed, which can name tables and paths: with any
+// tokens configured only a caller with one (see monitoring) gets them;
+// the log has them whenever the answer changes.
 func (s *Server) HealthReady(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
@@ -330,11 +419,38 @@ func (s *Server) HealthReady(c echo.Context) error {
 			failed[name] = err.Error()
 		}
 	}
+	s.logReadiness(failed)
 	if len(failed) > 0 {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
-		return c.JSON(http.StatusServiceUnavailable, openapi.HealthStatus{Status: "unavailable", Checks: &failed})
+		out := openapi.HealthStatus{Status: "unavailable"}
+		if len(s.monitor) == 0 || s.monitoring(c.Request()) {
+			out.Checks = &failed
+		}
+		return c.JSON(http.StatusServiceUnavailable, out)
 	}
 	return c.JSON(http.StatusOK, openapi.HealthStatus{Status: "ok"})
+}
+
+// logReadiness logs the failed checks when they differ from the last
+// answer's.
+func (s *Server) logReadiness(failed map[string]string) {
+	names := slices.Sorted(maps.Keys(failed))
+	key := strings.Join(names, ",")
+	s.readyMu.Lock()
+	changed := key != s.readyFailed
+	s.readyFailed = key
+	s.readyMu.Unlock()
+	switch {
+	case !changed:
+	case len(failed) == 0:
+		s.log.Info("ready")
+	default:
+		args := make([]any, 0, 2*len(names))
+		for _, n := range names {
+			args = append(args, n, failed[n])
+		}
+		s.log.Warn("not ready", args...)
+	}
 }
 
 // Metrics serves the Prometheus registry.

@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/zombi-db/zombi/server"
 )
 
 // config is everything serve and migrate need, from flags and ZOMBI_* env.
@@ -27,6 +29,7 @@ type config struct {
 	// warehouse.
 	AllowedLocations []string
 	AuthTokens       []string
+	MetricsTokens    []string
 	LogLevel         string
 	LogFormat        string
 	IdempotencyTTL   time.Duration
@@ -44,6 +47,11 @@ type config struct {
 	MaxEventBytes     byteSize
 	MaxBulkBytes      byteSize
 	MaxInFlight       byteSize
+
+	// HTTP limits.
+	BodyTimeout    time.Duration
+	MinBodyRate    byteSize
+	MaxConnections int
 
 	// Flusher.
 	NodeID        string
@@ -104,7 +112,7 @@ func envName(flagName string) string {
 func parseConfig(cmd string, args []string) (*config, error) {
 	fs := flag.NewFlagSet("zombi "+cmd, flag.ContinueOnError)
 	c := &config{}
-	var tokens, admins, allowed tokenList
+	var tokens, admins, metricsTokens, allowed tokenList
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8181", "address to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./zombi-data", "directory for local state (embedded store, default warehouse)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL for table pointers; empty uses the embedded store under --data-dir")
@@ -117,6 +125,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.BoolVar(&c.S3VendKeys, "s3-vend-static-keys", false, "hand the static S3 keys to catalog clients in loadTable config")
 	fs.Var(&allowed, "allowed-locations", "a location besides the warehouse where tables and views may live: a directory for a local warehouse, s3://<warehouse bucket>/<prefix> for S3 (repeatable; env: comma-separated); none: the warehouse only")
 	fs.Var(&tokens, "auth-token", "bearer token clients must send (repeatable; env: comma-separated); none disables auth")
+	fs.Var(&metricsTokens, "metrics-token", "bearer token that may read /metrics and the details of /health/ready, and nothing else (repeatable; env: comma-separated); with any token set, /metrics needs one")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
@@ -132,6 +141,10 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.Var(&c.MaxEventBytes, "max-event-bytes", "largest single-event request body")
 	fs.Var(&c.MaxBulkBytes, "max-bulk-bytes", "largest bulk request body")
 	fs.Var(&c.MaxInFlight, "max-inflight-bytes", "cap on write request bytes being handled at once; beyond it writes get 429")
+	c.MinBodyRate = server.DefaultMinBodyRate
+	fs.DurationVar(&c.BodyTimeout, "body-timeout", server.DefaultBodyTimeout, "how long a request body may take to arrive beyond what --min-body-rate allows; slower bodies get 408")
+	fs.IntVar(&c.MaxConnections, "max-connections", server.DefaultMaxConnections, "open HTTP connections served at once (at most half the open-file limit); past it /health/* keeps a small reserve and everything else gets 503 at once")
+	fs.Var(&c.MinBodyRate, "min-body-rate", "least rate, in bytes a second, at which a request body must arrive after --body-timeout (0: no deadline for bodies)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight, then for the final flush")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's ID in flush watermarks ([a-z0-9-]); fixed when the data directory is created, random if not given")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how long acknowledged events may wait for their Iceberg commit (table property zombi.flush.interval-ms overrides)")
@@ -149,7 +162,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 		if v == "" || envErr != nil {
 			return
 		}
-		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "allowed-locations": &allowed}[f.Name]; ok {
+		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "metrics-token": &metricsTokens, "allowed-locations": &allowed}[f.Name]; ok {
 			for _, t := range strings.Split(v, ",") {
 				if t = strings.TrimSpace(t); t != "" {
 					*list = append(*list, t)
@@ -170,7 +183,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	if fs.NArg() > 0 {
 		return nil, fmt.Errorf("unexpected arguments: %v", fs.Args())
 	}
-	c.AuthTokens, c.AdminTokens, c.AllowedLocations = tokens, admins, allowed
+	c.AuthTokens, c.AdminTokens, c.MetricsTokens, c.AllowedLocations = tokens, admins, metricsTokens, allowed
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)
 	}
@@ -179,6 +192,12 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)
+	}
+	if c.MaxConnections <= 0 {
+		return nil, fmt.Errorf("--max-connections must be positive, not %d", c.MaxConnections)
+	}
+	if c.BodyTimeout <= 0 {
+		return nil, fmt.Errorf("--body-timeout must be positive, not %s", c.BodyTimeout)
 	}
 	if c.S3AccessKey == "" {
 		c.S3AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")

@@ -60,6 +60,21 @@ func TestParseConfig(t *testing.T) {
 				t.Errorf("sync interval %v", c.SyncInterval)
 			}
 		}},
+		{name: "resource bounds", check: func(t *testing.T, c *config) {
+			if c.MaxConnections != 4096 || c.BodyTimeout != 10*time.Second || c.MinBodyRate != 16<<10 || len(c.MetricsTokens) != 0 {
+				t.Errorf("defaults: %+v", c)
+			}
+		}},
+		{name: "resource bounds from env", env: map[string]string{
+			"ZOMBI_MAX_CONNECTIONS": "100", "ZOMBI_BODY_TIMEOUT": "3s", "ZOMBI_MIN_BODY_RATE": "1MiB", "ZOMBI_METRICS_TOKEN": "m1, m2",
+		}, check: func(t *testing.T, c *config) {
+			if c.MaxConnections != 100 || c.BodyTimeout != 3*time.Second || c.MinBodyRate != 1<<20 ||
+				!reflect.DeepEqual(c.MetricsTokens, []string{"m1", "m2"}) {
+				t.Errorf("env: %+v", c)
+			}
+		}},
+		{name: "no connections", args: []string{"--max-connections", "0"}, err: true},
+		{name: "no body timeout", args: []string{"--body-timeout", "0s"}, err: true},
 		{name: "negative sync interval", args: []string{"--sync-interval", "-1ms"}, err: true},
 		{name: "sync interval over 1s", args: []string{"--sync-interval", "2s"}, err: true},
 		{name: "maintenance floors", check: func(t *testing.T, c *config) {
@@ -77,7 +92,8 @@ func TestParseConfig(t *testing.T) {
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			for _, k := range []string{"ZOMBI_LISTEN", "ZOMBI_POSTGRES_URL", "ZOMBI_WAREHOUSE", "ZOMBI_S3_PATH_STYLE", "ZOMBI_AUTH_TOKEN", "ZOMBI_IDEMPOTENCY_LIFETIME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ZOMBI_DATA_DIR", "ZOMBI_MIN_ORPHAN_AGE", "ZOMBI_MIN_SNAPSHOT_AGE"} {
+			for _, k := range []string{"ZOMBI_LISTEN", "ZOMBI_POSTGRES_URL", "ZOMBI_WAREHOUSE", "ZOMBI_S3_PATH_STYLE", "ZOMBI_AUTH_TOKEN", "ZOMBI_IDEMPOTENCY_LIFETIME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ZOMBI_DATA_DIR", "ZOMBI_MIN_ORPHAN_AGE", "ZOMBI_MIN_SNAPSHOT_AGE",
+				"ZOMBI_MAX_CONNECTIONS", "ZOMBI_BODY_TIMEOUT", "ZOMBI_MIN_BODY_RATE", "ZOMBI_METRICS_TOKEN"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tc.env {
@@ -95,6 +111,20 @@ func TestParseConfig(t *testing.T) {
 			}
 			tc.check(t, c)
 		})
+	}
+}
+
+func TestMinBodyRate(t *testing.T) {
+	for _, c := range []struct {
+		flag byteSize
+		want int64
+	}{
+		{0, -1}, // no deadline; server.Options takes 0 as its default
+		{16 << 10, 16 << 10},
+	} {
+		if got := minBodyRate(c.flag); got != c.want {
+			t.Errorf("minBodyRate(%v) = %v, want %v", c.flag, got, c.want)
+		}
 	}
 }
 

@@ -37,6 +37,11 @@ func serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	lock, err := lockDataDir(c.DataDir)
+	if err != nil {
+		return err
+	}
+	defer lock.Close()
 	store, err := openStore(ctx, c, log)
 	if err != nil {
 		return fmt.Errorf("opening pointer store: %w", err)
@@ -155,30 +160,47 @@ func serve(ctx context.Context, c *config) error {
 		Flusher:       fl,
 		Compactor:     comp,
 		AdminTokens:   c.AdminTokens,
+		MetricsTokens: c.MetricsTokens,
 		MaxEventBytes: int64(c.MaxEventBytes),
 		MaxBulkBytes:  int64(c.MaxBulkBytes),
+		BodyTimeout:   c.BodyTimeout,
+		MinBodyRate:   minBodyRate(c.MinBodyRate),
 		Logger:        log.With("component", "http"),
 		AuthTokens:    c.AuthTokens,
 		Registry:      reg,
-		// A failed WAL write stops the hot tier's appends until restart.
-		ReadyChecks: map[string]func(context.Context) error{"hot": func(context.Context) error { return hotDB.Err() }},
+		ReadyChecks: map[string]func(context.Context) error{
+			// A failed WAL write stops the hot tier's appends until restart.
+			"hot": func(context.Context) error { return hotDB.Err() },
+			// Events of a table whose flushes keep failing pile up.
+			"flush": func(context.Context) error { return fl.Stuck() },
+		},
 	})
 
+	maxConns := c.MaxConnections
+	if files := openFileLimit(); files > 0 && maxConns > files/2 {
+		log.Warn("--max-connections lowered to half the open-file limit; raise the limit (ulimit -n) for more",
+			"max_connections", files/2, "open_file_limit", files)
+		maxConns = files / 2
+	}
 	ln, err := net.Listen("tcp", c.Listen)
 	if err != nil {
 		return err
 	}
+	ln = server.LimitListener(ln, maxConns, reg)
 	httpSrv := &http.Server{
 		Handler:           srv,
 		ReadHeaderTimeout: 10 * time.Second,
+		MaxHeaderBytes:    server.MaxHeaderBytes,
 		IdleTimeout:       2 * time.Minute,
+		ConnContext:       server.ConnContext,
 	}
 	storeKind := "embedded"
 	if c.PostgresURL != "" {
 		storeKind = "postgres"
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
-		"auth", len(c.AuthTokens) > 0, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
+		"auth", len(c.AuthTokens)+len(c.AdminTokens) > 0, "metrics_auth", len(c.AuthTokens)+len(c.AdminTokens)+len(c.MetricsTokens) > 0,
+		"max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)
@@ -253,6 +275,15 @@ func migrate(ctx context.Context, c *config) error {
 	defer store.Close()
 	fmt.Println("migrations applied")
 	return nil
+}
+
+// minBodyRate maps --min-body-rate to server.Options, where 0 is the
+// default and a negative rate sets no deadline.
+func minBodyRate(r byteSize) int64 {
+	if r == 0 {
+		return -1
+	}
+	return int64(r)
 }
 
 // syncInterval maps --sync-interval to hot.Options, where 0 is the

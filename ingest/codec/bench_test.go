@@ -225,3 +225,15 @@ func BenchmarkValueJSONEvents(b *testing.B) {
 	}
 	reportEvents(b)
 }
+
+// BenchmarkCountBulk: the count a bulk write is charged by before it is
+// decoded, against BenchmarkDecodeBulkJSON's decoding of the same body.
+func BenchmarkCountBulk(b *testing.B) {
+	body := benchBulkJSON(false)
+	b.SetBytes(int64(len(body)))
+	for b.Loop() {
+		if n, err := CountBulk(body, false); err != nil || n != benchEvents {
+			b.Fatal(n, err)
+		}
+	}
+}

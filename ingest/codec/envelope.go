@@ -334,37 +334,174 @@ func jsonKind(c byte) string {
 // as a whole: not JSON (*SyntaxError), not of that shape (*FieldError), or
 // more than MaxBulkRecords records (wraps ErrTooManyRecords).
 func DecodeBulkJSON(body []byte) (envs []Envelope, errs []RecordError, err error) {
-	s := scanner{data: body}
-	inObject, err := openRecords(&s)
+	envs = make([]Envelope, 0, min(len(body)/128+1, 4096))
+	err = EachBulkJSON(body, collect(&envs, &errs))
 	if err != nil {
 		return nil, nil, err
 	}
-	envs = make([]Envelope, 0, min(len(body)/128+1, 4096))
+	return envs, errs, nil
+}
+
+// BulkFunc receives the records of a bulk body in order: a valid record's
+// Envelope with bad nil, or an invalid record's error with the zero
+// Envelope. Payload and IdempotencyKey may alias the body. A non-nil error
+// stops the decoding, which returns it.
+type BulkFunc func(env Envelope, bad *RecordError) error
+
+// collect is the BulkFunc of the Decode functions.
+func collect(envs *[]Envelope, errs *[]RecordError) BulkFunc {
+	return func(env Envelope, bad *RecordError) error {
+		if bad != nil {
+			*errs = append(*errs, *bad)
+		}
+		*envs = append(*envs, env)
+		return nil
+	}
+}
+
+// EachBulkJSON decodes a bulk body as DecodeBulkJSON does, passing each
+// record to fn as it is decoded instead of collecting them: what fn does
+// not keep of a record is garbage at once. fn may have seen records of a
+// body that turns out to be invalid further on.
+func EachBulkJSON(body []byte, fn BulkFunc) error {
+	s := scanner{data: body}
+	inObject, err := openRecords(&s)
+	if err != nil {
+		return err
+	}
 	first := true
-	for {
+	for i := 0; ; i++ {
 		more, err := s.nextElement(&first)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		if !more {
 			break
 		}
-		if len(envs) == MaxBulkRecords {
-			return nil, nil, ErrTooManyRecords
+		if i == MaxBulkRecords {
+			return ErrTooManyRecords
 		}
 		env, ferr, err := decodeEnvelope(&s)
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
+		var bad *RecordError
 		if ferr != nil {
-			errs = append(errs, RecordError{Index: len(envs), Field: ferr.Path, Reason: ferr.Reason})
+			bad = &RecordError{Index: i, Field: ferr.Path, Reason: ferr.Reason}
 		}
-		envs = append(envs, env)
+		if err := fn(env, bad); err != nil {
+			return err
+		}
 	}
-	if err := closeRecords(&s, inObject); err != nil {
-		return nil, nil, err
+	return closeRecords(&s, inObject)
+}
+
+// CountBulk counts the records of a JSON bulk body (ndjson false: an
+// array or {"records": [...]}) or of an NDJSON one, as the Decode and
+// Each functions and SplitBulkRows see them of a body they accept,
+// without decoding them: it reads only the structure of a JSON body, at a
+// fraction of the cost of decoding it. Its errors are theirs for a body
+// that is not of the shape or holds more than MaxBulkRecords records; it
+// need not reject a body they reject.
+func CountBulk(body []byte, ndjson bool) (int, error) {
+	if ndjson {
+		n := 0
+		if err := ndjsonLines(body, func([]byte) { n++ }); err != nil {
+			return 0, err
+		}
+		return n, nil
 	}
-	return envs, errs, nil
+	s := scanner{data: body}
+	if _, err := openRecords(&s); err != nil {
+		return 0, err
+	}
+	n, ok := countElements(body[s.pos:])
+	if n > MaxBulkRecords {
+		return 0, ErrTooManyRecords
+	}
+	if !ok {
+		return countChecked(&s)
+	}
+	return n, nil
+}
+
+// countElements counts the elements of the JSON array that b starts in,
+// after its '[', from its strings, brackets and commas alone. ok is false
+// when b does not hold a well-bracketed array, or n passes MaxBulkRecords.
+func countElements(b []byte) (n int, ok bool) {
+	depth, empty := 0, true
+	for i := 0; i < len(b); i++ {
+		switch c := b[i]; c {
+		case ' ', '\t', '\n', '\r':
+		case '"':
+			// The closing quote is the next one after an even number
+			// of backslashes.
+			for {
+				j := bytes.IndexByte(b[i+1:], '"')
+				if j < 0 {
+					return n, false
+				}
+				i += 1 + j
+				k := i - 1
+				for b[k] == '\\' {
+					k--
+				}
+				if (i-1-k)%2 == 0 {
+					break
+				}
+			}
+			empty = false
+		case '[', '{':
+			depth++
+			empty = false
+		case ']', '}':
+			if depth > 0 {
+				depth--
+				continue
+			}
+			if c != ']' {
+				return n, false
+			}
+			if !empty {
+				n++
+			}
+			return n, true
+		case ',':
+			if depth == 0 {
+				if n++; n > MaxBulkRecords {
+					return n, false
+				}
+			}
+		default:
+			empty = false
+		}
+	}
+	return n, false
+}
+
+// countChecked counts the records after s.pos, in the records array of a
+// bulk body, checking that it is JSON: the count, or more likely the
+// error, of a body countElements could not count.
+func countChecked(s *scanner) (int, error) {
+	first := true
+	for n := 0; ; n++ {
+		more, err := s.nextElement(&first)
+		if err != nil {
+			return 0, err
+		}
+		if !more {
+			return n, nil
+		}
+		if n == MaxBulkRecords {
+			return 0, ErrTooManyRecords
+		}
+		// A record's members are one level deeper than a payload's own
+		// nesting, which is what the decoders limit: skip the record at
+		// level -1 so that no body they take is refused here.
+		if err := s.skip(-1); err != nil {
+			return 0, err
+		}
+	}
 }
 
 // openRecords moves s into the records array of a bulk body: past its '['
@@ -436,26 +573,42 @@ func closeRecords(s *scanner, inObject bool) error {
 // that is not JSON is an invalid record, not an invalid body.
 func DecodeBulkNDJSON(body []byte) (envs []Envelope, errs []RecordError, err error) {
 	envs = make([]Envelope, 0, min(len(body)/128+1, 4096))
-	err = ndjsonLines(body, func(line []byte) {
+	if err := EachBulkNDJSON(body, collect(&envs, &errs)); err != nil {
+		return nil, nil, err
+	}
+	return envs, errs, nil
+}
+
+// EachBulkNDJSON is DecodeBulkNDJSON passing each record to fn, as
+// EachBulkJSON does.
+func EachBulkNDJSON(body []byte, fn BulkFunc) error {
+	i := 0
+	var fnErr error
+	err := ndjsonLines(body, func(line []byte) {
+		if fnErr != nil {
+			return
+		}
 		s := scanner{data: line}
 		s.skipSpace()
 		env, ferr, err := decodeEnvelope(&s)
 		if err == nil {
 			err = s.end()
 		}
+		var bad *RecordError
 		switch {
 		case err != nil:
-			errs = append(errs, RecordError{Index: len(envs), Reason: err.Error()})
+			bad = &RecordError{Index: i, Reason: err.Error()}
 			env = Envelope{}
 		case ferr != nil:
-			errs = append(errs, RecordError{Index: len(envs), Field: ferr.Path, Reason: ferr.Reason})
+			bad = &RecordError{Index: i, Field: ferr.Path, Reason: ferr.Reason}
 		}
-		envs = append(envs, env)
+		i++
+		fnErr = fn(env, bad)
 	})
 	if err != nil {
-		return nil, nil, err
+		return err
 	}
-	return envs, errs, nil
+	return fnErr
 }
 
 // ndjsonLines calls fn with each non-blank line of an NDJSON body: lines

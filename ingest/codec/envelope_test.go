@@ -384,3 +384,46 @@ func TestRecordErrorFor(t *testing.T) {
 		}
 	}
 }
+
+func TestCountBulk(t *testing.T) {
+	deep := strings.Repeat("[", maxDepth) + strings.Repeat("]", maxDepth)
+	tests := []struct {
+		name   string
+		body   string
+		ndjson bool
+		want   int
+		err    bool
+	}{
+		{"array", `[{"payload":"a"},{"payload":"b"},5]`, false, 3, false},
+		{"records", `{"records":[{"payload":"a"}]}`, false, 1, false},
+		{"empty", `{"records":[]}`, false, 0, false},
+		{"not JSON", `{"records":[{"payload":"a"}`, false, 0, true},
+		{"unterminated string", `[{"payload":"a}]`, false, 0, true},
+		{"mismatched bracket", `[{"payload":"a"}}`, false, 0, true},
+		{"not a bulk body", `"records"`, false, 0, true},
+		{"brackets and commas in strings", `[{"payload":"a,\"],[{\\"},{"payload":"\\\\","idempotency_key":"}"}]`, false, 2, false},
+		{"nested records", `[{"payload":{"a":[1,2,{"b":[3]}]}},[[1,2],3]]`, false, 2, false},
+		{"a payload as deep as decoding takes", `[{"payload":` + deep + `}]`, false, 1, false},
+		{"ndjson", "{\"payload\":\"a\"}\n\n  \r\nnot json\n{}", true, 3, false},
+		{"too many", "[" + strings.Repeat("1,", MaxBulkRecords) + "1]", false, 0, true},
+		{"too many lines", strings.Repeat("1\n", MaxBulkRecords+1), true, 0, true},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n, err := CountBulk([]byte(tc.body), tc.ndjson)
+			if (err != nil) != tc.err || n != tc.want {
+				t.Fatalf("CountBulk = %d, %v; want %d, error %v", n, err, tc.want, tc.err)
+			}
+			if tc.err {
+				return
+			}
+			decode := DecodeBulkJSON
+			if tc.ndjson {
+				decode = DecodeBulkNDJSON
+			}
+			if envs, _, err := decode([]byte(tc.body)); err != nil || len(envs) != n {
+				t.Fatalf("decoding: %d records, %v; counted %d", len(envs), err, n)
+			}
+		})
+	}
+}

@@ -132,6 +132,10 @@ func FuzzDecodeBulkJSON(f *testing.F) {
 	f.Add([]byte(`{"records":[{"payload":"a"},]}`))
 	f.Fuzz(func(t *testing.T, body []byte) {
 		envs, errs, err := DecodeBulkJSON(body)
+		// CountBulk counts the records of every body of the right shape.
+		if n, cErr := CountBulk(body, false); err == nil && (cErr != nil || n != len(envs)) {
+			t.Fatalf("CountBulk(%q) = %d, %v; DecodeBulkJSON decoded %d", body, n, cErr, len(envs))
+		}
 		if err != nil {
 			if _, isSyntax := errors.AsType[*SyntaxError](err); isSyntax && json.Valid(body) && !stricterThanEncodingJSON(err) {
 				t.Fatalf("DecodeBulkJSON(%q): %v, but json.Valid", body, err)
@@ -197,6 +201,9 @@ func FuzzDecodeBulkNDJSON(f *testing.F) {
 		envs, errs, err := DecodeBulkNDJSON(body)
 		if err != nil {
 			t.Fatalf("DecodeBulkNDJSON(%q): %v", body, err) // only too many records, impossible here
+		}
+		if n, err := CountBulk(body, true); err != nil || n != len(envs) {
+			t.Fatalf("CountBulk(%q, ndjson) = %d, %v; DecodeBulkNDJSON decoded %d", body, n, err, len(envs))
 		}
 		checkBulkResult(t, envs, errs)
 		// Every non-blank line is a record that decodes alone as it did

@@ -88,14 +88,44 @@ func parsePartitionHeader(h string) (int32, error) {
 // *FieldError for a body that is not a valid message, or wraps
 // ErrTooManyRecords.
 func DecodeBulkProto(body []byte) (envs []Envelope, errs []RecordError, err error) {
-	n, err := countBulkProto(body)
+	n, err := CountBulkProto(body)
 	if err != nil {
-		return nil, nil, fieldErr("", err.Error())
-	}
-	if n > MaxBulkRecords {
-		return nil, nil, ErrTooManyRecords
+		return nil, nil, err
 	}
 	envs = make([]Envelope, 0, n)
+	if err := eachBulkProto(body, collect(&envs, &errs)); err != nil {
+		return nil, nil, err
+	}
+	return envs, errs, nil
+}
+
+// CountBulkProto counts the records of a bulk body, a
+// zombi.v1.BulkWriteRequest, without decoding them; its errors are
+// DecodeBulkProto's for a body that is not a message or holds more than
+// MaxBulkRecords records.
+func CountBulkProto(body []byte) (int, error) {
+	n, err := countBulkProto(body)
+	if err != nil {
+		return 0, fieldErr("", err.Error())
+	}
+	if n > MaxBulkRecords {
+		return 0, ErrTooManyRecords
+	}
+	return n, nil
+}
+
+// EachBulkProto is DecodeBulkProto passing each record to fn, as
+// EachBulkJSON does.
+func EachBulkProto(body []byte, fn BulkFunc) error {
+	if _, err := CountBulkProto(body); err != nil {
+		return err
+	}
+	return eachBulkProto(body, fn)
+}
+
+// eachBulkProto is EachBulkProto on a body CountBulkProto accepted.
+func eachBulkProto(body []byte, fn BulkFunc) error {
+	i := 0
 	for b := body; len(b) > 0; {
 		num, typ, n := consumeTag(b)
 		b = b[n:]
@@ -104,18 +134,22 @@ func DecodeBulkProto(body []byte) (envs []Envelope, errs []RecordError, err erro
 			b = b[n:]
 			ev, err := decodeProtoEvent(m, bulkEventFields)
 			if err != nil {
-				return nil, nil, fieldErr("", fmt.Sprintf("record %d: %v", len(envs), err))
+				return fieldErr("", fmt.Sprintf("record %d: %v", i, err))
 			}
 			env, ferr := ev.envelope()
+			var bad *RecordError
 			if ferr != nil {
-				errs = append(errs, RecordError{Index: len(envs), Field: ferr.Path, Reason: ferr.Reason})
+				bad = &RecordError{Index: i, Field: ferr.Path, Reason: ferr.Reason}
 			}
-			envs = append(envs, env)
+			i++
+			if err := fn(env, bad); err != nil {
+				return err
+			}
 			continue
 		}
 		b = b[protowire.ConsumeFieldValue(num, typ, b):]
 	}
-	return envs, errs, nil
+	return nil
 }
 
 // countBulkProto checks the framing of a BulkWriteRequest (not its

@@ -230,6 +230,9 @@ func checkProtoAgrees(t *testing.T, body []byte) {
 		if len(envs) != len(ref) {
 			t.Fatalf("DecodeBulkProto(%x): %d records, proto.Unmarshal %d", body, len(envs), len(ref))
 		}
+		if n, err := CountBulkProto(body); err != nil || n != len(envs) {
+			t.Fatalf("CountBulkProto(%x) = %d, %v; DecodeBulkProto decoded %d", body, n, err, len(envs))
+		}
 		bad := map[int]bool{}
 		for _, e := range errs {
 			bad[e.Index] = true

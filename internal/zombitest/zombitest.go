@@ -16,6 +16,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/zombi-db/zombi/internal/testenv"
 )
 
 var (
@@ -30,10 +32,20 @@ func repoRoot() string {
 	return filepath.Clean(filepath.Join(filepath.Dir(file), "..", ".."))
 }
 
-// Binary returns the path of a freshly built zombi binary.
+// EnvBinary names a zombi binary to test instead of building one from
+// this tree: for running the tests against another version, such as a
+// release or the code before a fix.
+const EnvBinary = "ZOMBI_TEST_BINARY"
+
+// Binary returns the path of a freshly built zombi binary, or of the
+// binary EnvBinary names.
 func Binary(t testing.TB) string {
 	t.Helper()
 	buildOnce.Do(func() {
+		if p := os.Getenv(EnvBinary); p != "" {
+			binPath = p
+			return
+		}
 		dir, err := os.MkdirTemp("", "zombi-bin-")
 		if err != nil {
 			buildErr = err
@@ -90,10 +102,27 @@ func Start(t testing.TB, args ...string) *Instance {
 // instance.
 func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 	t.Helper()
+	return start(t, dataDir, 0, args)
+}
+
+// StartWithOpenFiles is Start with the server's open-file limit
+// (RLIMIT_NOFILE, soft and hard) set to n, for tests of what happens when
+// clients take the server's file descriptors.
+func StartWithOpenFiles(t testing.TB, n int, args ...string) *Instance {
+	t.Helper()
+	return start(t, t.TempDir(), n, args)
+}
+
+func start(t testing.TB, dataDir string, openFiles int, args []string) *Instance {
+	t.Helper()
 	inst := &Instance{Addr: FreeAddr(t), DataDir: dataDir, Args: args, log: &syncBuffer{}, done: make(chan struct{})}
 	inst.URL = "http://" + inst.Addr
-	full := append([]string{"serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
-	inst.cmd = exec.Command(Binary(t), full...)
+	full := append([]string{Binary(t), "serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
+	if openFiles > 0 {
+		// The shell sets the limit and becomes the server (same pid).
+		full = append([]string{"sh", "-c", fmt.Sprintf(`ulimit -n %d && exec "$0" "$@"`, openFiles)}, full...)
+	}
+	inst.cmd = exec.Command(full[0], full[1:]...)
 	inst.cmd.Stdout, inst.cmd.Stderr = inst.log, inst.log
 	inst.cmd.Env = os.Environ()
 	if err := inst.cmd.Start(); err != nil {
@@ -108,6 +137,39 @@ func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 	})
 	inst.waitReady(t)
 	return inst
+}
+
+// Shape is one way to run Zombi.
+type Shape struct {
+	Name  string
+	Start func(t testing.TB, args ...string) *Instance
+}
+
+// Shapes are the deployments end-to-end tests run against: the
+// zero-dependency default, and the production shape with Postgres and an
+// S3-compatible server.
+var Shapes = []Shape{
+	{Name: "embedded", Start: Start},
+	{Name: "postgres-s3", Start: StartPostgresS3},
+}
+
+// StartPostgresS3 is Start in the production shape: table pointers in a
+// new Postgres database and table files in a new S3 bucket (internal/
+// testenv), whose settings and static keys clients get from the catalog.
+func StartPostgresS3(t testing.TB, args ...string) *Instance {
+	t.Helper()
+	pg := testenv.Postgres(t)
+	s3 := testenv.S3(t)
+	full := []string{
+		"--postgres-url", pg,
+		"--warehouse", "s3://" + s3.Bucket + "/warehouse",
+		"--s3-endpoint", s3.Endpoint,
+		"--s3-region", s3.Region,
+		"--s3-access-key", s3.AccessKey,
+		"--s3-secret-key", s3.SecretKey,
+		"--s3-vend-static-keys",
+	}
+	return Start(t, append(full, args...)...)
 }
 
 func (i *Instance) waitReady(t testing.TB) {

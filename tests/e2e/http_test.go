@@ -1,81 +1,26 @@
 package e2e
 
 import (
-	"bytes"
-	"encoding/json"
-	"io"
 	"net/http"
-	"strings"
 	"testing"
+
+	"github.com/zombi-db/zombi/internal/zombitest"
 )
 
 // call sends one HTTP request and returns the status, headers and body.
 func call(t testing.TB, method, url, body string, headers ...string) (int, http.Header, []byte) {
 	t.Helper()
-	var rd io.Reader
-	if body != "" {
-		rd = strings.NewReader(body)
-	}
-	req, err := http.NewRequest(method, url, rd)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if body != "" {
-		req.Header.Set("Content-Type", "application/json")
-	}
-	for i := 0; i+1 < len(headers); i += 2 {
-		req.Header.Set(headers[i], headers[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatalf("%s %s: %v", method, url, err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, b
+	return zombitest.Call(t, method, url, body, headers...)
 }
 
 // mustCall is call that fails the test unless the status is want.
 func mustCall(t testing.TB, want int, method, url, body string, headers ...string) []byte {
 	t.Helper()
-	status, _, b := call(t, method, url, body, headers...)
-	if status != want {
-		t.Fatalf("%s %s: status %d, want %d; body: %s", method, url, status, want, b)
-	}
-	return b
-}
-
-// icebergError is the Iceberg REST error body.
-type icebergError struct {
-	Error struct {
-		Message string `json:"message"`
-		Type    string `json:"type"`
-		Code    int    `json:"code"`
-	} `json:"error"`
+	return zombitest.MustCall(t, want, method, url, body, headers...)
 }
 
 // decodeError checks that b is exactly the Iceberg error shape.
-func decodeError(t *testing.T, b []byte) icebergError {
+func decodeError(t testing.TB, b []byte) zombitest.IcebergError {
 	t.Helper()
-	var raw map[string]map[string]json.RawMessage
-	if err := json.Unmarshal(b, &raw); err != nil {
-		t.Fatalf("error body is not a JSON object of objects: %v: %s", err, b)
-	}
-	if len(raw) != 1 || raw["error"] == nil {
-		t.Fatalf("error body must have exactly the key \"error\": %s", b)
-	}
-	for _, k := range []string{"message", "type", "code"} {
-		if _, ok := raw["error"][k]; !ok {
-			t.Fatalf("error body lacks error.%s: %s", k, b)
-		}
-	}
-	var e icebergError
-	dec := json.NewDecoder(bytes.NewReader(b))
-	if err := dec.Decode(&e); err != nil {
-		t.Fatal(err)
-	}
-	return e
+	return zombitest.DecodeError(t, b)
 }

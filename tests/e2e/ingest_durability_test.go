@@ -7,8 +7,6 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
-	"os"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -226,26 +224,6 @@ func TestIngestBackpressure(t *testing.T) {
 	})
 }
 
-// rssBytes reads a process's resident set size from /proc.
-func rssBytes(t *testing.T, pid int) int64 {
-	t.Helper()
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, line := range strings.Split(string(b), "\n") {
-		if rest, ok := strings.CutPrefix(line, "VmRSS:"); ok {
-			kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), 10, 64)
-			if err != nil {
-				t.Fatal(err)
-			}
-			return kb << 10
-		}
-	}
-	t.Fatal("no VmRSS in /proc status")
-	return 0
-}
-
 // TestIngestMemoryBounded offers far more request bytes at once than the
 // in-flight cap allows; the server refuses the excess with 429 instead of
 // buffering it, so its memory stays bounded.
@@ -254,7 +232,7 @@ func TestIngestMemoryBounded(t *testing.T) {
 	rec := `{"payload":"` + strings.Repeat("z", 1000) + `"},`
 	body := `{"records":[` + strings.TrimSuffix(strings.Repeat(rec, 1900), ",") + `]}` // ~1.9 MiB
 	const clients, perClient = 48, 12                                                  // ~1 GiB offered
-	before := rssBytes(t, inst.Pid())
+	before := inst.RSS(t)
 	var peak atomic.Int64
 	stop := make(chan struct{})
 	sampled := make(chan struct{})
@@ -265,7 +243,7 @@ func TestIngestMemoryBounded(t *testing.T) {
 			case <-stop:
 				return
 			case <-time.After(10 * time.Millisecond):
-				if r := rssBytes(t, inst.Pid()); r > peak.Load() {
+				if r := inst.RSS(t); r > peak.Load() {
 					peak.Store(r)
 				}
 			}

@@ -7,7 +7,6 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog"
 	_ "github.com/apache/iceberg-go/catalog/rest" // registers the rest catalog type
-	"github.com/zombi-db/zombi/internal/testenv"
 	"github.com/zombi-db/zombi/internal/zombitest"
 	_ "github.com/zombi-db/zombi/warehouse" // registers the s3 scheme for data files
 )
@@ -21,25 +20,13 @@ type shape struct {
 // shapes are the deployments every end-to-end test runs against: the
 // zero-dependency default, and the production shape with Postgres and an
 // S3-compatible server whose settings clients get from the catalog.
-var shapes = []shape{
-	{name: "embedded", start: func(t testing.TB, extra ...string) *zombitest.Instance {
-		return zombitest.Start(t, extra...)
-	}},
-	{name: "postgres-s3", start: func(t testing.TB, extra ...string) *zombitest.Instance {
-		pg := testenv.Postgres(t)
-		s3 := testenv.S3(t)
-		args := []string{
-			"--postgres-url", pg,
-			"--warehouse", "s3://" + s3.Bucket + "/warehouse",
-			"--s3-endpoint", s3.Endpoint,
-			"--s3-region", s3.Region,
-			"--s3-access-key", s3.AccessKey,
-			"--s3-secret-key", s3.SecretKey,
-			"--s3-vend-static-keys",
-		}
-		return zombitest.Start(t, append(args, extra...)...)
-	}},
-}
+var shapes = func() []shape {
+	var s []shape
+	for _, z := range zombitest.Shapes {
+		s = append(s, shape{name: z.Name, start: z.Start})
+	}
+	return s
+}()
 
 // restCatalog connects iceberg-go's REST client to inst, configured with
 // nothing but the URI.
