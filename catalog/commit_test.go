@@ -2,9 +2,9 @@ package catalog_test
 
 import (
 	"encoding/json"
-	"os"
 	"errors"
 	"fmt"
+	"os"
 	"slices"
 	"strings"
 	"testing"
