@@ -74,3 +74,21 @@ func (e *worded) Unwrap() error { return e.kind }
 func errorf(kind error, format string, args ...any) error {
 	return &worded{kind: kind, msg: fmt.Sprintf(format, args...)}
 }
+
+// NoSuch is the error for no entry of kind named id: ErrNoSuchTable or
+// ErrNoSuchView. Stores return it.
+func NoSuch(kind Kind, id Ident) error {
+	if kind == KindView {
+		return fmt.Errorf("%w: %s", ErrNoSuchView, id)
+	}
+	return fmt.Errorf("%w: %s", ErrNoSuchTable, id)
+}
+
+// Taken is the error for creating id where an entry of kind is:
+// ErrTableExists or ErrViewExists. Stores return it.
+func Taken(kind Kind, id Ident) error {
+	if kind == KindView {
+		return fmt.Errorf("%w: %s", ErrViewExists, id)
+	}
+	return fmt.Errorf("%w: %s", ErrTableExists, id)
+}

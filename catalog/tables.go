@@ -186,18 +186,31 @@ func (s *Service) CreateTable(ctx context.Context, req CreateTableRequest, idem 
 		return nil, err
 	}
 	res := &Table{Ident: req.Ident, MetadataLocation: metaLoc, Metadata: meta, RawMetadata: raw, Config: s.wh.ClientConfig()}
-	err = s.update(ctx, idem, func(tx Tx) (any, error) {
+	if err := s.createEntry(ctx, idem, req.Ident, place, entryOf(KindTable, metaLoc, place, meta.TableUUID().String()), true, res); err != nil {
+		return nil, err
+	}
+	return res, nil
+}
+
+// createEntry makes id name e, at place, in one store transaction with
+// idem's receipt (res), and words a taken name as the reference catalog
+// does. With written, e's metadata file was written for this create and is
+// deleted if the create fails.
+func (s *Service) createEntry(ctx context.Context, idem *Idempotency, id Ident, place location.Location, e Entry, written bool, res any) error {
+	err := s.update(ctx, idem, func(tx Tx) (any, error) {
 		if err := s.checkNotNamespaceDir(tx, place); err != nil {
 			return nil, err
 		}
-		return res, tx.Create(req.Ident, entryOf(KindTable, metaLoc, place, meta.TableUUID().String()))
+		return res, tx.Create(id, e)
 	})
 	if err != nil {
-		s.discard(ctx, []string{metaLoc}, err)
-		return nil, sameNameExists(KindTable, req.Ident, err)
+		if written {
+			s.discard(ctx, []string{e.MetadataLocation}, err)
+		}
+		return sameNameExists(e.Kind, id, err)
 	}
-	s.changed(req.Ident)
-	return res, nil
+	s.changed(id)
+	return nil
 }
 
 // checkFree returns nil if id's namespace exists and id names nothing;

@@ -216,17 +216,9 @@ func (s *Service) CreateView(ctx context.Context, req CreateViewRequest, idem *I
 		return nil, err
 	}
 	res := &View{Ident: req.Ident, MetadataLocation: metaLoc, Metadata: meta, RawMetadata: raw, Config: map[string]string{}}
-	err = s.update(ctx, idem, func(tx Tx) (any, error) {
-		if err := s.checkNotNamespaceDir(tx, place); err != nil {
-			return nil, err
-		}
-		return res, tx.Create(req.Ident, entryOf(KindView, metaLoc, place, meta.ViewUUID().String()))
-	})
-	if err != nil {
-		s.discard(ctx, []string{metaLoc}, err)
-		return nil, sameNameExists(KindView, req.Ident, err)
+	if err := s.createEntry(ctx, idem, req.Ident, place, entryOf(KindView, metaLoc, place, meta.ViewUUID().String()), true, res); err != nil {
+		return nil, err
 	}
-	s.changed(req.Ident)
 	return res, nil
 }
 
@@ -367,15 +359,8 @@ func (s *Service) RegisterView(ctx context.Context, id Ident, metadataLocation s
 		return nil, err
 	}
 	res := &View{Ident: id, MetadataLocation: metadataLocation, Metadata: meta, RawMetadata: raw, Config: map[string]string{}}
-	err = s.update(ctx, idem, func(tx Tx) (any, error) {
-		if err := s.checkNotNamespaceDir(tx, place); err != nil {
-			return nil, err
-		}
-		return res, tx.Create(id, entryOf(KindView, metadataLocation, place, meta.ViewUUID().String()))
-	})
-	if err != nil {
-		return nil, sameNameExists(KindView, id, err)
+	if err := s.createEntry(ctx, idem, id, place, entryOf(KindView, metadataLocation, place, meta.ViewUUID().String()), false, res); err != nil {
+		return nil, err
 	}
-	s.changed(id)
 	return res, nil
 }

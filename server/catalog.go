@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
@@ -578,7 +579,12 @@ func (s *Server) ReportMetrics(c echo.Context, namespace, name string) error {
 
 // RenameTable renames a table.
 func (s *Server) RenameTable(c echo.Context, p openapi.RenameTableParams) error {
-	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusNoContent, nil)
+	return s.rename(c, p.IdempotencyKey, s.cat.RenameTable)
+}
+
+// rename serves a rename request (tables' or views') with do.
+func (s *Server) rename(c echo.Context, key *string, do func(ctx context.Context, from, to catalog.Ident, idem *catalog.Idempotency) error) error {
+	idem, err := s.idempotency(c, key, http.StatusNoContent, nil)
 	if err != nil {
 		return err
 	}
@@ -594,7 +600,7 @@ func (s *Server) RenameTable(c echo.Context, p openapi.RenameTableParams) error 
 	if err != nil {
 		return err
 	}
-	if err := s.cat.RenameTable(c.Request().Context(), from, to, idem); err != nil {
+	if err := do(c.Request().Context(), from, to, idem); err != nil {
 		return reply(c, err)
 	}
 	return c.NoContent(http.StatusNoContent)

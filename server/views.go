@@ -169,24 +169,5 @@ func (s *Server) DropView(c echo.Context, namespace, name string, p openapi.Drop
 
 // RenameView renames a view.
 func (s *Server) RenameView(c echo.Context, p openapi.RenameViewParams) error {
-	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusNoContent, nil)
-	if err != nil {
-		return err
-	}
-	var req openapi.RenameTableRequest
-	if err := bindJSON(c, &req); err != nil {
-		return err
-	}
-	from, err := fromWire(req.Source)
-	if err != nil {
-		return err
-	}
-	to, err := fromWire(req.Destination)
-	if err != nil {
-		return err
-	}
-	if err := s.cat.RenameView(c.Request().Context(), from, to, idem); err != nil {
-		return reply(c, err)
-	}
-	return c.NoContent(http.StatusNoContent)
+	return s.rename(c, p.IdempotencyKey, s.cat.RenameView)
 }

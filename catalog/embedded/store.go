@@ -454,22 +454,6 @@ func childAfter(parent catalog.Namespace, after string) (last string, bounded, n
 
 func containsSep(s string) bool { return strings.IndexByte(s, 0x1f) >= 0 }
 
-// notFound is the error for a missing entry of kind.
-func notFound(kind catalog.Kind, id catalog.Ident) error {
-	if kind == catalog.KindView {
-		return fmt.Errorf("%w: %s", catalog.ErrNoSuchView, id)
-	}
-	return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
-}
-
-// exists is the error for creating id over the entry e.
-func exists(e catalog.Entry, id catalog.Ident) error {
-	if e.Kind == catalog.KindView {
-		return fmt.Errorf("%w: %s", catalog.ErrViewExists, id)
-	}
-	return fmt.Errorf("%w: %s", catalog.ErrTableExists, id)
-}
-
 func validKind(k catalog.Kind) error {
 	if k != catalog.KindTable && k != catalog.KindView {
 		return fmt.Errorf("%w: entry kind %d", catalog.ErrInvalid, k)
@@ -502,7 +486,7 @@ func (t *tx) Load(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
 		return catalog.Entry{}, err
 	}
 	if !ok || e.Kind != kind {
-		return catalog.Entry{}, notFound(kind, id)
+		return catalog.Entry{}, catalog.NoSuch(kind, id)
 	}
 	return e, nil
 }
@@ -526,7 +510,7 @@ func (t *tx) create(id catalog.Ident, e catalog.Entry) error {
 		return err
 	}
 	if ok {
-		return exists(cur, id)
+		return catalog.Taken(cur.Kind, id)
 	}
 	ok, err = t.has(namespaceKey(id.Namespace))
 	if err != nil {
@@ -626,7 +610,7 @@ func (t *tx) Swap(id catalog.Ident, expected string, next catalog.Entry) error {
 		return err
 	}
 	if !ok || cur.Kind != next.Kind {
-		return notFound(next.Kind, id)
+		return catalog.NoSuch(next.Kind, id)
 	}
 	if cur.MetadataLocation != expected {
 		return fmt.Errorf("%w: %s: metadata location is %s, not %s", catalog.ErrCommitFailed, id, cur.MetadataLocation, expected)
@@ -649,7 +633,7 @@ func (t *tx) Drop(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
 		return catalog.Entry{}, err
 	}
 	if !ok || e.Kind != kind {
-		return catalog.Entry{}, notFound(kind, id)
+		return catalog.Entry{}, catalog.NoSuch(kind, id)
 	}
 	if err := t.unindex(id, e); err != nil {
 		return catalog.Entry{}, err
@@ -672,10 +656,10 @@ func (t *tx) Rename(kind catalog.Kind, from, to catalog.Ident) error {
 		return err
 	}
 	if !ok || e.Kind != kind {
-		return notFound(kind, from)
+		return catalog.NoSuch(kind, from)
 	}
 	if sameIdent(from, to) {
-		return exists(e, to)
+		return catalog.Taken(e.Kind, to)
 	}
 	if err := t.unindex(from, e); err != nil {
 		return err

@@ -296,22 +296,6 @@ func kindOf(name string) (catalog.Kind, error) {
 	return 0, fmt.Errorf("postgres: unknown entry kind %q", name)
 }
 
-// notFound is the error for a missing entry of kind.
-func notFound(kind catalog.Kind, id catalog.Ident) error {
-	if kind == catalog.KindView {
-		return fmt.Errorf("%w: %s", catalog.ErrNoSuchView, id)
-	}
-	return fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id)
-}
-
-// exists is the error for creating id over an entry of kind.
-func exists(kind catalog.Kind, id catalog.Ident) error {
-	if kind == catalog.KindView {
-		return fmt.Errorf("%w: %s", catalog.ErrViewExists, id)
-	}
-	return fmt.Errorf("%w: %s", catalog.ErrTableExists, id)
-}
-
 // nullable maps "" to NULL.
 func nullable(s string) any {
 	if s == "" {
@@ -351,7 +335,7 @@ func (t *tx) Load(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
 		return catalog.Entry{}, err
 	}
 	if !found || e.Kind != kind {
-		return catalog.Entry{}, notFound(kind, id)
+		return catalog.Entry{}, catalog.NoSuch(kind, id)
 	}
 	return e, nil
 }
@@ -400,9 +384,9 @@ VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (namespace, name) DO NOTHING`,
 		}
 		if !found {
 			// Dropped between the insert and the read: still a conflict.
-			return exists(e.Kind, id)
+			return catalog.Taken(e.Kind, id)
 		}
-		return exists(cur.Kind, id)
+		return catalog.Taken(cur.Kind, id)
 	}
 	return nil
 }
@@ -475,7 +459,7 @@ WHERE namespace = $1 AND name = $2 AND kind = $3 AND metadata_location = $4
 		return err
 	}
 	if !found || cur.Kind != next.Kind {
-		return notFound(next.Kind, id)
+		return catalog.NoSuch(next.Kind, id)
 	}
 	if cur.MetadataLocation != expected {
 		return fmt.Errorf("%w: %s: metadata location is %s, not %s", catalog.ErrCommitFailed, id, cur.MetadataLocation, expected)
@@ -509,7 +493,7 @@ RETURNING metadata_location, location, coalesce(uuid, '')`,
 		return catalog.Entry{}, err
 	}
 	if !found {
-		return catalog.Entry{}, notFound(kind, id)
+		return catalog.Entry{}, catalog.NoSuch(kind, id)
 	}
 	return e, nil
 }
@@ -531,10 +515,10 @@ func (t *tx) Rename(kind catalog.Kind, from, to catalog.Ident) error {
 		return err
 	}
 	if !found || e.Kind != kind {
-		return notFound(kind, from)
+		return catalog.NoSuch(kind, from)
 	}
 	if fromKey == toKey && from.Name == to.Name {
-		return exists(e.Kind, to)
+		return catalog.Taken(e.Kind, to)
 	}
 	// Delete first: the UUID index is unique.
 	if _, err := t.exec(`DELETE FROM zombi_tables WHERE namespace = $1 AND name = $2`, fromKey, from.Name); err != nil {
