@@ -25,11 +25,11 @@ import (
 // concurrent use.
 type ArrowBuilder struct {
 	table  string
-	root   *node
+	root   *Node
 	rb     *array.RecordBuilder
 	events eventColumns
 	fields []fieldValue // scratch
-	path   pathStack    // where in the row, for errors
+	path   Path         // where in the row, for errors
 }
 
 // NewArrowBuilder returns a builder for records of schema, the table's
@@ -38,7 +38,7 @@ type ArrowBuilder struct {
 // table is the table's name, the value of the table column of raw events.
 // Release the builder when done.
 func NewArrowBuilder(mem memory.Allocator, schema *iceberg.Schema, table string) (*ArrowBuilder, error) {
-	root, err := schemaNode(schema)
+	root, err := SchemaNode(schema)
 	if err != nil {
 		return nil, err
 	}
@@ -108,16 +108,16 @@ func (b *ArrowBuilder) Append(seq uint64, value []byte) error {
 
 // appendFields appends the fields of a struct to its children's builders,
 // or with builders nil only checks them.
-func (b *ArrowBuilder) appendFields(builders []array.Builder, n *node, fields []fieldValue) error {
-	for i, f := range n.fields {
+func (b *ArrowBuilder) appendFields(builders []array.Builder, n *Node, fields []fieldValue) error {
+	for i, f := range n.Fields {
 		var fb array.Builder
 		if builders != nil {
 			fb = builders[i]
 		}
-		b.path.pushField(f.name)
-		fv, ok := findField(fields, f.id)
+		b.path.PushField(f.Name)
+		fv, ok := findField(fields, f.ID)
 		if !ok {
-			if f.required {
+			if f.Required {
 				return b.path.errorf("required column has no value (the row was written before it was added?)")
 			}
 			if fb != nil {
@@ -126,19 +126,19 @@ func (b *ArrowBuilder) appendFields(builders []array.Builder, n *node, fields []
 		} else if err := b.appendValue(fb, f, fv.tag, fv.body); err != nil {
 			return err
 		}
-		b.path.pop()
+		b.path.Pop()
 	}
 	return nil
 }
 
 // appendValue appends a non-null value of node n to bld, or with bld nil
 // only checks it.
-func (b *ArrowBuilder) appendValue(bld array.Builder, n *node, tag byte, body []byte) error {
-	if !n.kind.accepts(tag) {
-		return b.path.errorf("stored %s value does not fit column type %s", tagNames[tag], n.typ)
+func (b *ArrowBuilder) appendValue(bld array.Builder, n *Node, tag byte, body []byte) error {
+	if !n.Kind.accepts(tag) {
+		return b.path.errorf("stored %s value does not fit column type %s", tagNames[tag], n.Type)
 	}
-	switch n.kind {
-	case kindStruct:
+	switch n.Kind {
+	case KindStruct:
 		r := valueReader{b: body}
 		fields := structFields(&r, 0, nil)
 		if r.err != nil {
@@ -154,7 +154,7 @@ func (b *ArrowBuilder) appendValue(bld array.Builder, n *node, tag byte, body []
 			}
 		}
 		return b.appendFields(children, n, fields)
-	case kindList:
+	case KindList:
 		r := valueReader{b: body}
 		count := r.length()
 		var vb array.Builder
@@ -169,14 +169,14 @@ func (b *ArrowBuilder) appendValue(bld array.Builder, n *node, tag byte, body []
 			if r.err != nil {
 				return r.err
 			}
-			b.path.pushIndex(i)
-			if err := b.appendElement(vb, n.elem, tag, body); err != nil {
+			b.path.PushIndex(i)
+			if err := b.appendElement(vb, n.Elem, tag, body); err != nil {
 				return err
 			}
-			b.path.pop()
+			b.path.Pop()
 		}
 		return nil
-	case kindMap:
+	case KindMap:
 		r := valueReader{b: body}
 		count := r.length()
 		var kb, ib array.Builder
@@ -193,22 +193,22 @@ func (b *ArrowBuilder) appendValue(bld array.Builder, n *node, tag byte, body []
 			if r.err != nil {
 				return r.err
 			}
-			b.path.pushIndex(i)
-			b.path.pushField("key")
-			if err := b.appendValue(kb, n.key, ktag, kbody); err != nil {
+			b.path.PushIndex(i)
+			b.path.PushField("key")
+			if err := b.appendValue(kb, n.Key, ktag, kbody); err != nil {
 				return err
 			}
-			b.path.pop()
-			b.path.pushField("value")
-			if err := b.appendElement(ib, n.value, vtag, vbody); err != nil {
+			b.path.Pop()
+			b.path.PushField("value")
+			if err := b.appendElement(ib, n.Value, vtag, vbody); err != nil {
 				return err
 			}
-			b.path.pop()
-			b.path.pop()
+			b.path.Pop()
+			b.path.Pop()
 		}
 		return nil
-	case kindUnknown, kindUnsupported:
-		return b.path.errorf("stored %s value for a column of type %s", tagNames[tag], n.typ)
+	case KindUnknown, KindUnsupported:
+		return b.path.errorf("stored %s value for a column of type %s", tagNames[tag], n.Type)
 	}
 	v, err := readScalar(n, tag, body)
 	if err != nil {
@@ -217,45 +217,45 @@ func (b *ArrowBuilder) appendValue(bld array.Builder, n *node, tag byte, body []
 	if bld == nil {
 		return nil
 	}
-	switch n.kind {
-	case kindBool:
+	switch n.Kind {
+	case KindBool:
 		bld.(*array.BooleanBuilder).Append(v.i == 1)
-	case kindInt:
+	case KindInt:
 		bld.(*array.Int32Builder).Append(int32(v.i))
-	case kindLong:
+	case KindLong:
 		bld.(*array.Int64Builder).Append(v.i)
-	case kindFloat:
+	case KindFloat:
 		bld.(*array.Float32Builder).Append(float32(v.f))
-	case kindDouble:
+	case KindDouble:
 		bld.(*array.Float64Builder).Append(v.f)
-	case kindDecimal:
+	case KindDecimal:
 		x := decimalFromBytes(v.b)
 		bld.(*array.Decimal128Builder).Append(decimal128.New(int64(x.hi), x.lo))
-	case kindDate:
+	case KindDate:
 		bld.(*array.Date32Builder).Append(arrow.Date32(v.i))
-	case kindTime:
+	case KindTime:
 		bld.(*array.Time64Builder).Append(arrow.Time64(v.i))
-	case kindTimestamp, kindTimestampTz, kindTimestampNs, kindTimestampTzNs:
+	case KindTimestamp, KindTimestampTz, KindTimestampNs, KindTimestampTzNs:
 		bld.(*array.TimestampBuilder).Append(arrow.Timestamp(v.i))
-	case kindString:
+	case KindString:
 		bld.(*array.StringBuilder).BinaryBuilder.Append(v.b)
-	case kindUUID:
+	case KindUUID:
 		bld.(*extensions.UUIDBuilder).AppendBytes([16]byte(v.b))
-	case kindFixed:
+	case KindFixed:
 		bld.(*array.FixedSizeBinaryBuilder).Append(v.b)
-	case kindBinary:
+	case KindBinary:
 		bld.(*array.BinaryBuilder).Append(v.b)
 	}
 	return nil
 }
 
 // appendElement appends a list element or map value, which may be null.
-func (b *ArrowBuilder) appendElement(bld array.Builder, n *node, tag byte, body []byte) error {
+func (b *ArrowBuilder) appendElement(bld array.Builder, n *Node, tag byte, body []byte) error {
 	if tag != tagNull {
 		return b.appendValue(bld, n, tag, body)
 	}
-	if n.required {
-		return b.path.errorf("null %s, which the column requires", n.name)
+	if n.Required {
+		return b.path.errorf("null %s, which the column requires", n.Name)
 	}
 	if bld != nil {
 		bld.AppendNull()
@@ -274,37 +274,37 @@ type eventColumns struct {
 	requiredKey string
 }
 
-func eventColumnsOf(root *node) eventColumns {
-	ec := eventColumns{field: make([]int, len(root.fields))}
-	for i, f := range root.fields {
+func eventColumnsOf(root *Node) eventColumns {
+	ec := eventColumns{field: make([]int, len(root.Fields))}
+	for i, f := range root.Fields {
 		var ok bool
-		switch f.id {
+		switch f.ID {
 		case EventFieldSequence:
-			ok = f.kind == kindLong
+			ok = f.Kind == KindLong
 		case EventFieldTable, EventFieldIdempotencyKey:
-			ok = f.kind == kindString
+			ok = f.Kind == KindString
 		case EventFieldPartition:
-			ok = f.kind == kindInt || f.kind == kindLong
+			ok = f.Kind == KindInt || f.Kind == KindLong
 		case EventFieldPayload:
-			ok = f.kind == kindBinary
+			ok = f.Kind == KindBinary
 		case EventFieldEventTime, EventFieldIngestTime:
-			ok = f.kind == kindTimestampTz
+			ok = f.Kind == KindTimestampTz
 		default:
-			if f.required && ec.err == nil {
-				ec.err = fmt.Errorf("required column %s is not in raw events", f.name)
+			if f.Required && ec.err == nil {
+				ec.err = fmt.Errorf("required column %s is not in raw events", f.Name)
 			}
 			continue
 		}
 		if !ok {
 			if ec.err == nil {
-				want := EventSchema().Field(f.id - 1).Type
-				ec.err = fmt.Errorf("column %s (field ID %d) is %s; raw events have %s", f.name, f.id, f.typ, want)
+				want := EventSchema().Field(f.ID - 1).Type
+				ec.err = fmt.Errorf("column %s (field ID %d) is %s; raw events have %s", f.Name, f.ID, f.Type, want)
 			}
 			continue
 		}
-		ec.field[i] = f.id
-		if f.id == EventFieldIdempotencyKey && f.required {
-			ec.requiredKey = f.name
+		ec.field[i] = f.ID
+		if f.ID == EventFieldIdempotencyKey && f.Required {
+			ec.requiredKey = f.Name
 		}
 	}
 	return ec

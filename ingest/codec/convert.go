@@ -27,9 +27,9 @@ type ConverterOptions struct {
 // for concurrent use.
 type Converter struct {
 	schemaID    int
-	root        *node
+	root        *Node
 	dropUnknown bool
-	idem        *node // the idempotency column, or nil
+	idem        *Node // the idempotency column, or nil
 }
 
 // NewConverter prepares the conversion of JSON objects to rows of schema.
@@ -74,27 +74,27 @@ type Converter struct {
 // as an absent member; a required field that is absent or null is an error,
 // and so is a null element of a list whose elements are required.
 func NewConverter(schema *iceberg.Schema, opts ConverterOptions) (*Converter, error) {
-	root, err := schemaNode(schema)
+	root, err := SchemaNode(schema)
 	if err != nil {
 		return nil, err
 	}
-	for _, f := range root.fields {
-		if f.required {
-			if u := f.unsupported(); u != nil {
-				return nil, fmt.Errorf("required column %s has type %s, which Zombi cannot convert rows for", f.name, u.typ)
+	for _, f := range root.Fields {
+		if f.Required {
+			if u := f.Unsupported(); u != nil {
+				return nil, fmt.Errorf("required column %s has type %s, which Zombi cannot convert rows for", f.Name, u.Type)
 			}
 		}
 	}
 	c := &Converter{schemaID: schema.ID, root: root, dropUnknown: opts.DropUnknown}
 	if col := opts.IdempotencyColumn; col != "" {
-		i, ok := root.names[col]
+		i, ok := root.Names[col]
 		if !ok {
 			return nil, fmt.Errorf("idempotency column %q is not a top-level column", col)
 		}
-		if root.fields[i].kind != kindString {
-			return nil, fmt.Errorf("idempotency column %q is %s, not string", col, root.fields[i].typ)
+		if root.Fields[i].Kind != KindString {
+			return nil, fmt.Errorf("idempotency column %q is %s, not string", col, root.Fields[i].Type)
 		}
-		c.idem = root.fields[i]
+		c.idem = root.Fields[i]
 	}
 	return c, nil
 }
@@ -146,12 +146,12 @@ func (c *Converter) AppendConvert(dst, obj []byte) (value []byte, idemKey string
 		return dst, "", err
 	}
 	if c.idem != nil {
-		if sp := spans[c.root.names[c.idem.name]]; sp.set && obj[sp.pos] == '"' {
+		if sp := spans[c.root.Names[c.idem.Name]]; sp.set && obj[sp.pos] == '"' {
 			s.pos = sp.pos
 			raw, escaped, _ := s.readString()
 			key := unquote(raw, escaped)
 			if len(key) > MaxIdempotencyKeyLen {
-				return dst, "", fieldErr(c.idem.name, fmt.Sprintf("longer than %d bytes, the limit for an idempotency key", MaxIdempotencyKeyLen))
+				return dst, "", fieldErr(c.idem.Name, fmt.Sprintf("longer than %d bytes, the limit for an idempotency key", MaxIdempotencyKeyLen))
 			}
 			idemKey = string(key)
 		}
@@ -169,7 +169,7 @@ type converter struct {
 	c    *Converter
 	sc   scanner
 	s    *scanner // &sc
-	path pathStack
+	path Path
 	// spans holds the spans of the structs being converted.
 	spans []span
 	// lastStart is where the value integerText read starts.
@@ -210,15 +210,15 @@ func (cv *converter) errorf(format string, args ...any) *FieldError {
 
 // fieldErrorf is the error for field name of the current struct.
 func (cv *converter) fieldErrorf(name string, format string, args ...any) *FieldError {
-	cv.path.pushField(name)
+	cv.path.PushField(name)
 	return cv.path.errorf(format, args...)
 }
 
 // members reads the members of an object whose '{' has been consumed and
 // returns where each field's value is, by field index.
-func (cv *converter) members(n *node) ([]span, error) {
+func (cv *converter) members(n *Node) ([]span, error) {
 	s := cv.s
-	spans := cv.newSpans(len(n.fields))
+	spans := cv.newSpans(len(n.Fields))
 	first := true
 	for {
 		key, more, err := s.nextMember(&first)
@@ -228,13 +228,13 @@ func (cv *converter) members(n *node) ([]span, error) {
 		if !more {
 			return spans, nil
 		}
-		i, ok := n.names[string(key)]
+		i, ok := n.Names[string(key)]
 		switch {
 		case !ok && cv.c.dropUnknown:
 		case !ok:
 			return nil, cv.fieldErrorf(keyName(key), "no such column (the schema has %s)", fieldNames(n))
 		case spans[i].set:
-			return nil, cv.fieldErrorf(n.fields[i].name, "repeated field")
+			return nil, cv.fieldErrorf(n.Fields[i].Name, "repeated field")
 		default:
 			spans[i] = span{pos: s.pos, set: true}
 		}
@@ -244,17 +244,17 @@ func (cv *converter) members(n *node) ([]span, error) {
 	}
 }
 
-func fieldNames(n *node) string {
+func fieldNames(n *Node) string {
 	var b []byte
-	for i, f := range n.fields {
+	for i, f := range n.Fields {
 		if i == 8 {
-			b = fmt.Appendf(b, " and %d more", len(n.fields)-i)
+			b = fmt.Appendf(b, " and %d more", len(n.Fields)-i)
 			break
 		}
 		if i > 0 {
 			b = append(b, ", "...)
 		}
-		b = append(b, f.name...)
+		b = append(b, f.Name...)
 	}
 	if len(b) == 0 {
 		return "no fields"
@@ -264,45 +264,45 @@ func fieldNames(n *node) string {
 
 // structBody appends the encoded fields of a struct whose members are at
 // spans: count, then ID and value of each non-null field by ascending ID.
-func (cv *converter) structBody(n *node, spans []span, dst []byte) ([]byte, error) {
+func (cv *converter) structBody(n *Node, spans []span, dst []byte) ([]byte, error) {
 	count := 0
-	for i, f := range n.fields {
+	for i, f := range n.Fields {
 		if spans[i].set && cv.s.data[spans[i].pos] != 'n' {
 			count++
 			continue
 		}
-		if f.required {
+		if f.Required {
 			if spans[i].set {
-				return nil, cv.fieldErrorf(f.name, "required field is null")
+				return nil, cv.fieldErrorf(f.Name, "required field is null")
 			}
-			return nil, cv.fieldErrorf(f.name, "required field is missing")
+			return nil, cv.fieldErrorf(f.Name, "required field is missing")
 		}
 	}
 	dst = binary.AppendUvarint(dst, uint64(count))
-	for _, i := range n.byID {
+	for _, i := range n.ByID {
 		sp := spans[i]
 		if !sp.set || cv.s.data[sp.pos] == 'n' {
 			continue
 		}
-		f := n.fields[i]
-		dst = binary.AppendUvarint(dst, uint64(f.id))
+		f := n.Fields[i]
+		dst = binary.AppendUvarint(dst, uint64(f.ID))
 		var err error
 		cv.s.pos = sp.pos
-		cv.path.pushField(f.name)
+		cv.path.PushField(f.Name)
 		if dst, err = cv.value(f, dst); err != nil {
 			return nil, err
 		}
-		cv.path.pop()
+		cv.path.Pop()
 	}
 	return dst, nil
 }
 
 // value converts the non-null JSON value at s.pos for node n.
-func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
+func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	c := s.at()
-	switch n.kind {
-	case kindBool:
+	switch n.Kind {
+	case KindBool:
 		switch c {
 		case 't':
 			s.pos += 4
@@ -311,23 +311,23 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 			s.pos += 5
 			return append(dst, tagFalse), nil
 		}
-	case kindInt, kindLong:
+	case KindInt, KindLong:
 		text, ok := cv.integerText(c)
 		if !ok {
 			break
 		}
 		lo, hi, tag := int64(math.MinInt32), int64(math.MaxInt32), tagInt
-		if n.kind == kindLong {
+		if n.Kind == KindLong {
 			lo, hi, tag = math.MinInt64, math.MaxInt64, tagLong
 		}
 		v, ok := parseInt(text)
 		if text == nil || !ok || v < lo || v > hi {
-			return nil, cv.errorf("expected %s: %s is not an integer in %d..%d", n.typ, shorten(cv.valueText()), lo, hi)
+			return nil, cv.errorf("expected %s: %s is not an integer in %d..%d", n.Type, shorten(cv.valueText()), lo, hi)
 		}
 		return binary.AppendVarint(append(dst, tag), v), nil
-	case kindFloat, kindDouble:
+	case KindFloat, KindDouble:
 		return cv.float(n, c, dst)
-	case kindDecimal:
+	case KindDecimal:
 		var text []byte
 		switch {
 		case c == '"':
@@ -337,21 +337,21 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 		default:
 			return nil, cv.mismatch(n, c)
 		}
-		x, reason := parseDecimal(text, n.precision, n.scale)
+		x, reason := parseDecimal(text, n.Precision, n.Scale)
 		switch reason {
 		case decimalSyntax:
-			return nil, cv.errorf("expected %s: %q is not a decimal number", n.typ, text)
+			return nil, cv.errorf("expected %s: %q is not a decimal number", n.Type, text)
 		case decimalTooManyFractionDigits:
-			return nil, cv.errorf("expected %s: %s has more than %d digits after the decimal point", n.typ, text, n.scale)
+			return nil, cv.errorf("expected %s: %s has more than %d digits after the decimal point", n.Type, text, n.Scale)
 		case decimalTooManyDigits:
-			return nil, cv.errorf("expected %s: %s has more than %d digits", n.typ, text, n.precision)
+			return nil, cv.errorf("expected %s: %s has more than %d digits", n.Type, text, n.Precision)
 		}
-		dst = binary.AppendUvarint(append(dst, tagDecimal), uint64(n.scale))
+		dst = binary.AppendUvarint(append(dst, tagDecimal), uint64(n.Scale))
 		var buf [16]byte
 		b := appendDecimalBytes(buf[:0], x)
 		dst = binary.AppendUvarint(dst, uint64(len(b)))
 		return append(dst, b...), nil
-	case kindDate:
+	case KindDate:
 		var days int64
 		switch {
 		case c == '"':
@@ -371,7 +371,7 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 			return nil, cv.mismatch(n, c)
 		}
 		return binary.AppendVarint(append(dst, tagDate), days), nil
-	case kindTime:
+	case KindTime:
 		if c != '"' {
 			break
 		}
@@ -381,16 +381,16 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 			return nil, cv.errorf("expected time: %q is not a time HH:MM:SS[.ffffff]", text)
 		}
 		return binary.AppendVarint(append(dst, tagTime), ns/1000), nil
-	case kindTimestamp, kindTimestampTz, kindTimestampNs, kindTimestampTzNs:
+	case KindTimestamp, KindTimestampTz, KindTimestampNs, KindTimestampTzNs:
 		return cv.timestamp(n, c, dst)
-	case kindString:
+	case KindString:
 		if c != '"' {
 			break
 		}
 		v := cv.stringValue()
 		dst = binary.AppendUvarint(append(dst, tagString), uint64(len(v)))
 		return append(dst, v...), nil
-	case kindUUID:
+	case KindUUID:
 		if c != '"' {
 			break
 		}
@@ -400,7 +400,7 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 			return nil, cv.errorf("expected uuid: %q is not a UUID xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", text)
 		}
 		return append(append(dst, tagUUID), u[:]...), nil
-	case kindFixed, kindBinary:
+	case KindFixed, KindBinary:
 		if c != '"' {
 			break
 		}
@@ -408,18 +408,18 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 		b := make([]byte, base64.StdEncoding.DecodedLen(len(text)))
 		m, err := base64.StdEncoding.Decode(b, text)
 		if err != nil {
-			return nil, cv.errorf("expected %s as base64 (standard alphabet, padded): %v", n.typ, err)
+			return nil, cv.errorf("expected %s as base64 (standard alphabet, padded): %v", n.Type, err)
 		}
 		tag := tagBinary
-		if n.kind == kindFixed {
-			if m != n.length {
-				return nil, cv.errorf("expected %s: base64 of %d bytes, not %d", n.typ, n.length, m)
+		if n.Kind == KindFixed {
+			if m != n.Length {
+				return nil, cv.errorf("expected %s: base64 of %d bytes, not %d", n.Type, n.Length, m)
 			}
 			tag = tagFixed
 		}
 		dst = binary.AppendUvarint(append(dst, tag), uint64(m))
 		return append(dst, b[:m]...), nil
-	case kindStruct:
+	case KindStruct:
 		if c != '{' {
 			break
 		}
@@ -434,14 +434,14 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 		}
 		s.pos = end
 		return dst, nil
-	case kindList:
+	case KindList:
 		if c != '[' {
 			break
 		}
 		return cv.list(n, dst)
-	case kindMap:
+	case KindMap:
 		switch {
-		case c == '{' && n.key.kind == kindString:
+		case c == '{' && n.Key.Kind == KindString:
 			return cv.mapObject(n, dst)
 		case c == '[':
 			return cv.mapEntries(n, dst)
@@ -451,43 +451,43 @@ func (cv *converter) value(n *node, dst []byte) ([]byte, error) {
 }
 
 // mismatch is the error for a JSON value of the wrong kind for n.
-func (cv *converter) mismatch(n *node, c byte) *FieldError {
+func (cv *converter) mismatch(n *Node, c byte) *FieldError {
 	var want string
-	switch n.kind {
-	case kindBool:
+	switch n.Kind {
+	case KindBool:
 		want = "true or false"
-	case kindInt, kindLong:
+	case KindInt, KindLong:
 		want = "an integer, as a JSON number or a string"
-	case kindFloat, kindDouble:
+	case KindFloat, KindDouble:
 		want = `a JSON number or "NaN", "Infinity", "-Infinity"`
-	case kindDecimal:
+	case KindDecimal:
 		want = "a decimal number, as a JSON number or a string"
-	case kindDate:
+	case KindDate:
 		want = `"YYYY-MM-DD" or days since 1970-01-01`
-	case kindTime:
+	case KindTime:
 		want = `"HH:MM:SS[.ffffff]"`
-	case kindTimestamp, kindTimestampNs, kindTimestampTz, kindTimestampTzNs:
+	case KindTimestamp, KindTimestampNs, KindTimestampTz, KindTimestampTzNs:
 		want = "an RFC 3339 string or milliseconds since 1970-01-01"
-	case kindString:
+	case KindString:
 		want = "a string"
-	case kindUUID:
+	case KindUUID:
 		want = "a UUID string"
-	case kindFixed, kindBinary:
+	case KindFixed, KindBinary:
 		want = "a base64 string"
-	case kindStruct:
+	case KindStruct:
 		want = "a JSON object"
-	case kindList:
+	case KindList:
 		want = "a JSON array"
-	case kindMap:
-		if n.key.kind == kindString {
+	case KindMap:
+		if n.Key.Kind == KindString {
 			want = `a JSON object or an array of {"key": ..., "value": ...}`
 		} else {
 			want = `an array of {"key": ..., "value": ...}`
 		}
 	default:
-		return cv.errorf("columns of type %s can only be null here", n.typ)
+		return cv.errorf("columns of type %s can only be null here", n.Type)
 	}
-	return cv.errorf("expected %s (%s), not %s", n.typ, want, jsonKind(c))
+	return cv.errorf("expected %s (%s), not %s", n.Type, want, jsonKind(c))
 }
 
 // stringValue reads the string at s.pos and returns its contents.
@@ -534,10 +534,10 @@ func shorten(text []byte) string {
 	return string(text)
 }
 
-func (cv *converter) float(n *node, c byte, dst []byte) ([]byte, error) {
+func (cv *converter) float(n *Node, c byte, dst []byte) ([]byte, error) {
 	s := cv.s
 	bitSize := 64
-	if n.kind == kindFloat {
+	if n.Kind == KindFloat {
 		bitSize = 32
 	}
 	var v float64
@@ -546,7 +546,7 @@ func (cv *converter) float(n *node, c byte, dst []byte) ([]byte, error) {
 		text, _, _ := s.readNumber()
 		var err error
 		if v, err = strconv.ParseFloat(string(text), bitSize); err != nil {
-			return nil, cv.errorf("expected %s: %s is out of range", n.typ, shorten(text))
+			return nil, cv.errorf("expected %s: %s is out of range", n.Type, shorten(text))
 		}
 	case c == '"':
 		text := cv.stringValue()
@@ -558,12 +558,12 @@ func (cv *converter) float(n *node, c byte, dst []byte) ([]byte, error) {
 		case "-Infinity":
 			v = math.Inf(-1)
 		default:
-			return nil, cv.errorf(`expected %s: a JSON number or "NaN", "Infinity", "-Infinity", not the string %q`, n.typ, shorten(text))
+			return nil, cv.errorf(`expected %s: a JSON number or "NaN", "Infinity", "-Infinity", not the string %q`, n.Type, shorten(text))
 		}
 	default:
 		return nil, cv.mismatch(n, c)
 	}
-	if n.kind == kindFloat {
+	if n.Kind == KindFloat {
 		return binary.LittleEndian.AppendUint32(append(dst, tagFloat), math.Float32bits(float32(v))), nil
 	}
 	return binary.LittleEndian.AppendUint64(append(dst, tagDouble), math.Float64bits(v)), nil
@@ -578,9 +578,9 @@ const (
 	minNanosNsec = 1_000_000_000 + math.MinInt64%1_000_000_000
 )
 
-func (cv *converter) timestamp(n *node, c byte, dst []byte) ([]byte, error) {
+func (cv *converter) timestamp(n *Node, c byte, dst []byte) ([]byte, error) {
 	s := cv.s
-	nanos := n.kind == kindTimestampNs || n.kind == kindTimestampTzNs
+	nanos := n.Kind == KindTimestampNs || n.Kind == KindTimestampTzNs
 	var sec, nsec int64
 	switch {
 	case c == '"':
@@ -588,16 +588,16 @@ func (cv *converter) timestamp(n *node, c byte, dst []byte) ([]byte, error) {
 		var hasOffset, ok bool
 		sec, nsec, hasOffset, ok = parseTimestamp(text)
 		if !ok {
-			return nil, cv.errorf("expected %s: %q is not an RFC 3339 date-time in years 0000..9999", n.typ, shorten(text))
+			return nil, cv.errorf("expected %s: %q is not an RFC 3339 date-time in years 0000..9999", n.Type, shorten(text))
 		}
-		if !hasOffset && (n.kind == kindTimestampTz || n.kind == kindTimestampTzNs) {
-			return nil, cv.errorf("expected %s: %q has no UTC offset (add Z or ±HH:MM)", n.typ, shorten(text))
+		if !hasOffset && (n.Kind == KindTimestampTz || n.Kind == KindTimestampTzNs) {
+			return nil, cv.errorf("expected %s: %q has no UTC offset (add Z or ±HH:MM)", n.Type, shorten(text))
 		}
 	case c == '-' || isDigit(c):
 		text, isInt, _ := s.readNumber()
 		ms, ok := parseInt(text)
 		if !isInt || !ok || ms < minUnixSec*1000 || ms > maxUnixSec*1000+999 {
-			return nil, cv.errorf("expected %s: %s is not a whole number of milliseconds since 1970-01-01 in years 0000..9999", n.typ, shorten(text))
+			return nil, cv.errorf("expected %s: %s is not a whole number of milliseconds since 1970-01-01 in years 0000..9999", n.Type, shorten(text))
 		}
 		rem := ms % 1000
 		sec = ms / 1000
@@ -608,18 +608,18 @@ func (cv *converter) timestamp(n *node, c byte, dst []byte) ([]byte, error) {
 	default:
 		return nil, cv.mismatch(n, c)
 	}
-	tag := n.kind.tag()
+	tag := n.Kind.tag()
 	if !nanos {
 		return binary.AppendVarint(append(dst, tag), sec*1e6+nsec/1000), nil
 	}
 	if sec > maxNanosSec || sec == maxNanosSec && nsec > maxNanosNsec || sec < minNanosSec || sec == minNanosSec && nsec < minNanosNsec {
-		return nil, cv.errorf("expected %s: outside the years 1677 to 2262 that nanosecond timestamps cover", n.typ)
+		return nil, cv.errorf("expected %s: outside the years 1677 to 2262 that nanosecond timestamps cover", n.Type)
 	}
 	return binary.AppendVarint(append(dst, tag), sec*1e9+nsec), nil
 }
 
 // list converts the array at s.pos.
-func (cv *converter) list(n *node, dst []byte) ([]byte, error) {
+func (cv *converter) list(n *Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	s.pos++
 	dst = append(dst, tagList)
@@ -634,22 +634,22 @@ func (cv *converter) list(n *node, dst []byte) ([]byte, error) {
 		if !more {
 			return insertUvarint(dst, at, uint64(count)), nil
 		}
-		cv.path.pushIndex(count)
+		cv.path.PushIndex(count)
 		count++
-		if dst, err = cv.element(n.elem, dst); err != nil {
+		if dst, err = cv.element(n.Elem, dst); err != nil {
 			return nil, err
 		}
-		cv.path.pop()
+		cv.path.Pop()
 	}
 }
 
 // element converts a list element or map value at s.pos, which may be null.
-func (cv *converter) element(n *node, dst []byte) ([]byte, error) {
+func (cv *converter) element(n *Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	if s.at() == 'n' {
 		s.pos += 4
-		if n.required {
-			return nil, cv.errorf("required %s is null", n.name)
+		if n.Required {
+			return nil, cv.errorf("required %s is null", n.Name)
 		}
 		return append(dst, tagNull), nil
 	}
@@ -667,7 +667,7 @@ func insertUvarint(dst []byte, at int, v uint64) []byte {
 }
 
 // mapObject converts a map with string keys given as a JSON object.
-func (cv *converter) mapObject(n *node, dst []byte) ([]byte, error) {
+func (cv *converter) mapObject(n *Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	s.pos++
 	dst = append(dst, tagMap)
@@ -683,7 +683,7 @@ func (cv *converter) mapObject(n *node, dst []byte) ([]byte, error) {
 		if !more {
 			return insertUvarint(dst, at, uint64(count)), nil
 		}
-		cv.path.pushKey(key)
+		cv.path.PushKey(key)
 		start := len(dst)
 		dst = binary.AppendUvarint(append(dst, tagString), uint64(len(key)))
 		dst = append(dst, key...)
@@ -691,15 +691,15 @@ func (cv *converter) mapObject(n *node, dst []byte) ([]byte, error) {
 			return nil, cv.errorf("repeated key")
 		}
 		count++
-		if dst, err = cv.element(n.value, dst); err != nil {
+		if dst, err = cv.element(n.Value, dst); err != nil {
 			return nil, err
 		}
-		cv.path.pop()
+		cv.path.Pop()
 	}
 }
 
 // mapEntries converts a map given as an array of {"key": k, "value": v}.
-func (cv *converter) mapEntries(n *node, dst []byte) ([]byte, error) {
+func (cv *converter) mapEntries(n *Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	s.pos++
 	dst = append(dst, tagMap)
@@ -715,7 +715,7 @@ func (cv *converter) mapEntries(n *node, dst []byte) ([]byte, error) {
 		if !more {
 			return insertUvarint(dst, at, uint64(count)), nil
 		}
-		cv.path.pushIndex(count)
+		cv.path.PushIndex(count)
 		count++
 		if c := s.at(); c != '{' {
 			return nil, cv.errorf(`expected a map entry {"key": ..., "value": ...}, not %s`, jsonKind(c))
@@ -751,28 +751,28 @@ func (cv *converter) mapEntries(n *node, dst []byte) ([]byte, error) {
 		}
 		start := len(dst)
 		s.pos = keyPos
-		cv.path.pushField("key")
-		if dst, err = cv.value(n.key, dst); err != nil {
+		cv.path.PushField("key")
+		if dst, err = cv.value(n.Key, dst); err != nil {
 			return nil, err
 		}
 		if keys.add(dst, start) {
 			return nil, cv.errorf("repeated key")
 		}
-		cv.path.pop()
-		cv.path.pushField("value")
+		cv.path.Pop()
+		cv.path.PushField("value")
 		if valuePos < 0 {
-			if n.value.required {
+			if n.Value.Required {
 				return nil, cv.errorf("required map value is missing")
 			}
 			dst = append(dst, tagNull)
 		} else {
 			s.pos = valuePos
-			if dst, err = cv.element(n.value, dst); err != nil {
+			if dst, err = cv.element(n.Value, dst); err != nil {
 				return nil, err
 			}
 		}
-		cv.path.pop()
-		cv.path.pop() // the entry
+		cv.path.Pop()
+		cv.path.Pop() // the entry
 		s.pos = end
 	}
 }

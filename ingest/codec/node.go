@@ -7,125 +7,125 @@ import (
 	"github.com/apache/iceberg-go"
 )
 
-// kind is an Iceberg type as the codec handles it.
-type kind uint8
+// Kind is an Iceberg type as the codec handles it.
+type Kind uint8
 
 const (
-	// kindUnsupported types (variant, geometry, geography) have no values
+	// KindUnsupported types (variant, geometry, geography) have no values
 	// here: rows cannot be converted for them and they read as null.
-	kindUnsupported kind = iota
-	kindUnknown          // Iceberg v3 "unknown": always null
-	kindBool
-	kindInt
-	kindLong
-	kindFloat
-	kindDouble
-	kindDecimal
-	kindDate
-	kindTime
-	kindTimestamp
-	kindTimestampTz
-	kindTimestampNs
-	kindTimestampTzNs
-	kindString
-	kindUUID
-	kindFixed
-	kindBinary
-	kindStruct
-	kindList
-	kindMap
+	KindUnsupported Kind = iota
+	KindUnknown          // Iceberg v3 "unknown": always null
+	KindBool
+	KindInt
+	KindLong
+	KindFloat
+	KindDouble
+	KindDecimal
+	KindDate
+	KindTime
+	KindTimestamp
+	KindTimestampTz
+	KindTimestampNs
+	KindTimestampTzNs
+	KindString
+	KindUUID
+	KindFixed
+	KindBinary
+	KindStruct
+	KindList
+	KindMap
 )
 
-// node is a field or type of a schema, prepared for converting and
+// A Node is a field or type of a schema, prepared for converting and
 // reading values.
-type node struct {
-	kind kind
-	typ  iceberg.Type
-	// id, name and required describe the field holding the value (for list
+type Node struct {
+	Kind Kind
+	Type iceberg.Type
+	// ID, Name and Required describe the field holding the value (for list
 	// elements and map keys and values: the element, key, value field).
-	id       int
-	name     string
-	required bool
+	ID       int
+	Name     string
+	Required bool
 
-	precision, scale int // decimal
-	length           int // fixed
+	Precision, Scale int // decimal
+	Length           int // fixed
 
 	// Struct: fields in schema order, their indexes by ascending field ID,
 	// and their indexes by name.
-	fields []*node
-	byID   []int
-	names  map[string]int
+	Fields []*Node
+	ByID   []int
+	Names  map[string]int
 
-	elem       *node // list
-	key, value *node // map
+	Elem       *Node // list
+	Key, Value *Node // map
 }
 
-// schemaNode prepares the top-level struct of schema.
-func schemaNode(schema *iceberg.Schema) (*node, error) {
+// SchemaNode prepares the top-level struct of schema.
+func SchemaNode(schema *iceberg.Schema) (*Node, error) {
 	st := schema.AsStruct()
 	return structNode(&st)
 }
 
-func fieldNode(f iceberg.NestedField) (*node, error) {
+func fieldNode(f iceberg.NestedField) (*Node, error) {
 	n, err := typeNode(f.Type)
 	if err != nil {
 		return nil, fmt.Errorf("field %s: %w", f.Name, err)
 	}
-	n.id, n.name, n.required = f.ID, f.Name, f.Required
+	n.ID, n.Name, n.Required = f.ID, f.Name, f.Required
 	return n, nil
 }
 
-func typeNode(t iceberg.Type) (*node, error) {
-	n := &node{typ: t}
+func typeNode(t iceberg.Type) (*Node, error) {
+	n := &Node{Type: t}
 	switch t := t.(type) {
 	case iceberg.BooleanType:
-		n.kind = kindBool
+		n.Kind = KindBool
 	case iceberg.Int32Type:
-		n.kind = kindInt
+		n.Kind = KindInt
 	case iceberg.Int64Type:
-		n.kind = kindLong
+		n.Kind = KindLong
 	case iceberg.Float32Type:
-		n.kind = kindFloat
+		n.Kind = KindFloat
 	case iceberg.Float64Type:
-		n.kind = kindDouble
+		n.Kind = KindDouble
 	case iceberg.DecimalType:
-		n.kind, n.precision, n.scale = kindDecimal, t.Precision(), t.Scale()
-		if n.precision < 1 || n.precision > maxDecimalDigits || n.scale < 0 || n.scale > n.precision {
+		n.Kind, n.Precision, n.Scale = KindDecimal, t.Precision(), t.Scale()
+		if n.Precision < 1 || n.Precision > maxDecimalDigits || n.Scale < 0 || n.Scale > n.Precision {
 			return nil, fmt.Errorf("unsupported %s", t)
 		}
 	case iceberg.DateType:
-		n.kind = kindDate
+		n.Kind = KindDate
 	case iceberg.TimeType:
-		n.kind = kindTime
+		n.Kind = KindTime
 	case iceberg.TimestampType:
-		n.kind = kindTimestamp
+		n.Kind = KindTimestamp
 	case iceberg.TimestampTzType:
-		n.kind = kindTimestampTz
+		n.Kind = KindTimestampTz
 	case iceberg.TimestampNsType:
-		n.kind = kindTimestampNs
+		n.Kind = KindTimestampNs
 	case iceberg.TimestampTzNsType:
-		n.kind = kindTimestampTzNs
+		n.Kind = KindTimestampTzNs
 	case iceberg.StringType:
-		n.kind = kindString
+		n.Kind = KindString
 	case iceberg.UUIDType:
-		n.kind = kindUUID
+		n.Kind = KindUUID
 	case iceberg.FixedType:
-		n.kind, n.length = kindFixed, t.Len()
+		n.Kind, n.Length = KindFixed, t.Len()
 	case iceberg.BinaryType:
-		n.kind = kindBinary
+		n.Kind = KindBinary
 	case iceberg.UnknownType:
-		n.kind = kindUnknown
+		n.Kind = KindUnknown
 	case *iceberg.StructType:
 		return structNode(t)
 	case *iceberg.ListType:
-		n.kind = kindList
+		n.Kind = KindList
 		elem, err := fieldNode(t.ElementField())
 		if err != nil {
 			return nil, err
 		}
-		n.elem = elem
+		n.Elem = elem
 	case *iceberg.MapType:
-		n.kind = kindMap
+		n.Kind = KindMap
 		key, err := fieldNode(t.KeyField())
 		if err != nil {
 			return nil, err
@@ -134,51 +134,51 @@ func typeNode(t iceberg.Type) (*node, error) {
 		if err != nil {
 			return nil, err
 		}
-		n.key, n.value = key, value
+		n.Key, n.Value = key, value
 	default:
-		n.kind = kindUnsupported
+		n.Kind = KindUnsupported
 	}
 	return n, nil
 }
 
-func structNode(t *iceberg.StructType) (*node, error) {
-	n := &node{kind: kindStruct, typ: t, names: make(map[string]int, len(t.FieldList))}
+func structNode(t *iceberg.StructType) (*Node, error) {
+	n := &Node{Kind: KindStruct, Type: t, Names: make(map[string]int, len(t.FieldList))}
 	for i, f := range t.FieldList {
 		c, err := fieldNode(f)
 		if err != nil {
 			return nil, err
 		}
-		if _, dup := n.names[f.Name]; dup {
+		if _, dup := n.Names[f.Name]; dup {
 			return nil, fmt.Errorf("two fields named %q", f.Name)
 		}
-		n.names[f.Name] = i
-		n.fields = append(n.fields, c)
-		n.byID = append(n.byID, i)
+		n.Names[f.Name] = i
+		n.Fields = append(n.Fields, c)
+		n.ByID = append(n.ByID, i)
 	}
 	// Field IDs are unique in a schema: iceberg.NewSchema checks.
-	slices.SortFunc(n.byID, func(a, b int) int { return n.fields[a].id - n.fields[b].id })
+	slices.SortFunc(n.ByID, func(a, b int) int { return n.Fields[a].ID - n.Fields[b].ID })
 	return n, nil
 }
 
-// unsupported returns n or the first type within it that has no codec
-// (kindUnsupported), or nil.
-func (n *node) unsupported() *node {
-	switch n.kind {
-	case kindUnsupported:
+// Unsupported returns n or the first type within it that has no codec
+// (KindUnsupported), or nil.
+func (n *Node) Unsupported() *Node {
+	switch n.Kind {
+	case KindUnsupported:
 		return n
-	case kindStruct:
-		for _, f := range n.fields {
-			if u := f.unsupported(); u != nil {
+	case KindStruct:
+		for _, f := range n.Fields {
+			if u := f.Unsupported(); u != nil {
 				return u
 			}
 		}
-	case kindList:
-		return n.elem.unsupported()
-	case kindMap:
-		if u := n.key.unsupported(); u != nil {
+	case KindList:
+		return n.Elem.Unsupported()
+	case KindMap:
+		if u := n.Key.Unsupported(); u != nil {
 			return u
 		}
-		return n.value.unsupported()
+		return n.Value.Unsupported()
 	}
 	return nil
 }

@@ -17,16 +17,19 @@ type pathElem struct {
 	isIndex bool
 }
 
-// pathStack is the location of the value being worked on, rendered only
-// for errors: "address.zip", "tags[3]", `attrs["k"]`, "pairs[2].key".
-type pathStack []pathElem
+// A Path is the location in a row of the value being worked on, rendered
+// only for errors: "address.zip", "tags[3]", `attrs["k"]`, "pairs[2].key".
+// PushField steps into a struct field or a member of a map entry, PushKey
+// into a key of a map given as a JSON object, PushIndex into a list element
+// or map entry; Pop steps back out.
+type Path []pathElem
 
-func (ps *pathStack) pushField(name string) { *ps = append(*ps, pathElem{field: name}) }
-func (ps *pathStack) pushKey(key []byte)    { *ps = append(*ps, pathElem{key: key, isKey: true}) }
-func (ps *pathStack) pushIndex(i int)       { *ps = append(*ps, pathElem{index: i, isIndex: true}) }
-func (ps *pathStack) pop()                  { *ps = (*ps)[:len(*ps)-1] }
+func (ps *Path) PushField(name string) { *ps = append(*ps, pathElem{field: name}) }
+func (ps *Path) PushKey(key []byte)    { *ps = append(*ps, pathElem{key: key, isKey: true}) }
+func (ps *Path) PushIndex(i int)       { *ps = append(*ps, pathElem{index: i, isIndex: true}) }
+func (ps *Path) Pop()                  { *ps = (*ps)[:len(*ps)-1] }
 
-func (ps pathStack) String() string {
+func (ps Path) String() string {
 	var b strings.Builder
 	for i, e := range ps {
 		switch {
@@ -44,6 +47,6 @@ func (ps pathStack) String() string {
 	return b.String()
 }
 
-func (ps pathStack) errorf(format string, args ...any) *FieldError {
+func (ps Path) errorf(format string, args ...any) *FieldError {
 	return &FieldError{Path: ps.String(), Reason: fmt.Sprintf(format, args...)}
 }

@@ -56,38 +56,38 @@ func ValueJSON(schema *iceberg.Schema, table string, seq uint64, value []byte) (
 	if r.err != nil {
 		return nil, r.err
 	}
-	var path pathStack
-	return appendStructJSON(make([]byte, 0, 2*len(value)+16*len(root.fields)), root, fields, &path)
+	var path Path
+	return appendStructJSON(make([]byte, 0, 2*len(value)+16*len(root.Fields)), root, fields, &path)
 }
 
 // nodeCache holds the prepared nodes of recently used schemas, so that
 // rendering many values of one table prepares its schema once.
 var nodeCache struct {
 	sync.Mutex
-	m map[*iceberg.Schema]*node
+	m map[*iceberg.Schema]*Node
 }
 
-func cachedNode(schema *iceberg.Schema) (*node, error) {
+func cachedNode(schema *iceberg.Schema) (*Node, error) {
 	nodeCache.Lock()
 	n, ok := nodeCache.m[schema]
 	nodeCache.Unlock()
 	if ok {
 		return n, nil
 	}
-	n, err := schemaNode(schema)
+	n, err := SchemaNode(schema)
 	if err != nil {
 		return nil, err
 	}
 	nodeCache.Lock()
 	if nodeCache.m == nil || len(nodeCache.m) >= 256 {
-		nodeCache.m = make(map[*iceberg.Schema]*node)
+		nodeCache.m = make(map[*iceberg.Schema]*Node)
 	}
 	nodeCache.m[schema] = n
 	nodeCache.Unlock()
 	return n, nil
 }
 
-func eventJSON(root *node, table string, seq uint64, value []byte) ([]byte, error) {
+func eventJSON(root *Node, table string, seq uint64, value []byte) ([]byte, error) {
 	ev, err := DecodeEventValue(value)
 	if err != nil {
 		return nil, err
@@ -98,24 +98,24 @@ func eventJSON(root *node, table string, seq uint64, value []byte) ([]byte, erro
 	}
 	dst := make([]byte, 0, 192+len(table)+len(ev.IdempotencyKey)+len(ev.Payload)*7/3)
 	dst = append(dst, '{')
-	for i, f := range root.fields {
+	for i, f := range root.Fields {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
 		if ec.field[i] == EventFieldPayload {
 			if utf8.Valid(ev.Payload) {
-				dst = appendJSONString(dst, f.name)
+				dst = appendJSONString(dst, f.Name)
 				dst = append(dst, ':')
 				dst = appendJSONString(dst, ev.Payload)
 				dst = append(dst, ',')
 			}
-			dst = appendJSONString(dst, f.name+"_base64")
+			dst = appendJSONString(dst, f.Name+"_base64")
 			dst = append(dst, ':', '"')
 			dst = base64.StdEncoding.AppendEncode(dst, ev.Payload)
 			dst = append(dst, '"')
 			continue
 		}
-		dst = appendJSONString(dst, f.name)
+		dst = appendJSONString(dst, f.Name)
 		dst = append(dst, ':')
 		switch ec.field[i] {
 		case EventFieldSequence:
@@ -131,7 +131,7 @@ func eventJSON(root *node, table string, seq uint64, value []byte) ([]byte, erro
 		case EventFieldIdempotencyKey:
 			if ev.IdempotencyKey == "" {
 				if ec.requiredKey != "" {
-					return nil, fmt.Errorf("required column %s has no value: the event has no idempotency key", f.name)
+					return nil, fmt.Errorf("required column %s has no value: the event has no idempotency key", f.Name)
 				}
 				dst = append(dst, "null"...)
 			} else {
@@ -151,18 +151,18 @@ func appendMicrosJSON(dst []byte, us int64, utc bool) []byte {
 	return append(dst, '"')
 }
 
-func appendStructJSON(dst []byte, n *node, fields []fieldValue, path *pathStack) ([]byte, error) {
+func appendStructJSON(dst []byte, n *Node, fields []fieldValue, path *Path) ([]byte, error) {
 	dst = append(dst, '{')
-	for i, f := range n.fields {
+	for i, f := range n.Fields {
 		if i > 0 {
 			dst = append(dst, ',')
 		}
-		dst = appendJSONString(dst, validUTF8(f.name))
+		dst = appendJSONString(dst, validUTF8(f.Name))
 		dst = append(dst, ':')
-		path.pushField(f.name)
-		fv, ok := findField(fields, f.id)
+		path.PushField(f.Name)
+		fv, ok := findField(fields, f.ID)
 		if !ok {
-			if f.required {
+			if f.Required {
 				return nil, path.errorf("required column has no value (the row was written before it was added?)")
 			}
 			dst = append(dst, "null"...)
@@ -172,31 +172,31 @@ func appendStructJSON(dst []byte, n *node, fields []fieldValue, path *pathStack)
 				return nil, err
 			}
 		}
-		path.pop()
+		path.Pop()
 	}
 	return append(dst, '}'), nil
 }
 
 // appendValueJSON appends a value, null only when n allows it.
-func appendValueJSON(dst []byte, n *node, tag byte, body []byte, path *pathStack) ([]byte, error) {
+func appendValueJSON(dst []byte, n *Node, tag byte, body []byte, path *Path) ([]byte, error) {
 	if tag == tagNull {
-		if n.required {
-			return nil, path.errorf("null %s, which the column requires", n.name)
+		if n.Required {
+			return nil, path.errorf("null %s, which the column requires", n.Name)
 		}
 		return append(dst, "null"...), nil
 	}
-	if !n.kind.accepts(tag) {
-		return nil, path.errorf("stored %s value does not fit column type %s", tagNames[tag], n.typ)
+	if !n.Kind.accepts(tag) {
+		return nil, path.errorf("stored %s value does not fit column type %s", tagNames[tag], n.Type)
 	}
 	r := valueReader{b: body}
-	switch n.kind {
-	case kindStruct:
+	switch n.Kind {
+	case KindStruct:
 		fields := structFields(&r, 0, nil)
 		if r.err != nil {
 			return nil, r.err
 		}
 		return appendStructJSON(dst, n, fields, path)
-	case kindList:
+	case KindList:
 		count := r.length()
 		dst = append(dst, '[')
 		for i := 0; i < count; i++ {
@@ -209,16 +209,16 @@ func appendValueJSON(dst []byte, n *node, tag byte, body []byte, path *pathStack
 				return nil, r.err
 			}
 			var err error
-			path.pushIndex(i)
-			if dst, err = appendValueJSON(dst, n.elem, tag, body, path); err != nil {
+			path.PushIndex(i)
+			if dst, err = appendValueJSON(dst, n.Elem, tag, body, path); err != nil {
 				return nil, err
 			}
-			path.pop()
+			path.Pop()
 		}
 		return append(dst, ']'), nil
-	case kindMap:
+	case KindMap:
 		count := r.length()
-		object := n.key.kind == kindString
+		object := n.Key.Kind == KindString
 		if object {
 			dst = append(dst, '{')
 		} else {
@@ -239,23 +239,23 @@ func appendValueJSON(dst []byte, n *node, tag byte, body []byte, path *pathStack
 				dst = append(dst, `{"key":`...)
 			}
 			var err error
-			path.pushIndex(i)
-			path.pushField("key")
-			if dst, err = appendValueJSON(dst, n.key, ktag, kbody, path); err != nil {
+			path.PushIndex(i)
+			path.PushField("key")
+			if dst, err = appendValueJSON(dst, n.Key, ktag, kbody, path); err != nil {
 				return nil, err
 			}
-			path.pop()
+			path.Pop()
 			if object {
 				dst = append(dst, ':')
 			} else {
 				dst = append(dst, `,"value":`...)
 			}
-			path.pushField("value")
-			if dst, err = appendValueJSON(dst, n.value, vtag, vbody, path); err != nil {
+			path.PushField("value")
+			if dst, err = appendValueJSON(dst, n.Value, vtag, vbody, path); err != nil {
 				return nil, err
 			}
-			path.pop()
-			path.pop()
+			path.Pop()
+			path.Pop()
 			if !object {
 				dst = append(dst, '}')
 			}
@@ -264,53 +264,53 @@ func appendValueJSON(dst []byte, n *node, tag byte, body []byte, path *pathStack
 			return append(dst, '}'), nil
 		}
 		return append(dst, ']'), nil
-	case kindUnknown, kindUnsupported:
-		return nil, path.errorf("stored %s value for a column of type %s", tagNames[tag], n.typ)
+	case KindUnknown, KindUnsupported:
+		return nil, path.errorf("stored %s value for a column of type %s", tagNames[tag], n.Type)
 	}
 	v, err := readScalar(n, tag, body)
 	if err != nil {
 		return nil, path.errorf("%v", err)
 	}
-	switch n.kind {
-	case kindBool:
+	switch n.Kind {
+	case KindBool:
 		return strconv.AppendBool(dst, v.i == 1), nil
-	case kindInt, kindLong:
+	case KindInt, KindLong:
 		return appendInt(dst, v.i), nil
-	case kindFloat:
+	case KindFloat:
 		return appendFloatJSON(dst, v.f, 32), nil
-	case kindDouble:
+	case KindDouble:
 		return appendFloatJSON(dst, v.f, 64), nil
-	case kindDecimal:
+	case KindDecimal:
 		dst = append(dst, '"')
-		dst = appendDecimalText(dst, decimalFromBytes(v.b), n.scale)
+		dst = appendDecimalText(dst, decimalFromBytes(v.b), n.Scale)
 		return append(dst, '"'), nil
-	case kindDate:
+	case KindDate:
 		dst = append(dst, '"')
 		dst = appendDate(dst, v.i)
 		return append(dst, '"'), nil
-	case kindTime:
+	case KindTime:
 		dst = append(dst, '"')
 		dst = appendClock(dst, v.i*1000, 6)
 		return append(dst, '"'), nil
-	case kindTimestamp, kindTimestampTz:
-		return appendMicrosJSON(dst, v.i, n.kind == kindTimestampTz), nil
-	case kindTimestampNs, kindTimestampTzNs:
+	case KindTimestamp, KindTimestampTz:
+		return appendMicrosJSON(dst, v.i, n.Kind == KindTimestampTz), nil
+	case KindTimestampNs, KindTimestampTzNs:
 		sec, nsec := splitNanos(v.i)
 		dst = append(dst, '"')
-		dst = appendTimestamp(dst, sec, nsec, 9, n.kind == kindTimestampTzNs)
+		dst = appendTimestamp(dst, sec, nsec, 9, n.Kind == KindTimestampTzNs)
 		return append(dst, '"'), nil
-	case kindString:
+	case KindString:
 		return appendJSONString(dst, v.b), nil
-	case kindUUID:
+	case KindUUID:
 		dst = append(dst, '"')
 		dst = appendUUID(dst, v.b)
 		return append(dst, '"'), nil
-	case kindFixed, kindBinary:
+	case KindFixed, KindBinary:
 		dst = append(dst, '"')
 		dst = base64.StdEncoding.AppendEncode(dst, v.b)
 		return append(dst, '"'), nil
 	}
-	return nil, path.errorf("no JSON form for %s", n.typ)
+	return nil, path.errorf("no JSON form for %s", n.Type)
 }
 
 func appendFloatJSON(dst []byte, f float64, bitSize int) []byte {

@@ -207,21 +207,21 @@ func checkValue(r *valueReader, tag byte, depth int) []byte {
 
 // accepts reports whether a column of kind k can hold a value with tag,
 // as written or promoted.
-func (k kind) accepts(tag byte) bool {
+func (k Kind) accepts(tag byte) bool {
 	switch k {
-	case kindBool:
+	case KindBool:
 		return tag == tagFalse || tag == tagTrue
-	case kindInt:
+	case KindInt:
 		return tag == tagInt
-	case kindLong:
+	case KindLong:
 		return tag == tagInt || tag == tagLong
-	case kindFloat:
+	case KindFloat:
 		return tag == tagFloat
-	case kindDouble:
+	case KindDouble:
 		return tag == tagFloat || tag == tagDouble
-	case kindTimestamp:
+	case KindTimestamp:
 		return tag == tagTimestamp || tag == tagDate
-	case kindTimestampNs:
+	case KindTimestampNs:
 		return tag == tagTimestampNs || tag == tagDate
 	}
 	return k.tag() == tag
@@ -229,45 +229,45 @@ func (k kind) accepts(tag byte) bool {
 
 // tag returns the tag of values of kind k; tagNull for kinds that hold no
 // values.
-func (k kind) tag() byte {
+func (k Kind) tag() byte {
 	switch k {
-	case kindBool:
+	case KindBool:
 		return tagTrue
-	case kindInt:
+	case KindInt:
 		return tagInt
-	case kindLong:
+	case KindLong:
 		return tagLong
-	case kindFloat:
+	case KindFloat:
 		return tagFloat
-	case kindDouble:
+	case KindDouble:
 		return tagDouble
-	case kindDecimal:
+	case KindDecimal:
 		return tagDecimal
-	case kindDate:
+	case KindDate:
 		return tagDate
-	case kindTime:
+	case KindTime:
 		return tagTime
-	case kindTimestamp:
+	case KindTimestamp:
 		return tagTimestamp
-	case kindTimestampTz:
+	case KindTimestampTz:
 		return tagTimestampTz
-	case kindTimestampNs:
+	case KindTimestampNs:
 		return tagTimestampNs
-	case kindTimestampTzNs:
+	case KindTimestampTzNs:
 		return tagTimestampTzNs
-	case kindString:
+	case KindString:
 		return tagString
-	case kindUUID:
+	case KindUUID:
 		return tagUUID
-	case kindFixed:
+	case KindFixed:
 		return tagFixed
-	case kindBinary:
+	case KindBinary:
 		return tagBinary
-	case kindStruct:
+	case KindStruct:
 		return tagStruct
-	case kindList:
+	case KindList:
 		return tagList
-	case kindMap:
+	case KindMap:
 		return tagMap
 	}
 	return tagNull
@@ -285,7 +285,7 @@ type scalar struct {
 
 // readScalar reads the checked primitive value body with tag for a column
 // of node n (n.kind.accepts(tag)).
-func readScalar(n *node, tag byte, body []byte) (scalar, error) {
+func readScalar(n *Node, tag byte, body []byte) (scalar, error) {
 	r := valueReader{b: body}
 	var v scalar
 	switch tag {
@@ -296,10 +296,10 @@ func readScalar(n *node, tag byte, body []byte) (scalar, error) {
 		v.i = r.varint()
 	case tagDate:
 		v.i = r.varint()
-		switch n.kind {
-		case kindTimestamp:
+		switch n.Kind {
+		case KindTimestamp:
 			v.i *= microsPerDay
-		case kindTimestampNs:
+		case KindTimestampNs:
 			if v.i < math.MinInt64/(microsPerDay*1000) || v.i > math.MaxInt64/(microsPerDay*1000) {
 				return v, fmt.Errorf("date %s does not fit timestamp_ns", appendDate(nil, v.i))
 			}
@@ -312,16 +312,16 @@ func readScalar(n *node, tag byte, body []byte) (scalar, error) {
 	case tagDecimal:
 		scale := int(r.uvarint())
 		v.b = r.bytes()
-		if scale != n.scale {
-			return v, fmt.Errorf("stored decimal has scale %d, column %s", scale, n.typ)
+		if scale != n.Scale {
+			return v, fmt.Errorf("stored decimal has scale %d, column %s", scale, n.Type)
 		}
-		if !fitsPrecision(decimalFromBytes(v.b), n.precision) {
-			return v, fmt.Errorf("stored decimal %s does not fit column %s", appendDecimalText(nil, decimalFromBytes(v.b), scale), n.typ)
+		if !fitsPrecision(decimalFromBytes(v.b), n.Precision) {
+			return v, fmt.Errorf("stored decimal %s does not fit column %s", appendDecimalText(nil, decimalFromBytes(v.b), scale), n.Type)
 		}
 	case tagString, tagFixed, tagBinary:
 		v.b = r.bytes()
-		if tag == tagFixed && len(v.b) != n.length {
-			return v, fmt.Errorf("stored fixed value has %d bytes, column %s", len(v.b), n.typ)
+		if tag == tagFixed && len(v.b) != n.Length {
+			return v, fmt.Errorf("stored fixed value has %d bytes, column %s", len(v.b), n.Type)
 		}
 	case tagUUID:
 		v.b = r.fixed(16)
