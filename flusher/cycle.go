@@ -12,7 +12,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/catalog"
-	"github.com/zombi-db/zombi/ingest/codec"
+	"github.com/zombi-db/zombi/hotrow"
 	"github.com/zombi-db/zombi/internal/tablefiles"
 	"github.com/zombi-db/zombi/warehouse"
 )
@@ -137,7 +137,7 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 // table's committed position moved past sequences that hold no event.
 func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog.Table) (rec arrow.RecordBatch, last uint64, oldest time.Time, err error) {
 	hwm := f.hot.HighWatermark(key)
-	b, err := codec.NewArrowBuilder(memory.DefaultAllocator, t.Metadata.CurrentSchema(), t.Ident.String())
+	b, err := hotrow.NewArrowBuilder(memory.DefaultAllocator, t.Metadata.CurrentSchema(), t.Ident.String())
 	if err != nil {
 		return nil, 0, time.Time{}, fmt.Errorf("%w: table %s: %w", ErrSchema, t.Ident, err)
 	}

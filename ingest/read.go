@@ -12,7 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/hot"
-	"github.com/zombi-db/zombi/ingest/codec"
+	"github.com/zombi-db/zombi/hotrow"
 )
 
 // Read limits.
@@ -107,7 +107,7 @@ func (s *Service) events(ctx context.Context, t *tableState, req ReadRequest) ([
 			if !req.Since.IsZero() {
 				at := ev.Appended
 				if t.events {
-					if et, err := codec.EventTime(ev.Value); err == nil {
+					if et, err := hotrow.EventTime(ev.Value); err == nil {
 						at = et
 					}
 				}
@@ -149,7 +149,7 @@ func (s *Service) Read(ctx context.Context, ref string, req ReadRequest) (ReadRe
 	}
 	res := ReadResult{Table: t.name, Events: make([][]byte, 0, len(evs)), NextOffset: next, HighWatermark: s.hot.HighWatermark(t.hotKey)}
 	for i, ev := range evs {
-		b, err := codec.ValueJSON(t.schema, t.name, ev.Seq, ev.Value)
+		b, err := hotrow.ValueJSON(t.schema, t.name, ev.Seq, ev.Value)
 		if err != nil {
 			return ReadResult{}, fmt.Errorf("event %d of %s: %w", ev.Seq, t.name, err)
 		}
@@ -185,7 +185,7 @@ func (s *Service) ReadArrow(ctx context.Context, ref string, req ReadRequest) ([
 	if !req.grow(3 * int64(size)) {
 		return nil, 0, ErrOverloaded
 	}
-	b, err := codec.NewArrowBuilder(memory.DefaultAllocator, t.schema, t.name)
+	b, err := hotrow.NewArrowBuilder(memory.DefaultAllocator, t.schema, t.name)
 	if err != nil {
 		return nil, 0, err
 	}

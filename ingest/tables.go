@@ -9,6 +9,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/flusher"
+	"github.com/zombi-db/zombi/hotrow"
 	"github.com/zombi-db/zombi/ingest/codec"
 )
 
@@ -207,9 +208,9 @@ func (s *Service) createEventTable(ctx context.Context, id catalog.Ident) error 
 			return err
 		}
 	}
-	schema := codec.EventSchema()
-	spec := codec.EventPartitionSpec(schema)
-	order := codec.EventSortOrder(schema)
+	schema := hotrow.EventSchema()
+	spec := hotrow.EventPartitionSpec(schema)
+	order := hotrow.EventSortOrder(schema)
 	_, err := s.catalog.CreateTable(ctx, catalog.CreateTableRequest{
 		Ident:      id,
 		Schema:     schema,

@@ -11,6 +11,7 @@ import (
 
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/hot"
+	"github.com/zombi-db/zombi/hotrow"
 	"github.com/zombi-db/zombi/ingest/codec"
 )
 
@@ -232,8 +233,9 @@ func (s *Service) decodeOne(t *tableState, req Request) (hot.Record, int32, erro
 	if env.EventTime.IsZero() {
 		env.EventTime = now
 	}
-	value := make([]byte, 0, codec.MaxEventValueLen(env))
-	return hot.Record{Key: env.IdempotencyKey, Value: codec.AppendEventValue(value, env, now)}, env.Partition, nil
+	ev := env.Event(now)
+	value := make([]byte, 0, hotrow.MaxEventValueLen(ev))
+	return hot.Record{Key: env.IdempotencyKey, Value: hotrow.AppendEventValue(value, ev)}, env.Partition, nil
 }
 
 // oneKey reconciles an idempotency key from the body with the header's.
@@ -350,7 +352,7 @@ const RecordCost = 2*int64(unsafe.Sizeof(hot.Record{})+unsafe.Sizeof(0)) + int64
 	maxValueOverhead + 64 + 40 + 256
 
 // maxValueOverhead is how many bytes an event's hot value may take beyond
-// its payload and idempotency key (codec.MaxEventValueLen).
+// its payload and idempotency key (hotrow.MaxEventValueLen).
 const maxValueOverhead = 51
 
 // rowChargeStep is how far a bulk write's row values may grow past what
@@ -414,12 +416,13 @@ func (s *Service) decodeBulk(ctx context.Context, t *tableState, req Request) (d
 		if env.EventTime.IsZero() {
 			env.EventTime = now
 		}
-		if size := codec.MaxEventValueLen(env); cap(block)-len(block) < size {
+		ev := env.Event(now)
+		if size := hotrow.MaxEventValueLen(ev); cap(block)-len(block) < size {
 			block = make([]byte, 0, max(size, blockSize))
 			blockSize = 1 << 20
 		}
 		start := len(block)
-		block = codec.AppendEventValue(block, env, now)
+		block = hotrow.AppendEventValue(block, ev)
 		d.recs = append(d.recs, hot.Record{Key: env.IdempotencyKey, Value: block[start:len(block):len(block)]})
 		d.idx = append(d.idx, n-1)
 		keyBytes += int64(len(env.IdempotencyKey))

@@ -102,8 +102,11 @@ fuzz() { # package target
 	fi
 	echo "fuzz $2: ok"
 }
-for target in FuzzDecodeEnvelopeJSON FuzzDecodeBulkJSON FuzzDecodeBulkNDJSON FuzzDecodeProto FuzzConvert FuzzEventValue FuzzDecodeValue; do
+for target in FuzzDecodeEnvelopeJSON FuzzDecodeBulkJSON FuzzDecodeBulkNDJSON FuzzDecodeProto FuzzConvert; do
 	fuzz ./ingest/codec "$target"
+done
+for target in FuzzEventValue FuzzDecodeValue; do
+	fuzz ./hotrow "$target"
 done
 fuzz ./ingest FuzzParseTableRef
 fuzz ./catalog FuzzCommitConfinement

@@ -3,7 +3,6 @@ package codec
 import (
 	"bytes"
 	"encoding/base64"
-	"encoding/binary"
 	"fmt"
 	"math"
 	"slices"
@@ -11,6 +10,8 @@ import (
 	"sync"
 
 	"github.com/apache/iceberg-go"
+
+	"github.com/zombi-db/zombi/hotrow"
 )
 
 // ConverterOptions configure a Converter.
@@ -27,9 +28,9 @@ type ConverterOptions struct {
 // for concurrent use.
 type Converter struct {
 	schemaID    int
-	root        *Node
+	root        *hotrow.Node
 	dropUnknown bool
-	idem        *Node // the idempotency column, or nil
+	idem        *hotrow.Node // the idempotency column, or nil
 }
 
 // NewConverter prepares the conversion of JSON objects to rows of schema.
@@ -74,7 +75,7 @@ type Converter struct {
 // as an absent member; a required field that is absent or null is an error,
 // and so is a null element of a list whose elements are required.
 func NewConverter(schema *iceberg.Schema, opts ConverterOptions) (*Converter, error) {
-	root, err := SchemaNode(schema)
+	root, err := hotrow.SchemaNode(schema)
 	if err != nil {
 		return nil, err
 	}
@@ -91,7 +92,7 @@ func NewConverter(schema *iceberg.Schema, opts ConverterOptions) (*Converter, er
 		if !ok {
 			return nil, fmt.Errorf("idempotency column %q is not a top-level column", col)
 		}
-		if root.Fields[i].Kind != KindString {
+		if root.Fields[i].Kind != hotrow.KindString {
 			return nil, fmt.Errorf("idempotency column %q is %s, not string", col, root.Fields[i].Type)
 		}
 		c.idem = root.Fields[i]
@@ -100,7 +101,7 @@ func NewConverter(schema *iceberg.Schema, opts ConverterOptions) (*Converter, er
 }
 
 // Convert converts one JSON object into the hot value of a typed row
-// (format 2, see row.go) and returns the row's idempotency key. Errors are
+// (hotrow.FormatRow) and returns the row's idempotency key. Errors are
 // *SyntaxError for text that is not JSON and *FieldError for a row that
 // does not fit the schema.
 func (c *Converter) Convert(obj []byte) (value []byte, idemKey string, err error) {
@@ -140,8 +141,7 @@ func (c *Converter) AppendConvert(dst, obj []byte) (value []byte, idemKey string
 	if err := s.end(); err != nil {
 		return dst, "", err
 	}
-	value = append(dst, FormatRow)
-	value = binary.AppendUvarint(value, uint64(c.schemaID))
+	value = hotrow.AppendRowHeader(dst, c.schemaID)
 	if value, err = cv.structBody(c.root, spans, value); err != nil {
 		return dst, "", err
 	}
@@ -169,7 +169,7 @@ type converter struct {
 	c    *Converter
 	sc   scanner
 	s    *scanner // &sc
-	path Path
+	path hotrow.Path
 	// spans holds the spans of the structs being converted.
 	spans []span
 	// lastStart is where the value integerText read starts.
@@ -205,18 +205,18 @@ func (cv *converter) newSpans(n int) []span {
 }
 
 func (cv *converter) errorf(format string, args ...any) *FieldError {
-	return cv.path.errorf(format, args...)
+	return &FieldError{Path: cv.path.String(), Reason: fmt.Sprintf(format, args...)}
 }
 
 // fieldErrorf is the error for field name of the current struct.
 func (cv *converter) fieldErrorf(name string, format string, args ...any) *FieldError {
 	cv.path.PushField(name)
-	return cv.path.errorf(format, args...)
+	return cv.errorf(format, args...)
 }
 
 // members reads the members of an object whose '{' has been consumed and
 // returns where each field's value is, by field index.
-func (cv *converter) members(n *Node) ([]span, error) {
+func (cv *converter) members(n *hotrow.Node) ([]span, error) {
 	s := cv.s
 	spans := cv.newSpans(len(n.Fields))
 	first := true
@@ -244,7 +244,7 @@ func (cv *converter) members(n *Node) ([]span, error) {
 	}
 }
 
-func fieldNames(n *Node) string {
+func fieldNames(n *hotrow.Node) string {
 	var b []byte
 	for i, f := range n.Fields {
 		if i == 8 {
@@ -264,7 +264,7 @@ func fieldNames(n *Node) string {
 
 // structBody appends the encoded fields of a struct whose members are at
 // spans: count, then ID and value of each non-null field by ascending ID.
-func (cv *converter) structBody(n *Node, spans []span, dst []byte) ([]byte, error) {
+func (cv *converter) structBody(n *hotrow.Node, spans []span, dst []byte) ([]byte, error) {
 	count := 0
 	for i, f := range n.Fields {
 		if spans[i].set && cv.s.data[spans[i].pos] != 'n' {
@@ -278,14 +278,14 @@ func (cv *converter) structBody(n *Node, spans []span, dst []byte) ([]byte, erro
 			return nil, cv.fieldErrorf(f.Name, "required field is missing")
 		}
 	}
-	dst = binary.AppendUvarint(dst, uint64(count))
+	dst = hotrow.AppendCount(dst, count)
 	for _, i := range n.ByID {
 		sp := spans[i]
 		if !sp.set || cv.s.data[sp.pos] == 'n' {
 			continue
 		}
 		f := n.Fields[i]
-		dst = binary.AppendUvarint(dst, uint64(f.ID))
+		dst = hotrow.AppendFieldID(dst, f.ID)
 		var err error
 		cv.s.pos = sp.pos
 		cv.path.PushField(f.Name)
@@ -298,36 +298,39 @@ func (cv *converter) structBody(n *Node, spans []span, dst []byte) ([]byte, erro
 }
 
 // value converts the non-null JSON value at s.pos for node n.
-func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
+func (cv *converter) value(n *hotrow.Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	c := s.at()
 	switch n.Kind {
-	case KindBool:
+	case hotrow.KindBool:
 		switch c {
 		case 't':
 			s.pos += 4
-			return append(dst, tagTrue), nil
+			return hotrow.AppendBool(dst, true), nil
 		case 'f':
 			s.pos += 5
-			return append(dst, tagFalse), nil
+			return hotrow.AppendBool(dst, false), nil
 		}
-	case KindInt, KindLong:
+	case hotrow.KindInt, hotrow.KindLong:
 		text, ok := cv.integerText(c)
 		if !ok {
 			break
 		}
-		lo, hi, tag := int64(math.MinInt32), int64(math.MaxInt32), tagInt
-		if n.Kind == KindLong {
-			lo, hi, tag = math.MinInt64, math.MaxInt64, tagLong
+		lo, hi := int64(math.MinInt32), int64(math.MaxInt32)
+		if n.Kind == hotrow.KindLong {
+			lo, hi = math.MinInt64, math.MaxInt64
 		}
 		v, ok := parseInt(text)
 		if text == nil || !ok || v < lo || v > hi {
 			return nil, cv.errorf("expected %s: %s is not an integer in %d..%d", n.Type, shorten(cv.valueText()), lo, hi)
 		}
-		return binary.AppendVarint(append(dst, tag), v), nil
-	case KindFloat, KindDouble:
+		if n.Kind == hotrow.KindLong {
+			return hotrow.AppendLong(dst, v), nil
+		}
+		return hotrow.AppendInt(dst, int32(v)), nil
+	case hotrow.KindFloat, hotrow.KindDouble:
 		return cv.float(n, c, dst)
-	case KindDecimal:
+	case hotrow.KindDecimal:
 		var text []byte
 		switch {
 		case c == '"':
@@ -346,12 +349,8 @@ func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 		case decimalTooManyDigits:
 			return nil, cv.errorf("expected %s: %s has more than %d digits", n.Type, text, n.Precision)
 		}
-		dst = binary.AppendUvarint(append(dst, tagDecimal), uint64(n.Scale))
-		var buf [16]byte
-		b := appendDecimalBytes(buf[:0], x)
-		dst = binary.AppendUvarint(dst, uint64(len(b)))
-		return append(dst, b...), nil
-	case KindDate:
+		return hotrow.AppendDecimal(dst, n.Scale, x), nil
+	case hotrow.KindDate:
 		var days int64
 		switch {
 		case c == '"':
@@ -363,15 +362,15 @@ func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 		case c == '-' || isDigit(c):
 			text, isInt, _ := s.readNumber()
 			v, ok := parseInt(text)
-			if !isInt || !ok || v < minDay || v > maxDay {
-				return nil, cv.errorf("expected date: %s is not a whole number of days since 1970-01-01 in %d..%d", text, minDay, maxDay)
+			if !isInt || !ok || v < hotrow.MinDay || v > hotrow.MaxDay {
+				return nil, cv.errorf("expected date: %s is not a whole number of days since 1970-01-01 in %d..%d", text, hotrow.MinDay, hotrow.MaxDay)
 			}
 			days = v
 		default:
 			return nil, cv.mismatch(n, c)
 		}
-		return binary.AppendVarint(append(dst, tagDate), days), nil
-	case KindTime:
+		return hotrow.AppendDate(dst, int32(days)), nil
+	case hotrow.KindTime:
 		if c != '"' {
 			break
 		}
@@ -380,17 +379,15 @@ func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 		if !ok {
 			return nil, cv.errorf("expected time: %q is not a time HH:MM:SS[.ffffff]", text)
 		}
-		return binary.AppendVarint(append(dst, tagTime), ns/1000), nil
-	case KindTimestamp, KindTimestampTz, KindTimestampNs, KindTimestampTzNs:
+		return hotrow.AppendTime(dst, ns/1000), nil
+	case hotrow.KindTimestamp, hotrow.KindTimestampTz, hotrow.KindTimestampNs, hotrow.KindTimestampTzNs:
 		return cv.timestamp(n, c, dst)
-	case KindString:
+	case hotrow.KindString:
 		if c != '"' {
 			break
 		}
-		v := cv.stringValue()
-		dst = binary.AppendUvarint(append(dst, tagString), uint64(len(v)))
-		return append(dst, v...), nil
-	case KindUUID:
+		return hotrow.AppendString(dst, cv.stringValue()), nil
+	case hotrow.KindUUID:
 		if c != '"' {
 			break
 		}
@@ -399,8 +396,8 @@ func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 		if !ok {
 			return nil, cv.errorf("expected uuid: %q is not a UUID xxxxxxxx-xxxx-xxxx-xxxx-xxxxxxxxxxxx", text)
 		}
-		return append(append(dst, tagUUID), u[:]...), nil
-	case KindFixed, KindBinary:
+		return hotrow.AppendUUID(dst, u), nil
+	case hotrow.KindFixed, hotrow.KindBinary:
 		if c != '"' {
 			break
 		}
@@ -410,16 +407,14 @@ func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 		if err != nil {
 			return nil, cv.errorf("expected %s as base64 (standard alphabet, padded): %v", n.Type, err)
 		}
-		tag := tagBinary
-		if n.Kind == KindFixed {
+		if n.Kind == hotrow.KindFixed {
 			if m != n.Length {
 				return nil, cv.errorf("expected %s: base64 of %d bytes, not %d", n.Type, n.Length, m)
 			}
-			tag = tagFixed
+			return hotrow.AppendFixed(dst, b[:m]), nil
 		}
-		dst = binary.AppendUvarint(append(dst, tag), uint64(m))
-		return append(dst, b[:m]...), nil
-	case KindStruct:
+		return hotrow.AppendBinary(dst, b[:m]), nil
+	case hotrow.KindStruct:
 		if c != '{' {
 			break
 		}
@@ -429,19 +424,19 @@ func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 			return nil, err
 		}
 		end := s.pos
-		if dst, err = cv.structBody(n, spans, append(dst, tagStruct)); err != nil {
+		if dst, err = cv.structBody(n, spans, hotrow.AppendStruct(dst)); err != nil {
 			return nil, err
 		}
 		s.pos = end
 		return dst, nil
-	case KindList:
+	case hotrow.KindList:
 		if c != '[' {
 			break
 		}
 		return cv.list(n, dst)
-	case KindMap:
+	case hotrow.KindMap:
 		switch {
-		case c == '{' && n.Key.Kind == KindString:
+		case c == '{' && n.Key.Kind == hotrow.KindString:
 			return cv.mapObject(n, dst)
 		case c == '[':
 			return cv.mapEntries(n, dst)
@@ -451,35 +446,35 @@ func (cv *converter) value(n *Node, dst []byte) ([]byte, error) {
 }
 
 // mismatch is the error for a JSON value of the wrong kind for n.
-func (cv *converter) mismatch(n *Node, c byte) *FieldError {
+func (cv *converter) mismatch(n *hotrow.Node, c byte) *FieldError {
 	var want string
 	switch n.Kind {
-	case KindBool:
+	case hotrow.KindBool:
 		want = "true or false"
-	case KindInt, KindLong:
+	case hotrow.KindInt, hotrow.KindLong:
 		want = "an integer, as a JSON number or a string"
-	case KindFloat, KindDouble:
+	case hotrow.KindFloat, hotrow.KindDouble:
 		want = `a JSON number or "NaN", "Infinity", "-Infinity"`
-	case KindDecimal:
+	case hotrow.KindDecimal:
 		want = "a decimal number, as a JSON number or a string"
-	case KindDate:
+	case hotrow.KindDate:
 		want = `"YYYY-MM-DD" or days since 1970-01-01`
-	case KindTime:
+	case hotrow.KindTime:
 		want = `"HH:MM:SS[.ffffff]"`
-	case KindTimestamp, KindTimestampNs, KindTimestampTz, KindTimestampTzNs:
+	case hotrow.KindTimestamp, hotrow.KindTimestampNs, hotrow.KindTimestampTz, hotrow.KindTimestampTzNs:
 		want = "an RFC 3339 string or milliseconds since 1970-01-01"
-	case KindString:
+	case hotrow.KindString:
 		want = "a string"
-	case KindUUID:
+	case hotrow.KindUUID:
 		want = "a UUID string"
-	case KindFixed, KindBinary:
+	case hotrow.KindFixed, hotrow.KindBinary:
 		want = "a base64 string"
-	case KindStruct:
+	case hotrow.KindStruct:
 		want = "a JSON object"
-	case KindList:
+	case hotrow.KindList:
 		want = "a JSON array"
-	case KindMap:
-		if n.Key.Kind == KindString {
+	case hotrow.KindMap:
+		if n.Key.Kind == hotrow.KindString {
 			want = `a JSON object or an array of {"key": ..., "value": ...}`
 		} else {
 			want = `an array of {"key": ..., "value": ...}`
@@ -534,10 +529,10 @@ func shorten(text []byte) string {
 	return string(text)
 }
 
-func (cv *converter) float(n *Node, c byte, dst []byte) ([]byte, error) {
+func (cv *converter) float(n *hotrow.Node, c byte, dst []byte) ([]byte, error) {
 	s := cv.s
 	bitSize := 64
-	if n.Kind == KindFloat {
+	if n.Kind == hotrow.KindFloat {
 		bitSize = 32
 	}
 	var v float64
@@ -563,10 +558,10 @@ func (cv *converter) float(n *Node, c byte, dst []byte) ([]byte, error) {
 	default:
 		return nil, cv.mismatch(n, c)
 	}
-	if n.Kind == KindFloat {
-		return binary.LittleEndian.AppendUint32(append(dst, tagFloat), math.Float32bits(float32(v))), nil
+	if n.Kind == hotrow.KindFloat {
+		return hotrow.AppendFloat(dst, float32(v)), nil
 	}
-	return binary.LittleEndian.AppendUint64(append(dst, tagDouble), math.Float64bits(v)), nil
+	return hotrow.AppendDouble(dst, v), nil
 }
 
 // Nanosecond timestamps span 1677-09-21T00:12:43.145224192Z to
@@ -578,9 +573,9 @@ const (
 	minNanosNsec = 1_000_000_000 + math.MinInt64%1_000_000_000
 )
 
-func (cv *converter) timestamp(n *Node, c byte, dst []byte) ([]byte, error) {
+func (cv *converter) timestamp(n *hotrow.Node, c byte, dst []byte) ([]byte, error) {
 	s := cv.s
-	nanos := n.Kind == KindTimestampNs || n.Kind == KindTimestampTzNs
+	nanos := n.Kind == hotrow.KindTimestampNs || n.Kind == hotrow.KindTimestampTzNs
 	var sec, nsec int64
 	switch {
 	case c == '"':
@@ -590,13 +585,13 @@ func (cv *converter) timestamp(n *Node, c byte, dst []byte) ([]byte, error) {
 		if !ok {
 			return nil, cv.errorf("expected %s: %q is not an RFC 3339 date-time in years 0000..9999", n.Type, shorten(text))
 		}
-		if !hasOffset && (n.Kind == KindTimestampTz || n.Kind == KindTimestampTzNs) {
+		if !hasOffset && (n.Kind == hotrow.KindTimestampTz || n.Kind == hotrow.KindTimestampTzNs) {
 			return nil, cv.errorf("expected %s: %q has no UTC offset (add Z or ±HH:MM)", n.Type, shorten(text))
 		}
 	case c == '-' || isDigit(c):
 		text, isInt, _ := s.readNumber()
 		ms, ok := parseInt(text)
-		if !isInt || !ok || ms < minUnixSec*1000 || ms > maxUnixSec*1000+999 {
+		if !isInt || !ok || ms < hotrow.MinUnixSec*1000 || ms > hotrow.MaxUnixSec*1000+999 {
 			return nil, cv.errorf("expected %s: %s is not a whole number of milliseconds since 1970-01-01 in years 0000..9999", n.Type, shorten(text))
 		}
 		rem := ms % 1000
@@ -608,21 +603,20 @@ func (cv *converter) timestamp(n *Node, c byte, dst []byte) ([]byte, error) {
 	default:
 		return nil, cv.mismatch(n, c)
 	}
-	tag := n.Kind.tag()
 	if !nanos {
-		return binary.AppendVarint(append(dst, tag), sec*1e6+nsec/1000), nil
+		return hotrow.AppendTimestamp(dst, n.Kind, sec*1e6+nsec/1000), nil
 	}
 	if sec > maxNanosSec || sec == maxNanosSec && nsec > maxNanosNsec || sec < minNanosSec || sec == minNanosSec && nsec < minNanosNsec {
 		return nil, cv.errorf("expected %s: outside the years 1677 to 2262 that nanosecond timestamps cover", n.Type)
 	}
-	return binary.AppendVarint(append(dst, tag), sec*1e9+nsec), nil
+	return hotrow.AppendTimestamp(dst, n.Kind, sec*1e9+nsec), nil
 }
 
 // list converts the array at s.pos.
-func (cv *converter) list(n *Node, dst []byte) ([]byte, error) {
+func (cv *converter) list(n *hotrow.Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	s.pos++
-	dst = append(dst, tagList)
+	dst = hotrow.AppendList(dst)
 	at := len(dst)
 	count := 0
 	first := true
@@ -632,7 +626,7 @@ func (cv *converter) list(n *Node, dst []byte) ([]byte, error) {
 			return nil, err
 		}
 		if !more {
-			return insertUvarint(dst, at, uint64(count)), nil
+			return hotrow.InsertCount(dst, at, count), nil
 		}
 		cv.path.PushIndex(count)
 		count++
@@ -644,33 +638,23 @@ func (cv *converter) list(n *Node, dst []byte) ([]byte, error) {
 }
 
 // element converts a list element or map value at s.pos, which may be null.
-func (cv *converter) element(n *Node, dst []byte) ([]byte, error) {
+func (cv *converter) element(n *hotrow.Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	if s.at() == 'n' {
 		s.pos += 4
 		if n.Required {
 			return nil, cv.errorf("required %s is null", n.Name)
 		}
-		return append(dst, tagNull), nil
+		return hotrow.AppendNull(dst), nil
 	}
 	return cv.value(n, dst)
 }
 
-// insertUvarint inserts v as a uvarint at dst[at].
-func insertUvarint(dst []byte, at int, v uint64) []byte {
-	var b [binary.MaxVarintLen64]byte
-	enc := binary.AppendUvarint(b[:0], v)
-	dst = append(dst, enc...)
-	copy(dst[at+len(enc):], dst[at:len(dst)-len(enc)])
-	copy(dst[at:], enc)
-	return dst
-}
-
 // mapObject converts a map with string keys given as a JSON object.
-func (cv *converter) mapObject(n *Node, dst []byte) ([]byte, error) {
+func (cv *converter) mapObject(n *hotrow.Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	s.pos++
-	dst = append(dst, tagMap)
+	dst = hotrow.AppendMap(dst)
 	at := len(dst)
 	var keys keySet
 	count := 0
@@ -681,12 +665,11 @@ func (cv *converter) mapObject(n *Node, dst []byte) ([]byte, error) {
 			return nil, err
 		}
 		if !more {
-			return insertUvarint(dst, at, uint64(count)), nil
+			return hotrow.InsertCount(dst, at, count), nil
 		}
 		cv.path.PushKey(key)
 		start := len(dst)
-		dst = binary.AppendUvarint(append(dst, tagString), uint64(len(key)))
-		dst = append(dst, key...)
+		dst = hotrow.AppendString(dst, key)
 		if keys.add(dst, start) {
 			return nil, cv.errorf("repeated key")
 		}
@@ -699,10 +682,10 @@ func (cv *converter) mapObject(n *Node, dst []byte) ([]byte, error) {
 }
 
 // mapEntries converts a map given as an array of {"key": k, "value": v}.
-func (cv *converter) mapEntries(n *Node, dst []byte) ([]byte, error) {
+func (cv *converter) mapEntries(n *hotrow.Node, dst []byte) ([]byte, error) {
 	s := cv.s
 	s.pos++
-	dst = append(dst, tagMap)
+	dst = hotrow.AppendMap(dst)
 	at := len(dst)
 	var keys keySet
 	count := 0
@@ -713,7 +696,7 @@ func (cv *converter) mapEntries(n *Node, dst []byte) ([]byte, error) {
 			return nil, err
 		}
 		if !more {
-			return insertUvarint(dst, at, uint64(count)), nil
+			return hotrow.InsertCount(dst, at, count), nil
 		}
 		cv.path.PushIndex(count)
 		count++
@@ -764,7 +747,7 @@ func (cv *converter) mapEntries(n *Node, dst []byte) ([]byte, error) {
 			if n.Value.Required {
 				return nil, cv.errorf("required map value is missing")
 			}
-			dst = append(dst, tagNull)
+			dst = hotrow.AppendNull(dst)
 		} else {
 			s.pos = valuePos
 			if dst, err = cv.element(n.Value, dst); err != nil {

@@ -2,39 +2,17 @@ package codec
 
 import (
 	"bytes"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/apache/iceberg-go"
+
+	"github.com/zombi-db/zombi/hotrow"
+	"github.com/zombi-db/zombi/hotrow/hotrowtest"
 )
-
-var update = flag.Bool("update", false, "rewrite the golden files in testdata")
-
-// golden compares got with testdata/name, or rewrites it with -update.
-func golden(t *testing.T, name string, got []byte) {
-	t.Helper()
-	path := filepath.Join("testdata", name)
-	if *update {
-		if err := os.WriteFile(path, got, 0o644); err != nil {
-			t.Fatal(err)
-		}
-		return
-	}
-	want, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatalf("%v (run go test -update to create it)", err)
-	}
-	if !bytes.Equal(got, want) {
-		t.Fatalf("%s differs (go test -update rewrites it):\ngot:\n%s\nwant:\n%s", path, got, want)
-	}
-}
 
 func newConverter(t testing.TB, schema *iceberg.Schema, opts ConverterOptions) *Converter {
 	t.Helper()
@@ -45,48 +23,6 @@ func newConverter(t testing.TB, schema *iceberg.Schema, opts ConverterOptions) *
 	return c
 }
 
-// TestConvertAllTypes pins format 2 and its JSON rendering with a golden
-// file: hot values outlive releases, so a change of encoding must be
-// deliberate (and come with a new format byte).
-func TestConvertAllTypes(t *testing.T) {
-	schema := allTypesSchema()
-	c := newConverter(t, schema, ConverterOptions{IdempotencyColumn: "key"})
-	value, key, err := c.Convert([]byte(allTypesRow))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if key != "row-1" {
-		t.Errorf("idempotency key %q, want row-1", key)
-	}
-	rendered, err := ValueJSON(schema, "t", 1, value)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var indented bytes.Buffer
-	if err := json.Indent(&indented, rendered, "", "  "); err != nil {
-		t.Fatalf("ValueJSON is not JSON: %v\n%s", err, rendered)
-	}
-	var out bytes.Buffer
-	out.WriteString("# Convert(allTypesRow) in format 2, hex:\n")
-	h := hex.EncodeToString(value)
-	for len(h) > 64 {
-		out.WriteString(h[:64] + "\n")
-		h = h[64:]
-	}
-	out.WriteString(h + "\n# ValueJSON of it:\n")
-	out.Write(indented.Bytes())
-	out.WriteString("\n")
-	golden(t, "all_types.golden", out.Bytes())
-
-	again, _, err := c.Convert(rendered)
-	if err != nil {
-		t.Fatalf("converting the rendered row: %v", err)
-	}
-	if !bytes.Equal(again, value) {
-		t.Fatalf("rendered row converts to\n%x, want\n%x", again, value)
-	}
-}
-
 // convertColumn converts {"id": 1, col: v} and returns how ValueJSON
 // renders the column, or the error.
 func convertColumn(t *testing.T, c *Converter, schema *iceberg.Schema, col, v string) (string, error) {
@@ -95,7 +31,7 @@ func convertColumn(t *testing.T, c *Converter, schema *iceberg.Schema, col, v st
 	if err != nil {
 		return "", err
 	}
-	rendered, err := ValueJSON(schema, "t", 0, value)
+	rendered, err := hotrow.ValueJSON(schema, "t", 0, value)
 	if err != nil {
 		t.Fatalf("ValueJSON: %v", err)
 	}
@@ -106,8 +42,8 @@ func convertColumn(t *testing.T, c *Converter, schema *iceberg.Schema, col, v st
 	return string(m[col]), nil
 }
 
-// convertValueCases are values of allTypesSchema's columns and how
-// ValueJSON renders them once converted.
+// convertValueCases are values of hotrowtest.AllTypesSchema's columns and
+// how hotrow.ValueJSON renders them once converted.
 var convertValueCases = []struct {
 	col, in, want string
 }{
@@ -194,7 +130,7 @@ var convertValueCases = []struct {
 }
 
 func TestConvertValues(t *testing.T) {
-	schema := allTypesSchema()
+	schema := hotrowtest.AllTypesSchema()
 	c := newConverter(t, schema, ConverterOptions{})
 	for _, tc := range convertValueCases {
 		got, err := convertColumn(t, c, schema, tc.col, tc.in)
@@ -208,8 +144,8 @@ func TestConvertValues(t *testing.T) {
 	}
 }
 
-// convertErrorCases are values of allTypesSchema's columns that the
-// converter rejects, with the error's path and reason.
+// convertErrorCases are values of hotrowtest.AllTypesSchema's columns that
+// the converter rejects, with the error's path and reason.
 var convertErrorCases = []struct {
 	col, in, path, reason string
 }{
@@ -324,7 +260,7 @@ var convertErrorCases = []struct {
 
 // TestConvertErrors has every rejection of the converter.
 func TestConvertErrors(t *testing.T) {
-	schema := allTypesSchema()
+	schema := hotrowtest.AllTypesSchema()
 	c := newConverter(t, schema, ConverterOptions{})
 	for _, tc := range convertErrorCases {
 		_, err := convertColumn(t, c, schema, tc.col, tc.in)
@@ -340,7 +276,7 @@ func TestConvertErrors(t *testing.T) {
 }
 
 func TestConvertRowErrors(t *testing.T) {
-	c := newConverter(t, allTypesSchema(), ConverterOptions{})
+	c := newConverter(t, hotrowtest.AllTypesSchema(), ConverterOptions{})
 	for _, tc := range []struct {
 		in, want string
 	}{
@@ -365,7 +301,7 @@ func TestConvertRowErrors(t *testing.T) {
 }
 
 func TestConverterOptions(t *testing.T) {
-	schema := allTypesSchema()
+	schema := hotrowtest.AllTypesSchema()
 
 	drop := newConverter(t, schema, ConverterOptions{DropUnknown: true})
 	strict := newConverter(t, schema, ConverterOptions{})
@@ -415,9 +351,9 @@ func TestNewConverterErrors(t *testing.T) {
 		opts   ConverterOptions
 		want   string
 	}{
-		{"missing idempotency column", allTypesSchema(), ConverterOptions{IdempotencyColumn: "nope"}, `idempotency column "nope" is not a top-level column`},
-		{"nested idempotency column", allTypesSchema(), ConverterOptions{IdempotencyColumn: "address.street"}, "is not a top-level column"},
-		{"idempotency column not a string", allTypesSchema(), ConverterOptions{IdempotencyColumn: "l"}, `idempotency column "l" is long, not string`},
+		{"missing idempotency column", hotrowtest.AllTypesSchema(), ConverterOptions{IdempotencyColumn: "nope"}, `idempotency column "nope" is not a top-level column`},
+		{"nested idempotency column", hotrowtest.AllTypesSchema(), ConverterOptions{IdempotencyColumn: "address.street"}, "is not a top-level column"},
+		{"idempotency column not a string", hotrowtest.AllTypesSchema(), ConverterOptions{IdempotencyColumn: "l"}, `idempotency column "l" is long, not string`},
 		{"required variant", iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "v", Type: iceberg.VariantType{}, Required: true}), ConverterOptions{},
 			"required column v has type variant, which Zombi cannot convert rows for"},
 		{"required struct of variant", iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "s", Required: true,
@@ -449,8 +385,8 @@ func TestConvertSchemaID(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	// format 2, schema 300 (uvarint ac 02), 1 field, ID 1, int 1 (zigzag 2)
-	if want := []byte{2, 0xac, 0x02, 1, 1, tagInt, 2}; !bytes.Equal(value, want) {
+	// format 2, schema 300 (uvarint ac 02), 1 field, ID 1, int (tag 3) 1 (zigzag 2)
+	if want := []byte{2, 0xac, 0x02, 1, 1, 3, 2}; !bytes.Equal(value, want) {
 		t.Fatalf("value %x, want %x", value, want)
 	}
 }
@@ -504,7 +440,7 @@ func TestSplitBulkRowsNUL(t *testing.T) {
 }
 
 func TestConvertMapManyKeys(t *testing.T) {
-	schema := allTypesSchema()
+	schema := hotrowtest.AllTypesSchema()
 	c := newConverter(t, schema, ConverterOptions{})
 	var obj, entries []string
 	for i := range 40 {
@@ -530,9 +466,9 @@ func TestConvertMapManyKeys(t *testing.T) {
 // TestConverterConcurrent runs one Converter from several goroutines (run
 // with -race): results must not depend on the others.
 func TestConverterConcurrent(t *testing.T) {
-	schema := allTypesSchema()
+	schema := hotrowtest.AllTypesSchema()
 	c := newConverter(t, schema, ConverterOptions{IdempotencyColumn: "key"})
-	want, _, err := c.Convert([]byte(allTypesRow))
+	want, _, err := c.Convert([]byte(hotrowtest.AllTypesRow))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -540,16 +476,16 @@ func TestConverterConcurrent(t *testing.T) {
 	for g := range 4 {
 		go func() {
 			for i := range 200 {
-				row := allTypesRow
+				row := hotrowtest.AllTypesRow
 				if (g+i)%3 == 0 {
 					row = `{"id":1,"tags":[null]}` // fails deep in a list
 				}
 				got, _, err := c.Convert([]byte(row))
-				if row == allTypesRow && (err != nil || !bytes.Equal(got, want)) {
+				if row == hotrowtest.AllTypesRow && (err != nil || !bytes.Equal(got, want)) {
 					errs <- fmt.Errorf("goroutine %d: %x, %v", g, got, err)
 					return
 				}
-				if row != allTypesRow && (err == nil || err.Error() != "tags[0]: required element is null") {
+				if row != hotrowtest.AllTypesRow && (err == nil || err.Error() != "tags[0]: required element is null") {
 					errs <- fmt.Errorf("goroutine %d: error %v", g, err)
 					return
 				}

@@ -7,6 +7,8 @@ import (
 	"math"
 	"time"
 	"unicode/utf8"
+
+	"github.com/zombi-db/zombi/hotrow"
 )
 
 // Limits of producer requests.
@@ -33,6 +35,19 @@ type Envelope struct {
 	EventTime time.Time
 	// IdempotencyKey is empty when the producer gave none.
 	IdempotencyKey string
+}
+
+// Event returns the raw event e is when accepted at ingestTime, to be
+// stored with hotrow.AppendEventValue. Without an event time its event
+// time is the ingest time.
+func (e Envelope) Event(ingestTime time.Time) hotrow.Event {
+	return hotrow.Event{
+		Partition:      e.Partition,
+		EventTime:      e.EventTime,
+		IngestTime:     ingestTime,
+		IdempotencyKey: e.IdempotencyKey,
+		Payload:        e.Payload,
+	}
 }
 
 // Envelope members, as bits of a set.

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/zombi-db/zombi/hotrow"
 )
 
 func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
@@ -425,5 +427,30 @@ func TestCountBulk(t *testing.T) {
 				t.Fatalf("decoding: %d records, %v; counted %d", len(envs), err, n)
 			}
 		})
+	}
+}
+
+func TestCheckIdempotencyKey(t *testing.T) {
+	for _, tc := range []struct {
+		key, want string
+	}{
+		{"", ""},
+		{strings.Repeat("é", 128), ""},
+		{strings.Repeat("k", 257), "Idempotency-Key: longer than 256 bytes"},
+		{"a\xff", "Idempotency-Key: not valid UTF-8"},
+	} {
+		err := CheckIdempotencyKey("Idempotency-Key", tc.key)
+		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
+			t.Errorf("CheckIdempotencyKey(%q) = %v, want %q", tc.key, err, tc.want)
+		}
+	}
+}
+
+func TestEnvelopeEvent(t *testing.T) {
+	env := Envelope{Payload: []byte("p"), Partition: 3, EventTime: ms(1700000000123), IdempotencyKey: "k"}
+	at := time.Unix(1700000001, 0)
+	want := hotrow.Event{Partition: 3, EventTime: env.EventTime, IngestTime: at, IdempotencyKey: "k", Payload: env.Payload}
+	if got := env.Event(at); !reflect.DeepEqual(got, want) {
+		t.Errorf("Event = %+v, want %+v", got, want)
 	}
 }

@@ -8,11 +8,12 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-	"time"
 	"unicode/utf8"
 
 	"github.com/apache/arrow-go/v18/arrow/memory"
-	"github.com/apache/iceberg-go"
+
+	"github.com/zombi-db/zombi/hotrow"
+	"github.com/zombi-db/zombi/hotrow/hotrowtest"
 )
 
 // The fuzz targets check properties, not only the absence of panics. Seed
@@ -20,6 +21,15 @@ import (
 // Run one with, for example:
 //
 //	go test ./ingest/codec -run '^$' -fuzz '^FuzzDecodeEnvelopeJSON$' -fuzztime 20s
+
+// appendJSONString appends s, valid UTF-8, as a JSON string.
+func appendJSONString[T string | []byte](dst []byte, s T) []byte {
+	b, err := json.Marshal(string(s))
+	if err != nil {
+		panic(err)
+	}
+	return append(dst, b...)
+}
 
 // encodeEnvelopeJSON writes env as a JSON envelope, with the payload as a
 // JSON string when asString is set (and the payload is UTF-8), else in
@@ -246,7 +256,7 @@ func FuzzDecodeProto(f *testing.F) {
 }
 
 func FuzzConvert(f *testing.F) {
-	f.Add([]byte(allTypesRow))
+	f.Add([]byte(hotrowtest.AllTypesRow))
 	f.Add([]byte(`{"id":1}`))
 	f.Add([]byte(`{"id":"-1","dec":1.5e1,"big":"-0.0000000001","tstz":1700000000000,"attrs":[{"key":"k","value":null}]}`))
 	f.Add([]byte(`{"id":1,"by_day":[{"key":-719528,"value":[{"n":-1},null]}],"scores":[-0.0,1e-320,"Infinity"]}`))
@@ -257,7 +267,7 @@ func FuzzConvert(f *testing.F) {
 	for _, tc := range convertErrorCases {
 		f.Add([]byte(`{"id":1,"` + tc.col + `":` + tc.in + `}`))
 	}
-	schema := allTypesSchema()
+	schema := hotrowtest.AllTypesSchema()
 	c, err := NewConverter(schema, ConverterOptions{IdempotencyColumn: "key"})
 	if err != nil {
 		f.Fatal(err)
@@ -281,7 +291,7 @@ func FuzzConvert(f *testing.F) {
 		}
 		// The row reads back, renders as JSON that converts to the same
 		// value, and fills an Arrow record.
-		rendered, err := ValueJSON(schema, "t", 0, value)
+		rendered, err := hotrow.ValueJSON(schema, "t", 0, value)
 		if err != nil {
 			t.Fatalf("ValueJSON of Convert(%q): %v", obj, err)
 		}
@@ -292,7 +302,7 @@ func FuzzConvert(f *testing.F) {
 		if err != nil || !bytes.Equal(again, value) || key2 != key {
 			t.Fatalf("Convert(%q) = %x\nrendered %s\nconverts to %x, %v", obj, value, rendered, again, err)
 		}
-		b, err := NewArrowBuilder(mem, schema, "t")
+		b, err := hotrow.NewArrowBuilder(mem, schema, "t")
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -301,88 +311,7 @@ func FuzzConvert(f *testing.F) {
 			t.Fatalf("Append of Convert(%q): %v", obj, err)
 		}
 		rec := b.NewRecord()
-		validate(t, rec)
+		hotrowtest.Validate(t, rec)
 		rec.Release()
-	})
-}
-
-func FuzzEventValue(f *testing.F) {
-	f.Add(int32(0), int64(0), int64(0), "", []byte("p"))
-	f.Add(int32(7), int64(1700000000123000), int64(-1000), "key", []byte{0xff, 0})
-	f.Add(int32(-1<<31), int64(-1<<63), int64(1<<63-1), strings.Repeat("k", 256), []byte{})
-	f.Fuzz(func(t *testing.T, partition int32, ingestMicros, eventMicros int64, key string, payload []byte) {
-		env := Envelope{Payload: payload, Partition: partition, EventTime: time.UnixMicro(eventMicros), IdempotencyKey: key}
-		ingest := time.UnixMicro(ingestMicros)
-		value := AppendEventValue([]byte{0xaa}, env, ingest)[1:]
-		if len(value) > MaxEventValueLen(env) {
-			t.Fatalf("value of %s is %d bytes, MaxEventValueLen says %d", fmtEnvelope(env), len(value), MaxEventValueLen(env))
-		}
-		ev, err := DecodeEventValue(value)
-		if err != nil {
-			t.Fatalf("DecodeEventValue(AppendEventValue(%s)): %v", fmtEnvelope(env), err)
-		}
-		wantEvent := env.EventTime
-		if wantEvent.IsZero() {
-			wantEvent = ingest
-		}
-		if ev.Partition != partition || !ev.IngestTime.Equal(ingest) || !ev.EventTime.Equal(wantEvent) ||
-			ev.IdempotencyKey != key || !bytes.Equal(ev.Payload, payload) {
-			t.Fatalf("round trip of %s at %v: %+v", fmtEnvelope(env), ingest, ev)
-		}
-		et, err := EventTime(value)
-		if err != nil || !et.Equal(wantEvent) {
-			t.Fatalf("EventTime = %v, %v; want %v", et, err, wantEvent)
-		}
-	})
-}
-
-// FuzzDecodeValue feeds arbitrary bytes to the readers of hot values.
-func FuzzDecodeValue(f *testing.F) {
-	f.Add(AppendEventValue(nil, Envelope{Payload: []byte("p"), Partition: 3, IdempotencyKey: "k"}, time.Unix(1, 0)))
-	c, err := NewConverter(allTypesSchema(), ConverterOptions{})
-	if err != nil {
-		f.Fatal(err)
-	}
-	for _, row := range []string{allTypesRow, `{"id":1}`, `{"id":1,"address":{"street":"s","zip":1}}`} {
-		v, _, err := c.Convert([]byte(row))
-		if err != nil {
-			f.Fatal(err)
-		}
-		f.Add(v)
-	}
-	f.Add([]byte{2, 0, 1, 1, tagDecimal, 2, 1, 0x80})
-	schemas := []struct {
-		name   string
-		schema func() *iceberg.Schema
-	}{{"events", EventSchema}, {"all types", allTypesSchema}}
-	mem := memory.NewGoAllocator()
-	f.Fuzz(func(t *testing.T, value []byte) {
-		// A raw event that decodes is in its one canonical encoding.
-		if ev, err := DecodeEventValue(value); err == nil {
-			env := Envelope{Payload: ev.Payload, Partition: ev.Partition, EventTime: ev.EventTime, IdempotencyKey: ev.IdempotencyKey}
-			if again := AppendEventValue(nil, env, ev.IngestTime); !bytes.Equal(again, value) {
-				t.Fatalf("DecodeEventValue(%x) = %+v, which encodes as %x", value, ev, again)
-			}
-		}
-		// Arrow and JSON readers agree on what they accept.
-		for _, s := range schemas {
-			schema := s.schema()
-			b, err := NewArrowBuilder(mem, schema, "t")
-			if err != nil {
-				t.Fatal(err)
-			}
-			appendErr := b.Append(1, value)
-			rendered, renderErr := ValueJSON(schema, "t", 1, value)
-			if (appendErr == nil) != (renderErr == nil) {
-				t.Fatalf("%s: %x: Append: %v; ValueJSON: %v", s.name, value, appendErr, renderErr)
-			}
-			if renderErr == nil && !json.Valid(rendered) {
-				t.Fatalf("%s: ValueJSON(%x) rendered invalid JSON %q", s.name, value, rendered)
-			}
-			rec := b.NewRecord()
-			validate(t, rec)
-			rec.Release()
-			b.Release()
-		}
 	})
 }

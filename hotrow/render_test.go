@@ -1,22 +1,25 @@
-package codec
+package hotrow_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"testing"
 	"time"
+
+	. "github.com/zombi-db/zombi/hotrow"
 )
 
 func TestValueJSONEvents(t *testing.T) {
 	ingest := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	var out bytes.Buffer
-	for i, env := range []Envelope{
+	for i, ev := range []Event{
 		{Payload: []byte(`{"user":"u1","n":1}`), Partition: 2, EventTime: ms(1700000000123), IdempotencyKey: "k1"},
 		{Payload: []byte{0xff, 0x00, 'a'}},                                    // binary: payload_base64 only
 		{Payload: []byte("line\n\"quoted\"\t\x01 é"), IdempotencyKey: "ké\""}, // escapes
 		{Payload: []byte{}, EventTime: ms(0)},
 	} {
-		rendered, err := ValueJSON(EventSchema(), `ns.t"1`, uint64(100+i), AppendEventValue(nil, env, ingest))
+		ev.IngestTime = ingest
+		rendered, err := ValueJSON(EventSchema(), `ns.t"1`, uint64(100+i), AppendEventValue(nil, ev))
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -30,11 +33,11 @@ func TestValueJSONEvents(t *testing.T) {
 		if err := json.Unmarshal(rendered, &back); err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(back.PayloadBase64, env.Payload) {
-			t.Errorf("payload_base64 %q, want %q", back.PayloadBase64, env.Payload)
+		if !bytes.Equal(back.PayloadBase64, ev.Payload) {
+			t.Errorf("payload_base64 %q, want %q", back.PayloadBase64, ev.Payload)
 		}
-		if back.Payload != nil && *back.Payload != string(env.Payload) {
-			t.Errorf("payload %q, want %q", *back.Payload, env.Payload)
+		if back.Payload != nil && *back.Payload != string(ev.Payload) {
+			t.Errorf("payload %q, want %q", *back.Payload, ev.Payload)
 		}
 		out.Write(rendered)
 		out.WriteByte('\n')
@@ -57,7 +60,7 @@ func TestAppendFloatJSON(t *testing.T) {
 		{float64(float32(1e-7)), 32, "1e-7"},
 		{float64(float32(3e38)), 32, "3e+38"},
 	} {
-		if got := string(appendFloatJSON(nil, tc.f, tc.bits)); got != tc.want {
+		if got := string(AppendFloatJSON(nil, tc.f, tc.bits)); got != tc.want {
 			t.Errorf("appendFloatJSON(%v, %d) = %s, want %s", tc.f, tc.bits, got, tc.want)
 		}
 	}

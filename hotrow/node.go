@@ -1,4 +1,4 @@
-package codec
+package hotrow
 
 import (
 	"fmt"
@@ -7,7 +7,7 @@ import (
 	"github.com/apache/iceberg-go"
 )
 
-// Kind is an Iceberg type as the codec handles it.
+// Kind is an Iceberg type as format 2 handles it.
 type Kind uint8
 
 const (
@@ -36,8 +36,8 @@ const (
 	KindMap
 )
 
-// A Node is a field or type of a schema, prepared for converting and
-// reading values.
+// A Node is a field or type of a schema, prepared for writing and reading
+// values.
 type Node struct {
 	Kind Kind
 	Type iceberg.Type
@@ -160,7 +160,7 @@ func structNode(t *iceberg.StructType) (*Node, error) {
 	return n, nil
 }
 
-// Unsupported returns n or the first type within it that has no codec
+// Unsupported returns n or the first type within it that has no values
 // (KindUnsupported), or nil.
 func (n *Node) Unsupported() *Node {
 	switch n.Kind {

@@ -1,4 +1,4 @@
-package codec
+package hotrow
 
 import (
 	"fmt"

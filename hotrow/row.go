@@ -1,9 +1,12 @@
-package codec
+package hotrow
 
 import (
+	"encoding/binary"
 	"fmt"
 	"math"
 	"unicode/utf8"
+
+	"github.com/apache/arrow-go/v18/arrow/decimal128"
 )
 
 // Format 2, a typed row:
@@ -76,11 +79,151 @@ var tagNames = [numTags]string{
 
 const maxDecimalDigits = 38
 
-// Bounds of timestamps in microseconds.
-var (
-	minMicros = minUnixSec * 1e6
-	maxMicros = maxUnixSec*1e6 + 999_999
+// Dates and timestamps are in the years 0000 to 9999, the years RFC 3339
+// and Iceberg's text forms can write: from MinUnixSec to MaxUnixSec, and
+// from day MinDay to MaxDay since 1970-01-01.
+const (
+	MinUnixSec int64 = -62167219200 // 0000-01-01T00:00:00Z
+	MaxUnixSec int64 = 253402300799 // 9999-12-31T23:59:59Z
+	MinDay           = MinUnixSec / 86400
+	MaxDay           = MaxUnixSec / 86400
 )
+
+// Bounds of timestamps in microseconds.
+const (
+	minMicros = MinUnixSec * 1e6
+	maxMicros = MaxUnixSec*1e6 + 999_999
+)
+
+const microsPerDay = 86400 * 1_000_000
+
+// maxDepth bounds the nesting of a value. It is no less than the nesting
+// of JSON that package codec accepts, so every row its Converter writes
+// reads back.
+const maxDepth = 1000
+
+// Writing format 2: AppendRowHeader, then the row's columns as the body of
+// a struct: AppendCount with the number of non-null fields, then for each
+// of them, by ascending field ID, AppendFieldID and the field's value. A
+// value is written by one of the Append functions below; a struct, list or
+// map by AppendStruct, AppendList or AppendMap and then its body: a
+// struct's as above, a list's count and elements, a map's count and
+// entries (a key, never null, then a value). InsertCount puts a count in
+// front of the elements or entries written before it was known.
+//
+// The Append functions do not check what they write: the caller does, and
+// the readers reject a value the format does not allow as malformed
+// (a date outside MinDay..MaxDay, a time of a day or more, a timestamp in
+// microseconds outside the seconds MinUnixSec..MaxUnixSec, a string that
+// is not UTF-8, a decimal scale above 38, a map key that is null, ...).
+
+// AppendRowHeader appends the start of a row in the schema with ID
+// schemaID: the format byte and the schema ID.
+func AppendRowHeader(dst []byte, schemaID int) []byte {
+	return binary.AppendUvarint(append(dst, FormatRow), uint64(schemaID))
+}
+
+// AppendCount appends the number of fields of a struct, elements of a list
+// or entries of a map.
+func AppendCount(dst []byte, n int) []byte { return binary.AppendUvarint(dst, uint64(n)) }
+
+// InsertCount inserts count n at dst[at], in front of the elements or
+// entries of a list or map appended since at.
+func InsertCount(dst []byte, at, n int) []byte {
+	var b [binary.MaxVarintLen64]byte
+	enc := binary.AppendUvarint(b[:0], uint64(n))
+	dst = append(dst, enc...)
+	copy(dst[at+len(enc):], dst[at:len(dst)-len(enc)])
+	copy(dst[at:], enc)
+	return dst
+}
+
+// AppendFieldID appends the field ID of the struct field whose value
+// follows.
+func AppendFieldID(dst []byte, id int) []byte { return binary.AppendUvarint(dst, uint64(id)) }
+
+// AppendNull appends a null list element or map value.
+func AppendNull(dst []byte) []byte { return append(dst, tagNull) }
+
+// AppendBool appends a boolean.
+func AppendBool(dst []byte, v bool) []byte {
+	if v {
+		return append(dst, tagTrue)
+	}
+	return append(dst, tagFalse)
+}
+
+// AppendInt appends an int.
+func AppendInt(dst []byte, v int32) []byte { return binary.AppendVarint(append(dst, tagInt), int64(v)) }
+
+// AppendLong appends a long.
+func AppendLong(dst []byte, v int64) []byte { return binary.AppendVarint(append(dst, tagLong), v) }
+
+// AppendFloat appends a float.
+func AppendFloat(dst []byte, v float32) []byte {
+	return binary.LittleEndian.AppendUint32(append(dst, tagFloat), math.Float32bits(v))
+}
+
+// AppendDouble appends a double.
+func AppendDouble(dst []byte, v float64) []byte {
+	return binary.LittleEndian.AppendUint64(append(dst, tagDouble), math.Float64bits(v))
+}
+
+// AppendDecimal appends a decimal of scale scale, as its unscaled value.
+func AppendDecimal(dst []byte, scale int, unscaled decimal128.Num) []byte {
+	dst = binary.AppendUvarint(append(dst, tagDecimal), uint64(scale))
+	var buf [16]byte
+	b := appendDecimalBytes(buf[:0], int128{uint64(unscaled.HighBits()), unscaled.LowBits()})
+	dst = binary.AppendUvarint(dst, uint64(len(b)))
+	return append(dst, b...)
+}
+
+// AppendDate appends a date, in days since 1970-01-01.
+func AppendDate(dst []byte, days int32) []byte {
+	return binary.AppendVarint(append(dst, tagDate), int64(days))
+}
+
+// AppendTime appends a time, in microseconds since midnight.
+func AppendTime(dst []byte, micros int64) []byte {
+	return binary.AppendVarint(append(dst, tagTime), micros)
+}
+
+// AppendTimestamp appends a timestamp of kind k since 1970-01-01T00:00:00
+// (UTC for the tz kinds): in microseconds for KindTimestamp and
+// KindTimestampTz, nanoseconds for KindTimestampNs and KindTimestampTzNs.
+func AppendTimestamp(dst []byte, k Kind, v int64) []byte {
+	return binary.AppendVarint(append(dst, k.tag()), v)
+}
+
+// AppendString appends a string.
+func AppendString(dst, s []byte) []byte {
+	dst = binary.AppendUvarint(append(dst, tagString), uint64(len(s)))
+	return append(dst, s...)
+}
+
+// AppendUUID appends a UUID.
+func AppendUUID(dst []byte, u [16]byte) []byte { return append(append(dst, tagUUID), u[:]...) }
+
+// AppendFixed appends a fixed value.
+func AppendFixed(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(append(dst, tagFixed), uint64(len(b)))
+	return append(dst, b...)
+}
+
+// AppendBinary appends a binary value.
+func AppendBinary(dst, b []byte) []byte {
+	dst = binary.AppendUvarint(append(dst, tagBinary), uint64(len(b)))
+	return append(dst, b...)
+}
+
+// AppendStruct appends the start of a struct; its body follows.
+func AppendStruct(dst []byte) []byte { return append(dst, tagStruct) }
+
+// AppendList appends the start of a list; its count and elements follow.
+func AppendList(dst []byte) []byte { return append(dst, tagList) }
+
+// AppendMap appends the start of a map; its count and entries follow.
+func AppendMap(dst []byte) []byte { return append(dst, tagMap) }
 
 // fieldValue is one field of an encoded struct: its tag and the bytes of
 // its value after the tag.
@@ -160,7 +303,7 @@ func checkValue(r *valueReader, tag byte, depth int) []byte {
 			r.fail("decimal bytes not minimal")
 		}
 	case tagDate:
-		if v := r.varint(); v < minDay || v > maxDay {
+		if v := r.varint(); v < MinDay || v > MaxDay {
 			r.fail("date %d out of range", v)
 		}
 	case tagTime:

@@ -1,4 +1,4 @@
-package codec
+package hotrow
 
 import (
 	"encoding/base64"
@@ -14,8 +14,9 @@ import (
 // ValueJSON renders the hot value of event seq of table as a JSON object
 // keyed by the column names of schema, the table's current schema, in
 // schema order; columns without a value are null. Values map to columns as
-// in ArrowBuilder.Append and are written in the forms Converter accepts,
-// so a rendered typed row converts back to the same value:
+// in ArrowBuilder.Append and are written in the forms package codec's
+// Converter accepts, so a rendered typed row converts back to the same
+// value:
 //
 //	boolean, int, long     JSON true/false, numbers
 //	float, double          JSON numbers (shortest exact form), or the strings
@@ -123,7 +124,7 @@ func eventJSON(root *Node, table string, seq uint64, value []byte) ([]byte, erro
 		case EventFieldTable:
 			dst = appendJSONString(dst, validUTF8(table))
 		case EventFieldPartition:
-			dst = appendInt(dst, int64(ev.Partition))
+			dst = appendIntText(dst, int64(ev.Partition))
 		case EventFieldEventTime:
 			dst = appendMicrosJSON(dst, ev.EventTime.UnixMicro(), true)
 		case EventFieldIngestTime:
@@ -275,7 +276,7 @@ func appendValueJSON(dst []byte, n *Node, tag byte, body []byte, path *Path) ([]
 	case KindBool:
 		return strconv.AppendBool(dst, v.i == 1), nil
 	case KindInt, KindLong:
-		return appendInt(dst, v.i), nil
+		return appendIntText(dst, v.i), nil
 	case KindFloat:
 		return appendFloatJSON(dst, v.f, 32), nil
 	case KindDouble:

@@ -1,6 +1,7 @@
-package codec
+package hotrow
 
 import (
+	"errors"
 	"fmt"
 	"strconv"
 	"strings"
@@ -47,6 +48,11 @@ func (ps Path) String() string {
 	return b.String()
 }
 
-func (ps Path) errorf(format string, args ...any) *FieldError {
-	return &FieldError{Path: ps.String(), Reason: fmt.Sprintf(format, args...)}
+// errorf returns an error about the value at ps: "address.zip: reason".
+func (ps Path) errorf(format string, args ...any) error {
+	reason := fmt.Sprintf(format, args...)
+	if path := ps.String(); path != "" {
+		return errors.New(path + ": " + reason)
+	}
+	return errors.New(reason)
 }

@@ -1,4 +1,4 @@
-package codec
+package hotrow_test
 
 import (
 	"bytes"
@@ -12,6 +12,9 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/apache/iceberg-go"
+
+	. "github.com/zombi-db/zombi/hotrow"
+	"github.com/zombi-db/zombi/hotrow/hotrowtest"
 )
 
 func newArrowBuilder(t *testing.T, schema *iceberg.Schema, table string) (*ArrowBuilder, *memory.CheckedAllocator) {
@@ -40,8 +43,8 @@ func TestArrowBuilderEvents(t *testing.T) {
 	defer b.Release()
 	ingest := time.Date(2024, 5, 6, 7, 8, 9, 123456789, time.UTC)
 	values := [][]byte{
-		AppendEventValue(nil, Envelope{Payload: []byte(`{"a":1}`), Partition: 2, EventTime: ms(1700000000123), IdempotencyKey: "k1"}, ingest),
-		AppendEventValue(nil, Envelope{Payload: []byte{0xff, 0}}, ingest),
+		AppendEventValue(nil, Event{Payload: []byte(`{"a":1}`), Partition: 2, EventTime: ms(1700000000123), IngestTime: ingest, IdempotencyKey: "k1"}),
+		AppendEventValue(nil, Event{Payload: []byte{0xff, 0}, IngestTime: ingest}),
 	}
 	for i, v := range values {
 		if err := b.Append(uint64(10+i), v); err != nil {
@@ -75,16 +78,9 @@ func TestArrowBuilderEvents(t *testing.T) {
 }
 
 func TestArrowBuilderAllTypes(t *testing.T) {
-	schema := allTypesSchema()
-	c := newConverter(t, schema, ConverterOptions{})
-	value, _, err := c.Convert([]byte(allTypesRow))
-	if err != nil {
-		t.Fatal(err)
-	}
-	minimal, _, err := c.Convert([]byte(`{"id":2}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := hotrowtest.AllTypesSchema()
+	value := convert(t, schema, hotrowtest.AllTypesRow)
+	minimal := convert(t, schema, `{"id":2}`)
 	b, _ := newArrowBuilder(t, schema, "t")
 	defer b.Release()
 	for _, v := range [][]byte{value, minimal} {
@@ -94,7 +90,7 @@ func TestArrowBuilderAllTypes(t *testing.T) {
 	}
 	rec := b.NewRecord()
 	defer rec.Release()
-	validate(t, rec)
+	hotrowtest.Validate(t, rec)
 	golden(t, "all_types_arrow.golden", []byte(recordJSON(t, rec)))
 
 	// Spot checks of what the JSON rendering of Arrow values hides.
@@ -141,11 +137,7 @@ func TestArrowBuilderSchemaEvolution(t *testing.T) {
 		iceberg.NestedField{ID: 12, Name: "added", Type: p.String},
 		iceberg.NestedField{ID: 10, Name: "counts", Type: &iceberg.ListType{ElementID: 11, Element: p.Int64}},
 	)
-	c := newConverter(t, v1, ConverterOptions{})
-	value, _, err := c.Convert([]byte(`{"id":7,"name":"n","score":1.5,"amount":"12.34","day":"2024-03-01","gone":"g","loc":{"x":3},"counts":[1,null]}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	value := convert(t, v1, `{"id":7,"name":"n","score":1.5,"amount":"12.34","day":"2024-03-01","gone":"g","loc":{"x":3},"counts":[1,null]}`)
 	b, _ := newArrowBuilder(t, v2, "t")
 	defer b.Release()
 	if err := b.Append(0, value); err != nil {
@@ -200,12 +192,8 @@ func TestArrowBuilderSchemaEvolution(t *testing.T) {
 // TestArrowBuilderFailedAppendLeavesNoRow checks that an error part way
 // through a row appends nothing.
 func TestArrowBuilderFailedAppendLeavesNoRow(t *testing.T) {
-	schema := allTypesSchema()
-	c := newConverter(t, schema, ConverterOptions{})
-	good, _, err := c.Convert([]byte(allTypesRow))
-	if err != nil {
-		t.Fatal(err)
-	}
+	schema := hotrowtest.AllTypesSchema()
+	good := convert(t, schema, hotrowtest.AllTypesRow)
 	b, _ := newArrowBuilder(t, schema, "t")
 	defer b.Release()
 	// The same row with its last list's last element corrupted: the check
@@ -226,19 +214,19 @@ func TestArrowBuilderFailedAppendLeavesNoRow(t *testing.T) {
 			t.Errorf("column %s has %d rows", rec.ColumnName(int(i)), got)
 		}
 	}
-	validate(t, rec)
+	hotrowtest.Validate(t, rec)
 }
 
 func TestArrowBuilderEventErrors(t *testing.T) {
 	p := iceberg.PrimitiveTypes
-	ev := AppendEventValue(nil, Envelope{Payload: []byte("x")}, time.Unix(1, 0))
+	ev := AppendEventValue(nil, Event{Payload: []byte("x"), IngestTime: time.Unix(1, 0)})
 	for _, tc := range []struct {
 		name   string
 		schema *iceberg.Schema
 		value  []byte
 		want   string
 	}{
-		{"typed table", allTypesSchema(), ev, "column b (field ID 2) is boolean; raw events have string"},
+		{"typed table", hotrowtest.AllTypesSchema(), ev, "column b (field ID 2) is boolean; raw events have string"},
 		{"wrong type", iceberg.NewSchema(0, iceberg.NestedField{ID: 4, Name: "payload", Type: p.String, Required: true}), ev, "column payload (field ID 4) is string; raw events have binary"},
 		{"extra required column", iceberg.NewSchema(0, iceberg.NestedField{ID: 8, Name: "extra", Type: p.String, Required: true}), ev, "required column extra is not in raw events"},
 		{"required key", iceberg.NewSchema(0, iceberg.NestedField{ID: 6, Name: "key", Type: p.String, Required: true}), ev, "required column key has no value: the event has no idempotency key"},
@@ -269,7 +257,7 @@ func TestArrowBuilderEventErrors(t *testing.T) {
 	)
 	b, _ := newArrowBuilder(t, evolved, "t")
 	defer b.Release()
-	if err := b.Append(5, AppendEventValue(nil, Envelope{Payload: []byte("x"), Partition: 9}, time.Unix(1, 0))); err != nil {
+	if err := b.Append(5, AppendEventValue(nil, Event{Payload: []byte("x"), Partition: 9, IngestTime: time.Unix(1, 0)})); err != nil {
 		t.Fatal(err)
 	}
 	rec := b.NewRecord()
@@ -277,7 +265,7 @@ func TestArrowBuilderEventErrors(t *testing.T) {
 	if got, want := recordJSON(t, rec), `{"body":"eA==","note":null,"partition":9,"seq":5}`+"\n"; got != want {
 		t.Errorf("record %s, want %s", got, want)
 	}
-	rendered, err := ValueJSON(evolved, "t", 5, AppendEventValue(nil, Envelope{Payload: []byte("x"), Partition: 9}, time.Unix(1, 0)))
+	rendered, err := ValueJSON(evolved, "t", 5, AppendEventValue(nil, Event{Payload: []byte("x"), Partition: 9, IngestTime: time.Unix(1, 0)}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -293,10 +281,7 @@ func TestArrowBuilderUnsupportedColumns(t *testing.T) {
 		iceberg.NestedField{ID: 2, Name: "v", Type: iceberg.VariantType{}},
 		iceberg.NestedField{ID: 3, Name: "u", Type: p.Unknown},
 	)
-	value, _, err := newConverter(t, schema, ConverterOptions{}).Convert([]byte(`{"a":1,"v":null}`))
-	if err != nil {
-		t.Fatal(err)
-	}
+	value := convert(t, schema, `{"a":1,"v":null}`)
 	b, _ := newArrowBuilder(t, schema, "t")
 	defer b.Release()
 	if err := b.Append(0, value); err != nil {
@@ -308,21 +293,9 @@ func TestArrowBuilderUnsupportedColumns(t *testing.T) {
 		t.Errorf("variant and unknown columns are not null: %s", recordJSON(t, rec))
 	}
 	// A stored value for such a column is an error.
-	bad := []byte{2, 0, 1, 3, tagInt, 2}
+	bad := []byte{2, 0, 1, 3, TagInt, 2}
 	if err := b.Append(0, bad); err == nil || err.Error() != "u: stored int value does not fit column type unknown" {
 		t.Errorf("Append: %v", err)
-	}
-}
-
-// validate checks the columns of rec that can check themselves.
-func validate(t *testing.T, rec arrow.RecordBatch) {
-	t.Helper()
-	for i, col := range rec.Columns() {
-		if v, ok := col.(interface{ ValidateFull() error }); ok {
-			if err := v.ValidateFull(); err != nil {
-				t.Errorf("column %s: %v", rec.ColumnName(i), err)
-			}
-		}
 	}
 }
 
@@ -335,9 +308,9 @@ func TestMalformedRowValues(t *testing.T) {
 		iceberg.NestedField{ID: 2, Name: "m", Type: &iceberg.MapType{KeyID: 3, KeyType: p.String, ValueID: 4, ValueType: p.String}},
 	)
 	row := func(body ...byte) []byte { return append([]byte{2, 0}, body...) }
-	deep := row(1, 1, tagList)
-	for range maxDepth + 1 {
-		deep = append(deep, 1, tagList)
+	deep := row(1, 1, TagList)
+	for range MaxDepth + 1 {
+		deep = append(deep, 1, TagList)
 	}
 	deep = append(deep, 0)
 	for _, tc := range []struct {
@@ -346,31 +319,31 @@ func TestMalformedRowValues(t *testing.T) {
 		want  string
 	}{
 		{"schema ID", []byte{2, 0x80, 0x80, 0x80, 0x80, 0x08, 0}, "schema ID 2147483648 out of range"},
-		{"field IDs out of order", row(2, 2, tagLong, 2, 1, tagLong, 2), "field ID 1 out of order"},
-		{"repeated field ID", row(2, 1, tagLong, 2, 1, tagLong, 2), "field ID 1 out of order"},
-		{"field ID 0", row(1, 0, tagLong, 2), "field ID 0 out of order"},
-		{"null field", row(1, 1, tagNull), "null struct field 1"},
+		{"field IDs out of order", row(2, 2, TagLong, 2, 1, TagLong, 2), "field ID 1 out of order"},
+		{"repeated field ID", row(2, 1, TagLong, 2, 1, TagLong, 2), "field ID 1 out of order"},
+		{"field ID 0", row(1, 0, TagLong, 2), "field ID 0 out of order"},
+		{"null field", row(1, 1, TagNull), "null struct field 1"},
 		{"unknown tag", row(1, 1, 21), "unknown tag 21"},
-		{"int range", row(1, 1, tagInt, 0x80, 0x80, 0x80, 0x80, 0x10), "int 2147483648 out of range"},
-		{"decimal scale", row(1, 1, tagDecimal, 39, 1, 0), "decimal scale 39 out of range"},
-		{"decimal empty", row(1, 1, tagDecimal, 2, 0), "decimal of 0 bytes"},
-		{"decimal long", row(1, 1, tagDecimal, 2, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17), "decimal of 17 bytes"},
-		{"decimal not minimal", row(1, 1, tagDecimal, 2, 2, 0, 1), "decimal bytes not minimal"},
-		{"decimal not minimal negative", row(1, 1, tagDecimal, 2, 2, 0xff, 0x80), "decimal bytes not minimal"},
-		{"date range", row(1, 1, tagDate, 0xff, 0xff, 0xff, 0xff, 0x0f), "date -2147483648 out of range"},
-		{"time negative", row(1, 1, tagTime, 1), "time -1 out of range"},
-		{"time past midnight", binary.AppendVarint(row(1, 1, tagTime), microsPerDay), "time 86400000000 out of range"},
-		{"timestamp range", row(1, 1, tagTimestampTz, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), "timestamp 9223372036854775807 out of range"},
-		{"string not UTF-8", row(1, 1, tagString, 1, 0xff), "string is not UTF-8"},
-		{"null map key", row(1, 2, tagMap, 1, tagNull, tagNull), "null map key"},
-		{"truncated float", row(1, 1, tagFloat, 0, 0), "unexpected end"},
-		{"truncated uuid", row(1, 1, tagUUID, 0), "unexpected end"},
-		{"truncated struct", row(2, 1, tagLong, 2), "bad varint"},
-		{"list count", row(1, 1, tagList, 5, tagNull), "length 5 beyond the end"},
+		{"int range", row(1, 1, TagInt, 0x80, 0x80, 0x80, 0x80, 0x10), "int 2147483648 out of range"},
+		{"decimal scale", row(1, 1, TagDecimal, 39, 1, 0), "decimal scale 39 out of range"},
+		{"decimal empty", row(1, 1, TagDecimal, 2, 0), "decimal of 0 bytes"},
+		{"decimal long", row(1, 1, TagDecimal, 2, 17, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17), "decimal of 17 bytes"},
+		{"decimal not minimal", row(1, 1, TagDecimal, 2, 2, 0, 1), "decimal bytes not minimal"},
+		{"decimal not minimal negative", row(1, 1, TagDecimal, 2, 2, 0xff, 0x80), "decimal bytes not minimal"},
+		{"date range", row(1, 1, TagDate, 0xff, 0xff, 0xff, 0xff, 0x0f), "date -2147483648 out of range"},
+		{"time negative", row(1, 1, TagTime, 1), "time -1 out of range"},
+		{"time past midnight", binary.AppendVarint(row(1, 1, TagTime), MicrosPerDay), "time 86400000000 out of range"},
+		{"timestamp range", row(1, 1, TagTimestampTz, 0xfe, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0x01), "timestamp 9223372036854775807 out of range"},
+		{"string not UTF-8", row(1, 1, TagString, 1, 0xff), "string is not UTF-8"},
+		{"null map key", row(1, 2, TagMap, 1, TagNull, TagNull), "null map key"},
+		{"truncated float", row(1, 1, TagFloat, 0, 0), "unexpected end"},
+		{"truncated uuid", row(1, 1, TagUUID, 0), "unexpected end"},
+		{"truncated struct", row(2, 1, TagLong, 2), "bad varint"},
+		{"list count", row(1, 1, TagList, 5, TagNull), "length 5 beyond the end"},
 		{"too deep", deep, "nested deeper than 1000 levels"},
 	} {
 		b, _ := newArrowBuilder(t, schema, "t")
-		if err := b.Append(0, tc.value); !errors.Is(err, errValue) || !strings.Contains(err.Error(), tc.want) {
+		if err := b.Append(0, tc.value); !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: Append: %v, want %q", tc.name, err, tc.want)
 		}
 		if _, err := ValueJSON(schema, "t", 0, tc.value); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -383,27 +356,27 @@ func TestMalformedRowValues(t *testing.T) {
 func TestReadPromotionLimits(t *testing.T) {
 	p := iceberg.PrimitiveTypes
 	// A date promoted to timestamp_ns must fit its years.
-	value := []byte{2, 0, 1, 1, tagDate}
+	value := []byte{2, 0, 1, 1, TagDate}
 	value = binary.AppendVarint(value, 365*1000) // year 2969
 	ns := iceberg.NewSchema(1, iceberg.NestedField{ID: 1, Name: "d", Type: p.TimestampNs})
 	want := "d: date 2969-05-03 does not fit timestamp_ns"
 	if _, err := ValueJSON(ns, "t", 0, value); err == nil || err.Error() != want {
 		t.Errorf("ValueJSON: %v, want %q", err, want)
 	}
-	small := []byte{2, 0, 1, 1, tagDate, 2}
+	small := []byte{2, 0, 1, 1, TagDate, 2}
 	got, err := ValueJSON(ns, "t", 0, small)
 	if err != nil || string(got) != `{"d":"1970-01-02T00:00:00"}` {
 		t.Errorf("ValueJSON: %s, %v", got, err)
 	}
 	// A fixed value of another length than the column's.
 	fixed := iceberg.NewSchema(1, iceberg.NestedField{ID: 1, Name: "f", Type: iceberg.FixedTypeOf(3)})
-	if _, err := ValueJSON(fixed, "t", 0, []byte{2, 0, 1, 1, tagFixed, 2, 0, 0}); err == nil || err.Error() != "f: stored fixed value has 2 bytes, column fixed[3]" {
+	if _, err := ValueJSON(fixed, "t", 0, []byte{2, 0, 1, 1, TagFixed, 2, 0, 0}); err == nil || err.Error() != "f: stored fixed value has 2 bytes, column fixed[3]" {
 		t.Errorf("ValueJSON: %v", err)
 	}
 	// Sequence numbers beyond a long.
 	b, _ := newArrowBuilder(t, EventSchema(), "t")
 	defer b.Release()
-	if err := b.Append(1<<63, AppendEventValue(nil, Envelope{}, time.Unix(0, 0))); err == nil || err.Error() != "sequence 9223372036854775808 out of range" {
+	if err := b.Append(1<<63, AppendEventValue(nil, Event{IngestTime: time.Unix(0, 0)})); err == nil || err.Error() != "sequence 9223372036854775808 out of range" {
 		t.Errorf("Append: %v", err)
 	}
 }

@@ -1,16 +1,19 @@
-package codec
+package hotrow_test
 
 import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"fmt"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go"
+
+	. "github.com/zombi-db/zombi/hotrow"
 )
+
+func ms(v int64) time.Time { return time.UnixMilli(v).UTC() }
 
 func TestEventSchema(t *testing.T) {
 	s := EventSchema()
@@ -53,24 +56,24 @@ func TestAppendEventValue(t *testing.T) {
 	ingest := time.Date(2024, 1, 2, 3, 4, 5, 123456789, time.UTC) // 1704164645123456 µs
 	for _, tc := range []struct {
 		name string
-		env  Envelope
+		in   Event
 		want []byte
 	}{
 		{
 			"no event time, no key",
-			Envelope{Payload: []byte("hi")},
+			Event{Payload: []byte("hi"), IngestTime: ingest},
 			// 1, zigzag(1704164645123456) as varint, delta 0, partition 0, key len 0, payload len 2, "hi"
 			[]byte{1, 0x80, 0xd6, 0xfd, 0x84, 0xb8, 0xfb, 0x86, 0x06, 0, 0, 0, 2, 'h', 'i'},
 		},
 		{
 			"event time 1ms earlier, partition 3, key",
-			Envelope{Payload: []byte{}, Partition: 3, EventTime: ingest.Add(-time.Millisecond), IdempotencyKey: "k"},
+			Event{Payload: []byte{}, Partition: 3, EventTime: ingest.Add(-time.Millisecond), IngestTime: ingest, IdempotencyKey: "k"},
 			// delta -1000 µs: zigzag 1999 = 0xcf 0x0f; partition zigzag 6
 			[]byte{1, 0x80, 0xd6, 0xfd, 0x84, 0xb8, 0xfb, 0x86, 0x06, 0xcf, 0x0f, 6, 1, 'k', 0},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			got := AppendEventValue([]byte("prefix"), tc.env, ingest)
+			got := AppendEventValue([]byte("prefix"), tc.in)
 			if !bytes.Equal(got, append([]byte("prefix"), tc.want...)) {
 				t.Fatalf("AppendEventValue = %x, want prefix + %x", got, tc.want)
 			}
@@ -78,13 +81,13 @@ func TestAppendEventValue(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			wantEvent := tc.env.EventTime
+			wantEvent := tc.in.EventTime
 			if wantEvent.IsZero() {
 				wantEvent = ingest
 			}
 			if !ev.IngestTime.Equal(ingest.Truncate(time.Microsecond)) || !ev.EventTime.Equal(wantEvent.Truncate(time.Microsecond)) ||
-				ev.Partition != tc.env.Partition || ev.IdempotencyKey != tc.env.IdempotencyKey || !bytes.Equal(ev.Payload, tc.env.Payload) {
-				t.Fatalf("DecodeEventValue = %+v, want %+v", ev, tc.env)
+				ev.Partition != tc.in.Partition || ev.IdempotencyKey != tc.in.IdempotencyKey || !bytes.Equal(ev.Payload, tc.in.Payload) {
+				t.Fatalf("DecodeEventValue = %+v, want %+v", ev, tc.in)
 			}
 			if ev.EventTime.Location() != time.UTC || ev.IngestTime.Location() != time.UTC {
 				t.Fatal("times are not in UTC")
@@ -108,22 +111,22 @@ func TestEventValueExtremes(t *testing.T) {
 		{time.UnixMicro(1<<63 - 1), time.UnixMicro(-1 << 63)},
 	} {
 		for _, p := range []int32{0, 1, -1, 1<<31 - 1, -1 << 31} {
-			env := Envelope{Payload: bytes.Repeat([]byte{0xab}, 300), Partition: p, EventTime: tc.event, IdempotencyKey: strings.Repeat("é", 128)}
-			v := AppendEventValue(nil, env, tc.ingest)
+			in := Event{Payload: bytes.Repeat([]byte{0xab}, 300), Partition: p, EventTime: tc.event, IngestTime: tc.ingest, IdempotencyKey: strings.Repeat("é", 128)}
+			v := AppendEventValue(nil, in)
 			ev, err := DecodeEventValue(v)
 			if err != nil {
 				t.Fatal(err)
 			}
 			if !ev.EventTime.Equal(tc.event) || !ev.IngestTime.Equal(tc.ingest) || ev.Partition != p ||
-				ev.IdempotencyKey != env.IdempotencyKey || !bytes.Equal(ev.Payload, env.Payload) {
-				t.Fatalf("round trip of %+v at %v = %+v", env, tc.ingest, ev)
+				ev.IdempotencyKey != in.IdempotencyKey || !bytes.Equal(ev.Payload, in.Payload) {
+				t.Fatalf("round trip of %+v at %v = %+v", in, tc.ingest, ev)
 			}
 		}
 	}
 }
 
 func TestDecodeEventValueErrors(t *testing.T) {
-	good := AppendEventValue(nil, Envelope{Payload: []byte("p"), Partition: 1, IdempotencyKey: "k"}, time.Unix(1, 0))
+	good := AppendEventValue(nil, Event{Payload: []byte("p"), Partition: 1, IdempotencyKey: "k", IngestTime: time.Unix(1, 0)})
 	for _, tc := range []struct {
 		name  string
 		value []byte
@@ -142,7 +145,7 @@ func TestDecodeEventValueErrors(t *testing.T) {
 		{"huge length", []byte{1, 0, 0, 0, 0xff, 0xff, 0xff, 0xff, 0x0f}, "beyond the end"},
 	} {
 		_, err := DecodeEventValue(tc.value)
-		if !errors.Is(err, errValue) || !strings.Contains(err.Error(), tc.want) {
+		if !errors.Is(err, ErrValue) || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("%s: DecodeEventValue(%x) = %v, want %q", tc.name, tc.value, err, tc.want)
 		}
 	}
@@ -166,7 +169,7 @@ func TestEventPartitionSpecPanicsOnForeignSchema(t *testing.T) {
 // TestEventKeyNotUTF8 covers keys that came from an HTTP header without
 // being checked: readers still produce valid strings.
 func TestEventKeyNotUTF8(t *testing.T) {
-	value := AppendEventValue(nil, Envelope{Payload: []byte("p"), IdempotencyKey: "a\xffb"}, time.Unix(0, 0))
+	value := AppendEventValue(nil, Event{Payload: []byte("p"), IdempotencyKey: "a\xffb", IngestTime: time.Unix(0, 0)})
 	ev, err := DecodeEventValue(value)
 	if err != nil || ev.IdempotencyKey != "a\xffb" {
 		t.Fatalf("DecodeEventValue: %q, %v", ev.IdempotencyKey, err)
@@ -177,21 +180,5 @@ func TestEventKeyNotUTF8(t *testing.T) {
 	}
 	if !json.Valid(rendered) || !bytes.Contains(rendered, []byte(`"idempotency_key":"a`+"\uFFFD"+`b"`)) {
 		t.Fatalf("ValueJSON = %s", rendered)
-	}
-}
-
-func TestCheckIdempotencyKey(t *testing.T) {
-	for _, tc := range []struct {
-		key, want string
-	}{
-		{"", ""},
-		{strings.Repeat("é", 128), ""},
-		{strings.Repeat("k", 257), "Idempotency-Key: longer than 256 bytes"},
-		{"a\xff", "Idempotency-Key: not valid UTF-8"},
-	} {
-		err := CheckIdempotencyKey("Idempotency-Key", tc.key)
-		if got := fmt.Sprint(err); tc.want == "" && err != nil || tc.want != "" && got != tc.want {
-			t.Errorf("CheckIdempotencyKey(%q) = %v, want %q", tc.key, err, tc.want)
-		}
 	}
 }

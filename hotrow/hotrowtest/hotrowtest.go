@@ -1,13 +1,20 @@
-package codec
+// Package hotrowtest has the schemas, rows and checks that the tests of
+// package hotrow share with those of the writer of its rows, package
+// codec's Converter.
+package hotrowtest
 
 import (
+	"fmt"
+	"testing"
+
+	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/iceberg-go"
 )
 
-// allTypesSchema has a column of every type the converter handles, with
+// AllTypesSchema has a column of every type the converter handles, with
 // field IDs out of schema order, nested required fields, and lists and
 // maps of every shape.
-func allTypesSchema() *iceberg.Schema {
+func AllTypesSchema() *iceberg.Schema {
 	p := iceberg.PrimitiveTypes
 	return iceberg.NewSchema(3,
 		iceberg.NestedField{ID: 1, Name: "id", Type: p.Int64, Required: true},
@@ -49,9 +56,9 @@ func allTypesSchema() *iceberg.Schema {
 	)
 }
 
-// allTypesRow is a row of allTypesSchema with a value in every column that
+// AllTypesRow is a row of AllTypesSchema with a value in every column that
 // can hold one.
-const allTypesRow = `{
+const AllTypesRow = `{
   "id": 9007199254740993,
   "added_late": "late",
   "b": true,
@@ -79,3 +86,36 @@ const allTypesRow = `{
   "key": "row-1",
   "unk": null
 }`
+
+// BenchRows returns a typed schema and n rows for it, for benchmarks.
+func BenchRows(n int) (*iceberg.Schema, [][]byte) {
+	p := iceberg.PrimitiveTypes
+	schema := iceberg.NewSchema(1,
+		iceberg.NestedField{ID: 1, Name: "user_id", Type: p.String, Required: true},
+		iceberg.NestedField{ID: 2, Name: "action", Type: p.String, Required: true},
+		iceberg.NestedField{ID: 3, Name: "page", Type: p.String},
+		iceberg.NestedField{ID: 4, Name: "ref", Type: p.String},
+		iceberg.NestedField{ID: 5, Name: "value", Type: iceberg.DecimalTypeOf(10, 2)},
+		iceberg.NestedField{ID: 6, Name: "count", Type: p.Int64},
+		iceberg.NestedField{ID: 7, Name: "ts", Type: p.TimestampTz, Required: true},
+		iceberg.NestedField{ID: 8, Name: "tags", Type: &iceberg.ListType{ElementID: 9, Element: p.String, ElementRequired: true}},
+	)
+	rows := make([][]byte, n)
+	for i := range rows {
+		rows[i] = fmt.Appendf(nil, `{"user_id":"u-%06d","action":"click","page":"/products/%05d","ref":"search","value":%d.25,"count":%d,"ts":"2024-01-02T03:04:%02d.123Z","tags":["a","b"]}`,
+			i, i%50000, i%1000, i, i%60)
+	}
+	return schema, rows
+}
+
+// Validate checks the columns of rec that can check themselves.
+func Validate(t testing.TB, rec arrow.RecordBatch) {
+	t.Helper()
+	for i, col := range rec.Columns() {
+		if v, ok := col.(interface{ ValidateFull() error }); ok {
+			if err := v.ValidateFull(); err != nil {
+				t.Errorf("column %s: %v", rec.ColumnName(i), err)
+			}
+		}
+	}
+}

@@ -1,4 +1,4 @@
-package codec
+package hotrow
 
 import (
 	"encoding/binary"
@@ -15,7 +15,7 @@ import (
 const (
 	// FormatEvent is a raw event of an event table (AppendEventValue).
 	FormatEvent byte = 1
-	// FormatRow is a row of a typed table (Converter.Convert).
+	// FormatRow is a row of a typed table (AppendRowHeader).
 	FormatRow byte = 2
 )
 
@@ -58,7 +58,7 @@ func EventPartitionSpec(schema *iceberg.Schema) iceberg.PartitionSpec {
 	spec, err := iceberg.NewPartitionSpecOpts(
 		iceberg.AddPartitionFieldBySourceID(EventFieldEventTime, "event_time_hour", iceberg.HourTransform{}, schema, &fieldID))
 	if err != nil {
-		panic(fmt.Sprintf("codec: event partition spec: %v", err)) // only with a schema that is not EventSchema's
+		panic(fmt.Sprintf("hotrow: event partition spec: %v", err)) // only with a schema that is not EventSchema's
 	}
 	return spec
 }
@@ -68,7 +68,7 @@ func EventPartitionSpec(schema *iceberg.Schema) iceberg.PartitionSpec {
 func EventSortOrder(schema *iceberg.Schema) table.SortOrder {
 	for _, id := range []int{EventFieldEventTime, EventFieldSequence} {
 		if _, ok := schema.FindFieldByID(id); !ok {
-			panic(fmt.Sprintf("codec: event sort order: schema has no field %d", id))
+			panic(fmt.Sprintf("hotrow: event sort order: schema has no field %d", id))
 		}
 	}
 	order, err := table.NewSortOrder(1, []table.SortField{
@@ -76,25 +76,29 @@ func EventSortOrder(schema *iceberg.Schema) table.SortOrder {
 		{SourceIDs: []int{EventFieldSequence}, Transform: iceberg.IdentityTransform{}, Direction: table.SortASC, NullOrder: table.NullsFirst},
 	})
 	if err != nil {
-		panic(fmt.Sprintf("codec: event sort order: %v", err))
+		panic(fmt.Sprintf("hotrow: event sort order: %v", err))
 	}
 	return order
 }
 
-// Event is a raw event decoded from its hot value.
+// Event is a raw event, as AppendEventValue stores it and DecodeEventValue
+// returns it.
 type Event struct {
 	Partition int32
-	// EventTime and IngestTime are in UTC with microsecond precision.
+	// EventTime is the producer's time of the event, IngestTime when Zombi
+	// accepted it. A value holds both to the microsecond: DecodeEventValue
+	// returns them in UTC, AppendEventValue takes a zero EventTime for
+	// IngestTime.
 	EventTime  time.Time
 	IngestTime time.Time
 	// IdempotencyKey is empty when the event has none. It is as stored:
 	// not necessarily UTF-8 when it came from an HTTP header.
 	IdempotencyKey string
-	// Payload is a sub-slice of the value.
+	// Payload is the event's bytes; decoded, a sub-slice of the value.
 	Payload []byte
 }
 
-// AppendEventValue appends the hot value of a raw event to dst (format 1):
+// AppendEventValue appends the hot value of raw event e to dst (format 1):
 //
 //	byte     1 (FormatEvent)
 //	varint   ingest time, microseconds since the Unix epoch
@@ -106,9 +110,9 @@ type Event struct {
 // varint is zigzag-encoded, as encoding/binary.AppendVarint writes it;
 // every varint is minimal. The table name and sequence are not stored: the
 // reader knows them. Times are truncated to microseconds; a zero
-// e.EventTime means the ingest time.
-func AppendEventValue(dst []byte, e Envelope, ingestTime time.Time) []byte {
-	ingest := ingestTime.UnixMicro()
+// e.EventTime means e.IngestTime.
+func AppendEventValue(dst []byte, e Event) []byte {
+	ingest := e.IngestTime.UnixMicro()
 	event := ingest
 	if !e.EventTime.IsZero() {
 		event = e.EventTime.UnixMicro()
@@ -124,7 +128,7 @@ func AppendEventValue(dst []byte, e Envelope, ingestTime time.Time) []byte {
 }
 
 // MaxEventValueLen is the most bytes AppendEventValue appends for e.
-func MaxEventValueLen(e Envelope) int {
+func MaxEventValueLen(e Event) int {
 	return 1 + 3*binary.MaxVarintLen64 + 2*binary.MaxVarintLen64 + len(e.IdempotencyKey) + len(e.Payload)
 }
 
