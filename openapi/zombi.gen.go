@@ -15,12 +15,136 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/apache/iceberg-go/view"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
 )
+
+// Defines values for ContentFileContent.
+const (
+	ContentFileContentData            ContentFileContent = "data"
+	ContentFileContentEqualityDeletes ContentFileContent = "equality-deletes"
+	ContentFileContentPositionDeletes ContentFileContent = "position-deletes"
+)
+
+// Valid indicates whether the value is a known member of the ContentFileContent enum.
+func (e ContentFileContent) Valid() bool {
+	switch e {
+	case ContentFileContentData:
+		return true
+	case ContentFileContentEqualityDeletes:
+		return true
+	case ContentFileContentPositionDeletes:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ContentFileFileFormat.
+const (
+	ContentFileFileFormatAvro    ContentFileFileFormat = "avro"
+	ContentFileFileFormatOrc     ContentFileFileFormat = "orc"
+	ContentFileFileFormatParquet ContentFileFileFormat = "parquet"
+	ContentFileFileFormatPuffin  ContentFileFileFormat = "puffin"
+)
+
+// Valid indicates whether the value is a known member of the ContentFileFileFormat enum.
+func (e ContentFileFileFormat) Valid() bool {
+	switch e {
+	case ContentFileFileFormatAvro:
+		return true
+	case ContentFileFileFormatOrc:
+		return true
+	case ContentFileFileFormatParquet:
+		return true
+	case ContentFileFileFormatPuffin:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DataFileContent.
+const (
+	DataFileContentData            DataFileContent = "data"
+	DataFileContentEqualityDeletes DataFileContent = "equality-deletes"
+	DataFileContentPositionDeletes DataFileContent = "position-deletes"
+)
+
+// Valid indicates whether the value is a known member of the DataFileContent enum.
+func (e DataFileContent) Valid() bool {
+	switch e {
+	case DataFileContentData:
+		return true
+	case DataFileContentEqualityDeletes:
+		return true
+	case DataFileContentPositionDeletes:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DataFileFileFormat.
+const (
+	DataFileFileFormatAvro    DataFileFileFormat = "avro"
+	DataFileFileFormatOrc     DataFileFileFormat = "orc"
+	DataFileFileFormatParquet DataFileFileFormat = "parquet"
+	DataFileFileFormatPuffin  DataFileFileFormat = "puffin"
+)
+
+// Valid indicates whether the value is a known member of the DataFileFileFormat enum.
+func (e DataFileFileFormat) Valid() bool {
+	switch e {
+	case DataFileFileFormatAvro:
+		return true
+	case DataFileFileFormatOrc:
+		return true
+	case DataFileFileFormatParquet:
+		return true
+	case DataFileFileFormatPuffin:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FetchPlanningResultStatus.
+const (
+	FetchPlanningResultStatusCancelled FetchPlanningResultStatus = "cancelled"
+	FetchPlanningResultStatusCompleted FetchPlanningResultStatus = "completed"
+)
+
+// Valid indicates whether the value is a known member of the FetchPlanningResultStatus enum.
+func (e FetchPlanningResultStatus) Valid() bool {
+	switch e {
+	case FetchPlanningResultStatusCancelled:
+		return true
+	case FetchPlanningResultStatusCompleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlanTableScanResultStatus.
+const (
+	PlanTableScanResultStatusCompleted PlanTableScanResultStatus = "completed"
+)
+
+// Valid indicates whether the value is a known member of the PlanTableScanResultStatus enum.
+func (e PlanTableScanResultStatus) Valid() bool {
+	switch e {
+	case PlanTableScanResultStatusCompleted:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for Ack.
 const (
@@ -190,6 +314,29 @@ type CompactResult struct {
 	Table      string `json:"table"`
 }
 
+// ContentFile A data or delete file as Iceberg's REST spec describes it. The
+// partition is an array of values in the order of the spec's fields;
+// statistics maps are {"keys": [field ids], "values": [...]}, bounds
+// as upper-case hex of Iceberg's single-value binary form.
+type ContentFile struct {
+	Content         ContentFileContent    `json:"content"`
+	FileFormat      ContentFileFileFormat `json:"file-format"`
+	FilePath        string                `json:"file-path"`
+	FileSizeInBytes int64                 `json:"file-size-in-bytes"`
+	KeyMetadata     *string               `json:"key-metadata,omitempty"`
+	Partition       []interface{}         `json:"partition"`
+	RecordCount     int64                 `json:"record-count"`
+	SortOrderId     *int                  `json:"sort-order-id,omitempty"`
+	SpecId          int                   `json:"spec-id"`
+	SplitOffsets    *[]int64              `json:"split-offsets,omitempty"`
+}
+
+// ContentFileContent defines model for ContentFile.Content.
+type ContentFileContent string
+
+// ContentFileFileFormat defines model for ContentFile.FileFormat.
+type ContentFileFileFormat string
+
 // CreateNamespaceRequest defines model for CreateNamespaceRequest.
 type CreateNamespaceRequest struct {
 	// Namespace Namespace levels, outermost first.
@@ -240,6 +387,38 @@ type CreateViewRequest struct {
 	ViewVersion ViewVersion `json:"view-version"`
 }
 
+// DataFile A data file; column statistics only for the columns in stats-fields.
+type DataFile struct {
+	ColumnSizes     *map[string]interface{} `json:"column-sizes,omitempty"`
+	Content         DataFileContent         `json:"content"`
+	FileFormat      DataFileFileFormat      `json:"file-format"`
+	FilePath        string                  `json:"file-path"`
+	FileSizeInBytes int64                   `json:"file-size-in-bytes"`
+	FirstRowId      *int64                  `json:"first-row-id,omitempty"`
+	KeyMetadata     *string                 `json:"key-metadata,omitempty"`
+	LowerBounds     *map[string]interface{} `json:"lower-bounds,omitempty"`
+	NanValueCounts  *map[string]interface{} `json:"nan-value-counts,omitempty"`
+	NullValueCounts *map[string]interface{} `json:"null-value-counts,omitempty"`
+	Partition       []interface{}           `json:"partition"`
+	RecordCount     int64                   `json:"record-count"`
+	SortOrderId     *int                    `json:"sort-order-id,omitempty"`
+	SpecId          int                     `json:"spec-id"`
+	SplitOffsets    *[]int64                `json:"split-offsets,omitempty"`
+	UpperBounds     *map[string]interface{} `json:"upper-bounds,omitempty"`
+	ValueCounts     *map[string]interface{} `json:"value-counts,omitempty"`
+}
+
+// DataFileContent defines model for DataFile.Content.
+type DataFileContent string
+
+// DataFileFileFormat defines model for DataFile.FileFormat.
+type DataFileFileFormat string
+
+// DeleteFile A position delete file, equality delete file (with equality-ids),
+// or deletion vector (a Puffin blob: referenced-data-file,
+// content-offset, content-size-in-bytes).
+type DeleteFile = rest.RESTDeleteFile
+
 // ErrorModel defines model for ErrorModel.
 type ErrorModel struct {
 	Code    int    `json:"code"`
@@ -270,6 +449,36 @@ type EventEnvelope struct {
 	// TimestampMs Event time in epoch milliseconds; the server's time when absent.
 	TimestampMs *int64 `json:"timestamp_ms,omitempty"`
 }
+
+// Expression A boolean expression in Iceberg's JSON form: true or false; an
+// object {"type": "and"|"or", "left", "right"} or {"type": "not",
+// "child"}; or a predicate {"type", "term", "value" | "values"} whose
+// type is one of is-null, not-null, is-nan, not-nan, lt, lt-eq, gt,
+// gt-eq, eq, not-eq, starts-with, not-starts-with, in, not-in, and
+// whose term is a column name or {"type": "transform", "transform",
+// "term"}. Values are JSON numbers, strings (dates, times, decimals
+// and UUIDs as ISO-8601 or plain text, binary as hex) or booleans.
+// A filter is at most 1 MiB, 100,000 nodes and 128 levels deep.
+type Expression = RawJSON
+
+// FetchPlanningResult A plan's state; a completed one lists every page as a plan task.
+type FetchPlanningResult struct {
+	DeleteFiles   *[]DeleteFile             `json:"delete-files,omitempty"`
+	FileScanTasks *[]FileScanTask           `json:"file-scan-tasks,omitempty"`
+	PlanTasks     *[]string                 `json:"plan-tasks,omitempty"`
+	Status        FetchPlanningResultStatus `json:"status"`
+}
+
+// FetchPlanningResultStatus defines model for FetchPlanningResult.Status.
+type FetchPlanningResultStatus string
+
+// FetchScanTasksRequest defines model for FetchScanTasksRequest.
+type FetchScanTasksRequest struct {
+	PlanTask string `json:"plan-task"`
+}
+
+// FileScanTask defines model for FileScanTask.
+type FileScanTask = rest.RESTFileScanTask
 
 // FlushResult defines model for FlushResult.
 type FlushResult struct {
@@ -364,6 +573,58 @@ type PartialBulkResult struct {
 // fresh IDs.
 type PartitionSpec = iceberg.UnboundPartitionSpec
 
+// PlanTableScanRequest defines model for PlanTableScanRequest.
+type PlanTableScanRequest struct {
+	// CaseSensitive Whether filter, select and stats-fields match column names exactly.
+	CaseSensitive *bool `json:"case-sensitive,omitempty"`
+
+	// EndSnapshotId Incremental scan end (inclusive); needs start-snapshot-id.
+	EndSnapshotId *int64 `json:"end-snapshot-id,omitempty"`
+
+	// Filter A boolean expression in Iceberg's JSON form: true or false; an
+	// object {"type": "and"|"or", "left", "right"} or {"type": "not",
+	// "child"}; or a predicate {"type", "term", "value" | "values"} whose
+	// type is one of is-null, not-null, is-nan, not-nan, lt, lt-eq, gt,
+	// gt-eq, eq, not-eq, starts-with, not-starts-with, in, not-in, and
+	// whose term is a column name or {"type": "transform", "transform",
+	// "term"}. Values are JSON numbers, strings (dates, times, decimals
+	// and UUIDs as ISO-8601 or plain text, binary as hex) or booleans.
+	// A filter is at most 1 MiB, 100,000 nodes and 128 levels deep.
+	Filter *Expression `json:"filter,omitempty"`
+
+	// MinRowsRequested A hint: when the first page surely holds this many rows (files
+	// read whole, without delete files), no further pages are
+	// returned.
+	MinRowsRequested *int64 `json:"min-rows-requested,omitempty"`
+
+	// Select Columns read (full names, nested ones dotted). Checked, not needed for planning.
+	Select *[]string `json:"select,omitempty"`
+
+	// SnapshotId Snapshot of a point-in-time scan; the current one when absent.
+	SnapshotId *int64 `json:"snapshot-id,omitempty"`
+
+	// StartSnapshotId Incremental scan start (exclusive); needs end-snapshot-id.
+	StartSnapshotId *int64 `json:"start-snapshot-id,omitempty"`
+
+	// StatsFields Columns whose statistics the data files carry; none when absent.
+	StatsFields *[]string `json:"stats-fields,omitempty"`
+
+	// UseSnapshotSchema Bind names to the schema of the snapshot read (time travel) rather than the current one.
+	UseSnapshotSchema *bool `json:"use-snapshot-schema,omitempty"`
+}
+
+// PlanTableScanResult A completed plan, its first page inline.
+type PlanTableScanResult struct {
+	DeleteFiles   *[]DeleteFile             `json:"delete-files,omitempty"`
+	FileScanTasks *[]FileScanTask           `json:"file-scan-tasks,omitempty"`
+	PlanId        string                    `json:"plan-id"`
+	PlanTasks     *[]string                 `json:"plan-tasks,omitempty"`
+	Status        PlanTableScanResultStatus `json:"status"`
+}
+
+// PlanTableScanResultStatus defines model for PlanTableScanResult.Status.
+type PlanTableScanResultStatus string
+
 // Properties defines model for Properties.
 type Properties map[string]string
 
@@ -399,6 +660,14 @@ type RegisterViewRequest struct {
 type RenameTableRequest struct {
 	Destination TableIdentifier `json:"destination"`
 	Source      TableIdentifier `json:"source"`
+}
+
+// ScanTasks One page of a plan: file scan tasks, the delete files they
+// reference (each listed once), and plan tasks to fetch next.
+type ScanTasks struct {
+	DeleteFiles   *[]DeleteFile   `json:"delete-files,omitempty"`
+	FileScanTasks *[]FileScanTask `json:"file-scan-tasks,omitempty"`
+	PlanTasks     *[]string       `json:"plan-tasks,omitempty"`
 }
 
 // Schema An Iceberg schema (struct type with schema-id and fields).
@@ -496,6 +765,9 @@ type PageSize = int
 
 // PageToken defines model for PageToken.
 type PageToken = string
+
+// PlanID defines model for PlanID.
+type PlanID = string
 
 // TablePath defines model for TablePath.
 type TablePath = string
@@ -641,6 +913,24 @@ type UpdateTableParams struct {
 // ReportMetricsJSONBody defines parameters for ReportMetrics.
 type ReportMetricsJSONBody map[string]interface{}
 
+// PlanTableScanParams defines parameters for PlanTableScan.
+type PlanTableScanParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CancelPlanningParams defines parameters for CancelPlanning.
+type CancelPlanningParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// FetchScanTasksParams defines parameters for FetchScanTasks.
+type FetchScanTasksParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListViewsParams defines parameters for ListViews.
 type ListViewsParams struct {
 	// PageToken The next-page-token of the previous page; absent or empty for the first.
@@ -712,6 +1002,12 @@ type UpdateTableJSONRequestBody = CommitTableRequest
 
 // ReportMetricsJSONRequestBody defines body for ReportMetrics for application/json ContentType.
 type ReportMetricsJSONRequestBody ReportMetricsJSONBody
+
+// PlanTableScanJSONRequestBody defines body for PlanTableScan for application/json ContentType.
+type PlanTableScanJSONRequestBody = PlanTableScanRequest
+
+// FetchScanTasksJSONRequestBody defines body for FetchScanTasks for application/json ContentType.
+type FetchScanTasksJSONRequestBody = FetchScanTasksRequest
 
 // CreateViewJSONRequestBody defines body for CreateView for application/json ContentType.
 type CreateViewJSONRequestBody = CreateViewRequest
@@ -870,6 +1166,18 @@ type ServerInterface interface {
 	// ReportMetrics Accept a client's scan or commit report; it is logged.
 	// (POST /v1/namespaces/{namespace}/tables/{table}/metrics)
 	ReportMetrics(ctx echo.Context, namespace NamespacePath, table TablePath) error
+	// PlanTableScan Plan a scan of the table on the server.
+	// (POST /v1/namespaces/{namespace}/tables/{table}/plan)
+	PlanTableScan(ctx echo.Context, namespace NamespacePath, table TablePath, params PlanTableScanParams) error
+	// CancelPlanning Cancel a plan; its plan tasks are not answered any more.
+	// (DELETE /v1/namespaces/{namespace}/tables/{table}/plan/{plan-id})
+	CancelPlanning(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID, params CancelPlanningParams) error
+	// FetchPlanningResult The state of a plan.
+	// (GET /v1/namespaces/{namespace}/tables/{table}/plan/{plan-id})
+	FetchPlanningResult(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID) error
+	// FetchScanTasks Plan one page of a plan, named by its plan task.
+	// (POST /v1/namespaces/{namespace}/tables/{table}/tasks)
+	FetchScanTasks(ctx echo.Context, namespace NamespacePath, table TablePath, params FetchScanTasksParams) error
 	// ListViews List the views of a namespace.
 	// (GET /v1/namespaces/{namespace}/views)
 	ListViews(ctx echo.Context, namespace NamespacePath, params ListViewsParams) error
@@ -1641,6 +1949,178 @@ func (w *ServerInterfaceWrapper) ReportMetrics(ctx echo.Context) error {
 	return err
 }
 
+// PlanTableScan converts echo context to params.
+func (w *ServerInterfaceWrapper) PlanTableScan(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PlanTableScanParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PlanTableScan(ctx, namespace, table, params)
+	return err
+}
+
+// CancelPlanning converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelPlanning(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// ------------- Path parameter "plan-id" -------------
+	var planId PlanID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "plan-id", ctx.Param("plan-id"), &planId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter plan-id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CancelPlanningParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelPlanning(ctx, namespace, table, planId, params)
+	return err
+}
+
+// FetchPlanningResult converts echo context to params.
+func (w *ServerInterfaceWrapper) FetchPlanningResult(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// ------------- Path parameter "plan-id" -------------
+	var planId PlanID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "plan-id", ctx.Param("plan-id"), &planId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter plan-id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.FetchPlanningResult(ctx, namespace, table, planId)
+	return err
+}
+
+// FetchScanTasks converts echo context to params.
+func (w *ServerInterfaceWrapper) FetchScanTasks(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params FetchScanTasksParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.FetchScanTasks(ctx, namespace, table, params)
+	return err
+}
+
 // ListViews converts echo context to params.
 func (w *ServerInterfaceWrapper) ListViews(ctx echo.Context) error {
 	var err error
@@ -2011,6 +2491,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.HEAD(options.BaseURL+"/v1/namespaces/:namespace/tables/:table", wrapper.TableExists, options.OperationMiddlewares["tableExists"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table", wrapper.UpdateTable, options.OperationMiddlewares["updateTable"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/metrics", wrapper.ReportMetrics, options.OperationMiddlewares["reportMetrics"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan", wrapper.PlanTableScan, options.OperationMiddlewares["planTableScan"]...)
+	router.DELETE(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.CancelPlanning, options.OperationMiddlewares["cancelPlanning"]...)
+	router.GET(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.FetchPlanningResult, options.OperationMiddlewares["fetchPlanningResult"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/tasks", wrapper.FetchScanTasks, options.OperationMiddlewares["fetchScanTasks"]...)
 	router.POST(options.BaseURL+"/v1/tables/rename", wrapper.RenameTable, options.OperationMiddlewares["renameTable"]...)
 	router.GET(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.ListViews, options.OperationMiddlewares["listViews"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.CreateView, options.OperationMiddlewares["createView"]...)
@@ -2032,121 +2516,159 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H1tc9u2svBfwfA5Z2LPULLsuE1rTz/4pMmpz9O8XNtN75woN4bJlYiaBFgAtKxm/N/vYAHwRSQl2ZYS",
-	"n7mf4kgguLtY7PuuvgSRyHLBgWsVHH0JcippBhok/u8kujb/xKAiyXLNBA+Ogt8T4EQLQrmagTwil3Eh",
-	"6VUKl2QnhgktUr1LBI+A6AQI3JidCZVAGDefjLma8whikghNNAN5TC4jkWVMa4gv7YOUk9MIrkBOieI0",
-	"V2ZpItJYmQ2yMd8xO9vXk4hKyUARplW5+DOLj8l3o0PCJkQnVBNNr0GRVPApSPMJH3OzhQJ5A/KZIoOB",
-	"BWEwo0yHdcC1QVZpOicOS0J5bNAZ8xJqklINcnc45kEYMEOiPwuQ8yAMOM0gOApodB2EgYoSyKilJ5Ip",
-	"OArcpkEYAC+y4Ohj7ZNy/+BTGOh5bnZSWjI+De7uwuA0hiwXGng0//8wbx/Ty5QB14MoEQo4uYY52dk3",
-	"x7Z/8APJJeMasTk5f3l6SqKEShqZU9+1BMuQYJRI0HJOFJ3A0OOWAI1BVsjV4BgYQOqIdkDNp6D0BaLY",
-	"Ahk/JmZfsmO5hThS4YcqpxHsEiGr/w3NX8cEaJSQnEo95hnVUQKK/M9HOvjrZPDvT+7f0eDHz4NPX0bh",
-	"/sGLu7/VziqnOqmw0Y74Ev4smIQ4ONKygOU4vfXQvDdbtbAqvyYp3ECqyB+CcYjJ1RwxLDjTRIG5eFpI",
-	"svP3/de7w27gSrTvCeB7OoVz9lcHxd8IpQnTkClzPQUHktMpkB3DAuar/dFoVEGzwNa537b+9oxxlhlW",
-	"3i+ZlnENU5AlKBfiGnjH6SdAONzqgdl3oM0iIiZIo1zCDROFQuiOCb1SwLVhBMhyPScTIXHZhEmll0Fr",
-	"37ycWMiE/iQ3xCEfGMyWbHnDYHavHe/MYpULrgDl9CsphTR/RIJr4Nr8SfM8ZRE1xN37QwkkeLXj3yRM",
-	"gqPg/+1V4n/Pfqv2cLczt799W/OkTjgBs8aJ9FJY2w8nQmZUDxFxt6V54z+K9PoM/ixAIXiCw7tJcPTx",
-	"S5BLkYPUzKIiIRIyxj+RL2voi6s/INLBXclYVEo6Dyw1POk+ljtUUrN8cP09P92FDmKFknoRzEgUlsyL",
-	"PB4GcWEJbxc2KfeLmJGM8jlxQJIZGM3oRahGgWvUmZgQoDJlIM2tVIap228Sk4kC3aSVpb5d9/1h52NN",
-	"TMOgpjY7tD3TCaHR9U+lOgobZ14qaNQbpZZ2+tPAvRKihfPzWIWOyB3nGLykmqZi+lLwCZu2T8dpDbWK",
-	"099XT90ZFRzngjlDqC2bpCg0GOSYcpYDYVmeQma2DAlVZBy8eXXxy7ufyZ653+MARdECw/k73D4GVlOk",
-	"1zAfpGwCmmUdUvv0/N3gh+9H+2iTmM9QAs4SFiVkQR0bRgOWOxPsGnJdY6UKFnEDUrIY7kWxhXMriV7f",
-	"rvPwkJNQztYEQvMEWQxcswkDuQoi3Oe0Wl5BlXmjduXjZ/UH7sKgyGN/f1c++5tb2xZDtT2rLVcSxInd",
-	"FkUy0DSmmq4F1Bu/+C4sHxykwqqDbh1Vh739SLXNMgwk5YpG5oHeg0X1OYgSagzBhuRahlQHy6xSA80X",
-	"9QNtdPO3Z0MPxQO40Dy6GSbMaaT7FN7VXIP6TCfakmINNWOfuIKJkLDmIxOW1l/St6Das70io5xNQOml",
-	"21SLlm3FYfYZX9j9tYSZNAqRL10kZh3q5EzMFCmfX0tJrlDTRkEhxz+r3GCCFEBtLAtO0GuWkKfGFSnX",
-	"zIyDiwhYW6SEandNsLT35ZaLFG8217FYOM/m+S8wUNjgQEfY9iHUT63jnNv80XkVJFANpd/WKx0qf2zF",
-	"FS23Mrs393igsq1evRYCfUrliWOw3EZYos+8a9XxRU6lZuaxgcohWomAX31uFj8Y93BN1+vcrjLrtfGC",
-	"IyRDDY8rIVKg3KwwjA8DIePVyulcSP0OF3adQuUQ95/EUi35wIP4SpQ03vXgBqRyEK7SpR/c0uWkWti3",
-	"i3LoR78RMaRd/mOMVMnorQ2XfPfjj2EVPDkcjbpkbQZK0Wk3OWuOc1M1vBYSI3kGLIjJVZFeE+Sd0MbN",
-	"rmjs3NFnijAewy3GOCVQJXjDhVlGuTPcwQYiunxMTW0seX1/yP6/5fv4WMNtBPgZBgNDAsPpkLwV50WU",
-	"oNR45b/v8Hda1q6lqlsX2sPpPdF+aQo+DLMyumK5YhEQ+3zni403/YrfQCq6iPKOO4d7SF7d0kinc4zl",
-	"iQnJ6TwVNMYTdX9/vqIKvj80dGkZu951/HxtQ8oZvf0V+FQnwdHBd9+HS6Rpg5kP9g9fHP7w/PvDFzWe",
-	"7uRoB1MbpRNiX0KMt62FhNh42Ewr8tvF68EPBK2BY0L5nAidgCT/On/3ltzQtAC/ED/RcKuHtTc57BsG",
-	"qdmryys23rfSNMs/Zx33Cs+EmDWEcQK5iBKSsTRlCiLBY3VMGjkGXIjWlg1frhsaafHC67RQyVIzvQ3r",
-	"OfsLfDD1PZV/FqCd0VeGddY099awdTdhy9bCSkCieZRCBSnZcfHeqJASA8EcjsnIEld7Q5gkVBEuODzW",
-	"kA2DGdUgMyo7kmG/sGkCShNldCOPHJGZeXPsU14WnoeEwrqNZmf6eiPXHnkdyi4J8k/Q/8n24C9AU52c",
-	"a6oL1aFNE4iu8S8axyiOaPq+GXbo0TbVG1S593Jt4dZ1AfkrUxWR1RpUXj8A0qD3oqZcyJrgK4o0tfxs",
-	"cwnLcaoB1IcXKtUlOFWRkvWR6oiZbBy1OlyduAka+8hbT6Tfx5jXN1E3G6tbUIw2+TVBqw69hJhYN2Ed",
-	"S2dJDM9Qwpr5X58Q5r1fO2b5hhqxyymPes8ebnOz/Wcvf3sUn5B5QvnnUveuoWzcI0u06YKK3HYkpo3q",
-	"ApALaHZR9G1deyxPgodEFEZdCaVradu1fQN0y2m6LENHI+MAQNwXvLPuUN+3yqePSpgWMkw+ydftm5ee",
-	"QAsTdLB62AgTX+taUKW6ahL6YHRAhCSHo9Fq88LCEi5TaSsyrcolfEpi1yjbtV0znNKWbVXhT+lYEJVD",
-	"ZCwp6sTcwJp30kYjhuRUK6JEISMgpz+rMacSyIRBGpv/eqPXChqConPGdEKYDgkvsitwngXak1gyM+ZY",
-	"M0N2znMqr90iRSjhMCtjrJFIi4wrMpEiI6Pd45rdOQWtxnwiQSUGAltq0qREGNwOpmLgj8eiPPyNX4mC",
-	"x00a1ZYOWJYLaVkdiwmCKdNJcTWMRLZHcxolsOf2GkyFLbdoXokHG0dnQONeIXnjExzrJtfDIGHT5HPD",
-	"rF6D5Y0t8Plel+SeEtFh0nzTp05yVMGOFj2Q9+579220ZTWo/sq69d3ATZnSIJcHT9fRsEuCd+IGJAaR",
-	"GvVsE5qqyiIr5WF3IK0NwTJslgYgH4XM46Azy5dTOgalGS/BuqdBbCXbvR9cdFrsLmEDmC6EzmtFij2S",
-	"2YnSHaVlEWlitrAi1X4xYDbahNdA7Q7XFH7nPqz6GHFXxbmXIiCkJhg371crx7agtFQrIUnZNdiy0aZq",
-	"eqZCImECkmjRp2pW6wAbInAaoELjweTYszKtLGg7bSSy2+5o74W5bzSg16t396+L6ZpuUG/I1x6Qv5hY",
-	"cYPn5z8Z/qGEzWWuYrozOvvX+bu35bvPFjL1C6yjlCGW4IoI3gg8+TeTHYprXL7GgIb/tTUIRcHicMzd",
-	"ZxImA29kD1hcrk2p0gOqFJtyiAd4ewb159w7B+Ut63myym/Vn3YiGnNe9WfLz4XUNpc0YPHukJzwOZlQ",
-	"ljI+9XtgnRFlqbWVZokoY3KWzQ9HP7qy2vXMgK4LcNasV9gQ8/9WFVIslL/683OFES4jQjmxMFvEKCfj",
-	"wJa1jINjUvBrLmac2E9sYdXhaDR8HOYexk0gbfeqypLL296royRk4oam6n4ZmjULVBaCfi3aLAG3txiK",
-	"KWWAWgpuT6CoBB+Rti7gfXG+10MLItHvUAHQJRMbEZHOEPkNg1klgYzYe2ZzHigZa7Ula0rCVgnSPQRh",
-	"ExYvDTFDaqTf7jGhXpxgZoopFBcPvTJm403JCiy+9kXavZLiQwNBx/iIKJtyK+FJkU8ljWFgHROfGjYy",
-	"OI6d2A6JAl2alPZ/FWcbQ8JwRP0j+3Q912yf8uqg/s1uv3B6uGBGWj9eOjXI/KHKxi9m/ZCTHD5H/g/U",
-	"WDXFVybmBpkKiSqyjMp5OOYScgnG8KIW+53z//qV5CBJzGgKkd4NfUPJoDRMjLE65v7jyBYWrzbYkCwe",
-	"jw2Q5fe6M7wYePWNQKvTT1WSzFmjDeNpzUyY8c7XeJfviHJZLt/QtZ26sYoIDr4uofm78Uj74hQrQnb3",
-	"Ciw00t73TG8+qqJ+s8R1OPv1bZIaXCAqJNNzdNBckhmotI4E3kkkpP2o3CDROretI4xPRGfyXM51YvTB",
-	"v0V2xWyeHPUKdiEJqY8aVDl7dX5B3O0c850qYxVa1lah430VkqxINXP+nK5qktUuZk2ATxnH5xIYc6Qq",
-	"YdiWRk7en+KSXIq4iEAqsmPsGaqZ2QqNQd+VYaGWkAJVoHaNnOYxQmx4jtowGylbCshOghnMkLyXIgOd",
-	"QKGMPpEsUrvDMR9zpIjvq1GE2vIFZ4defhnbmPI4OCJfxr5kZRyEZIwkt39FIoZxcHd3GY75LAEJ5NJ8",
-	"dEkk5EBtOyP55eLiPbEhX3TUL83zl7anrk7yMa9qbKKUKuXio4pkNCdMGwmzgwS9pVmeArnsKr8xoFza",
-	"SuvXlKUQV99YvKuEqREkRmZaraUTYHKdlrkx37n8+/7ry90heVMYyc+n3otXxAamjQl/udAZcUlsJ+OR",
-	"b3McczxgdOFpBtgyaT5x4o3GN0aWKIiJ78zAUG/VeWb0jzVYCZ1S45rymLgCdMIFcrtTLEyb6xlYJsID",
-	"OXl/GoRBWaYWjIb7wxHKpRw4zVlwFDwfjobPgxD1Ct7DPctTeym7wcs+tfKrZMDT2IhtXPOrWbLQNXYw",
-	"Gm2sZ6yRn+9qGTMwDhsCJTj6+CkMnPLGzMWIzBKWgmv5ExEo5eWCoRHasnSqUHLlKvhkdvM0kEDj+Qoi",
-	"nOGab0gFBACrkb4bPf96tCcx5MBjw/kkFpYZXf/0OkfiqmpQkIG01VjES7sZlZCIQvmG7JBAqoB8N3re",
-	"fVxO5vWe1Bv3/cpT0nCr9/KUsgVKdfRKtpx+84blmLeldFnMA7eawG0uFPOtV9ju2IWs1Ux7X/Dfu16c",
-	"DVu88rmHegf+x1Ytp5EzlQWmhRFdheRl6z0ZWWNCpLFRaAmkcW//bqn9K+K1TItl1Xt3YWc7se+cb8O2",
-	"PxqFpN5a3N9bnLKMNUEriwvxwXBFo3G7QjKde8hmmN6DWvmeMlAJWTZMMEV2zl6/JM+fP/8R24xbxX29",
-	"gCvGI1jaYvxpiwKolqczDFjf6IbHQ+t/DKmUYjZUWgLNmntXJZGMU0Rr5XWyjGtuR1UDJ2MjCKgPRxjK",
-	"GluDnJgXk9P3L4l9uVO5J05Jr4bWqE+EwCWcuqlRknfP1SPf1a+2oZFnBaVZmi46MGTHyMc5aBJDCsaX",
-	"snxBySQtVLJbv+vWcAw+3bUubhdg1ZK9+iAEwxK5sHG5jtpt7nkVDdodWmjhAs0x0taaLfil83jmY/6X",
-	"MS2GFryhPdafLNK7iOyViOfI+H53cNXF5bGNOZYY5VJocVVMiK13xZe9tLw6uJib9bVjux2Uy52CGPMq",
-	"XcI4+e9Bmd4eEoudL+B19noNNuMJGIahasyb9rC9wjbFhOaoFmVK/mqOtuxwzC8SIAejAywhNrBX/VDO",
-	"6i+FuptJYlsqqDEMifUzCp4aK6Sq5CWy4MpSYTBAD5ilTM9/omYLNwOkKd3RKUXiBfdmkuaMDyPWVjxx",
-	"El0HbelX0pyISf1ILRkq3bHbO+Wjdm6rhRva3v8Q1h7bzEiCRv37omiruO4B0qw5deGuJZwPNoZEPTrR",
-	"IUh/tuGUITlxY1ea7kitOh9dE2tuWdYUkk2Z8TetSrdPlvGOnwxiw0fLTQQf7ySyzbGDAGI7tIfhfXIx",
-	"oU4R2baI9q6K9Hpx7NCmZOerSmgqnABkHGfXJTMOjj56gTccDj/d1ZSVQdDLwhzkmKeMo1RsshyPzelb",
-	"5VbdqH8U6bU7Z1ee9M4ItzGvwyHFTB15Dx9jruZeWtGmwgUwETzzmjF/+7N5wjBI1bPTSsm56+dzciOS",
-	"MoU+MdyAcXKXtvsc28dyW16HjINb39CU+cdciZVLMJSOgJvHxBQ5GL1wiTMfZsiN3MSHewWkIdy95aOX",
-	"dt3zXhCH7sFLfYUqWxJf9dknbeFlOWm5F/MfKfBq5ZndhqP0g1AaouMuDA5GLzYGRbtWtAOYBscbllYi",
-	"g+aUFl/YaGv90Gaxkao64BuQsDgfxppqx4SmKQ68stEj4syROrTritrI9vdvS9qeYSM2qGoWFxoLz5Tr",
-	"M1IZTVM3fY28+O7vREzGHB8ZaiqnoAdm3UCxv2CAFcaEcS3cwxyotOFw832IFTwYDrQFOWXje1nYEzpb",
-	"DxtDDOHsGLjEyt5SdsGfBU3tHtK25NM4xOPPQE491KTsGR+S34W8xii1OSRrsdoK0zH3qSNiA/yFTojR",
-	"D8yPn6Oc0DgzBieOttoZDPC/trHBWI6Hox9dgxi3FrHtITIGLuOaMm4R8XWmqHgiwV0m0A+kcznE2LyP",
-	"8bywjV62+9/xgDEEZ1SRmKmIytiwtIuA1ifZNYW0Gw9xUU6/2pIH2xxD0XFTf/cnWUMmZvFwA34hsiNp",
-	"cBSef5lgV4SLGdmhrTEKu+veQvQgt3YHjWvivFTXNOdHo+lqdqGzG5HTrNFWJqKOMB8infghNLrmYpZC",
-	"PDWXDSco2DvkTAzm5iM2x4A5W8fdAy+5zF02cIV1YyGhyl68UWlGOMqPPVuXJO5iSmyF3DpL1hsuOxjy",
-	"wncoPlNEFDoS2QZUgc2YNHixcRpVkM0nyLiYrcuEWdX5sjXjG9tJqlkkCiOSTvwnTGkh50PbczLM6G1V",
-	"EUenMMhUOObXALlhnMXFjJeL1UCLgVlnZbaN1viETApqzAWG/WxrSw0WDhA7Rc7Lx+wFL3gMssmJvlzD",
-	"KhEuqjoQrPsEHoFy/Es1WgQVrj4QUyP50PbROExXqosxRwXRxf5vnF7Y+g1ot0otE8w1XDcjmS0zGarW",
-	"zrA6cWIJWknode9BowGhMzL/T9BVYcYWCVy9pIuw/kv1eFJeJI1GalZWRe8iQRM2TchOT2HHbhXhdU0x",
-	"W4iEmmO62d+rmg37zsXN/luRMDlxjUmoCH0uHyN2x4uFB7VcVl9wv1zwzQL8zcGHfdrILiKWiG5G4AZ0",
-	"ktvWD/oLSTnnr1TfVcFD95zEOse4M7ZX82Z/r9kW3XnuzQ7re8cLqumza4RSy6m5nfFUY5qUAIfr1Cn0",
-	"D6aVNjb8bTiqp2m9g7Xe+fHAYlKhvgGZZCBAelWbkphJwDkmVh9TYqlEdrTILbHrszQa5ne9mf2usk8W",
-	"3JnmhKxHR+a3FDjqmUS2VhxntD0o+nnkon6M6GS6TNUGxA9uRGi1v23ScZyRFUoTuGVK9zJDS87sfSn/",
-	"vrM2rLEn2tzysxT5hnmlcVSHPdOwG4SMpcjzTRDSYIN5PxyeXb1kpwxAsLLu0Eat6yPX1bLL1i20BY3f",
-	"NkaXb4lPO2ecrGLSx9PzhDSKiS1TlqWnS6iVgJ181CRXicIrw8wdlTAruQVvwQYE88HosCr/Wdw+JIf+",
-	"ay70MgF8r8vSHKZf2oPdd3avWeH7uDf1qYre9pSnqjRWtv98ZfWxur+nz5s0Ys+1y4S1uGZMXP/PJoJ+",
-	"ZlMb8YeaRVe7wP6XEagWGYuI0pA/TMPsSdfLvD1ebfR+P1X+7GxQ/8o8uTj2p0dL+BOD2DdQbMyKsRFZ",
-	"nB9hdPGty9I2Grq8B95wTD3jWd28NtNhp9D2Oe+D/S2LJ8149VkC34DvakOWVrMd9hltjuuwvarFdO1W",
-	"QsK4YjGgLYPf+iBonQPNF6sZ0PHpMpfeDhf7Wu78tr3phVFpKzxpKwdqY8o26FB7831S95o6ZUi4JbFQ",
-	"m+P8tH3s/wBlVM4f2rQWqqpI61OnCSZPrgqWWpemHLNwfx3UroNf5mlvhlv6yoIKOfXnjM2E960OWscV",
-	"s3d6C0673dlXaTVQwTOyKRAsSnGly1qIngvvpHGX9nFdTP639Sgnry7o9Bg7pVx1GRbgnk4GbwWHwRuq",
-	"o8SGDMacadsX9RzdQ9/PU5/Jql1XVGc1WHkZ2hzQ/ftzdRiW/7bXIrI0Teu/WSiJhIkiO8j3VaIJK4Gu",
-	"JOVRYtZoOiUuxE11fxtAbYxeBZH/kT+apujWT1TXb/t9+vaipuwWttS2PzJ2QacrWm3uwuB51534jbsD",
-	"J9gegQxhtjP2beP8NqD7cNp1NadtYVJLz13ojsS4TsZ7RWEsn28lAlPfuj/6simVvtqiqn4pb1Xw5Gnr",
-	"/47fFvrK8fWO339adjFrjQw2l7uxepP67wVhUMRPutDCX6pHq/96C+AT4NAzyIXU9bbDh7FY93DFxuSZ",
-	"sqt+De7qEC8+l72BiLVruHId3c8UURHlxKbILR8Yohy7+rBUTKd2QPw9D946iMs8vw+44v+k44du9Xb8",
-	"PqT7ErfPO+7b9fqeciio/as2TzIQZFy+LUSAjklVa1xVEyNDJm4WLrbQ3TvWg6v2vph/Vrp5m2OPdewy",
-	"RG4bHhluvFN3kG0ATQsR+nr9aTQEbsiMjQ7oXu5238feBOoH/xvB35QfN8OLzkY3m60w0SvCdFvoBuJ7",
-	"Guh4Xluxz2s795vnGxK9q9Ve+ZvTS02flEZPW063fqPzScppPPqvY5W3h+u1DXV7TXuFt6CFTvawrNha",
-	"4Z3c8U/Q/vfSG9R9FEZvhSaqyHNs4DkuKxTB9QqyiNhJUq5JhnGlgcbLqgadcyHBj7Ht4/VyUvPTTU+1",
-	"hkk/1FVoBiEtbTbSImM2qsLGuVCKXaVz26tVti0tzTT4Y6vN5dqz96X/8Fo/L/zEYwnt30F+6EHaJkk3",
-	"+VjcbKSOzgoVP5hKC6LgBiRNfbrIFjrQNJ0vO0Br6q137Z52Unijt660Mzd/6czW97pzpdhvDjqqBvh9",
-	"/HQXfjGEtXXa9lgKmboBfkd7e/sHL4aj4Wi4f/TD/g/7eAhudz833Bf+G5PEfeJEdO2TWpFM7VPHUrVP",
-	"RK6Cu093/xsAAP//",
+	"5H17c9s48uBXQfF+W5GrKFl5zMuu/cMzyez4bjOTSzIzV78wl8BkS8SaAjgAaFmT9Xe/QjfAh0RKsi1n",
+	"snV/pCJLIAh0N/rdjU9RqhalkiCtiU4+RSXXfAEWNP51ll66/zIwqRalFUpGJ9HvOUhmFePSLEGfsI9Z",
+	"pflFAR/ZKIMZrwp7xJRMgdkcGFy5mRnXwIR03yTSrGQKGcuVZVaAPmUfU7VYCGsh+0gPcsnOU7gAPWdG",
+	"8tK4obkqMuMmWCRy5Gam17OUay3AMGFNPfiDyE7ZV9NnTMyYzbllll+CYYWSc9DuG5lIN4UBfQX6kWHj",
+	"MS1hvOTCxu2FW7dZY/mK+V0yLjO3nUTWq2YFt6CPJomM4kg4EP1RgV5FcST5AqKTiKeXURyZNIcFJ3gi",
+	"mKKTyE8axRHIahGdvGt9U88fvY8juyrdTMZqIefRzU0cnWewKJUFma7+F6w20fRDIUDacZorA5JdwoqN",
+	"Hju0PX7yLSu1kBZ3c/bmh/NzluZc89Rh/YgAtkCAcabB6hUzfAaTsLcceAa62VxrHWO3kPZGe1Yt52Ds",
+	"W9zixpLxa+bmZSOiFuZBhV+akqdwxJRu/pq4T6cMeJqzkmubyAW3aQ6G/d93fPzn2fi/3/v/p+PvPozf",
+	"f5rGj598c/NfLVyV3ObNbqwHvoY/KqEhi06srmD7nn4Oq3nlptrYVf0zK+AKCsP+pYSEjF2scIeVFJYZ",
+	"cAfPKs1Gf3v849Gkf3H1tm+5wFd8Dm/Enz0Qf6mMZcLCwrjjqSSwks+BjRwJuJ8eT6fTZjVrZF2Gadtv",
+	"XwgpFo6UH9dEK6SFOeh6KW/VJcge7OfAJFzbsZt3bN0gpmYIo1LDlVCVwdWdMn5hQFpHCLAo7YrNlMZh",
+	"M6GN3bZaevMOYBVcnj/fXN4ZKwvHmJ6zmVYL/APp9U3K5QC+3JixyG6JLZw1kNKBSPQ3AcstU14JWN5q",
+	"xhs32JRKGkBB8UJrpd2HVEkL0rqPvCwLkXIHvuN/GYUYb2b8Lw2z6CT6H8eN/DmmX80xzvbaz09vW8OF",
+	"ZODGeJlSSwv6cqb0gtsJbtxP6d74fVVcvoY/KjC4PCXhl1l08u5TVGpVgraCtqIhVTrDj3gwWttXF/+C",
+	"1EY3NWVzrfkqImgE0L2rZ2jYdv3g/nO+v4n9ig2KivVlpqoiMK8fsjjKKgI8DexC7ie1ZAsuV8wvki3B",
+	"iebAwy1yfCdP1YwB14UA7diCcRS++SY1mxmwXVgR9Gnc1896H+vuNI5acrtH3RA2Zzy9/HstD+MOzmsN",
+	"AQVXrSZ4Ae7WvXNFa/gLu4o9kHvwGP3ALS/U/AclZ2K+iR0vtswuSn/VPHXjdICsVMJrYpvMUavKgtuc",
+	"MF51YWJRFrBwU8aMG5ZEL1+8/emX5+zYne8kQr60RnDhDG+iQbQk+SWsxoWYgRWLHrFx/uaX8bdfTx+j",
+	"UuS+Qxa8zEWaszV9wBEaiNLrgJdQ2hYpNWtRV6C1yOBWEFvDWw309nS9yENKQj7bYghdDIoMpBUzAXrX",
+	"inCe82Z4s6pF0Kp3Pv66/cBNHFVlFs7vzmd/9WM32VBrzmbKnQDxbHcDIguwPOOW77Wol2HwTVw/OC4U",
+	"iYN+GdVe++YjzTTbdqC5NDx1DwwiFsXnOM2500Q7nGvbpnpIZpcY6L5oeNFONv/1ZBhWcQcqdI8ehghL",
+	"ntohgXexsmA+8JklUOwhZuiJC5gpDXs+MhNF+yVDA5o5N0csuBQzMHbrNM2gbVNJWH7AF/b/rGGpnUCU",
+	"WwepZY84ea2WhtXP7yUkd4hpJ6CQ4h81djhDCKA01pVkaLZrKAtnC9Vjls7Cxg2QLlKv6mjPZdlgTG5n",
+	"KUFtbu9iDZ9d/K8RUNyhQA/YTSS0sdaD50366D8KqEX/KPqs5DPmuKCzfjIowAICz0l/rxE9Muz1izdv",
+	"mSkhZfToBTpIJuxtDol0drJAoS0M45Ih93L63hUvKjBBp1Y6c7ofGWBurkeGzQQUmTlNpLHcCmNFatiC",
+	"lyTbPyXRJaxMEp2wdziQicy8j1kS0cT4w2QyeX8TswtVycwkkhtWlSXoccoNsByu3QubfRgh5wWM8Xl2",
+	"ISTXaOwtyHxfV4hry6P2pThpEUelMrjfMcHL4QX+qHgh7Kr+6n2PTuLgOg4E2Mxacv1HBTaKI36llVM2",
+	"dOreUs1mQg5PVHrzq/9XI/6EsZBjpLE9mZXT0dpCeWPmGtNtMdej+JEtMK5Nin14gdJ2jCQyJm7QM6SE",
+	"dMuPhbDjg9gPa+c8vLa9/bimjjYyuhjuRcQabHrPqgZuoXbyDEryxnmzQ5zWUyEKO3PcUTFuXr3XBoYU",
+	"wC98B9v1+S26Z3CDbDtBY0dWOzcQRr9xg++893hPN8kbGuXGWz6HcYpgaO3jQqkCuHQjnJACOrA7p1Xa",
+	"/oID+7DQeM+GMbFVo70jIj4TJK8ELMdXoI1f4S699zc/dDuo1ubtg9xzbnmQ97wovGtqu0nSKAk38aZ/",
+	"qKgWEtlZv7sJnaVjrZaeR+/Bdwu1BD0m2d07p+SShDXxy4FBVVHsHkVqwZZ37ZjhZgPG7+N+Rcqx/VNG",
+	"8GItxUbJonEt08+oHLkhZkyq0ARRhzrEYZGHv3r5uCd2wkN3USVqfUj0ez63OO80zECDTCEbo8U+E0Pa",
+	"+G58BE2trdnGLCyuo++OlsLmrL3uoziRQSl2c1xBigEVzl6hasYuCnVxwvrWGyeyC/KY9ULTx/iux3M1",
+	"9rvRYOzE6dstKmiNGItFqTSxQVQAo7mweXUxSdXimJc8zeFYkL47nqvjlNyKxxodDDcxOdZfqgyKPhdw",
+	"hpBe8GsKuXz13XdxE4B5Np32oXoBxvB5P5dt+b67qPlRaYwGOsxBxi6q4pKhSIkp9nbBM+9RfuTOSAbX",
+	"GCfVwI2SHS/ktkPxGmegWEKfm9hyikfv79KkvzfclyFccJ0CfocBxZjBZD5hP6s3VZqjMvEi/N7jstxw",
+	"WBFU/biYkNPH6LvBjQ2kQoik7AyQEFWsL4Se733xFUj7Ql5BofqA8ov0PvMJe3HNU1usMB6oZqzkq0Lx",
+	"DDHqP3+44Aa+fjbZsMJaPuQPlxSWXvDrf4KcO+J/8tXX8Q4zpSbmJ4+fffPs26dfP/umRdO9FO3X1Gcp",
+	"00ucoWus0pA5M1lYw359++P4W4Zn+pRxuWLK5qDZ/3zzy89kBoeB+I2FaztpvcnvvsNb3Vx9jm0rFmAs",
+	"X5QfFj3nCnHC3BgnWaBUac4WoiiEgVTJzJyyTp4CDkSHCYVA941ubNLCdanBBCVnHWpeb2RQj3Kra8xy",
+	"BIp77wmzugKmNJvxwoADZSLpLexTgq91Vn8ScZkl0b+TSOkkilkSFTCz9EmLeW6T6MZN0nlEKjcikUmU",
+	"5qLIkujmlCEXKjVkGN5qxruJLOgFfUIEJhH7d8v1cMOWuTKQSPeAowdP28KMnT4SM6ms/+S+4tJ/4z4U",
+	"1v0bwx8xm9s4kXP67P65Me5/Y7m2ZuxkEn3Z+UL42dz/DhIS18LcitEHE5QPzHxYh4PVXBoHbL/N1p8O",
+	"OLTtmwn7jbw3XAPhR1aLC9Am9mfAsBG6XmMkIhOzDFKx4IVJpDvXv/56/tygEymEdpRmZcGFROqPg/eF",
+	"G5bDNSZheCoxk0SeOZlsQeNuQuoAeym+j9nj6TSeTqdMqsytTmaYgOIzITKAclOkvuZLtwNHpz+CTfNX",
+	"BZdSyHnjGd5Px3qTcvmWm0vTo2E5Ja4ybbeOm8BJ8Mwxby5TKIqh1JuOu4Emer+XelNw+cigAunOCqtf",
+	"idRYCGONY8F6RVkY3JEGJh1Ybi4nNTzqfQ3aWJh44B7a7RZthvbJDKfOhNf1RDnb+t42TNTGDUby3Zbx",
+	"sXGti/WwxnOnRaA70iqfClQ/aGq/pDsxlAnWF+vcqrYakVW8GBPl7pS4DcPcCDvWUNiA4ICq2IHqAZXF",
+	"H4vK5FvjJ5tgfiP+hADNV+TZ9N74Ot6+px9+jyDEIYIMrXg/sHSVFtCslI2CuVZpjSlCEk7ZlESmDREK",
+	"lnPDpJJw3whDHC25479c96RJ/iTmORjLjDukMvVAFgY5YXCy48x3yVHoj2b4mESIPgQfZrPKvjP+D7D/",
+	"yc6/n4AXNn9T8/M1GymH9BI/8SxDJZMXr7rx4AEbonlDIyvuKAri6J/CNEA2e0B5/8h0B97rXG4tnw5f",
+	"URUF0TMleW3fU2tBQ/tCU2nLnpoQ9v6b6glmH3xr7XX17k3xLKREDKRgheSf/f2Rh02iWFMwKC1yhloy",
+	"uoQzRj7hfezXLckVDhLk0/38gHDv/dzJJC+5Y7vSKYFDW4br0k3/IfDfAcGndJlz+eE2rjj/yBZpuiYi",
+	"HzpEvrnVtUWubbMPoj+3pcf29OiYqcqJK2dDNAm9e3t8MAbDi22pkzxNoXSK/kBWBTm5hn41Ia+vXtOa",
+	"UhyyL/sDMbV/Z2Mn6DYbIKPb+IEbcdUF9JPpE2e2PZtOd6sXtJZ4m0jbkQJrfCZeDewWZPum68bONnlb",
+	"UxLS5C9ghoOQzpJCNjcm9U6TWTRh59YwoyqdAjt/7gxdDZTC4P6sTQhkNAxZJ/qUhY298Uz+ItQnsZgi",
+	"kVhNwUZvSq4vg4XNOJOwrJNfQqQAs8SnR6ctvXMO1iRypsHkbgVk+W6zGLyyP/lVYiCkC6M7Gw51mnud",
+	"vz5oSKbcwNiANMKKK+jUrpCI3SgNQj8a2VQxM1BAatHqb0dNGBZptL0ehgH5HFuSqn1oZDYO7GfcZxic",
+	"y5SSzHjBTMolA5mxkZBpURlxBUenTAJkhvw07an2t21uaSSi03LsFPKxp0fo9VDmQtqTxkBBjkfmv6k0",
+	"FKs6o1kYn7itloaNkPMmUgPP2DJXBcRIvKqy7SiJOYqZVGxWaUSLm9ZQ8ZIGW2kJGdHgBgS2O1wJrT0l",
+	"R570cVWjWVUUhNyYSdw/ZpKzTDlT7WjCfnC6OWToG0P8QIbKS+n9Pbdj/Fvp400wGtWMcYZJ1mMhx+hP",
+	"dfRyum413trLiryyS1t7kCk+w0ZwvU6oaxS//xLqQzaMHvI+tiKd6F0JoVCDJXWrU7SQ18GwPzoqxzjC",
+	"BnpK39BhvM4/vhcy8/zAO308dw68OqCRKAzRZzW/guKIaY40bnMu15HZx1T6DL01nng4b2MoBOoD3DZP",
+	"5L7ex7h+w15+yMbv6B6LMdDRYjxCFsIBzUGkqzjd2YR+DTwbVKWvQn7yvrUxcZSLef6h43zZ43Q4i/HD",
+	"rVSpW+rNfifdN73vBUcT6NyABx7f22qIFGndvdSg2Pnx/YubC2NBb8+n2scO25LPo65AYwC5jyn0nNWe",
+	"3JrNFWzbzdacpHtt5n6rc8O3QzoDY4Wsl3VLtwnpv7d+cJ3P0CxxZzF9G2q4YG+AGfkLyeCCyxNK5UBJ",
+	"aN1DccvR74WRzWHl1BUfKGAjzDcohNcnUjiKKTAd4iQoOmbgFEx3DPtShduRhL1dUq38jh6GRLmjqY+l",
+	"7D9rJxTQM28dnjG3SXy46cVMI4MHLCsvbEfG6iq1DEOlaBLRD2NBOQCkXxxN9jRe3oQcuPuYK01S4tYN",
+	"KG194vqgWXhKrQJqszBmhbgEagjQNS0fmZiyhdaUkbapuNuGIxe/t+Cabdw97EPSpq4UPu9UCG26kwdZ",
+	"2W29+YNeec8Z+9hB1405mIhDCAosE0sZEX/hm8m/jKIikV1E14odbxbWbZKOMQ5YShqmulpjeDMbcRzj",
+	"k2vd0vBPKu6qKpHFifTfaZi1dfZ6bMGNHXNjxFxCRtr5uP2cf+e4PmUDTzbJyO2nvfAc+7z3+tn6+3am",
+	"/tGEnckVm3FRCDkPc2ABJxcFWQJoTvqYGpH5s+l3vmHCfgpa3wF43S0EOxDx/9pUqK01Ngj48xVnPk+N",
+	"S+bTU3BjXLIkonrBJDpllbyUaikZfUO5FM+m08n9dh7WeIhN01xNw4n6tA9qDxoW6ooX5nZ5c3tW/q0F",
+	"7TZgs2W5g1Wmwhi3qK3LHQj0tIL7C3VF/pbb7jm7pZxts8QwQ7OAPp7YiWj0hrivBCwbDuTYnk+6Qs7Y",
+	"KtrbkxNu1HbeghF21xK4IaazO+53dMp4YCfoNxEG2cVdj4yb+FC8ArtahO4Xg5zit84GPeHjRsVcEodn",
+	"VTnXPAulQiGP3/HgLPNsO2YGbK3s018NZTtFwlFE+yt6ul0YQE8FcdD+5WiYOd2dMSOs78+dOmD+rSmd",
+	"WPc6ICX5/ZyEDyixWoKvTpccL0zMTLVYcL2KnQFQanCKF6fdj97873+yEjTLBC8gtUdxaBU0rhUTyrUL",
+	"X/tsmd0KG4Il7OMAYPm97aZYD5yGFk+700eaJBevjXaUpz0dhLmY53u8K/S68lkqoVXXwxTkNkDw6+tj",
+	"mr9rYQeDsTtCbrdy+XSSkW+ZnnSvViWHBa7fcxi/CVJ046eVFnaFBppPEgOuyZDAM4mApK/qCXJrS+rJ",
+	"I+RM9aY065XNnTz4b7W4EJS9jHIF+0spbU86UMFiZX86EzlqMk5iIm0Te9o3MVtUhRXenrNNswdzhIED",
+	"kHMhgbwIiUSoMoENx9jZq3OKLWiVVSlow0ZOn+FWuKmolsS3u6FVayiAG8CqEmf0Ykl0CdTuhBes7tXC",
+	"RjlmIMXslVYLsDlUxskTLVKsF0kkQiQ0LDKMU36u10M/fkooJpxEJ+xTEgoJfLJvnd2cqgyS6ObmY5zI",
+	"ZQ4a2Ef31UemoQROjerYT2/fvmLkEkZD/aN7/mNwqDcgT2RT+ZAW3Bgf38Ribias4zAjBOg1X5QFsI99",
+	"RRFuKR+phcWPXBSQNb/QvpuEJ8dIHM8kqWVzEHqfZmiJHH382+MfPx5N2MvKcX45D1a8YRRYdir8x7WW",
+	"Mx8Z9ag7CQ3sEokIrhNGL2GFKPfsjWdXjpcYyFhoeYOh2iYg5+QPKayMz7kzTWXGfGcPJhVSuxcswrrj",
+	"GRERIULOXp1HcVTXFEbTyePJFPlSCZKXIjqJnk6mk6dYsWxzPIfHRFPHhY+6zol/1QR4njm2jWP+6Yas",
+	"teN6Mp0erBlXJ7+urxeXW+Okw1Cik3fv48gLb8w8mLJlLgrwzdxUCsYEvuBghLosnxvkXKWJ3rvZAgw0",
+	"8Gy1AwivccxfCAVcAIZMvpo+/XywZxmUIDNH+SxTRIx1PvRulPigMzIy0FQjwwK3W3INuapMSLCOGRQG",
+	"2FfTp/3o8jxvEFMv/e87sWTh2h5j7UEXUj1N6DaMfveG7Tvf5NJ1Mi5cWwbXdRFi6CPXt1mSTMef8P+b",
+	"wT07sngRokLt3qrvNirsMP5Wa2BWMQrR101V2ZSUCVVkTqDlUGSDnRlr6d8A71Yh/pu4t1Fk6Im6ubbH",
+	"02nM2k0jh7tGFmIhukurS77wwXhHC8nNsEKxCiujyDa0iqqwHkXpuhONMGz0+scf2NOnT7/DBpIbJVeD",
+	"CzdCprC1eeT7B2RArQiqI8D2RFcym5D9MeFaq+XEWA180Z27KVTDQp6ehNCN40SEiyXPdQ67zhwj4MEd",
+	"4SCLTWTO3IvZ+asfGL3ci9wzL6R3r9aJT1yBDwX2Q6MG77GvEr1pH20Ho0AKxoqiWDdg2MjxxxWEJJnM",
+	"0wVns6Iy+VH7rJPiGL2/2Ti4fQtrhhy3W9w6kiiVsQMVtTLQKiq0I15Z5R3NGcKW1Bb80Vs8q0T+6VSL",
+	"CS1vQmj9O236CDd7obKVb+1Ds4Ov+azRhnXS3E1p1UU1Y1SFiC/zdenjtys3voW263E93AuITichyf7P",
+	"uE5PmzDaXSir9Pp6a23OEnAEw00iu/owHeE6T6x03Cak1F2sUJedJPJtDuzJ9AkWdrq1N42mvNZfM3Xf",
+	"bZr6X3CnGDKyMypZOC2kqa9kupKGoDAeowUsCmFXf+duCl/53eXuaJQi8KJbE0m3e7NjazueOEsvo03u",
+	"V8PcR1UDjggMjew4Guzf3MLbbuaGuvf3ivSxw/R67VQlr7O2huruwM267WxvNpjzk4Ntou2d6GGkz8md",
+	"MmFnvqF21xxp1UyjaULqlvFduMRcOHuTRDo9Wfs7/u42Nrk338Tl45lEsjn1K/ABdmcQChN8Qr0sclMj",
+	"Or6oisv1hvKH4p0vGqZpsLe7M5x974IkOnkXGB42G2sJK7fBwAtL0AnmOaEA65CczBz2Y9Zlkt9XxaXH",
+	"s08v/sUxt0S216HV0pwEC79urEaszcRry/S90Jyd+/Nz94QjkKaTwkZIzh+/EJObYhaEs4mxZjSRW5sw",
+	"nNJjJaXHI+Hg1Fe8EOExnyLtAwy1IeA77QvDnky/8YGz4GYoHd/EhwcZpAPcrflj4Hb9nbxxD/0t9YdS",
+	"iB6IfbWbSm8yL6Kk7VbMfyTDa5VX9CuOOnSY7rCOmzh6Mv3mYKvYrPXoWUyH4jETXS2g2/46FCZQFjDq",
+	"LOSpai/8ABwW87dJVTtlvCjwKgPyHjGvjrRXuy+rTalx6kNx29fY4RJMc8sCKgvYDtIxPrPgRREyb7/5",
+	"6m9MzRKJj0ws13Ow46axHlYIUUk3PSyBa3KHu99jzOBBdyAl5NQdRevEntjreljY6QBHF3zkxHtr3oWN",
+	"gWgOTb1OeUaJYgvQ87BqVjfjnLDflb5EL7VDEmmslHWcyBA6YuTgr2zOFKbN+otFuGQ8WziFEy8tGI3H",
+	"+CcVJjrN8dn0O59JLUkjphpgp+AKabmQtJFQJ4KCJ1XSRwLDVSM+hpi59wlZVtZ3QqL+VEgDThFccsMy",
+	"YVKuM0fS3gPavqOky6R939239bUCD2TBdvv79pzU3wMmW5vJRDY5gF2I5Mg6FIX4b2W9S7VkI77Rn/Zo",
+	"31OIFuSDnUFnmngr1Re9h85ktrmVxuuNSGmktNWBqBOMh2jPfhhPL6VaFpDN3WHD1rR0hryKIfzNN937",
+	"Fbyu489B4FzuLLt1xW1lIeeGDt60ViM85JNA1jWI+4gSWxk8OEm2Gyb0EOTb0GHgkWGqsqlaHEAUUMSk",
+	"Q4sdbDROthAgk2q5LxEumsrVB1O+sRy0afJs0CPp2X8ujFV6NaGa0cmCXzcZcXwO44WJE3kJUDrCWR8s",
+	"ZD3YjK0au3HEs32XXh+Qwcon7M7nS1Nba6EyolOi3vAYHfBKZqC7lBjSNUiISNXkgTSdSTz9cosaQbPX",
+	"4IhpgXxCdbB+pzvFRSJRQPSR/0svFx78BGyWOm9jzK29HoYzEzE5qLZw2GCcEUAbDr3vOeiUhvR65v8B",
+	"tknMeEAANy/pA2z40dwflG/zTiOUpmHXEQI0F/OcjQYSO44aD68van0AT6hD09Xj46ZZwBBe/KUqOwIm",
+	"Z76wGAVhiOWjx+50PfGgFcsacu7XA/4yB3/3RpkhaUSDGAHRX75yAJnkpw03qMSsvkClFt9NwkP/BTRt",
+	"ivE4pqN59fi429akF+/dDim39hc094rt4Uqt70Pr9ac61aRecLxPnsLwlWOafMN/DUUNNJ3pIa12aU6D",
+	"q/vTlVsBwquZlGVCA3aXJHnMGUGJjawqCdjtotOO+t1uRnPT6Cdr5ky3nfm9PfMP5DgaaBu/lx9n+nCr",
+	"GKaRt200opHpI1UHYD84EePN/FSk4yljURnL4FoYO0gMG3zm+FP9+aYp+dqkludalQemlQ6qng3cc9gB",
+	"ZKZVWR4CkG43GPfDaxGbl4xqB4So8w7Ja92+TNNsO2z9TFvx7OfOpZQPRKe9Pcp2Een94XnGOsnERJR1",
+	"6ukWaOVA/Wi74Kq38MIRc08mzE5qwVNwAMb8ZPqsSf9Znz5mz8LPUtltDPhWh6V7TWqtD/af2eO1Avp7",
+	"vWlIVAyWp3ypQmNn+c9nFh+763uGrMkl3vyTUaZD49fMmK//OYTTz01KHn9oaXStAxzuvOVWLUTKjIXy",
+	"bhLmWPsq84ej1U5V/pdKn72tAz4zTa637RuQEgFjkIUCioNpMeSRxf5P2ETbR2k7BV3BAu8YpoHwSDbv",
+	"TXRYKfTwlPcbXRL8RRNeu8vDX0B3rSaJu8kO64wOR3VYXrVBdJulhExIIzJAXQZ/DU7QNgW6H3YToKfT",
+	"bSY9NQf9XOb8Q1vTa61Od1jSxAdabUYPaFAH9X3Wtpp6eUj8QGyhdenWl21j/wcIo7p/4KGlUJNF2r4i",
+	"jK42uqhEQSZN3Wbh9jJoMw9+m6V9GGoZSguq9DzgGYsJb5sdtI8pRmf6AYx2mjlkaXW24vtzFf52h5C6",
+	"bJUaOPCeG/dJH1/FlHKNt7xzyV685fNTrJTy2WWYgHs+G/+sJIxfYqdGdBkkUliqi3qK5mGo52n3VLe+",
+	"Kqo3G6w+DJsU0JuZ2lnDVi/qhhuXF0Wd/IqXVWiYGTZCum8CTZgJdKG5THM3xvI58y5ubofLAFptcJsV",
+	"hd5tvCjQrJ/1XSn6sPJpP1ZTVwsTtHEZjgR2lNrcxNHTvjPxq/QIZ1gegQThpsMLY9r4O4DswzuImj6r",
+	"a51aBs5CvyfGVzLeygtDdP4gHpj21MPel0OJ9N0aFYJnL+fJly3/ey5t/8z+9Z6L9bcdzFYhA8VyD5Zv",
+	"0r6IHZ0iodOFVeFQ3Vv8t0sAvwAKfQ2l0rZddng3Eutve9npPFNX1e9BXT3sJcSyD+Cx9gVXvqL7kaHu",
+	"ehQiJzpwQDn1+WGFms/pgpf7Ib4suPzLsL4WwS045sptNvllo053rrWrYsJvWF9fhx8ZlWmJVuNeJYGN",
+	"Npr9srqHb5zIte69rG5EfbLea5eXWL+bsQuwSyBxsDiaJPJlyEyldJjWExpYqSsfjG5KsPzt7ViZjvVS",
+	"7VvaTyl5t3ECpGoBpqlDWWu5yKlkb5VIqxyljEJNbHMZZ7x+0aY5qkMk4W6lRFLfbOwG8LZTScCLJV8Z",
+	"bGzge9Em0cl6B2zf9dcRVyKpKy11vm51WqzzEzrXQ9kcVk0OF6YTY0GEbxaJjShCw0hqHeHA0+6THTdt",
+	"JB2UEjnrXL01YWe0xqaLR30xFWczZ8/lqjJd3D1K5FJpm7tBrczjt36PDi6X7vQKyRawUHpFzZiabIuZ",
+	"0pTTXPcpCPDBDOJMpdUi9Mhhc3FFvTMqiWkyWi0cdhJZcGNZZcg4rKQVBasvPDutG6OtNVWI0UQogVvM",
+	"766LlxqzAX1Ltt5Eu4oJR7plIiV8NX3qr299DVavxmdO5h012pDfLC+w8t9DmPv254W4gkS6uQzWoS6q",
+	"NCfoBZDpemwNmKZphGHCJpIXhVqaU/Zs+jW9VrXdNrlnF0tVFRm1ml4o3Tod0u+f1lkSw7FULDUiTNq6",
+	"jxby4d7E60676S9Vh+q9J+Aza1F9fbkHtCgksntLUfdCxr3onLUz89sU2habgdTuIjiPP/nu3Wv+k7Xu",
+	"7XREHTnz5rwS6VNTEizQehb8AmveOnwg3KT4+RIdAl+rF3yIZDU3lW8h7BNFmua/Tjw2TTAwqLjC4zuA",
+	"rQFvyRkxsbD8jpxCEbLjtsZTxhPZYMl3xkuamyWTaIKGHnXWcYg5bxro1LyQOB0T5FvBJY180nPMFjxz",
+	"oq0uKiGqRK6Oyf69TKfvRs2HzLDved2WoxtuxzxMOixO1bSbHqSAz6e17hHMcJTwfGd6xBobqTtEfwEK",
+	"+FlL8LuT4QvFWm2+13S2/k7fE4a0Q/yuUdZC/6V15YLPAQut2ifKaWprZ6rmFu0jpTRbctM6r4MHp2lv",
+	"/oWK6/4LYj+zvG5dhTFw1B22DiOl1UZX+RgDYmgddWTDncQ1BUK3RTh/wxH/XwY4MXz8MPFNhPuW8GYI",
+	"UD9sdPNLTnloVvhFJzxIWD5EpoOz3UJNbVM1iwSZ+zvbsFXMrXMacNTxJ/ffznDm4chjH1UaN/cQkUec",
+	"eNQOBJPAtkrFoS59nk5AOjBjQT+GUY/6z+NgorCH1l9Mj4ehRR+LcpPtCEU1gOmPRLkV3zIQhfh6kDhU",
+	"a+bhMNSBWO9usedAs9vFX/D0y+bT6Hf/4vk0ov7zRJ82m8hvBqTomA4yb8Urmx9j+SyZPb3U8Q+wpGOt",
+	"QfdeO/pZWWaqssRGFad1JR74njgiZdQx2TeDENJY4Nm26jhvy2kI17UM0Xp9V9SXm4a5cZ3VXUNi3WQb",
+	"gs1BWkG4iZr0qFIZIy6KFfUkqdtzbM2oC2hr9Z8+pvMyjDwfCG4e+cJj5s1C74tIagbkb/hRVwfxABJT",
+	"CQ2YrWIGrkDzIqRFUkI/L/x9sgMIJFVvv2P3ZSc/H/TU1Xrm4Q+dm/pWZ65m+92Gvk2j+nfvb+JPDrDk",
+	"/CS0VLrwjepPjo8fP/lmMp1MJ49Pvn387WNEgp893I8VCtydSuK/8Sy69U2rGKT1rSep1je1Z6H1nSpN",
+	"dPP+5v8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,
