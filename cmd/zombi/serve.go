@@ -20,6 +20,7 @@ import (
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/server"
 	"github.com/zombi-db/zombi/warehouse"
 )
@@ -147,6 +148,17 @@ func serve(ctx context.Context, c *config) error {
 		return err
 	}
 	defer ing.Close()
+	planMode, _ := planning.ParseMode(c.ScanPlanning) // checked by parseConfig
+	planner, err := planning.New(planning.Options{
+		FS:         wh.FS,
+		Logger:     log.With("component", "planning"),
+		Registerer: reg,
+		Lifetime:   c.PlanLifetime,
+		MaxPlans:   c.MaxPlans,
+	})
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Options{
 		Catalog:       cat,
 		Ingest:        ing,
@@ -161,7 +173,9 @@ func serve(ctx context.Context, c *config) error {
 		AuthTokens:    c.AuthTokens,
 		Registry:      reg,
 		// A failed WAL write stops the hot tier's appends until restart.
-		ReadyChecks: map[string]func(context.Context) error{"hot": func(context.Context) error { return hotDB.Err() }},
+		ReadyChecks:  map[string]func(context.Context) error{"hot": func(context.Context) error { return hotDB.Err() }},
+		Planner:      planner,
+		ScanPlanning: planMode,
 	})
 
 	ln, err := net.Listen("tcp", c.Listen)
@@ -178,7 +192,7 @@ func serve(ctx context.Context, c *config) error {
 		storeKind = "postgres"
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
-		"auth", len(c.AuthTokens) > 0, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
+		"auth", len(c.AuthTokens) > 0, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval, "scan_planning", planMode)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)
