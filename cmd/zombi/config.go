@@ -60,9 +60,10 @@ type config struct {
 	MinSnapshotAge      time.Duration
 
 	// Server-side scan planning.
-	ScanPlanning string
-	PlanLifetime time.Duration
-	MaxPlans     int
+	ScanPlanning  string
+	PlanLifetime  time.Duration
+	MaxPlans      int
+	PlanPageFiles int
 }
 
 // byteSize is a flag holding a number of bytes, written as a plain number
@@ -150,6 +151,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.ScanPlanning, "scan-planning", "client", "who plans scans of tables without a zombi.read.planning property: client (engines read the manifests) or server (loadTable tells engines to ask /plan)")
 	fs.DurationVar(&c.PlanLifetime, "plan-lifetime", 10*time.Minute, "how long a server-side scan plan is kept after its last use")
 	fs.IntVar(&c.MaxPlans, "max-plans", 128, "server-side scan plans with plan tasks not fetched yet; beyond it planning gets 503")
+	fs.IntVar(&c.PlanPageFiles, "plan-page-files", 2000, "data files a page of a server-side scan plan aims at (whole manifests; the first page is answered inline, the others as plan tasks)")
 	fs.DurationVar(&c.CommitWait, "commit-wait", 30*time.Second, "how long an ?ack=committed write waits for its commit before answering 504")
 
 	// Environment first, flags override. An empty variable counts as unset.
@@ -190,8 +192,8 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	if _, err := planning.ParseMode(c.ScanPlanning); err != nil {
 		return nil, fmt.Errorf("--scan-planning: %w", err)
 	}
-	if c.PlanLifetime <= 0 || c.MaxPlans <= 0 {
-		return nil, fmt.Errorf("--plan-lifetime and --max-plans must be positive")
+	if c.PlanLifetime <= 0 || c.MaxPlans <= 0 || c.PlanPageFiles <= 0 {
+		return nil, fmt.Errorf("--plan-lifetime, --max-plans and --plan-page-files must be positive")
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)

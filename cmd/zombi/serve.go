@@ -155,6 +155,7 @@ func serve(ctx context.Context, c *config) error {
 		Registerer: reg,
 		Lifetime:   c.PlanLifetime,
 		MaxPlans:   c.MaxPlans,
+		PageFiles:  c.PlanPageFiles,
 	})
 	if err != nil {
 		return err
