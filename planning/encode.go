@@ -1,6 +1,7 @@
 package planning
 
 import (
+	"bytes"
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
@@ -22,6 +23,9 @@ import (
 // partition is an array even when empty).
 type encoder struct {
 	meta table.Metadata
+	// schema is the schema the plan bound names to; renames, when it is
+	// not the current one (see residual).
+	schema, current *iceberg.Schema
 	// stats are the field IDs whose column statistics data files carry.
 	stats map[int]bool
 	// fallback is the residual of a task iceberg-go left without one: the
@@ -31,16 +35,75 @@ type encoder struct {
 	types map[int][]iceberg.Type
 }
 
-func newEncoder(meta table.Metadata, stats map[int]bool, bound iceberg.BooleanExpression) (*encoder, error) {
-	fallback := json.RawMessage("true")
+// newEncoder encodes tasks of a table with metadata meta, planned with
+// schema and filter bound (nil: none).
+func newEncoder(meta table.Metadata, schema *iceberg.Schema, stats map[int]bool, bound iceberg.BooleanExpression) (*encoder, error) {
+	e := &encoder{meta: meta, schema: schema, current: meta.CurrentSchema(), stats: stats, types: map[int][]iceberg.Type{}}
+	e.fallback = json.RawMessage("true")
 	if bound != nil {
-		b, err := json.Marshal(bound)
+		b, err := e.residual(bound)
 		if err != nil {
 			return nil, fmt.Errorf("encoding the filter as a residual: %w", err)
 		}
-		fallback = b
+		e.fallback = b
 	}
-	return &encoder{meta: meta, stats: stats, fallback: fallback, types: map[int][]iceberg.Type{}}, nil
+	return e, nil
+}
+
+// residual encodes a bound residual. A scan of an older snapshot (time
+// travel) names columns as that snapshot's schema does, while Iceberg's
+// Java client binds a task's residual to both the table's current schema
+// (to evaluate it per partition) and the scan's (to filter row groups):
+// a residual that names a column the two schemas call differently, or
+// that only one has, binds in neither everywhere and fails the read. Such
+// a residual is sent as true. That only loses a row-group skip: every
+// client filters the rows it reads with its own filter as well.
+func (e *encoder) residual(expr iceberg.BooleanExpression) (json.RawMessage, error) {
+	b, err := json.Marshal(expr)
+	if err != nil || e.schema.ID == e.current.ID {
+		return b, err
+	}
+	dec := json.NewDecoder(bytes.NewReader(b))
+	dec.UseNumber()
+	var tree any
+	if err := dec.Decode(&tree); err != nil {
+		return nil, err
+	}
+	if !e.sameNames(tree) {
+		return json.RawMessage("true"), nil
+	}
+	return b, nil
+}
+
+// sameNames reports whether every column an expression tree names has
+// that name, for the same field, in the current schema too.
+func (e *encoder) sameNames(v any) bool {
+	obj, ok := v.(map[string]any)
+	if !ok {
+		return true
+	}
+	for _, k := range []string{"child", "left", "right"} {
+		if c, ok := obj[k]; ok && !e.sameNames(c) {
+			return false
+		}
+	}
+	t, ok := obj["term"]
+	if !ok {
+		return true
+	}
+	if inner, ok := t.(map[string]any); ok {
+		return e.sameNames(inner)
+	}
+	name, ok := t.(string)
+	if !ok {
+		return true
+	}
+	f, ok := e.schema.FindFieldByName(name)
+	if !ok {
+		return false
+	}
+	now, ok := e.current.FindColumnName(f.ID)
+	return ok && now == name
 }
 
 // page encodes the tasks of one page. A file split into several tasks is
@@ -62,7 +125,7 @@ func (e *encoder) page(tasks []table.FileScanTask) (rest.ScanTasks, error) {
 		}
 		task := rest.RESTFileScanTask{DataFile: df, ResidualFilter: e.fallback}
 		if t.Residual != nil {
-			if task.ResidualFilter, err = json.Marshal(t.Residual); err != nil {
+			if task.ResidualFilter, err = e.residual(t.Residual); err != nil {
 				return rest.ScanTasks{}, fmt.Errorf("encoding the residual of %s: %w", path, err)
 			}
 		}

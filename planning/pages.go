@@ -75,6 +75,7 @@ func (p *Planner) build(ctx context.Context, src Source, id catalog.Ident, req *
 	}()
 	meta := tg.Table.Metadata
 	pl = &plan{
+		meta:     &planMeta{Metadata: meta},
 		id:       newPlanID(),
 		ident:    id,
 		metaLoc:  tg.Table.MetadataLocation,
@@ -96,23 +97,25 @@ func (p *Planner) build(ctx context.Context, src Source, id catalog.Ident, req *
 		}
 		pl.snap, pl.extra = nil, nil
 	}
-	schema, err := scanSchema(meta, req, pl.snap, end)
+	// Names bind to the schema the request asks for; when they do not,
+	// to the other one (current or snapshot): Spark pins the current
+	// snapshot with use-snapshot-schema true on every scan, yet names
+	// columns as the current schema does after an ALTER TABLE without a
+	// new snapshot.
+	schemas, err := scanSchemas(meta, req, pl.snap, end)
 	if err != nil {
 		return nil, err
 	}
-	pl.meta = &planMeta{Metadata: meta, schema: schema}
-	if pl.filter, err = parseFilter(req.Filter, schema, req.CaseSensitive); err != nil {
-		return nil, err
-	}
-	if pl.filter != nil {
-		if pl.bound, err = iceberg.BindExpr(schema, pl.filter, req.CaseSensitive); err != nil {
-			return nil, invalidf("filter: %v", err)
+	for i, schema := range schemas {
+		if err = pl.bind(schema, req); err == nil || i == len(schemas)-1 {
+			break
 		}
 	}
-	if err := checkSelect(schema, req.Select, req.CaseSensitive); err != nil {
-		return nil, err
-	}
-	if pl.stats, err = statsIDs(schema, req.StatsFields, req.CaseSensitive); err != nil {
+	if err != nil {
+		// The error of the schema asked for.
+		if len(schemas) > 1 {
+			err = pl.bind(schemas[0], req)
+		}
 		return nil, err
 	}
 	for _, f := range pl.extra {
@@ -143,22 +146,51 @@ func (p *Planner) build(ctx context.Context, src Source, id catalog.Ident, req *
 	return pl, nil
 }
 
-// scanSchema is the schema a request binds to: the current schema, or with
-// use-snapshot-schema the schema of the snapshot read (the end snapshot
-// of an incremental scan).
-func scanSchema(meta table.Metadata, req *Request, snap, end *table.Snapshot) (*iceberg.Schema, error) {
+// scanSchemas are the schemas a request may bind to, the one it asks for
+// first: the current schema, or with use-snapshot-schema the schema of the
+// snapshot read (the end snapshot of an incremental scan); then the other
+// one, if different.
+func scanSchemas(meta table.Metadata, req *Request, snap, end *table.Snapshot) ([]*iceberg.Schema, error) {
 	if end != nil {
 		snap = end
 	}
-	if !req.UseSnapshotSchema || snap == nil || snap.SchemaID == nil {
-		return meta.CurrentSchema(), nil
+	current := meta.CurrentSchema()
+	if snap == nil || snap.SchemaID == nil || *snap.SchemaID == current.ID {
+		return []*iceberg.Schema{current}, nil
 	}
+	var own *iceberg.Schema
 	for _, s := range meta.Schemas() {
 		if s.ID == *snap.SchemaID {
-			return s, nil
+			own = s
 		}
 	}
-	return nil, fmt.Errorf("snapshot %d names schema %d, which the table does not have", snap.SnapshotID, *snap.SchemaID)
+	if own == nil {
+		return nil, fmt.Errorf("snapshot %d names schema %d, which the table does not have", snap.SnapshotID, *snap.SchemaID)
+	}
+	if req.UseSnapshotSchema {
+		return []*iceberg.Schema{own, current}, nil
+	}
+	return []*iceberg.Schema{current, own}, nil
+}
+
+// bind resolves the request's filter, select and stats-fields in schema
+// and makes it the plan's schema.
+func (pl *plan) bind(schema *iceberg.Schema, req *Request) (err error) {
+	pl.meta = &planMeta{Metadata: pl.meta.Metadata, schema: schema}
+	pl.filter, pl.bound, pl.stats = nil, nil, nil
+	if pl.filter, err = parseFilter(req.Filter, schema, req.CaseSensitive); err != nil {
+		return err
+	}
+	if pl.filter != nil {
+		if pl.bound, err = iceberg.BindExpr(schema, pl.filter, req.CaseSensitive); err != nil {
+			return invalidf("filter: %v", err)
+		}
+	}
+	if err := checkSelect(schema, req.Select, req.CaseSensitive); err != nil {
+		return err
+	}
+	pl.stats, err = statsIDs(schema, req.StatsFields, req.CaseSensitive)
+	return err
 }
 
 // estimate is what pl costs in memory, roughly: the metadata it keeps
@@ -296,7 +328,7 @@ func (p *Planner) page(ctx context.Context, pl *plan, i int) (rest.ScanTasks, er
 	tasks, err := p.planPage(ctx, pl, i)
 	if err == nil {
 		var enc *encoder
-		if enc, err = newEncoder(pl.meta, pl.stats, pl.bound); err == nil {
+		if enc, err = newEncoder(pl.meta.Metadata, pl.meta.schema, pl.stats, pl.bound); err == nil {
 			var out rest.ScanTasks
 			if out, err = enc.page(tasks); err == nil {
 				p.metrics.pages.WithLabelValues("ok").Inc()

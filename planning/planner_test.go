@@ -243,14 +243,32 @@ func TestSnapshots(t *testing.T) {
 	if got := count(pages); got != 1 {
 		t.Errorf("snapshot %d, old column name: %d files, want 1", s1, got)
 	}
+	// Java binds residuals to the current schema and to the scan's: one on
+	// a renamed column binds in neither everywhere, and is sent as true.
+	if got := string(pages[0].FileScanTasks[0].ResidualFilter); got != `true` {
+		t.Errorf("residual of a time-travel scan on a renamed column: %s, want true", got)
+	}
+	_, pages = e.plan(id, Request{CaseSensitive: true, SnapshotID: &s1, UseSnapshotSchema: true,
+		Filter: filterJSON(t, testSchema, iceberg.GreaterThan(iceberg.Reference("id"), int64(1)))})
+	if got := string(pages[0].FileScanTasks[0].ResidualFilter); got != `{"type":"gt","term":"id","value":1}` {
+		t.Errorf("residual of a time-travel scan on a column both schemas name alike: %s", got)
+	}
 	renamed := e.load(id).Schema()
 	_, pages = e.plan(id, Request{CaseSensitive: true, SnapshotID: &s1, Filter: filterJSON(t, renamed, iceberg.GreaterThan(iceberg.Reference("amount"), 1.0))})
 	if got := count(pages); got != 1 {
 		t.Errorf("snapshot %d, current column name: %d files, want 1", s1, got)
 	}
+	// Names the snapshot's schema does not have bind to the current one,
+	// as Spark means them: it pins the current snapshot with
+	// use-snapshot-schema on every scan, with the current schema's names.
+	_, pages = e.plan(id, Request{CaseSensitive: true, SnapshotID: &s2, UseSnapshotSchema: true, Select: []string{"id", "amount"},
+		Filter: filterJSON(t, renamed, iceberg.GreaterThan(iceberg.Reference("amount"), 1.0))})
+	if got := count(pages); got != 2 {
+		t.Errorf("snapshot %d with use-snapshot-schema, current column name: %d files, want 2", s2, got)
+	}
 	if _, err := e.pl.Plan(context.Background(), CatalogSource{e.cat}, id, &Request{CaseSensitive: true, SnapshotID: &s1, UseSnapshotSchema: true,
-		Filter: filterJSON(t, renamed, iceberg.GreaterThan(iceberg.Reference("amount"), 1.0))}, ""); !errors.Is(err, ErrInvalid) {
-		t.Errorf("new column name with the old snapshot's schema: %v, want ErrInvalid", err)
+		Filter: []byte(`{"type":"gt","term":"neither","value":1}`)}, ""); !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), "neither") {
+		t.Errorf("a column in neither schema: %v, want ErrInvalid naming it", err)
 	}
 	// Incremental: what s2..s4 appended after s1, one snapshot a page.
 	resp, pages := e.plan(id, Request{CaseSensitive: true, StartSnapshotID: &s1, EndSnapshotID: &s4, UseSnapshotSchema: true})

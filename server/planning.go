@@ -79,7 +79,7 @@ func (s *Server) PlanTableScan(c echo.Context, namespace, name string, p openapi
 		return err
 	}
 	out := openapi.PlanTableScanResult{Status: "completed", PlanId: resp.PlanID}
-	out.PlanTasks, out.FileScanTasks, out.DeleteFiles = nonEmpty(resp.PlanTasks), nonEmpty(resp.FileScanTasks), nonEmpty(resp.DeleteFiles)
+	out.PlanTasks, out.FileScanTasks, out.DeleteFiles = nonEmpty(resp.PlanTasks), always(resp.FileScanTasks), nonEmpty(resp.DeleteFiles)
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -145,7 +145,9 @@ func (s *Server) FetchScanTasks(c echo.Context, namespace, name string, p openap
 	if err != nil {
 		return err
 	}
-	out := openapi.ScanTasks{PlanTasks: nonEmpty(tasks.PlanTasks), FileScanTasks: nonEmpty(tasks.FileScanTasks), DeleteFiles: nonEmpty(tasks.DeleteFiles)}
+	// Iceberg's Java client refuses an answer with neither plan-tasks nor
+	// file-scan-tasks: an empty page says file-scan-tasks [].
+	out := openapi.ScanTasks{PlanTasks: nonEmpty(tasks.PlanTasks), FileScanTasks: always(tasks.FileScanTasks), DeleteFiles: nonEmpty(tasks.DeleteFiles)}
 	return c.JSON(http.StatusOK, out)
 }
 
@@ -155,6 +157,14 @@ func planKey(key *string) (string, error) {
 		return "", nil
 	}
 	return *key, checkIdempotencyKey(*key)
+}
+
+// always is s, an empty list when nil.
+func always[T any](s []T) *[]T {
+	if s == nil {
+		s = []T{}
+	}
+	return &s
 }
 
 func nonEmpty[T any](s []T) *[]T {
