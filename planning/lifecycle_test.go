@@ -393,3 +393,31 @@ type relocated struct {
 }
 
 func (r relocated) Location() string { return r.loc }
+
+// TestRunReleases: Run forgets expired plans on its own, releasing what
+// their Sources hold without waiting for a request.
+func TestRunReleases(t *testing.T) {
+	// Run looks every quarter lifetime, at least every second.
+	e := newEnv(t, func(o *Options) { o.PageFiles = 1; o.Lifetime = time.Second })
+	id := twoPages(e, "swept")
+	released := make(chan struct{})
+	src := sourceFunc(func(ctx context.Context, id catalog.Ident, req *Request) (*Target, error) {
+		tg, err := CatalogSource{Tables: e.cat}.Resolve(ctx, id, req)
+		if err == nil {
+			tg.Release = func() { close(released) }
+		}
+		return tg, err
+	})
+	if _, err := e.pl.Plan(context.Background(), src, id, &Request{CaseSensitive: true}, ""); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	go e.pl.Run(ctx)
+	e.clock.Add(2 * time.Second)
+	select {
+	case <-released:
+	case <-time.After(time.Minute):
+		t.Fatal("Run did not release an expired plan")
+	}
+}

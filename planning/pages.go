@@ -359,24 +359,16 @@ func (p *Planner) planPage(ctx context.Context, pl *plan, i int) ([]table.FileSc
 	ident := append(append(table.Identifier{}, pl.ident.Namespace...), pl.ident.Name)
 	opts := []table.ScanOption{table.WithRowFilter(pl.filter), table.WithCaseSensitive(pl.cs), table.WithMaxConcurrency(4)}
 
-	var tasks []table.FileScanTask
-	switch {
-	case pg.incremental:
+	if pg.incremental {
 		tbl := table.New(ident, meta, pl.metaLoc, fsF, nil)
-		tasks, err = tbl.NewIncrementalAppendScan(opts...).FromSnapshotExclusive(pg.from).ToSnapshot(pg.to).PlanFiles(ctx)
-	default:
-		snap, err := p.pageSnapshot(pl, i, ov)
-		if err != nil {
-			return nil, err
-		}
-		meta.current = snap
-		tbl := table.New(ident, meta, pl.metaLoc, fsF, nil)
-		tasks, err = tbl.Scan(opts...).PlanFiles(ctx)
-		if err != nil {
-			return nil, readError(err)
-		}
-		return tasks, nil
+		tasks, err := tbl.NewIncrementalAppendScan(opts...).FromSnapshotExclusive(pg.from).ToSnapshot(pg.to).PlanFiles(ctx)
+		return tasks, readError(err)
 	}
+	if meta.current, err = p.pageSnapshot(pl, i, ov); err != nil {
+		return nil, err
+	}
+	tbl := table.New(ident, meta, pl.metaLoc, fsF, nil)
+	tasks, err := tbl.Scan(opts...).PlanFiles(ctx)
 	return tasks, readError(err)
 }
 

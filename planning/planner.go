@@ -126,6 +126,23 @@ func New(opts Options) (*Planner, error) {
 	}, nil
 }
 
+// Run forgets expired plans until ctx ends, so that what their Sources
+// hold is released without waiting for the next request.
+func (p *Planner) Run(ctx context.Context) {
+	t := time.NewTicker(max(p.opts.Lifetime/4, time.Second))
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			p.mu.Lock()
+			p.expire()
+			p.mu.Unlock()
+		}
+	}
+}
+
 // Lifetime is how long an unused plan is kept.
 func (p *Planner) Lifetime() time.Duration { return p.opts.Lifetime }
 
@@ -314,8 +331,10 @@ func (p *Planner) Cancel(id catalog.Ident, planID string) error {
 	if pl.isLive() {
 		p.live--
 	}
+	// The pages stay (a fetch may be planning one right now); they are
+	// not answered any more, and go with the plan when it expires or is
+	// dropped to make room.
 	pl.cancelled = true
-	pl.pages, pl.fetched = nil, nil
 	release := pl.release
 	pl.release = nil
 	p.metrics.forgotten.WithLabelValues("cancelled").Inc()
@@ -373,11 +392,27 @@ func (p *Planner) fetch(pl *plan, i int) {
 	}
 }
 
-// lookup finds the kept plan planID of table id, after forgetting expired
-// plans. p.mu is held.
-func (p *Planner) lookup(id catalog.Ident, planID string, missing error) (*plan, error) {
-	p.expire()
+// kept returns plan planID if it is kept; an expired one is forgotten
+// now. p.mu is held.
+func (p *Planner) kept(planID string) (*plan, bool) {
 	pl, ok := p.plans[planID]
+	if !ok {
+		return nil, false
+	}
+	if pl.used.Before(p.opts.Now().Add(-p.opts.Lifetime)) {
+		if r := p.remove(pl); r != nil {
+			go r()
+		}
+		p.metrics.forgotten.WithLabelValues("expired").Inc()
+		return nil, false
+	}
+	return pl, true
+}
+
+// lookup finds the kept plan planID of table id and counts this as a use.
+// p.mu is held.
+func (p *Planner) lookup(id catalog.Ident, planID string, missing error) (*plan, error) {
+	pl, ok := p.kept(planID)
 	if !ok || pl.ident.String() != id.String() {
 		return nil, fmt.Errorf("%w: %s on %s (plans are kept %s after their last use, on the node that made them)",
 			missing, planID, id, p.opts.Lifetime)
@@ -391,12 +426,11 @@ func (p *Planner) lookup(id catalog.Ident, planID string, missing error) (*plan,
 func (p *Planner) replay(key, hash string) (*plan, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	p.expire()
 	id, ok := p.keys[key]
 	if !ok {
 		return nil, nil
 	}
-	pl, ok := p.plans[id]
+	pl, ok := p.kept(id)
 	if !ok || pl.cancelled {
 		delete(p.keys, key)
 		return nil, nil

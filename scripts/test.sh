@@ -107,6 +107,7 @@ for target in FuzzDecodeEnvelopeJSON FuzzDecodeBulkJSON FuzzDecodeBulkNDJSON Fuz
 done
 fuzz ./ingest FuzzParseTableRef
 fuzz ./catalog FuzzCommitConfinement
+fuzz ./planning FuzzParseFilter
 
 step "pytest tests/interop"
 "$python" -m pytest -q tests/interop

@@ -201,6 +201,7 @@ func serve(ctx context.Context, c *config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	go expireReceipts(ctx, cat, log)
+	go planner.Run(ctx)
 
 	select {
 	case err := <-errc:
