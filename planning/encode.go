@@ -31,14 +31,14 @@ type encoder struct {
 	// fallback is the residual of a task iceberg-go left without one: the
 	// whole bound filter, or true.
 	fallback json.RawMessage
-	// partition result types by spec ID.
-	types map[int][]iceberg.Type
+	// partition fields and result types by spec ID.
+	types map[int]*partType
 }
 
 // newEncoder encodes tasks of a table with metadata meta, planned with
 // schema and filter bound (nil: none).
 func newEncoder(meta table.Metadata, schema *iceberg.Schema, stats map[int]bool, bound iceberg.BooleanExpression) (*encoder, error) {
-	e := &encoder{meta: meta, schema: schema, current: meta.CurrentSchema(), stats: stats, types: map[int][]iceberg.Type{}}
+	e := &encoder{meta: meta, schema: schema, current: meta.CurrentSchema(), stats: stats, types: map[int]*partType{}}
 	e.fallback = json.RawMessage("true")
 	if bound != nil {
 		b, err := e.residual(bound)
@@ -274,26 +274,33 @@ func upperHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
 
 // partition is f's partition tuple as a JSON array in spec field order.
 func (e *encoder) partition(f iceberg.DataFile) ([]json.RawMessage, error) {
-	types, err := e.partitionTypes(int(f.SpecID()))
+	pt, err := e.partitionType(int(f.SpecID()))
 	if err != nil {
 		return nil, err
 	}
-	spec := e.meta.PartitionSpecByID(int(f.SpecID()))
+	out := make([]json.RawMessage, len(pt.ids))
+	if len(out) == 0 {
+		return out, nil
+	}
 	values := f.Partition()
-	out := make([]json.RawMessage, 0, len(types))
-	for i, field := range spec.Fields() {
-		v, err := partitionValue(values[field.FieldID], types[i])
-		if err != nil {
-			return nil, fmt.Errorf("field %s: %w", field.Name, err)
+	for i, id := range pt.ids {
+		if out[i], err = partitionValue(values[id], pt.types[i]); err != nil {
+			return nil, fmt.Errorf("field %s: %w", pt.names[i], err)
 		}
-		out = append(out, v)
 	}
 	return out, nil
 }
 
-// partitionTypes are the result types of spec specID's fields. A source
+// partType is a partition spec's fields as the encoder needs them.
+type partType struct {
+	ids   []int
+	names []string
+	types []iceberg.Type
+}
+
+// partitionType is spec specID's fields with their result types. A source
 // column dropped from the current schema is looked up in the older ones.
-func (e *encoder) partitionTypes(specID int) ([]iceberg.Type, error) {
+func (e *encoder) partitionType(specID int) (*partType, error) {
 	if t, ok := e.types[specID]; ok {
 		return t, nil
 	}
@@ -301,16 +308,18 @@ func (e *encoder) partitionTypes(specID int) ([]iceberg.Type, error) {
 	if spec == nil {
 		return nil, fmt.Errorf("unknown partition spec %d", specID)
 	}
-	types := make([]iceberg.Type, 0, spec.NumFields())
+	pt := &partType{}
 	for _, field := range spec.Fields() {
 		src, ok := sourceType(e.meta, field.SourceID())
 		if !ok {
 			return nil, fmt.Errorf("partition field %s: no schema has its source column %d", field.Name, field.SourceID())
 		}
-		types = append(types, field.Transform.ResultType(src))
+		pt.ids = append(pt.ids, field.FieldID)
+		pt.names = append(pt.names, field.Name)
+		pt.types = append(pt.types, field.Transform.ResultType(src))
 	}
-	e.types[specID] = types
-	return types, nil
+	e.types[specID] = pt
+	return pt, nil
 }
 
 func sourceType(meta table.Metadata, id int) (iceberg.Type, bool) {
@@ -346,7 +355,7 @@ func partitionValue(v any, typ iceberg.Type) (json.RawMessage, error) {
 		if !ok {
 			return nil, badValue(v, typ)
 		}
-		s = n
+		return strconv.AppendInt(nil, n, 10), nil
 	case iceberg.Float32Type, iceberg.Float64Type:
 		switch x := v.(type) {
 		case float32:
@@ -451,7 +460,21 @@ func partitionValue(v any, typ iceberg.Type) (json.RawMessage, error) {
 	default:
 		return nil, fmt.Errorf("partition values of type %s are not supported", typ)
 	}
+	if str, ok := s.(string); ok && plain(str) {
+		// Dates, times and most strings need no escaping.
+		return append(append(append(make([]byte, 0, len(str)+2), '"'), str...), '"'), nil
+	}
 	return json.Marshal(s)
+}
+
+// plain reports whether s is printable ASCII that JSON quotes as it is.
+func plain(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' || c == '<' || c == '>' || c == '&' {
+			return false
+		}
+	}
+	return true
 }
 
 func timestamp(t time.Time, layout string, typ iceberg.Type) string {
