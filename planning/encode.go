@@ -224,7 +224,7 @@ func (e *encoder) deleteFile(f iceberg.DataFile) (rest.RESTDeleteFile, error) {
 
 // counts keeps the requested columns of a count map, in field ID order.
 func (e *encoder) counts(m map[int]int64) *rest.RESTCountMap {
-	keys := e.keep(m)
+	keys := keep(e.stats, m)
 	if keys == nil {
 		return nil
 	}
@@ -238,7 +238,7 @@ func (e *encoder) counts(m map[int]int64) *rest.RESTCountMap {
 // bounds keeps the requested columns of a bound map, values as upper-case
 // hex of Iceberg's single-value binary form.
 func (e *encoder) bounds(m map[int][]byte) *rest.RESTValueMap {
-	keys := e.keep(m)
+	keys := keep(e.stats, m)
 	if keys == nil {
 		return nil
 	}
@@ -249,6 +249,7 @@ func (e *encoder) bounds(m map[int][]byte) *rest.RESTValueMap {
 	return out
 }
 
+// keep is the keys of m that stats names, in order.
 func keep[V any](stats map[int]bool, m map[int]V) []int {
 	var keys []int
 	for k := range m {
@@ -258,16 +259,6 @@ func keep[V any](stats map[int]bool, m map[int]V) []int {
 	}
 	slices.Sort(keys)
 	return keys
-}
-
-func (e *encoder) keep(m any) []int {
-	switch m := m.(type) {
-	case map[int]int64:
-		return keep(e.stats, m)
-	case map[int][]byte:
-		return keep(e.stats, m)
-	}
-	return nil
 }
 
 func upperHex(b []byte) string { return strings.ToUpper(hex.EncodeToString(b)) }
