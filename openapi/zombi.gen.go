@@ -15,12 +15,136 @@ import (
 	"strings"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
 	"github.com/apache/iceberg-go/view"
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/labstack/echo/v4"
 	"github.com/oapi-codegen/runtime"
 )
+
+// Defines values for ContentFileContent.
+const (
+	ContentFileContentData            ContentFileContent = "data"
+	ContentFileContentEqualityDeletes ContentFileContent = "equality-deletes"
+	ContentFileContentPositionDeletes ContentFileContent = "position-deletes"
+)
+
+// Valid indicates whether the value is a known member of the ContentFileContent enum.
+func (e ContentFileContent) Valid() bool {
+	switch e {
+	case ContentFileContentData:
+		return true
+	case ContentFileContentEqualityDeletes:
+		return true
+	case ContentFileContentPositionDeletes:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for ContentFileFileFormat.
+const (
+	ContentFileFileFormatAvro    ContentFileFileFormat = "avro"
+	ContentFileFileFormatOrc     ContentFileFileFormat = "orc"
+	ContentFileFileFormatParquet ContentFileFileFormat = "parquet"
+	ContentFileFileFormatPuffin  ContentFileFileFormat = "puffin"
+)
+
+// Valid indicates whether the value is a known member of the ContentFileFileFormat enum.
+func (e ContentFileFileFormat) Valid() bool {
+	switch e {
+	case ContentFileFileFormatAvro:
+		return true
+	case ContentFileFileFormatOrc:
+		return true
+	case ContentFileFileFormatParquet:
+		return true
+	case ContentFileFileFormatPuffin:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DataFileContent.
+const (
+	DataFileContentData            DataFileContent = "data"
+	DataFileContentEqualityDeletes DataFileContent = "equality-deletes"
+	DataFileContentPositionDeletes DataFileContent = "position-deletes"
+)
+
+// Valid indicates whether the value is a known member of the DataFileContent enum.
+func (e DataFileContent) Valid() bool {
+	switch e {
+	case DataFileContentData:
+		return true
+	case DataFileContentEqualityDeletes:
+		return true
+	case DataFileContentPositionDeletes:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for DataFileFileFormat.
+const (
+	DataFileFileFormatAvro    DataFileFileFormat = "avro"
+	DataFileFileFormatOrc     DataFileFileFormat = "orc"
+	DataFileFileFormatParquet DataFileFileFormat = "parquet"
+	DataFileFileFormatPuffin  DataFileFileFormat = "puffin"
+)
+
+// Valid indicates whether the value is a known member of the DataFileFileFormat enum.
+func (e DataFileFileFormat) Valid() bool {
+	switch e {
+	case DataFileFileFormatAvro:
+		return true
+	case DataFileFileFormatOrc:
+		return true
+	case DataFileFileFormatParquet:
+		return true
+	case DataFileFileFormatPuffin:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for FetchPlanningResultStatus.
+const (
+	FetchPlanningResultStatusCancelled FetchPlanningResultStatus = "cancelled"
+	FetchPlanningResultStatusCompleted FetchPlanningResultStatus = "completed"
+)
+
+// Valid indicates whether the value is a known member of the FetchPlanningResultStatus enum.
+func (e FetchPlanningResultStatus) Valid() bool {
+	switch e {
+	case FetchPlanningResultStatusCancelled:
+		return true
+	case FetchPlanningResultStatusCompleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for PlanTableScanResultStatus.
+const (
+	PlanTableScanResultStatusCompleted PlanTableScanResultStatus = "completed"
+)
+
+// Valid indicates whether the value is a known member of the PlanTableScanResultStatus enum.
+func (e PlanTableScanResultStatus) Valid() bool {
+	switch e {
+	case PlanTableScanResultStatusCompleted:
+		return true
+	default:
+		return false
+	}
+}
 
 // Defines values for Ack.
 const (
@@ -190,6 +314,29 @@ type CompactResult struct {
 	Table      string `json:"table"`
 }
 
+// ContentFile A data or delete file as Iceberg's REST spec describes it. The
+// partition is an array of values in the order of the spec's fields;
+// statistics maps are {"keys": [field ids], "values": [...]}, bounds
+// as upper-case hex of Iceberg's single-value binary form.
+type ContentFile struct {
+	Content         ContentFileContent    `json:"content"`
+	FileFormat      ContentFileFileFormat `json:"file-format"`
+	FilePath        string                `json:"file-path"`
+	FileSizeInBytes int64                 `json:"file-size-in-bytes"`
+	KeyMetadata     *string               `json:"key-metadata,omitempty"`
+	Partition       []interface{}         `json:"partition"`
+	RecordCount     int64                 `json:"record-count"`
+	SortOrderId     *int                  `json:"sort-order-id,omitempty"`
+	SpecId          int                   `json:"spec-id"`
+	SplitOffsets    *[]int64              `json:"split-offsets,omitempty"`
+}
+
+// ContentFileContent defines model for ContentFile.Content.
+type ContentFileContent string
+
+// ContentFileFileFormat defines model for ContentFile.FileFormat.
+type ContentFileFileFormat string
+
 // CreateNamespaceRequest defines model for CreateNamespaceRequest.
 type CreateNamespaceRequest struct {
 	// Namespace Namespace levels, outermost first.
@@ -240,6 +387,38 @@ type CreateViewRequest struct {
 	ViewVersion ViewVersion `json:"view-version"`
 }
 
+// DataFile A data file; column statistics only for the columns in stats-fields.
+type DataFile struct {
+	ColumnSizes     *map[string]interface{} `json:"column-sizes,omitempty"`
+	Content         DataFileContent         `json:"content"`
+	FileFormat      DataFileFileFormat      `json:"file-format"`
+	FilePath        string                  `json:"file-path"`
+	FileSizeInBytes int64                   `json:"file-size-in-bytes"`
+	FirstRowId      *int64                  `json:"first-row-id,omitempty"`
+	KeyMetadata     *string                 `json:"key-metadata,omitempty"`
+	LowerBounds     *map[string]interface{} `json:"lower-bounds,omitempty"`
+	NanValueCounts  *map[string]interface{} `json:"nan-value-counts,omitempty"`
+	NullValueCounts *map[string]interface{} `json:"null-value-counts,omitempty"`
+	Partition       []interface{}           `json:"partition"`
+	RecordCount     int64                   `json:"record-count"`
+	SortOrderId     *int                    `json:"sort-order-id,omitempty"`
+	SpecId          int                     `json:"spec-id"`
+	SplitOffsets    *[]int64                `json:"split-offsets,omitempty"`
+	UpperBounds     *map[string]interface{} `json:"upper-bounds,omitempty"`
+	ValueCounts     *map[string]interface{} `json:"value-counts,omitempty"`
+}
+
+// DataFileContent defines model for DataFile.Content.
+type DataFileContent string
+
+// DataFileFileFormat defines model for DataFile.FileFormat.
+type DataFileFileFormat string
+
+// DeleteFile A position delete file, equality delete file (with equality-ids),
+// or deletion vector (a Puffin blob: referenced-data-file,
+// content-offset, content-size-in-bytes).
+type DeleteFile = rest.RESTDeleteFile
+
 // ErrorModel defines model for ErrorModel.
 type ErrorModel struct {
 	Code    int    `json:"code"`
@@ -270,6 +449,36 @@ type EventEnvelope struct {
 	// TimestampMs Event time in epoch milliseconds; the server's time when absent.
 	TimestampMs *int64 `json:"timestamp_ms,omitempty"`
 }
+
+// Expression A boolean expression in Iceberg's JSON form: true or false; an
+// object {"type": "and"|"or", "left", "right"} or {"type": "not",
+// "child"}; or a predicate {"type", "term", "value" | "values"} whose
+// type is one of is-null, not-null, is-nan, not-nan, lt, lt-eq, gt,
+// gt-eq, eq, not-eq, starts-with, not-starts-with, in, not-in, and
+// whose term is a column name or {"type": "transform", "transform",
+// "term"}. Values are JSON numbers, strings (dates, times, decimals
+// and UUIDs as ISO-8601 or plain text, binary as hex) or booleans.
+// A filter is at most 1 MiB, 100,000 nodes and 128 levels deep.
+type Expression = RawJSON
+
+// FetchPlanningResult A plan's state; a completed one lists every page as a plan task.
+type FetchPlanningResult struct {
+	DeleteFiles   *[]DeleteFile             `json:"delete-files,omitempty"`
+	FileScanTasks *[]FileScanTask           `json:"file-scan-tasks,omitempty"`
+	PlanTasks     *[]string                 `json:"plan-tasks,omitempty"`
+	Status        FetchPlanningResultStatus `json:"status"`
+}
+
+// FetchPlanningResultStatus defines model for FetchPlanningResult.Status.
+type FetchPlanningResultStatus string
+
+// FetchScanTasksRequest defines model for FetchScanTasksRequest.
+type FetchScanTasksRequest struct {
+	PlanTask string `json:"plan-task"`
+}
+
+// FileScanTask defines model for FileScanTask.
+type FileScanTask = rest.RESTFileScanTask
 
 // FlushResult defines model for FlushResult.
 type FlushResult struct {
@@ -364,6 +573,58 @@ type PartialBulkResult struct {
 // fresh IDs.
 type PartitionSpec = iceberg.UnboundPartitionSpec
 
+// PlanTableScanRequest defines model for PlanTableScanRequest.
+type PlanTableScanRequest struct {
+	// CaseSensitive Whether filter, select and stats-fields match column names exactly.
+	CaseSensitive *bool `json:"case-sensitive,omitempty"`
+
+	// EndSnapshotId Incremental scan end (inclusive); needs start-snapshot-id.
+	EndSnapshotId *int64 `json:"end-snapshot-id,omitempty"`
+
+	// Filter A boolean expression in Iceberg's JSON form: true or false; an
+	// object {"type": "and"|"or", "left", "right"} or {"type": "not",
+	// "child"}; or a predicate {"type", "term", "value" | "values"} whose
+	// type is one of is-null, not-null, is-nan, not-nan, lt, lt-eq, gt,
+	// gt-eq, eq, not-eq, starts-with, not-starts-with, in, not-in, and
+	// whose term is a column name or {"type": "transform", "transform",
+	// "term"}. Values are JSON numbers, strings (dates, times, decimals
+	// and UUIDs as ISO-8601 or plain text, binary as hex) or booleans.
+	// A filter is at most 1 MiB, 100,000 nodes and 128 levels deep.
+	Filter *Expression `json:"filter,omitempty"`
+
+	// MinRowsRequested A hint: when the first page surely holds this many rows (files
+	// read whole, without delete files), no further pages are
+	// returned.
+	MinRowsRequested *int64 `json:"min-rows-requested,omitempty"`
+
+	// Select Columns read (full names, nested ones dotted). Checked, not needed for planning.
+	Select *[]string `json:"select,omitempty"`
+
+	// SnapshotId Snapshot of a point-in-time scan; the current one when absent.
+	SnapshotId *int64 `json:"snapshot-id,omitempty"`
+
+	// StartSnapshotId Incremental scan start (exclusive); needs end-snapshot-id.
+	StartSnapshotId *int64 `json:"start-snapshot-id,omitempty"`
+
+	// StatsFields Columns whose statistics the data files carry; none when absent.
+	StatsFields *[]string `json:"stats-fields,omitempty"`
+
+	// UseSnapshotSchema Bind names to the schema of the snapshot read (time travel) rather than the current one.
+	UseSnapshotSchema *bool `json:"use-snapshot-schema,omitempty"`
+}
+
+// PlanTableScanResult A completed plan, its first page inline.
+type PlanTableScanResult struct {
+	DeleteFiles   *[]DeleteFile             `json:"delete-files,omitempty"`
+	FileScanTasks *[]FileScanTask           `json:"file-scan-tasks,omitempty"`
+	PlanId        string                    `json:"plan-id"`
+	PlanTasks     *[]string                 `json:"plan-tasks,omitempty"`
+	Status        PlanTableScanResultStatus `json:"status"`
+}
+
+// PlanTableScanResultStatus defines model for PlanTableScanResult.Status.
+type PlanTableScanResultStatus string
+
 // Properties defines model for Properties.
 type Properties map[string]string
 
@@ -399,6 +660,14 @@ type RegisterViewRequest struct {
 type RenameTableRequest struct {
 	Destination TableIdentifier `json:"destination"`
 	Source      TableIdentifier `json:"source"`
+}
+
+// ScanTasks One page of a plan: file scan tasks, the delete files they
+// reference (each listed once), and plan tasks to fetch next.
+type ScanTasks struct {
+	DeleteFiles   *[]DeleteFile   `json:"delete-files,omitempty"`
+	FileScanTasks *[]FileScanTask `json:"file-scan-tasks,omitempty"`
+	PlanTasks     *[]string       `json:"plan-tasks,omitempty"`
 }
 
 // Schema An Iceberg schema (struct type with schema-id and fields).
@@ -496,6 +765,9 @@ type PageSize = int
 
 // PageToken defines model for PageToken.
 type PageToken = string
+
+// PlanID defines model for PlanID.
+type PlanID = string
 
 // TablePath defines model for TablePath.
 type TablePath = string
@@ -641,6 +913,24 @@ type UpdateTableParams struct {
 // ReportMetricsJSONBody defines parameters for ReportMetrics.
 type ReportMetricsJSONBody map[string]interface{}
 
+// PlanTableScanParams defines parameters for PlanTableScan.
+type PlanTableScanParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// CancelPlanningParams defines parameters for CancelPlanning.
+type CancelPlanningParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// FetchScanTasksParams defines parameters for FetchScanTasks.
+type FetchScanTasksParams struct {
+	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
+	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
 // ListViewsParams defines parameters for ListViews.
 type ListViewsParams struct {
 	// PageToken The next-page-token of the previous page; absent or empty for the first.
@@ -712,6 +1002,12 @@ type UpdateTableJSONRequestBody = CommitTableRequest
 
 // ReportMetricsJSONRequestBody defines body for ReportMetrics for application/json ContentType.
 type ReportMetricsJSONRequestBody ReportMetricsJSONBody
+
+// PlanTableScanJSONRequestBody defines body for PlanTableScan for application/json ContentType.
+type PlanTableScanJSONRequestBody = PlanTableScanRequest
+
+// FetchScanTasksJSONRequestBody defines body for FetchScanTasks for application/json ContentType.
+type FetchScanTasksJSONRequestBody = FetchScanTasksRequest
 
 // CreateViewJSONRequestBody defines body for CreateView for application/json ContentType.
 type CreateViewJSONRequestBody = CreateViewRequest
@@ -870,6 +1166,18 @@ type ServerInterface interface {
 	// ReportMetrics Accept a client's scan or commit report; it is logged.
 	// (POST /v1/namespaces/{namespace}/tables/{table}/metrics)
 	ReportMetrics(ctx echo.Context, namespace NamespacePath, table TablePath) error
+	// PlanTableScan Plan a scan of the table on the server.
+	// (POST /v1/namespaces/{namespace}/tables/{table}/plan)
+	PlanTableScan(ctx echo.Context, namespace NamespacePath, table TablePath, params PlanTableScanParams) error
+	// CancelPlanning Cancel a plan; its plan tasks are not answered any more.
+	// (DELETE /v1/namespaces/{namespace}/tables/{table}/plan/{plan-id})
+	CancelPlanning(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID, params CancelPlanningParams) error
+	// FetchPlanningResult The state of a plan.
+	// (GET /v1/namespaces/{namespace}/tables/{table}/plan/{plan-id})
+	FetchPlanningResult(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID) error
+	// FetchScanTasks Plan one page of a plan, named by its plan task.
+	// (POST /v1/namespaces/{namespace}/tables/{table}/tasks)
+	FetchScanTasks(ctx echo.Context, namespace NamespacePath, table TablePath, params FetchScanTasksParams) error
 	// ListViews List the views of a namespace.
 	// (GET /v1/namespaces/{namespace}/views)
 	ListViews(ctx echo.Context, namespace NamespacePath, params ListViewsParams) error
@@ -1641,6 +1949,178 @@ func (w *ServerInterfaceWrapper) ReportMetrics(ctx echo.Context) error {
 	return err
 }
 
+// PlanTableScan converts echo context to params.
+func (w *ServerInterfaceWrapper) PlanTableScan(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params PlanTableScanParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.PlanTableScan(ctx, namespace, table, params)
+	return err
+}
+
+// CancelPlanning converts echo context to params.
+func (w *ServerInterfaceWrapper) CancelPlanning(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// ------------- Path parameter "plan-id" -------------
+	var planId PlanID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "plan-id", ctx.Param("plan-id"), &planId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter plan-id: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params CancelPlanningParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.CancelPlanning(ctx, namespace, table, planId, params)
+	return err
+}
+
+// FetchPlanningResult converts echo context to params.
+func (w *ServerInterfaceWrapper) FetchPlanningResult(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// ------------- Path parameter "plan-id" -------------
+	var planId PlanID
+
+	err = runtime.BindStyledParameterWithOptions("simple", "plan-id", ctx.Param("plan-id"), &planId, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter plan-id: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.FetchPlanningResult(ctx, namespace, table, planId)
+	return err
+}
+
+// FetchScanTasks converts echo context to params.
+func (w *ServerInterfaceWrapper) FetchScanTasks(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params FetchScanTasksParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "Idempotency-Key" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("Idempotency-Key")]; found {
+		var IdempotencyKey IdempotencyKey
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for Idempotency-Key, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "Idempotency-Key", valueList[0], &IdempotencyKey, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter Idempotency-Key: %s", err))
+		}
+
+		params.IdempotencyKey = &IdempotencyKey
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.FetchScanTasks(ctx, namespace, table, params)
+	return err
+}
+
 // ListViews converts echo context to params.
 func (w *ServerInterfaceWrapper) ListViews(ctx echo.Context) error {
 	var err error
@@ -2011,6 +2491,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.HEAD(options.BaseURL+"/v1/namespaces/:namespace/tables/:table", wrapper.TableExists, options.OperationMiddlewares["tableExists"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table", wrapper.UpdateTable, options.OperationMiddlewares["updateTable"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/metrics", wrapper.ReportMetrics, options.OperationMiddlewares["reportMetrics"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan", wrapper.PlanTableScan, options.OperationMiddlewares["planTableScan"]...)
+	router.DELETE(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.CancelPlanning, options.OperationMiddlewares["cancelPlanning"]...)
+	router.GET(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.FetchPlanningResult, options.OperationMiddlewares["fetchPlanningResult"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/tasks", wrapper.FetchScanTasks, options.OperationMiddlewares["fetchScanTasks"]...)
 	router.POST(options.BaseURL+"/v1/tables/rename", wrapper.RenameTable, options.OperationMiddlewares["renameTable"]...)
 	router.GET(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.ListViews, options.OperationMiddlewares["listViews"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.CreateView, options.OperationMiddlewares["createView"]...)
@@ -2032,123 +2516,161 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H37c9u20ui/guH9zsSeoWQ5SV/29IecNj3Nd5vHjd32zolyY5hciagpgAVAy2rG//sd7AJ8iKQkx3Ka",
-	"M99PcSgAXCwW+97lxyhRi0JJkNZEJx+jgmu+AAsa//csuXL/pGASLQorlIxOot8zkMwqxqVZgj5hF2mp",
-	"+WUOF+wghRkvc3vIlEyA2QwYXLuVGdfAhHRPptKsZAIpy5RlVoA+ZReJWiyEtZBe0EQu2YsELkHPmZG8",
-	"MG5opvLUuAUWU3ngVqbXs4RrLcAwYU01+INIT9lXk6dMzJjNuGWWX4FhuZJz0O6JnEq3hAF9DfqRYaMR",
-	"gTBacmHjJuDWbdZYvmJ+l4zL1G1nKiuoWc4t6MPxVEZxJByK/ixBr6I4knwB0UnEk6sojkySwYITPhFN",
-	"0UnkF43iCGS5iE7eNZ5U60fv48iuCreSsVrIeXR7G0cvUlgUyoJMVv8bVt1j+iEXIO0oyZQBya5gxQ6O",
-	"3bEdP/6WFVpIi7t5dvbDixcsybjmiTv1Q0LYAhHGmQarV8zwGYzD3jLgKeh6cw04Rg6Q5kZ7oJZzMPYc",
-	"t9gBGR8zty47IGphHlX40BQ8gUOmdP2/sfvrlAFPMlZwbadywW2SgWH/7x0f/fVs9O/3/t/J6LsPo/cf",
-	"J/Hx429u/6txVgW3Wb0b65Gv4c9SaEijE6tL2LynVwGaN26pzq6qn1kO15Ab9ocSElJ2ucIdllJYZsBd",
-	"PKs0O/jH8U+H437gqm3fEcA3fA5n4q8ejL9UxjJhYWHc9VQSWMHnwA4cCbifjieTSQ3NGlkXYdnm2xdC",
-	"ioUj5eOKaIW0MAddgXKurkD2nH4GTMKNHbl1R9YNYmqGOCo0XAtVGoTulPFLA9I6QoBFYVdspjQOmwlt",
-	"7CZo6c2bkYVEGE5yTxTym4DlhiWvBSzvtOKtG2wKJQ0gn36utdLuj0RJC9K6P3lR5CLhDrlHfxiFCK9X",
-	"/C8Ns+gk+l9HNfs/ol/NEa721q9Pb2uf1DPJwI3xLL1i1vRwpvSC2zFu3C/p3vjPMr96C3+WYBA8JeH1",
-	"LDp59zEqtCpAW0Fb0ZAoneKfSJeN7avLPyCx0W1FWFxrvooIGwF176oVaq5ZTdx9zfe3sYfYIKdeBzNR",
-	"JaF5ncbjKC0J8TSwjbmf1ZItuFwxDyRbgpOMgYVaZLhOnKkZA65zAdrdSuOIuvsmNZsZsG1cEfZp3NdP",
-	"e6e1dxpHDbHZI+2FzRhPrr6vxFHcOvNKQKPcqKS0l58O7q0QrZ1f2FXskdxzjtEP3PJczX9Qcibm3dPx",
-	"UsNso/Q39axbJ4LTQgmvCHV5k1alBbc5YbzmwMSiyGHhlowZN2wavXx+/vPrH9mRu9/TCFnRGsGFO9w9",
-	"BtEQpFewGuViBlYserj2i7PXo2+/nhyjTuKeIQdcZiLJ2Jo4doQGovAq2BUUtkFKNSzqGrQWKdwJY2vn",
-	"ViG9uVzv4SElIZ9tMIT2CYoUpBUzAXobRLjOi3p4DdUiKLVbp79tTriNo7JIw/3dOvdXP7bLhhpr1ktu",
-	"RYhnux2MLMDylFu+E1Avw+DbuJo4yhWJg34Z1YS9O6VeZtMONJeGJ27C4MGi+BwlGXeKYItzbdpUD8ls",
-	"EwPtFw0D7WTz30+GAYpPoEI3dT9EWPDEDgm8y5UF84HPLKFiBzFDMy5hpjTsOGUm8uZLhgbUa3ZHLLgU",
-	"MzB24zL1oE1LSVh+wBf2/6xhqZ1AlBsHqWWPOHmrloZV83cSklvEtBNQSPGPajOYIQZQGutSMrSaNRS5",
-	"M0WqMUtn4OIGSBepoDrcESwbbLnNLCWozc1drJ1n+/zXCChuUaBHbPcQmqfWc85d+ui9Chq4hcpuG+QO",
-	"tT225YpWS7nV22t8orCtX73TBoaEyhe+g806wgZ5Fkyrnh8Krq1w00amgGTrBsLoMzf4k/ce72h6ndEo",
-	"N946KzhBNDT2calUDly6EY7wYaR0ul04nSltX+PAvlOoDeLhk9goJT/xID4TJp11PboGbTyE22Tpb37o",
-	"ZlStrduHObSjX6oU8j77MUWsLPgNuUu++u67uHaePJ1M+njtAozh8350Ngzntmj4SWn05DmwIGWXZX7F",
-	"kHZi8ptd8tSbo48MEzKFG/RxauBGyZYJswlzb3EFckT02ZiWky95d3uI/t+xfYKv4SYBfIbOwJjBeD5m",
-	"r9RZmWTINZ6H33vsnY62S1j142I6nMETHeamENwwW70rRBXrgND83hc7a/q5vIZc9SHltfQG95g9v+GJ",
-	"zVfoy1MzVvBVrniKJ+r//nDJDXz91OGlo+wG0/HDFbmUF/zmF5Bzm0Unj7/6Ot7ATVvE/Pj46TdPv33y",
-	"9dNvGjTdS9Eepu6WnjF6CXPWtlUaUmdhC2vYr+c/jb5lqA2cMi5XTNkMNPvvs9ev2DXPSwgD8YmFGztu",
-	"vMnvvqWQurX6rGJnfRvLF8WHRc+9wjNhbgwTkkGhkowtRJ4LA4mSqTllrRgDDkRti9yXu7pGOrTwU16a",
-	"bKOa3oX1TPwFwZn6hus/S7Be6avcOjuqezvouvvQZRtuJWDJKsmhhpQdeH9vUmqNjmAJp2xCyLVBEWYZ",
-	"N0wqCfdVZONoyS3oBdc9wbCfxTwDY5lxslEmHsnCvTkNIS+C51NcYf1Ks1d9g5JLR96Eso+D/Avsf7I+",
-	"+DPw3GZnltvS9EjTDJIr/IunKbIjnr9pux0GpE39BlOtvVla+HF9QP4iTI1kswOWd3eAtPC9LinXoib4",
-	"ijLPiZ4plrB5Tw2AhvaFQnXDnmpPye6b6vGZ7H1rTbh696Z4GjxvA57+4GPeXUXdr69uTTBS8GuGWh1a",
-	"CSkjM2EXTWeDD89hgtT8z48I997P7bN8yR3blVwmg2cPN4Vb/kPgvwOCT+ki4/JDJXt3EDZ+ygZpuiYi",
-	"H9oT093qGpBr2+zD6Kum9NgcBI+ZKp24UsY2wrY72wZolvN8U4SOJ84AgHTIeUfm0NCvJoSPKpjWIkwh",
-	"yNdvm1eWQGcnaGANkBEGvnbVoCpx1Ub048ljpjR7OplsVy8IlniTSNsSaTU+4FMhu4HZvuXa7pQub6sT",
-	"fyrDgpkCEqdJcc/mRqTeafJGjNkLa5hRpU6AvfjRTCXXwGYC8tT9Nyi9xGgYss6lsBkTNmayXFyCtyxQ",
-	"n8SUmanEnBl2cFZwfeUHGcaZhGXlY01UXi6kYTOtFmxyeNrQO+dgzVTONJjMQUCpJm1MxNHNaK5G4Xho",
-	"y+Nf5aUqZdrGUWPoSCwKpYnUMZkgmgublZfjRC2OeMGTDI78WqO5onSL9pX4ZOXoLfB0kElehwDHrsH1",
-	"OMrEPPvQUqt3IHmnC3y40yW5I0f0O2m/6X0vOmpnRwcfSHt3vfvkbdkOariyfnw/cHNhLOjNztNdJOwG",
-	"5526Bo1OpFY+24znptbIKn7Y70jrQrBpNxsdkPfazP2gc8M3YzoFY4WswLqjQkyc7c4T140WWiVuAdO3",
-	"obNGkuIAZ/as9MBYXSaWuSWIpdIPI0HeJrwG5nC8I/M7C27V+7C72s+9cQNKW4Z+82GxckoJpZVYiVku",
-	"roDSRtui6ZGJmYYZaGbVkKjZLgPIReAlQL2NT0bHEfG0KqHtRSuQ3TVHBy/MXb0Bg1a9v399RNc2gwZd",
-	"vnRA4WJixg2eX3gy/sMoimVuI7q3fPnfZ69fVe9+uxapXyMdYxyylDRMyZbjKbyZHXAc4+M1DjT8L+Ug",
-	"lKVI46n0zzTMRkHJHom0GptzY0fcGDGXkI7w9oya8/w7R9UtG5hZx7easz2LxphXc271XGlLsaSRSA/H",
-	"7JlcsRkXuZDzsAbmGXGRk660zFTlkyMyfzr5zqfV7qYG9F2At+18hT0R/691IsVa+ms4P58Y4SMiXDKC",
-	"mTbGJZtGlNYyjU5ZKa+kWkpGTyix6ulkMr7fzgOM+9g0rVWnJVe3fVBGaVioa56bu0VodkxQWXP6dXCz",
-	"AdzBZChhjANqI7gDjqIKfNw0mYB33fOdJq2xxLBCDUAfT2x5RHpd5NcCljUHcmzvEcU8kDM2ckt25ISd",
-	"FKQ7MMI2LIEbYoTUcb/DU8YDO8HIlDDILj71yriF98UrMPk6JGkPcorfWhv0hI8bFXNJHJ6VxVzzFEZk",
-	"mITQsOPBaerZdswM2EqlpP/VlO0UCUcRzUc0uxlrpllBHDR/ORxmTp/OmBHX9+dOLTT/Vkfj16N+SEl+",
-	"PyfhD5RYDcFXBeZGCxMzUy4WXK/iqdRQaHCKF6fdH5z9n19YAZqlgueQ2MM4FJSMKsXEKatTGR4nlFi8",
-	"XWFDtIR97AEtvzeN4XXHaygE2h5+qoNkXhttKU87RsKcdb7Du0JFlI9yhYKuh8kbq5Hg4etjmr87i3TI",
-	"T7HFZXcnx0Ir7H3H8Oa9Mur3i1y/5zC+i1K3F0hKLewKDTQfZAauyZDAO4mIpEfVApm1BZWOCDlTvcFz",
-	"vbKZkwf/VotLQXFylCtYhaS0PWlh5e3zs3Pmb+dUHtQRq5hI28Se9k3MFmVuhbfnbJ2TbA4xagJyLiTO",
-	"y2AqEatMYFkae/bmBQ4ptErLBLRhB06f4Va4pVAZDFUZBLWGHLgBc+j4tEwRYkdznNxsrCopYAcZRjBj",
-	"9karBdgMSuPkiRaJORxP5VQiRkJdjWGc0he8HnrxcUo+5Wl0wj5OQ8rKNIrZFFFOfyUqhWl0e3sRT+Uy",
-	"Aw3swj26YBoK4FTOyH4+P3/DyOWLhvqFm39BNXVNlE9lnWOT5NwY7x81bMELJqzjMAeI0Bu+KHJgF33p",
-	"Nw6UC8q0/omLHNL6F9p3HTB1jMTxTJJaNgOhdymZm8qDi38c/3RxOGYvS8f55TxY8YaRY9qp8BdrlREX",
-	"jCoZT0KZ41TiAaMJzxeAJZPuiWdvPL12vMRAykJlBrp668ozJ39IYWV8zp1pKlPmE9CZVEjtXrAI665n",
-	"RESEB/LszYsojqo0tWgyPh5PkC8VIHkhopPoyXgyfhLFKFfwHh4RTR3l4hov+5z4V0WAL1LHtnHML27I",
-	"WtXY48lkbzVjrfh8X8mYg3HcYijRybv3ceSFN0YuJmyZiRx8yZ9KwJjAFxyOUJflc4OcqzDRe7dawIEG",
-	"nq4aSFhLkCqoZhncJVMSxsxXMV+BV5Ioullqx42VzFeMs4TnOWhvA04lVSTWR+7VWco9cLR7QX9enFJG",
-	"knFjiZwQLXT0fYfzFmH/G08HAcAsqa8mTz4fTbAUCpCpu5EsVXRJQl33QcAmnQaFu1snQqfns37qgzRg",
-	"D3chNJ8rhOwZNOWYkSBecg2ZKg3VejdVmwCcey5VFQya5aXJ2BVAYQJZxAxyA+yryZN+qvWsfzPBIpDu",
-	"PX1k6qlsKQwgM6aKbcl4aTO0GhZCMqXZaOTf5UtqSVLTmn0k+dJDtpUcLdzYoyLnYo0keopVO14X9wZ/",
-	"SNWxdAVjlT8FN5bBTaGMCNVuWGHah1hSBo4+4r+3g1zRUfzzEO5pNj1410mfday9VnqtctKi1LLqdsAm",
-	"RDYqT50OkUGeDpZMVwpXja6ONrcpYfI27q3gDs0KurAdTyYxa1ZzD5dz52Ih2qBV+Zw4Md5S291NSs1X",
-	"AbIlRlShkTFpHFTuUvsaFWHYwduffmBPnjz5Diu7O/mUg4AbIRPYWNX9/gF5ayM06giwudC1TMdk8o25",
-	"1mo5NlYDX7TXrrNQheS4ra0XiAjX3Y467VCnoNHxQx4gh1lkB8/ci9mLNz8wernXcp55vWg7tI5HIAQ+",
-	"xtePjQq9Rz4FvHW1HY4CKRgr8nzdZmQHjvWvwLIUcnDmK9EFJ9562LzrpKtH7287F7cPsHrIUbP3hCOJ",
-	"Qhk7kC4vA62iDXHAS6u8bz9F3JKmiD96I3M1lX85bW5M4I3pWL+nTR/iZi9VukLCD6uDT+iujm0qUcwV",
-	"Wll1Wc4YpRjjy34gWh2dr9z4xrHdjKrhXlxNZR2hEpL931GVUTBmtLuQM+1NpAZszvhyBMPNVLZNELrC",
-	"FNVDC8CqKgvicoXmw3gqzzNgjyePMWvbwV6XoHlDq2Lqvg0MVbFwp4szMu1KmTvFr06eZrqUhrAwGqHT",
-	"QeTCrr7nbonDPhmGfgBEXnRnImm3VXFsbcuMZ8lV1OV+Fc6ZmjWPlNBQy47DwcYqjXPbztzQ3PmnIhV4",
-	"P10gWiUH66ytprpP4GbtRhe3Heb8eG+baDqEehjpj+TBGrNnvtNN2wJsFESgNUjaH5Gm0mIunIlPIp1m",
-	"Vi6m793Gxvfmmwg+3kkkm1MPAaTUJ0ngffJuuF4W2dWIji7L/Gq909O+eOfzmmka1EjZx2koTJpGJ+8C",
-	"wxuPx+9vG8LKbTDwwgL0VOZCIldsk5xM3emTcKtv1D/L/Mqfs88Ie+2Y21Q24dBqaU6CUwXd3O5eEmsz",
-	"8RqYCJ57zVS++tHNcARSl0l1oqD++oUw6ITlwqAbAs3NqdxYYXVK0wrKaETCwaWveS7CNJ/V5mM6lVni",
-	"rRFh2OPJN8Eq8p6dwvFNnDzIIB3i7swfA7frb7GDe+jvdTWUG/RA7KvZbqbLvIiSNtst/5EMr5ER2684",
-	"6tB7psU6buPo8eSbvUHRTc/tAaZF8Y6kjVpAuzFOyCWl9ErvVXE3oQn4HjgstuQhVe2U8TzHHmPksGNe",
-	"HWlCuyurTailwkNx27dY+w6mbn+GysIj40u7zILcJTbjkn3z1T+Ymk0lThlbrudgR27cyIi/YIRJ3UxI",
-	"q/xkCVxTBML9HmPSFHpgKQeq6jVQ5VLFXtdDt41DHHXey4j3VrwL/ix5Tmto6oLA0xiPfwF6HqBmVZn+",
-	"mP2u9BUGBtwhkcZKSb1TGaJ1jGIqpc2Ykw8tdwj6Qcj1cTAa4X/JE+I0x6eT73xNniSNmMq2nIIrpOVC",
-	"0kZCai85oZT0wdfQA9CHbVP3PiGLkmrrqOGCpwGnCC65YakwCdepI2nvdG42D2wzad+R47xqOPZAFmy7",
-	"80fPTf09nGRjM6lIx3uwC5EcWYui8PyrnAbDpFqyA97pXHG46y1EC/LB7qAzTbyV6usUQzc6W7eL9Hoj",
-	"UhopbVXs7wRDUNqzH8aTK6mWOaRzd9mwaQXdIa9iCN+Sst15zes6/h4EzuXusoMrbioLGTd08SaVGuEx",
-	"Pw1kXaG4jyix+vTBSbJZ49pDkOehKPSRYaq0iVrsQRRQkKpFi63TqJ1sISYp1XJXIlzUxUYPpnxjBU/d",
-	"/sWgR9Kz/0wYq/RqTGU+4wW/qZMQ+RxGCxNP5RVA4QhnfbCQ1WAzsmrkxhHPJm9NiIHlYKYS3fW+mqgB",
-	"iwRIvSCX1TS64KVMQbcpMWTIkBCRqk69wVRbkAkYT7/cokZQ7zU4YhooH1Ppkt/pVnHhYz293nEvFx78",
-	"BnSr0zYx5sZe98OZiZgcVhtnWJ84I4TWHHrXe9Cq+ej1zP8LbJ0L84AIrl/Sh9jwo7k/Ks+zVu26qBLR",
-	"DxGhmZhn7GAgl+aw9vD6OqQH8IS6Y7o+PqrrO4fOxbdb3BIweeZrwVAQhvQJ9Nidrud6NGJtQ879asDf",
-	"5uBv95ockkY0qIrPcWo9cm+Z5JcNvRVjVrVWrMR3nWPS35qySTH+jOlqXh8ftSvRe8+9XdR+Z39B3fB3",
-	"B1dq1ai415/qVJMK4HiX1JDhXsCafMN/D0UN9AnoIa3XoSOzmtVb3wNPchAgvupFWSo0YOsYksecEZbY",
-	"gVUFIbvZvqSlfjf7B9zW+smaOdNuSnZvz/wDOY4Gmr/t5MeZPBwUwzRy3jxGNDJ9pGoP7AcXYrxen+qi",
-	"PGUsSmMZ3AhjB4mhw2eOPlZ/35IO6/SJLrX8qFWxZ1ppHdXTgQbkLUSmWhXFPhDpdoNxP+xXXr/koHJA",
-	"iCrVk7zWzS73ZtNl62faiqevWt3iH4hOe9vKbCPS++PzGWvlbxNRVtm+G7CVATWbaqOr2sJzR8w9uS9b",
-	"qQVvwR4Y8+PJ0zo3aX35mD0NP0tlNzHgO12W9vcLKn2w/84etZOq7/emIVExWBH0pQqNrRVXn1l8bC+p",
-	"GrImHdvzFUpxw6+ZMl9ytQ+nn1uUPP7Q0OgaFzh8jIJbtRAJMxaKT5MwR9qXjz8crbbK7b9U+uztCfCZ",
-	"aXK909KAlAgnBmmoWdmbFkMeWWzZ4WTxjY/StmroggXeMkwD4ZFs3pnosDjr4SnvN/p8yBdNeM32DX8D",
-	"3TX6Wm0nOyzt2h/VYUVbh+i61ZtMSCNSQF0Gfw1O0CYFuh+2E6Cn000mPfVz+1zm/ENb02vd6bZY0sQH",
-	"Gp3h9mhQB/V91rSaenlI/EBsodE6+8u2sf8DhFHV8mnfUqjOIm02+qZah8tS5GTSVJ0t7i6Dunnwmyzt",
-	"/VDLUFpQqefhnLF+867ZQbuYYnSnH8Bop5VDllZrK3hGFALBpBSfumyVGrjwvaUeJH184Vj4nCGX7Pk5",
-	"n59icZrPLsME3Bez0SslYfSS2yQjl8FUCkt1SU/QPAwlVM02uNYXovVmg1WXoUsB/Z/8a8Kw+XNq65vl",
-	"ed78TKRmGmaGHSDd14EmzAS61FwmmRtj+Zx5Fze3w2UAjc6FNUThu4o8z9Gsn5m+zym+//tZTVWgTdim",
-	"77qd8/mW4prbOHrSdyd+lf7AGZZHIEG45Zx+2zq/Pcg+bDBet8Zba44zcBf6PTG+ePROXhii8wfxwDSX",
-	"Hva+7Eukb9eo6o8TbnOefNnyv+dzTp/Zv97zya1NF7NRyECx3L3lmzQ/0YROkdBcxKpwqe4t/pvlhl8A",
-	"hb6FQmnbLDT8NBLr72fZavZTNTLYgbp62EuIZe/BY+0LrnwR/SPDTMKxQLPKIXRIOfX5Ybmaz6kn/x0P",
-	"ngzETZbfbzjif6Thh2b1w9h9iPcNZl8w3B/W6vuSXUHdDwl9kY4gZ/I9gAfolNW5xnU2MRJk5tsPYwnd",
-	"nX09OOroo/tnq5m3P/LYRS/DzT2ERYYLHzQNZHKgWaXikK8/T8YgHZqx0AHNy8P++zgYQP0tfJb5b6XH",
-	"/dCi19HdYltU9Box/Rq6g/iOCjqe14Po542Vh9XzPbHe7WKv+sz3RtUn58mXzac7n0X9Ivk0Hv3n0cq7",
-	"/Qy7ijpd00HmrXhpsyNq5IFaeC91/Ats+ER9C7v32tErZZkpiwILeE7rDiK+VlAkrZYgTEhjgaebsga9",
-	"caEhdA4eovWqOfaXG57q9O/+VFOh7YQk3OylRMYtVLuNC2WMuMxXVKtVlS1tjDSEY2u0Qjui+zJ8eJ0v",
-	"On/hvoTup6c/9SCpSNI3m1bXe8mjI6YSeoFZxQxcg+Z5CBdRogPP89WmAyRVb7dr92UHhfd66yo9c/+X",
-	"zi19pztXsf12/6m6Z+K797fxR4dYytOmYyl17nsmnhwdHT/+ZjwZT8bHJ98ef3uMh+BXD63aQ+K/U0n8",
-	"E8+iG08aSTKNp56kGk9UYaLb97f/PwAA//8=",
+	"5H1tcxs30uBfQc09W6GqZijKdt6k2g9K7Gx0t058tpNcPRmfDc00SayGwATAiGK8+u9X6AbmhZwhKYly",
+	"vHUfXKZIDAbobvR7Nz5GmVqUSoK0Jjr9GJVc8wVY0PjXeXbl/svBZFqUVigZnUa/zUEyqxiXZgn6lH3I",
+	"K80vC/jARjlMeVXYI6ZkBszOgcG1m5lxDUxI900qzUpmkLO5sswK0GfsQ6YWC2Et5B/oQS7ZRQaXoGfM",
+	"SF4aN3Suity4CRapHLmZ6fUs41oLMExYUw9+L/Iz9uXkGRNTZufcMsuvwLBCyRlo941MpZvCgL4G/YVh",
+	"SUJLSJZc2Li9cOs2ayxfMb9LxmXutpPKetWs4Bb00TiVURwJB6I/KtCrKI4kX0B0GvHsKoojk81hwQme",
+	"CKboNPKTRnEEslpEp7+3vqnnj97FkV2VbiZjtZCz6PY2ji5yWJTKgsxW/wtWm2j6vhAgbZLNlQHJrmDF",
+	"RicObSdPvmGlFtLibs7ffH9xwbI51zxzWD8igC0QYJxpsHrFDJ/COOxtDjwH3WyutY7ELaS90Z5VyxkY",
+	"+xa3uLFk/Jq5edmIqIV5UOGXpuQZHDGlm7/G7tMZA57NWcm1TeWC22wOhv3f33ny53ny3+/8/5Pk2/fJ",
+	"u4+T+OTJ17f/1cJVye282Y31wNfwRyU05NGp1RVs39NPYTWv3FQbu6p/ZgVcQ2HYv5SQkLPLFe6wksIy",
+	"A+7gWaXZ6G8nPxyN+xdXb/uOC3zFZ/BG/NkD8ZfKWCYsLIw7nkoCK/kM2MiRgPvpZDKZNKtZI+syTNt+",
+	"+0JIsXCkfFITrZAWZqDrpbxVVyB7sD8HJuHGJm7exLpBTE0RRqWGa6Eqg6s7Y/zSgLSOEGBR2hWbKo3D",
+	"pkIbu2219OYdwCq4vHi+ubxzVhaOMT1nU60W+AfS65uMywF8uTGJyO+ILZw1kNKBSPRXAcstU14LWN5p",
+	"xls32JRKGkBB8UJrpd2HTEkL0rqPvCwLkXEHvuN/GYUYb2b8Lw3T6DT6H8eN/DmmX80xzvbaz09vW8OF",
+	"ZODGeJlSSwv6cqr0gtsxbtxP6d74XVVcvYY/KjC4PCXh52l0+vvHqNSqBG0FbUVDpnSOH/FgtLavLv8F",
+	"mY1ua8rmWvNVRNAIoPu9nqFh2/WD+8/57jb2KzYoKtaXmamKwLx+yOIorwjwNLALuR/Vki24XDG/SLYE",
+	"J5oDD7fI8Z08VVMGXBcCtGMLxlH45pvUdGrAdmFF0KdxXz3rfay70zhqye0edUPYOePZ1d9reRh3cF5r",
+	"CCi4ajXBC3C37p0rWsNf2FXsgdyDx+h7bnmhZt8rORWzTex4sWV2Ufqr5qlbpwPkpRJeE9tkjlpVFtzm",
+	"hPGqCxOLsoCFmzJm3LA0evni7Y8/P2fH7nynEfKlNYILZ3gTDaIlya9glRRiClYsesTGxZufk2++mpyg",
+	"UuS+Qxa8nItsztb0AUdoIEqvA15BaVuk1KxFXYPWIoc7QWwNbzXQ29P1Ig8pCflsiyF0MShykFZMBehd",
+	"K8J5LprhzaoWQave+fjr9gO3cVSVeTi/O5/9xY/dZEOtOZspdwLEs90NiCzA8pxbvteiXobBt3H9YFIo",
+	"Egf9Mqq99s1Hmmm27UBzaXjmHhhELIrPJJtzp4l2ONe2TfWQzC4x0H3R8KKdbP7ryTCs4h5U6B49DBGW",
+	"PLNDAu9yZcG851NLoNhDzNATlzBVGvZ8ZCqK9kuGBjRzbo5YcCmmYOzWaZpB26aSsHyPL+z/WcNSO4Eo",
+	"tw5Syx5x8lotDauf30tI7hDTTkAhxX/R2OEMIYDSWFeSodmuoSycLVSPWToLGzdAuki9qqM9l2WDMbmd",
+	"pQS1ub2LNXx28b9GQHGHAj1gN5HQxloPnjfpo/8ooBb9g+izks+Z44LO+smhAAsIPCf9vUb0hWGvX7x5",
+	"y0wJGaNHL9FBMmZv55BKZycLFNrCMC4Zci+n713zogITdGqlc6f7kQHm5vrCsKmAIjdnqTSWW2GsyAxb",
+	"8JJk+8c0uoKVSaNT9jsOZCI372KWRjQx/jAej9/dxuxSVTI3qeSGVWUJOsm4ATaHG/fCZh9GyFkBCT7P",
+	"LoXkGo29BZnv6wpxbXnUvhQnLeKoVAb3mxC8HF7gj4oXwq7qr9716CQOrkkgwGbWkus/KrBRHPFrrZyy",
+	"oTP3lmo6FXJ4otKbX/2/GvEnJEImSGN7Miuno7WF8sbMNabbYq5H8SNbIKlNin14gdI2QRJJiBv0DCkh",
+	"2/JjIWxyEPth7ZyH17a3H9fU0UZGF8O9iFiDTe9Z1cAt1E6eQUneOG92iNN6KkRhZ457KsbNq/fawJAC",
+	"+JnvYLs+v0X3DG6QbScocWS1cwNh9Bs3+N57j/d0k7yhUW685TNIMgRDax+XShXApRvhhBTQgd05rdL2",
+	"ZxzYh4XGezaMia0a7T0R8YkgeS1gmVyDNn6Fu/TeX/3Q7aBam7cPcs+55UHe86LwrqntJkmjJNzGm/6h",
+	"olpIZGf97iZ0liZaLT2P3oPvFmoJOiHZ3Tun5JKENfHLgUFVUeweRWrBlnftmOF2A8bv4n5FyrH9M0bw",
+	"Yi3FRsmicS3Tz6gcuSEmIVVojKhDHeKwyMNfvXzcEzvhofuoErU+JPo9n1ucdxqmoEFmkCdosU/FkDa+",
+	"Gx9BU2trtjELi+vou6OlsHPWXvdRnMqgFLs5riHDgApnr1A1Y5eFujxlfeuNU9kFecx6oeljfDfJTCV+",
+	"NxqMHTt9u0UFrRGJWJRKExtEBTCaCTuvLseZWhzzkmdzOBak7yYzdZyRW/FYo4PhNibH+kuVQ9HnAs4R",
+	"0gt+QyGXL7/9Nm4CMM8mkz5UL8AYPuvnsi3fdxc1PyiN0UCHOcjZZVVcMRQpMcXeLnnuPcpfuDOSww3G",
+	"STVwo2THC7ntULzGGSiW0Ocmtpzi0fu7NOnvDfdlCBfcZIDfYUAxZjCejdlP6k2VzVGZeBF+73FZbjis",
+	"CKp+XEzI6WP03eDGBlIhRFJ2BkiIKtYXQs/3vvgapH0hr6FQfUD5WXqf+Zi9uOGZLVYYD1RTVvJVoXiO",
+	"GPWf319yA189G29YYS0f8vsrCksv+M0/Qc4c8T/58qt4h5lSE/OTk2dfP/vm6VfPvm7RdC9F+zX1Wcr0",
+	"EmfoGqs05M5MFtawX97+kHzD8EyfMS5XTNk5aPY/3/z8E5nBYSB+Y+HGjltv8rvv8FY3V59j24oFGMsX",
+	"5ftFz7lCnDA3xkkWKFU2ZwtRFMJApmRuzlgnTwEHosOEQqD7Rjc2aeGm1GCCkrMONa83MqhHudU1ZjkC",
+	"xb33lFldAVOaTXlhwIEylfQW9jHF1zqrP424zNPo32mkdBrFLI0KmFr6pMVsbtPo1k3SeUQqNyKVaZTN",
+	"RZGn0e0ZQy5UasgxvNWMdxNZ0Av6hAhMI/bvluvhli3nykAq3QOOHjxtC5M4fSRmUln/yX3Fpf/GfSis",
+	"+5fAHzGb2TiVM/rs/rkx7n9jubYmcTKJvux8Ifxs7n8HCYlrYW7F6IMJygdmPqzDwWoujQO232brTwcc",
+	"2vbtmP1K3huugfAjq8UlaBP7M2DYCF2vMRKRiVkOmVjwwqTSnetffrl4btCJFEI7SrOy4EIi9cfB+8IN",
+	"m8MNJmF4KjHjVJ47mWxB425C6gB7Kb6L2clkEk8mEyZV7lYnc0xA8ZkQOUC5KVJf86XbgaPTH8Bm81cF",
+	"l1LIWeMZ3k/HepNx+ZabK9OjYTklrjJtt46bwEnw3DFvLjMoiqHUm467gSZ6t5d6U3D5hUEF0p0VVr8S",
+	"qbEQxhrHgvWKsjC4Iw1MOrDcXI1reNT7GrSxMPHAPbTbLdoM7ZMZTp0Jr+uJcrb1vW2YqI0bjOS7LeNj",
+	"Sa2L9bDGC6dFoDvSKp8KVD9oar+kOzGUCdYX69yqthqRV7xIiHJ3StyGYW6EHWsobEBwQFXsQPWAyuIP",
+	"RWXmW+Mnm2B+I/6EAM1X5Nn03vg63r6nH36PIMQhggyteD+wbJUV0KyUjYK5VmmNKUISztiERKYNEQo2",
+	"54ZJJeGhEYY4WnLHf7nuSZP8UczmYCwz7pDKzANZGOSEwcmOM98nR6E/muFjEiH6EHyYzSr7zvg/wP4n",
+	"O/9+BF7Y+Zuan6/ZSHPIrvATz3NUMnnxqhsPHrAhmjc0suKeoiCO/ilMA2SzB5T3j0x34L3O5dby6fAV",
+	"VVEQPVOS1/Y9tRY0tC80lbbsqQlh77+pnmD2wbfWXlfv3hTPQ0rEQApWSP7Z3x952CSKNQWD0iKnqCWj",
+	"Szhn5BPex37dklzhIEE+3U8PCPfeT51M8pI7tiudEji0Zbgp3fTvA/8dEHxKl3Mu39/FFecf2SJN10Tk",
+	"Y4fIN7e6tsi1bfZB9Ke29NieHh0zVTlx5WyIJqF3b48PxmB4sS11kmcZlE7RH8iqICfX0K8m5PXVa1pT",
+	"ikP2ZX8gpvbvbOwE3WYDZHQXP3AjrrqAfjJ54sy2Z5PJbvWC1hJvE2k7UmCNz8Srgd2CbN903djZJm9r",
+	"SkKa/AXMcBDSWVLI5hJS7zSZRWN2YQ0zqtIZsIvnztDVQCkM7s/ahEBGw5B1ok9Z2Ngbz+QvQn0SiylS",
+	"idUUbPSm5PoqWNiMMwnLOvklRAowS3xydNbSO2dgTSqnGszcrYAs320Wg1f2x79IDIR0YXRvw6FOc6/z",
+	"1wcNyYwbSAxII6y4hk7tConYjdIg9KORTRUzAwVkFq3+dtSEYZFG2+thGJDPsSWp2odG5klgP0mfYXAh",
+	"M0oy4wUzGZcMZM5GQmZFZcQ1HJ0xCZAb8tO0p9rftrmjkYhOy8Qp5ImnR+j1UM6FtKeNgYIcj8x/U2ko",
+	"VnVGszA+cVstDRsh502lBp6z5VwVECPxqsq2oyTmKGZSsWmlES1uWkPFSxpspSXkRIMbENjucCW09pQc",
+	"edLHVY2mVVEQcmMmcf+YSc5y5Uy1ozH73unmkKNvDPEDOSovpff33I3xb6WPN8FoVFPGGSZZJ0Im6E91",
+	"9HK2bjXe2cuKvLJLW3uQKT7DRnCzTqhrFL//EupDNowe8j62Ip3oXQmhUIMldasztJDXwbA/OirHOMIG",
+	"ekrf0GG8zj++EzL3/MA7fTx3Drw6oJEoDNFnNb+G4ohpjjRu51yuI7OPqfQZems88XDexlAI1Ae4bZ7I",
+	"fb2Pcf2GvfyQjd/RPRZjoKPFeIQshAOag0hXcbq3Cf0aeD6oSl+H/OR9a2PiaC5m8/cd58sep8NZjO/v",
+	"pErdUW/2O+m+6V0vOJpA5wY88PjeVUOkSOvupQbFzo/vX9xMGAt6ez7VPnbYlnwedQ0aA8h9TKHnrPbk",
+	"1myuYNtutuYkPWgzD1udG74d0jkYK2S9rDu6TUj/vfOD63yGZok7i+nbUMMFewPMyF9IBhdcnlIqB0pC",
+	"6x6KW45+L4zsHFZOXfGBAjbCfINCeH0ig6OYAtMhToKiYwpOwXTHsC9VuB1J2Nsl1crv6GFIlDua+VjK",
+	"/rN2QgE989bhGXOXxIfbXsw0MnjAsvLCdmSsrjLLMFSKJhH9kAjKASD94mi8p/HyJuTAPcRcaZISt25A",
+	"aesT1wfNwjNqFVCbhTErxBVQQ4CuafmFiSlbaE0ZaZuKu204cvF7C67Zxv3DPiRt6krhi06F0KY7eZCV",
+	"3dWbP+iV95yxjx103ZiDiTiEoMAysZQR8Re+Gf/LKCoS2UV0rdjxZmHdJukY44ClpGGqqzWGN7MRxzE+",
+	"udYtDf+k4q6qEnmcSv+dhmlbZ6/HFtzYhBsjZhJy0s6T9nP+nUl9ygaebJKR20974Zn4vPf62fr7dqb+",
+	"0ZidyxWbclEIOQtzYAEnFwVZAmhO+pgakfmzybe+YcJ+ClrfAXjdLQQ7EPH/0lSorTU2CPjzFWc+T41L",
+	"5tNTcGNcsjSiesE0OmOVvJJqKRl9Q7kUzyaT8cN2HtZ4iE3TXE3Difq0D2oPGhbqmhfmbnlze1b+rQXt",
+	"NmCzZbmDVabCGLeorcsdCPS0gvsLdU3+lrvuOb+jnG2zxDBDs4A+ntiJaPSGuK8FLBsO5NieT7pCztgq",
+	"2tuTE27Udt6BEXbXErghprM77nd0xnhgJ+g3EQbZxX2PjJv4ULwCu1qE7heDnOLXzgY94eNGxUwSh2dV",
+	"OdM8D6VCIY/f8eA892w7ZgZsrezTXw1lO0XCUUT7K3q6XRhATwVx0P7laJg53Z8xI6wfzp06YP61KZ1Y",
+	"9zogJfn9nIYPKLFagq9Ol0wWJmamWiy4XsXOACg1OMWL0+5Hb/73P1kJmuWCF5DZozi0CkpqxYRy7cLX",
+	"Pltmt8KGYAn7OABYfmu7KdYDp6HF0+70kSbJxWujHeVpTwfhXMzme7wr9LryWSqhVdfjFOQ2QPDr62Oa",
+	"v2lhB4OxO0Jud3L5dJKR75ie9KBWJYcFrt9zGL8JUnTjZ5UWdoUGmk8SA67JkMAziYCkr+oJ5taW1JNH",
+	"yKnqTWnWKzt38uC/1eJSUPYyyhXsL6W0Pe1ABYuV/elM5ajJOImJtE3sad/EbFEVVnh7zjbNHswRBg5A",
+	"zoQE8iKkEqHKBDYcY+evLii2oFVeZaANGzl9hlvhpqJaEt/uhlatoQBuAKtKnNGLJdElULsTXrC6Vwsb",
+	"zTEDKWavtFqAnUNlnDzRIsN6kVQiRELDIsM45ed6PfTDx5Riwml0yj6moZDAJ/vW2c2ZyiGNbm8/xKlc",
+	"zkED++C++sA0lMCpUR378e3bV4xcwmiof3DPfwgO9QbkqWwqH7KCG+Pjm1jMzYR1HGaEAL3hi7IA9qGv",
+	"KMIt5QO1sPiBiwLy5hfad5Pw5BiJ45kktewchN6nGVoqRx/+dvLDh6Mxe1k5zi9nwYo3jALLToX/sNZy",
+	"5gOjHnWnoYFdKhHBdcLoFawQ5Z698fza8RIDOQstbzBU2wTknPwhhZXxGXemqcyZ7+zBpEJq94JFWHc8",
+	"IyIiRMj5q4sojuqawmgyPhlPkC+VIHkpotPo6XgyfooVy3aO5/CYaOq48FHXGfGvmgAvcse2ccw/3ZC1",
+	"dlxPJpODNePq5Nf19eJyaxx3GEp0+vu7OPLCGzMPJmw5FwX4Zm4qA2MCX3AwQl2WzwxyrtJE79xsAQYa",
+	"eL5qAWHNq1hSN0rMm1YSxsz3p7wCryRRdlKlHTfGmj7OMl4UoL0NmErqNdeg3KuzlDvoaPcDffxwRnUi",
+	"xo0lckKwEOr7kPMa1/4XYgcXgKGcLydPPx1NsBxKkLk7kSxXdEhCx85RgGZTYbmGEcKeD4o3iDRgj/Yh",
+	"NB9KR/YMmip/SBAvuYa5qgx18WyrNmFx7nup6mSOaVGZObsCKE0gi5hBYYB9OXnaT7We9W8nWFyke08f",
+	"mXoqWwoDyIypF6dkvLJztBoWQjKlWZL4d/lmiSSpac4+knzpV7aTHC3c2GMs/uiSRE8XwA2vi3uDR1KN",
+	"lk3BWOc/w41lcFPXfYbWfX2AJWXg+CP+fzvIFR3FvwiBuHY72983ihox5FkrvVYxyoqo+9iyCZGNKnKn",
+	"Q8yhyAebYdYKVwOuO2VV3Ma9vTlDG9rNtZ1MJjFr9+kcbtRZiIXoLq2ussMH4x1dOzcjOcUqrIySCaBV",
+	"x4YlQO5Q++Y/wrDR6x++Z0+fPv0We3ZuVLkNLtwImcHWfp3vHpG3toLWjgDbE13LfEwm35hrrZZjYzXw",
+	"RXfupjYQa6d6cnA3DhARLlaZ12UDOgeNjh/yADnIIjs4dy9mF6++Z/Ryr+Wce71o92odj8AV+OhrPzRq",
+	"8B77wtzO0XYwCqRgrCiKdZuRjRzrX0HIS8o9XXDirUfts066evTuduPg9i2sGXLc7irsSKJUxg4UMctA",
+	"q2hDjHhllfft5whb0hTxR29krlL5p9PmxrS8MaH177TpI9zspcpXvpsSzQ6+zLZGG5amczelVZfVlFHh",
+	"J77MtwJI3q7c+BbabpJ6uBdXneZNkv2fpM4IHDPaXahk9SZSa23O+HIEw00quyYIHeE6Na903CZkMV6u",
+	"0HwYp/LtHNiTyROspXVrb3p7eUOrZuq+wTe1HOFOF2dk2lWycIpfU9LKdCUNQSFJ0OkgCmFXf+duiqM+",
+	"GYZ+AARedGci6TbMdmxtxxPn2VW0yf1qmPtAdsARgaGRHUeDLbNbeNvN3NDc+U6RCnyY9rqdQvB11tZQ",
+	"3T24WbeD8O0Gc35ysE20HUI9jPQ5ebDG7Nz3MO9agK0ydbQGSfszvvGZmAln4pNIpydrF9Pf3cbGD+ab",
+	"uHw8k0g2Z34FPqfBqX3CBDdcL4vc1IiOL6viar2H/6F454uGaRrUSNnHNLSLSKPT3wPDw/5uLWHlNhh4",
+	"YQk6xdQyFGAdkpO5w37Mukzyu6q48nj2Gd0/O+aWyvY6tFqa0+BUqXvZEWsz8doyffs5pVP503P3hCOQ",
+	"pnnFRhTUH78QBp1g4omzDdHcTOXWvhdn9FhJFQlIODj1NS9EeMxnpfuYTm2WeGtEGPZk8nWwirxnp3R8",
+	"Ex8eZJAOcHfmj4Hb9TdPxz3032IwlLX1SOyr3cd7k3kRJW23W/4jGV6roqVfcdShqXeHddzG0ZPJ1wdb",
+	"xWZ5Tc9iOhSPyf9qAd2O46EWhBKvvVfFnYT2wg/AYTFlnlS1M8aLAm+PIIcd8+pIe7X7stqMetU+Frd9",
+	"jU1FwTQXW6CygB04HeMzC3KXYLLz11/+jalpKvGRseV6BjZpehliURZV0dPDErimCIT7PcakKfTAUg5U",
+	"3cS1zqWKva6HbhsHOLpTZU68t+Zd2IuJ5tDUXpbnlJu3AD0Lq2Z1/9Mx+03pKwwMOCSRxkqJ3qkM0TpG",
+	"MZXKzpnCTOWWOwT9IOT6GCUJ/kmeEKc5Ppt865PXJWnEVHbtFFwhLReSNhJKc8gJpaQPvobbXXzYNnfv",
+	"E7KsrG8+RS3BkAacIrjkhuXCZFznjqS907l9LUyXSftWx2/rmxweyYLttlTuOam/BUy2NpOLfHwAuxDJ",
+	"kXUoCvHfKjSQaslGfKMl8NG+pxAtyEc7g8408Vaq7zMQmsHZ5iIgrzcipZHSVsf+TjEEpT37YTy7kmpZ",
+	"QD5zhw27AdMZ8iqG8JcNda+08LqOPweBc7mz7NYVt5WFOTd08Ca1GuEhnwayrkHcR5TYPeLRSbLdo6KH",
+	"IN+Gpg5fGKYqm6nFAUQBBak6tNjBRuNkCzFJqZb7EuGiKRZ+NOUbK3CbvtoGPZKe/c+FsUqvxlSmO17w",
+	"myYJkc8gWZg4lVcApSOc9cFC1oNNYlXixhHP9o2RfQwMi83QXe+rgVtrocqtM6Le8Bgd8ErmoLuUGDJk",
+	"SIhI1aTeNM1gPP1yixpBs9fgiGmBfEylx36nO8WFj/X0ese9XHj0E7BZXb6NMbf2ehjOTMTkoNrCYYNx",
+	"RgBtOPS+56BTjdPrmf8H2CYX5hEB3LykD7DhR/NwUL6dd3rPND3SjhCgczGbs9FALs1R4+H1dcSP4Al1",
+	"aLo+OW76Mwzhxd9jsyNgcu5ruVEQhvQJ9Nidred6tGJtQ879esBf5uDvXuIzJI1oUB2f49QQ8sEyyU8b",
+	"Lq2JWX1nTS2+mxyT/jt/2hTjcUxH8/rkuNtJphfv3aY0d/YXNFe57eFKra+g6/WnOtWkXnC8T2rI8C1v",
+	"mnzDfw1FDfT56SGtdjVUg6uH05VbAcKrmZTlQgM29CR5zBlBiY2sKgnY7Trfjvrd7v9z2+gna+ZMt4P8",
+	"gz3zj+Q4GujUv5cfZ/J4qximkbdtNKKR6SNVB2A/OBHjzfxUF+UpY1EZy+BGGDtIDBt85vhj/fm2qbLb",
+	"pJbnWpUHppUOqp4NXC3ZAWSuVVkeApBuNxj3w5som5eMageEqFM9yWvdvr/UbDts/Uxb8fynzj2gj0Sn",
+	"vW3hdhHpw+F5zjr520SUdbbvFmjNgVoAd8FVb+GFI+ae3Jed1IKn4ACM+cnkWZObtD59zJ6Fn6Wy2xjw",
+	"nQ5L92baWh/sP7PHaz0LHvSmIVExWBH0uQqNnRVXn1h87C6pGrIml3jZUk6ZDo1fM2e+5OoQTj83KXn8",
+	"oaXRtQ5wuGaYW7UQGTMWyvtJmGPtC/sfj1Y7jRA+V/rs7dbwiWlyvVPigJQIGIM81KwcTIshjyy23MK+",
+	"5T5K26mhCxZ4xzANhEeyeW+iw+Ksx6e8X+le5s+a8NqNNf4Cumv1pdxNdljadTiqw4q2DaLbrN5kQhqR",
+	"A+oy+GtwgrYp0P2wmwA9nW4z6akf66cy5x/bml7rLrvDkiY+0OrsekCDOqjv07bV1MtD4kdiC617zj5v",
+	"G/s/QBjVLRsPLYWaLNL2rWxU63BZiYJMmrqzxd1l0GYe/DZL+zDUMpQWVOlZwDPWb941O2gfU4zO9CMY",
+	"7TRzyNLqbMW3RCv8hRohddkqNXDge0s9SPr4wrGMa7xYn0v24i2fnWFxms8uwwTci2nyk5KQvMTmmOgy",
+	"SKWwVJf0FM3DUELVbmNvfSFabzZYfRg2KaA3M7Wzhq1e1A03Li+KOvkV7wfRMDVshHTfBJowE+hSc5nN",
+	"3RjLZ8y7uLkdLgNodR5uVhTa5fGiQLN+2neL6+PKp/1YTV2gTdDGZTgS2FFccxtHT/vOxC/SI5xheQQS",
+	"hJsO7+hp4+8Asg+vfWpa2641xxk4C/2eGF88eicvDNH5o3hg2lMPe18OJdJ3a1QInr2cJ5+3/O+5J/8T",
+	"+9fbK9jutvR5PHUhA8VyD5Zv0r77Hp0iobmIVeFQPVj8t8sNPwMKfQ2l0rZdaHg/EuvvNNpp9lM3MtiD",
+	"unrYS4hlH8Bj7QuufBH9F4YaGlKInOjAAeXM54cVajajO3Uehviy4PIvw/paBLfgmCu32VeZjToN0dZu",
+	"5wm/YUuDOvzIqExLtHolKwlstNFfmdVtk+NUrjVMZnXv79P19sa8xNLknF2CXQKJg8XROJUvQ2YqpcO0",
+	"ntDASl35YHRTguUvzMdmAFgv1b4Y/4ySdxsnQKYWYJo6lLUul5xK9laptMpRyijUxDb3n8brd5uaozpE",
+	"Eq6zSiW1KscGDG87lQS8WPKVwV4Svv1vGp2uNx33jZYdcaWSGgFTs/FWc8s6P6FzI5edw6rJ4cJ0YiyI",
+	"8P05sfdH6NFJ3ToceNqtyeOmc6eDUiqnndvOxuzc9yc2vjqjTiVGo/xSVTaVSYItM/FiGFrY6Ek8mUyO",
+	"Wggds7d+j26uK3d6hWQLWCi9Ykqmsp1uMcVKa5y07g4xOpmwhZCVBYcClB8OCQU3llUGqMCkklYUrL5K",
+	"7qxuObfWriJGS6AEbtu3mqWysQ7QhWTrtbaLlbCayS0OEf7l5Km/GPc1WL1Kzt3Sjhqlx2+JF9hTwYcl",
+	"uW8sX4hrSKWby2C56aLK5gSkABldjw0t2lvtOAwTNpW8KNTSnLFnk6/otartnZl7rrBUVZFTE++F0q1D",
+	"ICl/3K+zJL5iqSZqRAizdYcyZLe9+dWdRt6fq6rUewPDJ1aW+jqeDyhLSGQPFpbuhYx7CTltJ+C3KbQt",
+	"HQOp3Uc+Hn/0fdHX3CRrffHpiDpy5s15JdKndi9Yh/UsmP9rTjl8INxR+enyGQL7qhd8iJw0N5Vvzuzz",
+	"QZq2yk4KNm08MHa4wuM7gK0Bp8g5MbGw/I44Qkmx4x7MM8ZT2WDJ9xxMmzs702iM9hz1LHKIuWhaE9W8",
+	"kDgdE+RCwSWNfG5zzBY8dxKsrh0hqkT9BXP6e5lO312lj5lI3/O6LUc33Dt6mKxXnKpp5D1IAZ9OOd0j",
+	"ZuEo4fnOLIg1NlL33v4M9OzzluB3J8PXg7UaqK+pZv091McMaYf4XaOThc5W68oFnwHWU7VPlFPI1s5U",
+	"zS3aR0pptuSmdV4HD07TOP4zFdf9V+9+YnndumRk4Kg7bB1GSquNfv0xxr3QCOrIhnuJa4p3bgtk/ooj",
+	"/r+MY2KU+HHCmAj3LVHMEId+3CDm55zZ0Kzws85rkLB8jIQGZ7uF0tmmOBYJcu5vw8OOMHdOXcBRxx/d",
+	"fzujlocjj31UadzcYwQYceJRO95LAtsqFYfy81k2BunAjHX7GC096j+Pg/nAHlp/MT0ehhZ9yMlNtiPi",
+	"1ACmP+DkVnzHeBPi61HCTa2Zh6NNB2K9u8WeA81uT37Bs8+bT6N7/bPn04j6TxNk2mzPvxl3omM6yLwV",
+	"r+z8mPpSotnTSx3/AEs61hp0H7Sjn5RlpipL7Edx1jTE9K1vRNbpcMmENBZ4vq0IzttyGsJFOEO0Xt/C",
+	"9flmW25cFHbfyFc3p4Zgc5COD26iJguqVMaIy2JFrUfqLhxbE+cC2lqdvY/pvAwjz8d7m0c+89B4s9CH",
+	"IpJ6/vi7k9T1QTyAxFRCa2urmIFr0LwI2Y+Ut88Lf1PvAAJJ1dvv2H3eOc4HPXW1nnn4Q+emvtOZq9l+",
+	"t51ycwXA7+9u448OsOT8JLRUuvBXAJweH588+Xo8GU/GJ6ffnHxzgkjws4ebx0Idu1NJ/DeeRbe+adV8",
+	"tL71JNX6pvYstL5TpYlu393+vwAAAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -110,6 +110,7 @@ for target in FuzzEventValue FuzzDecodeValue; do
 done
 fuzz ./ingest FuzzParseTableRef
 fuzz ./catalog FuzzCommitConfinement
+fuzz ./planning FuzzParseFilter
 
 step "pytest tests/interop"
 "$python" -m pytest -q tests/interop

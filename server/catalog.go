@@ -16,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/openapi"
+	"github.com/zombi-db/zombi/planning"
 )
 
 // endpoints are the catalog routes this server implements, in the form the
@@ -50,9 +51,16 @@ var endpoints = []string{
 // GetConfig answers the client's first call.
 func (s *Server) GetConfig(c echo.Context, _ openapi.GetConfigParams) error {
 	eps := append([]string(nil), endpoints...)
+	defaults := openapi.Properties{}
+	if s.planner != nil {
+		eps = append(eps, planEndpoints...)
+		if s.planningDefault == planning.ModeServer {
+			defaults[planning.ConfigKey] = string(planning.ModeServer)
+		}
+	}
 	lifetime := isoDuration(s.cat.ReceiptLifetime().Seconds())
 	return c.JSON(http.StatusOK, openapi.CatalogConfig{
-		Defaults:               openapi.Properties{},
+		Defaults:               defaults,
 		Overrides:              openapi.Properties{"namespace-separator": "%1F"},
 		Endpoints:              &eps,
 		IdempotencyKeyLifetime: &lifetime,
@@ -108,13 +116,8 @@ func (s *Server) idempotency(c echo.Context, key *string, status int, render fun
 		return nil, nil
 	}
 	k := *key
-	if k == "" || len(k) > maxIdempotencyKey {
-		return nil, fmt.Errorf("%w: Idempotency-Key must be 1 to %d characters", catalog.ErrInvalid, maxIdempotencyKey)
-	}
-	for i := 0; i < len(k); i++ {
-		if k[i] < 0x21 || k[i] > 0x7e {
-			return nil, fmt.Errorf("%w: Idempotency-Key must be printable ASCII without spaces", catalog.ErrInvalid)
-		}
+	if err := checkIdempotencyKey(k); err != nil {
+		return nil, err
 	}
 	idem := &catalog.Idempotency{
 		Key: k,
@@ -129,6 +132,19 @@ func (s *Server) idempotency(c echo.Context, key *string, status int, render fun
 	}
 	c.Set(ctxIdempotency, idem)
 	return idem, nil
+}
+
+// checkIdempotencyKey checks an Idempotency-Key's length and characters.
+func checkIdempotencyKey(k string) error {
+	if k == "" || len(k) > maxIdempotencyKey {
+		return fmt.Errorf("%w: Idempotency-Key must be 1 to %d characters", catalog.ErrInvalid, maxIdempotencyKey)
+	}
+	for i := 0; i < len(k); i++ {
+		if k[i] < 0x21 || k[i] > 0x7e {
+			return fmt.Errorf("%w: Idempotency-Key must be printable ASCII without spaces", catalog.ErrInvalid)
+		}
+	}
+	return nil
 }
 
 // reply writes a replayed receipt, or err through the error handler.
@@ -286,20 +302,20 @@ func (s *Server) ListTables(c echo.Context, namespace string, p openapi.ListTabl
 	return c.JSON(http.StatusOK, out)
 }
 
-func loadResult(t *catalog.Table) openapi.LoadTableResult {
+func (s *Server) loadResult(t *catalog.Table) openapi.LoadTableResult {
 	out := openapi.LoadTableResult{Metadata: openapi.RawJSON(t.RawMetadata)}
 	if t.MetadataLocation != "" {
 		loc := t.MetadataLocation
 		out.MetadataLocation = &loc
 	}
-	if len(t.Config) > 0 {
-		cfg := openapi.Properties(t.Config)
+	if cfg := s.tableConfig(t); len(cfg) > 0 {
+		cfg := openapi.Properties(cfg)
 		out.Config = &cfg
 	}
 	return out
 }
 
-func renderTable(r any) any { return loadResult(r.(*catalog.Table)) }
+func (s *Server) renderTable(r any) any { return s.loadResult(r.(*catalog.Table)) }
 
 // CreateTable creates (or stages) a table.
 func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateTableParams) error {
@@ -307,7 +323,7 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if err != nil {
 		return err
 	}
-	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusOK, renderTable)
+	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusOK, s.renderTable)
 	if err != nil {
 		return err
 	}
@@ -340,7 +356,7 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if err != nil {
 		return reply(c, err)
 	}
-	return c.JSON(http.StatusOK, loadResult(t))
+	return c.JSON(http.StatusOK, s.loadResult(t))
 }
 
 // RegisterTable points a new table at an existing metadata file.
@@ -349,7 +365,7 @@ func (s *Server) RegisterTable(c echo.Context, namespace string, p openapi.Regis
 	if err != nil {
 		return err
 	}
-	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusOK, renderTable)
+	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusOK, s.renderTable)
 	if err != nil {
 		return err
 	}
@@ -364,7 +380,7 @@ func (s *Server) RegisterTable(c echo.Context, namespace string, p openapi.Regis
 	if err != nil {
 		return reply(c, err)
 	}
-	return c.JSON(http.StatusOK, loadResult(t))
+	return c.JSON(http.StatusOK, s.loadResult(t))
 }
 
 // etag names one state of a table as one response mode shows it.
@@ -403,8 +419,8 @@ func (s *Server) LoadTable(c echo.Context, namespace, name string, p openapi.Loa
 		if err != nil {
 			return err
 		}
-		if etagMatches(*p.IfNoneMatch, etag(loc, mode)) {
-			c.Response().Header().Set("ETag", etag(loc, mode))
+		if etagMatches(*p.IfNoneMatch, etag(loc, mode+string(s.planningDefault))) {
+			c.Response().Header().Set("ETag", etag(loc, mode+string(s.planningDefault)))
 			return c.NoContent(http.StatusNotModified)
 		}
 	}
@@ -412,13 +428,13 @@ func (s *Server) LoadTable(c echo.Context, namespace, name string, p openapi.Loa
 	if err != nil {
 		return err
 	}
-	res := loadResult(t)
+	res := s.loadResult(t)
 	if mode == "refs" {
 		if res.Metadata, err = onlyReferencedSnapshots(t.RawMetadata); err != nil {
 			return err
 		}
 	}
-	c.Response().Header().Set("ETag", etag(t.MetadataLocation, mode))
+	c.Response().Header().Set("ETag", etag(t.MetadataLocation, mode+string(s.planningDefault)))
 	return c.JSON(http.StatusOK, res)
 }
 

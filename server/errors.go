@@ -11,6 +11,7 @@ import (
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
+	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/warehouse"
 )
 
@@ -75,6 +76,18 @@ func classify(err error) (status int, typ string) {
 		return http.StatusServiceUnavailable, "ServiceUnavailableException"
 	case errors.Is(err, ingest.ErrOverloaded):
 		return http.StatusTooManyRequests, "TooManyRequestsException"
+	case errors.Is(err, planning.ErrInvalid):
+		return http.StatusBadRequest, "BadRequestException"
+	case errors.Is(err, planning.ErrNoSuchPlan):
+		return http.StatusNotFound, "NoSuchPlanIdException"
+	case errors.Is(err, planning.ErrNoSuchPlanTask):
+		return http.StatusNotFound, "NoSuchPlanTaskException"
+	case errors.Is(err, planning.ErrBusy):
+		return http.StatusServiceUnavailable, "ServiceUnavailableException"
+	case errors.Is(err, planning.ErrUnsupported):
+		return http.StatusNotAcceptable, "UnsupportedOperationException"
+	case errors.Is(err, planning.ErrIdempotencyKeyReused):
+		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
 	case errors.Is(err, ingest.ErrUnsupportedMediaType):
 		return http.StatusUnsupportedMediaType, "UnsupportedMediaTypeException"
 	case errors.As(err, &he):

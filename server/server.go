@@ -22,6 +22,7 @@ import (
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
+	"github.com/zombi-db/zombi/planning"
 )
 
 // Options configure a Server.
@@ -66,6 +67,13 @@ type Options struct {
 	// ReadyChecks are further dependencies /health/ready checks, by name,
 	// beside the catalog's store and warehouse.
 	ReadyChecks map[string]func(context.Context) error
+	// Planner serves server-side scan planning; nil: the plan endpoints
+	// are not advertised and answer 406.
+	Planner *planning.Planner
+	// ScanPlanning is who plans tables without a zombi.read.planning
+	// property: planning.ModeServer announces server planning in loadTable
+	// and /v1/config; client (the default) says nothing.
+	ScanPlanning planning.Mode
 }
 
 // Compactor is what the server needs from compaction.
@@ -104,6 +112,10 @@ type Server struct {
 
 	readyMu     sync.Mutex
 	readyFailed string // the checks the last /health/ready found failing
+
+	planner         *planning.Planner
+	planSource      planning.Source
+	planningDefault planning.Mode
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -152,6 +164,10 @@ func New(opts Options) *Server {
 		log:           opts.Logger,
 		metrics:       newHTTPMetrics(opts.Registry),
 		prom:          promhttp.HandlerFor(opts.Registry, promhttp.HandlerOpts{}),
+
+		planner:         opts.Planner,
+		planSource:      planning.CatalogSource{Tables: opts.Catalog},
+		planningDefault: opts.ScanPlanning,
 	}
 	for _, t := range opts.AuthTokens {
 		s.tokens = append(s.tokens, []byte(t))

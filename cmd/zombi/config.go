@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/server"
 )
 
@@ -64,6 +65,12 @@ type config struct {
 	MaintenanceInterval time.Duration
 	MinOrphanAge        time.Duration
 	MinSnapshotAge      time.Duration
+
+	// Server-side scan planning.
+	ScanPlanning  string
+	PlanLifetime  time.Duration
+	MaxPlans      int
+	PlanPageFiles int
 }
 
 // byteSize is a flag holding a number of bytes, written as a plain number
@@ -153,6 +160,10 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Minute, "how often the maintenance scheduler looks at the tables (0: only on request)")
 	fs.DurationVar(&c.MinOrphanAge, "min-orphan-age", time.Hour, "orphan cleanup never deletes a file younger than this, whatever a table's zombi.maintenance.orphan-age-ms says (0: no floor)")
 	fs.DurationVar(&c.MinSnapshotAge, "min-snapshot-age", 15*time.Minute, "snapshot expiry keeps every snapshot that was current or a branch head less than this long ago, whatever the table's retention says (0: no floor)")
+	fs.StringVar(&c.ScanPlanning, "scan-planning", "client", "who plans scans of tables without a zombi.read.planning property: client (engines read the manifests) or server (loadTable tells engines to ask /plan)")
+	fs.DurationVar(&c.PlanLifetime, "plan-lifetime", 10*time.Minute, "how long a server-side scan plan is kept after its last use")
+	fs.IntVar(&c.MaxPlans, "max-plans", 128, "server-side scan plans with plan tasks not fetched yet; beyond it planning gets 503")
+	fs.IntVar(&c.PlanPageFiles, "plan-page-files", 2000, "data files a page of a server-side scan plan aims at (whole manifests; the first page is answered inline, the others as plan tasks)")
 	fs.DurationVar(&c.CommitWait, "commit-wait", 30*time.Second, "how long an ?ack=committed write waits for its commit before answering 504")
 
 	// Environment first, flags override. An empty variable counts as unset.
@@ -189,6 +200,12 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	if c.MinOrphanAge < 0 || c.MinSnapshotAge < 0 {
 		return nil, fmt.Errorf("--min-orphan-age and --min-snapshot-age cannot be negative")
+	}
+	if _, err := planning.ParseMode(c.ScanPlanning); err != nil {
+		return nil, fmt.Errorf("--scan-planning: %w", err)
+	}
+	if c.PlanLifetime <= 0 || c.MaxPlans <= 0 || c.PlanPageFiles <= 0 {
+		return nil, fmt.Errorf("--plan-lifetime, --max-plans and --plan-page-files must be positive")
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)

@@ -20,6 +20,7 @@ import (
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/server"
 	"github.com/zombi-db/zombi/warehouse"
 )
@@ -152,6 +153,18 @@ func serve(ctx context.Context, c *config) error {
 		return err
 	}
 	defer ing.Close()
+	planMode, _ := planning.ParseMode(c.ScanPlanning) // checked by parseConfig
+	planner, err := planning.New(planning.Options{
+		FS:         wh.FS,
+		Logger:     log.With("component", "planning"),
+		Registerer: reg,
+		Lifetime:   c.PlanLifetime,
+		MaxPlans:   c.MaxPlans,
+		PageFiles:  c.PlanPageFiles,
+	})
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Options{
 		Catalog:       cat,
 		Ingest:        ing,
@@ -174,6 +187,8 @@ func serve(ctx context.Context, c *config) error {
 			// Events of a table whose flushes keep failing pile up.
 			"flush": func(context.Context) error { return fl.Stuck() },
 		},
+		Planner:      planner,
+		ScanPlanning: planMode,
 	})
 
 	maxConns := c.MaxConnections
@@ -200,7 +215,7 @@ func serve(ctx context.Context, c *config) error {
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
 		"auth", len(c.AuthTokens)+len(c.AdminTokens) > 0, "metrics_auth", len(c.AuthTokens)+len(c.AdminTokens)+len(c.MetricsTokens) > 0,
-		"max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval)
+		"max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval, "scan_planning", planMode)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)
@@ -208,6 +223,7 @@ func serve(ctx context.Context, c *config) error {
 	errc := make(chan error, 1)
 	go func() { errc <- httpSrv.Serve(ln) }()
 	go expireReceipts(ctx, cat, log)
+	go planner.Run(ctx)
 
 	select {
 	case err := <-errc:

@@ -163,14 +163,15 @@ class Zombi:
 
     # -- REST ------------------------------------------------------------------
 
-    def catalog(self, name: str | None = None):
+    def catalog(self, name: str | None = None, **props: str):
         """A fresh PyIceberg REST catalog configured with nothing but the
-        type and the URI: everything else must come from the server."""
+        type and the URI (and props, such as scan-planning-mode): everything
+        else must come from the server."""
         from pyiceberg.catalog import load_catalog
 
         import engines
 
-        return load_catalog(name or f"zombi-{self.shape}", **engines.PYICEBERG_CATALOG_CONF, uri=self.url)
+        return load_catalog(name or f"zombi-{self.shape}", **engines.PYICEBERG_CATALOG_CONF, uri=self.url, **props)
 
     def table_url(self, namespace: str, table: str) -> str:
         ns = urllib.parse.quote(namespace, safe="")
@@ -294,6 +295,9 @@ def _start(binary: Path, shape: str, workdir: Path, args: list[str], **kw) -> Zo
             "--data-dir", str(data_dir),
             "--log-level", "debug",
             "--shutdown-timeout", "10s",
+            # Plans of more than one manifest come in pages: the engines
+            # fetch plan tasks (test_planning.py).
+            "--plan-page-files", "2",
             *args,
         ]  # fmt: skip
         with open(log_path, "wb") as log:
@@ -587,6 +591,7 @@ ENGINE_OF_MODULE = {
     "test_trino_views.py": "Trino",
     "test_pyiceberg_views.py": "PyIceberg",
     "test_docs.py": "docs/engines.md",
+    "test_planning.py": "server-side planning",
 }
 ENGINE_OF_PARAM = {"spark": "Spark", "duckdb": "DuckDB", "trino": "Trino", "pyiceberg": "PyIceberg"}
 # Modules whose scenarios write through zombi's ingest API; the summary
