@@ -95,6 +95,15 @@ type Store interface {
 	Close() error
 }
 
+// EntryLoader is implemented by stores that can read one entry in one
+// request, outside a transaction: a single read is consistent on its own.
+// LoadEntry answers exactly as Tx.Load does. The catalog uses it for the
+// hottest read, loadTable; on Postgres it is one round trip instead of
+// three (BEGIN, SELECT, ROLLBACK).
+type EntryLoader interface {
+	LoadEntry(ctx context.Context, kind Kind, id Ident) (Entry, error)
+}
+
 // Tx is one store transaction. Namespace and table names are compared
 // byte-wise. An empty namespace or a level containing 0x1F is ErrInvalid in
 // every method; stores may refuse other strings they cannot hold (Postgres:

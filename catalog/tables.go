@@ -46,6 +46,9 @@ type CreateTableRequest struct {
 // resolves the metadata table db.t.snapshots by first loading table
 // "snapshots" in namespace db.t and falling back only on NoSuchTable.
 func (s *Service) loadEntry(ctx context.Context, kind Kind, id Ident) (Entry, error) {
+	if l, ok := s.store.(EntryLoader); ok {
+		return l.LoadEntry(ctx, kind, id)
+	}
 	var e Entry
 	err := s.store.View(ctx, func(tx Tx) error {
 		var err error

@@ -102,6 +102,29 @@ func (s *Store) View(ctx context.Context, fn func(catalog.Tx) error) error {
 	return fn(t)
 }
 
+// LoadEntry reads one entry with a single statement outside a
+// transaction: one round trip (catalog.EntryLoader).
+func (s *Store) LoadEntry(ctx context.Context, kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {
+	if err := ctx.Err(); err != nil {
+		return catalog.Entry{}, err
+	}
+	if s.closed.Load() {
+		return catalog.Entry{}, errClosed
+	}
+	key, err := nsKey(id.Namespace)
+	if err != nil {
+		return catalog.Entry{}, err
+	}
+	e, found, err := scanEntry(s.pool.QueryRow(ctx, selectEntry, key, id.Name))
+	if err != nil {
+		return catalog.Entry{}, wrap(err)
+	}
+	if !found || e.Kind != kind {
+		return catalog.Entry{}, catalog.NoSuch(kind, id)
+	}
+	return e, nil
+}
+
 // Update runs fn in a read-write transaction and commits it if fn returns
 // nil, running fn again if the transaction conflicts with another.
 func (s *Store) Update(ctx context.Context, fn func(catalog.Tx) error) error {

@@ -304,22 +304,37 @@ func nullable(s string) any {
 	return s
 }
 
-// entry reads the entry named id of any kind; lock takes its row FOR
-// UPDATE.
-func (t *tx) entry(nsKey string, id catalog.Ident, lock bool) (e catalog.Entry, found bool, err error) {
-	q := `SELECT kind, metadata_location, location, coalesce(uuid, '') FROM zombi_tables WHERE namespace = $1 AND name = $2`
-	if lock {
-		q += ` FOR UPDATE`
-	}
+// selectEntry reads the entry of a namespace key and name.
+const selectEntry = `SELECT kind, metadata_location, location, coalesce(uuid, '') FROM zombi_tables WHERE namespace = $1 AND name = $2`
+
+// scanEntry scans a selectEntry row; found is false if there was none.
+func scanEntry(row pgx.Row) (e catalog.Entry, found bool, err error) {
 	var kind string
-	found, err = t.queryRow(q, []any{nsKey, id.Name}, &kind, &e.MetadataLocation, &e.Location, &e.UUID)
-	if err != nil || !found {
-		return catalog.Entry{}, found, err
+	err = row.Scan(&kind, &e.MetadataLocation, &e.Location, &e.UUID)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return catalog.Entry{}, false, nil
+	case err != nil:
+		return catalog.Entry{}, false, err
 	}
 	if e.Kind, err = kindOf(kind); err != nil {
 		return catalog.Entry{}, false, err
 	}
 	return e, true, nil
+}
+
+// entry reads the entry named id of any kind; lock takes its row FOR
+// UPDATE.
+func (t *tx) entry(nsKey string, id catalog.Ident, lock bool) (e catalog.Entry, found bool, err error) {
+	q := selectEntry
+	if lock {
+		q += ` FOR UPDATE`
+	}
+	e, found, err = scanEntry(t.pgtx.QueryRow(t.ctx, q, nsKey, id.Name))
+	if err != nil {
+		return catalog.Entry{}, false, t.fail(err)
+	}
+	return e, found, nil
 }
 
 func (t *tx) Load(kind catalog.Kind, id catalog.Ident) (catalog.Entry, error) {

@@ -18,6 +18,7 @@ var entryTests = []test{
 	{"RenameKeepsIndexes", testEntryRenameIndexes},
 	{"Overlapping", testEntryOverlapping},
 	{"ConcurrentOverlap", testEntryConcurrentOverlap},
+	{"EntryLoader", testEntryLoader},
 }
 
 func viewEntry(metadataLocation string) catalog.Entry {
@@ -340,5 +341,56 @@ func testEntryConcurrentOverlap(t *testing.T, s catalog.Store) {
 	}
 	if won != 1 {
 		t.Fatalf("%d of %d overlapping creates succeeded, want 1", won, goroutines)
+	}
+}
+
+// testEntryLoader: a store that reads single entries outside transactions
+// (catalog.EntryLoader) answers as Tx.Load does.
+func testEntryLoader(t *testing.T, s catalog.Store) {
+	l, ok := s.(catalog.EntryLoader)
+	if !ok {
+		return // optional
+	}
+	createNamespaces(t, s, ns("a"))
+	tbl := entryAt(catalog.KindTable, "m-t", "file:///w/a/t", "u-t")
+	update(t, s, func(tx catalog.Tx) error {
+		if err := tx.Create(ident(ns("a"), "t"), tbl); err != nil {
+			return err
+		}
+		return tx.Create(ident(ns("a"), "v"), viewEntry("m-v"))
+	})
+	for _, tc := range []struct {
+		name string
+		kind catalog.Kind
+		id   catalog.Ident
+	}{
+		{"Table", catalog.KindTable, ident(ns("a"), "t")},
+		{"View", catalog.KindView, ident(ns("a"), "v")},
+		{"ViewAsTable", catalog.KindTable, ident(ns("a"), "v")},
+		{"TableAsView", catalog.KindView, ident(ns("a"), "t")},
+		{"Missing", catalog.KindTable, ident(ns("a"), "x")},
+		{"MissingNamespace", catalog.KindTable, ident(ns("b"), "t")},
+		{"Separator", catalog.KindTable, ident(ns("a\x1fb"), "t")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotErr := l.LoadEntry(t.Context(), tc.kind, tc.id)
+			var want catalog.Entry
+			wantErr := s.View(t.Context(), func(tx catalog.Tx) error {
+				var err error
+				want, err = tx.Load(tc.kind, tc.id)
+				return err
+			})
+			if got != want {
+				t.Fatalf("LoadEntry = %+v, Tx.Load = %+v", got, want)
+			}
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("LoadEntry error %v, Tx.Load error %v", gotErr, wantErr)
+			}
+			for _, sentinel := range []error{catalog.ErrNoSuchTable, catalog.ErrNoSuchView, catalog.ErrInvalid} {
+				if errors.Is(gotErr, sentinel) != errors.Is(wantErr, sentinel) {
+					t.Fatalf("LoadEntry error %v, Tx.Load error %v", gotErr, wantErr)
+				}
+			}
+		})
 	}
 }
