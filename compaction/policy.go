@@ -2,10 +2,10 @@ package compaction
 
 import (
 	"strconv"
-	"strings"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	"github.com/zombi-db/zombi/internal/ingesttable"
 )
 
 // Table properties that steer maintenance. Iceberg's own
@@ -39,20 +39,6 @@ type policy struct {
 	orphanAge   time.Duration
 }
 
-// isIngest reports whether Zombi writes the table: an auto-created event
-// table, or one its flusher has committed to.
-func isIngest(props iceberg.Properties) bool {
-	if props["zombi.ingest.format"] != "" {
-		return true
-	}
-	for k := range props {
-		if strings.HasPrefix(k, "zombi.watermark.") {
-			return true
-		}
-	}
-	return false
-}
-
 // policyOf returns the table's policy. Ingest tables get a snapshot per
 // flush interval, and every commit rewrites the metadata file that lists
 // them all (about 0.5 KB each): they keep 15 minutes of snapshots (at
@@ -60,7 +46,7 @@ func isIngest(props iceberg.Properties) bool {
 // a megabyte at one flush a second. Other tables keep Iceberg's defaults
 // (5 days, at least 1) and a 3-day orphan window.
 func policyOf(props iceberg.Properties) policy {
-	ingest := isIngest(props)
+	ingest := ingesttable.Is(props)
 	p := policy{
 		enabled:     ingest,
 		minFiles:    20,

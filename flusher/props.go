@@ -8,6 +8,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/internal/ingesttable"
 )
 
 // Table properties the flusher reads and writes.
@@ -16,7 +17,7 @@ const (
 	// that node whose event is in the table. The flusher sets it in the
 	// same commit that adds the events (and in the snapshot's summary), so
 	// the table itself says which events it holds.
-	PropWatermarkPrefix = "zombi.watermark."
+	PropWatermarkPrefix = ingesttable.PropWatermarkPrefix
 	// PropInterval overrides the flush interval of a table, in
 	// milliseconds.
 	PropInterval = "zombi.flush.interval-ms"

@@ -11,6 +11,7 @@ import (
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hotrow"
 	"github.com/zombi-db/zombi/ingest/codec"
+	"github.com/zombi-db/zombi/internal/ingesttable"
 )
 
 // Table properties that steer ingest.
@@ -18,7 +19,7 @@ const (
 	// PropFormat = "events" marks a table whose rows are Zombi event
 	// envelopes (auto-created tables have it); any other table takes rows
 	// as JSON objects.
-	PropFormat = "zombi.ingest.format"
+	PropFormat = ingesttable.PropFormat
 	// PropUnknownFields = "drop" drops JSON fields that match no column
 	// instead of rejecting the row.
 	PropUnknownFields = "zombi.ingest.unknown-fields"

@@ -1,0 +1,34 @@
+// Package ingesttable says which Iceberg tables Zombi ingests into: the
+// tables its maintenance scheduler keeps small and that the live catalog
+// view plans with their hot tail. One definition, so the two agree.
+package ingesttable
+
+import (
+	"strings"
+
+	"github.com/apache/iceberg-go"
+)
+
+// Table properties that mark a table Zombi writes.
+const (
+	// PropFormat is set on tables ingest creates ("events" for event
+	// tables).
+	PropFormat = "zombi.ingest.format"
+	// PropWatermarkPrefix + a node ID is that node's flush watermark, set
+	// by every flusher commit.
+	PropWatermarkPrefix = "zombi.watermark."
+)
+
+// Is reports whether props are those of a table Zombi writes: one ingest
+// created (an auto-created event table), or one a flusher has committed to.
+func Is(props iceberg.Properties) bool {
+	if props[PropFormat] != "" {
+		return true
+	}
+	for k := range props {
+		if strings.HasPrefix(k, PropWatermarkPrefix) {
+			return true
+		}
+	}
+	return false
+}
