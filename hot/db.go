@@ -126,6 +126,9 @@ type tableState struct {
 	// pending are the appends with assigned sequences that are not yet
 	// visible, in sequence order.
 	pending []*pendingAppend
+	// settled, when not nil, is closed by the next complete that moves
+	// hwm: Settle waits on it.
+	settled chan struct{}
 	// claims maps the idempotency keys that an append (or the expirer) is
 	// working on to its claim.
 	claims map[string]*claim
@@ -693,6 +696,10 @@ func (t *tableState) complete(p *pendingAppend, failed bool) {
 	}
 	if n > 0 {
 		t.hwm.Store(t.pending[n-1].last)
+		if t.settled != nil {
+			close(t.settled)
+			t.settled = nil
+		}
 		// Shift the rest down rather than reslicing, so that the array
 		// is reused instead of reallocated by every append.
 		m := copy(t.pending, t.pending[n:])
@@ -765,6 +772,46 @@ func (db *DB) HighWatermark(table string) uint64 {
 		return t.hwm.Load()
 	}
 	return 0
+}
+
+// Settle returns the table's high watermark once every append that had
+// its sequences before the call is visible (applied, or failed and never
+// acknowledged). An append is acknowledged as soon as it is applied, but
+// it becomes visible only when every lower sequence has too: right after
+// an acknowledgement HighWatermark can still be below the acknowledged
+// sequence, for as long as a concurrent append of a lower sequence takes
+// to finish. A reader that must see every event acknowledged before it
+// started reads up to what Settle returns. The wait is that of the appends
+// in flight, a WAL write and sync; Settle returns ctx's error if ctx ends
+// first.
+func (db *DB) Settle(ctx context.Context, table string) (uint64, error) {
+	t := db.lookup(table)
+	if t == nil {
+		return 0, ctx.Err()
+	}
+	t.mu.Lock()
+	if len(t.pending) == 0 {
+		t.mu.Unlock()
+		return t.hwm.Load(), ctx.Err()
+	}
+	target := t.pending[len(t.pending)-1].last
+	for {
+		if hwm := t.hwm.Load(); hwm >= target {
+			t.mu.Unlock()
+			return hwm, nil
+		}
+		if t.settled == nil {
+			t.settled = make(chan struct{})
+		}
+		ch := t.settled
+		t.mu.Unlock()
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return 0, ctx.Err()
+		}
+		t.mu.Lock()
+	}
 }
 
 // DeleteThrough deletes the table's events with Seq <= seq and releases

@@ -774,6 +774,77 @@ func TestReadStopsAtInFlight(t *testing.T) {
 	}
 }
 
+// TestSettle: an append acknowledged while a lower sequence is in flight
+// is not visible yet; Settle waits for it, and returns at once when nothing
+// is in flight (also after a restart, whose sequences skip the rest of a
+// lease block) or when its context ends.
+func TestSettle(t *testing.T) {
+	held := make(chan struct{})
+	release := make(chan struct{})
+	var releaseOnce sync.Once
+	unblock := func() { releaseOnce.Do(func() { close(release) }) }
+	hooks := testHooks{
+		beforeApply: func(_ string, first, _ uint64) error {
+			if first == 2 {
+				close(held)
+				<-release
+			}
+			return nil
+		},
+	}
+	dir := t.TempDir()
+	db := openInternalT(t, dir, Options{}, internalOptions{hooks: hooks})
+	defer unblock()
+	ctx := context.Background()
+	if hwm, err := db.Settle(ctx, "unknown"); hwm != 0 || err != nil {
+		t.Fatalf("Settle of an unknown table: %d, %v", hwm, err)
+	}
+	mustAppend(t, db, "t", rec("", "1"))
+	if hwm, err := db.Settle(ctx, "t"); hwm != 1 || err != nil {
+		t.Fatalf("Settle with nothing in flight: %d, %v; want 1", hwm, err)
+	}
+	go func() {
+		if _, err := db.Append(ctx, "t", []Record{rec("", "2")}); err != nil {
+			t.Error(err)
+		}
+	}()
+	<-held
+	// Acknowledged, not visible.
+	if res := mustAppend(t, db, "t", rec("", "3")); res[0].Seq != 3 {
+		t.Fatalf("seq %d, want 3", res[0].Seq)
+	}
+	if hwm := db.HighWatermark("t"); hwm != 1 {
+		t.Fatalf("high watermark %d while 2 is in flight, want 1", hwm)
+	}
+	short, cancel := context.WithTimeout(ctx, 20*time.Millisecond)
+	defer cancel()
+	if _, err := db.Settle(short, "t"); !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("Settle while 2 is held: %v, want the context's deadline", err)
+	}
+	settled := make(chan uint64, 1)
+	go func() {
+		hwm, err := db.Settle(ctx, "t")
+		if err != nil {
+			t.Error(err)
+		}
+		settled <- hwm
+	}()
+	select {
+	case hwm := <-settled:
+		t.Fatalf("Settle returned %d while 2 is in flight", hwm)
+	case <-time.After(20 * time.Millisecond):
+	}
+	unblock()
+	if hwm := <-settled; hwm < 3 {
+		t.Fatalf("Settle returned %d, want at least 3 (acknowledged before it was called)", hwm)
+	}
+	mustClose(t, db)
+	db = openT(t, dir, Options{})
+	if hwm, err := db.Settle(ctx, "t"); hwm != 3 || err != nil {
+		t.Fatalf("Settle after a restart: %d, %v; want 3", hwm, err)
+	}
+}
+
 // TestConcurrentReadersSeeNoGaps runs writers and tailing readers: every
 // reader must see every sequence exactly once, in order.
 func TestConcurrentReadersSeeNoGaps(t *testing.T) {
