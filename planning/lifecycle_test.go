@@ -60,6 +60,46 @@ func TestExpiry(t *testing.T) {
 	}
 }
 
+// TestExpires: a Target's Expires forgets the plan then, however recently
+// it was used, and releases what its Source holds.
+func TestExpires(t *testing.T) {
+	e := newEnv(t, func(o *Options) { o.PageFiles = 1; o.Lifetime = time.Minute })
+	id := twoPages(e, "capped")
+	var released atomic.Int32
+	src := sourceFunc(func(ctx context.Context, id catalog.Ident, req *Request) (*Target, error) {
+		tg, err := CatalogSource{Tables: e.cat}.Resolve(ctx, id, req)
+		if err == nil {
+			tg.Release = func() { released.Add(1) }
+			tg.Expires = e.clock.Now().Add(90 * time.Second)
+		}
+		return tg, err
+	})
+	resp, err := e.pl.Plan(context.Background(), src, id, &Request{CaseSensitive: true}, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 {
+		e.clock.Add(40 * time.Second)
+		if _, err := e.pl.Result(id, resp.PlanID); err != nil {
+			t.Fatalf("result within the lifetime and before Expires: %v", err)
+		}
+	}
+	e.clock.Add(10 * time.Second) // 90 s: used 10 s ago, but expired
+	if _, err := e.pl.Tasks(context.Background(), id, resp.PlanTasks[0]); !errors.Is(err, ErrNoSuchPlanTask) {
+		t.Errorf("plan task at Expires: %v, want ErrNoSuchPlanTask", err)
+	}
+	if got := released.Load(); got != 1 {
+		// Released by a goroutine of kept; give it a moment.
+		deadline := time.Now().Add(10 * time.Second)
+		for released.Load() == 0 && time.Now().Before(deadline) {
+			time.Sleep(time.Millisecond)
+		}
+		if got = released.Load(); got != 1 {
+			t.Errorf("the source's Release ran %d times, want once", got)
+		}
+	}
+}
+
 func TestCancel(t *testing.T) {
 	e := newEnv(t, func(o *Options) { o.PageFiles = 1 })
 	id := twoPages(e, "cancelled")

@@ -83,6 +83,7 @@ func (p *Planner) build(ctx context.Context, src Source, id catalog.Ident, req *
 		snap:     tg.Snapshot,
 		extra:    tg.Extra,
 		release:  tg.Release,
+		expires:  tg.Expires,
 		cs:       req.CaseSensitive,
 		minRows:  req.MinRowsRequested,
 	}

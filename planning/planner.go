@@ -172,6 +172,7 @@ type plan struct {
 	reqHash string
 	cost    int64
 	used    time.Time
+	expires time.Time // forgotten then at the latest; zero: only by use
 
 	// What the pages read, fixed when the plan is made.
 	meta     *planMeta
@@ -191,6 +192,12 @@ type plan struct {
 	fetched   []bool
 	pending   int // pages not fetched yet
 	cancelled bool
+}
+
+// expired reports whether pl is to be forgotten at now: unused for the
+// lifetime, or past its Target's Expires.
+func (pl *plan) expired(now time.Time, lifetime time.Duration) bool {
+	return pl.used.Before(now.Add(-lifetime)) || (!pl.expires.IsZero() && !now.Before(pl.expires))
 }
 
 // live reports whether pl has pages not fetched yet.
@@ -399,7 +406,7 @@ func (p *Planner) kept(planID string) (*plan, bool) {
 	if !ok {
 		return nil, false
 	}
-	if pl.used.Before(p.opts.Now().Add(-p.opts.Lifetime)) {
+	if pl.expired(p.opts.Now(), p.opts.Lifetime) {
 		if r := p.remove(pl); r != nil {
 			go r()
 		}
@@ -506,10 +513,10 @@ func (p *Planner) drop(id, reason string) {
 // expire forgets the plans unused for the lifetime. What their Sources
 // hold is released by a goroutine, not under p.mu. p.mu is held.
 func (p *Planner) expire() {
-	cutoff := p.opts.Now().Add(-p.opts.Lifetime)
+	now := p.opts.Now()
 	var releases []func()
 	for _, pl := range p.plans {
-		if pl.used.Before(cutoff) {
+		if pl.expired(now, p.opts.Lifetime) {
 			if r := p.remove(pl); r != nil {
 				releases = append(releases, r)
 			}

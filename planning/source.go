@@ -2,6 +2,7 @@ package planning
 
 import (
 	"context"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -34,6 +35,11 @@ type Target struct {
 	// Release, when set, is called once when the plan is forgotten
 	// (cancelled, expired or evicted), or at once if planning fails.
 	Release func()
+	// Expires, when not zero, is when the plan is forgotten at the latest,
+	// however recently it was used: what it reads may not outlive that
+	// (files no metadata references, which orphan cleanup deletes once
+	// they are old enough).
+	Expires time.Time
 }
 
 // Tables is what CatalogSource needs from the catalog.
