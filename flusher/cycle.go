@@ -17,8 +17,13 @@ import (
 	"github.com/zombi-db/zombi/warehouse"
 )
 
-// readBatch is how many events one hot-tier read returns.
-const readBatch = 4096
+// readBatch is how many events one hot-tier read returns at most, and
+// firstReadBatch how many the first read of a cycle does, before the
+// events' size is known.
+const (
+	readBatch      = 4096
+	firstReadBatch = 64
+)
 
 // rowCost is what a cycle counts for each event beyond its hot-tier bytes
 // against MaxCycleBytes: its fixed-width Arrow columns and offsets, and
@@ -58,50 +63,54 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 		return Result{}, err
 	}
 	res.Table = t.Ident.String()
-	w, err := Watermark(t.Metadata.Properties(), f.node)
+	w, after, err := f.begin(st, t)
 	if err != nil {
-		return res, fmt.Errorf("%w: table %s: %w", catalog.ErrInvalid, res.Table, err)
+		return res, err
 	}
-
-	f.mu.Lock()
-	st.ident, st.resolved = t.Ident, true
-	st.interval = interval(t.Metadata.Properties(), f.opts.Interval)
-	if w > st.committed || st.snapshot == 0 {
-		if w > st.committed {
-			// Committed before this process knew: after a restart, or by
-			// a cycle whose outcome was unknown.
-			st.committed = w
-			st.oldest = time.Time{}
-			if f.opts.Retention > 0 {
-				st.deletes = append(st.deletes, pendingDelete{seq: w, at: f.opts.Now().Add(f.opts.Retention)})
-			}
-		}
-		st.snapshot = tablefiles.CurrentSnapshotID(t.Metadata)
-	}
-	after := st.committed
-	f.mu.Unlock()
 
 	if err := f.deleteCommitted(ctx, st); err != nil {
 		return res, err
 	}
 
-	rec, last, oldest, err := f.read(ctx, st.key, after, t)
+	// The hot tail written for live plans since the last commit, if it
+	// starts where this cycle does, is committed as it is: the files a
+	// plan listed become the table's, and nothing is encoded twice.
+	tl := f.takeTail(st, t, after)
+	from := after
+	if tl != nil {
+		from = tl.through
+	}
+	rec, last, covered, oldest, err := f.read(ctx, st.key, from, t)
 	if err != nil {
 		return res, err
 	}
-	if rec == nil {
+	if rec == nil && tl.rows() == 0 {
+		// Only sequences that hold no event (failed appends): move past
+		// them.
+		f.mu.Lock()
+		st.committed = max(st.committed, covered)
+		f.mu.Unlock()
 		res.SnapshotID = tablefiles.CurrentSnapshotID(t.Metadata)
 		res.Watermark = w
 		return res, nil
 	}
-	rows := rec.NumRows()
-
-	files, err := f.write(ctx, t, rec)
-	if err != nil {
-		return res, err
+	rows := tl.rows()
+	files := tl.files()
+	var own []iceberg.DataFile
+	if rec != nil {
+		rows += rec.NumRows()
+		if own, err = f.write(ctx, t, rec); err != nil {
+			return res, err
+		}
+		files = append(files, own...)
+	} else {
+		last = tl.through
+	}
+	if tl != nil && (oldest.IsZero() || tl.oldest.Before(oldest)) {
+		oldest = tl.oldest
 	}
 	start := time.Now()
-	snap, err := f.commit(ctx, t, files, last)
+	snap, err := f.commit(ctx, t, files, own, last)
 	if err != nil {
 		return res, err
 	}
@@ -115,6 +124,9 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 	f.metrics.files.Add(float64(len(files)))
 	f.metrics.bytes.Add(float64(res.Bytes))
 	f.metrics.lag.Observe(f.opts.Now().Sub(oldest).Seconds())
+	if n := len(files) - len(own); n > 0 {
+		f.metrics.tailCommitted.Add(float64(n))
+	}
 
 	f.mu.Lock()
 	st.committed = max(st.committed, last)
@@ -132,46 +144,84 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 	return res, nil
 }
 
+// begin records what the loaded table t says about st: its identifier,
+// interval and this node's watermark w. It returns w and after, the
+// sequence the table holds every event of this node through: w, or past it
+// when only sequences that hold no event follow. A cycle or a tail reads
+// the events after it.
+func (f *Flusher) begin(st *tableState, t *catalog.Table) (w, after uint64, err error) {
+	w, err = Watermark(t.Metadata.Properties(), f.node)
+	if err != nil {
+		return 0, 0, fmt.Errorf("%w: table %s: %w", catalog.ErrInvalid, t.Ident, err)
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	st.ident, st.resolved = t.Ident, true
+	st.interval = interval(t.Metadata.Properties(), f.opts.Interval)
+	if w > st.committed || st.snapshot == 0 {
+		if w > st.committed {
+			// Committed before this process knew: after a restart, or by
+			// a cycle whose outcome was unknown.
+			st.committed = w
+			st.oldest = time.Time{}
+			if f.opts.Retention > 0 {
+				st.deletes = append(st.deletes, pendingDelete{seq: w, at: f.opts.Now().Add(f.opts.Retention)})
+			}
+		}
+		st.snapshot = tablefiles.CurrentSnapshotID(t.Metadata)
+	}
+	return w, st.committed, nil
+}
+
 // read builds one record of the table's events after seq, up to
-// MaxCycleBytes. It returns a nil record when there are none, with the
-// table's committed position moved past sequences that hold no event.
-func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog.Table) (rec arrow.RecordBatch, last uint64, oldest time.Time, err error) {
+// MaxCycleBytes. last is the sequence of the last event read; covered is
+// a sequence through which every event after seq is in the record: last
+// when the read stopped at MaxCycleBytes, else at least the high watermark
+// seen when it began. With no events it returns a nil record.
+func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog.Table) (rec arrow.RecordBatch, last, covered uint64, oldest time.Time, err error) {
 	hwm := f.hot.HighWatermark(key)
 	b, err := hotrow.NewArrowBuilder(memory.DefaultAllocator, t.Metadata.CurrentSchema(), t.Ident.String())
 	if err != nil {
-		return nil, 0, time.Time{}, fmt.Errorf("%w: table %s: %w", ErrSchema, t.Ident, err)
+		return nil, 0, 0, time.Time{}, fmt.Errorf("%w: table %s: %w", ErrSchema, t.Ident, err)
 	}
 	defer b.Release()
-	var size int64
+	var size, n int64
 	for last = after; size < f.opts.MaxCycleBytes; {
-		evs, err := f.hot.Read(ctx, key, last, readBatch)
+		// Read no more events than the room left holds at the average
+		// size so far (a first read of a few): a count alone would let
+		// one read of large events go far past MaxCycleBytes.
+		limit := int64(firstReadBatch)
+		if n > 0 {
+			limit = min(readBatch, (f.opts.MaxCycleBytes-size)/(size/n)+1)
+		}
+		evs, err := f.hot.Read(ctx, key, last, int(limit))
 		if err != nil {
-			return nil, 0, time.Time{}, fmt.Errorf("hot: %w", err)
+			return nil, 0, 0, time.Time{}, fmt.Errorf("hot: %w", err)
 		}
 		if len(evs) == 0 {
 			break
 		}
 		for _, ev := range evs {
 			if err := b.Append(ev.Seq, ev.Value); err != nil {
-				return nil, 0, time.Time{}, fmt.Errorf("%w: table %s, event %d: %w (it stays in the hot tier; change the schema or the writer)",
+				return nil, 0, 0, time.Time{}, fmt.Errorf("%w: table %s, event %d: %w (it stays in the hot tier; change the schema or the writer)",
 					ErrSchema, t.Ident, ev.Seq, err)
 			}
 			if oldest.IsZero() || ev.Appended.Before(oldest) {
 				oldest = ev.Appended
 			}
 			size += int64(len(ev.Key)+len(ev.Value)) + rowCost
+			n++
 		}
 		last = evs[len(evs)-1].Seq
 	}
-	if b.Len() == 0 {
-		f.mu.Lock()
-		if st := f.tables[key]; st != nil && hwm > st.committed {
-			st.committed = hwm
-		}
-		f.mu.Unlock()
-		return nil, 0, time.Time{}, nil
+	covered = last
+	if size < f.opts.MaxCycleBytes {
+		covered = max(last, hwm)
 	}
-	return b.NewRecord(), last, oldest, nil
+	if b.Len() == 0 {
+		return nil, after, covered, time.Time{}, nil
+	}
+	return b.NewRecord(), last, covered, oldest, nil
 }
 
 // write writes rec as Parquet data files of t, split by its partition spec
@@ -193,8 +243,10 @@ func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordB
 // commit appends files to t with its watermark set to last, rebasing onto
 // concurrent commits. It returns the new snapshot's ID. When the outcome of
 // a commit is unknown it reloads the table until the table says: a
-// watermark at last means the commit landed.
-func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.DataFile, last uint64) (int64, error) {
+// watermark at last means the commit landed. When nothing was committed,
+// it deletes the files the cycle wrote itself (own); a hot tail's files are
+// left, for the plans that list them, and orphan cleanup.
+func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files, own []iceberg.DataFile, last uint64) (int64, error) {
 	uuid, id := t.Metadata.TableUUID(), t.Ident
 	// The files were written under the table's location as it was then.
 	loc := t.Metadata.Location()
@@ -214,7 +266,7 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 			tc, err = tx.TableCommit()
 		}
 		if err != nil {
-			tablefiles.Remove(ctx, f.fs, loc, f.log, files)
+			tablefiles.Remove(ctx, f.fs, loc, f.log, own)
 			return 0, fmt.Errorf("%w: preparing the commit to %s: %w", catalog.ErrInvalid, t.Ident, err)
 		}
 		next, err := f.cat.CommitTable(ctx, catalog.TableChange{Ident: t.Ident, Requirements: tc.Requirements, Updates: tc.Updates}, nil)
@@ -226,14 +278,14 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 			f.metrics.conflicts.Inc()
 			conflicts++
 			if conflicts > maxConflicts {
-				tablefiles.Remove(ctx, f.fs, loc, f.log, files)
+				tablefiles.Remove(ctx, f.fs, loc, f.log, own)
 				return 0, fmt.Errorf("commit to %s lost %d times to concurrent commits: %w", t.Ident, conflicts, err)
 			}
 			f.log.Debug("commit conflict; rebasing", "table", t.Ident.String(), "attempt", conflicts, "err", err)
 		case errors.Is(err, catalog.ErrNoSuchTable), errors.Is(err, catalog.ErrNoSuchNamespace),
 			errors.Is(err, catalog.ErrInvalid), errors.Is(err, catalog.ErrUnprocessable):
 			// Nothing was committed and retrying cannot help.
-			tablefiles.Remove(ctx, f.fs, loc, f.log, files)
+			tablefiles.Remove(ctx, f.fs, loc, f.log, own)
 			return 0, fmt.Errorf("committing to %s: %w", t.Ident, err)
 		default:
 			unknown++
@@ -250,7 +302,7 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 				break
 			}
 			if errors.Is(err, catalog.ErrNoSuchTable) || errors.Is(err, catalog.ErrNoSuchNamespace) {
-				tablefiles.Remove(ctx, f.fs, loc, f.log, files)
+				tablefiles.Remove(ctx, f.fs, loc, f.log, own)
 				return 0, fmt.Errorf("committing to %s: %w", id, err)
 			}
 			unknown++
@@ -259,7 +311,7 @@ func (f *Flusher) commit(ctx context.Context, t *catalog.Table, files []iceberg.
 			}
 		}
 		if t.Metadata.TableUUID() != uuid {
-			tablefiles.Remove(ctx, f.fs, loc, f.log, files)
+			tablefiles.Remove(ctx, f.fs, loc, f.log, own)
 			return 0, fmt.Errorf("committing to %s: %w: it was dropped and created again", id, catalog.ErrNoSuchTable)
 		}
 		if w, _ := Watermark(t.Metadata.Properties(), f.node); w >= last {
@@ -327,6 +379,7 @@ func (f *Flusher) discard(ctx context.Context, st *tableState) error {
 	st.deleted = max(st.deleted, hwm)
 	st.oldest = time.Time{}
 	st.resolved = false
+	st.tail = nil
 	f.mu.Unlock()
 	return nil
 }

@@ -3,6 +3,7 @@ package flusher_test
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"testing"
@@ -54,42 +55,62 @@ func TestCommitOutcomes(t *testing.T) {
 		},
 	}
 	for _, tc := range tests {
-		t.Run(tc.name, func(t *testing.T) {
-			hooked := &hookedCatalog{}
-			e := newEnv(t, func(o *flusher.Options) {
-				hooked.Service = o.Catalog.(*catalog.Service)
-				o.Catalog = hooked
-			})
-			id := ident("default", "outcomes")
-			body, payloads := events("o", 200, time.Time{}, 0)
-			want := map[uint64]string{}
-			for i, seq := range e.writeBulk("outcomes", body) {
-				want[seq] = payloads[i]
+		// With a tail, a plan has had the events written before the cycle:
+		// the cycle commits those very files, with the same outcomes.
+		for _, withTail := range []bool{false, true} {
+			name := tc.name
+			if withTail {
+				name += ", a hot tail written"
 			}
-			var calls atomic.Int32
-			hooked.commit = func(ctx context.Context, ch catalog.TableChange, next func() (*catalog.Table, error)) (*catalog.Table, error) {
-				if calls.Add(1) == 1 {
-					return tc.hook(e, id, next)
+			t.Run(name, func(t *testing.T) {
+				hooked := &hookedCatalog{}
+				e := newEnv(t, func(o *flusher.Options) {
+					hooked.Service = o.Catalog.(*catalog.Service)
+					o.Catalog = hooked
+				})
+				id := ident("default", "outcomes")
+				body, payloads := events("o", 200, time.Time{}, 0)
+				want := map[uint64]string{}
+				for i, seq := range e.writeBulk("outcomes", body) {
+					want[seq] = payloads[i]
 				}
-				return next()
-			}
-			fr := e.flush(id)
-			if fr.Rows != 200 {
-				t.Fatalf("flush: %+v", fr)
-			}
-			if tc.wantForeign {
-				want[424242] = "foreign"
-			}
-			checkExactly(t, rowsBySeq(t, e.scan(id)), want)
-			if got := counter(t, e.reg, "zombi_flush_conflicts_total"); got != tc.wantConflicts {
-				t.Errorf("conflicts = %v, want %v", got, tc.wantConflicts)
-			}
-			// The data files were written once: every data file of the
-			// table is referenced by the current snapshot.
-			if n := e.countParquet(id); n != len(e.dataFiles(id)) {
-				t.Errorf("%d Parquet files under the table, %d referenced", n, len(e.dataFiles(id)))
-			}
-		})
+				var tail []string
+				if withTail {
+					tail = paths(e.tail(id).Files)
+				}
+				var calls atomic.Int32
+				hooked.commit = func(ctx context.Context, ch catalog.TableChange, next func() (*catalog.Table, error)) (*catalog.Table, error) {
+					if calls.Add(1) == 1 {
+						return tc.hook(e, id, next)
+					}
+					return next()
+				}
+				fr := e.flush(id)
+				if fr.Rows != 200 {
+					t.Fatalf("flush: %+v", fr)
+				}
+				if tc.wantForeign {
+					want[424242] = "foreign"
+				}
+				checkExactly(t, rowsBySeq(t, e.scan(id)), want)
+				if got := counter(t, e.reg, "zombi_flush_conflicts_total"); got != tc.wantConflicts {
+					t.Errorf("conflicts = %v, want %v", got, tc.wantConflicts)
+				}
+				// The data files were written once: every data file of the
+				// table is referenced by the current snapshot.
+				if n := e.countParquet(id); n != len(e.dataFiles(id)) {
+					t.Errorf("%d Parquet files under the table, %d referenced", n, len(e.dataFiles(id)))
+				}
+				if withTail {
+					committed := paths(e.dataFiles(id))
+					for _, p := range tail {
+						if !slices.Contains(committed, p) {
+							t.Errorf("tail file %s is not in the table", p)
+						}
+					}
+				}
+			})
+		}
 	}
 }
 

@@ -13,6 +13,11 @@
 // interval old, when its backlog reaches the cycle size, on request
 // (Flush), when a writer waits for its events to be committed
 // (WaitCommitted), and at Close.
+//
+// Tail writes the events no snapshot holds yet as data files for a live
+// plan, excluding the table's cycles while it reads the table and the
+// hot tier, and keeps them for later plans; the next cycle commits those
+// very files with the watermark inside the commit, as it commits its own.
 package flusher
 
 import (
@@ -46,6 +51,7 @@ type Hot interface {
 	Tables() []string
 	Read(ctx context.Context, table string, after uint64, limit int) ([]hot.Event, error)
 	HighWatermark(table string) uint64
+	Settle(ctx context.Context, table string) (uint64, error)
 	TableBacklog(table string) (bytes int64, events int64, oldest time.Time)
 	OldestAfter(table string, seq uint64) (time.Time, error)
 	DeleteThrough(ctx context.Context, table string, seq uint64) error
@@ -74,7 +80,20 @@ type Options struct {
 	// Concurrency is how many tables flush at once. Default 2.
 	Concurrency int
 	// Tick is how often the scheduler looks at the tables. Default 20ms.
-	Tick       time.Duration
+	Tick time.Duration
+	// TailReuse is how long the data files of a hot tail (Tail) are handed
+	// to later calls, and may be committed by a cycle, after they were
+	// written; older ones are written afresh. Default 20 minutes. Files
+	// no commit took are orphans, which orphan cleanup deletes once older
+	// than its floor: TailReuse plus the lifetime of the plans listing
+	// them must stay below it.
+	TailReuse time.Duration
+	// TailWriters bounds the tails being written at once, over all tables
+	// (one table's calls take turns anyway). Default 2.
+	TailWriters int
+	// TailWait bounds how long a Tail call waits for a running cycle of
+	// its table and for a writer; ErrBusy beyond. Default 10s.
+	TailWait   time.Duration
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -105,6 +124,9 @@ var (
 	ErrSchema = errors.New("event does not fit the table's schema")
 	// ErrStorage: data files could not be written.
 	ErrStorage = errors.New("object storage")
+	// ErrBusy: a Tail waited Options.TailWait for its table's cycle or a
+	// writer; retry later.
+	ErrBusy = errors.New("flusher: busy writing hot tails; retry later")
 )
 
 // Flusher runs flush cycles. It is safe for concurrent use.
@@ -129,12 +151,14 @@ type Flusher struct {
 	stop      chan struct{}
 	done      chan struct{}
 	workers   sync.WaitGroup
+	tailSlots chan struct{} // TailWriters
 	closeOnce sync.Once
 	closeErr  error
 }
 
 // tableState is what the flusher knows about one table. Guarded by
-// Flusher.mu; a running cycle (running) owns the table's flush work.
+// Flusher.mu. Whoever set running owns the table's flush work and its
+// hot tail: a cycle, or a Tail call (tailing); they exclude each other.
 type tableState struct {
 	key      string
 	ident    catalog.Ident
@@ -148,9 +172,17 @@ type tableState struct {
 	interval time.Duration
 	// oldest is the append time of the first event after committed, zero
 	// when unknown or none.
-	oldest   time.Time
-	running  bool
-	learning bool // learn runs
+	oldest  time.Time
+	running bool
+	tailing bool // running is a Tail call's
+	// cycleWanted: a cycle is due while a Tail holds the table; further
+	// Tail calls wait for it, so that plans cannot starve the flusher.
+	cycleWanted bool
+	// idle, when not nil, is closed when running ends or cycleWanted is
+	// cleared without a cycle: Tail calls wait on it.
+	idle     chan struct{}
+	tail     *tail // the hot tail written for plans, if any
+	learning bool  // learn runs
 	failures int
 	retryAt  time.Time
 	lastErr  error
@@ -179,6 +211,9 @@ type pendingDelete struct {
 	at  time.Time
 }
 
+// DefaultTailReuse is Options.TailReuse's default.
+const DefaultTailReuse = 20 * time.Minute
+
 // New returns a running Flusher. Close it to flush what is left and stop.
 func New(opts Options) (*Flusher, error) {
 	if opts.Catalog == nil || opts.Hot == nil || opts.FS == nil {
@@ -196,6 +231,15 @@ func New(opts Options) (*Flusher, error) {
 	if opts.Tick <= 0 {
 		opts.Tick = 20 * time.Millisecond
 	}
+	if opts.TailReuse <= 0 {
+		opts.TailReuse = DefaultTailReuse
+	}
+	if opts.TailWriters <= 0 {
+		opts.TailWriters = 2
+	}
+	if opts.TailWait <= 0 {
+		opts.TailWait = 10 * time.Second
+	}
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -212,8 +256,10 @@ func New(opts Options) (*Flusher, error) {
 		tables:  make(map[string]*tableState),
 		drained: make(chan struct{}),
 		wake:    make(chan struct{}, 1),
-		stop:    make(chan struct{}),
-		done:    make(chan struct{}),
+
+		tailSlots: make(chan struct{}, opts.TailWriters),
+		stop:      make(chan struct{}),
+		done:      make(chan struct{}),
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.metrics = newMetrics(f)
@@ -406,16 +452,27 @@ func (f *Flusher) schedule() {
 	idle := f.running == 0
 	for _, st := range f.tables {
 		if st.running {
+			if st.tailing {
+				idle = false
+				if due, _ := f.due(st, now); due {
+					st.cycleWanted = true
+				}
+			}
 			continue
 		}
 		due, pending := f.due(st, now)
 		if pending {
 			idle = false
 		}
+		if !due && st.cycleWanted {
+			st.cycleWanted = false
+			st.wakeWaiters()
+		}
 		if !due || f.running >= f.opts.Concurrency {
 			continue
 		}
 		idle = false
+		st.cycleWanted = false
 		st.running = true
 		f.running++
 		f.workers.Add(1)
@@ -495,6 +552,7 @@ func (f *Flusher) work(st *tableState) {
 
 	f.mu.Lock()
 	st.running = false
+	st.wakeWaiters()
 	f.running--
 	if err != nil {
 		st.failures++

@@ -18,6 +18,15 @@ type metrics struct {
 	lag        prometheus.Histogram
 	discarded  prometheus.Counter
 	backlogAge prometheus.GaugeFunc
+
+	tailRequests     *prometheus.CounterVec
+	tailSeconds      prometheus.Histogram
+	tailWriteSeconds prometheus.Histogram
+	tailFiles        prometheus.Counter
+	tailRows         prometheus.Counter
+	tailBytes        prometheus.Counter
+	tailDropped      *prometheus.CounterVec
+	tailCommitted    prometheus.Counter
 }
 
 func newMetrics(f *Flusher) *metrics {
@@ -70,6 +79,40 @@ func newMetrics(f *Flusher) *metrics {
 			}
 			return time.Since(oldest).Seconds()
 		}),
+		tailRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_requests_total",
+			Help: "Hot tails asked for by live plans, by outcome: reused (the kept files, no new events), extended (kept files and a new chunk), written (afresh), empty (no events to tail), busy (waited too long), failed.",
+		}, []string{"outcome"}),
+		tailSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_seconds",
+			Help:    "Time a hot tail took to hand out, waits for a running cycle and for a writer included.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		tailWriteSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_write_seconds",
+			Help:    "Time to write one chunk of a hot tail as Parquet.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 16),
+		}),
+		tailFiles: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_files_total",
+			Help: "Parquet data files written for hot tails.",
+		}),
+		tailRows: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_rows_total",
+			Help: "Events written into hot-tail data files.",
+		}),
+		tailBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_bytes_total",
+			Help: "Bytes of Parquet data files written for hot tails.",
+		}),
+		tailDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_dropped_total",
+			Help: "Kept hot tails not used any more, by reason: watermark (a commit moved it), table (schema, spec, sort order or location changed), age (older than the reuse limit). Their files are left to orphan cleanup.",
+		}, []string{"reason"}),
+		tailCommitted: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "tail_committed_files_total",
+			Help: "Hot-tail data files that a flush cycle committed as they were.",
+		}),
 	}
 }
 
@@ -78,7 +121,8 @@ func (m *metrics) register(r prometheus.Registerer) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{m.cycles, m.rows, m.bytes, m.files, m.commit, m.conflicts,
-		m.failures, m.lag, m.discarded, m.backlogAge} {
+		m.failures, m.lag, m.discarded, m.backlogAge, m.tailRequests, m.tailSeconds, m.tailWriteSeconds,
+		m.tailFiles, m.tailRows, m.tailBytes, m.tailDropped, m.tailCommitted} {
 		if err := r.Register(c); err != nil {
 			return err
 		}
