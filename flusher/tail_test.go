@@ -453,3 +453,53 @@ func TestTailPartitions(t *testing.T) {
 		t.Errorf("a filter from %s planned %d of the tail's files, want 2 (pruned by partition)", from, len(tasks))
 	}
 }
+
+// TestSeed: a table without snapshots gets an empty one, which holds no
+// rows and moves no watermark; a table with one is left alone, and so is
+// one a concurrent commit gave a snapshot first.
+func TestSeed(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("default", "seeded")
+	want := map[uint64]string{}
+	e.write("seeded", 40, "a", want)
+	ct, err := e.cat.LoadTable(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ct.Metadata.CurrentSnapshot() != nil {
+		t.Fatal("an auto-created table has a snapshot before its first flush")
+	}
+	seeded, err := e.fl.Seed(context.Background(), ct)
+	if err != nil {
+		t.Fatal(err)
+	}
+	snap := seeded.Metadata.CurrentSnapshot()
+	if snap == nil || snap.Summary.Properties["total-records"] != "0" {
+		t.Fatalf("seeded snapshot %+v", snap)
+	}
+	if rows := rowsBySeq(t, e.scan(id)); len(rows) != 0 {
+		t.Errorf("the seeded table reads %d rows", len(rows))
+	}
+	if w, _ := flusher.Watermark(seeded.Metadata.Properties(), e.hot.NodeID()); w != 0 {
+		t.Errorf("seeding set the watermark to %d", w)
+	}
+	again, err := e.fl.Seed(context.Background(), ct) // stale: no snapshot in ct
+	if err != nil || again.Metadata.CurrentSnapshot().SnapshotID != snap.SnapshotID {
+		t.Errorf("a second seed from stale metadata: %v, %v; want the first seed's snapshot", again, err)
+	}
+	if n := len(e.load(id).Metadata().Snapshots()); n != 1 {
+		t.Errorf("%d snapshots after two seeds, want 1", n)
+	}
+	tl := e.tail(id)
+	if tl.Rows != 40 || tl.Table.Metadata.CurrentSnapshot().SnapshotID != snap.SnapshotID {
+		t.Errorf("tail of the seeded table: %d rows on snapshot %v", tl.Rows, tl.Table.Metadata.CurrentSnapshot())
+	}
+	fr := e.flush(id)
+	if fr.Rows != 40 {
+		t.Fatalf("flush of the seeded table: %+v", fr)
+	}
+	checkExactly(t, rowsBySeq(t, e.scan(id)), want)
+	if p := e.load(id).CurrentSnapshot().ParentSnapshotID; p == nil || *p != snap.SnapshotID {
+		t.Errorf("the flush's parent is %v, want the seeded snapshot %d", p, snap.SnapshotID)
+	}
+}
