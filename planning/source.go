@@ -59,15 +59,26 @@ func (s CatalogSource) Resolve(ctx context.Context, id catalog.Ident, req *Reque
 	if err != nil {
 		return nil, err
 	}
+	return At(t, req)
+}
+
+// At is what req reads of the loaded table t and nothing more: the
+// snapshot it names, or the current one (for an incremental request, only
+// the table).
+func At(t *catalog.Table, req *Request) (*Target, error) {
 	tg := &Target{Table: t}
 	switch {
 	case req.incremental():
 	case req.SnapshotID != nil:
 		if tg.Snapshot = t.Metadata.SnapshotByID(*req.SnapshotID); tg.Snapshot == nil {
-			return nil, invalidf("table %s has no snapshot %d", id, *req.SnapshotID)
+			return nil, invalidf("table %s has no snapshot %d", t.Ident, *req.SnapshotID)
 		}
 	default:
 		tg.Snapshot = t.Metadata.CurrentSnapshot()
 	}
 	return tg, nil
 }
+
+// Incremental reports whether r reads the files appended between two
+// snapshots rather than one snapshot.
+func (r *Request) Incremental() bool { return r.incremental() }
