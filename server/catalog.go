@@ -15,6 +15,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/labstack/echo/v4"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/openapi"
 	"github.com/zombi-db/zombi/planning"
 )
@@ -48,20 +49,28 @@ var endpoints = []string{
 	"POST /v1/{prefix}/views/rename",
 }
 
-// GetConfig answers the client's first call.
-func (s *Server) GetConfig(c echo.Context, _ openapi.GetConfigParams) error {
+// GetConfig answers the client's first call. A client that asks for the
+// warehouse "live" gets the live view's prefix, and server planning as
+// the default of every table (PyIceberg decides by the catalog's word
+// alone; Spark by the table's, which loadTable gives ingest tables).
+func (s *Server) GetConfig(c echo.Context, p openapi.GetConfigParams) error {
 	eps := append([]string(nil), endpoints...)
 	defaults := openapi.Properties{}
+	overrides := openapi.Properties{"namespace-separator": "%1F"}
 	if s.planner != nil {
 		eps = append(eps, planEndpoints...)
 		if s.planningDefault == planning.ModeServer {
 			defaults[planning.ConfigKey] = string(planning.ModeServer)
 		}
 	}
+	if s.live != nil && p.Warehouse != nil && *p.Warehouse == live.Prefix {
+		overrides["prefix"] = live.Prefix
+		defaults[planning.ConfigKey] = string(planning.ModeServer)
+	}
 	lifetime := isoDuration(s.cat.ReceiptLifetime().Seconds())
 	return c.JSON(http.StatusOK, openapi.CatalogConfig{
 		Defaults:               defaults,
-		Overrides:              openapi.Properties{"namespace-separator": "%1F"},
+		Overrides:              overrides,
 		Endpoints:              &eps,
 		IdempotencyKeyLifetime: &lifetime,
 	})
@@ -302,20 +311,24 @@ func (s *Server) ListTables(c echo.Context, namespace string, p openapi.ListTabl
 	return c.JSON(http.StatusOK, out)
 }
 
-func (s *Server) loadResult(t *catalog.Table) openapi.LoadTableResult {
+func (s *Server) loadResult(ctx context.Context, t *catalog.Table) openapi.LoadTableResult {
 	out := openapi.LoadTableResult{Metadata: openapi.RawJSON(t.RawMetadata)}
 	if t.MetadataLocation != "" {
 		loc := t.MetadataLocation
 		out.MetadataLocation = &loc
 	}
-	if cfg := s.tableConfig(t); len(cfg) > 0 {
+	if cfg := s.tableConfig(ctx, t); len(cfg) > 0 {
 		cfg := openapi.Properties(cfg)
 		out.Config = &cfg
 	}
 	return out
 }
 
-func (s *Server) renderTable(r any) any { return s.loadResult(r.(*catalog.Table)) }
+// renderTable renders a table answer for an idempotency receipt: as the
+// default view shows it (a replay through either view gets the same body).
+func (s *Server) renderTable(r any) any {
+	return s.loadResult(context.Background(), r.(*catalog.Table))
+}
 
 // CreateTable creates (or stages) a table.
 func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateTableParams) error {
@@ -356,7 +369,7 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if err != nil {
 		return reply(c, err)
 	}
-	return c.JSON(http.StatusOK, s.loadResult(t))
+	return c.JSON(http.StatusOK, s.loadResult(c.Request().Context(), t))
 }
 
 // RegisterTable points a new table at an existing metadata file.
@@ -380,7 +393,7 @@ func (s *Server) RegisterTable(c echo.Context, namespace string, p openapi.Regis
 	if err != nil {
 		return reply(c, err)
 	}
-	return c.JSON(http.StatusOK, s.loadResult(t))
+	return c.JSON(http.StatusOK, s.loadResult(c.Request().Context(), t))
 }
 
 // etag names one state of a table as one response mode shows it.
@@ -414,13 +427,18 @@ func (s *Server) LoadTable(c echo.Context, namespace, name string, p openapi.Loa
 		}
 	}
 	ctx := c.Request().Context()
+	// The answer's config depends on the view and the server's default.
+	view := mode + string(s.planningDefault)
+	if isLive(ctx) {
+		view += "\x00" + live.Prefix
+	}
 	if p.IfNoneMatch != nil {
 		loc, err := s.cat.TableLocation(ctx, id)
 		if err != nil {
 			return err
 		}
-		if etagMatches(*p.IfNoneMatch, etag(loc, mode+string(s.planningDefault))) {
-			c.Response().Header().Set("ETag", etag(loc, mode+string(s.planningDefault)))
+		if etagMatches(*p.IfNoneMatch, etag(loc, view)) {
+			c.Response().Header().Set("ETag", etag(loc, view))
 			return c.NoContent(http.StatusNotModified)
 		}
 	}
@@ -428,13 +446,16 @@ func (s *Server) LoadTable(c echo.Context, namespace, name string, p openapi.Loa
 	if err != nil {
 		return err
 	}
-	res := s.loadResult(t)
+	if isLive(ctx) {
+		t = s.live.Load(ctx, t)
+	}
+	res := s.loadResult(ctx, t)
 	if mode == "refs" {
 		if res.Metadata, err = onlyReferencedSnapshots(t.RawMetadata); err != nil {
 			return err
 		}
 	}
-	c.Response().Header().Set("ETag", etag(t.MetadataLocation, mode+string(s.planningDefault)))
+	c.Response().Header().Set("ETag", etag(t.MetadataLocation, view))
 	return c.JSON(http.StatusOK, res)
 }
 

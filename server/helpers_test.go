@@ -28,6 +28,7 @@ import (
 type testServer struct {
 	*Server
 	hot *hot.DB
+	wh  *warehouse.Warehouse
 	reg *prometheus.Registry
 }
 
@@ -88,7 +89,7 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		AuthTokens:    o.tokens,
 		Registry:      reg,
 	})
-	return &testServer{Server: srv, hot: hdb, reg: reg}
+	return &testServer{Server: srv, hot: hdb, wh: wh, reg: reg}
 }
 
 // rawClient is a keep-alive HTTP/1.1 client that sends prebuilt requests

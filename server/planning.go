@@ -1,6 +1,7 @@
 package server
 
 import (
+	"context"
 	"fmt"
 	"net/http"
 
@@ -23,12 +24,17 @@ var errNoPlanner = &apiError{status: http.StatusNotAcceptable, typ: "Unsupported
 	msg: "this server does not plan scans; plan on the client"}
 
 // tableConfig is the loadTable config of t: what clients need for its
-// files, and who plans its scans when the table or the server says.
-func (s *Server) tableConfig(t *catalog.Table) map[string]string {
+// files, and who plans its scans when the table or the server says. In the
+// live view an ingest table always plans on the server, whatever it or
+// the server says: that is how its hot tail is read.
+func (s *Server) tableConfig(ctx context.Context, t *catalog.Table) map[string]string {
 	if s.planner == nil {
 		return t.Config
 	}
 	m := planning.TableMode(t.Metadata.Properties(), s.planningDefault)
+	if isLive(ctx) && s.live.Ingest(t) {
+		m = planning.ModeServer
+	}
 	if m == "" {
 		return t.Config
 	}
@@ -74,7 +80,11 @@ func (s *Server) PlanTableScan(c echo.Context, namespace, name string, p openapi
 	if body.Filter != nil {
 		req.Filter = *body.Filter
 	}
-	resp, err := s.planner.Plan(c.Request().Context(), s.planSource, id, &req, key)
+	src := s.planSource
+	if isLive(c.Request().Context()) {
+		src = s.live
+	}
+	resp, err := s.planner.Plan(c.Request().Context(), src, id, &req, key)
 	if err != nil {
 		return err
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/openapi"
 	"github.com/zombi-db/zombi/planning"
 )
@@ -74,6 +75,10 @@ type Options struct {
 	// property: planning.ModeServer announces server planning in loadTable
 	// and /v1/config; client (the default) says nothing.
 	ScanPlanning planning.Mode
+	// Live serves the live catalog view (warehouse=live, paths under
+	// /v1/live/); nil: there is none, and warehouse=live is ignored like
+	// any other value. Needs Planner.
+	Live *live.Source
 }
 
 // Compactor is what the server needs from compaction.
@@ -116,6 +121,7 @@ type Server struct {
 	planner         *planning.Planner
 	planSource      planning.Source
 	planningDefault planning.Mode
+	live            *live.Source
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -169,6 +175,9 @@ func New(opts Options) *Server {
 		planSource:      planning.CatalogSource{Tables: opts.Catalog},
 		planningDefault: opts.ScanPlanning,
 	}
+	if opts.Planner != nil {
+		s.live = opts.Live
+	}
 	for _, t := range opts.AuthTokens {
 		s.tokens = append(s.tokens, []byte(t))
 	}
@@ -195,6 +204,7 @@ func New(opts Options) *Server {
 
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	r = s.liveView(r)
 	if s.fromReserve(w, r) {
 		return
 	}
