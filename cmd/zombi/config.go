@@ -10,6 +10,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/zombi-db/zombi/flusher"
+	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/server"
 )
@@ -71,6 +73,11 @@ type config struct {
 	PlanLifetime  time.Duration
 	MaxPlans      int
 	PlanPageFiles int
+
+	// The live catalog view.
+	Live          bool
+	LivePinWindow time.Duration
+	LiveTailReuse time.Duration
 }
 
 // byteSize is a flag holding a number of bytes, written as a plain number
@@ -164,6 +171,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.DurationVar(&c.PlanLifetime, "plan-lifetime", 10*time.Minute, "how long a server-side scan plan is kept after its last use")
 	fs.IntVar(&c.MaxPlans, "max-plans", 128, "server-side scan plans with plan tasks not fetched yet; beyond it planning gets 503")
 	fs.IntVar(&c.PlanPageFiles, "plan-page-files", 2000, "data files a page of a server-side scan plan aims at (whole manifests; the first page is answered inline, the others as plan tasks)")
+	fs.BoolVar(&c.Live, "live", true, "serve the live catalog view (clients with warehouse=live): plans of ingest tables also list the events not yet committed")
+	fs.DurationVar(&c.LivePinWindow, "live-pin-window", live.DefaultPinWindow, "a live plan naming a snapshot that stopped being current less than this long ago reads the latest state (snapshot and hot tail), like one naming the current snapshot")
+	fs.DurationVar(&c.LiveTailReuse, "live-tail-reuse", flusher.DefaultTailReuse, "how long the data files written for a table's hot tail are handed to later live plans and may be committed by the flusher; with --plan-lifetime it must stay below --min-orphan-age")
 	fs.DurationVar(&c.CommitWait, "commit-wait", 30*time.Second, "how long an ?ack=committed write waits for its commit before answering 504")
 
 	// Environment first, flags override. An empty variable counts as unset.
@@ -206,6 +216,17 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	if c.PlanLifetime <= 0 || c.MaxPlans <= 0 || c.PlanPageFiles <= 0 {
 		return nil, fmt.Errorf("--plan-lifetime, --max-plans and --plan-page-files must be positive")
+	}
+	if c.LivePinWindow <= 0 || c.LiveTailReuse <= 0 {
+		return nil, fmt.Errorf("--live-pin-window and --live-tail-reuse must be positive")
+	}
+	if c.Live && c.MinOrphanAge > 0 && c.PlanLifetime+c.LiveTailReuse >= c.MinOrphanAge {
+		// A hot tail's files are orphans until a commit takes them: handed
+		// out for up to --live-tail-reuse, read by plans kept up to
+		// --plan-lifetime after that, they must not be old enough for
+		// orphan cleanup meanwhile.
+		return nil, fmt.Errorf("--plan-lifetime (%s) plus --live-tail-reuse (%s) must be less than --min-orphan-age (%s): orphan cleanup would delete hot-tail files live plans still list",
+			c.PlanLifetime, c.LiveTailReuse, c.MinOrphanAge)
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)

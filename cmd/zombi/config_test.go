@@ -89,11 +89,25 @@ func TestParseConfig(t *testing.T) {
 				}
 			}},
 		{name: "negative floor", args: []string{"--min-orphan-age", "-1s"}, err: true},
+		{name: "live view", check: func(t *testing.T, c *config) {
+			if !c.Live || c.LivePinWindow != time.Minute || c.LiveTailReuse != 20*time.Minute {
+				t.Errorf("live %v, pin window %v, tail reuse %v", c.Live, c.LivePinWindow, c.LiveTailReuse)
+			}
+		}},
+		// Hot-tail files must outlive the plans listing them: reuse plus
+		// plan lifetime below the orphan floor.
+		{name: "tail reuse and plan lifetime reach the orphan floor", args: []string{"--live-tail-reuse", "50m"}, err: true},
+		{name: "plan lifetime reaches the orphan floor", args: []string{"--plan-lifetime", "45m", "--min-orphan-age", "1h5m"}, err: true},
+		{name: "below the orphan floor", args: []string{"--live-tail-reuse", "30m", "--plan-lifetime", "29m"}, check: func(t *testing.T, c *config) {}},
+		{name: "no live view, no check", args: []string{"--live=false", "--live-tail-reuse", "2h"}, check: func(t *testing.T, c *config) {}},
+		{name: "no orphan floor", args: []string{"--min-orphan-age", "0"}, check: func(t *testing.T, c *config) {}},
+		{name: "zero pin window", args: []string{"--live-pin-window", "0s"}, err: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			for _, k := range []string{"ZOMBI_LISTEN", "ZOMBI_POSTGRES_URL", "ZOMBI_WAREHOUSE", "ZOMBI_S3_PATH_STYLE", "ZOMBI_AUTH_TOKEN", "ZOMBI_IDEMPOTENCY_LIFETIME", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "ZOMBI_DATA_DIR", "ZOMBI_MIN_ORPHAN_AGE", "ZOMBI_MIN_SNAPSHOT_AGE",
-				"ZOMBI_MAX_CONNECTIONS", "ZOMBI_BODY_TIMEOUT", "ZOMBI_MIN_BODY_RATE", "ZOMBI_METRICS_TOKEN"} {
+				"ZOMBI_MAX_CONNECTIONS", "ZOMBI_BODY_TIMEOUT", "ZOMBI_MIN_BODY_RATE", "ZOMBI_METRICS_TOKEN",
+				"ZOMBI_LIVE", "ZOMBI_LIVE_PIN_WINDOW", "ZOMBI_LIVE_TAIL_REUSE", "ZOMBI_PLAN_LIFETIME"} {
 				t.Setenv(k, "")
 			}
 			for k, v := range tc.env {

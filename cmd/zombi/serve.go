@@ -20,6 +20,7 @@ import (
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/server"
 	"github.com/zombi-db/zombi/warehouse"
@@ -110,6 +111,7 @@ func serve(ctx context.Context, c *config) error {
 		FS:         wh.FS,
 		Interval:   c.FlushInterval,
 		Retention:  c.HotRetention,
+		TailReuse:  c.LiveTailReuse,
 		Logger:     log.With("component", "flusher"),
 		Registerer: reg,
 	})
@@ -165,6 +167,23 @@ func serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	var liveView *live.Source
+	if c.Live {
+		if c.MinOrphanAge == 0 {
+			log.Warn("--min-orphan-age=0: orphan cleanup may delete the hot-tail files of live plans while clients read them")
+		}
+		liveView, err = live.New(live.Options{
+			Tables:       cat,
+			Flusher:      fl,
+			PinWindow:    c.LivePinWindow,
+			PlanLifetime: planner.Lifetime(),
+			Logger:       log.With("component", "live"),
+			Registerer:   reg,
+		})
+		if err != nil {
+			return err
+		}
+	}
 	srv := server.New(server.Options{
 		Catalog:       cat,
 		Ingest:        ing,
@@ -189,6 +208,7 @@ func serve(ctx context.Context, c *config) error {
 		},
 		Planner:      planner,
 		ScanPlanning: planMode,
+		Live:         liveView,
 	})
 
 	maxConns := c.MaxConnections
@@ -215,7 +235,7 @@ func serve(ctx context.Context, c *config) error {
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
 		"auth", len(c.AuthTokens)+len(c.AdminTokens) > 0, "metrics_auth", len(c.AuthTokens)+len(c.AdminTokens)+len(c.MetricsTokens) > 0,
-		"max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval, "scan_planning", planMode)
+		"max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval, "scan_planning", planMode, "live", c.Live)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)
