@@ -173,6 +173,15 @@ class Zombi:
 
         return load_catalog(name or f"zombi-{self.shape}", **engines.PYICEBERG_CATALOG_CONF, uri=self.url, **props)
 
+    def live_catalog(self, name: str | None = None, **props: str):
+        """A fresh PyIceberg REST catalog on the live view: the catalog
+        configuration above plus warehouse=live, as docs/engines.md shows."""
+        from pyiceberg.catalog import load_catalog
+
+        import engines
+
+        return load_catalog(name or f"zombi-live-{self.shape}", **engines.PYICEBERG_LIVE_CATALOG_CONF, uri=self.url, **props)
+
     def table_url(self, namespace: str, table: str) -> str:
         ns = urllib.parse.quote(namespace, safe="")
         tb = urllib.parse.quote(table, safe="")
@@ -361,12 +370,29 @@ def _with_dbname(url: str, dbname: str) -> str:
 
 @pytest.fixture(scope="session", params=SHAPES)
 def zombi_server(request, zombi_binary, tmp_path_factory):
-    shape = request.param
+    yield from _serve(request.param, zombi_binary, tmp_path_factory, [])
+
+
+# The second server's flags (zombi_manual_flush).
+MANUAL_FLUSH_ARGS = ["--flush-interval", "1h", "--live-pin-window", "1s"]
+
+
+@pytest.fixture(scope="session")
+def zombi_manual_flush_server(zombi_server, zombi_binary, tmp_path_factory):
+    """A second server of zombi_server's shape, started when a test asks
+    for it: it commits only when asked (--flush-interval 1h), and its live
+    view reads a snapshot replaced more than a second ago exactly
+    (--live-pin-window 1s; the default is a minute), so that time travel on
+    the live catalog needs no long wait."""
+    yield from _serve(zombi_server.shape, zombi_binary, tmp_path_factory, MANUAL_FLUSH_ARGS)
+
+
+def _serve(shape: str, zombi_binary, tmp_path_factory, extra: list[str]):
     workdir = tmp_path_factory.mktemp(f"zombi-{shape}")
     cleanups = []
     try:
         if shape == "embedded":
-            z = _start(zombi_binary, shape, workdir, [], warehouse="")
+            z = _start(zombi_binary, shape, workdir, extra, warehouse="")
             z.warehouse = (z.data_dir / "warehouse").as_uri()
         else:
             required = [ENV_POSTGRES_URL, ENV_S3_ENDPOINT, ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY]
@@ -376,7 +402,7 @@ def zombi_server(request, zombi_binary, tmp_path_factory):
                 # call phase (see pytest_runtest_call) with this message.
                 yield Unavailable(shape, _missing_env_message(missing))
                 return
-            z = _start_postgres_s3(zombi_binary, workdir, cleanups)
+            z = _start_postgres_s3(zombi_binary, workdir, cleanups, extra)
         cleanups.append(lambda: _finish(z))
         yield z
     finally:
@@ -422,7 +448,7 @@ def _remove_bucket(s3: S3Target) -> None:
         print(f"\nwarning: could not remove bucket {s3.bucket} at {s3.endpoint}: {e}", file=sys.stderr)
 
 
-def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list) -> Zombi:
+def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list, extra: list[str] | None = None) -> Zombi:
     import psycopg
     from psycopg import sql
 
@@ -468,6 +494,7 @@ def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list) -> Zombi:
         "--s3-secret-key", s3.secret_key,
         "--s3-path-style=true",
         "--s3-vend-static-keys",
+        *(extra or []),
     ]  # fmt: skip
     return _start(binary, "postgres-s3", workdir, args, warehouse=warehouse, s3=s3)
 
@@ -491,6 +518,18 @@ def zombi(request, zombi_server: Zombi) -> Zombi:
     request.node.stash[_LOG_OFFSET] = zombi_server.log_size()
     yield zombi_server
     zombi_server.check_alive()
+
+
+@pytest.fixture
+def zombi_manual_flush(request, zombi_manual_flush_server: Zombi) -> Zombi:
+    """zombi_manual_flush_server for one test, like zombi."""
+    z = zombi_manual_flush_server
+    if isinstance(z, Unavailable):
+        yield z
+        return
+    z.check_alive()
+    yield z
+    z.check_alive()
 
 
 @pytest.fixture
@@ -653,9 +692,10 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item):
-    z = getattr(item, "funcargs", {}).get("zombi")
-    if isinstance(z, Unavailable):
-        pytest.fail(z.reason, pytrace=False)
+    for name in ("zombi", "zombi_manual_flush"):
+        z = getattr(item, "funcargs", {}).get(name)
+        if isinstance(z, Unavailable):
+            pytest.fail(z.reason, pytrace=False)
 
 
 @pytest.hookimpl(wrapper=True)

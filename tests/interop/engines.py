@@ -19,6 +19,8 @@ import artifacts
 
 # load_catalog(name, **PYICEBERG_CATALOG_CONF, uri=...): nothing else.
 PYICEBERG_CATALOG_CONF = {"type": "rest"}
+# The live catalog view: the same, with warehouse=live.
+PYICEBERG_LIVE_CATALOG_CONF = {"type": "rest", "warehouse": "live"}
 
 # ---------------------------------------------------------------------------
 # Spark
@@ -41,6 +43,16 @@ SPARK_CATALOG_CONF = {
     "spark.sql.catalog.zombi.cache-enabled": "false",
 }
 SPARK_URI_KEY = "spark.sql.catalog.zombi.uri"
+
+# The live catalog view (docs/engines.md, "Live reads"): the same catalog
+# with warehouse=live, under its own name beside zombi.
+SPARK_LIVE_CATALOG_CONF = {
+    "spark.sql.catalog.zombi_live": "org.apache.iceberg.spark.SparkCatalog",
+    "spark.sql.catalog.zombi_live.type": "rest",
+    "spark.sql.catalog.zombi_live.cache-enabled": "false",
+    "spark.sql.catalog.zombi_live.warehouse": "live",
+}
+SPARK_LIVE_URI_KEY = "spark.sql.catalog.zombi_live.uri"
 
 # Test-run settings that have nothing to do with zombi: a small local
 # Spark, no UI, UTC, scratch space under pytest's temporary directory.
@@ -91,6 +103,16 @@ def spark_session(base, uri: str):
     catalog at uri. Sessions share the JVM, not catalog instances."""
     s = base.newSession()
     s.conf.set(SPARK_URI_KEY, uri)
+    return s
+
+
+def spark_live_session(base, uri: str):
+    """spark_session with, beside `zombi`, the catalog `zombi_live`: the
+    live view of the same server."""
+    s = spark_session(base, uri)
+    for k, v in SPARK_LIVE_CATALOG_CONF.items():
+        s.conf.set(k, v)
+    s.conf.set(SPARK_LIVE_URI_KEY, uri)
     return s
 
 
