@@ -61,6 +61,27 @@ def test_docs_spark():
     assert len(conf) == sum(1 for ln in lines if "--conf" in ln), "a --conf line of docs/engines.md is not key=value"
 
 
+def test_docs_live():
+    """The Live reads lines are the ones the live suites use: Spark's and
+    PyIceberg's (test_live.py) and iceberg-go's (tests/e2e/live_test.go)."""
+    blocks = sections()["Live reads"]
+    (spark,) = [lines for lang, lines in blocks if lang == "sh"]
+    conf = dict(m.groups() for m in (re.search(r"--conf (\S+?)=(\S+)", ln) for ln in spark) if m)
+    want = {**engines.SPARK_LIVE_CATALOG_CONF, engines.SPARK_LIVE_URI_KEY: EXAMPLE_URI}
+    assert conf == want, f"docs/engines.md live Spark --conf lines {conf}\nthe suite sets {want}"
+    (py,) = [lines for lang, lines in blocks if lang == "python"]
+    call = next(ln for ln in py if "load_catalog(" in ln)
+    kwargs = dict(re.findall(r'(\w+)="([^"]*)"', call))
+    assert kwargs == {**engines.PYICEBERG_LIVE_CATALOG_CONF, "uri": EXAMPLE_URI}, f"docs/engines.md live PyIceberg: {call!r}"
+    (go,) = [lines for lang, lines in blocks if lang == "go"]
+    go = "\n".join(go)
+    e2e = (REPO_ROOT / "tests" / "e2e" / "live_test.go").read_text()
+    for doc, test in [('"warehouse": "live"', 'restCatalog(t, inst, "warehouse", "live")'),
+                      ("table.WithScanPlanningMode(table.ScanPlanningRemote)", "table.WithScanPlanningMode(table.ScanPlanningRemote)")]:
+        assert doc in go, f"docs/engines.md live iceberg-go lacks {doc}"
+        assert test in e2e, f"tests/e2e/live_test.go no longer uses {test}, which docs/engines.md shows"
+
+
 def test_docs_duckdb():
     blocks = dict(sections()["DuckDB"])
     sql = [ln.rstrip(";") for ln in blocks["sql"] if ln.strip()]
