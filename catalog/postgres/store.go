@@ -25,6 +25,11 @@
 // attempts run out it returns ErrCommitFailed. View runs fn in a READ ONLY,
 // REPEATABLE READ transaction: one consistent snapshot.
 //
+// Every change to a table or view is logged in zombi_changes by a trigger
+// in the transaction that makes it, which also sends a notification;
+// FollowChanges tells each process of the changes every process commits
+// (see changes.go).
+//
 // Errors reaching the database map to catalog.ErrUnavailable; a commit whose
 // outcome was lost with the connection to catalog.ErrCommitStateUnknown.
 // PostgreSQL text cannot hold NUL bytes or invalid UTF-8: names with them
@@ -36,6 +41,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"math/rand/v2"
 	"net"
 	"strings"
@@ -45,6 +51,7 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/migrations"
@@ -55,16 +62,70 @@ const maxAttempts = 10
 
 // Store is a catalog.Store on PostgreSQL. It is safe for concurrent use.
 type Store struct {
-	pool   *pgxpool.Pool
-	closed atomic.Bool
+	pool    *pgxpool.Pool
+	closed  atomic.Bool
+	opts    options
+	metrics *feedMetrics
 }
 
-var _ catalog.Store = (*Store)(nil)
+var (
+	_ catalog.Store       = (*Store)(nil)
+	_ catalog.EntryLoader = (*Store)(nil)
+	_ catalog.ChangeFeed  = (*Store)(nil)
+)
+
+// An Option configures a Store.
+type Option func(*options)
+
+type options struct {
+	log        *slog.Logger
+	reg        prometheus.Registerer
+	poll       time.Duration
+	listen     bool
+	retention  time.Duration
+	pruneEvery time.Duration
+}
+
+// WithLogger sends the store's log messages to l.
+func WithLogger(l *slog.Logger) Option { return func(o *options) { o.log = l } }
+
+// WithRegisterer registers the store's metrics with r.
+func WithRegisterer(r prometheus.Registerer) Option { return func(o *options) { o.reg = r } }
+
+// WithPollInterval sets how often FollowChanges reads the change log when
+// no notification came: the bound on how late a change is seen when
+// notifications are lost. Default 500ms.
+func WithPollInterval(d time.Duration) Option { return func(o *options) { o.poll = d } }
+
+// WithListen turns LISTEN for change notifications on (the default) or
+// off. Off, FollowChanges only polls; that is for connections through a
+// transaction-pooling proxy (PgBouncer), which does not deliver
+// notifications.
+func WithListen(on bool) Option { return func(o *options) { o.listen = on } }
+
+// WithChangeRetention sets how long rows of the change log are kept
+// before FollowChanges prunes them. A process that cannot read the log
+// for longer assumes that everything changed. Default 1 hour.
+func WithChangeRetention(d time.Duration) Option { return func(o *options) { o.retention = d } }
 
 // Open connects to the database at url (a postgres:// URL or a keyword/value
 // string), applies pending schema migrations and returns the store. A
 // database that cannot be reached is catalog.ErrUnavailable.
-func Open(ctx context.Context, url string) (*Store, error) {
+func Open(ctx context.Context, url string, opts ...Option) (*Store, error) {
+	o := options{
+		log:        slog.New(slog.DiscardHandler),
+		poll:       500 * time.Millisecond,
+		listen:     true,
+		retention:  time.Hour,
+		pruneEvery: time.Minute,
+	}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	if o.poll <= 0 || o.retention <= 0 {
+		return nil, errors.New("postgres: the poll interval and the change retention must be positive")
+	}
+	o.pruneEvery = min(o.pruneEvery, o.retention)
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("postgres: %w", err)
@@ -77,7 +138,7 @@ func Open(ctx context.Context, url string) (*Store, error) {
 		pool.Close()
 		return nil, wrap(err)
 	}
-	return &Store{pool: pool}, nil
+	return &Store{pool: pool, opts: o, metrics: newFeedMetrics(o.reg)}, nil
 }
 
 var errClosed = fmt.Errorf("%w: postgres store is closed", catalog.ErrUnavailable)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"slices"
 	"sync"
@@ -20,9 +21,10 @@ import (
 
 func TestMain(m *testing.M) { os.Exit(testenv.RunMain(m)) }
 
-func open(t *testing.T, url string) *postgres.Store {
+func open(t *testing.T, url string, opts ...postgres.Option) *postgres.Store {
 	t.Helper()
-	s, err := postgres.Open(t.Context(), url)
+	log := slog.New(slog.NewTextHandler(t.Output(), nil))
+	s, err := postgres.Open(t.Context(), url, append([]postgres.Option{postgres.WithLogger(log)}, opts...)...)
 	if err != nil {
 		t.Fatal(err)
 	}
