@@ -74,6 +74,10 @@ type tableState struct {
 type tableCache struct {
 	mu      sync.Mutex
 	entries map[string]*tableState
+	// loads are the loads of states in progress. A change to their table
+	// makes them stale: what they read may predate the change, so their
+	// state serves the request that loaded it but is not cached.
+	loads map[*loading]struct{}
 	// refs maps the table references of requests ("name", "ns.name") to
 	// entries, so that a write to a known table parses no name: ref ->
 	// *tableState. It only holds states that are in entries and loses
@@ -91,16 +95,59 @@ func (c *tableCache) get(id catalog.Ident) *tableState {
 	return c.entries[cacheKey(id)]
 }
 
-func (c *tableCache) put(t *tableState) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.entries[cacheKey(t.ident)] = t
+// loading is a load in progress of the state of the table with key key.
+type loading struct {
+	key   string
+	stale bool
 }
 
+// startLoad registers a load of id's state; end it with put or endLoad.
+func (c *tableCache) startLoad(id catalog.Ident) *loading {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.loads == nil {
+		c.loads = map[*loading]struct{}{}
+	}
+	l := &loading{key: cacheKey(id)}
+	c.loads[l] = struct{}{}
+	return l
+}
+
+// endLoad ends l; ending it again does nothing.
+func (c *tableCache) endLoad(l *loading) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.loads, l)
+}
+
+// put caches t, the state l loaded, unless its table changed since l
+// started, and ends l.
+func (c *tableCache) put(t *tableState, l *loading) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	delete(c.loads, l)
+	if !l.stale {
+		c.entries[l.key] = t
+	}
+}
+
+// forget drops what the cache holds about id, or about every table for
+// the zero Ident, and makes the loads of it in progress stale.
 func (c *tableCache) forget(id catalog.Ident) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
+	all := id.Name == "" && len(id.Namespace) == 0
 	key := cacheKey(id)
+	for l := range c.loads {
+		if all || l.key == key {
+			l.stale = true
+		}
+	}
+	if all {
+		clear(c.entries)
+		c.refs.Clear()
+		return
+	}
 	delete(c.entries, key)
 	c.refs.Range(func(ref, t any) bool {
 		if cacheKey(t.(*tableState).ident) == key {
@@ -157,6 +204,8 @@ func (s *Service) table(ctx context.Context, id catalog.Ident, create bool) (*ta
 }
 
 func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, error) {
+	l := s.cache.startLoad(id)
+	defer s.cache.endLoad(l)
 	tbl, err := s.catalog.LoadTable(ctx, id)
 	if err != nil {
 		return nil, err
@@ -195,7 +244,7 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 			return nil, fmt.Errorf("%w: table %s cannot take rows: %w", catalog.ErrInvalid, t.name, err)
 		}
 	}
-	s.cache.put(t)
+	s.cache.put(t, l)
 	return t, nil
 }
 
