@@ -40,6 +40,10 @@ type config struct {
 	ShutdownTimeout  time.Duration
 	PprofListen      string
 
+	// How table changes other nodes commit to Postgres reach this one.
+	PostgresListen     bool
+	ChangePollInterval time.Duration
+
 	// Ingest and the hot tier.
 	Durability        string
 	SyncInterval      time.Duration
@@ -130,6 +134,8 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8181", "address to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./zombi-data", "directory for local state (embedded store, default warehouse)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL for table pointers; empty uses the embedded store under --data-dir")
+	fs.BoolVar(&c.PostgresListen, "postgres-listen", true, "learn of table changes other nodes commit by LISTEN/NOTIFY; turn off behind a transaction-pooling proxy (PgBouncer), which loses notifications, to rely on --change-poll-interval alone")
+	fs.DurationVar(&c.ChangePollInterval, "change-poll-interval", 500*time.Millisecond, "with --postgres-url, how often to read the log of table changes when no notification came: the bound on how late a node sees another's change if notifications are lost")
 	fs.StringVar(&c.Warehouse, "warehouse", "", "where table files live: a directory or s3://bucket/prefix (default <data-dir>/warehouse)")
 	fs.StringVar(&c.S3Endpoint, "s3-endpoint", "", "S3 endpoint URL (MinIO, R2, ...); empty means AWS")
 	fs.StringVar(&c.S3Region, "s3-region", "us-east-1", "S3 region")
@@ -230,6 +236,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	if c.SyncInterval < 0 || c.SyncInterval > time.Second {
 		return nil, fmt.Errorf("--sync-interval must be between 0 and 1s, not %s", c.SyncInterval)
+	}
+	if c.ChangePollInterval <= 0 {
+		return nil, fmt.Errorf("--change-poll-interval must be positive, not %s", c.ChangePollInterval)
 	}
 	if c.MaxConnections <= 0 {
 		return nil, fmt.Errorf("--max-connections must be positive, not %d", c.MaxConnections)

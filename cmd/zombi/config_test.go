@@ -102,6 +102,18 @@ func TestParseConfig(t *testing.T) {
 		{name: "no live view, no check", args: []string{"--live=false", "--live-tail-reuse", "2h"}, check: func(t *testing.T, c *config) {}},
 		{name: "no orphan floor", args: []string{"--min-orphan-age", "0"}, check: func(t *testing.T, c *config) {}},
 		{name: "zero pin window", args: []string{"--live-pin-window", "0s"}, err: true},
+		{name: "change feed", check: func(t *testing.T, c *config) {
+			if !c.PostgresListen || c.ChangePollInterval != 500*time.Millisecond {
+				t.Errorf("listen %v, poll %v", c.PostgresListen, c.ChangePollInterval)
+			}
+		}},
+		{name: "change feed polling only", args: []string{"--postgres-listen=false", "--change-poll-interval", "200ms"},
+			check: func(t *testing.T, c *config) {
+				if c.PostgresListen || c.ChangePollInterval != 200*time.Millisecond {
+					t.Errorf("listen %v, poll %v", c.PostgresListen, c.ChangePollInterval)
+				}
+			}},
+		{name: "no change poll", args: []string{"--change-poll-interval", "0s"}, err: true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -27,9 +27,13 @@ import (
 )
 
 // openStore opens the pointer store the config names.
-func openStore(ctx context.Context, c *config, log *slog.Logger) (catalog.Store, error) {
+func openStore(ctx context.Context, c *config, log *slog.Logger, reg prometheus.Registerer) (catalog.Store, error) {
 	if c.PostgresURL != "" {
-		return postgres.Open(ctx, c.PostgresURL)
+		return postgres.Open(ctx, c.PostgresURL,
+			postgres.WithLogger(log.With("component", "store")),
+			postgres.WithRegisterer(reg),
+			postgres.WithListen(c.PostgresListen),
+			postgres.WithPollInterval(c.ChangePollInterval))
 	}
 	return embedded.Open(filepath.Join(c.DataDir, "catalog"), embedded.WithLogger(log))
 }
@@ -44,7 +48,9 @@ func serve(ctx context.Context, c *config) error {
 		return err
 	}
 	defer lock.Close()
-	store, err := openStore(ctx, c, log)
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	store, err := openStore(ctx, c, log, reg)
 	if err != nil {
 		return fmt.Errorf("opening pointer store: %w", err)
 	}
@@ -63,8 +69,6 @@ func serve(ctx context.Context, c *config) error {
 		return fmt.Errorf("opening warehouse: %w", err)
 	}
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	cat, err := catalog.New(catalog.Options{
 		Store:                 store,
 		Warehouse:             wh,
@@ -77,6 +81,18 @@ func serve(ctx context.Context, c *config) error {
 	if err != nil {
 		return err
 	}
+	// Changes other nodes make to a shared store reach this node's caches
+	// (Watch) until serve returns, after the final flush and before the
+	// store closes.
+	followCtx, stopFollow := context.WithCancel(context.Background())
+	followed := make(chan struct{})
+	go func() {
+		defer close(followed)
+		if err := cat.Follow(followCtx); err != nil {
+			log.Error("following the changes of other nodes stopped", "err", err)
+		}
+	}()
+	defer func() { stopFollow(); <-followed }()
 	go func() {
 		// Entries from before stores kept locations and UUIDs get them,
 		// so the overlap checks see every table.

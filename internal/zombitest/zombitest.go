@@ -158,9 +158,17 @@ var Shapes = []Shape{
 // testenv), whose settings and static keys clients get from the catalog.
 func StartPostgresS3(t testing.TB, args ...string) *Instance {
 	t.Helper()
+	return Start(t, append(PostgresS3Args(t), args...)...)
+}
+
+// PostgresS3Args returns the serve flags of the production shape on a new
+// Postgres database and a new S3 bucket: every instance started with them
+// is a node of one cluster.
+func PostgresS3Args(t testing.TB) []string {
+	t.Helper()
 	pg := testenv.Postgres(t)
 	s3 := testenv.S3(t)
-	full := []string{
+	return []string{
 		"--postgres-url", pg,
 		"--warehouse", "s3://" + s3.Bucket + "/warehouse",
 		"--s3-endpoint", s3.Endpoint,
@@ -169,7 +177,6 @@ func StartPostgresS3(t testing.TB, args ...string) *Instance {
 		"--s3-secret-key", s3.SecretKey,
 		"--s3-vend-static-keys",
 	}
-	return Start(t, append(full, args...)...)
 }
 
 func (i *Instance) waitReady(t testing.TB) {
