@@ -38,7 +38,11 @@ const maxConflicts = 30
 
 // cycle flushes the events of st that are not yet in its table. It runs
 // without f.mu; st's fields are read and written under it.
-func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err error) {
+//
+// With Options.Staging (shared.go) it stages its files instead of
+// committing them; force (a Flush, a waiter, Close) then commits every
+// node's staged batches of the table at once.
+func (f *Flusher) cycle(ctx context.Context, st *tableState, force bool) (res Result, err error) {
 	defer func() {
 		switch {
 		case err == nil && res.Rows > 0:
@@ -52,6 +56,14 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 		}
 	}()
 
+	// The end of this node's staged batches is read before the table is
+	// loaded (see shared.go).
+	var staged uint64
+	if f.opts.Staging != nil {
+		if staged, err = f.opts.Staging.StagedThrough(ctx, st.key, f.node); err != nil {
+			return Result{}, err
+		}
+	}
 	f.mu.Lock()
 	hint, resolved := st.ident, st.resolved
 	f.mu.Unlock()
@@ -71,6 +83,13 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 	if err := f.deleteCommitted(ctx, st); err != nil {
 		return res, err
 	}
+	if f.opts.Staging != nil {
+		after = max(w, staged)
+		f.mu.Lock()
+		st.staged, st.stagedThrough = max(st.staged, after), staged
+		st.checkAt = f.opts.Now().Add(st.interval)
+		f.mu.Unlock()
+	}
 
 	// The hot tail written for live plans since the last commit, if it
 	// starts where this cycle does, is committed as it is: the files a
@@ -86,10 +105,18 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 	}
 	if rec == nil && tl.rows() == 0 {
 		// Only sequences that hold no event (failed appends): move past
-		// them.
+		// them. (With staging the next batch still starts at the chain
+		// point: its first sequences hold nothing.)
 		f.mu.Lock()
-		st.committed = max(st.committed, covered)
+		if f.opts.Staging != nil {
+			st.staged = max(st.staged, covered)
+		} else {
+			st.committed = max(st.committed, covered)
+		}
 		f.mu.Unlock()
+		if f.opts.Staging != nil && force {
+			return f.commitOwn(ctx, st, t, res)
+		}
 		res.SnapshotID = tablefiles.CurrentSnapshotID(t.Metadata)
 		res.Watermark = w
 		return res, nil
@@ -108,6 +135,23 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState) (res Result, err er
 	}
 	if tl != nil && (oldest.IsZero() || tl.oldest.Before(oldest)) {
 		oldest = tl.oldest
+	}
+	if f.opts.Staging != nil {
+		if err := f.stage(ctx, t, files, own, after, last, rows, oldest); err != nil {
+			return res, err
+		}
+		f.mu.Lock()
+		st.staged, st.stagedThrough = max(st.staged, last), last
+		st.oldest = time.Time{}
+		f.mu.Unlock()
+		if n := len(files) - len(own); n > 0 {
+			f.metrics.tailCommitted.Add(float64(n))
+		}
+		if force {
+			return f.commitOwn(ctx, st, t, res)
+		}
+		res.SnapshotID, res.Watermark = tablefiles.CurrentSnapshotID(t.Metadata), w
+		return res, nil
 	}
 	start := time.Now()
 	snap, err := f.commit(ctx, t, files, own, last)

@@ -93,7 +93,13 @@ type Options struct {
 	TailWriters int
 	// TailWait bounds how long a Tail call waits for a running cycle of
 	// its table and for a writer; ErrBusy beyond. Default 10s.
-	TailWait   time.Duration
+	TailWait time.Duration
+	// Staging, for a cluster of nodes on one Postgres, makes cycles stage
+	// their files and the holder of a table's commit lease commit every
+	// node's batches, once per flush interval (shared.go). Leases is then
+	// required. Nil: each cycle commits its own files.
+	Staging    Staging
+	Leases     Leases
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 	Now        func() time.Time
@@ -142,18 +148,21 @@ type Flusher struct {
 	ctx    context.Context // cancelled by Close when the drain ends
 	cancel context.CancelFunc
 
-	mu        sync.Mutex
-	tables    map[string]*tableState
-	running   int
-	closing   bool
-	drained   chan struct{} // closed by the scheduler once closing and idle
-	wake      chan struct{}
-	stop      chan struct{}
-	done      chan struct{}
-	workers   sync.WaitGroup
-	tailSlots chan struct{} // TailWriters
-	closeOnce sync.Once
-	closeErr  error
+	mu      sync.Mutex
+	tables  map[string]*tableState
+	running int
+	closing bool
+	drained chan struct{} // closed by the scheduler once closing and idle
+	wake    chan struct{}
+	stop    chan struct{}
+	done    chan struct{}
+	// committerDone is closed when the shared-commit loop ends (closed
+	// at once without staging).
+	committerDone chan struct{}
+	workers       sync.WaitGroup
+	tailSlots     chan struct{} // TailWriters
+	closeOnce     sync.Once
+	closeErr      error
 }
 
 // tableState is what the flusher knows about one table. Guarded by
@@ -190,6 +199,12 @@ type tableState struct {
 	waiters  []*waiter
 	// deletes are commits whose events wait for the retention window.
 	deletes []pendingDelete
+	// With staging (shared.go): staged is the highest sequence staged or
+	// known to hold no event, stagedThrough the end of this node's staged
+	// batches, and checkAt when a cycle next looks whether a shared commit
+	// took them, so that their events leave the hot tier.
+	staged, stagedThrough uint64
+	checkAt               time.Time
 }
 
 type request struct {
@@ -218,6 +233,9 @@ const DefaultTailReuse = 20 * time.Minute
 func New(opts Options) (*Flusher, error) {
 	if opts.Catalog == nil || opts.Hot == nil || opts.FS == nil {
 		return nil, errors.New("flusher: Catalog, Hot and FS are required")
+	}
+	if opts.Staging != nil && opts.Leases == nil {
+		return nil, errors.New("flusher: Staging needs Leases")
 	}
 	if opts.Interval <= 0 {
 		opts.Interval = time.Second
@@ -260,6 +278,8 @@ func New(opts Options) (*Flusher, error) {
 		tailSlots: make(chan struct{}, opts.TailWriters),
 		stop:      make(chan struct{}),
 		done:      make(chan struct{}),
+
+		committerDone: make(chan struct{}),
 	}
 	f.ctx, f.cancel = context.WithCancel(context.Background())
 	f.metrics = newMetrics(f)
@@ -267,6 +287,11 @@ func New(opts Options) (*Flusher, error) {
 		return nil, fmt.Errorf("flusher: register metrics: %w", err)
 	}
 	go f.loop()
+	if opts.Staging != nil {
+		go f.committer()
+	} else {
+		close(f.committerDone)
+	}
 	return f, nil
 }
 
@@ -295,6 +320,7 @@ func (f *Flusher) close(ctx context.Context) error {
 	close(f.stop)
 	f.cancel()
 	<-f.done
+	<-f.committerDone
 	f.workers.Wait()
 	f.mu.Lock()
 	for _, st := range f.tables {
@@ -494,10 +520,21 @@ func (f *Flusher) due(st *tableState, now time.Time) (due, pending bool) {
 		return true, true
 	}
 	hwm := f.hot.HighWatermark(st.key)
-	waiting := hwm > st.committed
+	// With staging, events up to staged wait for a shared commit, not
+	// for a cycle; a cycle an interval after the last one looks whether
+	// the commit came, so that they leave the hot tier.
+	base := max(st.committed, st.staged)
+	waiting := hwm > base
+	unconfirmed := st.stagedThrough > st.committed
 	deleteDue := len(st.deletes) > 0 && !now.Before(st.deletes[0].at) && !f.closing
+	// A shared commit of this node (noteShared) leaves the deletion of
+	// its events to a cycle.
+	undeleted := f.opts.Staging != nil && f.opts.Retention == 0 && st.committed > st.deleted
+	if (unconfirmed || undeleted) && !now.Before(st.checkAt) && !now.Before(st.retryAt) {
+		return true, true
+	}
 	if !waiting && !deleteDue && len(st.waiters) == 0 {
-		return false, false
+		return false, unconfirmed
 	}
 	if now.Before(st.retryAt) {
 		return false, waiting
@@ -516,7 +553,7 @@ func (f *Flusher) due(st *tableState, now time.Time) (due, pending bool) {
 		return false, true
 	}
 	if st.oldest.IsZero() {
-		at, err := f.hot.OldestAfter(st.key, st.committed)
+		at, err := f.hot.OldestAfter(st.key, base)
 		if err != nil {
 			f.log.Error("reading the hot tier", "table", st.key, "err", err)
 			return false, true
@@ -534,8 +571,8 @@ func (f *Flusher) due(st *tableState, now time.Time) (due, pending bool) {
 	// The backlog counts committed events kept for --hot-retention too;
 	// estimate the bytes after committed from the sequences.
 	bytes, events, _ := f.hot.TableBacklog(st.key)
-	if events > 0 && uint64(events) > hwm-st.committed {
-		bytes = int64(float64(bytes) / float64(events) * float64(hwm-st.committed))
+	if events > 0 && uint64(events) > hwm-base {
+		bytes = int64(float64(bytes) / float64(events) * float64(hwm-base))
 	}
 	return bytes >= f.opts.MaxCycleBytes, true
 }
@@ -548,7 +585,10 @@ func (f *Flusher) work(st *tableState) {
 	st.requests = nil
 	f.mu.Unlock()
 
-	res, err := f.cycle(f.ctx, st)
+	f.mu.Lock()
+	force := len(reqs) > 0 || len(st.waiters) > 0 || f.closing
+	f.mu.Unlock()
+	res, err := f.cycle(f.ctx, st, force)
 
 	f.mu.Lock()
 	st.running = false

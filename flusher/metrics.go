@@ -27,6 +27,12 @@ type metrics struct {
 	tailBytes        prometheus.Counter
 	tailDropped      *prometheus.CounterVec
 	tailCommitted    prometheus.Counter
+
+	stageSeconds  prometheus.Histogram
+	stagedBatches prometheus.Counter
+	stagedDropped *prometheus.CounterVec
+	sharedCommits prometheus.Counter
+	sharedNodes   prometheus.Histogram
 }
 
 func newMetrics(f *Flusher) *metrics {
@@ -111,7 +117,29 @@ func newMetrics(f *Flusher) *metrics {
 		}, []string{"reason"}),
 		tailCommitted: prometheus.NewCounter(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "tail_committed_files_total",
-			Help: "Hot-tail data files that a flush cycle committed as they were.",
+			Help: "Hot-tail data files that a flush cycle committed (or, in a cluster, staged) as they were.",
+		}),
+		stageSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "stage_seconds",
+			Help:    "In a cluster, time to record one staged batch in Postgres.",
+			Buckets: prometheus.ExponentialBuckets(0.0005, 2, 14),
+		}),
+		stagedBatches: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "staged_batches_total",
+			Help: "In a cluster, batches of this node's events staged for their table's shared commit.",
+		}),
+		stagedDropped: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "staged_dropped_total",
+			Help: "Staged batches a shared commit of this node deleted without committing them, by reason: stale (a commit holds their events), broken (they do not follow their node's watermark; the node stages the events again), invalid (the table cannot take them).",
+		}, []string{"reason"}),
+		sharedCommits: prometheus.NewCounter(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "shared_commits_total",
+			Help: "In a cluster, appends this node committed with the staged batches of every node.",
+		}),
+		sharedNodes: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "shared_commit_nodes",
+			Help:    "Per shared commit, the number of nodes whose batches it took.",
+			Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16},
 		}),
 	}
 }
@@ -122,7 +150,8 @@ func (m *metrics) register(r prometheus.Registerer) error {
 	}
 	for _, c := range []prometheus.Collector{m.cycles, m.rows, m.bytes, m.files, m.commit, m.conflicts,
 		m.failures, m.lag, m.discarded, m.backlogAge, m.tailRequests, m.tailSeconds, m.tailWriteSeconds,
-		m.tailFiles, m.tailRows, m.tailBytes, m.tailDropped, m.tailCommitted} {
+		m.tailFiles, m.tailRows, m.tailBytes, m.tailDropped, m.tailCommitted,
+		m.stageSeconds, m.stagedBatches, m.stagedDropped, m.sharedCommits, m.sharedNodes} {
 		if err := r.Register(c); err != nil {
 			return err
 		}

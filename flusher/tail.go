@@ -28,7 +28,9 @@ type Tail struct {
 	After, Through uint64
 	// Files are data files under the table's location, in its current
 	// schema and default partition spec, which no metadata references
-	// until a cycle commits them.
+	// until a cycle commits them. In a cluster (Options.Staging) they
+	// also include the staged batches of every node that the next shared
+	// commit would take.
 	Files []iceberg.DataFile
 	// Rows is the number of events in Files.
 	Rows int64
@@ -164,16 +166,41 @@ func (f *Flusher) Tail(ctx context.Context, id catalog.Ident) (out *Tail, err er
 	}
 	defer f.unexclude(st)
 
-	// Loaded again under the exclusion: no cycle commits until we are done.
+	// With staging, the staged batches are listed before the table is
+	// loaded (see shared.go): those the loaded table's watermarks chain
+	// are in no snapshot yet, and go in the tail, and this node's tail
+	// starts after its own.
+	var batches []catalog.StagedBatch
+	var staged uint64
+	if f.opts.Staging != nil {
+		if batches, err = f.opts.Staging.StagedBatches(ctx, key); err != nil {
+			return nil, err
+		}
+		for _, b := range batches {
+			if b.Node == f.node {
+				staged = max(staged, b.Through)
+			}
+		}
+	}
+	// Loaded again under the exclusion: no cycle of this node commits or
+	// stages until we are done.
 	if t, err = f.cat.LoadTable(ctx, id); err != nil {
 		return nil, err
 	}
 	if t.Metadata.TableUUID().String() != key {
 		return nil, fmt.Errorf("%w: table %s was dropped and created again while its tail was read; retry", ErrBusy, id)
 	}
-	_, after, err := f.begin(st, t)
+	w, after, err := f.begin(st, t)
 	if err != nil {
 		return nil, err
+	}
+	var stagedFiles []iceberg.DataFile
+	var stagedRows int64
+	if f.opts.Staging != nil {
+		after = max(w, staged)
+		if stagedFiles, stagedRows, err = f.staged(t, batches); err != nil {
+			return nil, err
+		}
 	}
 	hwm, err := f.hot.Settle(ctx, key)
 	if err != nil {
@@ -247,7 +274,8 @@ func (f *Flusher) Tail(ctx context.Context, id catalog.Ident) (out *Tail, err er
 	if len(tl.chunks) == 0 {
 		outcome = "empty"
 	}
-	return &Tail{Table: t, After: tl.after, Through: tl.through, Files: tl.files(), Rows: tl.rows(), Written: tl.written()}, nil
+	files := append(stagedFiles, tl.files()...)
+	return &Tail{Table: t, After: tl.after, Through: tl.through, Files: files, Rows: stagedRows + tl.rows(), Written: tl.written()}, nil
 }
 
 // exclude waits until no cycle or other Tail of table key runs, and none
