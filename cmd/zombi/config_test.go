@@ -97,6 +97,12 @@ func TestParseConfig(t *testing.T) {
 		// Hot-tail files must outlive the plans listing them: reuse plus
 		// plan lifetime below the orphan floor.
 		{name: "tail reuse and plan lifetime reach the orphan floor", args: []string{"--live-tail-reuse", "50m"}, err: true},
+		{name: "cluster without postgres", args: []string{"--cluster"}, err: true},
+		{name: "cluster", args: []string{"--cluster", "--postgres-url", "postgres://db/zombi"}, check: func(t *testing.T, c *config) {
+			if !c.Cluster {
+				t.Error("--cluster not set")
+			}
+		}},
 		{name: "plan lifetime reaches the orphan floor", args: []string{"--plan-lifetime", "45m", "--min-orphan-age", "1h5m"}, err: true},
 		{name: "below the orphan floor", args: []string{"--live-tail-reuse", "30m", "--plan-lifetime", "29m"}, check: func(t *testing.T, c *config) {}},
 		{name: "no live view, no check", args: []string{"--live=false", "--live-tail-reuse", "2h"}, check: func(t *testing.T, c *config) {}},

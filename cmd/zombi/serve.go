@@ -121,7 +121,7 @@ func serve(ctx context.Context, c *config) error {
 		return fmt.Errorf("opening hot tier: %w", err)
 	}
 	defer hotDB.Close()
-	fl, err := flusher.New(flusher.Options{
+	flOpts := flusher.Options{
 		Catalog:    cat,
 		Hot:        hotDB,
 		FS:         wh.FS,
@@ -130,7 +130,12 @@ func serve(ctx context.Context, c *config) error {
 		TailReuse:  c.LiveTailReuse,
 		Logger:     log.With("component", "flusher"),
 		Registerer: reg,
-	})
+	}
+	if c.Cluster {
+		// One append per table per interval from the whole cluster.
+		flOpts.Staging, flOpts.Leases = store.(*postgres.Store), cat
+	}
+	fl, err := flusher.New(flOpts)
 	if err != nil {
 		return err
 	}
