@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Runs every Zombi test on this machine, fresh or not: installs what is
-# missing (PostgreSQL from Debian packages, the S3-compatible test server
+# missing (PostgreSQL and HAProxy from Debian packages, the S3-compatible test server
 # from the Go module proxy, a Python virtualenv from PyPI — cached under
 # ${ZOMBI_CACHE:-$HOME/.cache/zombi}), starts one Postgres cluster and one
 # S3 server for all suites, then runs:
 #   1. checks: generated code current, gofmt, go vet
 #   2. go test ./...  (unit, store conformance, end-to-end incl. iceberg-go's
-#      catalog conformance suite, on the embedded store and on Postgres + S3)
+#      catalog conformance suite, on the embedded store and on Postgres + S3,
+#      and three --cluster nodes behind HAProxy in tests/cluster)
 #   3. each fuzz target, briefly
 #   4. pytest tests/interop  (PyIceberg, Spark, DuckDB and Trino against a
 #      running zombi; Spark's Iceberg jars and Trino come from Maven Central,
@@ -36,6 +37,12 @@ if [ ! -x /usr/lib/jvm/java-17-openjdk-amd64/bin/java ] && [ -z "${ZOMBI_TEST_SP
 	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
 	$sudo_ apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq openjdk-17-jre-headless >/dev/null
+fi
+if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
+	echo "HAProxy (the cluster test's load balancer) missing: installing the Debian package"
+	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+	$sudo_ apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq haproxy >/dev/null
 fi
 trino_java="${ZOMBI_TEST_TRINO_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 if [ ! -x "$trino_java/bin/java" ]; then

@@ -102,7 +102,14 @@ func Start(t testing.TB, args ...string) *Instance {
 // instance.
 func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 	t.Helper()
-	return start(t, dataDir, 0, args)
+	return start(t, "", dataDir, 0, args)
+}
+
+// StartAt is StartIn on a given address: a restart of an earlier instance
+// where a load balancer expects it.
+func StartAt(t testing.TB, addr, dataDir string, args ...string) *Instance {
+	t.Helper()
+	return start(t, addr, dataDir, 0, args)
 }
 
 // StartWithOpenFiles is Start with the server's open-file limit
@@ -110,12 +117,15 @@ func StartIn(t testing.TB, dataDir string, args ...string) *Instance {
 // clients take the server's file descriptors.
 func StartWithOpenFiles(t testing.TB, n int, args ...string) *Instance {
 	t.Helper()
-	return start(t, t.TempDir(), n, args)
+	return start(t, "", t.TempDir(), n, args)
 }
 
-func start(t testing.TB, dataDir string, openFiles int, args []string) *Instance {
+func start(t testing.TB, addr, dataDir string, openFiles int, args []string) *Instance {
 	t.Helper()
-	inst := &Instance{Addr: FreeAddr(t), DataDir: dataDir, Args: args, log: &syncBuffer{}, done: make(chan struct{})}
+	if addr == "" {
+		addr = FreeAddr(t)
+	}
+	inst := &Instance{Addr: addr, DataDir: dataDir, Args: args, log: &syncBuffer{}, done: make(chan struct{})}
 	inst.URL = "http://" + inst.Addr
 	full := append([]string{Binary(t), "serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
 	if openFiles > 0 {

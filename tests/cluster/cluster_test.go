@@ -1,0 +1,254 @@
+// Package cluster tests several Zombi nodes on one Postgres and one S3
+// bucket behind a real load balancer (HAProxy, round robin), as
+// docs/operations.md deploys them: producers write through the balancer
+// while a node is killed and restarted, and the table must end up with
+// every acknowledged event exactly once, in about one commit per flush
+// interval whatever the number of nodes.
+package cluster
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
+	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/catalog"
+	_ "github.com/apache/iceberg-go/catalog/rest"
+	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/internal/testenv"
+	"github.com/zombi-db/zombi/internal/zombitest"
+	_ "github.com/zombi-db/zombi/warehouse" // registers the s3 scheme for data files
+)
+
+func TestMain(m *testing.M) { os.Exit(testenv.RunMain(m)) }
+
+// interval is the nodes' flush interval.
+const interval = 500 * time.Millisecond
+
+type cluster struct {
+	t     *testing.T
+	args  []string
+	nodes []*zombitest.Instance
+	lb    *testenv.HAProxy
+}
+
+// start runs n nodes in --cluster mode on a new Postgres database and S3
+// bucket, and HAProxy in front of them.
+func start(t *testing.T, n int) *cluster {
+	t.Helper()
+	pg, s3 := testenv.Postgres(t), testenv.S3(t)
+	c := &cluster{t: t, args: []string{
+		"--cluster",
+		"--postgres-url", pg,
+		"--warehouse", "s3://" + s3.Bucket + "/warehouse",
+		"--s3-endpoint", s3.Endpoint,
+		"--s3-region", s3.Region,
+		"--s3-access-key", s3.AccessKey,
+		"--s3-secret-key", s3.SecretKey,
+		"--s3-vend-static-keys",
+		"--flush-interval", interval.String(),
+	}}
+	var addrs []string
+	for i := range n {
+		inst := zombitest.StartIn(t, t.TempDir(), c.nodeArgs(i)...)
+		c.nodes = append(c.nodes, inst)
+		addrs = append(addrs, inst.Addr)
+	}
+	c.lb = testenv.StartHAProxy(t, addrs...)
+	return c
+}
+
+func (c *cluster) nodeArgs(i int) []string {
+	return append([]string{"--node-id", fmt.Sprintf("n%d", i+1)}, c.args...)
+}
+
+// restart starts node i again on its address and data directory.
+func (c *cluster) restart(i int) {
+	old := c.nodes[i]
+	c.nodes[i] = zombitest.StartAt(c.t, old.Addr, old.DataDir, c.nodeArgs(i)...)
+}
+
+// ledger is what producers were told: acknowledged payloads, and payloads
+// whose request failed in a way that leaves it unknown whether they were
+// stored.
+type ledger struct {
+	mu    sync.Mutex
+	acked map[string]bool
+	maybe map[string]bool
+}
+
+func (l *ledger) record(ok bool, payloads ...string) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, p := range payloads {
+		if ok {
+			l.acked[p] = true
+		} else {
+			l.maybe[p] = true
+		}
+	}
+}
+
+var client = &http.Client{Timeout: 30 * time.Second}
+
+// post sends body to path through the balancer and reports whether the
+// events were acknowledged (202).
+func (c *cluster) post(path, body string) bool {
+	resp, err := client.Post(c.lb.URL+path, "application/json", strings.NewReader(body))
+	if err != nil {
+		return false
+	}
+	defer resp.Body.Close()
+	_, _ = io.Copy(io.Discard, resp.Body)
+	return resp.StatusCode == http.StatusAccepted
+}
+
+// produce writes to table through the balancer from producer g until
+// stop: single events and bulks of ten, alternately.
+func (c *cluster) produce(g int, table string, l *ledger, stop <-chan struct{}) {
+	for i := 0; ; i++ {
+		select {
+		case <-stop:
+			return
+		default:
+		}
+		if i%2 == 0 {
+			p := fmt.Sprintf("g%d-%d", g, i)
+			l.record(c.post("/tables/"+table, fmt.Sprintf(`{"payload":%q}`, p)), p)
+		} else {
+			var ps, recs []string
+			for k := range 10 {
+				p := fmt.Sprintf("g%d-%d-%d", g, i, k)
+				ps = append(ps, p)
+				recs = append(recs, fmt.Sprintf(`{"payload":%q}`, p))
+			}
+			l.record(c.post("/tables/"+table+"/bulk", `{"records":[`+strings.Join(recs, ",")+`]}`), ps...)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// catalog is iceberg-go's REST catalog through the balancer.
+func (c *cluster) catalog() catalog.Catalog {
+	c.t.Helper()
+	cat, err := catalog.Load(context.Background(), "zombi", iceberg.Properties{"type": "rest", "uri": c.lb.URL})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	return cat
+}
+
+// payloads returns how often each payload is in the table.
+func (c *cluster) payloads(cat catalog.Catalog, name string) (map[string]int, *table.Table) {
+	c.t.Helper()
+	tbl, err := cat.LoadTable(context.Background(), table.Identifier{"default", name})
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	out := map[string]int{}
+	if tbl.CurrentSnapshot() == nil {
+		return out, tbl
+	}
+	at, err := tbl.Scan(table.WithSelectedFields("payload")).ToArrowTable(context.Background())
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer at.Release()
+	for _, ch := range at.Column(0).Data().Chunks() {
+		b := ch.(*array.Binary)
+		for i := range b.Len() {
+			out[string(b.Value(i))]++
+		}
+	}
+	return out, tbl
+}
+
+// TestCluster: three nodes behind HAProxy take single and bulk writes
+// from four producers; one node is killed (SIGKILL) mid-stream and
+// restarted with its disk. Every acknowledged event is in the table
+// exactly once, an unacknowledged one at most once, and the table gets
+// about one append per flush interval, not one per node.
+func TestCluster(t *testing.T) {
+	c := start(t, 3)
+	const name = "clustered"
+	if !c.post("/tables/"+name, `{"payload":"first"}`) {
+		t.Fatal("the first write was refused")
+	}
+	l := &ledger{acked: map[string]bool{"first": true}, maybe: map[string]bool{}}
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	began := time.Now()
+	for g := range 4 {
+		wg.Go(func() { c.produce(g, name, l, stop) })
+	}
+	time.Sleep(3 * time.Second)
+	c.nodes[1].Kill()
+	time.Sleep(time.Second)
+	c.restart(1)
+	time.Sleep(3 * time.Second)
+	close(stop)
+	wg.Wait()
+	ended := time.Now()
+
+	cat := c.catalog()
+	var got map[string]int
+	var tbl *table.Table
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		got, tbl = c.payloads(cat, name)
+		missing := 0
+		for p := range l.acked {
+			if got[p] == 0 {
+				missing++
+			}
+		}
+		if missing == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d of %d acknowledged events are not in the table after 60s", missing, len(l.acked))
+		}
+	}
+	var twice, unknown []string
+	for p, n := range got {
+		switch {
+		case n > 1:
+			twice = append(twice, p)
+		case !l.acked[p] && !l.maybe[p]:
+			unknown = append(unknown, p)
+		}
+	}
+	if len(twice) > 0 || len(unknown) > 0 {
+		t.Fatalf("%d events in the table more than once (%.5q), %d never written (%.5q)", len(twice), twice, len(unknown), unknown)
+	}
+	t.Logf("%d events acknowledged, %d unknown (%d of those stored), in %v", len(l.acked), len(l.maybe), len(got)-len(l.acked), ended.Sub(began).Round(time.Millisecond))
+
+	// Appends while the producers ran: one per interval, plus the
+	// commits that the restart's recovery may add.
+	appends := 0
+	for _, s := range tbl.Metadata().Snapshots() {
+		at := time.UnixMilli(s.TimestampMs)
+		if s.Summary != nil && s.Summary.Operation == table.OpAppend && !at.Before(began) && !at.After(ended) {
+			appends++
+		}
+	}
+	if most := int(ended.Sub(began)/interval) + 3; appends > most {
+		t.Errorf("%d appends in %v: more than one per %v interval (at most %d)", appends, ended.Sub(began).Round(time.Millisecond), interval, most)
+	}
+	t.Logf("%d appends in %v", appends, ended.Sub(began).Round(time.Millisecond))
+	var props map[string]string
+	b, _ := json.Marshal(tbl.Properties())
+	_ = json.Unmarshal(b, &props)
+	for i := range c.nodes {
+		if _, ok := props[fmt.Sprintf("zombi.watermark.n%d", i+1)]; !ok {
+			t.Errorf("the table has no watermark of node n%d: %v", i+1, props)
+		}
+	}
+}
