@@ -12,6 +12,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zombi-db/zombi/compaction"
 )
 
@@ -259,4 +260,102 @@ func TestScheduler(t *testing.T) {
 	if got := e.load(other).CurrentSnapshot().SnapshotID; got != otherSnap {
 		t.Errorf("the scheduler committed to a table that opted out")
 	}
+}
+
+// TestOwner: of several nodes' schedulers, only the one holding a table's
+// owner lease compacts it, for as long as it lives; once it closes,
+// another takes the table over.
+func TestOwner(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("owned")
+	flushes(e, "owned", 1, 1, 1)
+	e.setProps(id, iceberg.Properties{compaction.PropMinFiles: "2"})
+	uuid := e.load(id).Metadata().TableUUID().String()
+	regs := map[string]*prometheus.Registry{}
+	scheds := map[string]*compaction.Compactor{}
+	for _, node := range []string{"n1", "n2", "n3"} {
+		regs[node] = prometheus.NewRegistry()
+		s, err := compaction.New(compaction.Options{Catalog: e.cat, FS: e.wh.FS, NodeID: node, CheckInterval: 10 * time.Millisecond,
+			Registerer: regs[node]})
+		if err != nil {
+			t.Fatal(err)
+		}
+		scheds[node] = s
+		defer s.Close()
+	}
+	runs := func(node string) float64 {
+		return counterValue(t, regs[node], "zombi_maintenance_runs_total", map[string]string{"kind": "compact", "outcome": "ok"})
+	}
+	total := func() float64 {
+		var n float64
+		for node := range scheds {
+			n += runs(node)
+		}
+		return n
+	}
+	// Rounds of small files, each compacted by the scheduler that owns the
+	// table (counted once the run is over, not when its commit lands).
+	compacted := func() {
+		t.Helper()
+		before := total()
+		flushes(e, "owned", 2, 1, 1)
+		for deadline := time.Now().Add(30 * time.Second); total() == before || e.load(id).CurrentSnapshot().Summary.Operation != table.OpReplace; time.Sleep(10 * time.Millisecond) {
+			if time.Now().After(deadline) {
+				t.Fatal("no scheduler compacted the table")
+			}
+		}
+	}
+	for range 3 {
+		compacted()
+	}
+	var owners []string
+	for node := range scheds {
+		if runs(node) > 0 {
+			owners = append(owners, node)
+		}
+	}
+	if len(owners) != 1 {
+		t.Fatalf("compactions ran on %v, want one node", owners)
+	}
+	owner := owners[0]
+	scheds[owner].Close()
+	// The released lease goes to another scheduler.
+	compacted()
+	var next []string
+	for node := range scheds {
+		if node != owner && runs(node) > 0 {
+			next = append(next, node)
+		}
+	}
+	if len(next) != 1 {
+		t.Errorf("after %s closed, compactions ran on %v, want one other node", owner, next)
+	}
+	if ok, err := e.cat.AcquireLease(context.Background(), compaction.OwnerLease(uuid), owner, time.Minute); err != nil || ok {
+		t.Errorf("the closed node could take the owner lease back (%v, %v): another node holds it", ok, err)
+	}
+}
+
+// counterValue is the value of the counter name with labels in reg, 0 if
+// it has none yet.
+func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels map[string]string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() != name {
+			continue
+		}
+	metric:
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if v, ok := labels[lp.GetName()]; ok && v != lp.GetValue() {
+					continue metric
+				}
+			}
+			return m.GetCounter().GetValue()
+		}
+	}
+	return 0
 }

@@ -120,6 +120,7 @@ type Compactor struct {
 	mu     sync.Mutex
 	halted map[string]error // table UUID → why the scheduler leaves it alone
 	last   map[string]time.Time
+	owned  map[string]bool // table UUIDs whose owner lease this node holds
 }
 
 // New returns a Compactor; with a CheckInterval its scheduler runs until
@@ -151,7 +152,7 @@ func New(opts Options) (*Compactor, error) {
 		minOrphanAge:   floor(opts.MinOrphanAge, DefaultMinOrphanAge),
 		minSnapshotAge: floor(opts.MinSnapshotAge, DefaultMinSnapshotAge),
 		metrics:        newMetrics(), stop: make(chan struct{}), done: make(chan struct{}),
-		halted: map[string]error{}, last: map[string]time.Time{},
+		halted: map[string]error{}, last: map[string]time.Time{}, owned: map[string]bool{},
 	}
 	if err := c.metrics.register(opts.Registerer); err != nil {
 		return nil, fmt.Errorf("compaction: register metrics: %w", err)

@@ -3,6 +3,8 @@ package compaction
 import (
 	"context"
 	"errors"
+	"maps"
+	"slices"
 	"time"
 
 	icompaction "github.com/apache/iceberg-go/table/compaction"
@@ -16,6 +18,7 @@ import (
 // expiry and orphan cleanup every PropInterval.
 func (c *Compactor) loop() {
 	defer close(c.done)
+	defer c.disown()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	go func() {
@@ -83,6 +86,9 @@ func (c *Compactor) consider(ctx context.Context, id catalog.Ident, started time
 	}
 	p := c.policy(t.Metadata.Properties())
 	uuid := t.Metadata.TableUUID().String()
+	if !p.enabled || !c.own(ctx, uuid) {
+		return
+	}
 	c.mu.Lock()
 	halted := c.halted[uuid]
 	lastCompact, lastMaintain := c.last["compact/"+uuid], c.last["maintain/"+uuid]
@@ -157,4 +163,49 @@ func (c *Compactor) needsCompaction(ctx context.Context, t *catalog.Table, p pol
 		}
 	}
 	return false
+}
+
+// OwnerLease is the name of the lease whose holder's scheduler maintains
+// the table with UUID tableUUID.
+func OwnerLease(tableUUID string) string { return "owner/" + tableUUID }
+
+// own reports whether this node's scheduler maintains the table: it holds
+// or takes the table's owner lease, for three check intervals (at least
+// LeaseTTL), renewed at every check. With several nodes, one of them
+// compacts and maintains each table while it lives, so that their
+// schedulers do not take turns; another takes over once its lease lapses.
+// A run on request (Compact, Maintain) needs no ownership, only the
+// table's lease for the run.
+func (c *Compactor) own(ctx context.Context, uuid string) bool {
+	ok, err := c.cat.AcquireLease(ctx, OwnerLease(uuid), c.node, max(3*c.opts.CheckInterval, c.opts.LeaseTTL))
+	if err != nil {
+		if ctx.Err() == nil {
+			c.log.Warn("taking a table's owner lease", "table", uuid, "err", err)
+		}
+		return false
+	}
+	c.mu.Lock()
+	if ok {
+		c.owned[uuid] = true
+	} else {
+		delete(c.owned, uuid)
+	}
+	c.mu.Unlock()
+	return ok
+}
+
+// disown releases the owner leases this node holds, at Close: another
+// node's scheduler takes its tables over at its next check.
+func (c *Compactor) disown() {
+	c.mu.Lock()
+	uuids := slices.Collect(maps.Keys(c.owned))
+	c.owned = map[string]bool{}
+	c.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	for _, uuid := range uuids {
+		if err := c.cat.ReleaseLease(ctx, OwnerLease(uuid), c.node); err != nil {
+			c.log.Warn("releasing a table's owner lease", "table", uuid, "err", err)
+		}
+	}
 }
