@@ -304,7 +304,7 @@ func counter(t *testing.T, reg *prometheus.Registry, name string, labels ...stri
 		}
 		for _, m := range mf.GetMetric() {
 			if hasLabels(m.GetLabel(), labels) {
-				sum += m.GetCounter().GetValue()
+				sum += m.GetCounter().GetValue() + m.GetGauge().GetValue()
 			}
 		}
 	}

@@ -651,8 +651,41 @@ func backoff(n int) time.Duration {
 	return min(d, 30*time.Second)
 }
 
+// atRiskBytes estimates the hot-tier bytes of the events that only this
+// node's disk holds: after each table's committed (and, in a cluster,
+// staged) sequence.
+func (f *Flusher) atRiskBytes() float64 {
+	keys := f.hot.Tables()
+	bases := make(map[string]uint64, len(keys))
+	f.mu.Lock()
+	for _, key := range keys {
+		if st := f.tables[key]; st != nil {
+			bases[key] = max(st.committed, st.stagedThrough)
+		} else {
+			bases[key] = 0
+		}
+	}
+	f.mu.Unlock()
+	var sum float64
+	for key, base := range bases {
+		hwm := f.hot.HighWatermark(key)
+		if hwm <= base {
+			continue
+		}
+		bytes, events, _ := f.hot.TableBacklog(key)
+		if events == 0 {
+			continue
+		}
+		// The backlog may hold committed events (retention, or deletion
+		// not yet done): count the share after base.
+		sum += float64(bytes) * min(1, float64(hwm-base)/float64(events))
+	}
+	return sum
+}
+
 // oldestPending returns the append time of the oldest event not yet
-// committed over all tables, zero if none is known.
+// committed (in a cluster: not yet staged) over all tables, zero if none
+// is known.
 func (f *Flusher) oldestPending() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -18,6 +18,7 @@ type metrics struct {
 	lag        prometheus.Histogram
 	discarded  prometheus.Counter
 	backlogAge prometheus.GaugeFunc
+	atRisk     prometheus.GaugeFunc
 
 	tailRequests     *prometheus.CounterVec
 	tailSeconds      prometheus.Histogram
@@ -85,6 +86,10 @@ func newMetrics(f *Flusher) *metrics {
 			}
 			return time.Since(oldest).Seconds()
 		}),
+		atRisk: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "at_risk_bytes",
+			Help: "Hot-tier bytes of acknowledged events that only this node's disk holds: not committed, and in a cluster not staged either (estimated from sequences). Losing the disk loses them.",
+		}, f.atRiskBytes),
 		tailRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "tail_requests_total",
 			Help: "Hot tails asked for by live plans, by outcome: reused (the kept files, no new events), extended (kept files and a new chunk), written (afresh), empty (no events to tail), busy (waited too long), failed.",
@@ -149,7 +154,7 @@ func (m *metrics) register(r prometheus.Registerer) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{m.cycles, m.rows, m.bytes, m.files, m.commit, m.conflicts,
-		m.failures, m.lag, m.discarded, m.backlogAge, m.tailRequests, m.tailSeconds, m.tailWriteSeconds,
+		m.failures, m.lag, m.discarded, m.backlogAge, m.atRisk, m.tailRequests, m.tailSeconds, m.tailWriteSeconds,
 		m.tailFiles, m.tailRows, m.tailBytes, m.tailDropped, m.tailCommitted,
 		m.stageSeconds, m.stagedBatches, m.stagedDropped, m.sharedCommits, m.sharedNodes} {
 		if err := r.Register(c); err != nil {

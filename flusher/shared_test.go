@@ -282,8 +282,14 @@ func TestSharedFlush(t *testing.T) {
 		t.Fatalf("taking the lease: %v %v", ok, err)
 	}
 	want = append(want, b.write("flushed", "b", 20)...)
+	if n := counter(t, b.reg, "zombi_flush_at_risk_bytes"); n == 0 {
+		t.Errorf("node 2 holds 20 events only on its disk, and reports 0 bytes at risk")
+	}
 	if _, err := b.fl.Flush(t.Context(), id); err != nil {
 		t.Fatal(err)
+	}
+	if n := counter(t, b.reg, "zombi_flush_at_risk_bytes"); n != 0 {
+		t.Errorf("after a flush node 2 reports %v bytes at risk", n)
 	}
 	got := c.payloads(id)
 	for _, p := range want {
