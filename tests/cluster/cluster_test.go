@@ -136,12 +136,12 @@ func (c *cluster) produce(g int, table string, l *ledger, stop <-chan struct{}) 
 	}
 }
 
-// catalog is iceberg-go's REST catalog through the balancer.
-func (c *cluster) catalog() catalog.Catalog {
-	c.t.Helper()
-	cat, err := catalog.Load(context.Background(), "zombi", iceberg.Properties{"type": "rest", "uri": c.lb.URL})
+// restCatalog is iceberg-go's REST catalog at url.
+func restCatalog(tb testing.TB, url string) catalog.Catalog {
+	tb.Helper()
+	cat, err := catalog.Load(context.Background(), "zombi", iceberg.Properties{"type": "rest", "uri": url})
 	if err != nil {
-		c.t.Fatal(err)
+		tb.Fatal(err)
 	}
 	return cat
 }
@@ -198,7 +198,7 @@ func TestCluster(t *testing.T) {
 	wg.Wait()
 	ended := time.Now()
 
-	cat := c.catalog()
+	cat := restCatalog(t, c.lb.URL)
 	var got map[string]int
 	var tbl *table.Table
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
