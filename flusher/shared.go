@@ -50,6 +50,7 @@ type Staging interface {
 // Leases hands out the commit lease of a table (catalog.Service has it).
 type Leases interface {
 	AcquireLease(ctx context.Context, name, holder string, ttl time.Duration) (bool, error)
+	ReleaseLease(ctx context.Context, name, holder string) error
 }
 
 // CommitLease is the name of the lease whose holder commits the staged
@@ -335,6 +336,17 @@ func (f *Flusher) committer() {
 	tick := time.NewTicker(max(f.opts.Interval/4, 10*time.Millisecond))
 	defer tick.Stop()
 	next := map[string]time.Time{} // table UUID -> earliest next commit
+	held := map[string]bool{}      // table UUIDs whose commit lease this node took
+	defer func() {
+		// Another node commits these tables at once, not a lease later.
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		for key := range held {
+			if err := f.opts.Leases.ReleaseLease(ctx, CommitLease(key), f.node); err != nil {
+				f.log.Warn("releasing a commit lease", "key", key, "err", err)
+			}
+		}
+	}()
 	for {
 		select {
 		case <-f.stop:
@@ -353,7 +365,11 @@ func (f *Flusher) committer() {
 			if now.Before(next[key]) {
 				continue
 			}
-			next[key] = now.Add(f.commitShared(f.ctx, key))
+			wait, took := f.commitShared(f.ctx, key)
+			next[key] = now.Add(wait)
+			if took {
+				held[key] = true // released at the end, if still ours
+			}
 		}
 		for key := range next {
 			if !slices.Contains(keys, key) {
@@ -365,11 +381,12 @@ func (f *Flusher) committer() {
 
 // commitShared commits table key's staged batches if this node holds or
 // gets its commit lease and its last commit is an interval old. It
-// returns how long to wait before looking at the table again.
-func (f *Flusher) commitShared(ctx context.Context, key string) time.Duration {
+// returns how long to wait before looking at the table again, and whether
+// it took the lease.
+func (f *Flusher) commitShared(ctx context.Context, key string) (wait time.Duration, took bool) {
 	batches, err := f.opts.Staging.StagedBatches(ctx, key)
 	if err != nil || len(batches) == 0 {
-		return f.opts.Interval / 4
+		return f.opts.Interval / 4, false
 	}
 	hint := batches[0].Table
 	f.mu.Lock()
@@ -381,16 +398,16 @@ func (f *Flusher) commitShared(ctx context.Context, key string) time.Duration {
 	if errors.Is(err, errTableGone) {
 		f.log.Warn("deleting the staged batches of a dropped table", "key", key, "batches", len(batches))
 		_ = f.unstage(ctx, key, ids(batches))
-		return f.opts.Interval
+		return f.opts.Interval, false
 	}
 	if err != nil {
 		f.log.Warn("finding the table of staged batches", "key", key, "err", err)
-		return f.opts.Interval
+		return f.opts.Interval, false
 	}
 	every := interval(t.Metadata.Properties(), f.opts.Interval)
 	if s := t.Metadata.CurrentSnapshot(); s != nil {
 		if wait := time.UnixMilli(s.TimestampMs).Add(every).Sub(f.opts.Now()); wait > 0 {
-			return min(wait, every)
+			return min(wait, every), false
 		}
 	}
 	ok, err := f.opts.Leases.AcquireLease(ctx, CommitLease(key), f.node, max(3*every, 5*time.Second))
@@ -398,20 +415,20 @@ func (f *Flusher) commitShared(ctx context.Context, key string) time.Duration {
 		if err != nil {
 			f.log.Warn("taking a commit lease", "table", t.Ident.String(), "err", err)
 		}
-		return every
+		return every, false
 	}
 	start := time.Now()
 	res, err := f.commitStaged(ctx, key, t.Ident)
 	if err != nil {
 		f.metrics.failures.WithLabelValues(failureReason(err)).Inc()
 		f.log.Error("shared commit failed", "table", t.Ident.String(), "err", err)
-		return every
+		return every, true
 	}
 	if res.rows > 0 {
 		f.metrics.commit.Observe(time.Since(start).Seconds())
 		f.noteShared(key, res)
 	}
-	return every
+	return every, true
 }
 
 // noteShared records a shared commit in the metrics and, if it holds this

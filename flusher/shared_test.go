@@ -78,7 +78,7 @@ func (nd *node) start() {
 	if nd.hot, err = hot.Open(filepath.Join(nd.dir, "hot"), hot.Options{NodeID: nd.id, Logger: slog.New(slog.DiscardHandler)}); err != nil {
 		t.Fatal(err)
 	}
-	nd.ing, err = ingest.New(ingest.Options{Catalog: nd.cat, Hot: nd.hot, AutoCreate: true,
+	nd.ing, err = ingest.New(ingest.Options{Catalog: nd.cat, Hot: nd.hot, AutoCreate: true, Staged: nd.store,
 		Committer: committerFunc(func(ctx context.Context, key string, seq uint64) (int64, error) {
 			return nd.fl.WaitCommitted(ctx, key, seq)
 		})})
@@ -329,6 +329,37 @@ func TestSharedCrash(t *testing.T) {
 	b.start()
 	want = append(want, b.write("crash", "b1", 10)...)
 	want = append(want, a.write("crash", "a1", 10)...)
+	if err := a.cat.ReleaseLease(t.Context(), flusher.CommitLease(uuid), "elsewhere"); err != nil {
+		t.Fatal(err)
+	}
+	c.waitFor(id, want)
+}
+
+// TestSharedLostDisk: a node stages a batch, loses its disk and comes
+// back under the same node ID. Its new events get sequences past what it
+// staged, so they are staged and committed too, and the staged batch is
+// committed once.
+func TestSharedLostDisk(t *testing.T) {
+	c := newCluster(t, 2, 100*time.Millisecond)
+	id := ident("default", "lost")
+	a, b := c.nodes[0], c.nodes[1]
+	want := a.write("lost", "a0", 5)
+	uuid := c.tableUUID(id)
+	if ok, err := a.cat.AcquireLease(t.Context(), flusher.CommitLease(uuid), "elsewhere", time.Hour); !ok || err != nil {
+		t.Fatalf("taking the lease: %v %v", ok, err)
+	}
+	want = append(want, b.write("lost", "b0", 10)...)
+	for deadline := time.Now().Add(10 * time.Second); counter(t, b.reg, "zombi_flush_at_risk_bytes") > 0; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("node 2 staged nothing")
+		}
+	}
+	b.stop(false)
+	if err := os.RemoveAll(filepath.Join(b.dir, "hot")); err != nil {
+		t.Fatal(err)
+	}
+	b.start()
+	want = append(want, b.write("lost", "b1", 10)...)
 	if err := a.cat.ReleaseLease(t.Context(), flusher.CommitLease(uuid), "elsewhere"); err != nil {
 		t.Fatal(err)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/zombi-db/zombi/catalog"
@@ -50,9 +51,18 @@ type Options struct {
 	Committer Committer
 	// CommitWait bounds how long such a write waits. Default 30s.
 	CommitWait time.Duration
-	Logger     *slog.Logger
-	Metrics    *Metrics
-	Now        func() time.Time
+	// Staged, in a cluster, tells how far this node's staged batches of a
+	// table reach (flusher.Staging has it): new events get sequences past
+	// them too, so a node whose hot tier was lost never reuses one.
+	Staged  Staged
+	Logger  *slog.Logger
+	Metrics *Metrics
+	Now     func() time.Time
+}
+
+// Staged is what ingest needs from a cluster's staged batches.
+type Staged interface {
+	StagedThrough(ctx context.Context, tableUUID, node string) (uint64, error)
 }
 
 // Service is the ingest API's logic. It is safe for concurrent use.
@@ -63,12 +73,16 @@ type Service struct {
 	autoCreate       bool
 	committer        Committer
 	commitWait       time.Duration
-	node             string
-	log              *slog.Logger
-	metrics          *Metrics
-	now              func() time.Time
-	cache            tableCache
-	stopWatch        func()
+	staged           Staged
+	// advanced holds the tables (hot keys) whose sequences this process
+	// moved past their staged batches (Staged): once is enough.
+	advanced  sync.Map
+	node      string
+	log       *slog.Logger
+	metrics   *Metrics
+	now       func() time.Time
+	cache     tableCache
+	stopWatch func()
 }
 
 // New returns a Service. Close it to stop following catalog changes.
@@ -97,6 +111,7 @@ func New(opts Options) (*Service, error) {
 	s := &Service{
 		committer:        opts.Committer,
 		commitWait:       opts.CommitWait,
+		staged:           opts.Staged,
 		node:             opts.Hot.NodeID(),
 		catalog:          opts.Catalog,
 		hot:              opts.Hot,

@@ -230,6 +230,18 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 	if err := s.hot.AdvanceTo(t.hotKey, w); err != nil {
 		return nil, err
 	}
+	if _, done := s.advanced.Load(t.hotKey); s.staged != nil && !done {
+		// In a cluster, sequences this node staged and no commit holds
+		// yet count as taken too.
+		staged, err := s.staged.StagedThrough(ctx, t.hotKey, s.node)
+		if err != nil {
+			return nil, err
+		}
+		if err := s.hot.AdvanceTo(t.hotKey, staged); err != nil {
+			return nil, err
+		}
+		s.advanced.Store(t.hotKey, true)
+	}
 	if err := s.hot.SetLabel(t.hotKey, flusher.Label(id)); err != nil {
 		return nil, err
 	}

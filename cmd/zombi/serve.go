@@ -162,7 +162,7 @@ func serve(ctx context.Context, c *config) error {
 	defer comp.Close()
 	inflight := ingest.NewInFlight(int64(c.MaxInFlight))
 	ingestMetrics := ingest.NewMetrics(reg, inflight)
-	ing, err := ingest.New(ingest.Options{
+	ingOpts := ingest.Options{
 		Catalog:          cat,
 		Hot:              hotDB,
 		DefaultNamespace: c.DefaultNamespace,
@@ -171,7 +171,11 @@ func serve(ctx context.Context, c *config) error {
 		CommitWait:       c.CommitWait,
 		Logger:           log.With("component", "ingest"),
 		Metrics:          ingestMetrics,
-	})
+	}
+	if c.Cluster {
+		ingOpts.Staged = flOpts.Staging
+	}
+	ing, err := ingest.New(ingOpts)
 	if err != nil {
 		return err
 	}
