@@ -3,16 +3,19 @@
 // docs/operations.md deploys them: producers write through the balancer
 // while a node is killed and restarted, and the table must end up with
 // every acknowledged event exactly once, in about one commit per flush
-// interval whatever the number of nodes.
+// interval whatever the number of nodes, compacted and maintained by one
+// node.
 package cluster
 
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +26,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	_ "github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
+	"github.com/jackc/pgx/v5"
 	"github.com/zombi-db/zombi/internal/testenv"
 	"github.com/zombi-db/zombi/internal/zombitest"
 	_ "github.com/zombi-db/zombi/warehouse" // registers the s3 scheme for data files
@@ -35,6 +39,7 @@ const interval = 500 * time.Millisecond
 
 type cluster struct {
 	t     *testing.T
+	pg    string // the nodes' Postgres URL
 	args  []string
 	nodes []*zombitest.Instance
 	lb    *testenv.HAProxy
@@ -45,7 +50,7 @@ type cluster struct {
 func start(t *testing.T, n int) *cluster {
 	t.Helper()
 	pg, s3 := testenv.Postgres(t), testenv.S3(t)
-	c := &cluster{t: t, args: []string{
+	c := &cluster{t: t, pg: pg, args: []string{
 		"--cluster",
 		"--postgres-url", pg,
 		"--warehouse", "s3://" + s3.Bucket + "/warehouse",
@@ -55,6 +60,7 @@ func start(t *testing.T, n int) *cluster {
 		"--s3-secret-key", s3.SecretKey,
 		"--s3-vend-static-keys",
 		"--flush-interval", interval.String(),
+		"--maintenance-interval", "500ms",
 	}}
 	var addrs []string
 	for i := range n {
@@ -182,6 +188,10 @@ func TestCluster(t *testing.T) {
 	if !c.post("/tables/"+name, `{"payload":"first"}`) {
 		t.Fatal("the first write was refused")
 	}
+	// Compaction as soon as a partition has four small files, and
+	// maintenance every second: the nodes' schedulers compete for them.
+	setProps := `{"updates":[{"action":"set-properties","updates":{"zombi.compaction.min-files":"4","zombi.maintenance.interval-ms":"1000"}}]}`
+	zombitest.MustCall(t, 200, "POST", c.lb.URL+"/v1/namespaces/default/tables/"+name, setProps)
 	l := &ledger{acked: map[string]bool{"first": true}, maybe: map[string]bool{}}
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -190,9 +200,12 @@ func TestCluster(t *testing.T) {
 		wg.Go(func() { c.produce(g, name, l, stop) })
 	}
 	time.Sleep(3 * time.Second)
-	c.nodes[1].Kill()
+	// Kill a node that does not maintain the table, so that its restart
+	// cannot hide runs from the count below.
+	victim := (c.owner(name) + 1) % len(c.nodes)
+	c.nodes[victim].Kill()
 	time.Sleep(time.Second)
-	c.restart(1)
+	c.restart(victim)
 	time.Sleep(3 * time.Second)
 	close(stop)
 	wg.Wait()
@@ -251,4 +264,65 @@ func TestCluster(t *testing.T) {
 			t.Errorf("the table has no watermark of node n%d: %v", i+1, props)
 		}
 	}
+
+	// Compaction and maintenance of the table ran on one node (the one
+	// holding its owner lease).
+	for _, kind := range []string{"compact", "maintain"} {
+		var ran []string
+		for i, n := range c.nodes {
+			if metric(t, n.URL, `zombi_maintenance_runs_total{kind="`+kind+`",outcome="ok"}`) > 0 {
+				ran = append(ran, fmt.Sprintf("n%d", i+1))
+			}
+		}
+		if len(ran) != 1 {
+			t.Errorf("%s ran on %v, want exactly one node", kind, ran)
+		}
+	}
+}
+
+// owner returns the index of the node holding the table's owner lease
+// (compaction and maintenance), waiting for one to take it.
+func (c *cluster) owner(name string) int {
+	c.t.Helper()
+	conn, err := pgx.Connect(context.Background(), c.pg)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	defer conn.Close(context.Background())
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		var holder string
+		err := conn.QueryRow(context.Background(), `SELECT l.holder FROM zombi_leases l JOIN zombi_tables t ON l.name = 'owner/' || t.uuid
+WHERE t.name = $1`, name).Scan(&holder)
+		if err == nil {
+			for i := range c.nodes {
+				if holder == fmt.Sprintf("n%d", i+1) {
+					return i
+				}
+			}
+			c.t.Fatalf("the owner lease is held by %q, no node of the cluster", holder)
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			c.t.Fatal(err)
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatal("no node took the table's owner lease in 30s")
+		}
+	}
+}
+
+// metric returns the value of the series (name and labels, as /metrics
+// prints them) at url, 0 if it is absent.
+func metric(t *testing.T, url, series string) float64 {
+	t.Helper()
+	b := zombitest.MustCall(t, 200, "GET", url+"/metrics", "")
+	for _, line := range strings.Split(string(b), "\n") {
+		if v, ok := strings.CutPrefix(line, series+" "); ok {
+			f, err := strconv.ParseFloat(v, 64)
+			if err != nil {
+				t.Fatalf("%s: %v", line, err)
+			}
+			return f
+		}
+	}
+	return 0
 }
