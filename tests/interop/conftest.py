@@ -91,6 +91,26 @@ class S3Target:
         )
 
 
+def _read_log(path: Path, since: int = 0, limit: int = LOG_SECTION_LIMIT) -> str:
+    """A process's log file from byte since on, its last limit bytes."""
+    try:
+        with open(path, "rb") as f:
+            f.seek(since)
+            data = f.read()
+    except OSError as e:
+        return f"(cannot read {path}: {e})"
+    if len(data) > limit:
+        data = b"... (cut) ...\n" + data[-limit:]
+    return data.decode("utf-8", "replace")
+
+
+def _log_size(path: Path) -> int:
+    try:
+        return path.stat().st_size
+    except OSError:
+        return 0
+
+
 @dataclass(frozen=True)
 class Unavailable:
     """A shape whose environment is missing: its tests fail with reason."""
@@ -115,21 +135,10 @@ class Zombi:
     # -- logs ---------------------------------------------------------------
 
     def log_size(self) -> int:
-        try:
-            return self.log_path.stat().st_size
-        except OSError:
-            return 0
+        return _log_size(self.log_path)
 
     def log_text(self, since: int = 0, limit: int = LOG_SECTION_LIMIT) -> str:
-        try:
-            with open(self.log_path, "rb") as f:
-                f.seek(since)
-                data = f.read()
-        except OSError as e:
-            return f"(cannot read {self.log_path}: {e})"
-        if len(data) > limit:
-            data = b"... (cut) ...\n" + data[-limit:]
-        return data.decode("utf-8", "replace")
+        return _read_log(self.log_path, since, limit)
 
     def check_alive(self) -> None:
         rc = self.proc.poll()
@@ -347,6 +356,12 @@ def _start(binary: Path, shape: str, workdir: Path, args: list[str], **kw) -> Zo
     )
 
 
+def _missing_postgres_s3_env() -> list[str]:
+    """The postgres-s3 shape's environment variables that are not set."""
+    required = [ENV_POSTGRES_URL, ENV_S3_ENDPOINT, ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY]
+    return [k for k in required if not os.environ.get(k)]
+
+
 def _missing_env_message(missing: list[str]) -> str:
     return (
         f"the postgres-s3 shape needs {', '.join(missing)} "
@@ -395,8 +410,7 @@ def _serve(shape: str, zombi_binary, tmp_path_factory, extra: list[str]):
             z = _start(zombi_binary, shape, workdir, extra, warehouse="")
             z.warehouse = (z.data_dir / "warehouse").as_uri()
         else:
-            required = [ENV_POSTGRES_URL, ENV_S3_ENDPOINT, ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY]
-            missing = [k for k in required if not os.environ.get(k)]
+            missing = _missing_postgres_s3_env()
             if missing:
                 # Not a setup error: every test of this shape FAILS in its
                 # call phase (see pytest_runtest_call) with this message.
@@ -449,6 +463,14 @@ def _remove_bucket(s3: S3Target) -> None:
 
 
 def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list, extra: list[str] | None = None) -> Zombi:
+    args, warehouse, s3 = _postgres_s3_storage(cleanups)
+    return _start(binary, "postgres-s3", workdir, [*args, *(extra or [])], warehouse=warehouse, s3=s3)
+
+
+def _postgres_s3_storage(cleanups: list) -> tuple[list[str], str, S3Target]:
+    """A fresh database on $ZOMBI_TEST_POSTGRES_URL and a fresh bucket on
+    the S3 server, removed by cleanups; returns the server flags that point
+    zombi at them, the warehouse and the bucket."""
     import psycopg
     from psycopg import sql
 
@@ -494,9 +516,8 @@ def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list, extra: list[
         "--s3-secret-key", s3.secret_key,
         "--s3-path-style=true",
         "--s3-vend-static-keys",
-        *(extra or []),
     ]  # fmt: skip
-    return _start(binary, "postgres-s3", workdir, args, warehouse=warehouse, s3=s3)
+    return args, warehouse, s3
 
 
 # ---------------------------------------------------------------------------
