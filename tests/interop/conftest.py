@@ -14,6 +14,11 @@ file lives in. Each server shape is started once per session on a free
 The postgres-s3 shape FAILS (it is never skipped) when its environment is
 missing: scripts/test.sh provides it.
 
+`zombi_cluster` (test_cluster.py) is the postgres-s3 shape on several
+nodes: three `zombi serve --cluster` processes on one fresh database and
+bucket, behind HAProxy (round robin, /health/ready checks), started once
+per session when a test asks for it.
+
 Engine fixtures: `spark` (a new SparkSession per test on one Spark JVM per
 pytest session, catalog `zombi` at the test's server), `duck` (DuckDB with
 the server attached as `zombi`), `trino` (one Trino server per pytest
@@ -521,6 +526,188 @@ def _postgres_s3_storage(cleanups: list) -> tuple[list[str], str, S3Target]:
 
 
 # ---------------------------------------------------------------------------
+# Several nodes behind a load balancer
+
+CLUSTER_NODES = 3
+HAPROXY_READY_TIMEOUT = 10.0  # seconds
+
+
+@dataclass
+class HAProxy:
+    """HAProxy in the foreground (-db), in front of some zombi nodes."""
+
+    url: str  # http://127.0.0.1:PORT
+    config_path: Path
+    log_path: Path
+    proc: subprocess.Popen
+
+    def log_size(self) -> int:
+        return _log_size(self.log_path)
+
+    def log_text(self, since: int = 0, limit: int = LOG_SECTION_LIMIT) -> str:
+        return _read_log(self.log_path, since, limit)
+
+
+@dataclass
+class Cluster:
+    """CLUSTER_NODES `zombi serve --cluster` nodes on one Postgres database
+    and one bucket, with HAProxy in front: clients use url, the balancer's."""
+
+    shape: str
+    url: str
+    nodes: list[Zombi]
+    balancer: HAProxy
+    warehouse: str
+    s3: S3Target
+
+    def check_alive(self) -> None:
+        for z in self.nodes:
+            z.check_alive()
+        rc = self.balancer.proc.poll()
+        if rc is not None:
+            pytest.fail(
+                f"haproxy exited with code {rc}; log {self.balancer.log_path}:\n{self.balancer.log_text()}",
+                pytrace=False,
+            )
+
+    def logs(self) -> list[tuple[str, Path, object]]:
+        """(name, log path, process) of every process of the cluster."""
+        out = [(f"zombi node n{i + 1}", z.log_path, z) for i, z in enumerate(self.nodes)]
+        return out + [("haproxy", self.balancer.log_path, self.balancer)]
+
+
+def _haproxy_binary() -> str:
+    found = shutil.which("haproxy") or ("/usr/sbin/haproxy" if os.access("/usr/sbin/haproxy", os.X_OK) else None)
+    if found is None:
+        pytest.fail("haproxy is not installed (scripts/test.sh installs Debian's package)", pytrace=False)
+    return found
+
+
+def _haproxy_config(listen: str, backends: list[str]) -> str:
+    """Round robin over backends (host:port), each checked with GET
+    /health/ready every 200 ms: out after two failed checks, back after one
+    good one. A request is sent to another backend only when its connection
+    failed, never once it was sent. The configuration of
+    internal/testenv/haproxy.go (the Go cluster test's balancer)."""
+    servers = "".join(f"\tserver n{i + 1} {b} check\n" for i, b in enumerate(backends))
+    return f"""global
+\tmaxconn 4096
+
+defaults
+\tmode http
+\ttimeout connect 2s
+\ttimeout client 60s
+\ttimeout server 60s
+\tretries 3
+\tretry-on conn-failure
+\toption redispatch
+\toption http-keep-alive
+
+frontend zombi
+\tbind {listen}
+\tdefault_backend nodes
+
+backend nodes
+\tbalance roundrobin
+\toption httpchk GET /health/ready
+\tdefault-server inter 200ms fall 2 rise 1
+{servers}"""
+
+
+def _start_haproxy(workdir: Path, backends: list[str]) -> HAProxy:
+    """Starts HAProxy in the foreground on a free 127.0.0.1 port in front
+    of backends and waits until every backend answers /health/ready through
+    it. Retried on another port if the one picked was taken meanwhile."""
+    binary = _haproxy_binary()
+    failures = []
+    for attempt in range(3):
+        port = _free_port()
+        cfg = workdir / f"haproxy-{attempt}.cfg"
+        cfg.write_text(_haproxy_config(f"127.0.0.1:{port}", backends))
+        log_path = workdir / f"haproxy-{attempt}.log"
+        cmd = [binary, "-db", "-f", str(cfg)]
+        with open(log_path, "wb") as log:
+            log.write(("$ " + " ".join(cmd) + "\n").encode())
+            log.flush()
+            proc = subprocess.Popen(
+                cmd,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=workdir,
+                start_new_session=True,
+                preexec_fn=_die_with_parent,
+            )
+        h = HAProxy(url=f"http://127.0.0.1:{port}", config_path=cfg, log_path=log_path, proc=proc)
+        # Round robin: as many good answers in a row as there are backends
+        # means each one answered through the balancer.
+        deadline = time.monotonic() + HAPROXY_READY_TIMEOUT
+        good, last = 0, "no response"
+        while time.monotonic() < deadline and proc.poll() is None and good < len(backends):
+            try:
+                r = requests.get(f"{h.url}/health/ready", timeout=2)
+                good = good + 1 if r.status_code == 200 else 0
+                last = f"HTTP {r.status_code}: {r.text[:500]}"
+            except requests.RequestException as e:
+                good, last = 0, repr(e)
+            if good < len(backends):
+                time.sleep(0.05)
+        if good >= len(backends):
+            return h
+        rc = _stop(proc)
+        failures.append(f"attempt {attempt + 1}: exit {rc}, last /health/ready: {last}\n{h.log_text()}")
+        if "cannot bind" not in h.log_text() and "Address already in use" not in h.log_text():
+            break
+    pytest.fail(
+        f"haproxy did not pass requests to {backends} within {HAPROXY_READY_TIMEOUT:.0f}s:\n" + "\n".join(failures),
+        pytrace=False,
+    )
+
+
+@pytest.fixture(scope="session", params=["postgres-s3"])
+def zombi_cluster_server(request, zombi_binary, tmp_path_factory):
+    """CLUSTER_NODES zombi nodes sharing a fresh Postgres database and
+    bucket, started with the postgres-s3 shape's flags plus `--cluster
+    --node-id nN`, behind HAProxy; for the session, once a test asks for it.
+    The embedded store cannot be shared, so this is the postgres-s3 shape
+    only, and like it fails (never skips) without its environment."""
+    shape = request.param
+    missing = _missing_postgres_s3_env()
+    if missing:
+        yield Unavailable(shape, _missing_env_message(missing))
+        return
+    workdir = tmp_path_factory.mktemp("zombi-cluster")
+    cleanups = []
+    try:
+        args, warehouse, s3 = _postgres_s3_storage(cleanups)
+        nodes = []
+        for i in range(CLUSTER_NODES):
+            node_dir = workdir / f"n{i + 1}"
+            node_dir.mkdir()
+            z = _start(zombi_binary, f"{shape} node n{i + 1}", node_dir,
+                       [*args, "--cluster", "--node-id", f"n{i + 1}"], warehouse=warehouse, s3=s3)  # fmt: skip
+            cleanups.append(lambda z=z: _finish(z))
+            nodes.append(z)
+        balancer = _start_haproxy(workdir, [urllib.parse.urlsplit(z.url).netloc for z in nodes])
+
+        def stop_balancer():
+            rc = _stop(balancer.proc)
+            print(f"\nhaproxy stopped with exit code {rc}; log: {balancer.log_path}", file=sys.stderr)
+
+        cleanups.append(stop_balancer)
+        yield Cluster(shape=shape, url=balancer.url, nodes=nodes, balancer=balancer, warehouse=warehouse, s3=s3)
+    finally:
+        errors = []
+        for fn in reversed(cleanups):
+            try:
+                fn()
+            except Exception as e:  # report all, raise after
+                errors.append(e)
+        if errors:
+            raise errors[0]
+
+
+# ---------------------------------------------------------------------------
 # Per-test fixtures
 
 _LOG_OFFSET = pytest.StashKey[int]()
@@ -551,6 +738,23 @@ def zombi_manual_flush(request, zombi_manual_flush_server: Zombi) -> Zombi:
     z.check_alive()
     yield z
     z.check_alive()
+
+
+_CLUSTER = pytest.StashKey[tuple]()
+
+
+@pytest.fixture
+def zombi_cluster(request, zombi_cluster_server: Cluster) -> Cluster:
+    """zombi_cluster_server for one test: every node's log and the
+    balancer's from this test on are attached to the report if it fails."""
+    c = zombi_cluster_server
+    if isinstance(c, Unavailable):
+        yield c
+        return
+    c.check_alive()
+    request.node.stash[_CLUSTER] = (c, {str(path): proc.log_size() for _, path, proc in c.logs()})
+    yield c
+    c.check_alive()
 
 
 @pytest.fixture
@@ -713,7 +917,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item):
-    for name in ("zombi", "zombi_manual_flush"):
+    for name in ("zombi", "zombi_manual_flush", "zombi_cluster"):
         z = getattr(item, "funcargs", {}).get(name)
         if isinstance(z, Unavailable):
             pytest.fail(z.reason, pytrace=False)
@@ -733,4 +937,9 @@ def pytest_runtest_makereport(item, call):
         rep.sections.append(
             (f"zombi server log ({z.shape}, {z.log_path}) since the test started", z.log_text(since))
         )
+    cluster = item.stash.get(_CLUSTER, None)
+    if cluster is not None and rep.failed:
+        c, offsets = cluster
+        for name, path, proc in c.logs():
+            rep.sections.append((f"{name} log ({path}) since the test started", proc.log_text(offsets.get(str(path), 0))))
     return rep
