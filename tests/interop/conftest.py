@@ -856,11 +856,12 @@ ENGINE_OF_MODULE = {
     "test_pyiceberg_views.py": "PyIceberg",
     "test_docs.py": "docs/engines.md",
     "test_planning.py": "server-side planning",
+    "test_cluster.py": "Spark",
 }
 ENGINE_OF_PARAM = {"spark": "Spark", "duckdb": "DuckDB", "trino": "Trino", "pyiceberg": "PyIceberg"}
 # Modules whose scenarios write through zombi's ingest API; the summary
 # counts them separately too.
-INGEST_MODULES = {"test_ingest.py", "test_flush.py"}
+INGEST_MODULES = {"test_ingest.py", "test_flush.py", "test_cluster.py"}
 
 _ENGINES = pytest.StashKey[dict]()
 
