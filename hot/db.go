@@ -53,6 +53,10 @@ type DB struct {
 	log        *slog.Logger
 	metrics    *metrics
 	nodeID     string
+	// stream is the node's stream; every table hands out sequences in
+	// [base+1, limit].
+	stream      uint32
+	base, limit uint64
 
 	// committer commits the batches of appends.
 	committer committer
@@ -248,6 +252,17 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 	if db.nodeID, err = db.loadNodeID(opts.NodeID); err != nil {
 		return nil, errors.Join(fmt.Errorf("hot: open %s: %w", dir, err), pdb.Close())
 	}
+	if db.stream, err = db.loadStream(opts.Stream); err != nil {
+		return nil, errors.Join(fmt.Errorf("hot: open %s: %w", dir, err), pdb.Close())
+	}
+	db.base = uint64(db.stream) << StreamBits
+	db.limit = db.base + 1<<StreamBits - 1
+	for _, t := range db.tables {
+		// A directory from before streams that was given a stream other
+		// than 0 continues above its base; its stored events keep their
+		// sequences.
+		t.next = max(t.next, db.base+1)
+	}
 	if err := db.metrics.register(opts.Registerer); err != nil {
 		return nil, errors.Join(fmt.Errorf("hot: register metrics: %w", err), pdb.Close())
 	}
@@ -418,6 +433,7 @@ func (db *DB) tableFor(table string) *tableState {
 	t := db.tables[table]
 	if t == nil {
 		t = newTableState(table)
+		t.next = db.base + 1
 		db.tables[table] = t
 	}
 	return t
@@ -598,6 +614,10 @@ func (db *DB) reserve(n int64) bool {
 // the first of them.
 func (db *DB) assign(t *tableState, n int, size uint64, at time.Time) (*pendingAppend, uint64, cum, error) {
 	t.mu.Lock()
+	if t.next+uint64(n)-1 > db.limit {
+		t.mu.Unlock()
+		return nil, 0, cum{}, fmt.Errorf("%w: table %s, stream %d", ErrStreamFull, t.name, db.stream)
+	}
 	for t.next+uint64(n)-1 > t.leased {
 		if err := db.err(); err != nil {
 			t.mu.Unlock()

@@ -44,6 +44,12 @@ type Options struct {
 	// later opens; empty takes the recorded ID, or a random one at
 	// creation. It must match ^[a-z0-9][a-z0-9-]{0,62}$.
 	NodeID string
+	// Stream, if not nil, gives the node's stream (see StreamBits). Open
+	// calls it once, after the node ID is known, with what the directory
+	// records, and records the answer in a directory that has none; a
+	// recorded stream never changes. Nil keeps the recorded stream, or
+	// stream 0 without recording it.
+	Stream func(StreamRequest) (uint32, error)
 	// IdempotencyWindow is how long an idempotency key is remembered,
 	// across restarts. Default 24h.
 	IdempotencyWindow time.Duration

@@ -2,6 +2,7 @@ package hot
 
 import (
 	"crypto/rand"
+	"encoding/binary"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -148,3 +149,89 @@ func (db *DB) OldestAfter(table string, seq uint64) (time.Time, error) {
 	}
 	return at, nil
 }
+
+// Streams.
+//
+// A cluster's nodes write the same tables, each from its own hot tier, and
+// a table's offsets must not repeat across them. Each node has a stream
+// number, unique in the cluster and fixed for the life of its directory,
+// and hands out the sequences of every table from its stream's range:
+// above stream<<StreamBits, below (stream+1)<<StreamBits. Stream 0 is the
+// range a single node has always used, so its offsets are unchanged.
+const (
+	// StreamBits is how many low bits of a sequence count within its
+	// stream: 2^44 events per table and node.
+	StreamBits = 44
+	// MaxStreams bounds the streams, so that every sequence stays below
+	// 2^53 and survives JSON readers that parse numbers as doubles.
+	MaxStreams = 1 << (53 - StreamBits)
+)
+
+// StreamOf returns the stream of a sequence.
+func StreamOf(seq uint64) uint32 { return uint32(seq >> StreamBits) }
+
+// ErrStreamFull: the table has handed out every sequence of this node's
+// stream. Nothing more can be written to it through this node.
+var ErrStreamFull = errors.New("hot: the table has used every sequence of this node's stream")
+
+// StreamRequest is what Open knows when it asks Options.Stream for the
+// node's stream.
+type StreamRequest struct {
+	NodeID string
+	// Recorded is the stream the directory records, if HasRecorded. The
+	// answer must be the same.
+	Recorded    uint32
+	HasRecorded bool
+	// Legacy reports a directory that holds tables but records no stream:
+	// it was written before streams, and its sequences are stream 0's.
+	Legacy bool
+}
+
+var streamKey = []byte{kindFormat, 's', 't', 'r', 'e', 'a', 'm'}
+
+// loadStream finds the node's stream (recorded, or from ask) and records
+// it on first use.
+func (db *DB) loadStream(ask func(StreamRequest) (uint32, error)) (uint32, error) {
+	req := StreamRequest{NodeID: db.nodeID}
+	v, closer, err := db.pdb.Get(streamKey)
+	switch {
+	case err == nil:
+		if len(v) != 4 {
+			return 0, errors.Join(fmt.Errorf("malformed stream %q", v), closer.Close())
+		}
+		req.Recorded, req.HasRecorded = binary.BigEndian.Uint32(v), true
+		if err := closer.Close(); err != nil {
+			return 0, err
+		}
+	case !errors.Is(err, pebble.ErrNotFound):
+		return 0, err
+	}
+	req.Legacy = !req.HasRecorded && len(db.tables) > 0
+	if ask == nil {
+		// Without an assigner the directory keeps what it has, and a new
+		// one stays unrecorded on stream 0, as before streams.
+		return req.Recorded, nil
+	}
+	s, err := ask(req)
+	switch {
+	case err != nil:
+		return 0, fmt.Errorf("stream of node %s: %w", db.nodeID, err)
+	case s >= MaxStreams:
+		return 0, fmt.Errorf("stream %d of node %s: streams are below %d", s, db.nodeID, MaxStreams)
+	case req.HasRecorded && s != req.Recorded:
+		return 0, fmt.Errorf("node %s was given stream %d, but its hot tier holds stream %d: "+
+			"a directory keeps its stream for life", db.nodeID, s, req.Recorded)
+	case req.HasRecorded:
+		return s, nil
+	}
+	var b [4]byte
+	binary.BigEndian.PutUint32(b[:], s)
+	if err := db.pdb.Set(streamKey, b[:], pebble.Sync); err != nil {
+		return 0, err
+	}
+	return s, nil
+}
+
+// Stream is the node's stream: every sequence this hot tier hands out
+// lies in it (see StreamBits).
+func (db *DB) Stream() uint32 { return db.stream }

@@ -1,6 +1,9 @@
 package hot
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -146,5 +149,122 @@ func TestOldestAfter(t *testing.T) {
 		if want := time.Unix(1_700_000_000+int64(i)*10, 0); !at.Equal(want) {
 			t.Errorf("OldestAfter(%d) = %v, want %v", seq, at, want)
 		}
+	}
+}
+
+func TestStream(t *testing.T) {
+	give := func(s uint32, seen *StreamRequest) func(StreamRequest) (uint32, error) {
+		return func(r StreamRequest) (uint32, error) {
+			*seen = r
+			return s, nil
+		}
+	}
+	const table = "t"
+	tests := []struct {
+		name string
+		// first opens with this stream (-1: no Stream func) and writes an
+		// event; the reopen asks for second (-1: no Stream func).
+		first, second int
+		wantReq       StreamRequest // what the reopen's Stream func is told
+		wantStream    uint32
+		wantNext      uint64 // sequence of the first append after the reopen, 0: any above the first
+		wantErr       string
+	}{
+		{name: "new directory keeps its stream", first: 3, second: 3,
+			wantReq: StreamRequest{Recorded: 3, HasRecorded: true}, wantStream: 3},
+		{name: "recorded stream without a Stream func", first: 3, second: -1, wantStream: 3},
+		{name: "recorded stream cannot change", first: 3, second: 4, wantErr: "holds stream 3"},
+		{name: "no stream stays 0", first: -1, second: -1, wantStream: 0},
+		{name: "legacy directory keeps stream 0", first: -1, second: 0,
+			wantReq: StreamRequest{Legacy: true}, wantStream: 0},
+		{name: "legacy directory moves to another stream", first: -1, second: 2,
+			wantReq: StreamRequest{Legacy: true}, wantStream: 2, wantNext: 2<<StreamBits + 1},
+		{name: "stream out of range", first: -1, second: MaxStreams, wantErr: "streams are below"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			var seen StreamRequest
+			opts := Options{NodeID: "n1", Logger: discardLogger()}
+			if tc.first >= 0 {
+				opts.Stream = give(uint32(tc.first), &seen)
+			}
+			db, err := open(dir, opts, internalOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			first := mustAppend(t, db, table, Record{Value: []byte("a")})[0].Seq
+			if want := uint64(max(tc.first, 0))<<StreamBits + 1; first != want {
+				t.Errorf("first sequence %d, want %d", first, want)
+			}
+			mustClose(t, db)
+
+			opts.Stream, seen = nil, StreamRequest{}
+			if tc.second >= 0 {
+				opts.Stream = give(uint32(tc.second), &seen)
+			}
+			db, err = open(dir, opts, internalOptions{})
+			if tc.wantErr != "" {
+				if err == nil {
+					mustClose(t, db)
+				}
+				if err == nil || !strings.Contains(err.Error(), tc.wantErr) {
+					t.Fatalf("reopen: %v, want an error containing %q", err, tc.wantErr)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer mustClose(t, db)
+			if tc.second >= 0 {
+				tc.wantReq.NodeID = "n1"
+				if seen != tc.wantReq {
+					t.Errorf("Stream was asked %+v, want %+v", seen, tc.wantReq)
+				}
+			}
+			if db.Stream() != tc.wantStream {
+				t.Errorf("Stream() = %d, want %d", db.Stream(), tc.wantStream)
+			}
+			next := mustAppend(t, db, table, Record{Value: []byte("b")})[0].Seq
+			if next <= first || StreamOf(next) != tc.wantStream || (tc.wantNext != 0 && next != tc.wantNext) {
+				t.Errorf("sequence after the reopen %d (stream %d), want above %d in stream %d (exactly %d if set)",
+					next, StreamOf(next), first, tc.wantStream, tc.wantNext)
+			}
+			// Stored events keep their sequences.
+			evs, err := db.Read(context.Background(), table, 0, 10)
+			if err != nil || len(evs) != 2 || evs[0].Seq != first || evs[1].Seq != next {
+				t.Errorf("read %v, %v; want sequences %d and %d", evs, err, first, next)
+			}
+		})
+	}
+}
+
+func TestStreamFull(t *testing.T) {
+	for _, stream := range []uint32{0, 1, MaxStreams - 1} {
+		t.Run(fmt.Sprint(stream), func(t *testing.T) {
+			db := openT(t, t.TempDir(), Options{Stream: func(StreamRequest) (uint32, error) { return stream, nil }})
+			last := uint64(stream)<<StreamBits + 1<<StreamBits - 1
+			if last >= 1<<53 {
+				t.Fatalf("last sequence %d of stream %d is not below 2^53", last, stream)
+			}
+			if err := db.AdvanceTo("t", last-2); err != nil {
+				t.Fatal(err)
+			}
+			_, err := db.Append(context.Background(), "t", []Record{{Value: []byte("a")}, {Value: []byte("b")}, {Value: []byte("c")}})
+			if !errors.Is(err, ErrStreamFull) {
+				t.Fatalf("append past the stream: %v, want ErrStreamFull", err)
+			}
+			res := mustAppend(t, db, "t", Record{Value: []byte("a")}, Record{Value: []byte("b")})
+			if res[1].Seq != last {
+				t.Errorf("last sequence %d, want %d", res[1].Seq, last)
+			}
+			if _, err := db.Append(context.Background(), "t", []Record{{Value: []byte("c")}}); !errors.Is(err, ErrStreamFull) {
+				t.Fatalf("append past the stream: %v, want ErrStreamFull", err)
+			}
+			if got := db.HighWatermark("t"); got != last {
+				t.Errorf("high watermark %d, want %d", got, last)
+			}
+		})
 	}
 }
