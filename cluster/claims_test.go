@@ -1,0 +1,178 @@
+package cluster
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+)
+
+func TestClaims(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	o := fast
+	o.Cluster = true
+	a, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
+	b, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "b"})
+	const table = "uuid-1"
+	keys := []string{"k1", "k2", "with\x00nul"}
+
+	claim := func(m *Member, keys ...string) []Claim {
+		t.Helper()
+		cs, err := m.Claim(ctx, table, keys)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}
+	check := func(what string, got []Claim, want ...Claim) {
+		t.Helper()
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("%s: %+v, want %+v", what, got, want)
+		}
+	}
+	claimed := Claim{State: Claimed}
+	pendingA := Claim{State: Pending, Node: "a", NodeAlive: true}
+
+	check("a claims free keys", claim(a, keys...), claimed, claimed, claimed)
+	check("b finds them pending", claim(b, keys...), pendingA, pendingA, pendingA)
+	check("a's own claims", claim(a, "k1"), claimed)
+	if err := a.Release(ctx, table, []string{"k1"}); err != nil {
+		t.Fatal(err)
+	}
+	check("k1 is still a's while its first write is in flight", claim(b, "k1"), pendingA)
+	if err := a.Record(ctx, table, keys, []uint64{10, 11, 12}); err != nil {
+		t.Fatal(err)
+	}
+	check("b finds them stored", claim(b, keys...),
+		Claim{State: Stored, Offset: 10}, Claim{State: Stored, Offset: 11}, Claim{State: Stored, Offset: 12})
+
+	// A released key is free for any node.
+	check("a claims k3", claim(a, "k3"), claimed)
+	if err := a.Release(ctx, table, []string{"k3"}); err != nil {
+		t.Fatal(err)
+	}
+	check("b claims released k3", claim(b, "k3", "k1"), claimed, Claim{State: Stored, Offset: 10})
+	if err := b.Record(ctx, table, []string{"k3"}, []uint64{1 << 44}); err != nil {
+		t.Fatal(err)
+	}
+	check("a finds k3 stored by b", claim(a, "k3"), Claim{State: Stored, Offset: 1 << 44})
+	check("other tables are apart", func() []Claim {
+		cs, err := b.Claim(ctx, "uuid-2", []string{"k1"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return cs
+	}(), claimed)
+
+	// A claim of a node that died stays pending, and says so.
+	check("a claims k4", claim(a, "k4"), claimed)
+	time.Sleep(fast.Expiry + 50*time.Millisecond)
+	if err := b.Beat(ctx, Stats{}); err != nil {
+		t.Fatal(err)
+	}
+	check("k4 of dead a", claim(b, "k4"), Claim{State: Pending, Node: "a"})
+	if len(a.inflight) != 1 || len(b.inflight) != 1 {
+		t.Errorf("in flight: a %v, b %v; want a's k4 and b's k1 of uuid-2", a.inflight, b.inflight)
+	}
+}
+
+func TestSettle(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	o := fast
+	o.Cluster = true
+	old, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
+	b, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "b"})
+	const table = "uuid-1"
+	if _, err := old.Claim(ctx, table, []string{"stored", "lost", "busy"}); err != nil {
+		t.Fatal(err)
+	}
+	// The process dies; the node restarts with its hot tier, which holds
+	// "stored" only, while a write of "busy" is in flight.
+	time.Sleep(fast.Expiry + 50*time.Millisecond)
+	a, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
+	if _, err := a.Claim(ctx, table, []string{"busy"}); err != nil {
+		t.Fatal(err)
+	}
+	lookup := func(tbl, key string) (uint64, bool, error) {
+		if tbl == table && key == "stored" {
+			return 7, true, nil
+		}
+		return 0, false, nil
+	}
+	n, err := a.Settle(ctx, lookup)
+	if err != nil || n != 2 {
+		t.Fatalf("Settle = %d, %v; want 2 claims settled", n, err)
+	}
+	if err := b.Beat(ctx, Stats{}); err != nil {
+		t.Fatal(err)
+	}
+	got, err := b.Claim(ctx, table, []string{"stored", "lost", "busy"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []Claim{{State: Stored, Offset: 7}, {State: Claimed}, {State: Pending, Node: "a", NodeAlive: true}}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Errorf("after settling: %+v, want %+v", got, want)
+	}
+}
+
+func TestExpireClaims(t *testing.T) {
+	pool := testPool(t)
+	ctx := context.Background()
+	o := fast
+	o.Cluster, o.Window = true, 200*time.Millisecond
+	a, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
+	b, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "b"})
+	if _, err := a.Claim(ctx, "t", []string{"old", "stored"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Record(ctx, "t", []string{"stored"}, []uint64{5}); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(o.Window + 50*time.Millisecond)
+	// An expired claim is free before expiry removes it...
+	if got, err := b.Claim(ctx, "t", []string{"old"}); err != nil || got[0].State != Claimed {
+		t.Fatalf("claiming an expired key: %+v, %v", got, err)
+	}
+	// ...and expiry removes the others.
+	n, err := a.ExpireClaims(ctx)
+	if err != nil || n != 1 {
+		t.Fatalf("ExpireClaims = %d, %v; want 1", n, err)
+	}
+	if got, err := b.Claim(ctx, "t", []string{"stored", "old"}); err != nil || got[0].State != Claimed || got[1].State != Claimed {
+		t.Fatalf("after expiry: %+v, %v; want both claimed by b", got, err)
+	}
+}
+
+// BenchmarkClaimRecord is what cluster-wide idempotency costs a write:
+// one claim and one record round trip, for single writes and for bulks of
+// 100 keys.
+func BenchmarkClaimRecord(b *testing.B) {
+	for _, n := range []int{1, 100} {
+		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
+			pool := testPool(b)
+			ctx := context.Background()
+			m, _ := mustJoin(b, pool, Options{Cluster: true}, JoinRequest{NodeID: "a"})
+			keys := make([]string, n)
+			offsets := make([]uint64, n)
+			b.ReportAllocs()
+			b.ResetTimer()
+			for i := 0; i < b.N; i++ {
+				for j := range keys {
+					keys[j] = fmt.Sprintf("key-%d-%d", i, j)
+					offsets[j] = uint64(i*n + j)
+				}
+				cs, err := m.Claim(ctx, "bench", keys)
+				if err != nil || cs[0].State != Claimed {
+					b.Fatal(cs, err)
+				}
+				if err := m.Record(ctx, "bench", keys, offsets); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/key")
+		})
+	}
+}
