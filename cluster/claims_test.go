@@ -5,15 +5,24 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
 )
 
+// twoNodes joins nodes a and b in cluster mode with o (and fast
+// heartbeats) on a new database.
+func twoNodes(t *testing.T, o Options) (pool *pgxpool.Pool, a, b *Member) {
+	t.Helper()
+	pool = testPool(t)
+	o.Cluster, o.Heartbeat, o.Expiry = true, fast.Heartbeat, fast.Expiry
+	a, _ = mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
+	b, _ = mustJoin(t, pool, o, JoinRequest{NodeID: "b"})
+	return pool, a, b
+}
+
 func TestClaims(t *testing.T) {
-	pool := testPool(t)
+	_, a, b := twoNodes(t, Options{})
 	ctx := context.Background()
-	o := fast
-	o.Cluster = true
-	a, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
-	b, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "b"})
 	const table = "uuid-1"
 	keys := []string{"k1", "k2", "with\x00nul"}
 
@@ -78,12 +87,10 @@ func TestClaims(t *testing.T) {
 }
 
 func TestSettle(t *testing.T) {
-	pool := testPool(t)
+	pool, old, b := twoNodes(t, Options{})
 	ctx := context.Background()
 	o := fast
 	o.Cluster = true
-	old, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
-	b, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "b"})
 	const table = "uuid-1"
 	if _, err := old.Claim(ctx, table, []string{"stored", "lost", "busy"}); err != nil {
 		t.Fatal(err)
@@ -119,19 +126,16 @@ func TestSettle(t *testing.T) {
 }
 
 func TestExpireClaims(t *testing.T) {
-	pool := testPool(t)
+	const window = 200 * time.Millisecond
+	_, a, b := twoNodes(t, Options{Window: window})
 	ctx := context.Background()
-	o := fast
-	o.Cluster, o.Window = true, 200*time.Millisecond
-	a, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "a"})
-	b, _ := mustJoin(t, pool, o, JoinRequest{NodeID: "b"})
 	if _, err := a.Claim(ctx, "t", []string{"old", "stored"}); err != nil {
 		t.Fatal(err)
 	}
 	if err := a.Record(ctx, "t", []string{"stored"}, []uint64{5}); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(o.Window + 50*time.Millisecond)
+	time.Sleep(window + 50*time.Millisecond)
 	// An expired claim is free before expiry removes it...
 	if got, err := b.Claim(ctx, "t", []string{"old"}); err != nil || got[0].State != Claimed {
 		t.Fatalf("claiming an expired key: %+v, %v", got, err)

@@ -85,7 +85,11 @@ type Options struct {
 	Expiry time.Duration
 	// Window is how long idempotency claims are kept: the hot tier's
 	// idempotency window. Default DefaultWindow.
-	Window     time.Duration
+	Window time.Duration
+	// Token names this process in the node's row; default a random one.
+	// It must differ between processes; a caller that records it may make
+	// it say where the process runs (JoinRequest.PreviousToken).
+	Token      string
 	Logger     *slog.Logger
 	Registerer prometheus.Registerer
 }
@@ -100,6 +104,13 @@ type JoinRequest struct {
 	// Legacy: the hot tier holds events from before streams; they are
 	// stream 0's, which the node keeps if no other node has it.
 	Legacy bool
+	// PreviousToken is the token of the last process that ran on this
+	// node's data directory, if the caller knows it. The caller holds the
+	// directory's lock, so that process is gone: its lease, even with a
+	// fresh heartbeat (after a kill -9), is taken over at once instead of
+	// refused. A token that names where its process ran (host and
+	// directory) keeps a copy of the directory elsewhere from matching.
+	PreviousToken string
 }
 
 // Stats is what a node reports with its heartbeat.
@@ -156,9 +167,12 @@ func New(opts Options) (*Member, error) {
 	if opts.Logger == nil {
 		opts.Logger = slog.New(slog.DiscardHandler)
 	}
-	var b [16]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, err
+	if opts.Token == "" {
+		var b [16]byte
+		if _, err := rand.Read(b[:]); err != nil {
+			return nil, err
+		}
+		opts.Token = hex.EncodeToString(b[:])
 	}
 	m := &Member{
 		pool:      opts.Pool,
@@ -168,7 +182,7 @@ func New(opts Options) (*Member, error) {
 		expiry:    opts.Expiry,
 		window:    opts.Window,
 		log:       opts.Logger,
-		token:     hex.EncodeToString(b[:]),
+		token:     opts.Token,
 		inflight:  make(map[claimKey]int),
 	}
 	m.metrics = newMetrics(m)
@@ -248,7 +262,7 @@ FROM zombi_nodes ORDER BY node_id`, expiry)
 	if err := rows.Err(); err != nil {
 		return 0, err
 	}
-	if own != nil && own.alive && own.token != m.token {
+	if own != nil && own.alive && own.token != m.token && (req.PreviousToken == "" || own.token != req.PreviousToken) {
 		return 0, fmt.Errorf("%w: a live process holds it (started %s, last heartbeat %.1fs ago%s); "+
 			"two processes under one node ID would hand out the same offsets: give each node its own "+
 			"--data-dir and --node-id, or stop the other process (its lease ends %s after its last heartbeat)",

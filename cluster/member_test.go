@@ -155,6 +155,17 @@ func TestNodeIDLease(t *testing.T) {
 		t.Errorf("Run: %v, want ErrLeaseLost", err)
 	}
 
+	// The next process on the same directory takes over at once after a
+	// kill -9; a process elsewhere does not.
+	if _, _, err := join(t, pool, fast, JoinRequest{NodeID: "n1", PreviousToken: "elsewhere"}); !errors.Is(err, ErrNodeIDInUse) {
+		t.Fatalf("a process with another previous token: %v, want ErrNodeIDInUse", err)
+	}
+	killed := second
+	second, _ = mustJoin(t, pool, fast, JoinRequest{NodeID: "n1", PreviousToken: killed.token})
+	if err := killed.Beat(ctx, Stats{}); !errors.Is(err, ErrLeaseLost) {
+		t.Fatalf("killed process's heartbeat: %v, want ErrLeaseLost", err)
+	}
+
 	// A graceful leave frees the ID at once.
 	if err := second.Leave(ctx); err != nil {
 		t.Fatal(err)
