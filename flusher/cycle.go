@@ -176,6 +176,7 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState, force bool) (res Re
 	st.committed = max(st.committed, last)
 	st.snapshot = snap
 	st.oldest = time.Time{}
+	f.lastCommit = f.opts.Now()
 	if f.opts.Retention > 0 {
 		st.deletes = append(st.deletes, pendingDelete{seq: last, at: f.opts.Now().Add(f.opts.Retention)})
 	}

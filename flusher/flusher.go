@@ -163,6 +163,8 @@ type Flusher struct {
 	tailSlots     chan struct{} // TailWriters
 	closeOnce     sync.Once
 	closeErr      error
+	// lastCommit is when a cycle last committed, zero before the first.
+	lastCommit time.Time
 }
 
 // tableState is what the flusher knows about one table. Guarded by
@@ -683,9 +685,21 @@ func (f *Flusher) atRiskBytes() float64 {
 	return sum
 }
 
-// oldestPending returns the append time of the oldest event not yet
+// OldestPending returns the append time of the oldest event not yet
 // committed (in a cluster: not yet staged) over all tables, zero if none
 // is known.
+func (f *Flusher) OldestPending() time.Time {
+	return f.oldestPending()
+}
+
+// LastCommit returns when this node last committed events, zero if it
+// has not yet.
+func (f *Flusher) LastCommit() time.Time {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.lastCommit
+}
+
 func (f *Flusher) oldestPending() time.Time {
 	f.mu.Lock()
 	defer f.mu.Unlock()

@@ -440,6 +440,11 @@ func (f *Flusher) noteShared(key string, res sharedResult) {
 	if !res.oldest.IsZero() {
 		f.metrics.lag.Observe(f.opts.Now().Sub(res.oldest).Seconds())
 	}
+	if res.rows > 0 {
+		f.mu.Lock()
+		f.lastCommit = f.opts.Now()
+		f.mu.Unlock()
+	}
 	w, err := Watermark(res.table.Metadata.Properties(), f.node)
 	if err != nil {
 		return

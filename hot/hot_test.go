@@ -1164,3 +1164,30 @@ func TestExpireLoop(t *testing.T) {
 		t.Fatal("expired key still deduplicates")
 	}
 }
+
+func TestLookupKey(t *testing.T) {
+	now := time.Unix(1700000000, 0)
+	clock := func() time.Time { return now }
+	db := openT(t, t.TempDir(), Options{IdempotencyWindow: time.Hour, Now: clock})
+	res := mustAppend(t, db, "t", Record{Key: "k", Value: []byte("a")}, Record{Value: []byte("b")})
+	tests := []struct {
+		name, table, key string
+		after            time.Duration
+		want             uint64
+		ok               bool
+	}{
+		{"stored", "t", "k", 0, res[0].Seq, true},
+		{"other key", "t", "x", 0, 0, false},
+		{"other table", "u", "k", 0, 0, false},
+		{"past the window", "t", "k", time.Hour, 0, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			now = time.Unix(1700000000, 0).Add(tc.after)
+			seq, ok, err := db.LookupKey(tc.table, tc.key)
+			if err != nil || ok != tc.ok || (ok && seq != tc.want) {
+				t.Errorf("LookupKey = %d, %v, %v; want %d, %v", seq, ok, err, tc.want, tc.ok)
+			}
+		})
+	}
+}

@@ -308,3 +308,17 @@ func (db *DB) expireSome(ctx context.Context, cutoff time.Time, upper []byte) (i
 	db.metrics.expiredKeys.Add(float64(removed))
 	return removed, more, nil
 }
+
+// LookupKey returns the sequence of the event stored under the
+// idempotency key of table within the window, if there is one.
+func (db *DB) LookupKey(table, key string) (uint64, bool, error) {
+	if !db.enter() {
+		return 0, false, ErrClosed
+	}
+	defer db.closeMu.RUnlock()
+	seq, ok, err := db.lookupKey(appendIdemKey(nil, table, key), db.now())
+	if err != nil {
+		return 0, false, fmt.Errorf("hot: idempotency key of %s: %w", table, err)
+	}
+	return seq, ok, nil
+}
