@@ -84,6 +84,9 @@ type WriteResult struct {
 	Table     string
 	Offset    uint64
 	Partition int32
+	// Stream is the stream of the node that stored the event: the high
+	// bits of Offset (hot.StreamBits).
+	Stream    uint32
 	Duplicate bool
 	// SnapshotID is the snapshot holding the event, for WaitCommitted.
 	SnapshotID int64
@@ -130,7 +133,8 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 	}
 	s.metrics.ack.Observe(time.Since(start).Seconds())
 	s.count(t, res, len(req.Body))
-	out := WriteResult{Table: t.name, Offset: res[0].Seq, Partition: partition, Duplicate: res[0].Duplicate}
+	out := WriteResult{Table: t.name, Offset: res[0].Seq, Partition: partition, Stream: hot.StreamOf(res[0].Seq),
+		Duplicate: res[0].Duplicate}
 	if req.WaitCommitted {
 		if out.SnapshotID, err = s.waitCommitted(ctx, t, res); err != nil {
 			return WriteResult{}, err

@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"time"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/catalog/rest"
@@ -125,6 +126,27 @@ func (e FetchPlanningResultStatus) Valid() bool {
 	case FetchPlanningResultStatusCancelled:
 		return true
 	case FetchPlanningResultStatusCompleted:
+		return true
+	default:
+		return false
+	}
+}
+
+// Defines values for NodeState.
+const (
+	Alive NodeState = "alive"
+	Left  NodeState = "left"
+	Stale NodeState = "stale"
+)
+
+// Valid indicates whether the value is a known member of the NodeState enum.
+func (e NodeState) Valid() bool {
+	switch e {
+	case Alive:
+		return true
+	case Left:
+		return true
+	case Stale:
 		return true
 	default:
 		return false
@@ -552,6 +574,41 @@ type MaintenanceResult struct {
 // Namespace Namespace levels, outermost first.
 type Namespace = []string
 
+// Node defines model for Node.
+type Node struct {
+	// BacklogBytes Bytes in the node's hot tier not yet deleted after a flush.
+	BacklogBytes int64 `json:"backlog_bytes"`
+
+	// Cluster Whether the node runs with --cluster.
+	Cluster bool `json:"cluster"`
+
+	// HeartbeatAgeSeconds Time since the node's last heartbeat, by the database's clock.
+	HeartbeatAgeSeconds float64 `json:"heartbeat_age_seconds"`
+
+	// LastCommit When the node's flusher last committed; absent if it has not since it started.
+	LastCommit *time.Time `json:"last_commit,omitempty"`
+	NodeId     string     `json:"node_id"`
+
+	// OldestUnflushed When the node acknowledged its oldest event not yet committed; absent if none.
+	OldestUnflushed *time.Time `json:"oldest_unflushed,omitempty"`
+	StartedAt       time.Time  `json:"started_at"`
+	State           NodeState  `json:"state"`
+
+	// Stream The node's stream; the offsets it hands out are above stream << 44.
+	Stream int `json:"stream"`
+
+	// Url The node's --advertise-url, if it has one.
+	Url *string `json:"url,omitempty"`
+}
+
+// NodeState defines model for Node.State.
+type NodeState string
+
+// NodeList defines model for NodeList.
+type NodeList struct {
+	Nodes []Node `json:"nodes"`
+}
+
 // PartialBulkResult defines model for PartialBulkResult.
 type PartialBulkResult struct {
 	Accepted int `json:"accepted"`
@@ -740,12 +797,21 @@ type Watermark struct {
 // WriteResult defines model for WriteResult.
 type WriteResult struct {
 	Duplicate *bool `json:"duplicate,omitempty"`
-	Offset    int64 `json:"offset"`
-	Partition *int  `json:"partition,omitempty"`
+
+	// Offset The event's sequence, unique in the table across the nodes of a
+	// cluster: its high bits (offset >> 44) are the stream of the node
+	// that stored it.
+	Offset int64 `json:"offset"`
+
+	// Partition The event's partition, as the producer sent it (0 when it sent none).
+	Partition *int `json:"partition,omitempty"`
 
 	// SnapshotId With ack=committed, the Iceberg snapshot that holds the event.
 	SnapshotId *int64 `json:"snapshot_id,omitempty"`
-	Table      string `json:"table"`
+
+	// Stream The stream of the node that stored the event (offset >> 44); 0 on a single node.
+	Stream *int   `json:"stream,omitempty"`
+	Table  string `json:"table"`
 }
 
 // Ack defines model for Ack.
@@ -1208,6 +1274,9 @@ type ServerInterface interface {
 	// RenameView Rename a view, possibly into another namespace.
 	// (POST /v1/views/rename)
 	RenameView(ctx echo.Context, params RenameViewParams) error
+	// ListNodes The nodes registered on this node's Postgres database, and what each last reported.
+	// (GET /v1/zombi/nodes)
+	ListNodes(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -2421,6 +2490,15 @@ func (w *ServerInterfaceWrapper) RenameView(ctx echo.Context) error {
 	return err
 }
 
+// ListNodes converts echo context to params.
+func (w *ServerInterfaceWrapper) ListNodes(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.ListNodes(ctx)
+	return err
+}
+
 // This is a simple interface which specifies echo.Route addition functions which
 // are present on both echo.Echo and echo.Group, since we want to allow using
 // either of them for path registration
@@ -2505,6 +2583,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/views/:view", wrapper.ReplaceView, options.OperationMiddlewares["replaceView"]...)
 	router.POST(options.BaseURL+"/v1/views/rename", wrapper.RenameView, options.OperationMiddlewares["renameView"]...)
 	router.POST(options.BaseURL+"/v1/transactions/commit", wrapper.CommitTransaction, options.OperationMiddlewares["commitTransaction"]...)
+	router.GET(options.BaseURL+"/v1/zombi/nodes", wrapper.ListNodes, options.OperationMiddlewares["listNodes"]...)
 	router.GET(options.BaseURL+"/health/live", wrapper.HealthLive, options.OperationMiddlewares["healthLive"]...)
 	router.GET(options.BaseURL+"/health/ready", wrapper.HealthReady, options.OperationMiddlewares["healthReady"]...)
 	router.GET(options.BaseURL+"/metrics", wrapper.Metrics, options.OperationMiddlewares["metrics"]...)
@@ -2516,164 +2595,176 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H39c9u2sui/guG7ZyrPkLKcpF/2nHnj06Snfq9p85K0fXPLvBgmVxKOKYAFQMtqrv/3N9gF+CGRkhzL",
-	"ac7cHzKRJRBcLBb7vYsPUaYWpZIgrYlOP0Ql13wBFjT+dZ5du/9yMJkWpRVKRqfRb3OQzCrGpVmCPmWX",
-	"eaX5VQGXbJTDlFeFPWJKZsDsHBjcuJkZ18CEdN+k0qxkBjmbK8usAH3GLjO1WAhrIb+kB7lkFxlcgZ4x",
-	"I3lp3NC5KnLjJlikcuRmptezjGstwDBhTT34vcjP2JeTZ0xMmZ1zyyy/BsMKJWeg3TcylW4KA/oG9BeG",
-	"JQmBkCy5sHEbcOsWayxfMb9KxmXulpPKGmpWcAv6aJzKKI6EQ9EfFehVFEeSLyA6jXh2HcWRyeaw4IRP",
-	"RFN0GvlJozgCWS2i099b39TzR+/iyK5KN5OxWshZdHcXRxc5LEplQWar/w2rzW36rhAgbZLNlQHJrmHF",
-	"Ridu206efMNKLaTF1Zy/+e7igmVzrnnmdv2IELZAhHGmweoVM3wK47C2OfAcdLO4FhyJA6S90B6o5QyM",
-	"fYtL3AAZv2ZuXjYiamEeVfilKXkGR0zp5q+x+3TGgGdzVnJtU7ngNpuDYf/vd578eZ785zv//yT59n3y",
-	"7sMkPnny9d1/tPaq5HberMZ65Gv4oxIa8ujU6gq2r+mnAM0rN9XGquqfWQE3UBj2LyUk5OxqhSuspLDM",
-	"gDt4Vmk2+tvJ90fjfuDqZd8TwFd8Bm/Enz0Yf6mMZcLCwrjjqSSwks+AjRwJuJ9OJpNJA80aWZdh2vbb",
-	"F0KKhSPlk5pohbQwA12D8lZdg+zZ/TkwCbc2cfMm1g1iaoo4KjXcCFUZhO6M8SsD0jpCgEVpV2yqNA6b",
-	"Cm3sNmjpzTuQVXB58XwTvHNWFo4xPWdTrRb4B9Lrm4zLgf1yYxKR33O3cNZASgci0V8FLLdMeSNgea8Z",
-	"79xgUyppAAXFC62Vdh8yJS1I6z7ysixExh36jv9lFO54M+N/aJhGp9H/OG7kzzH9ao5xttd+fnrb2l5I",
-	"Bm6Mlym1tKAvp0ovuB3jwv2U7o3/qIrr1/BHBQbBUxJ+nkanv3+ISq1K0FbQUjRkSuf4EQ9Ga/nq6l+Q",
-	"2eiupmyuNV9FhI2Aut/rGRq2XT+4/5zv7mIPsUFRsQ5mpipC8/ohi6O8IsTTwC7mflBLtuByxTyQbAlO",
-	"NAcebpHjO3mqpgy4LgRoxxaMo/DNN6np1IDt4oqwT+O+etb7WHelcdSS2z3qhrBzxrPrv9fyMO7sea0h",
-	"oOCq1QQvwB3cOyFa27+wqtgjuWcfo++45YWafafkVMw2d8eLLbOL0l81T905HSAvlfCa2CZz1Kqy4BYn",
-	"jFddmFiUBSzclDHjhqXRyxdvf/j5OTt25zuNkC+tEVw4w5vbIFqS/BpWSSGmYMWiR2xcvPk5+earyQkq",
-	"Re47ZMHLucjmbE0fcIQGovQ64DWUtkVKDSzqBrQWOdwLY2v7ViO9PV3v5iElIZ9tMYTuDoocpBVTAXoX",
-	"RDjPRTO8gWoRtOqdj79uP3AXR1WZh/O789lf/NhNNtSas5lyJ0I8293AyAIsz7nlewH1Mgy+i+sHk0KR",
-	"OOiXUW3YNx9pptm2As2l4Zl7YHBjUXwm2Zw7TbTDubYtqodkdomB7ouGgXay+a8nwwDFR1Che/QwRFjy",
-	"zA4JvKuVBfOeTy2hYg8xQ09cwVRp2PORqSjaLxka0My5OWLBpZiCsVunaQZtm0rC8j2+sP9nDUvtBKLc",
-	"Okgte8TJa7U0rH5+LyG5Q0w7AYUU/0VjhzPEAEpjXUmGZruGsnC2UD1m6SxsXADpIjVUR3uCZYMxuZ2l",
-	"BLW5vYq1/ezu/xoBxR0K9Ijd3IT2rvXs8yZ99B8F1KK/F31W8jlzXNBZPzkUYAGR56S/14i+MOz1izdv",
-	"mSkhY/ToFTpIxuztHFLp7GSBQlsYxiVD7uX0vRteVGCCTq107nQ/MsDcXF8YNhVQ5OYslcZyK4wVmWEL",
-	"XpJs/5BG17AyaXTKfseBTOTmXczSiCbGH8bj8bu7mF2pSuYmldywqixBJxk3wOZw617YrMMIOSsgwefZ",
-	"lZBco7G3IPN9XSGuLY/al+KkRRyVyuB6E8KX2xf4o+KFsKv6q3c9OonDaxIIsJm15PqPCmwUR/xGK6ds",
-	"6My9pZpOhRyeqPTmV/+vRvwJiZAJ0tiezMrpaG2hvDFzvdNtMdej+JEtkNQmxT68QGmbIIkkxA16hpSQ",
-	"bfmxEDY5iP2wds7Da9vLj2vqaG9Gd4d7N2INN71nVQO3UDt5BiV547zZIU7rqXALO3N8pGLcvHqvBQwp",
-	"gJ/5Crbr81t0z+AG2XaCEkdWOxcQRr9xgz967fGebpI3NMqNt3wGSYZoaK3jSqkCuHQjnJACOrA7p1Xa",
-	"/owD+3ah8Z4N78RWjfYjN+ITYfJGwDK5AW08hLv03l/90O2oWpu3D3PPueVB3vOi8K6p7SZJoyTcxZv+",
-	"oaJaSGRn/e4mdJYmWi09j96D7xZqCToh2d07p+SShDXxy4FBVVHsHkVqwZZ37ZjhbgPH7+J+Rcqx/TNG",
-	"+GItxUbJonEt08+oHLkhJiFVaIxbhzrEYTcPf/Xycc/dCQ99jCpR60Oi3/O5xXmnYQoaZAZ5ghb7VAxp",
-	"47v3I2hqbc02ZgG4jr47Wgo7Z224j+JUBqXYzXEDGQZUOHuFqhm7KtTVKeuDN05lF+Ux68Wmj/HdJjOV",
-	"+NVoMHbs9O0WFbRGJGJRKk1sEBXAaCbsvLoaZ2pxzEuezeFYkL6bzNRxRm7FY40OhruYHOsvVQ5Fnws4",
-	"R0wv+C2FXL789tu4CcA8m0z6tnoBxvBZP5dt+b67W/O90hgNdDsHObuqimuGIiWm2NsVz71H+Qt3RnK4",
-	"xTipBm6U7Hghtx2K1zgDxRL63MSWUzx6f5cm/b3hvgzhgtsM8DsMKMYMxrMx+0m9qbI5KhMvwu89LssN",
-	"hxVh1Y+LaXP6GH03uLGxqRAiKTsDJEQV64DQ870vvgFpX8gbKFQfUn6W3mc+Zi9ueWaLFcYD1ZSVfFUo",
-	"nuOO+s/vr7iBr56NN6ywlg/5/TWFpRf89keQM0f8T778Kt5hptTE/OTk2dfPvnn61bOvWzTdS9Eepj5L",
-	"mV7iDF1jlYbcmcnCGvbL2++Tbxie6TPG5YopOwfN/tebn38iMzgMxG8s3Npx601+9R3e6ubqc2xbsQBj",
-	"+aJ8v+g5V7gnzI1xkgVKlc3ZQhSFMJApmZsz1slTwIHoMKEQ6L7RjU1auC01mKDkrGPN640M6lEOusYs",
-	"R6S4954yqytgSrMpLww4VKaS3sI+pPhaZ/WnEZd5Gv1XGimdRjFLowKmlj5pMZvbNLpzk3QekcqNSGUa",
-	"ZXNR5Gl0d8aQC5UacgxvNePdRBb0gj7hBqYR+6+W6+GOLefKQCrdA44ePG0Lkzh9JGZSWf/JfcWl/8Z9",
-	"KKz7l8AfMZvZOJUz+uz+uTHuf2O5tiZxMom+7Hwh/Gzuf4cJibAwBzH6YILygZkP63iwmkvjkO2X2frT",
-	"IYeWfTdmv5L3hmug/ZHV4gq0if0ZMGyErtcYicjELIdMLHhhUunO9S+/XDw36EQKoR2lWVlwIZH64+B9",
-	"4YbN4RaTMDyVmHEqz51MtqBxNSF1gL0U/4jZyWQSTyYTJlXuoJM5JqD4TIgcoNwUqa/50q3A0en3YLP5",
-	"q4JLKeSs8Qzvp2O9ybh8y8216dGwnBJXmbZbx03gJHjumDeXGRTFUOpNx91AE73bS70puPzCoALpzgqr",
-	"X4nUWAhjjWPBekVZGNyRBiYdWG6uxzU+6nUN2liYeOAe2u0WbYb2yQynzoTX9UQ52/retp2ojRuM5Lsl",
-	"42NJrYv1sMYLp0WgO9IqnwpUP2hqv6Q7MZQJ1hfr3Kq2GpFXvEiIcndK3IZhboQdayxsYHBAVexg9YDK",
-	"4vdFZeZb4yebaH4j/oSAzVfk2fTe+Drevqcffo8gxCGCDK14P7BslRXQQMpGwVyrtMYUIQlnbEIi04YI",
-	"BZtzw6SS8NAIQxwtueO/XPekSf4gZnMwlhl3SGXmkSwMcsLgZMeZPyZHoT+a4WMSIfoQfJgNlH1n/J9g",
-	"/52dfz8AL+z8Tc3P12ykOWTX+InnOSqZvHjVjQcP2BDNGxpZ8ZGiII5+FKZBstkDy/tHpjv4Xudya/l0",
-	"+IqqKIieKclr+5paAA2tC02lLWtqQtj7L6onmH3wpbXh6l2b4nlIiRhIwQrJP/v7Iw+bRLGmYFBa5BS1",
-	"ZHQJ54x8wvvYr1uSKxwmyKf76RHh3vupk0lecsd2pVMCh5YMt6Wb/n3gvwOCT+lyzuX7+7ji/CNbpOma",
-	"iHzsEPnmUteAXFtmH0Z/akuP7enRMVOVE1fOhmgSevf2+GAMhhfbUid5lkHpFP2BrApycg39akJeXw3T",
-	"mlIcsi/7AzG1f2djJeg2GyCj+/iBG3HVRfSTyRNntj2bTHarFwRLvE2k7UiBNT4Tr0Z2C7N903VjZ5u8",
-	"rSkJafIXMMNBSGdJIZtLSL3TZBaN2YU1zKhKZ8AunjtDVwOlMLg/axMCGQ1D1ok+ZWFjbzyTvwj1SSym",
-	"SCVWU7DRm5Lr62BhM84kLOvklxApwCzxydFZS++cgTWpnGowcwcBWb7bLAav7I9/kRgI6eLoow2HOs29",
-	"zl8fNCQzbiAxII2w4gY6tSskYjdKg9CPRjZVzAwUkFm0+ttRE4ZFGm2vh2FAPseWpGofGpkngf0kfYbB",
-	"hcwoyYwXzGRcMpA5GwmZFZURN3B0xiRAbshP055qf9vmnkYiOi0Tp5Annh6h10M5F9KeNgYKcjwy/02l",
-	"oVjVGc3C+MRttTRshJw3lRp4zpZzVUCMxKsq246SmKOYScWmlcZtcdMaKl7SYCstISca3MDAdocrbWtP",
-	"yZEnfYRqNK2KgjY3ZhLXj5nkLFfOVDsas++cbg45+sZwfyBH5aX0/p77Mf6t9PEmGI1qyjjDJOtEyAT9",
-	"qY5eztatxnt7WZFXdmlrDzLFZ9gIbtcJdY3i9wehPmTD20Pex1akE70rIRRqsKRudYYW8joa9t+OyjGO",
-	"sICe0jd0GK/zj38ImXt+4J0+njsHXh22kSgMt89qfgPFEdMcadzOuVzfzD6m0mforfHEw3kbQyFQH+K2",
-	"eSL39T7G9Rv28kM2fkf3WIyBjhbjEbIQDmkOI13F6aNN6NfA80FV+ibkJ+9bGxNHczGbv+84X/Y4Hc5i",
-	"fH8vVeqeerNfSfdN73rR0QQ6N/CBx/e+GiJFWneDGhQ7P74fuJkwFvT2fKp97LAt+TzqBjQGkPuYQs9Z",
-	"7cmt2YRg22q25iQ9aDEPg84N347pHIwVsgbrnm4T0n/v/eA6n6FZ4g4wfQtquGBvgBn5C8nggstTSuVA",
-	"SWjdQ3HL0e+FkZ3DyqkrPlDARphvUAivT2RwFFNgOsRJUHRMwSmY7hj2pQq3Iwl7u6Ra+R09DIlyRzMf",
-	"S9l/1k4ooGfeOjxj7pP4cNe7M40MHrCsvLAdGaurzDIMlaJJRD8kgnIASL84Gu9pvLwJOXAPMVeapMSt",
-	"C1Da+sT1QbPwjFoF1GZhzApxDdQQoGtafmFiyhZaU0bapuJuG45c/N6Ca5bx8WEfkjZ1pfBFp0Jo0508",
-	"yMru680f9Mp7ztjHDrpuzMFEHNqgwDKxlBH3L3wz/pdRVCSyi+hasePNwrpN0jHGIUtJw1RXawxvZiOO",
-	"Y3xyrQMN/6TirqoSeZxK/52GaVtnr8cW3NiEGyNmEnLSzpP2c/6dSX3KBp5skpHbT3vhmfi89/rZ+vt2",
-	"pv7RmJ3LFZtyUQg5C3NgAScXBVkCaE76mBqR+bPJt75hwn4KWt8BeN0tBDsQ8f/SVKitNTYI++crznye",
-	"GpfMp6fgwrhkaUT1gml0xip5LdVSMvqGcimeTSbjh608wHiIRdNcTcOJ+rQPag8aFuqGF+Z+eXN7Vv6t",
-	"Be02cLMF3MEqU2GMA2oruAOBnlZwf6FuyN9y3zXn95SzbZYYZmgA6OOJnYhGb4j7RsCy4UCO7fmkK+SM",
-	"raK9PTnhRm3nPRhhF5bADTGd3XG/ozPGAztBv4kwyC4+9si4iQ/FK7CrReh+Mcgpfu0s0BM+LlTMJHF4",
-	"VpUzzfNQKhTy+B0PznPPtmNmwNbKPv3VULZTJBxFtL+ip9uFAfRUEAftX46GmdPHM2bE9cO5UwfNvzal",
-	"E+teB6Qkv57T8AElVkvw1emSycLEzFSLBder2BkApQaneHFa/ejN//mRlaBZLngBmT2KQ6ugpFZMKNcu",
-	"fO2zZXYrbIiWsI4DoOW3tptiPXAaWjztTh9pkly8NtpRnvZ0EM7FbL7Hu0KvK5+lElp1PU5BboMED18f",
-	"0/xNCzsYjN0RcruXy6eTjHzP9KQHtSo5LHL9msP4TZSiGz+rtLArNNB8khhwTYYEnklEJH1VTzC3tqSe",
-	"PEJOVW9Ks17ZuZMH/6kWV4Kyl1GuYH8ppe1pBytYrOxPZypHTcZJTKRtYk/7JmaLqrDC23O2afZgjjBw",
-	"AHImJJAXIZWIVSaw4Rg7f3VBsQWt8ioDbdjI6TPcCjcV1ZL4djcEtYYCuAGsKnFGL5ZEl0DtTnjB6l4t",
-	"bDTHDKSYvdJqAXYOlXHyRIsM60VSiRgJDYsM45Sf6/XQyw8pxYTT6JR9SEMhgU/2rbObM5VDGt3dXcap",
-	"XM5BA7t0X10yDSVwalTHfnj79hUjlzAa6pfu+cvgUG9Qnsqm8iEruDE+vonF3ExYx2FGiNBbvigLYJd9",
-	"RREOlEtqYfE9FwXkzS+07ibhyTESxzNJatk5CL1PM7RUji7/dvL95dGYvawc55ezYMUbRoFlp8JfrrWc",
-	"uWTUo+40NLBLJW5wnTB6DSvccs/eeH7jeImBnIWWNxiqbQJyTv6Qwsr4jDvTVObMd/ZgUiG145Kd9uZJ",
-	"GbMMOaNEfhR+MbssxA1cxr5TDvdo92FSwwKUqQxzeD63YpdLrmGuKgN/xzlO2eXxzckxZd78z7UffUas",
-	"8U4NDVNxW7/bgU5JxvVLuJ2zKyjU0pEndjzkhVF0cPNUVjIHTe9zcxxfslHzR3NcL2M2Ho+P4hDKRV3V",
-	"xyRxUR4Qoj3igej6KwsuMRzPZTiuIZheON3EUsY0ApXKQhjb7tAolWUrsO0k0FxlBqEbL3JfsmWFdWwz",
-	"osONB+X81UUUR3WtZzQZn4wnKC9KkLwU0Wn0dDwZP8VKcjtH/nhMZx0nd3/PSK7UjOEid+IUx/zohqy1",
-	"SXsymRysSVon77GvRxoioMPoo9Pf38WRV6owI2TiSLEA32RPZWBM4NcOR2hj8JlBiVKa6J2bLeBAA89X",
-	"LSSseXtL6hKKpKYkjJnvG3oNXnkl2q20k5JYa8lZxosCtLfNU0k9AJuj6M0Myul0POWSPl6eUf2OcWPp",
-	"mCNaaOv7Nuc1wv4X7g4CgCG2LydPPx1NsBxKkLnjlCxXxLxCJ9VRwGZT+bq2I7R7Plmh2UgD9mgfQvMp",
-	"Dig2QVNFFilINf9iQdQGlTMA576XquYL06Iyc3YNUJpAFjGDwgD7cvK0n2q9SN5OsAike08fmXoqWwoD",
-	"KCSpR6pkvLJztOYWQjKlWZL4d/kmlqRB0Zx9JPnSQ7aTHC3c2mMsyumSRE93xg1vmHuD36R6WzYVljov",
-	"HW4tg9u6Hje0VOxDLClpxx/w/7tBrugo/kUIkLbbDP++UWyKoejaGLGKUbZK3V+YTYhsVJE76TCHIh9s",
-	"Ulorwg267pXtchf39kwN7YE3YTuZTGLW7p863EC1EAvRBa2ufsQH4x3dVDcjbMUqQEZJHtCqL8TSLHeo",
-	"fVMmYdjo9fffsadPn36LvVQ3qg8HATdCZrC1j+q7R+StrWQCR4DtiW5kPiZTfMy1VsuxsRr4ojt3U7OJ",
-	"NW09udEbB4gIF6v/63IOnYNGhxx55hxmkR2cuxezi1ffMXq51z7Pvb66G1rHIxACHxXvx0aN3mNfMN05",
-	"2g5HgRSMFUWxbsuzUVCcKBqae7rgxFuP2medlLLo3d3Gwe0DrBly3O727EiiVMYOFJfLQKto2414ZZWP",
-	"ueSIW9KN8cegFKfyT6fNjQm8MW3r32nRR7jYK5WvfJcrmh18+XO9bdgygLsprbqqpowKcvFlvkVD8nbl",
-	"xre27Taph3tx1WmqJdn/TepMzTGj1YUKY2+6tmBzRrEjGG5S2TUN6QjXKZOl4zYhu/RqhWbdmEyOJ5Mn",
-	"WOPsYG96rnkDuGbqvvE6tYLhzkZiZHJXsnCKX1NqzHQlvTmSJOgMEoWwq79zN8VRnwxD/wwiL7o3kXQb",
-	"mTu2tuOJ8+w62uR+Nc59gkHYI0JDIzuOBluZt/ZtN3NDM/QfilTgw7Q97hTor7O2huo+gpt1OzvfbTDn",
-	"JwdbRNtR18NIn5NncczOfW/5rmXeah+AVro3ZH1DOjETkheMRDo9Wbv+/u4WNn4w30Tw8Uwi2Zx5CHyu",
-	"iVP7hAnu0V4WuakRHV9VxfX63QqH4p0vGqZpUCNlH9LQxiONTn8PDA/77rWElVtg4IUl6BRT/lCAdUhO",
-	"5m73Y9Zlkv+oimu/zz7T/mfH3FLZhkOrpTkNzq66xyCxNhOvgenbAiqdyp+euyccgTRNRTai0/74hfD0",
-	"BBOCnG2I5mYqt/YjOaPHSqoUQcLBqW94IcJjvlrAx9pqs8RbI8KwJ5Ovg1XkPW6l45v48CCDdIi7N38M",
-	"3K6/qT2uof92iaFsukdiX+3+6pvMiyhpu93yb8nwWpVG/YqjDs3WO6zjLo6eTL4+GBSbZU89wHQoHosy",
-	"1AK6neBDjQ4lxHuvijsJbcAPwGGxlIFUtTPGiwJv9SBHKvPqSBvafVltRj2EH4vbvsZmr2CaC0dQWcDO",
-	"qI7xmQW5SzAJ/esv/8bUNJX4yNhyPQObND0msViOuhvQwxK49l5R8SfEmMyGnnFy49bNdesct9jreui2",
-	"cYiju27mxHtr3oU9smgOTW1/eU5u4AXoWYCa1X1px+w3pa8xYOM2iTRWSsCvHdNjRrGuys6ZwgzyljsE",
-	"/SDk+hglCf5JnhCnOT6bfOuLCiRpxFQO7xRcIS0XkhYSSqbICaWkD4qHW3d8OD0nl3FZWd8UjFq1IQ04",
-	"RXDJDcuFybjOHUn7YED7up4uk/YtqN/WN2w8kgXbbXXdc1J/CzvZWkwu8vEB7EIkR9ahKNz/VgGIVEs2",
-	"4hutmo/2PYVoQT7aGXSmibdSff+H0KTPNhc0eb0RKY2Utjo+cIqhQe3ZD+PZtVTLAvKZO2zYpZnOkFcx",
-	"Qkike9WI13X8OQicy51lB1fcVhbm3NDBm9RqhMd8Gsi6RnEfUWJXj0cnyXbvkB6CfBuabXxhmKpsphYH",
-	"EAUUPOzQYmc3GidbiBVLtdyXCBdNEfejKd9YGd30OzfokfTsfy6MVXo1pvLp8YLfNsmhfAbJwsSpvAYo",
-	"HeGsDxayHmwSqxI3jni2b1jtY5NYBIjuel+l3YKFKurOiHrDY3TAKaLXocSQuURCRKomJapp0uPpl1vU",
-	"CJq1BkdMC+VjKgn3K90pLnysp9c77uXCo5+Azar/bYy5tdbDcGYiJofV1h42O84IoQ2H3vccdKqkej3z",
-	"/wTb5Cg9IoKbl/QhNvxoHo7Kt/NOT6Cmd90RInQuZnM2GshxOmo8vL6++xE8oW6b6uj9tn3x9wvtCJhQ",
-	"aL9OI3DLcd/UAX7MvBvVd+KwS4rEU7LAUbsBIvU+FCG7AqjgQ8yk0pCfrif0tAJ3Q5GCesBfFi3o3tQ0",
-	"JNo8pkKwj1PXzwcLOD9tuJkoZs0mBF2gSSTqv9ipTX6eYOic35wcd9sF9RJRt/PQvZ0PzX19e/hl63sG",
-	"e52zTs+pAY73yf8ZvspPk6P5r6GogWZOPaTVLnlr9urhdPVjyIFpJmW50IBpNyTcOSMssZFVJSG7Xczd",
-	"0eXbTZ7uGmVnzTbqXhPwYDf/I3mhBq5j2MspNHk8KIZp5G17G9Fi9WGvA7AfnIjxZn4qfvOUsaiMZXAr",
-	"jB0khg0+c/yh/nzXlFJuUstzrcoD00pnq54N3B/aQWSuVVkeApFuNRhExOtGm5eMam+GqPN5yQXevqTW",
-	"bDts/Uxb8fynzmWvj0Snvb3/dhHpw/F5zjpJ+kSUdUr3FmzNgfo8d9FVL+GFI+aeRJqd1IKn4ACM+cnk",
-	"WZPotD59zJ6Fn6Wy2xjwvQ5L9/rhWrnsP7PHa40pHvSmIVExWPb1uQqNnWV1n1h87K6bGzJNl3ijVk5p",
-	"E42TNGe+ru4QHkQ3KYUPoKXRtQ5wuEuaW7UQGTMWyo+TMMfad294PFrtdLv4XOmztyXHJ6bJ9XaYA1Ii",
-	"7BjkoTDpYFoMuXexrxo2p/ch306hZDDnO4ZpIDySzXsTHVbgPT7l/UqXb3/WhNfunvIX0F2r+ehussP6",
-	"vcNRHTpPNohus0SXCWlEDqjL4K/Bo9qmQPfDbgL0dLrNpKemu5/KnH9sa3qthfAOS5r4QKt97wEN6qC+",
-	"T9tWUy8PiR+JLbQus/u8bex/A2FU9+U8tBRqUlLbV+9R4cRVJQoyaer2JfeXQZtJ9dss7cNQy1COUaVn",
-	"YZ+xSPe+qUb7mGJ0ph/BaKeZQ8pXZym+713hb00JedBWqYED31s3QtLHVwdmXGtBca0Xb/nsDCsQfaoa",
-	"ZvNeTJOflITkJXZARZdBKoWlIqenaB6Geqz2XQXWVxv2ppbVh2GTAnrTXDswbPWibrhxeVHUmbR4CYyG",
-	"qWEjpPsmaoVpRVeay2zuxlg+Y97Fze1wTUGrvXQDUeiJyIsCzfpp31W9jyuf9mM1dRU+YRvBcCSwo1Ln",
-	"Lo6e9p2JX6TfcIa1FkgQbjq8iKm9fweQfXi3V9O/eK0D0sBZ6PfE+Arhe3lhiM4fxQPTnnrY+3Iokb5b",
-	"o0L07OU8+bzlP8ZW/0r534Fgu9vSJwXVVREUGD5Y8opu9apBp0joIGNVOFQPFv/t2sXPgEJfQ6m0bVct",
-	"fhyJ9beT7XR0qrtV7EFdPezl3EexD+Cx9tVbvmT/C0Ol60qzOiHRIeXMJ5sVajaji5MetvFlweVftutr",
-	"EVys0u9rns1Gna53a1cwhd+wb0UdfmRU8yVaDbGVBDbaaKLN6t7YcSrXumKzusH76XoPa15inXPOrsAu",
-	"gcTB4micypchzZVya1pPaGClrnwwuqnnuvH36sncF1+lsmmdfUaZwI0TIFMLaBo5rLcy5VT/t0qlVY5S",
-	"RqHAtrnkNl6/wNYc1SGScGdZKqkffd1yoilL4MWSrww2DPE9ntPodL2zvO+m7YgrldTtmTrKtzqY1vkJ",
-	"nWvX7BxWTUIY5iZjdYVvwooNXkIjVmrJ4tDT7j8fN+1ZHZZSOe1caTdm574JtfGlHnVeMhrlV6qyqUwS",
-	"7IuKt/8QYKMn8WQyOWpt6Ji99Wt0c1270yskW8BC6RVTMpXtdIsplm3jpHULkNHJhC2ErCy4LUD54Tah",
-	"4MayygBVq1TSioLV9wWe1X0F13qSxGgJlMBt++q6VDbWAbqQbA1ru/IJS6MccLjhX06e+tuPX4PVq+Tc",
-	"gXbUKD1+SbzABg0+LMn97QGFuIFUYscNrF1dVNmckBQwo+uxoQ9/q+eKYcKmkheFWpoz9mzyFb1Wtb0z",
-	"c88VlqoqcurUvlC6dQgkJaN7OKn7h8MLtvelDbN1Gzpkt73J2p1u7Z+rqtR7zcYnVpb62toPKEtIZA8W",
-	"lu6FjHsJOW1n87cptC0dA6l9jHw8/uCb36+5SdYuP6Aj6siZN+eVSJ96+mBR17Ng/q855fCBcBHpp8tn",
-	"COyrBvgQOWluKt+B2+eDNL2znRRseoJg7HCFx3dgtwacIufExAL4HXGEkmLHZadnjKey2SXfWDJtLmZN",
-	"ozHac9SYym3MRdN/quaFxOmYIBcKgjTyidIxW/DcSbC6EIWoEvUXLBDoZTp9F9I+ZlZ+z+u2HN1wuexh",
-	"Umip61LdrX2QAj6dcrpHzMJRwvOdWRBrbKRusP4Z6NnnLcHvToYvLmt1yV9Tzfob5Y8Z0g7xu0YnC+3L",
-	"1pULPgMszmqfKKeQrZ2pmlu0j5TSbMlN67wOHpzmdoDPVFz336/8ieV16yaZgaPuduswUlptXMoQY9wL",
-	"jaCObPgocU3xzm2BzF9xxH/LOCZGiR8njIl43xLFDHHoxw1ifs6ZDQ2En3Veg4TlYyQ0ONst1OE2lbZI",
-	"kHN/5SG2l7l36gKOOv7g/tsZtTwceeyjSuPiHiPASNU17XgvCWyrVBxq2WfZGKRDMzYBwGjpUf95HMwH",
-	"9tj6i+nxMLToQ05ush0RpwYx/QEnB/E94024X48SbmrNPBxtOhDr3S32HGp2e/ILnn3efBrd6589n8at",
-	"/zRBps07GDbjTnRMB5m34pWdH1OTSzR7eqnjn2BJx1rD7oNW9JOyzFRlic0tzprumr6Pjsg67TKZkMYC",
-	"z7cVwXlbTkO47WiI1uur1j7fbMuN2+A+NvLVzakh3BykfYSbqMmCKpUx4qpYUR+TuqXH1sS5sG2t9u3H",
-	"dF6GN8/He5tHPvPQeAPoQzeSGgj5C7LUzUE8gMRUQv9yq5iBG9C8CNmPlLfPC38d88AGkqq337H7vHOc",
-	"D3rqaj3z8IeOmsjf48zVbL/bm7m55+H3d3fxB4dYcn7StlS68Pc8nB4fnzz5ejwZT8Ynp9+cfHOCm+Bn",
-	"D9fLhaJ4p5L4bzyLbn3TqvlofetJqvVN7VlofadKE929u/v/AQAA//8=",
+	"5H39k9s2suC/gtK9LWuqSI38ka+Z2rpy4mR37jaJz3ayVy/0eTBkS8IOBTAAOBrFb/73K3QDICmRksbW",
+	"ON56PyTWSCDYaDT6uxvvR7laVkqCtGZ09n5Ucc2XYEHjX8/za/dPASbXorJCydHZ6J8LkMwqxqVZgT5j",
+	"l0Wt+VUJl2xcwIzXpT1hSubA7AIY3LiZGdfAhHTfZNKsZQ4FWyjLrAB9zi5ztVwKa6G4pAe5ZBc5XIGe",
+	"MyN5ZdzQhSoL4yZYZnLsZqbXs5xrLcAwYU0c/E4U5+yL6TMmZswuuGWWX4NhpZJz0O4bmUk3hQF9A/qR",
+	"YWlKIKQrLmzSBty6xRrL18yvknFZuOVkMkLNSm5Bn0wyOUpGwqHo9xr0epSMJF/C6GzE8+tRMjL5Apac",
+	"8IloGp2N/KSjZASyXo7Ofmt9E+cfvU1Gdl25mYzVQs5Hd3fJ6KKAZaUsyHz9v2G9vU3flQKkTfOFMiDZ",
+	"NazZ+LHbtsdPvmaVFtLiap6//u7iguULrnnudv2EELZEhHGmweo1M3wGk7C2BfACdLO4FhypA6S90B6o",
+	"5RyMfYNL3AIZv2ZuXjYmamEeVfilqXgOJ0zp5q+J+3TOgOcLVnFtM7nkNl+AYf/vN57+8Tz9z7f+32n6",
+	"zbv07ftp8vjJV3f/0dqrittFsxrrka/h91poKEZnVtewe00/BWheuqm2VhV/ZiXcQGnYv5SQULCrNa6w",
+	"lsIyA+7gWaXZ+C+PfziZ9AMXl31PAF/yObwWf/Rg/EdlLBMWlsYdTyWBVXwObOxIwP30eDqdNtBskHUV",
+	"pm2/fSmkWDpSfhyJVkgLc9ARlDfqGmTP7i+ASbi1qZs3tW4QUzPEUaXhRqjaIHTnjF8ZkNYRAiwru2Yz",
+	"pXHYTGhjd0FLb96DrJLLixfb4D1nVekY0ws202qJfyC9vs65HNgvNyYVxT13C2cNpHQkEv1VwGrHlDcC",
+	"Vvea8c4NNpWSBlBQfK+10u5DrqQFad1HXlWlyLlD3+m/jMIdb2b8Dw2z0dnof5w28ueUfjWnONsrPz+9",
+	"bWMvJAM3xsuUKC3oy5nSS24nuHA/pXvjt3V5/Qp+r8EgeErCz7PR2W/vR5VWFWgraCkacqUL/IgHo7V8",
+	"dfUvyO3oLlI215qvR4SNgLrf4gwN244PHj7n27vEQ2xQVGyCmaua0Lx5yJJRURPiaWAXc39XK7bkcs08",
+	"kGwFTjQHHm6R4zt5qmYMuC4FaMcWjKPw7Tep2cyA7eKKsE/jvnzW+1h3pcmoJbd71A1hF4zn13+N8jDp",
+	"7HnUEFBwRTXBC3AH916INvYvrCrxSO7Zx9F33PJSzb9Tcibm27vjxZbZR+kvm6funA5QVEp4TWybOWpV",
+	"W3CLE8arLkwsqxKWbsqEccOy0Y/fv/n7zy/YqTvf2Qj50gbBhTO8vQ2iJcmvYZ2WYgZWLHvExsXrn9Ov",
+	"v5w+RqXIfYcseLUQ+YJt6AOO0EBUXge8hsq2SKmBRd2A1qKAe2FsY98i0tvT9W4eUhLy2RZD6O6gKEBa",
+	"MROg90GE81w0wxuolkGr3vv4q/YDd8moropwfvc++4sfu82GWnM2U+5FiGe7WxhZguUFt/wgoH4Mg++S",
+	"+GBaKhIH/TKqDfv2I800u1aguTQ8dw8MbiyKzzRfcKeJdjjXrkX1kMw+MdB90TDQTjb/+WQYoPgAKnSP",
+	"HocIK57bIYF3tbZg3vGZJVQcIGboiSuYKQ0HPjITZfslQwOaObdHLLkUMzB25zTNoF1TSVi9wxf2/6xh",
+	"pZ1AlDsHqVWPOHmlVobF5w8SknvEtBNQSPGPGjucIQZQGutaMjTbNVSls4XimJWzsHEBpItEqE4OBMsG",
+	"Y3I3Swlqc3sVG/vZ3f8NAko6FOgRu70J7V3r2edt+ug/CqhF/yD6rOTnzHFBZ/0UUIIFRJ6T/l4jemTY",
+	"q+9fv2GmgpzRo1foIJmwNwvIpLOTBQptYRiXDLmX0/dueFmDCTq10oXT/cgAc3M9MmwmoCzMeSaN5VYY",
+	"K3LDlrwi2f4+G13D2mSjM/YbDmSiMG8Tlo1oYvxhMpm8vUvYlaplYTLJDaurCnSacwNsAbfuhc06jJDz",
+	"ElJ8nl0JyTUae0sy3zcV4mh5RF+KkxbJqFIG15sSvty+wO81L4Vdx6/e9ugkDq9pIMBm1orr32uwo2TE",
+	"b7RyyobO3Vvq2UzI4Ykqb371/2rEH5AKmSKNHcisnI7WFspbM8edbou5HsWPbIE0mhSH8AKlbYokkhI3",
+	"6BlSQb7jx1LY9Cj2w8Y5D69tLz+J1NHejO4O927EBm56z6oGbiE6eQYleeO82SNO41S4hZ05PlAxbl59",
+	"0AKGFMDPfAW79fkdumdwg+w6Qakjq70LCKNfu8EfvPbkQDfJaxrlxls+hzRHNLTWcaVUCVy6EU5IAR3Y",
+	"vdMqbX/GgX270HjPhndip0b7gRvxiTB5I2CV3oA2HsJ9eu+vfuhuVG3M24e5F9zyIO95WXrX1G6TpFES",
+	"7pJt/1BZLyWys353EzpLU61WnkcfwHdLtQKdkuzunVNyScKa+OXAoLos948itWDHu/bMcLeF47dJvyLl",
+	"2P45I3yxlmKjZNm4lulnVI7cEJOSKjTBrUMd4ribh796+Xjg7oSHPkSViPqQ6Pd87nDeaZiBBplDkaLF",
+	"PhND2vj+/QiaWluzTVgArqPvjlfCLlgb7pMkk0EpdnPcQI4BFc5eomrGrkp1dcb64E0y2UV5wnqx6WN8",
+	"t+lcpX41GoydOH27RQWtEalYVkoTG0QFcDQXdlFfTXK1POUVzxdwKkjfTefqNCe34qlGB8NdQo71H1UB",
+	"ZZ8LuEBML/kthVy++OabpAnAPJtO+7Z6CcbweT+Xbfm+u1vzg9IYDXQ7BwW7qstrhiIlodjbFS+8R/mR",
+	"OyMF3GKcVAM3Sna8kLsOxSucgWIJfW5iyykefbhLk/7ecl+GcMFtDvgdBhQTBpP5hP2kXtf5ApWJ78Pv",
+	"PS7LLYcVYdWPS2hz+hh9N7ixtakQIil7AyREFZuA0PO9L74Bab+XN1CqPqT8LL3PfMK+v+W5LdcYD1Qz",
+	"VvF1qXiBO+o/v7viBr58Ntmywlo+5HfXFJZe8tt/gJw74n/yxZfJHjMlEvOTx8++evb10y+ffdWi6V6K",
+	"9jD1Wcr0EmfoGqs0FM5MFtawX978kH7N8EyfMy7XTNkFaPa/Xv/8E5nBYSB+Y+HWTlpv8qvv8FY3V59j",
+	"24olGMuX1btlz7nCPWFujJMsUKl8wZaiLIWBXMnCnLNOngIORIcJhUAPjW5s08JtpcEEJWcTa15vZBBH",
+	"OegasxyR4t57xqyugSnNZrw04FCZSXoLe5/ha53Vn424LLLRf2UjpbNRwrJRCTNLn7SYL2w2unOTdB6R",
+	"yo3IZDbKF6IsstHdOUMuVGkoMLzVjHcTWdBL+oQbmI3Yf7VcD3dstVAGMukecPTgaVuY1OkjCZPK+k/u",
+	"Ky79N+5Dad1/KfyesLlNMjmnz+4/N8b9ayzX1qROJtGXnS+En8396zAhERbmIEYfTFA+MPNhEw9Wc2kc",
+	"sv0yW3865NCy7ybsV/LecA20P7JeXoE2iT8Dho3R9ZogEZmEFZCLJS9NJt25/uWXixcGnUghtKM0q0ou",
+	"JFJ/Erwv3LAF3GIShqcSM8nkcyeTLWhcTUgdYD+KbxP2eDpNptMpk6pw0MkCE1B8JkQBUG2L1Fd85Vbg",
+	"6PQHsPniZcmlFHLeeIYP07Fe51y+4eba9GhYTomrTdut4yZwErxwzJvLHMpyKPWm426gid4epN6UXD4y",
+	"qEC6s8LiK5EaS2GscSxYrykLgzvSwKQDy831JOIjrmvQxsLEA/fQfrdoM7RPZjh1JryuJ8rZ1vd27UQ0",
+	"bjCS75aMj6VRF+thjRdOi0B3pFU+FSg+aKJf0p0YygTri3XuVFuNKGpepkS5eyVuwzC3wo4RC1sYHFAV",
+	"O1g9orL4Q1mbxc74yTaaX4s/IGDzJXk2vTc+xtsP9MMfEIQ4RpChFe8Hlq/zEhpI2TiYa7XWmCIk4ZxN",
+	"SWTaEKFgC26YVBI+NsKQjFbc8V+ue9Ik/y7mCzCWGXdIZe6RLAxywuBkx5k/JEehP5rhYxIh+hB8mA2U",
+	"fWf8b2D/nZ1/fwde2sXryM83bKQF5Nf4iRcFKpm8fNmNBw/YEM0bGlnxgaIgGf1DmAbJ5gAsHx6Z7uB7",
+	"k8tt5NPhK+qyJHqmJK/da2oBNLQuNJV2rKkJYR++qJ5g9tGX1oard22KFyElYiAFKyT/HO6PPG4SxYaC",
+	"QWmRM9SS0SVcMPIJH2K/7kiucJggn+6nR4R776dOJvmRO7YrnRI4tGS4rdz07wL/HRB8SlcLLt/dxxXn",
+	"H9khTTdE5EOHyLeXugHkxjL7MPpTW3rsTo9OmKqduHI2RJPQe7DH5yfvFNtQfnh+Xar5uwEl6Fv3dZDJ",
+	"Tj4/MrE+wVlubA3W65+FT2rgbOa0rQM1iLysjdcyt4op0PMQXsx0LQ1D32aa+qdap7cV0VkA1/YKuH3H",
+	"5/DO+wt6VCaxBGZEqMfwiyu5sSzOkIRcdHcirrhxI/JS5ded1RWqJvLwsJCBiXEBbuw7UsKGykWaVyPa",
+	"QBMIUXOLSd1ixoT1Gpr1gAtLBvaGKurs2RQTFHv8Lu5t7zrR51ayYVmAse9qSbAUe4BmPL+WalVC4Tiq",
+	"sIbRBOQui/TRuxanZh4OtF/lO971+e97hoJ+wZDlpbhxI0uYOQvEWN4xTdpPauDLgUR82iwaQl4oH6yn",
+	"7ZGFcecU3Q38St2AH8qyejp9mtP/2bNn/XnDtS53vjZNeXHjTq+BtNZl0qIKj889Wovf/LjG5gQGhHWQ",
+	"PXSakg3G0cvaVAFODepR5lRxHz3OMa59yQ00ZR8YGHvm5a6UcZ7nUFkohrLJyLk/9KsJ+cxxNRvOgJB1",
+	"3h+Ajn7tLTLEcMGA+LxP/KtR07t09WT6hCnNnk2n+80qgiXZpcrvSf03PgM5IruF2cF9izkD2zpdUwrX",
+	"5G1hZpeQjHv1LiWzVpM7aMIurGFG1ToHdvHCZNIdUsrIunjRuE6Q7hgyKpQ3wibeaUh+crSjsYgsk1hF",
+	"xsavK66vg2eRcSZhFZP+QoQUq2OmJ+cte3sO1mRypsEsHATk8dvlKfFOjskvEgPAXRx9sMMklvfEup1B",
+	"B1rODaQGpBHWMdN2zR6ZFv1SnHxJCTNQQm7R29mOFjMsTmt7ew0DirX0y3iQRRrUrrTPIXIhc0qu5SUz",
+	"OZcMZMHGQjpuJ27g5JxJgMKQ+GxPdbhP557OMQzWpFqtTOrpEXojMwsh7VnjmEFNj9yeptZQrmMlhzC+",
+	"YEWtDBujxplJDbxgq4UqIUHidaKoFR02JwmTis1qjdvipjVUtKnB1lpCQTS4hYHdgSba1p5SS0/6CNV4",
+	"VpclbW7CJK4fK2hYoZxycDJh3y0gv4YCYwK4P1Cg0VZ5P/f9FN6d9PE6OMvUjHGGxSWpkKhLIL2cb3rL",
+	"7h1d8nL0nmSKz7Ax3G4S6gbFHw5CPGTD20NRl1aGR1B5g8OTa70+R5VtEw2Hb0ftGEdYQE/JLwbKNvnH",
+	"t0IWnh94Z7fnzoFXh20kCsPts5rfQHnCNPcGBJebm9nHVPocXBs88XhRllAA2Ye4XRGYQ6MuSXzDQfGX",
+	"Jt7iHktQlW8xHiFL4ZDmMNJVnD7YdfgKeDHoQrgJdRmH1gQmo4WYL951nM4HnA4Jt/bdvVSpe/oL/Eq6",
+	"b3rbi44mwWMLH3h876shUobJflCDYufH9wM3F85E2J1Heoj/aUceo7oBjYkzfUyh56z25BRuQ7BrNTtz",
+	"MT9qMR8HnRu+G9POxBYygnVPdzHpv/d+cJPP0CxJB5i+BTVcsDexBvkLyeCSyzNKYUNJaN1DSSvA6YWR",
+	"XcDaqSs+QMrGmGdVCq9P5HCSUEJOiA+j6JiBUzDdMewrkWhHUA+2S1t5bT0MiXLmcx9DPnzWTgi0Z94Y",
+	"ljb3Sfi6692ZRgYPWFZe2I6N1XVuGaaIoElEP6SCcp9IvziZHGi8vA65vx9jrjTJ2DsXoLT1BTuDZuE5",
+	"tUiJZmHCSnEN1Aila1o+MgllSW4oI21Tcb8NR6FNb8E1y/jwcDdJm9gh4aJTGbkdRhtkZfeNYg5GIz1n",
+	"7GMH3fDNYAIibVBgmVjCjfsXvpn8yygqjttHdK2cme2C4m3SMcYhS0nDVFdrDG9mY45jfFGBAw3/pKLW",
+	"uhZFkkn/nYZZW2ePY0tubMqNEXMJBWnnafs5/840nrKBJ5sijPbTXnimvt4nPhu/b1conUzYc7lmMy5K",
+	"IedhDixc56IkSwDNSe/FJTJ/Nv3GN4o5TEHrOwCvugWwRyL+X5rK3I2GLmH/fKWtz8/lkvm0PFwYlywb",
+	"UZ10NjpntbyWaiUZfUM5ZM+m08nHrTzAeIxF01xNo5142ge1Bw1LdcNLc7984QMrnjeSFbZwswPcwep6",
+	"YYwDaie4AwHuVlLTUt2Qv+W+ay7uKWfbLDHM0ADQxxM7kdxe7/+NgFXDgRzb88mmyBlbxcoHcsKtmvZ7",
+	"MMIuLIEbYhmP434n54wHdoJ+E2GQXXzokXETH4tXYDef0PVnkFP82lmgJ3xcqJhL4vCsruaaF6FEMtQv",
+	"OR5cFJ5tJ8yAjco+/dVQtlMkHEW0v6Kn2wVR9FQQB+1fToaZ04czZsT1x3OnDpp/bUrGNr0OSEl+PWfh",
+	"A0qsluCLaeLp0iTM1Msl1+vEGQCVBqd4cVr9+PX/+QerQLNC8BJye5KEFmlpVEwoxzh87bME9ytsiJaw",
+	"jiOg5Z9tN8Vmwkhobbc/ba5J7vPaaEd5OtBBuBDzxQHvCj3+fCZASAF4mEYEDRI8fH1M859a2MEklD0h",
+	"t8bls81q0WXzyMSlJ6yW4ve6m5jIeK6VMTEQjrEjnkkfSz1Di8KBzq7cpzG9kELAQP9nz56d4JFFO4JC",
+	"xN6p6WZ05ge3oTgjmBUH4LpTMzK8vDgsCRGtSquizkGTNSMsG/v0UOzCh+F8nxh6z9zUj+pTdbCfezhi",
+	"v41c1sZtfNXgNp2zqROC3HddwCkmH0Ponv7C+G3yxpBKXmth12gs+1wd4JqMOuSPSNT0VZxgYW1FfeGE",
+	"nKneshq9tgsnm/9TLa8EVdCgjMceh0rbs87mYMMMzykzOW6yHhM6CSbxfMgkbFmXVnjb2jYNh8wJBnFA",
+	"zoUE8uhkkjAusOkle/7yguI8ngQNGzvdklvhpqJ6Rt9yjaDWUAI3gJWNXNIeuvPPyRnNYr8wNl5gFmzC",
+	"Xmq1BLuA2jjZrkWONYuZRIyEpnmGcaoR8TbB5fuM4vPZ6Iy9z0Ixmy84iRU2uTuwo7u7yySTqwVoYJfu",
+	"q0umoQJOzVLZ39+8ecnIPY9Ok0v3/GUIbjQoz2RTfZeX3Bgfa8aGIu4wWsXGiNBbvqxKYJd9hXkOlEtq",
+	"o/QDFyUUzS+07ibp1nE2J79MYEdCH9KQM5Pjy788/uHyZMJ+rJ0UlvPgUTGMgvzOnLrcaHt2yahP6llo",
+	"oppJ3OBYtHANa9xyz29jvkvBQts1DJs3wVGnC5DxwPicC4nY9d2lmFRI7bhkxww8KWPGDGeUzoKKSMIu",
+	"S3EDl4nv1sY92n3I2qeeIe2GObzMWbPLFdewULWBv+IcZ+zy9ObxKWV//s+NH31VhvEOJg0zcRvf7UCn",
+	"Qpf4Em4X7ApKtXLkiV13eWkUHdwik7UsQNP73Bynl2zc/NEc18uETSaTkySE1dFu8PFhXJQHhGjPM8ic",
+	"S3SjkniT4biGxIbS6YmWqnYQqEyWwth2l+CtFDA2LlRuELrJsvBlw1ZYxzZHdLjxoDx/eTFKRrHfwGg6",
+	"eTyZouyuQPJKjM5GTyfTyVPsZmIXyB9P6azj5O7vOcn4yBguCqfa4Jh/UCZYp1Xnk+n0aI06O7n3fX06",
+	"EQEdRj86++1tMvIKLmbnOPkrSgjSOQdjAr92OEIRxOcGJUplRm/dbAEHGnixbiFhw/NeUadqJDUlYcJ8",
+	"7+pr8IYE0W6tnbDGen/Ocl6WoL2fJJPUh7Y5it7ko7oCx1Mu6ePlOdWQGjfWazsOLbT1fZvzCmH/E3cH",
+	"AcBw5xfTp5+OJlgBFcjCcUpWKGJeoZv3OGCz6b6wsSO0ez5xpNlIA/bkEELz6SYoNp0S6JQj0tMi/2JB",
+	"1MYMYA+c+16qyBcweZRdA1QmkEXCoDTAvpg+7adaL5J3EywC6d7TR6aeylbCYFosNTbnkvHaLtCyXgrJ",
+	"lGZp6t/lGymTBkVz9pHkjx6yveRo4daeYmFolyR6OgRveSbdG/wmxW3ZVliiCQK3lsFt7AkR2vr2IZaU",
+	"tNP3+O/dIFd0FP99CFa3W93/ttXwANMComFoFaPModjjnk2JbHwq8ALKYrBRdlSEG3TdK/PoLunt2x1a",
+	"1G/D9ng6TVi7h/dwE+9SLEUXtFiBjw8mezp6b0c7y3WAjBJuoFXjjuXB7lD7xoDCsPGrH75jT58+/Qb7",
+	"eW9VwA8CjqnhO3t5v31A3tpK7HAE2J7oRhYTcotMuNZqNWmstp79p7rqnozmrQNEhIsdaGJJoS5Ao2lL",
+	"XlKHWWQHz92L2cXL77xZ6LXP515f3Q+t4xEIgc9Q6MdGRO+pb9rROdoOR4EUjBVluelXYeOdtRUn7bNO",
+	"Stno7d3Wwe0DrBly2r5xwJFEpYwdaHAiA62ibTfmtVU+/lUgbkk3xh+DUpzJP5w2NyHwJrStf6VFn+Bi",
+	"r1Sx9p0WaXbwLTjitmHbGu6mtOqqnjFqCoEv822C0jdrN761bbdpHO7FVaexo2T/N41ZsxNGqwtdLrzp",
+	"2oLNGcWOYLjJZNc0pCMc01crx21Cpu/VGs26CZkcT6ZPsM+Gg73p++kN4MjU/eUf1I6MOxuJkcldyxK8",
+	"q8n3tm5XwqBjTpTCrv/K3RQnfTIMfWWIvNG9iaR7mYZja3ueeJ5fj7a5X8S5T/YIe+Q9L1F2nAxep9Ha",
+	"t/3MDc3QbxWpwMdpvd9pErPJ2hqq+wBu1r1d4G6LOT852iLaTtMeRvqCvLwT9tzfb9K1zFstbNBK94as",
+	"b4oq5kLy0hfD0JPRDftXt7DJR/NNBB/PJJLNuYfA5/04tU+Y4KruZZHbGtHpVV1eb97vcyze+X3DNA1q",
+	"pOx9FlpJZaOz3wLDw96vLWHlFhh4YQU6w/RLFGAdkpOF2/2EdZnkt3V57ffZVz387JhbJttwaLUyZ8HZ",
+	"FfvcEmszyQaYvjWt0pn86YV7whFI09hqK1PAH7+QKjDF5CxnG6K5mcmdPbHO6bGKqnaQcHDqG16K8Jiv",
+	"3PBxz2iWeGtEGPZk+lWwirzHrXJ8Ex8eZJAOcffmj4Hb9V+sgmvov+FoKLPxgdhX+46PbeZFlLTbbvm3",
+	"ZHitqq9+xVGHCz86rOMuGT2ZfnU0KLZL0HqA6VA8FsioJXRvIwn1Ur7skLwq7iS0AT8Ch8WyElLVzhkv",
+	"S7xZihypzKsjbWgPZbU59bF/KG77ChuOg2kuvUJlAbtzO8ZnluQuwYKAr774C1OzTOIjE8v1HGza9Dm+",
+	"8nXPVvmHJXDtvaLiD0gwsRA94+TGjQ3eY75h4nU9dNs4xNF9awvivZF3YZ9GmkNT63lekBt4CXoeoGax",
+	"N/qE/VPpawzYuE0ijZVCW9ExPWEUcqvtginM5m+5Q9APQq6PcZrin+QJcZrjs+k3vsBDkkZMLVmcgiuk",
+	"5ULSQkIUlJxQSvoEhXDzm09tKMhlXNXWN6akdqFIA04RXHHDCmFyrgtH0j4Y0L4yrsuk/TUIb+ItTw9k",
+	"wXavW+g5qf8MO9laTCGKyRHsQiRH1qEo3P9WMY5UKzbmW9cFnBx6CtGCfLAz6EwTb6X6HkShUaxtLgn0",
+	"emOILotWS6UzDA1qz366BeZ0UwCdIa9ihJBI97orr+v4cxA4lzvLDq6krSwsuKGDN41qhMd8Fsg6oriP",
+	"KLGz1IOTZLt/VQ9BvgkNnx5h7XmulkcQBRQ87NBiZzcaJ1uIFUu1OpQIl00jkQdTvrE7R3PnBjUn8Ox/",
+	"IYxVej2hFh6TJb9tEnX5HNKlSTJ5DVA5wtkcLGQcbFKrUjeOeLa/NMHHJrEgE931vlNICxaqbjwn6g2P",
+	"0QGniF6HEkMWGQkRqZr0tKZRnKdfTq0HmrUGR0wL5RNqS+JXuldc+FhPr3fcy4UHPwHbnWd2MebWWo/D",
+	"mYmYHFZbe9jsOCOENhz60HPQqVjr9cz/DWyTL/aACG5e0ofY8KP5eFS+WXT60jX9U08QoZg1NR7INztp",
+	"PLy+1v4BPKFum2L0fte++Dvu9gRMKLQf0wjcctw3McCPWZDjeC8bu6RIPCULnLSb8FL/XRGyK4CKb8Rc",
+	"Kg3F2WZCTytwNxQpiAP+tGhB97bAIdHmMRWCfZw6T3+0gPPThtvxEtZsQtAFmkSi/ssF2+TnCYbO+c3j",
+	"027Lul4i6na/u7fzobkz9gC/bLzrttc5iwl+AZLkkPyf4etkNTma/xyKGmgo2ENa7fLDZq8+nq7+EXJg",
+	"mklZITRg2g0Jd84IS2xsVUXIbhfWd3T5dqPBu0bZ2bCNulfVfLSb/4G8UANXAh3kFJo+HBTDNPKmvY1o",
+	"sfqw1xHYD07EeDM/FSJ6yljWxjK4FcYOEsMWnzl9Hz/fNWWt29TyQqvqyLTS2apnAz2sOogstKqqYyDS",
+	"rQaDiHjldfOScfRmiJhWTC7w9kXpZtdh62faihc/dS4cfyA67e0/u49IPx6fz1mnYIKIMqbX78DWAuiu",
+	"gS664hK+d8Tck0izl1rwFByBMT+ZPmsSnTanT9iz8LNUdhcDvtdh6V6BH5XL/jN7utEk5KPeNCQqBkvw",
+	"PlehsbfE8ROLj/01jEOm6QpvdSwobaJxkhbM1zgew4PoJqXwAbQ0utYBdjaVsw64VUuRM2Oh+jAJc6p9",
+	"J42Ho9VO55HPlT5726N8YprcbMk8ICXCjkERisSOpsWQexd73OEFKT7k2ylaDeZ8xzANhEey+WCiw2rI",
+	"h6e8X91bPnPCa3ey+RPortUAez/ZYS3l8agOnSdbRLddLs2ENKIA1GXw1+BRbVOg+2E/AXo63WXSU+P3",
+	"T2XOP7Q1vdHGfo8lTXyg1UL+iAZ1UN9nbaupl4ckD8QWWheqft429r+BMIo9Uo8thZqU1Pb1r1Q4cVWL",
+	"kkya2Erm/jJoO6l+l6V9HGoZyjGq9TzsMxZM3zfV6BBTjM70AxjtNHNI+eosxfcgLP3NXSEP2io1cODn",
+	"QxXdsTow51oLimt9/4bPz7EC0aeqYTbvxSz9SUlIf8RutOgyyKSwVOT0FM3DUI/Vvi/H+mrD3tSyeBi2",
+	"KaA3zbUDw04v6pYbl5dlzKTFi8g0zAwbI903UStMK7rSXOYLN8byOfMubm6HawpaVxw0EDWN1Us062d9",
+	"18U/rHw6jNXEjgiEbQTDkcCeSp27ZPS070z8Iv2Gt+4PcNPhZYDt/TuC7MP7JZte0hvdqAbOQr8nxlcI",
+	"38sLQ3T+IB6Y9tTD3pdjifT9GhWi5yDnyect/zG2+mfK/w4Eu92WPikoVkVQYPhoySu61TcInSKhm49V",
+	"4VB9tPhv1y5+BhT6Ciqlbbtq8cNIrL+1b6e7VuxWcQB19bCX5z6KfQSPta/e8iX7jwyVrivNYkKiQ8q5",
+	"TzYr1XxON6Z83MZXJZd/2q5vRHCxSr+vkTkbdzoQblwDGH7DvhUx/Mio5ku0mpMrCWy81dCcxT7lSSY3",
+	"OpSz2Gz/bLOfOK+wzrlgV2BXQOJgeTLJ5I8hzZVya1pPaGCVrn0wuqnnuvF3u8rCF19lsmljfk6ZwI0T",
+	"IFdLaBo5bLaV5VT/t86kVdj/JhTYNhetJ5uXqJuTGCIJ92Zmku4GiC0nmrIEXq742mDDEN9vOxudbXb5",
+	"931qHHFlkjpvU3f/VjfZmJ/QufrTLmDdJIRhbjJWV/iGuNjgJTTFpZYsDj3tuwCSplWuw1ImZ51rVSfs",
+	"uW8IbnypR8xLRqP8StU2k2mKPWrxBjoCbPwkmU6nJ60NnbA3fo1urmt3eoVkS1gqvWZKZrKdbjHDsm2c",
+	"NLYAGT+esqWQtQW3BSg/3Cbg3Um1AapWqaUVJYt31p7HHo8bPUkStAQq4LZ9fWomG+sAXUg2wtqufMLS",
+	"KAccbvgX06f+Bv5XYPU6fe5AO2mUHr8kXmKDBh+W5P4mh1LcQCax4wbWri7rfEFICpjRcWy4E6HVc8Uw",
+	"YTPJy1KtzDl7Nv2SXqva3pmF5worVZcFdc1fKt06BJKS0T2c1P3D4QVbLdOG2dgSENltb7J2p3P+56oq",
+	"9V558omVpb4rBgaUJSSyjxaW7oWMewk5a2fztym0LR0DqX2IfDx97y8i2HCTbFxEQUfUkTNvziuRPvX0",
+	"waKuZ8H833DK4QPhMuxPl88Q2FcE+Bg5aW4q3w3d54M0fcydFGx6gmDscI3Hd2C3Bpwiz4mJBfA74ggl",
+	"xZ4Lt8+x1V3cJd/kM2suB89GE7TnqDGV25iLpv9U5IXE6ZggFwqCNPaJ0glb8sJJsFiIQlSJ+gsWCPQy",
+	"nb5L0R8yK7/ndTuObrjg/DgptNR1KXbOH6SAT6ecHhCzcJTwYm8WxAYbic3uPwM9+3lL8LuT4YvLWjcW",
+	"bKhm/ZcWTBjSDvG7RicL7cs2lQs+ByzOap8op5BtnKnILdpHSmm24qZ1XgcPTnNTw2cqrvvv+P/E8rp1",
+	"q8/AUXe7dRwprbYuyEgw7oVGUEc2fJC4pnjnrkDmrzjiv2UcE6PEDxPGRLzviGKGOPTDBjE/58yGBsLP",
+	"Oq9BwuohEhqc7RbqcJtKWyTIhW/Wi+1l7p26gKNO37t/9kYtj0ceh6jSuLiHCDBSdU073ksC2yqVhFr2",
+	"eT4B6dCMTQAwWnrSfx4H84E9tv5kejwOLfqQk5tsT8SpQUx/wMlBfM94E+7Xg4SbWjMPR5uOxHr3iz2H",
+	"mv2e/JLnnzefRvf6Z8+nces/TZBp+z6M7bgTHdNB5q14bRen1OQSzZ5e6vgbWNKxNrD7USv6SVlm6qrC",
+	"5hbnTXdN30dH5J12mUxIY4EXu4rgvC2nIdw8NUTr8dq7zzfbcutmvg+NfHVzagg3R2kf4SZqsqAqZYy4",
+	"KtfUxyS29NiZOBe2rdW+/ZTOy/Dm+Xhv88hnHhpvAP3YjaQGQv6yMnVzFA8gMZXQv9wqZuAGNC9D9iPl",
+	"7fPSX409sIGk6h127D7vHOejnrqoZx7/0FET+XucuQ22j10aTvE2kcE2yERv2JRHSfZSGTvXYGJ+tQlN",
+	"zxbAtb0CbhO3UFhBEXqvzWDlu96bxHddc9ze0I0lyqbYfvSK59elmtNFwL6RLzVkkcpmstvRPQRAMfbW",
+	"viVO2Al7HlsIXXIqhMdgWibxfQFM1Ls1mEXCLkuY2cvY73SueQ6zumRmUdtCrSQp81qt6OYHf7mHsXxN",
+	"kvbSWF7ia7xHrHmJsWhbxL73PJNh1gNbJpFbW3n3NSyvoCigCM2y6eIAZ6Ip6S8a8Z2xaYP0ujdBUBj7",
+	"E+76A+pJ7gXuRYOWrAMgwcalDuyLF8dxUtPdOK30f0QduicLeGQaCnaWxRU3QDS5WnBLwWmkKSLRbsaG",
+	"73DdbWveXJHy29u75L3jSRQ3II5W69JfkXJ2evr4yVeT6WQ6eXz29eOvHyP/8nOHWzJDPwmnzftvvHbT",
+	"+qZVLtX61nPj1jfRKdf6zq3h7u3d/w8AAP//",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -41,6 +41,7 @@ type testOptions struct {
 	maxBody     int64
 	bodyTimeout time.Duration
 	minBodyRate int64
+	nodes       Nodes
 }
 
 func newTestServer(tb testing.TB, o testOptions) *testServer {
@@ -88,6 +89,7 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		MinBodyRate:   o.minBodyRate,
 		AuthTokens:    o.tokens,
 		Registry:      reg,
+		Nodes:         o.nodes,
 	})
 	return &testServer{Server: srv, hot: hdb, wh: wh, reg: reg}
 }

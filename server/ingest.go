@@ -159,6 +159,8 @@ func appendWriteResult(b []byte, res ingest.WriteResult) []byte {
 	b = strconv.AppendUint(b, res.Offset, 10)
 	b = append(b, `,"partition":`...)
 	b = strconv.AppendInt(b, int64(res.Partition), 10)
+	b = append(b, `,"stream":`...)
+	b = strconv.AppendUint(b, uint64(res.Stream), 10)
 	b = append(b, `,"table":"`...)
 	b = append(b, res.Table...)
 	b = append(b, '"')

@@ -39,6 +39,9 @@ type Options struct {
 	// Compactor serves POST /tables/{table}/compact and /maintenance;
 	// nil answers 503.
 	Compactor Compactor
+	// Nodes serves GET /v1/zombi/nodes; nil (the embedded store) answers
+	// 404.
+	Nodes Nodes
 	// MaxEventBytes and MaxBulkBytes bound single and bulk ingest bodies;
 	// defaults 1 MiB and 32 MiB.
 	MaxEventBytes int64
@@ -98,6 +101,7 @@ type Server struct {
 	ingest *ingest.Service
 	flush  Flusher
 	comp   Compactor
+	nodes  Nodes
 
 	inflight                    *ingest.InFlight
 	ingestMetrics               *ingest.Metrics
@@ -160,6 +164,7 @@ func New(opts Options) *Server {
 		ingest:        opts.Ingest,
 		flush:         opts.Flusher,
 		comp:          opts.Compactor,
+		nodes:         opts.Nodes,
 		inflight:      opts.InFlight,
 		ingestMetrics: opts.IngestMetrics,
 		maxEventBytes: opts.MaxEventBytes,
@@ -251,7 +256,7 @@ const authChallenge = `Bearer realm="zombi"`
 var (
 	errUnauthorized = &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
 	errAdminOnly    = &apiError{status: http.StatusForbidden, typ: "ForbiddenException",
-		msg: "compaction and maintenance take an admin token (--admin-token)"}
+		msg: "compaction, maintenance and the node list take an admin token (--admin-token)"}
 )
 
 // authorize returns nil if r may be served: auth is off, the path is
@@ -311,6 +316,9 @@ func matches(got string, tokens [][]byte) bool {
 // adminOnly reports whether path is an operation that takes an admin
 // token when auth is on.
 func adminOnly(path string) bool {
+	if strings.HasPrefix(path, "/v1/zombi/") {
+		return true
+	}
 	return strings.HasPrefix(path, "/tables/") &&
 		(strings.HasSuffix(path, "/compact") || strings.HasSuffix(path, "/maintenance"))
 }
