@@ -60,8 +60,9 @@ type config struct {
 	MinBodyRate    byteSize
 	MaxConnections int
 
-	// Flusher.
+	// Flusher, and the node's part in a cluster.
 	Cluster       bool
+	AdvertiseURL  string
 	NodeID        string
 	FlushInterval time.Duration
 	HotRetention  time.Duration
@@ -167,7 +168,8 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.IntVar(&c.MaxConnections, "max-connections", server.DefaultMaxConnections, "open HTTP connections served at once (at most half the open-file limit); past it /health/* keeps a small reserve and everything else gets 503 at once")
 	fs.Var(&c.MinBodyRate, "min-body-rate", "least rate, in bytes a second, at which a request body must arrive after --body-timeout (0: no deadline for bodies)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight, then for the final flush")
-	fs.BoolVar(&c.Cluster, "cluster", false, "run as one of several nodes on one Postgres and one warehouse: nodes stage their data files and the holder of a table's commit lease commits all of them, once per flush interval (needs --postgres-url)")
+	fs.BoolVar(&c.Cluster, "cluster", false, "run as one of several nodes on one Postgres and one warehouse: offsets and idempotency keys are unique across the nodes, nodes stage their data files and the holder of a table's commit lease commits all of them, once per flush interval (needs --postgres-url)")
+	fs.StringVar(&c.AdvertiseURL, "advertise-url", "", "the URL other nodes and operators reach this node at, shown in GET /v1/zombi/nodes")
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's ID in flush watermarks ([a-z0-9-]); fixed when the data directory is created, random if not given")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how long acknowledged events may wait for their Iceberg commit (table property zombi.flush.interval-ms overrides)")
 	fs.DurationVar(&c.HotRetention, "hot-retention", 0, "how long committed events stay readable in the hot tier")
@@ -214,7 +216,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	c.AuthTokens, c.AdminTokens, c.MetricsTokens, c.AllowedLocations = tokens, admins, metricsTokens, allowed
 	if c.Cluster && c.PostgresURL == "" {
-		return nil, fmt.Errorf("--cluster needs --postgres-url: the nodes share their tables and staged files through Postgres")
+		return nil, fmt.Errorf("--cluster needs --postgres-url: the nodes share their tables, staged files and idempotency keys through Postgres")
 	}
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)

@@ -74,6 +74,13 @@ func TestParseConfig(t *testing.T) {
 			}
 		}},
 		{name: "no connections", args: []string{"--max-connections", "0"}, err: true},
+		{name: "cluster without postgres", args: []string{"--cluster"}, err: true},
+		{name: "cluster", args: []string{"--cluster", "--postgres-url", "postgres://x", "--advertise-url", "http://10.0.0.1:8181"},
+			check: func(t *testing.T, c *config) {
+				if !c.Cluster || c.AdvertiseURL != "http://10.0.0.1:8181" {
+					t.Errorf("cluster: %+v", c)
+				}
+			}},
 		{name: "no body timeout", args: []string{"--body-timeout", "0s"}, err: true},
 		{name: "negative sync interval", args: []string{"--sync-interval", "-1ms"}, err: true},
 		{name: "sync interval over 1s", args: []string{"--sync-interval", "2s"}, err: true},

@@ -16,6 +16,7 @@ import (
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/catalog/embedded"
 	"github.com/zombi-db/zombi/catalog/postgres"
+	"github.com/zombi-db/zombi/cluster"
 	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
@@ -103,6 +104,13 @@ func serve(ctx context.Context, c *config) error {
 			log.Info("recorded table and view locations in the store", "entries", n)
 		}
 	}()
+	member, err := openMember(ctx, c, log, reg)
+	if err != nil {
+		return err
+	}
+	if member != nil {
+		defer member.close(c.ShutdownTimeout)
+	}
 	durability := hot.Sync
 	if c.Durability == "async" {
 		durability = hot.Async
@@ -116,6 +124,7 @@ func serve(ctx context.Context, c *config) error {
 		MaxBacklogBytes:   int64(c.MaxBacklog),
 		Logger:            log.With("component", "hot"),
 		Registerer:        reg,
+		Stream:            member.stream(ctx),
 	})
 	if err != nil {
 		return fmt.Errorf("opening hot tier: %w", err)
@@ -209,6 +218,15 @@ func serve(ctx context.Context, c *config) error {
 			return err
 		}
 	}
+	var nodes server.Nodes
+	if member != nil {
+		nodes = member
+		// Claims a previous process left pending are settled before this
+		// one takes writes.
+		if _, err := member.Settle(ctx, hotDB.LookupKey); err != nil {
+			log.Warn("settling idempotency claims; retried every minute", "err", err)
+		}
+	}
 	srv := server.New(server.Options{
 		Catalog:       cat,
 		Ingest:        ing,
@@ -216,6 +234,7 @@ func serve(ctx context.Context, c *config) error {
 		IngestMetrics: ingestMetrics,
 		Flusher:       fl,
 		Compactor:     comp,
+		Nodes:         nodes,
 		AdminTokens:   c.AdminTokens,
 		MetricsTokens: c.MetricsTokens,
 		MaxEventBytes: int64(c.MaxEventBytes),
@@ -230,6 +249,8 @@ func serve(ctx context.Context, c *config) error {
 			"hot": func(context.Context) error { return hotDB.Err() },
 			// Events of a table whose flushes keep failing pile up.
 			"flush": func(context.Context) error { return fl.Stuck() },
+			// Another process took this node's ID.
+			"node": func(context.Context) error { return member.err() },
 		},
 		Planner:      planner,
 		ScanPlanning: planMode,
@@ -260,7 +281,8 @@ func serve(ctx context.Context, c *config) error {
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
 		"auth", len(c.AuthTokens)+len(c.AdminTokens) > 0, "metrics_auth", len(c.AuthTokens)+len(c.AdminTokens)+len(c.MetricsTokens) > 0,
-		"max_connections", maxConns, "node", hotDB.NodeID(), "flush_interval", c.FlushInterval, "scan_planning", planMode, "live", c.Live)
+		"max_connections", maxConns, "node", hotDB.NodeID(), "stream", hotDB.Stream(), "cluster", c.Cluster,
+		"flush_interval", c.FlushInterval, "scan_planning", planMode, "live", c.Live)
 
 	if c.PprofListen != "" {
 		go servePprof(c.PprofListen, log)
@@ -269,11 +291,24 @@ func serve(ctx context.Context, c *config) error {
 	go func() { errc <- httpSrv.Serve(ln) }()
 	go expireReceipts(ctx, cat, log)
 	go planner.Run(ctx)
+	lost := make(chan error, 1)
+	if member != nil {
+		go func() {
+			lost <- member.Run(ctx, func() cluster.Stats {
+				return cluster.Stats{BacklogBytes: hotDB.BacklogBytes(), OldestUnflushed: fl.OldestPending(), LastCommit: fl.LastCommit()}
+			}, hotDB.LookupKey)
+		}()
+	}
 
+	var stopErr error
 	select {
 	case err := <-errc:
 		return err
 	case <-ctx.Done():
+	case err := <-lost:
+		// Another process holds this node's ID: stop taking writes, and
+		// commit what was acknowledged.
+		stopErr = err
 	}
 	log.Info("shutting down", "timeout", c.ShutdownTimeout)
 	sctx, cancel := context.WithTimeout(context.Background(), c.ShutdownTimeout)
@@ -288,8 +323,13 @@ func serve(ctx context.Context, c *config) error {
 	if err := fl.Close(sctx); err != nil {
 		log.Warn("final flush incomplete; the rest is flushed at the next start", "err", err)
 	}
+	if member != nil && stopErr == nil {
+		if _, err := member.Settle(sctx, hotDB.LookupKey); err != nil {
+			log.Warn("settling idempotency claims; the next start does", "err", err)
+		}
+	}
 	log.Info("stopped")
-	return nil
+	return stopErr
 }
 
 // servePprof serves the runtime profiles for diagnosing a live server.

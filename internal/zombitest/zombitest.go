@@ -171,9 +171,22 @@ func StartPostgresS3(t testing.TB, args ...string) *Instance {
 	return Start(t, append(PostgresS3Args(t), args...)...)
 }
 
+// StartCluster starts n nodes with --cluster in the production shape,
+// all on one new Postgres database and one new S3 bucket, one after the
+// other.
+func StartCluster(t testing.TB, n int, args ...string) []*Instance {
+	t.Helper()
+	full := append(PostgresS3Args(t), "--cluster")
+	nodes := make([]*Instance, n)
+	for i := range nodes {
+		nodes[i] = Start(t, append(full, args...)...)
+	}
+	return nodes
+}
+
 // PostgresS3Args returns the serve flags of the production shape on a new
 // Postgres database and a new S3 bucket: every instance started with them
-// is a node of one cluster.
+// is a node of one cluster (and must run with --cluster beside another).
 func PostgresS3Args(t testing.TB) []string {
 	t.Helper()
 	pg := testenv.Postgres(t)

@@ -23,7 +23,9 @@ func TestTableChangesAcrossNodes(t *testing.T) {
 		{"Poll", []string{"--postgres-listen=false"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			args := append(zombitest.PostgresS3Args(t), "--auto-create=false", "--flush-interval", "1h")
+			// Two nodes on one database run with --cluster: a node
+			// without it refuses a live neighbour.
+			args := append(zombitest.PostgresS3Args(t), "--cluster", "--auto-create=false", "--flush-interval", "1h")
 			a := zombitest.Start(t, args...)
 			b := zombitest.Start(t, append(args, tc.b...)...)
 			testTableChangesAcrossNodes(t, a, b)
