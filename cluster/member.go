@@ -52,6 +52,11 @@ const (
 	DefaultWindow = 24 * time.Hour
 )
 
+// PoolConns is the connections a member's pool should allow: one for
+// heartbeats, the rest for the claim and record round trips of concurrent
+// idempotent writes, each of which holds a connection for one round trip.
+const PoolConns = 16
+
 // joinLock is the pg_advisory_xact_lock key serialising joins, so that
 // two nodes never take the same stream: "znodes" in ASCII.
 const joinLock = 0x7a6e6f646573

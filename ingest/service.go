@@ -54,7 +54,10 @@ type Options struct {
 	// Staged, in a cluster, tells how far this node's staged batches of a
 	// table reach (flusher.Staging has it): new events get sequences past
 	// them too, so a node whose hot tier was lost never reuses one.
-	Staged  Staged
+	Staged Staged
+	// Claims makes idempotency keys hold across a cluster's nodes; nil
+	// (a single node) leaves them to the hot tier, with no round trip.
+	Claims  Claims
 	Logger  *slog.Logger
 	Metrics *Metrics
 	Now     func() time.Time
@@ -77,6 +80,7 @@ type Service struct {
 	// advanced holds the tables (hot keys) whose sequences this process
 	// moved past their staged batches (Staged): once is enough.
 	advanced  sync.Map
+	claims    Claims
 	node      string
 	log       *slog.Logger
 	metrics   *Metrics
@@ -110,6 +114,7 @@ func New(opts Options) (*Service, error) {
 	}
 	s := &Service{
 		committer:        opts.Committer,
+		claims:           opts.Claims,
 		commitWait:       opts.CommitWait,
 		staged:           opts.Staged,
 		node:             opts.Hot.NodeID(),

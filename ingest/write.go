@@ -127,7 +127,7 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 		t.m.bytesRejected.Add(float64(len(req.Body)))
 		return WriteResult{}, err
 	}
-	res, err := s.hot.Append(ctx, t.hotKey, []hot.Record{rec})
+	res, err := s.appendRecords(ctx, t, []hot.Record{rec})
 	if err != nil {
 		return WriteResult{}, err
 	}
@@ -312,7 +312,7 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 	}
 	var res []hot.Result
 	if len(d.recs) > 0 {
-		if res, err = s.hot.Append(ctx, t.hotKey, d.recs); err != nil {
+		if res, err = s.appendRecords(ctx, t, d.recs); err != nil {
 			return BulkResult{}, err
 		}
 	}

@@ -72,6 +72,7 @@ func classify(err error) (status int, typ string) {
 	case errors.Is(err, ingest.ErrNotCommitted):
 		return http.StatusGatewayTimeout, "CommitTimeoutException"
 	case errors.Is(err, catalog.ErrUnavailable), errors.Is(err, hot.ErrBacklogFull), errors.Is(err, hot.ErrClosed),
+		errors.Is(err, ingest.ErrKeyBusy),
 		errors.Is(err, flusher.ErrStorage), errors.Is(err, flusher.ErrClosed), errors.Is(err, flusher.ErrBusy):
 		return http.StatusServiceUnavailable, "ServiceUnavailableException"
 	case errors.Is(err, ingest.ErrOverloaded):

@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/zombi-db/zombi/cluster"
 	"github.com/zombi-db/zombi/hot"
+	"github.com/zombi-db/zombi/ingest"
 )
 
 // member is this process's cluster membership, on a pool of its own so
@@ -38,7 +39,7 @@ func openMember(ctx context.Context, c *config, log *slog.Logger, reg prometheus
 	if err != nil {
 		return nil, fmt.Errorf("--postgres-url: %w", err)
 	}
-	cfg.MaxConns = 4
+	cfg.MaxConns = cluster.PoolConns
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("cluster membership: %w", err)
@@ -130,6 +131,15 @@ func (m *member) stream(ctx context.Context) func(hot.StreamRequest) (uint32, er
 		}
 		return s, m.saveToken()
 	}
+}
+
+// claims are the cluster-wide idempotency claims of a --cluster node;
+// nil otherwise, when a node is alone and its hot tier is enough.
+func (m *member) claims(clusterMode bool) ingest.Claims {
+	if m == nil || !clusterMode {
+		return nil
+	}
+	return m.Member
 }
 
 // err is the readiness check of the node's lease.

@@ -178,6 +178,7 @@ func serve(ctx context.Context, c *config) error {
 		AutoCreate:       c.AutoCreate,
 		Committer:        fl,
 		CommitWait:       c.CommitWait,
+		Claims:           member.claims(c.Cluster),
 		Logger:           log.With("component", "ingest"),
 		Metrics:          ingestMetrics,
 	}

@@ -126,6 +126,46 @@ func TestCluster(t *testing.T) {
 	}
 	wg.Wait()
 
+	// Idempotent writes to one node, retried on the other, are stored
+	// once and answered with the first offset: single writes (key in the
+	// body or the header) and a bulk.
+	for i, key := range []string{"retry-1", "retry-2"} {
+		from, to := i%2, (i+1)%2
+		body, headers := `{"payload":"`+key+`","idempotency_key":"`+key+`"}`, []string(nil)
+		if i == 1 {
+			body, headers = `{"payload":"`+key+`"}`, []string{"Idempotency-Key", key}
+		}
+		var first, again clusterWrite
+		for _, w := range []struct {
+			node int
+			res  *clusterWrite
+		}{{from, &first}, {to, &again}} {
+			if err := json.Unmarshal(mustCall(t, 202, "POST", nodes[w.node].URL+"/tables/clicks", body, headers...), w.res); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if first.Duplicate || !again.Duplicate || again.Offset != first.Offset || again.Stream != stream[from] {
+			t.Errorf("%s: first answer %+v, retry on the other node %+v; want the retry a duplicate of the first", key, first, again)
+		}
+		ack(from, first.Offset, key)
+	}
+	bulk := `{"records":[{"payload":"b-1","idempotency_key":"bulk-1"},{"payload":"b-2","idempotency_key":"bulk-2"}]}`
+	var firstBulk, againBulk struct {
+		Offsets []int64 `json:"offsets"`
+	}
+	if err := json.Unmarshal(mustCall(t, 202, "POST", nodes[1].URL+"/tables/clicks/bulk", bulk), &firstBulk); err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(mustCall(t, 202, "POST", nodes[0].URL+"/tables/clicks/bulk", bulk), &againBulk); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(firstBulk.Offsets) != fmt.Sprint(againBulk.Offsets) {
+		t.Errorf("bulk retried on the other node answered %v, first %v", againBulk.Offsets, firstBulk.Offsets)
+	}
+	for j, o := range firstBulk.Offsets {
+		ack(1, o, fmt.Sprintf("b-%d", j+1))
+	}
+
 	for _, n := range nodes {
 		flushTable(t, n.URL, "clicks")
 	}
