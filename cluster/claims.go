@@ -77,40 +77,71 @@ func (m *Member) done(k claimKey) {
 	}
 }
 
-const claimSQL = `WITH k AS (SELECT DISTINCT unnest($2::bytea[]) AS key),
+// claimsInFlight is how many claim statements, and how many record
+// statements, a node runs at once; concurrent writes queue behind them
+// and share the next one (batcher).
+const claimsInFlight = 2
+
+const claimSQL = `WITH k AS (SELECT DISTINCT t, key FROM unnest($1::text[], $2::bytea[]) AS u(t, key)),
 ins AS (
 	INSERT INTO zombi_idempotency_claims AS c (table_uuid, key, node_id, claimed)
-	SELECT $1, key, $3, now() FROM k
+	SELECT t, key, $3, now() FROM k ORDER BY t, key
 	ON CONFLICT (table_uuid, key) DO UPDATE
 		SET node_id = excluded.node_id, "offset" = NULL, claimed = excluded.claimed
 		WHERE c.claimed < now() - make_interval(secs => $4)
-	RETURNING c.key)
-SELECT k.key, ins.key IS NOT NULL, c.node_id, c."offset",
+	RETURNING c.table_uuid, c.key)
+SELECT k.t, k.key, ins.key IS NOT NULL, c.node_id, c."offset",
 	n.left_at IS NULL AND n.heartbeat > now() - make_interval(secs => $5)
 FROM k
-LEFT JOIN ins ON ins.key = k.key
-LEFT JOIN zombi_idempotency_claims c ON ins.key IS NULL AND c.table_uuid = $1 AND c.key = k.key
+LEFT JOIN ins ON ins.table_uuid = k.t AND ins.key = k.key
+LEFT JOIN zombi_idempotency_claims c ON ins.key IS NULL AND c.table_uuid = k.t AND c.key = k.key
 LEFT JOIN zombi_nodes n ON n.node_id = c.node_id`
 
+// A claimReq is the keys of one write.
+type claimReq struct {
+	table string
+	keys  []string
+}
+
 func (m *Member) claim(ctx context.Context, table string, keys []string) ([]Claim, error) {
-	raw := make([][]byte, len(keys))
-	for i, k := range keys {
-		raw[i] = []byte(k)
-	}
 	start := time.Now()
-	rows, err := m.pool.Query(ctx, claimSQL, table, raw, m.node, m.window.Seconds(), m.expiry.Seconds())
+	claims, err := m.claims.run(ctx, claimReq{table: table, keys: keys})
+	m.metrics.claimRounds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return nil, fmt.Errorf("cluster: claiming idempotency keys: %w", err)
 	}
-	byKey := make(map[string]Claim, len(keys))
+	for _, c := range claims {
+		m.metrics.claims.WithLabelValues(stateLabels[c.State]).Inc()
+	}
+	return claims, nil
+}
+
+// claimAll claims the keys of several writes in one statement; keys are
+// locked in order, so that concurrent statements never deadlock.
+func (m *Member) claimAll(ctx context.Context, reqs []claimReq) ([][]Claim, error) {
 	var (
+		tables []string
+		raw    [][]byte
+	)
+	for _, r := range reqs {
+		for _, k := range r.keys {
+			tables, raw = append(tables, r.table), append(raw, []byte(k))
+		}
+	}
+	rows, err := m.pool.Query(ctx, claimSQL, tables, raw, m.node, m.window.Seconds(), m.expiry.Seconds())
+	if err != nil {
+		return nil, err
+	}
+	found := make(map[claimKey]Claim, len(raw))
+	var (
+		table    string
 		key      []byte
 		inserted bool
 		node     *string
 		offset   *int64
 		alive    *bool
 	)
-	_, err = pgx.ForEachRow(rows, []any{&key, &inserted, &node, &offset, &alive}, func() error {
+	_, err = pgx.ForEachRow(rows, []any{&table, &key, &inserted, &node, &offset, &alive}, func() error {
 		var c Claim
 		switch {
 		case inserted:
@@ -126,46 +157,71 @@ func (m *Member) claim(ctx context.Context, table string, keys []string) ([]Clai
 			// statement's snapshot: as good as pending and alive.
 			c.State, c.NodeAlive = Pending, true
 		}
-		byKey[string(key)] = c
+		found[claimKey{table, string(key)}] = c
 		return nil
 	})
-	m.metrics.claimRounds.Observe(time.Since(start).Seconds())
 	if err != nil {
-		return nil, fmt.Errorf("cluster: claiming idempotency keys: %w", err)
+		return nil, err
 	}
-	out := make([]Claim, len(keys))
-	for i, k := range keys {
-		out[i] = byKey[k]
-		m.metrics.claims.WithLabelValues(stateLabels[out[i].State]).Inc()
+	out := make([][]Claim, len(reqs))
+	for i, r := range reqs {
+		out[i] = make([]Claim, len(r.keys))
+		for j, k := range r.keys {
+			out[i][j] = found[claimKey{r.table, k}]
+		}
 	}
 	return out, nil
 }
 
 var stateLabels = [...]string{Claimed: "claimed", Stored: "stored", Pending: "pending"}
 
+// A recordReq is the offsets of one write's claimed keys.
+type recordReq struct {
+	table   string
+	keys    []string
+	offsets []uint64
+}
+
 // Record records the offsets of Claimed keys once their events are
-// stored, in one round trip; keys are distinct. A claim that is gone (settled or expired
-// meanwhile) is written again.
+// stored; concurrent writes share a round trip. A claim that is gone
+// (settled or expired meanwhile) is written again.
 func (m *Member) Record(ctx context.Context, table string, keys []string, offsets []uint64) error {
 	defer m.finish(table, keys)
 	if len(keys) == 0 {
 		return nil
 	}
-	raw := make([][]byte, len(keys))
-	offs := make([]int64, len(keys))
-	for i, k := range keys {
-		raw[i], offs[i] = []byte(k), int64(offsets[i])
-	}
 	start := time.Now()
-	_, err := m.pool.Exec(ctx, `INSERT INTO zombi_idempotency_claims AS c (table_uuid, key, node_id, "offset", claimed)
-SELECT $1, v.key, $4, v.off, now() FROM unnest($2::bytea[], $3::bigint[]) AS v(key, off)
-ON CONFLICT (table_uuid, key) DO UPDATE SET "offset" = excluded."offset"
-	WHERE c.node_id = excluded.node_id AND c."offset" IS NULL`, table, raw, offs, m.node)
+	_, err := m.records.run(ctx, recordReq{table: table, keys: keys, offsets: offsets})
 	m.metrics.claimRounds.Observe(time.Since(start).Seconds())
 	if err != nil {
 		return fmt.Errorf("cluster: recording idempotency keys: %w", err)
 	}
 	return nil
+}
+
+// recordAll records the offsets of several writes in one statement, each
+// key once, in order.
+func (m *Member) recordAll(ctx context.Context, reqs []recordReq) ([]struct{}, error) {
+	var (
+		tables []string
+		raw    [][]byte
+		offs   []int64
+		seen   = make(map[claimKey]bool)
+	)
+	for _, r := range reqs {
+		for i, k := range r.keys {
+			if ck := (claimKey{r.table, k}); !seen[ck] {
+				seen[ck] = true
+				tables, raw, offs = append(tables, r.table), append(raw, []byte(k)), append(offs, int64(r.offsets[i]))
+			}
+		}
+	}
+	_, err := m.pool.Exec(ctx, `INSERT INTO zombi_idempotency_claims AS c (table_uuid, key, node_id, "offset", claimed)
+SELECT v.t, v.key, $4, v.off, now() FROM unnest($1::text[], $2::bytea[], $3::bigint[]) AS v(t, key, off)
+ORDER BY v.t, v.key
+ON CONFLICT (table_uuid, key) DO UPDATE SET "offset" = excluded."offset"
+	WHERE c.node_id = excluded.node_id AND c."offset" IS NULL`, tables, raw, offs, m.node)
+	return make([]struct{}, len(reqs)), err
 }
 
 // Release gives up Claimed keys whose events were not stored, so that a

@@ -3,6 +3,7 @@ package cluster
 import (
 	"context"
 	"fmt"
+	"sync"
 	"testing"
 	"time"
 
@@ -178,5 +179,51 @@ func BenchmarkClaimRecord(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/key")
 		})
+	}
+}
+
+// TestClaimsConcurrent: concurrent writes on two nodes share claim
+// statements; one node wins a key all of them claim, and every write of
+// that node sees it Claimed, every write of the other Pending.
+func TestClaimsConcurrent(t *testing.T) {
+	_, a, b := twoNodes(t, Options{})
+	ctx := context.Background()
+	const writes = 32
+	got := make([][]Claim, writes)
+	errs := make([]error, writes)
+	var wg sync.WaitGroup
+	for i := range writes {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			m := []*Member{a, b}[i%2]
+			got[i], errs[i] = m.Claim(ctx, "t", []string{"shared", fmt.Sprint("own-", i)})
+		}()
+	}
+	wg.Wait()
+	winner := -1
+	for i := range writes {
+		if errs[i] != nil {
+			t.Fatal(errs[i])
+		}
+		if got[i][1].State != Claimed {
+			t.Errorf("write %d: its own key %+v, want claimed", i, got[i][1])
+		}
+		if got[i][0].State == Claimed {
+			if winner >= 0 && winner != i%2 {
+				t.Fatalf("both nodes claimed the shared key")
+			}
+			winner = i % 2
+		}
+	}
+	if winner < 0 {
+		t.Fatal("no node claimed the shared key")
+	}
+	for i := range writes {
+		// A claim that committed after the statement's snapshot is
+		// pending with no node known yet.
+		if c := got[i][0]; i%2 != winner && (c.State != Pending || (c.Node != "" && c.Node != []string{"a", "b"}[winner])) {
+			t.Errorf("write %d on the losing node: %+v, want pending on the winner", i, c)
+		}
 	}
 }

@@ -148,6 +148,9 @@ type Member struct {
 	// Claim and Record or Release (see Member.Claim).
 	mu       sync.Mutex
 	inflight map[claimKey]int
+
+	claims  batcher[claimReq, []Claim]
+	records batcher[recordReq, struct{}]
 }
 
 type claimKey struct{ table, key string }
@@ -190,6 +193,8 @@ func New(opts Options) (*Member, error) {
 		token:     opts.Token,
 		inflight:  make(map[claimKey]int),
 	}
+	m.claims = batcher[claimReq, []Claim]{inFlight: claimsInFlight, do: m.claimAll}
+	m.records = batcher[recordReq, struct{}]{inFlight: claimsInFlight, do: m.recordAll}
 	m.metrics = newMetrics(m)
 	if err := m.metrics.register(opts.Registerer); err != nil {
 		return nil, fmt.Errorf("cluster: register metrics: %w", err)

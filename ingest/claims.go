@@ -180,6 +180,10 @@ func (s *Service) busy(ctx context.Context, t *tableState, keys []string, claims
 			"the event may be in its hot tier, so it is answered once that node is back (or the key expires)",
 			ErrKeyBusy, keys[i], t.name, c.Node)
 	}
-	return fmt.Errorf("%w: node %s is storing an event with idempotency key %q of table %s; retry after the Retry-After delay",
-		ErrKeyBusy, c.Node, keys[i], t.name)
+	node := "another node"
+	if c.Node != "" {
+		node = "node " + c.Node
+	}
+	return fmt.Errorf("%w: %s is storing an event with idempotency key %q of table %s; retry after the Retry-After delay",
+		ErrKeyBusy, node, keys[i], t.name)
 }

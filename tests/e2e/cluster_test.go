@@ -44,7 +44,7 @@ func listNodes(t testing.TB, base string) []nodeInfo {
 // nodes, each in its node's stream; after both flush, the table's
 // sequence column has no repeat and holds every acknowledged event; an
 // idempotent write retried on the other node is stored once; the nodes
-// endpoint lists both.
+// endpoint lists both, and a node that stops as left.
 func TestCluster(t *testing.T) {
 	nodes := zombitest.StartCluster(t, 2, "--flush-interval", "300ms")
 
@@ -173,5 +173,13 @@ func TestCluster(t *testing.T) {
 	checkAcked(t, got, acked)
 	if want := len(acked) + 2; len(got) != want {
 		t.Errorf("the table holds %d events, want %d", len(got), want)
+	}
+
+	// A node that shuts down is listed as left, with its stream kept.
+	nodes[1].Stop(t)
+	for _, n := range listNodes(t, nodes[0].URL) {
+		if want := map[bool]string{true: "left", false: "alive"}[int64(n.Stream) == stream[1]]; n.State != want {
+			t.Errorf("after node 1 stopped: %+v, want %s", n, want)
+		}
 	}
 }
