@@ -151,37 +151,6 @@ func TestExpireClaims(t *testing.T) {
 	}
 }
 
-// BenchmarkClaimRecord is what cluster-wide idempotency costs a write:
-// one claim and one record round trip, for single writes and for bulks of
-// 100 keys.
-func BenchmarkClaimRecord(b *testing.B) {
-	for _, n := range []int{1, 100} {
-		b.Run(fmt.Sprintf("keys=%d", n), func(b *testing.B) {
-			pool := testPool(b)
-			ctx := context.Background()
-			m, _ := mustJoin(b, pool, Options{Cluster: true}, JoinRequest{NodeID: "a"})
-			keys := make([]string, n)
-			offsets := make([]uint64, n)
-			b.ReportAllocs()
-			b.ResetTimer()
-			for i := 0; i < b.N; i++ {
-				for j := range keys {
-					keys[j] = fmt.Sprintf("key-%d-%d", i, j)
-					offsets[j] = uint64(i*n + j)
-				}
-				cs, err := m.Claim(ctx, "bench", keys)
-				if err != nil || cs[0].State != Claimed {
-					b.Fatal(cs, err)
-				}
-				if err := m.Record(ctx, "bench", keys, offsets); err != nil {
-					b.Fatal(err)
-				}
-			}
-			b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*n), "µs/key")
-		})
-	}
-}
-
 // TestClaimsConcurrent: concurrent writes on two nodes share claim
 // statements; one node wins a key all of them claim, and every write of
 // that node sees it Claimed, every write of the other Pending.

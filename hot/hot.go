@@ -1,7 +1,9 @@
 // Package hot is Zombi's hot tier: the durable buffer between an
 // acknowledged write and the Iceberg commit that makes it visible to
 // engines. Events live in Pebble under per-table, strictly increasing
-// sequence numbers that are never reused; an append is acknowledged after
+// sequence numbers that are never reused, drawn from the node's stream so
+// that nodes sharing a table never hand out the same one (StreamBits);
+// an append is acknowledged after
 // its WAL write is synced (group-committed across concurrent appends), and
 // events are deleted once a flush has committed them.
 package hot
