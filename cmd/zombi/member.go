@@ -27,6 +27,9 @@ type member struct {
 	log   *slog.Logger
 	dir   string // the data dir
 	token string
+
+	stopRun context.CancelFunc // set by run
+	runDone chan struct{}
 }
 
 // openMember returns the membership of a node on Postgres, nil on the
@@ -150,8 +153,28 @@ func (m *member) err() error {
 	return m.Err()
 }
 
-// close leaves the cluster, if the node joined, and closes the pool.
+// run renews the node's lease until close; the channel receives
+// cluster.ErrLeaseLost if another process takes the node's ID.
+func (m *member) run(stats func() cluster.Stats, lookup cluster.KeyLookup) <-chan error {
+	ctx, cancel := context.WithCancel(context.Background())
+	m.stopRun, m.runDone = cancel, make(chan struct{})
+	lost := make(chan error, 1)
+	go func() {
+		defer close(m.runDone)
+		if err := m.Run(ctx, stats, lookup); err != nil {
+			lost <- err
+		}
+	}()
+	return lost
+}
+
+// close stops the heartbeats, leaves the cluster if the node joined, and
+// closes the pool.
 func (m *member) close(timeout time.Duration) {
+	if m.stopRun != nil {
+		m.stopRun()
+		<-m.runDone
+	}
 	if m.NodeID() != "" && m.Err() == nil {
 		ctx, cancel := context.WithTimeout(context.Background(), min(timeout, 10*time.Second))
 		if err := m.Leave(ctx); err != nil {

@@ -292,13 +292,12 @@ func serve(ctx context.Context, c *config) error {
 	go func() { errc <- httpSrv.Serve(ln) }()
 	go expireReceipts(ctx, cat, log)
 	go planner.Run(ctx)
-	lost := make(chan error, 1)
+	var lost <-chan error // nil without a member: never ready
 	if member != nil {
-		go func() {
-			lost <- member.Run(ctx, func() cluster.Stats {
-				return cluster.Stats{BacklogBytes: hotDB.BacklogBytes(), OldestUnflushed: fl.OldestPending(), LastCommit: fl.LastCommit()}
-			}, hotDB.LookupKey)
-		}()
+		// Heartbeats go on through the final flush, until the node leaves.
+		lost = member.run(func() cluster.Stats {
+			return cluster.Stats{BacklogBytes: hotDB.BacklogBytes(), OldestUnflushed: fl.OldestPending(), LastCommit: fl.LastCommit()}
+		}, hotDB.LookupKey)
 	}
 
 	var stopErr error
