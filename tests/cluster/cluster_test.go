@@ -89,6 +89,9 @@ type ledger struct {
 	mu    sync.Mutex
 	acked map[string]bool
 	maybe map[string]bool
+	// retryOffsets are idempotent retries answered with another offset
+	// than the first attempt.
+	retryOffsets []string
 }
 
 func (l *ledger) record(ok bool, payloads ...string) {
@@ -117,8 +120,29 @@ func (c *cluster) post(path, body string) bool {
 	return resp.StatusCode == http.StatusAccepted
 }
 
+// postKeyed sends one event with an idempotency key through the balancer
+// and returns its offset, or -1 when it was not acknowledged.
+func (c *cluster) postKeyed(table, payload string) int64 {
+	body := fmt.Sprintf(`{"payload":%q,"idempotency_key":%q}`, payload, payload)
+	resp, err := client.Post(c.lb.URL+"/tables/"+table, "application/json", strings.NewReader(body))
+	if err != nil {
+		return -1
+	}
+	defer resp.Body.Close()
+	var ack struct {
+		Offset int64 `json:"offset"`
+	}
+	if resp.StatusCode != http.StatusAccepted || json.NewDecoder(resp.Body).Decode(&ack) != nil {
+		return -1
+	}
+	return ack.Offset
+}
+
 // produce writes to table through the balancer from producer g until
-// stop: single events and bulks of ten, alternately.
+// stop: single events and bulks of ten, alternately, and every third
+// time an event with an idempotency key sent twice, as a producer retries
+// a write whose answer it lost: round robin takes the retry to another
+// node, which must answer with the first offset and store nothing.
 func (c *cluster) produce(g int, table string, l *ledger, stop <-chan struct{}) {
 	for i := 0; ; i++ {
 		select {
@@ -126,7 +150,16 @@ func (c *cluster) produce(g int, table string, l *ledger, stop <-chan struct{}) 
 			return
 		default:
 		}
-		if i%2 == 0 {
+		if i%3 == 2 {
+			p := fmt.Sprintf("g%d-%d-keyed", g, i)
+			first, retry := c.postKeyed(table, p), c.postKeyed(table, p)
+			l.record(first >= 0 || retry >= 0, p)
+			if first >= 0 && retry >= 0 && first != retry {
+				l.mu.Lock()
+				l.retryOffsets = append(l.retryOffsets, fmt.Sprintf("%s: %d then %d", p, first, retry))
+				l.mu.Unlock()
+			}
+		} else if i%3 == 0 {
 			p := fmt.Sprintf("g%d-%d", g, i)
 			l.record(c.post("/tables/"+table, fmt.Sprintf(`{"payload":%q}`, p)), p)
 		} else {
@@ -152,8 +185,9 @@ func restCatalog(tb testing.TB, url string) catalog.Catalog {
 	return cat
 }
 
-// payloads returns how often each payload is in the table.
-func (c *cluster) payloads(cat catalog.Catalog, name string) (map[string]int, *table.Table) {
+// payloads returns how often each payload is in the table, and the
+// sequences (offsets) that more than one row has.
+func (c *cluster) payloads(cat catalog.Catalog, name string) (map[string]int, []int64, *table.Table) {
 	c.t.Helper()
 	tbl, err := cat.LoadTable(context.Background(), table.Identifier{"default", name})
 	if err != nil {
@@ -161,27 +195,40 @@ func (c *cluster) payloads(cat catalog.Catalog, name string) (map[string]int, *t
 	}
 	out := map[string]int{}
 	if tbl.CurrentSnapshot() == nil {
-		return out, tbl
+		return out, nil, tbl
 	}
-	at, err := tbl.Scan(table.WithSelectedFields("payload")).ToArrowTable(context.Background())
+	at, err := tbl.Scan(table.WithSelectedFields("payload", "sequence")).ToArrowTable(context.Background())
 	if err != nil {
 		c.t.Fatal(err)
 	}
 	defer at.Release()
-	for _, ch := range at.Column(0).Data().Chunks() {
+	pcol, scol := at.Schema().FieldIndices("payload")[0], at.Schema().FieldIndices("sequence")[0]
+	for _, ch := range at.Column(pcol).Data().Chunks() {
 		b := ch.(*array.Binary)
 		for i := range b.Len() {
 			out[string(b.Value(i))]++
 		}
 	}
-	return out, tbl
+	seen := map[int64]bool{}
+	var dups []int64
+	for _, ch := range at.Column(scol).Data().Chunks() {
+		for _, v := range ch.(*array.Int64).Int64Values() {
+			if seen[v] {
+				dups = append(dups, v)
+			}
+			seen[v] = true
+		}
+	}
+	return out, dups, tbl
 }
 
-// TestCluster: three nodes behind HAProxy take single and bulk writes
-// from four producers; one node is killed (SIGKILL) mid-stream and
-// restarted with its disk. Every acknowledged event is in the table
-// exactly once, an unacknowledged one at most once, and the table gets
-// about one append per flush interval, not one per node.
+// TestCluster: three nodes behind HAProxy take single, bulk and
+// idempotent-retry writes from four producers; one node is killed
+// (SIGKILL) mid-stream and restarted with its disk. Every acknowledged
+// event is in the table exactly once, an unacknowledged one at most once,
+// a retry on another node stored once with the first offset, offsets are
+// unique, and the table gets about one append per flush interval, not one
+// per node.
 func TestCluster(t *testing.T) {
 	c := start(t, 3)
 	const name = "clustered"
@@ -213,9 +260,10 @@ func TestCluster(t *testing.T) {
 
 	cat := restCatalog(t, c.lb.URL)
 	var got map[string]int
+	var dups []int64
 	var tbl *table.Table
 	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(200 * time.Millisecond) {
-		got, tbl = c.payloads(cat, name)
+		got, dups, tbl = c.payloads(cat, name)
 		missing := 0
 		for p := range l.acked {
 			if got[p] == 0 {
@@ -240,6 +288,12 @@ func TestCluster(t *testing.T) {
 	}
 	if len(twice) > 0 || len(unknown) > 0 {
 		t.Fatalf("%d events in the table more than once (%.5q), %d never written (%.5q)", len(twice), twice, len(unknown), unknown)
+	}
+	if len(dups) > 0 {
+		t.Errorf("%d offsets are in the table more than once (%.5v): offsets must be unique per table across nodes", len(dups), dups)
+	}
+	if len(l.retryOffsets) > 0 {
+		t.Errorf("%d idempotent retries were answered with another offset: %.3q", len(l.retryOffsets), l.retryOffsets)
 	}
 	t.Logf("%d events acknowledged, %d unknown (%d of those stored), in %v", len(l.acked), len(l.maybe), len(got)-len(l.acked), ended.Sub(began).Round(time.Millisecond))
 
