@@ -17,6 +17,7 @@ type Catalog interface {
 	LoadTable(ctx context.Context, id catalog.Ident) (*catalog.Table, error)
 	CreateTable(ctx context.Context, req catalog.CreateTableRequest, idem *catalog.Idempotency) (*catalog.Table, error)
 	CreateNamespace(ctx context.Context, ns catalog.Namespace, props map[string]string, idem *catalog.Idempotency) (map[string]string, error)
+	LoadNamespace(ctx context.Context, ns catalog.Namespace) (map[string]string, error)
 	Watch(fn func(catalog.Ident)) (stop func())
 }
 

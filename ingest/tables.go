@@ -4,9 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"sync"
 
 	"github.com/apache/iceberg-go"
+	"github.com/zombi-db/zombi/auth"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hotrow"
@@ -262,10 +264,25 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 
 // createEventTable creates id (and its namespace) as a Zombi event table:
 // the event schema, partitioned by hour of event time, sorted by event time
-// and sequence.
+// and sequence. A request's caller (auth.FromContext) without the writer
+// role in a missing namespace, an ancestor of its own, may not have it
+// made: auth.ErrForbidden.
 func (s *Service) createEventTable(ctx context.Context, id catalog.Ident) error {
+	caller, limited := auth.FromContext(ctx)
 	for i := 1; i <= len(id.Namespace); i++ {
-		_, err := s.catalog.CreateNamespace(ctx, id.Namespace[:i], nil, nil)
+		ns := id.Namespace[:i]
+		if limited && caller.Role(ns) < auth.RoleWriter {
+			_, err := s.catalog.LoadNamespace(ctx, ns)
+			if errors.Is(err, catalog.ErrNoSuchNamespace) {
+				return fmt.Errorf("%w: writing to %s would create namespace %s, where %s has no writer role",
+					auth.ErrForbidden, id, strings.Join(ns, "."), caller.Name)
+			}
+			if err != nil {
+				return err
+			}
+			continue
+		}
+		_, err := s.catalog.CreateNamespace(ctx, ns, nil, nil)
 		if err != nil && !errors.Is(err, catalog.ErrNamespaceExists) {
 			return err
 		}

@@ -14,6 +14,7 @@ import (
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/labstack/echo/v4"
+	"github.com/zombi-db/zombi/auth"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/openapi"
@@ -78,13 +79,42 @@ func (s *Server) GetConfig(c echo.Context, p openapi.GetConfigParams) error {
 
 func isoDuration(seconds float64) string { return fmt.Sprintf("PT%dS", int64(seconds)) }
 
-// GetToken: Zombi issues no tokens; clients configure a static bearer
-// token. The answer uses the OAuth error form clients expect here.
+// maxTokenRequest bounds the body of a token request.
+const maxTokenRequest = 64 << 10
+
+// GetToken issues tokens to the configured OAuth2 clients (see
+// auth.IssueToken). Its answers, refusals too, are in OAuth's form, not
+// Iceberg's error JSON.
 func (s *Server) GetToken(c echo.Context) error {
-	return c.JSON(http.StatusBadRequest, map[string]string{
-		"error":             "unsupported_grant_type",
-		"error_description": "zombi does not issue tokens; configure the client with a static bearer token",
-	})
+	r := c.Request()
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	if !s.auth.Issues() {
+		return c.JSON(http.StatusBadRequest, auth.OAuthError{Code: "unsupported_grant_type",
+			Description: "zombi issues no tokens: no OAuth clients are configured (--oauth-client); configure the client with a bearer token"})
+	}
+	r.Body = http.MaxBytesReader(c.Response(), r.Body, maxTokenRequest)
+	if err := r.ParseForm(); err != nil {
+		return c.JSON(http.StatusBadRequest, auth.OAuthError{Code: "invalid_request", Description: "unreadable form: " + err.Error()})
+	}
+	req := auth.TokenRequest{Form: r.PostForm}
+	req.BasicID, req.BasicSecret, req.Basic = r.BasicAuth()
+	resp, err := s.auth.IssueToken(r.Context(), req)
+	var oe *auth.OAuthError
+	switch {
+	case errors.As(err, &oe):
+		if oe.Status == http.StatusServiceUnavailable {
+			h.Set("Retry-After", retryAfterSeconds)
+		}
+		if oe.Status == http.StatusUnauthorized && req.Basic {
+			h.Set("WWW-Authenticate", `Basic realm="zombi"`)
+		}
+		return c.JSON(oe.Status, oe)
+	case err != nil:
+		return err
+	}
+	return c.JSON(http.StatusOK, resp)
 }
 
 // parseNamespace splits a path namespace on the unit separator.
@@ -204,6 +234,9 @@ func (s *Server) CreateNamespace(c echo.Context, p openapi.CreateNamespaceParams
 	}
 	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusOK, render)
 	if err != nil {
+		return err
+	}
+	if err := s.allowedIn(c.Request().Context(), auth.RoleAdmin, catalog.Namespace(req.Namespace)); err != nil {
 		return err
 	}
 	props := map[string]string{}
@@ -637,6 +670,11 @@ func (s *Server) rename(c echo.Context, key *string, do func(ctx context.Context
 	if err != nil {
 		return err
 	}
+	// Moving a table or view out of a namespace is dropping it there,
+	// moving it into one is creating it there: both take an admin.
+	if err := s.allowedIn(c.Request().Context(), auth.RoleAdmin, from.Namespace, to.Namespace); err != nil {
+		return err
+	}
 	if err := do(c.Request().Context(), from, to, idem); err != nil {
 		return reply(c, err)
 	}
@@ -660,6 +698,9 @@ func (s *Server) CommitTransaction(c echo.Context, p openapi.CommitTransactionPa
 		}
 		id, err := fromWire(*tc.Identifier)
 		if err != nil {
+			return err
+		}
+		if err := s.allowedIn(c.Request().Context(), auth.RoleWriter, id.Namespace); err != nil {
 			return err
 		}
 		changes[i] = change(id, tc)

@@ -5,6 +5,7 @@ import (
 	"net/http"
 
 	"github.com/labstack/echo/v4"
+	"github.com/zombi-db/zombi/auth"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/flusher"
@@ -37,6 +38,8 @@ func classify(err error) (status int, typ string) {
 	switch {
 	case errors.As(err, &ae):
 		return ae.status, ae.typ
+	case errors.Is(err, auth.ErrForbidden):
+		return http.StatusForbidden, "ForbiddenException"
 	case errors.Is(err, catalog.ErrIllegalArgument):
 		return http.StatusBadRequest, "IllegalArgumentException"
 	case errors.Is(err, catalog.ErrInvalid):

@@ -16,6 +16,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zombi-db/zombi/auth"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/catalog/embedded"
 	"github.com/zombi-db/zombi/hot"
@@ -33,15 +34,16 @@ type testServer struct {
 }
 
 type testOptions struct {
-	durability  hot.Durability
-	tokens      []string
-	inflight    int64
-	maxEvent    int64
-	maxBacklog  int64
-	maxBody     int64
-	bodyTimeout time.Duration
-	minBodyRate int64
-	nodes       Nodes
+	durability    hot.Durability
+	tokens        []string // --auth-token values
+	metricsTokens []string
+	inflight      int64
+	maxEvent      int64
+	maxBacklog    int64
+	maxBody       int64
+	bodyTimeout   time.Duration
+	minBodyRate   int64
+	nodes         Nodes
 }
 
 func newTestServer(tb testing.TB, o testOptions) *testServer {
@@ -78,6 +80,21 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(ing.Close)
+	var authn *auth.Authenticator
+	if len(o.tokens)+len(o.metricsTokens) > 0 {
+		ac := auth.Config{MetricsTokens: o.metricsTokens}
+		for _, t := range o.tokens {
+			tok, err := auth.ParseToken(t)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			ac.Tokens = append(ac.Tokens, tok)
+		}
+		ac.Registerer = reg
+		if authn, err = auth.New(context.Background(), ac); err != nil {
+			tb.Fatal(err)
+		}
+	}
 	srv := New(Options{
 		Catalog:       cat,
 		Ingest:        ing,
@@ -87,7 +104,7 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		MaxBodyBytes:  o.maxBody,
 		BodyTimeout:   o.bodyTimeout,
 		MinBodyRate:   o.minBodyRate,
-		AuthTokens:    o.tokens,
+		Auth:          authn,
 		Registry:      reg,
 		Nodes:         o.nodes,
 	})
@@ -179,3 +196,7 @@ func (w *discardWriter) Write(b []byte) (int, error) {
 }
 
 var _ io.Writer = (*discardWriter)(nil)
+
+func tableIdent(ns, name string) catalog.Ident {
+	return catalog.Ident{Namespace: catalog.Namespace{ns}, Name: name}
+}

@@ -2,6 +2,7 @@ package server
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"runtime"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+	"github.com/zombi-db/zombi/auth"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
@@ -59,6 +61,10 @@ func (s *Server) writeOne(r *http.Request, table, idempotencyKey, partition stri
 // HTTP metrics.
 const writeEventRoute = "/tables/:table"
 
+// writeEventNeed is what serveWriteEvent's callers need, as for echo's
+// route.
+var writeEventNeed = access[http.MethodPost+" "+writeEventRoute]
+
 // writeEventTable reports whether echo would route r to WriteEvent, and
 // the {table} it would bind. A path that needed escaping (RawPath set) is
 // left to echo, which unescapes it, and so is a request with a query
@@ -105,9 +111,15 @@ func (s *Server) writeEvent(w http.ResponseWriter, r *http.Request, table string
 			status = s.writeError(w, r, err)
 		}
 	}()
-	if !s.authorized(r) {
-		w.Header().Set("WWW-Authenticate", authChallenge)
-		return s.writeError(w, r, errUnauthorized)
+	p, err := s.authorize(r, writeEventNeed, true, func() (catalog.Namespace, error) { return s.ingestNamespace(table) })
+	if err != nil {
+		if errors.Is(err, errUnauthorized) || errors.Is(err, errBadToken) {
+			w.Header().Set("WWW-Authenticate", authChallenge)
+		}
+		return s.writeError(w, r, err)
+	}
+	if p != auth.Everyone {
+		r = r.WithContext(auth.NewContext(r.Context(), p))
 	}
 	key, err := headerParam(r.Header, "Idempotency-Key")
 	if err != nil {

@@ -2,7 +2,6 @@ package server
 
 import (
 	"context"
-	"crypto/subtle"
 	"encoding/json"
 	"log/slog"
 	"maps"
@@ -17,6 +16,7 @@ import (
 	"github.com/labstack/echo/v4/middleware"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"github.com/zombi-db/zombi/auth"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/flusher"
@@ -47,16 +47,9 @@ type Options struct {
 	MaxEventBytes int64
 	MaxBulkBytes  int64
 	Logger        *slog.Logger
-	// AuthTokens are the accepted bearer tokens; none disables auth.
-	AuthTokens []string
-	// AdminTokens are the bearer tokens that may also run compaction and
-	// maintenance when auth is on; they are accepted everywhere.
-	AdminTokens []string
-	// MetricsTokens are bearer tokens that may read /metrics and the
-	// details of /health/ready, and nothing else. With any tokens
-	// configured, /metrics takes one of these, an auth or an admin token;
-	// with none it is open.
-	MetricsTokens []string
+	// Auth authenticates callers; the role each route needs is declared
+	// in access (access.go). Nil: auth is off, everyone may do everything.
+	Auth *auth.Authenticator
 	// Registry receives the HTTP metrics and serves /metrics. Required.
 	Registry *prometheus.Registry
 	// MaxBodyBytes bounds a catalog request body; default 16 MiB.
@@ -111,9 +104,8 @@ type Server struct {
 	minBodyRate                 int64
 
 	log     *slog.Logger
-	tokens  [][]byte // auth and admin tokens
-	admins  [][]byte
-	monitor [][]byte // tokens, and the metrics tokens
+	auth    *auth.Authenticator
+	routes  map[string]bool // "METHOD /route/template" of every echo route
 	metrics *httpMetrics
 	prom    http.Handler
 	echo    *echo.Echo
@@ -183,17 +175,7 @@ func New(opts Options) *Server {
 	if opts.Planner != nil {
 		s.live = opts.Live
 	}
-	for _, t := range opts.AuthTokens {
-		s.tokens = append(s.tokens, []byte(t))
-	}
-	for _, t := range opts.AdminTokens {
-		s.admins = append(s.admins, []byte(t))
-		s.tokens = append(s.tokens, []byte(t))
-	}
-	s.monitor = append([][]byte{}, s.tokens...)
-	for _, t := range opts.MetricsTokens {
-		s.monitor = append(s.monitor, []byte(t))
-	}
+	s.auth = opts.Auth
 	s.checks = opts.ReadyChecks
 	e := echo.New()
 	e.HideBanner, e.HidePort = true, true
@@ -203,6 +185,10 @@ func New(opts Options) *Server {
 	// handlers, which also charge them against the in-flight limit.
 	e.Use(s.observe, middleware.Recover(), s.authenticate, s.limitBody)
 	openapi.RegisterHandlers(e, s)
+	s.routes = map[string]bool{}
+	for _, r := range e.Routes() {
+		s.routes[r.Method+" "+r.Path] = true
+	}
 	s.echo = e
 	return s
 }
@@ -231,96 +217,6 @@ func (s *Server) limitBody(next echo.HandlerFunc) echo.HandlerFunc {
 		}
 		return next(c)
 	}
-}
-
-// open reports whether a path is served without authentication.
-func open(path string) bool {
-	return strings.HasPrefix(path, "/health/") || path == "/v1/oauth/tokens"
-}
-
-// authenticate requires a configured bearer token on every catalog call.
-func (s *Server) authenticate(next echo.HandlerFunc) echo.HandlerFunc {
-	return func(c echo.Context) error {
-		if err := s.authorize(c.Request()); err != nil {
-			if err == errUnauthorized {
-				c.Response().Header().Set("WWW-Authenticate", authChallenge)
-			}
-			return err
-		}
-		return next(c)
-	}
-}
-
-const authChallenge = `Bearer realm="zombi"`
-
-var (
-	errUnauthorized = &apiError{status: http.StatusUnauthorized, typ: "NotAuthorizedException", msg: "a valid bearer token is required"}
-	errAdminOnly    = &apiError{status: http.StatusForbidden, typ: "ForbiddenException",
-		msg: "compaction, maintenance and the node list take an admin token (--admin-token)"}
-)
-
-// authorize returns nil if r may be served: auth is off, the path is
-// open, or r carries a configured bearer token (an admin token for
-// compaction and maintenance, also a metrics token for /metrics);
-// otherwise errUnauthorized or errAdminOnly.
-func (s *Server) authorize(r *http.Request) error {
-	if r.URL.Path == "/metrics" {
-		if len(s.monitor) == 0 || s.monitoring(r) {
-			return nil
-		}
-		return errUnauthorized
-	}
-	if len(s.tokens) == 0 || open(r.URL.Path) {
-		return nil
-	}
-	got, ok := bearer(r)
-	if !ok || !matches(got, s.tokens) {
-		return errUnauthorized
-	}
-	if adminOnly(r.URL.Path) && !matches(got, s.admins) {
-		return errAdminOnly
-	}
-	return nil
-}
-
-// monitoring reports whether r carries a token that may read /metrics
-// and the details of /health/ready.
-func (s *Server) monitoring(r *http.Request) bool {
-	got, ok := bearer(r)
-	return ok && matches(got, s.monitor)
-}
-
-// bearer returns the token of r's Authorization header, if it has the
-// Bearer scheme, whose name is case-insensitive (RFC 9110 11.1).
-func bearer(r *http.Request) (string, bool) {
-	scheme, token, ok := strings.Cut(r.Header.Get("Authorization"), " ")
-	if !ok || !strings.EqualFold(scheme, "Bearer") {
-		return "", false
-	}
-	token = strings.TrimSpace(token)
-	return token, token != ""
-}
-
-// authorized reports whether r may be served (see authorize).
-func (s *Server) authorized(r *http.Request) bool { return s.authorize(r) == nil }
-
-func matches(got string, tokens [][]byte) bool {
-	for _, t := range tokens {
-		if subtle.ConstantTimeCompare([]byte(got), t) == 1 {
-			return true
-		}
-	}
-	return false
-}
-
-// adminOnly reports whether path is an operation that takes an admin
-// token when auth is on.
-func adminOnly(path string) bool {
-	if strings.HasPrefix(path, "/v1/zombi/") {
-		return true
-	}
-	return strings.HasPrefix(path, "/tables/") &&
-		(strings.HasSuffix(path, "/compact") || strings.HasSuffix(path, "/maintenance"))
 }
 
 // observe records request counts and latencies by route template.
@@ -438,9 +334,9 @@ func (s *Server) HealthLive(c echo.Context) error {
 }
 
 // HealthReady checks the pointer store, the warehouse and ReadyChecks.
-// Failures name what failed, which can name tables and paths: with any
-// tokens configured only a caller with one (see monitoring) gets them;
-// the log has them whenever the answer changes.
+// Failures name what failed, which can name tables and paths: with auth
+// on only a caller who may read /metrics (see monitoring) gets them; the
+// log has them whenever the answer changes.
 func (s *Server) HealthReady(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), 5*time.Second)
 	defer cancel()
@@ -457,7 +353,7 @@ func (s *Server) HealthReady(c echo.Context) error {
 	if len(failed) > 0 {
 		c.Response().Header().Set("Retry-After", retryAfterSeconds)
 		out := openapi.HealthStatus{Status: "unavailable"}
-		if len(s.monitor) == 0 || s.monitoring(c.Request()) {
+		if s.monitoring(c.Request()) {
 			out.Checks = &failed
 		}
 		return c.JSON(http.StatusServiceUnavailable, out)

@@ -31,8 +31,6 @@ type config struct {
 	// AllowedLocations are where tables and views may live besides the
 	// warehouse.
 	AllowedLocations []string
-	AuthTokens       []string
-	MetricsTokens    []string
 	LogLevel         string
 	LogFormat        string
 	IdempotencyTTL   time.Duration
@@ -68,8 +66,22 @@ type config struct {
 	HotRetention  time.Duration
 	CommitWait    time.Duration
 
+	// Auth: static tokens (TOKEN[:ROLE[@NAMESPACE]]), OAuth2 clients
+	// (ID:ROLE[@NAMESPACE]:BCRYPT-HASH) and the keys of their tokens, an
+	// OIDC issuer.
+	AuthTokens     []string
+	AdminTokens    []string
+	MetricsTokens  []string
+	OAuthClients   []string
+	SigningKeys    []string
+	TokenLifetime  time.Duration
+	TokenClockSkew time.Duration
+	OIDCIssuer     string
+	OIDCAudience   string
+	OIDCRoleClaim  string
+	OIDCKeyRefresh time.Duration
+
 	// Compaction and maintenance.
-	AdminTokens         []string
 	MaintenanceInterval time.Duration
 	MinOrphanAge        time.Duration
 	MinSnapshotAge      time.Duration
@@ -132,7 +144,7 @@ func envName(flagName string) string {
 func parseConfig(cmd string, args []string) (*config, error) {
 	fs := flag.NewFlagSet("zombi "+cmd, flag.ContinueOnError)
 	c := &config{}
-	var tokens, admins, metricsTokens, allowed tokenList
+	var tokens, admins, metricsTokens, allowed, clients, keys tokenList
 	fs.StringVar(&c.Listen, "listen", "127.0.0.1:8181", "address to serve HTTP on")
 	fs.StringVar(&c.DataDir, "data-dir", "./zombi-data", "directory for local state (embedded store, default warehouse)")
 	fs.StringVar(&c.PostgresURL, "postgres-url", "", "Postgres URL for table pointers; empty uses the embedded store under --data-dir")
@@ -146,8 +158,16 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", true, "use path-style S3 requests (needed by MinIO and most self-hosted servers)")
 	fs.BoolVar(&c.S3VendKeys, "s3-vend-static-keys", false, "hand the static S3 keys to catalog clients in loadTable config")
 	fs.Var(&allowed, "allowed-locations", "a location besides the warehouse where tables and views may live: a directory for a local warehouse, s3://<warehouse bucket>/<prefix> for S3 (repeatable; env: comma-separated); none: the warehouse only")
-	fs.Var(&tokens, "auth-token", "bearer token clients must send (repeatable; env: comma-separated); none disables auth")
+	fs.Var(&tokens, "auth-token", "bearer token clients may send, TOKEN or TOKEN:ROLE[@NAMESPACE] with ROLE reader, writer or admin (repeatable, a token given again gets each role; env: comma-separated); TOKEN alone may do everything but /compact and /maintenance. No token, client or OIDC issuer: auth is off")
 	fs.Var(&metricsTokens, "metrics-token", "bearer token that may read /metrics and the details of /health/ready, and nothing else (repeatable; env: comma-separated); with any token set, /metrics needs one")
+	fs.Var(&clients, "oauth-client", "OAuth2 client that may take tokens at /v1/oauth/tokens with credential=ID:SECRET, as ID:ROLE[@NAMESPACE]:BCRYPT-HASH-OF-SECRET; `zombi oauth-client` makes one (repeatable; env: comma-separated)")
+	fs.Var(&keys, "token-signing-key", "Ed25519 private key (PKCS #8 PEM) that signs and verifies the tokens of /v1/oauth/tokens; repeated, the first signs and all verify. Default: <data-dir>/auth/token-signing-key.pem, made at the first start with clients (env: comma-separated)")
+	fs.DurationVar(&c.TokenLifetime, "token-lifetime", time.Hour, "how long a token from /v1/oauth/tokens is valid")
+	fs.DurationVar(&c.TokenClockSkew, "token-clock-skew", 30*time.Second, "how far the times in a JWT (issued here or by the OIDC issuer) may be off")
+	fs.StringVar(&c.OIDCIssuer, "oidc-issuer", "", "URL of an OpenID Connect issuer whose JWTs are accepted as bearer tokens (its discovery document and keys are fetched from it)")
+	fs.StringVar(&c.OIDCAudience, "oidc-audience", "", "audience an OIDC token must name (aud); required with --oidc-issuer")
+	fs.StringVar(&c.OIDCRoleClaim, "oidc-role-claim", "zombi_role", "claim of an OIDC token holding its roles, ROLE[@NAMESPACE] each (a string or an array; a dotted name that is no claim is a path into nested claims)")
+	fs.DurationVar(&c.OIDCKeyRefresh, "oidc-key-refresh", time.Minute, "least time between two fetches of the OIDC issuer's keys caused by tokens signed with an unknown key")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "debug, info, warn or error")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "text or json")
 	fs.DurationVar(&c.IdempotencyTTL, "idempotency-lifetime", 30*time.Minute, "how long Idempotency-Key receipts are kept")
@@ -173,7 +193,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.NodeID, "node-id", "", "this node's ID in flush watermarks ([a-z0-9-]); fixed when the data directory is created, random if not given")
 	fs.DurationVar(&c.FlushInterval, "flush-interval", time.Second, "how long acknowledged events may wait for their Iceberg commit (table property zombi.flush.interval-ms overrides)")
 	fs.DurationVar(&c.HotRetention, "hot-retention", 0, "how long committed events stay readable in the hot tier")
-	fs.Var(&admins, "admin-token", "bearer token that may also run compaction and maintenance when auth is on (repeatable; env: comma-separated)")
+	fs.Var(&admins, "admin-token", "bearer token with the admin role on every namespace, the same as --auth-token TOKEN:admin (repeatable; env: comma-separated)")
 	fs.DurationVar(&c.MaintenanceInterval, "maintenance-interval", time.Minute, "how often the maintenance scheduler looks at the tables (0: only on request)")
 	fs.DurationVar(&c.MinOrphanAge, "min-orphan-age", time.Hour, "orphan cleanup never deletes a file younger than this, whatever a table's zombi.maintenance.orphan-age-ms says (0: no floor)")
 	fs.DurationVar(&c.MinSnapshotAge, "min-snapshot-age", 15*time.Minute, "snapshot expiry keeps every snapshot that was current or a branch head less than this long ago, whatever the table's retention says (0: no floor)")
@@ -193,7 +213,8 @@ func parseConfig(cmd string, args []string) (*config, error) {
 		if v == "" || envErr != nil {
 			return
 		}
-		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "metrics-token": &metricsTokens, "allowed-locations": &allowed}[f.Name]; ok {
+		if list, ok := map[string]*tokenList{"auth-token": &tokens, "admin-token": &admins, "metrics-token": &metricsTokens,
+			"allowed-locations": &allowed, "oauth-client": &clients, "token-signing-key": &keys}[f.Name]; ok {
 			for _, t := range strings.Split(v, ",") {
 				if t = strings.TrimSpace(t); t != "" {
 					*list = append(*list, t)
@@ -217,6 +238,16 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	c.AuthTokens, c.AdminTokens, c.MetricsTokens, c.AllowedLocations = tokens, admins, metricsTokens, allowed
 	if c.Cluster && c.PostgresURL == "" {
 		return nil, fmt.Errorf("--cluster needs --postgres-url: the nodes share their tables, staged files and idempotency keys through Postgres")
+	}
+	c.OAuthClients, c.SigningKeys = clients, keys
+	if _, err := c.authCredentials(); err != nil {
+		return nil, err
+	}
+	if c.TokenLifetime <= 0 || c.TokenClockSkew < 0 || c.OIDCKeyRefresh <= 0 {
+		return nil, fmt.Errorf("--token-lifetime and --oidc-key-refresh must be positive, --token-clock-skew not negative")
+	}
+	if (c.OIDCIssuer == "") != (c.OIDCAudience == "") {
+		return nil, fmt.Errorf("--oidc-issuer and --oidc-audience go together")
 	}
 	if c.Durability != "sync" && c.Durability != "async" {
 		return nil, fmt.Errorf("--durability must be sync or async, not %q", c.Durability)

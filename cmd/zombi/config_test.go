@@ -3,8 +3,12 @@ package main
 import (
 	"path/filepath"
 	"reflect"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/zombi-db/zombi/auth"
+	"golang.org/x/crypto/bcrypt"
 )
 
 func TestParseConfig(t *testing.T) {
@@ -186,5 +190,71 @@ func TestNoFloorIfZero(t *testing.T) {
 		if got := noFloorIfZero(c.flag); got != c.want {
 			t.Errorf("noFloorIfZero(%v) = %v, want %v", c.flag, got, c.want)
 		}
+	}
+}
+
+func TestAuthFlags(t *testing.T) {
+	hash, err := bcrypt.GenerateFromPassword([]byte("s"), bcrypt.MinCost)
+	if err != nil {
+		t.Fatal(err)
+	}
+	client := "spark:writer@sales:" + string(hash)
+	for _, tc := range []struct {
+		name string
+		env  map[string]string
+		args []string
+		err  bool
+	}{
+		{name: "token with a role", args: []string{"--auth-token", "t:reader@sales.eu"}},
+		{name: "client", args: []string{"--oauth-client", client}},
+		{name: "clients from env", env: map[string]string{"ZOMBI_OAUTH_CLIENT": client + "," + client}},
+		{name: "client without a hash", args: []string{"--oauth-client", "spark:writer:secret"}, err: true},
+		{name: "client with a bad role", args: []string{"--oauth-client", "spark:owner:" + string(hash)}, err: true},
+		{name: "issuer without audience", args: []string{"--oidc-issuer", "https://idp.example"}, err: true},
+		{name: "issuer", args: []string{"--oidc-issuer", "https://idp.example", "--oidc-audience", "zombi"}},
+		{name: "no token lifetime", args: []string{"--token-lifetime", "0s"}, err: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for k, v := range tc.env {
+				t.Setenv(k, v)
+			}
+			_, err := parseConfig("serve", tc.args)
+			if (err != nil) != tc.err {
+				t.Fatalf("error %v, want one: %v", err, tc.err)
+			}
+		})
+	}
+}
+
+func TestOAuthClientCommand(t *testing.T) {
+	var out strings.Builder
+	if err := oauthClient([]string{"-cost", "10", "spark", "writer@sales"}, strings.NewReader(""), &out); err != nil {
+		t.Fatal(err)
+	}
+	var secret, value string
+	for _, line := range strings.Split(out.String(), "\n") {
+		if s, ok := strings.CutPrefix(line, "client secret (shown once): "); ok {
+			secret = s
+		}
+		if v, ok := strings.CutPrefix(line, "server flag:                --oauth-client '"); ok {
+			value = strings.TrimSuffix(v, "'")
+		}
+	}
+	c, err := auth.ParseClient(value)
+	if err != nil || c.ID != "spark" || c.Grant.String() != "writer@sales" {
+		t.Fatalf("%q: %+v %v", value, c, err)
+	}
+	if bcrypt.CompareHashAndPassword([]byte(c.Hash), []byte(secret)) != nil {
+		t.Errorf("the hash is not of the secret %q", secret)
+	}
+	out.Reset()
+	if err := oauthClient([]string{"-secret-stdin", "-cost", "10", "bi", "reader"}, strings.NewReader("hunter2\n"), &out); err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(out.String(), "hunter2") {
+		t.Errorf("a secret from stdin is printed: %s", out.String())
+	}
+	if err := oauthClient([]string{"bi", "boss"}, strings.NewReader(""), &out); err == nil {
+		t.Errorf("a bad role was accepted")
 	}
 }

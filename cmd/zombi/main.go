@@ -1,9 +1,10 @@
 // Command zombi runs the Zombi server: an Iceberg REST catalog that also
 // accepts writes.
 //
-//	zombi serve     run the server (flags or ZOMBI_* environment variables)
-//	zombi migrate   apply the Postgres schema migrations and exit
-//	zombi version   print the version
+//	zombi serve          run the server (flags or ZOMBI_* environment variables)
+//	zombi migrate        apply the Postgres schema migrations and exit
+//	zombi oauth-client   make an OAuth2 client's secret and its --oauth-client value
+//	zombi version        print the version
 package main
 
 import (
@@ -33,9 +34,10 @@ func usage() {
 	fmt.Fprint(os.Stderr, `usage: zombi <command> [flags]
 
 commands:
-  serve     run the catalog server
-  migrate   apply Postgres schema migrations (needs --postgres-url)
-  version   print the version
+  serve          run the catalog server
+  migrate        apply Postgres schema migrations (needs --postgres-url)
+  oauth-client   make an OAuth2 client: a secret and its --oauth-client value
+  version        print the version
 
 Run "zombi serve -h" for the flags; each flag can also be set with an
 environment variable named ZOMBI_ and the flag name in upper case with
@@ -65,6 +67,8 @@ func run(args []string) error {
 			return err
 		}
 		return migrate(ctx, cfg)
+	case "oauth-client":
+		return oauthClient(args[1:], os.Stdin, os.Stdout)
 	case "version", "--version", "-version":
 		fmt.Println("zombi", version)
 		return nil

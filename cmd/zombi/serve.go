@@ -228,6 +228,10 @@ func serve(ctx context.Context, c *config) error {
 			log.Warn("settling idempotency claims; retried every minute", "err", err)
 		}
 	}
+	authn, err := c.authenticator(ctx, log.With("component", "auth"), reg)
+	if err != nil {
+		return err
+	}
 	srv := server.New(server.Options{
 		Catalog:       cat,
 		Ingest:        ing,
@@ -236,14 +240,12 @@ func serve(ctx context.Context, c *config) error {
 		Flusher:       fl,
 		Compactor:     comp,
 		Nodes:         nodes,
-		AdminTokens:   c.AdminTokens,
-		MetricsTokens: c.MetricsTokens,
+		Auth:          authn,
 		MaxEventBytes: int64(c.MaxEventBytes),
 		MaxBulkBytes:  int64(c.MaxBulkBytes),
 		BodyTimeout:   c.BodyTimeout,
 		MinBodyRate:   minBodyRate(c.MinBodyRate),
 		Logger:        log.With("component", "http"),
-		AuthTokens:    c.AuthTokens,
 		Registry:      reg,
 		ReadyChecks: map[string]func(context.Context) error{
 			// A failed WAL write stops the hot tier's appends until restart.
@@ -281,7 +283,7 @@ func serve(ctx context.Context, c *config) error {
 		storeKind = "postgres"
 	}
 	log.Info("zombi serving", "version", version, "addr", ln.Addr().String(), "store", storeKind, "warehouse", wh.Root(),
-		"auth", len(c.AuthTokens)+len(c.AdminTokens) > 0, "metrics_auth", len(c.AuthTokens)+len(c.AdminTokens)+len(c.MetricsTokens) > 0,
+		"auth", authn.On(), "metrics_auth", authn.GuardsMetrics(), "oauth_clients", len(c.OAuthClients) > 0, "oidc", c.OIDCIssuer != "",
 		"max_connections", maxConns, "node", hotDB.NodeID(), "stream", hotDB.Stream(), "cluster", c.Cluster,
 		"flush_interval", c.FlushInterval, "scan_planning", planMode, "live", c.Live)
 

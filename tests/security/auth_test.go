@@ -40,7 +40,7 @@ func TestAuthSurface(t *testing.T) {
 			t.Errorf("/metrics, %s: %d names the table", tc.name, status)
 		}
 	}
-	zombitest.MustCall(t, 401, "GET", inst.URL+"/v1/config", "", "Authorization", "Bearer scrape")
+	zombitest.MustCall(t, 403, "GET", inst.URL+"/v1/config", "", "Authorization", "Bearer scrape")
 }
 
 // TestReadyReportsStuckFlush: a table whose flushes keep failing (its
