@@ -41,7 +41,7 @@ type Config struct {
 	// TokenLifetime is how long an issued token is valid; default 1h.
 	TokenLifetime time.Duration
 	// ClockSkew is how far the times in a token may be off, for issued
-	// and OIDC tokens; default 30s.
+	// and OIDC tokens; default 30s, negative: none.
 	ClockSkew time.Duration
 	// OIDC, with an Issuer, accepts that issuer's JWTs.
 	OIDC OIDCConfig
@@ -117,8 +117,11 @@ func New(ctx context.Context, c Config) (*Authenticator, error) {
 	if a.lifetime <= 0 {
 		a.lifetime = DefaultTokenLifetime
 	}
-	if a.skew <= 0 {
+	switch {
+	case a.skew == 0:
 		a.skew = DefaultClockSkew
+	case a.skew < 0:
+		a.skew = 0
 	}
 	if a.now == nil {
 		a.now = time.Now

@@ -344,6 +344,23 @@ func TestTokenExchange(t *testing.T) {
 	}
 }
 
+// TestNoClockSkew: a negative ClockSkew (--token-clock-skew 0) refuses a
+// token from its exp on.
+func TestNoClockSkew(t *testing.T) {
+	e := newOAuthEnv(t)
+	e.conf.ClockSkew = -1
+	e.a = mustNew(t, e.conf)
+	tok := e.clientCredentials("spark", "s3cret")
+	e.clk.t = e.clk.t.Add(time.Hour - time.Millisecond)
+	if _, err := e.a.Authenticate(e.ctx, request(tok)); err != nil {
+		t.Errorf("just before exp: %v", err)
+	}
+	e.clk.t = e.clk.t.Add(time.Millisecond)
+	if _, err := e.a.Authenticate(e.ctx, request(tok)); !errors.Is(err, ErrInvalidToken) {
+		t.Errorf("at exp: %v", err)
+	}
+}
+
 // TestSecretChecks: a secret verified once is recognised without bcrypt;
 // when every bcrypt slot is taken a request is refused with 503, not
 // queued.

@@ -46,6 +46,9 @@ func (c *config) authenticator(ctx context.Context, log *slog.Logger, reg promet
 		return nil, err
 	}
 	ac.TokenLifetime, ac.ClockSkew = c.TokenLifetime, c.TokenClockSkew
+	if ac.ClockSkew == 0 {
+		ac.ClockSkew = -1 // none; 0 is the default in auth.Config
+	}
 	ac.Logger, ac.Registerer = log, reg
 	if c.OIDCIssuer != "" {
 		ac.OIDC = auth.OIDCConfig{Issuer: c.OIDCIssuer, Audience: c.OIDCAudience, RoleClaim: c.OIDCRoleClaim, KeyRefresh: c.OIDCKeyRefresh}
