@@ -344,6 +344,31 @@ func TestTokenExchange(t *testing.T) {
 	}
 }
 
+// TestExpiresIn: expires_in never says a token lives longer than its exp
+// claim, whose times are whole seconds, whatever the fraction of a second
+// the token is issued at.
+func TestExpiresIn(t *testing.T) {
+	e := newOAuthEnv(t)
+	for _, frac := range []time.Duration{0, time.Millisecond, 400 * time.Millisecond, 999 * time.Millisecond} {
+		e.clk.t = time.Unix(1_800_000_000, 0).Add(frac)
+		resp, oe := e.token(TokenRequest{Form: form("grant_type", GrantClientCredentials, "client_id", "spark", "client_secret", "s3cret")})
+		if oe != nil {
+			t.Fatal(oe)
+		}
+		var claims tokenClaims
+		if _, _, err := jwt.NewParser().ParseUnverified(resp.AccessToken, &claims); err != nil {
+			t.Fatal(err)
+		}
+		want := int64(3600)
+		if frac > 0 {
+			want = 3599
+		}
+		if resp.ExpiresIn != want || e.clk.t.Add(time.Duration(resp.ExpiresIn)*time.Second).After(claims.ExpiresAt.Time) {
+			t.Errorf("issued at +%v: expires_in %d, exp %v; want %d, at or after now+expires_in", frac, resp.ExpiresIn, claims.ExpiresAt.Time, want)
+		}
+	}
+}
+
 // TestNoClockSkew: a negative ClockSkew (--token-clock-skew 0) refuses a
 // token from its exp on.
 func TestNoClockSkew(t *testing.T) {

@@ -145,14 +145,17 @@ func (a *Authenticator) issueToken(ctx context.Context, req TokenRequest) (Token
 }
 
 func (a *Authenticator) respond(c *client, authTime, now time.Time) (TokenResponse, error) {
-	tok, err := issue(a.keys[0], c, authTime, now, a.lifetime)
+	tok, exp, err := issue(a.keys[0], c, authTime, now, a.lifetime)
 	if err != nil {
 		return TokenResponse{}, oauthError(http.StatusInternalServerError, "server_error", err.Error())
 	}
 	return TokenResponse{
-		AccessToken:     tok,
-		TokenType:       "bearer",
-		ExpiresIn:       int64(a.lifetime / time.Second),
+		AccessToken: tok,
+		TokenType:   "bearer",
+		// Whole seconds down to the token's exp: a client that schedules
+		// its refresh by expires_in (Iceberg's Java client does, after
+		// the first token) must not find the token expired by then.
+		ExpiresIn:       int64(exp.Sub(now) / time.Second),
 		IssuedTokenType: TokenTypeAccess,
 	}, nil
 }

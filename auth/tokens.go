@@ -38,18 +38,21 @@ func secretVersion(hash string) string {
 	return base64.RawURLEncoding.EncodeToString(sum[:9])
 }
 
-// issue signs a token for client c, valid from now for lifetime.
-func issue(key *SigningKey, c *client, authTime, now time.Time, lifetime time.Duration) (string, error) {
+// issue signs a token for client c, valid from now for lifetime, and
+// returns it with its expiry. A JWT's times are whole seconds, so the
+// token expires at the whole second at or before now+lifetime.
+func issue(key *SigningKey, c *client, authTime, now time.Time, lifetime time.Duration) (string, time.Time, error) {
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
-		return "", err
+		return "", time.Time{}, err
 	}
+	exp := now.Add(lifetime).Truncate(time.Second)
 	claims := tokenClaims{
 		RegisteredClaims: jwt.RegisteredClaims{
 			Issuer:    tokenIssuer,
 			Subject:   c.id,
 			Audience:  jwt.ClaimStrings{tokenAudience},
-			ExpiresAt: jwt.NewNumericDate(now.Add(lifetime)),
+			ExpiresAt: jwt.NewNumericDate(exp),
 			NotBefore: jwt.NewNumericDate(now),
 			IssuedAt:  jwt.NewNumericDate(now),
 			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
@@ -60,7 +63,8 @@ func issue(key *SigningKey, c *client, authTime, now time.Time, lifetime time.Du
 	t := jwt.NewWithClaims(jwt.SigningMethodEdDSA, claims)
 	t.Header["kid"] = key.ID
 	t.Header["typ"] = tokenType
-	return t.SignedString(key.key)
+	tok, err := t.SignedString(key.key)
+	return tok, exp, err
 }
 
 var errNotOurs = errors.New("not a token of this server's keys")
