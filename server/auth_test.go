@@ -1,12 +1,16 @@
 package server
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"maps"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"slices"
 	"strings"
@@ -288,5 +292,39 @@ func TestReadyDetails(t *testing.T) {
 				t.Fatalf("answer %s: details %v, want %v", w.Body, named, tc.details)
 			}
 		})
+	}
+}
+
+// TestTokenRequestLog: the debug log of a token request shows how the
+// client asks for its token, and nothing of its secrets.
+func TestTokenRequestLog(t *testing.T) {
+	var buf bytes.Buffer
+	s := &Server{log: slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	const secret = "s3cret-value"
+	for _, tc := range []struct {
+		body, authorization, want string
+	}{
+		{"grant_type=client_credentials&client_id=spark&client_secret=" + secret + "&scope=catalog", "",
+			`grant_type=client_credentials scope=catalog subject_token_type="" fields="[client_id client_secret grant_type scope]" authorization=none`},
+		{"grant_type=" + url.QueryEscape(auth.GrantTokenExchange) + "&subject_token=" + secret + "&subject_token_type=" + url.QueryEscape(auth.TokenTypeAccess),
+			"Basic " + base64.StdEncoding.EncodeToString([]byte("spark:"+secret)),
+			`subject_token_type=` + auth.TokenTypeAccess + ` fields="[grant_type subject_token subject_token_type]" authorization=Basic`},
+		{secret + "&grant_type=client_credentials", "Bearer " + secret, `fields="[grant_type other(1)]" authorization=Bearer`},
+		{"", secret, `fields=[] authorization=malformed`},
+	} {
+		buf.Reset()
+		r := httptest.NewRequest("POST", "/v1/oauth/tokens", strings.NewReader(tc.body))
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		if tc.authorization != "" {
+			r.Header.Set("Authorization", tc.authorization)
+		}
+		if err := r.ParseForm(); err != nil {
+			t.Fatal(err)
+		}
+		s.logTokenRequest(r)
+		got := buf.String()
+		if !strings.Contains(got, tc.want) || strings.Contains(got, "s3cret") || strings.Contains(got, base64.StdEncoding.EncodeToString([]byte("spark:"+secret))) {
+			t.Errorf("body %q, Authorization %q: logged\n%s\nwant it to hold %s and no secret", tc.body, tc.authorization, got, tc.want)
+		}
 	}
 }

@@ -7,8 +7,10 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"mime"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/apache/iceberg-go"
@@ -100,6 +102,7 @@ func (s *Server) GetToken(c echo.Context) error {
 	}
 	req := auth.TokenRequest{Form: r.PostForm}
 	req.BasicID, req.BasicSecret, req.Basic = r.BasicAuth()
+	s.logTokenRequest(r)
 	resp, err := s.auth.IssueToken(r.Context(), req)
 	var oe *auth.OAuthError
 	switch {
@@ -115,6 +118,47 @@ func (s *Server) GetToken(c echo.Context) error {
 		return err
 	}
 	return c.JSON(http.StatusOK, resp)
+}
+
+// oauthParams are the token request parameters of RFC 6749 and RFC 8693:
+// the debug log of a token request shows which of them it has.
+var oauthParams = []string{"grant_type", "client_id", "client_secret", "scope", "username", "password", "code", "redirect_uri",
+	"refresh_token", "subject_token", "subject_token_type", "actor_token", "actor_token_type", "requested_token_type",
+	"audience", "resource"}
+
+// logTokenRequest logs at debug level what a client sent to
+// /v1/oauth/tokens, to see how an engine authenticates: its grant type,
+// scope and subject token type, the names of its parameters and the
+// scheme of its Authorization header. Nothing else of the request is
+// logged: other names count as "other" (a body that is just a secret
+// would be one), and a header without a known scheme is "malformed".
+func (s *Server) logTokenRequest(r *http.Request) {
+	if !s.log.Enabled(r.Context(), slog.LevelDebug) {
+		return
+	}
+	var names []string
+	other := 0
+	for k := range r.PostForm {
+		if slices.Contains(oauthParams, k) {
+			names = append(names, k)
+		} else {
+			other++
+		}
+	}
+	slices.Sort(names)
+	if other > 0 {
+		names = append(names, fmt.Sprintf("other(%d)", other))
+	}
+	scheme := "none"
+	if h := r.Header.Get("Authorization"); h != "" {
+		scheme = "malformed"
+		if sc, _, ok := strings.Cut(h, " "); ok && (strings.EqualFold(sc, "Basic") || strings.EqualFold(sc, "Bearer")) {
+			scheme = sc
+		}
+	}
+	f := r.PostForm
+	s.log.Debug("token request", "grant_type", f.Get("grant_type"), "scope", f.Get("scope"),
+		"subject_token_type", f.Get("subject_token_type"), "fields", names, "authorization", scheme)
 }
 
 // parseNamespace splits a path namespace on the unit separator.
