@@ -407,12 +407,13 @@ def zombi_manual_flush_server(zombi_server, zombi_binary, tmp_path_factory):
     yield from _serve(zombi_server.shape, zombi_binary, tmp_path_factory, MANUAL_FLUSH_ARGS)
 
 
-def _serve(shape: str, zombi_binary, tmp_path_factory, extra: list[str]):
-    workdir = tmp_path_factory.mktemp(f"zombi-{shape}")
+def _serve(shape: str, binary: Path, tmp_path_factory, flags: list[str], name: str = "zombi", **kw):
+    """Starts a server of shape with flags, yields it and stops it."""
+    workdir = tmp_path_factory.mktemp(f"{name}-{shape}")
     cleanups = []
     try:
         if shape == "embedded":
-            z = _start(zombi_binary, shape, workdir, extra, warehouse="")
+            z = _start(binary, shape, workdir, flags, warehouse="", **kw)
             z.warehouse = (z.data_dir / "warehouse").as_uri()
         else:
             missing = _missing_postgres_s3_env()
@@ -421,7 +422,7 @@ def _serve(shape: str, zombi_binary, tmp_path_factory, extra: list[str]):
                 # call phase (see pytest_runtest_call) with this message.
                 yield Unavailable(shape, _missing_env_message(missing))
                 return
-            z = _start_postgres_s3(zombi_binary, workdir, cleanups, extra)
+            z = _start_postgres_s3(binary, workdir, cleanups, flags, **kw)
         cleanups.append(lambda: _finish(z))
         yield z
     finally:
@@ -433,6 +434,56 @@ def _serve(shape: str, zombi_binary, tmp_path_factory, extra: list[str]):
                 errors.append(e)
         if errors:
             raise errors[0]
+
+
+# ---------------------------------------------------------------------------
+# A server with auth on: OAuth2 clients that engines configure with
+# credential=ID:SECRET, and a static admin token for the suite's own calls.
+
+# Tokens live a few seconds, so that a test sees clients refresh them.
+AUTH_TOKEN_LIFETIME = 6.0
+
+
+@dataclass(frozen=True)
+class OAuthClient:
+    id: str
+    secret: str
+
+    @property
+    def credential(self) -> str:
+        return f"{self.id}:{self.secret}"
+
+
+def _oauth_client_flag(binary: Path, client: OAuthClient, role: str) -> str:
+    """The --oauth-client value for client, made by `zombi oauth-client`."""
+    out = subprocess.run(
+        [str(binary), "oauth-client", "-secret-stdin", client.id, role],
+        input=client.secret + "\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    return out.split("--oauth-client '", 1)[1].rsplit("'", 1)[0]
+
+
+@pytest.fixture(scope="session", params=SHAPES)
+def zombi_auth_server(request, zombi_binary, tmp_path_factory):
+    """A server of each shape with auth on: clients `writer` (writer role)
+    and `reader` (reader role) in extra["clients"], and an admin bearer
+    token in extra["admin"]."""
+    clients = {role: OAuthClient(f"{role}-client", secrets.token_urlsafe(24)) for role in ("writer", "reader")}
+    admin = secrets.token_urlsafe(24)
+    args = ["--auth-token", f"{admin}:admin", "--token-lifetime", f"{AUTH_TOKEN_LIFETIME:.0f}s", "--token-clock-skew", "0s"]
+    for role, c in clients.items():
+        args += ["--oauth-client", _oauth_client_flag(zombi_binary, c, role)]
+    yield from _serve(request.param, zombi_binary, tmp_path_factory, args, name="zombi-auth",
+                      extra={"clients": clients, "admin": admin})
+
+
+@pytest.fixture
+def zombi_auth(request, zombi_auth_server):
+    """The auth server of this test's shape (see zombi)."""
+    yield from _for_test(request, zombi_auth_server)
 
 
 def _finish(z: Zombi) -> None:
@@ -467,9 +518,9 @@ def _remove_bucket(s3: S3Target) -> None:
         print(f"\nwarning: could not remove bucket {s3.bucket} at {s3.endpoint}: {e}", file=sys.stderr)
 
 
-def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list, extra: list[str] | None = None) -> Zombi:
+def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list, flags: list[str] = (), **kw) -> Zombi:
     args, warehouse, s3 = _postgres_s3_storage(cleanups)
-    return _start(binary, "postgres-s3", workdir, [*args, *(extra or [])], warehouse=warehouse, s3=s3)
+    return _start(binary, "postgres-s3", workdir, [*args, *flags], warehouse=warehouse, s3=s3, **kw)
 
 
 def _postgres_s3_storage(cleanups: list) -> tuple[list[str], str, S3Target]:
@@ -718,14 +769,21 @@ _SERVER = pytest.StashKey[Zombi]()
 def zombi(request, zombi_server: Zombi) -> Zombi:
     """The server of this test's shape; its log from this test on is
     attached to the report if the test fails."""
-    if isinstance(zombi_server, Unavailable):
-        yield zombi_server
+    yield from _for_test(request, zombi_server)
+
+
+def _for_test(request, z):
+    """Yields server z to request's test, checking that it is alive before
+    and after, and noting it so that a failing test's report shows its log
+    from the test on."""
+    if isinstance(z, Unavailable):
+        yield z
         return
-    zombi_server.check_alive()
-    request.node.stash[_SERVER] = zombi_server
-    request.node.stash[_LOG_OFFSET] = zombi_server.log_size()
-    yield zombi_server
-    zombi_server.check_alive()
+    z.check_alive()
+    request.node.stash[_SERVER] = z
+    request.node.stash[_LOG_OFFSET] = z.log_size()
+    yield z
+    z.check_alive()
 
 
 @pytest.fixture
@@ -857,6 +915,8 @@ ENGINE_OF_MODULE = {
     "test_docs.py": "docs/engines.md",
     "test_planning.py": "server-side planning",
     "test_cluster.py": "Spark",
+    "test_spark_auth.py": "Spark",
+    "test_pyiceberg_auth.py": "PyIceberg",
 }
 ENGINE_OF_PARAM = {"spark": "Spark", "duckdb": "DuckDB", "trino": "Trino", "pyiceberg": "PyIceberg"}
 # Modules whose scenarios write through zombi's ingest API; the summary
@@ -918,7 +978,7 @@ def pytest_terminal_summary(terminalreporter, exitstatus, config):
 
 @pytest.hookimpl(tryfirst=True)
 def pytest_runtest_call(item):
-    for name in ("zombi", "zombi_manual_flush", "zombi_cluster"):
+    for name in ("zombi", "zombi_manual_flush", "zombi_cluster", "zombi_auth"):
         z = getattr(item, "funcargs", {}).get(name)
         if isinstance(z, Unavailable):
             pytest.fail(z.reason, pytrace=False)

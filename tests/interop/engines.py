@@ -22,6 +22,11 @@ PYICEBERG_CATALOG_CONF = {"type": "rest"}
 # The live catalog view: the same, with warehouse=live.
 PYICEBERG_LIVE_CATALOG_CONF = {"type": "rest", "warehouse": "live"}
 
+# With auth on, an OAuth2 client's ID and secret: PyIceberg takes a token
+# for it from the catalog's /v1/oauth/tokens (docs/engines.md,
+# Authentication).
+PYICEBERG_CREDENTIAL_KEY = "credential"
+
 # ---------------------------------------------------------------------------
 # Spark
 
@@ -43,6 +48,8 @@ SPARK_CATALOG_CONF = {
     "spark.sql.catalog.zombi.cache-enabled": "false",
 }
 SPARK_URI_KEY = "spark.sql.catalog.zombi.uri"
+# With auth on: an OAuth2 client's ID:SECRET, nothing else (no token).
+SPARK_CREDENTIAL_KEY = "spark.sql.catalog.zombi.credential"
 
 # The live catalog view (docs/engines.md, "Live reads"): the same catalog
 # with warehouse=live, under its own name beside zombi.
@@ -98,11 +105,14 @@ def start_spark(scratch: Path):
     return spark
 
 
-def spark_session(base, uri: str):
+def spark_session(base, uri: str, credential: str | None = None):
     """A new SparkSession on base's JVM whose catalog `zombi` is the REST
-    catalog at uri. Sessions share the JVM, not catalog instances."""
+    catalog at uri, authenticating with credential (ID:SECRET) if given.
+    Sessions share the JVM, not catalog instances."""
     s = base.newSession()
     s.conf.set(SPARK_URI_KEY, uri)
+    if credential is not None:
+        s.conf.set(SPARK_CREDENTIAL_KEY, credential)
     return s
 
 

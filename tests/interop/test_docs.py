@@ -82,6 +82,20 @@ def test_docs_live():
         assert test in e2e, f"tests/e2e/live_test.go no longer uses {test}, which docs/engines.md shows"
 
 
+def test_docs_auth():
+    """The credential lines of the Authentication section are what the auth
+    suites (test_spark_auth.py, test_pyiceberg_auth.py) set."""
+    blocks = sections()["Authentication"]
+    (spark,) = [lines for lang, lines in blocks if lang == "sh"]
+    conf = dict(m.groups() for m in (re.search(r"--conf (\S+?)=(\S+)", ln) for ln in spark) if m)
+    assert conf == {engines.SPARK_CREDENTIAL_KEY: "CLIENT_ID:CLIENT_SECRET"}, f"docs/engines.md Spark credential {conf}"
+    (py,) = [lines for lang, lines in blocks if lang == "python"]
+    call = next(ln for ln in py if "load_catalog(" in ln)
+    kwargs = dict(re.findall(r'(\w+)="([^"]*)"', call))
+    want = {**engines.PYICEBERG_CATALOG_CONF, "uri": EXAMPLE_URI, engines.PYICEBERG_CREDENTIAL_KEY: "CLIENT_ID:CLIENT_SECRET"}
+    assert kwargs == want, f"docs/engines.md PyIceberg credential: {call!r}"
+
+
 def test_docs_duckdb():
     blocks = dict(sections()["DuckDB"])
     sql = [ln.rstrip(";") for ln in blocks["sql"] if ln.strip()]
