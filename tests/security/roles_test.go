@@ -168,6 +168,10 @@ func registerBody(m *matrix, tg target) string {
 	return fmt.Sprintf(`{"name":"reg%d","metadata-location":%q}`, tg.n, m.metadata[fmt.Sprintf("%s.r%d", tg.ns, tg.n)])
 }
 
+// livePath is a catalog path in the live catalog view, which serves
+// every path under /v1/ also under /v1/live/ (docs/live.md).
+func livePath(path string) string { return "/v1/live/" + strings.TrimPrefix(path, "/v1/") }
+
 // routeOf is echo's template of an OpenAPI path.
 func routeOf(method, path string) string {
 	return method + " " + regexp.MustCompile(`\{([^}]+)\}`).ReplaceAllString(path, ":$1")
@@ -176,7 +180,7 @@ func routeOf(method, path string) string {
 // TestRoleMatrix: every operation of the OpenAPI document, called by an
 // anonymous caller, a reader, a writer and an admin on every namespace,
 // and a writer and an admin of namespace "inside" inside and outside it,
-// against a real server. Each is refused (401 without credentials, 403
+// against a real server; catalog operations also through the live view. Each is refused (401 without credentials, 403
 // with) exactly when the operation's declared role (x-zombi-role, which
 // the server's unit tests hold to its access table) is above the
 // caller's role in the namespace the call acts in.
@@ -215,48 +219,57 @@ func TestRoleMatrix(t *testing.T) {
 		namespaces := []string{"inside", "outside"}
 		for _, who := range callers {
 			for _, ns := range namespaces {
-				n++
-				tg := target{ns: ns, n: n}
-				if c.setup != nil {
-					c.setup(t, m, tg)
-				}
-				role := who.outside
-				if ns == "inside" && inNamespace {
-					role = who.inside
-				}
-				var allowed bool
-				switch {
-				case need == "none":
-					allowed = true
-				case need == "a": // /metrics: a role on every namespace
-					allowed = who.outside != ""
-				case !inNamespace: // config: a role anywhere
-					allowed = roleRank[who.inside] >= roleRank[need]
-				default:
-					allowed = roleRank[role] >= roleRank[need]
-				}
-				body := ""
-				if c.body != nil {
-					body = c.body(tg)
-				}
-				if c.bodyOf != nil {
-					body = c.bodyOf(m, tg)
-				}
-				var headers []string
-				if who.token != "" {
-					headers = []string{"Authorization", "Bearer " + who.token}
-				}
-				status, hdr, b := zombitest.Call(t, c.method, m.base+c.path(tg), body, headers...)
-				desc := fmt.Sprintf("%s %s (%s) by %s", c.method, c.path(tg), decl, who.name)
-				switch {
-				case allowed && (status == 401 || status == 403 || status >= 500):
-					t.Errorf("%s: %d %s, want it allowed", desc, status, b)
-				case !allowed && who.token == "" && (status != 401 || hdr.Get("WWW-Authenticate") == ""):
-					t.Errorf("%s: %d %s, want 401 with WWW-Authenticate", desc, status, b)
-				case !allowed && who.token != "" && status != 403:
-					t.Errorf("%s: %d %s, want 403", desc, status, b)
-				case !allowed && c.method != "HEAD" && !strings.Contains(string(b), "Exception"):
-					t.Errorf("%s: %d %s, want the Iceberg error JSON", desc, status, b)
+				for _, live := range []bool{false, true} {
+					if live && !strings.HasPrefix(c.path(target{}), "/v1/") {
+						continue // the live view has catalog paths only
+					}
+					n++
+					tg := target{ns: ns, n: n}
+					if c.setup != nil {
+						c.setup(t, m, tg)
+					}
+					role := who.outside
+					if ns == "inside" && inNamespace {
+						role = who.inside
+					}
+					var allowed bool
+					switch {
+					case need == "none":
+						allowed = true
+					case need == "a": // /metrics: a role on every namespace
+						allowed = who.outside != ""
+					case !inNamespace: // config: a role anywhere
+						allowed = roleRank[who.inside] >= roleRank[need]
+					default:
+						allowed = roleRank[role] >= roleRank[need]
+					}
+					body := ""
+					if c.body != nil {
+						body = c.body(tg)
+					}
+					if c.bodyOf != nil {
+						body = c.bodyOf(m, tg)
+					}
+					var headers []string
+					if who.token != "" {
+						headers = []string{"Authorization", "Bearer " + who.token}
+					}
+					path := c.path(tg)
+					if live {
+						path = livePath(path)
+					}
+					status, hdr, b := zombitest.Call(t, c.method, m.base+path, body, headers...)
+					desc := fmt.Sprintf("%s %s (%s) by %s", c.method, path, decl, who.name)
+					switch {
+					case allowed && (status == 401 || status == 403 || status >= 500):
+						t.Errorf("%s: %d %s, want it allowed", desc, status, b)
+					case !allowed && who.token == "" && (status != 401 || hdr.Get("WWW-Authenticate") == ""):
+						t.Errorf("%s: %d %s, want 401 with WWW-Authenticate", desc, status, b)
+					case !allowed && who.token != "" && status != 403:
+						t.Errorf("%s: %d %s, want 403", desc, status, b)
+					case !allowed && c.method != "HEAD" && !strings.Contains(string(b), "Exception"):
+						t.Errorf("%s: %d %s, want the Iceberg error JSON", desc, status, b)
+					}
 				}
 			}
 		}
