@@ -111,14 +111,33 @@ var (
 		msg: "this route declares no role (server/access.go)"}
 )
 
-// forbidden is the 403 of a caller whose role does not allow a call.
-func forbidden(p *auth.Principal, role auth.Role, ns catalog.Namespace) error {
-	where := "namespace " + strings.Join(ns, ".")
-	if len(ns) == 0 {
-		where = "every namespace"
-	}
+// forbidden is the 403 of a caller whose role does not allow a call; the
+// call takes what.
+func forbidden(p *auth.Principal, what string) error {
 	return &apiError{status: http.StatusForbidden, typ: "ForbiddenException",
-		msg: fmt.Sprintf("%s may not do this: it takes the %s role in %s", p.Name, role, where)}
+		msg: fmt.Sprintf("%s may not do this: it takes %s", p.Name, what)}
+}
+
+// takes says what a call of a route that needs n takes, acting in ns.
+func (n need) takes(ns catalog.Namespace) string {
+	switch n.where {
+	case monitoring:
+		return "a metrics token or a role on every namespace"
+	case anyNamespace:
+		return fmt.Sprintf("the %s role in some namespace", n.role)
+	case inBody:
+		return fmt.Sprintf("the %s role in each namespace the request names", n.role)
+	}
+	return roleIn(n.role, ns)
+}
+
+// roleIn says what a call that needs role in ns takes. The top level (no
+// namespace) takes the role on every namespace.
+func roleIn(role auth.Role, ns catalog.Namespace) string {
+	if len(ns) == 0 {
+		return fmt.Sprintf("the %s role on every namespace", role)
+	}
+	return fmt.Sprintf("the %s role in namespace %s", role, strings.Join(ns, "."))
 }
 
 var errNoMaintenance = &apiError{status: http.StatusForbidden, typ: "ForbiddenException",
@@ -188,7 +207,7 @@ func (s *Server) authorize(r *http.Request, n need, declared bool, ns func() (ca
 	}
 	if !ok {
 		s.auth.Forbidden()
-		return nil, forbidden(p, n.role, space)
+		return nil, forbidden(p, n.takes(space))
 	}
 	if n.maintenance && p.NoMaintenance {
 		s.auth.Forbidden()
@@ -254,7 +273,7 @@ func (s *Server) allowedIn(ctx context.Context, role auth.Role, namespaces ...ca
 	for _, ns := range namespaces {
 		if p.Role(ns) < role {
 			s.auth.Forbidden()
-			return forbidden(p, role, ns)
+			return forbidden(p, roleIn(role, ns))
 		}
 	}
 	return nil

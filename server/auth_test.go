@@ -328,3 +328,40 @@ func TestTokenRequestLog(t *testing.T) {
 		}
 	}
 }
+
+// TestForbiddenMessages: a 403 says who the caller is and what the call
+// takes.
+func TestForbiddenMessages(t *testing.T) {
+	ts := newTestServer(t, testOptions{tokens: []string{"a:admin", "sr:reader@sales", "sa:admin@sales", "w:writer"}, metricsTokens: []string{"m"}})
+	do := func(method, path, body, token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(method, path, strings.NewReader(body))
+		r.Header.Set("Authorization", "Bearer "+token)
+		r.Header.Set("Content-Type", "application/json")
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		return w
+	}
+	if w := do("POST", "/v1/namespaces", `{"namespace":["sales"]}`, "a"); w.Code != http.StatusOK {
+		t.Fatalf("create sales: %d %s", w.Code, w.Body)
+	}
+	for _, tc := range []struct{ method, path, body, token, want string }{
+		{"GET", "/metrics", "", "sr", "token 2 may not do this: it takes a metrics token or a role on every namespace"},
+		{"GET", "/v1/config", "", "m", "token 5 may not do this: it takes the reader role in some namespace"},
+		{"GET", "/v1/namespaces", "", "sr", "token 2 may not do this: it takes the reader role on every namespace"},
+		{"DELETE", "/v1/namespaces/sales", "", "w", "token 4 may not do this: it takes the admin role in namespace sales"},
+		{"POST", "/v1/namespaces", `{"namespace":["sales","eu"]}`, "sr", "token 2 may not do this: it takes the admin role in each namespace the request names"},
+		{"POST", "/v1/namespaces", `{"namespace":["other"]}`, "sa", "token 3 may not do this: it takes the admin role in namespace other"},
+	} {
+		w := do(tc.method, tc.path, tc.body, tc.token)
+		var e struct {
+			Error struct {
+				Message, Type string
+				Code          int
+			}
+		}
+		if err := json.Unmarshal(w.Body.Bytes(), &e); err != nil || w.Code != http.StatusForbidden ||
+			e.Error.Code != http.StatusForbidden || e.Error.Type != "ForbiddenException" || e.Error.Message != tc.want {
+			t.Errorf("%s %s by %s: %d %s, want 403 %q", tc.method, tc.path, tc.token, w.Code, w.Body, tc.want)
+		}
+	}
+}
