@@ -97,15 +97,7 @@ func (a *Authenticator) issueToken(ctx context.Context, req TokenRequest) (Token
 	now := a.now()
 	switch f.Get("grant_type") {
 	case GrantClientCredentials:
-		id, secret := f.Get("client_id"), f.Get("client_secret")
-		if req.Basic {
-			id, secret = req.BasicID, req.BasicSecret
-		}
-		c, err := a.checkSecret(ctx, id, secret)
-		if err != nil {
-			return TokenResponse{}, err
-		}
-		return a.respond(c, now, now)
+		return a.forClient(ctx, req, now)
 	case GrantTokenExchange:
 		if f.Has("actor_token") {
 			return TokenResponse{}, oauthError(http.StatusBadRequest, "invalid_request", "actor tokens are not supported")
@@ -113,15 +105,7 @@ func (a *Authenticator) issueToken(ctx context.Context, req TokenRequest) (Token
 		if req.Basic || formCreds {
 			// Client credentials stand for themselves: the subject token
 			// may have expired (the Java client sends it anyway).
-			id, secret := f.Get("client_id"), f.Get("client_secret")
-			if req.Basic {
-				id, secret = req.BasicID, req.BasicSecret
-			}
-			c, err := a.checkSecret(ctx, id, secret)
-			if err != nil {
-				return TokenResponse{}, err
-			}
-			return a.respond(c, now, now)
+			return a.forClient(ctx, req, now)
 		}
 		subject := f.Get("subject_token")
 		if subject == "" {
@@ -142,6 +126,20 @@ func (a *Authenticator) issueToken(ctx context.Context, req TokenRequest) (Token
 	}
 	return TokenResponse{}, oauthError(http.StatusBadRequest, "unsupported_grant_type",
 		"grant_type must be "+GrantClientCredentials+" or "+GrantTokenExchange)
+}
+
+// forClient issues a token to the client whose ID and secret req holds,
+// in its Basic header or else in its form.
+func (a *Authenticator) forClient(ctx context.Context, req TokenRequest, now time.Time) (TokenResponse, error) {
+	id, secret := req.Form.Get("client_id"), req.Form.Get("client_secret")
+	if req.Basic {
+		id, secret = req.BasicID, req.BasicSecret
+	}
+	c, err := a.checkSecret(ctx, id, secret)
+	if err != nil {
+		return TokenResponse{}, err
+	}
+	return a.respond(c, now, now)
 }
 
 func (a *Authenticator) respond(c *client, authTime, now time.Time) (TokenResponse, error) {
