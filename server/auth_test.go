@@ -92,15 +92,7 @@ func TestAuthorize(t *testing.T) {
 			"sa:admin@sales", "deep:writer@x.y", "deeper:writer@a.b", "two:reader@sales", "two:writer@ops"},
 		metricsTokens: []string{"m"},
 	})
-	do := func(method, path, body, token string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(method, path, strings.NewReader(body))
-		if token != "" {
-			r.Header.Set("Authorization", token)
-		}
-		w := httptest.NewRecorder()
-		ts.ServeHTTP(w, r)
-		return w
-	}
+	do := ts.call
 	for _, setup := range []struct{ method, path, body string }{
 		{"POST", "/v1/namespaces", `{"namespace":["sales"]}`},
 		{"POST", "/v1/namespaces", `{"namespace":["other"]}`},
@@ -329,19 +321,23 @@ func TestTokenRequestLog(t *testing.T) {
 	}
 }
 
+// call serves a request with an Authorization header, none if authorization
+// is empty.
+func (ts *testServer) call(method, path, body, authorization string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(method, path, strings.NewReader(body))
+	if authorization != "" {
+		r.Header.Set("Authorization", authorization)
+	}
+	w := httptest.NewRecorder()
+	ts.ServeHTTP(w, r)
+	return w
+}
+
 // TestForbiddenMessages: a 403 says who the caller is and what the call
 // takes.
 func TestForbiddenMessages(t *testing.T) {
 	ts := newTestServer(t, testOptions{tokens: []string{"a:admin", "sr:reader@sales", "sa:admin@sales", "w:writer"}, metricsTokens: []string{"m"}})
-	do := func(method, path, body, token string) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(method, path, strings.NewReader(body))
-		r.Header.Set("Authorization", "Bearer "+token)
-		r.Header.Set("Content-Type", "application/json")
-		w := httptest.NewRecorder()
-		ts.ServeHTTP(w, r)
-		return w
-	}
-	if w := do("POST", "/v1/namespaces", `{"namespace":["sales"]}`, "a"); w.Code != http.StatusOK {
+	if w := ts.call("POST", "/v1/namespaces", `{"namespace":["sales"]}`, "Bearer a"); w.Code != http.StatusOK {
 		t.Fatalf("create sales: %d %s", w.Code, w.Body)
 	}
 	for _, tc := range []struct{ method, path, body, token, want string }{
@@ -352,7 +348,7 @@ func TestForbiddenMessages(t *testing.T) {
 		{"POST", "/v1/namespaces", `{"namespace":["sales","eu"]}`, "sr", "token 2 may not do this: it takes the admin role in each namespace the request names"},
 		{"POST", "/v1/namespaces", `{"namespace":["other"]}`, "sa", "token 3 may not do this: it takes the admin role in namespace other"},
 	} {
-		w := do(tc.method, tc.path, tc.body, tc.token)
+		w := ts.call(tc.method, tc.path, tc.body, "Bearer "+tc.token)
 		var e struct {
 			Error struct {
 				Message, Type string
