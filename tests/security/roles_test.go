@@ -136,6 +136,7 @@ var calls = map[string]call{
 	"POST /tables/:table/flush":       {method: "POST", path: nsPath("/tables/{ns}.events/flush")},
 	"POST /tables/:table/compact":     {method: "POST", path: nsPath("/tables/{ns}.events/compact")},
 	"POST /tables/:table/maintenance": {method: "POST", path: nsPath("/tables/{ns}.events/maintenance")},
+	"GET /v1/zombi/nodes":             {method: "GET", path: fixed("/v1/zombi/nodes")},
 }
 
 func newNamespace(t *testing.T, m *matrix, tg target) {
@@ -215,7 +216,8 @@ func TestRoleMatrix(t *testing.T) {
 		}
 		decl := declared[route]
 		need := strings.Fields(decl)[0] // reader, writer, admin; none; a (--metrics-token...)
-		inNamespace := strings.Contains(decl, "namespace") && !strings.Contains(decl, "any namespace")
+		everyNamespace := strings.HasPrefix(strings.TrimPrefix(decl, need+" "), "on every namespace")
+		inNamespace := strings.Contains(decl, "namespace") && !strings.Contains(decl, "any namespace") && !everyNamespace
 		namespaces := []string{"inside", "outside"}
 		for _, who := range callers {
 			for _, ns := range namespaces {
@@ -238,6 +240,8 @@ func TestRoleMatrix(t *testing.T) {
 						allowed = true
 					case need == "a": // /metrics: a role on every namespace
 						allowed = who.outside != ""
+					case everyNamespace: // the node list: the role on every namespace
+						allowed = roleRank[who.outside] >= roleRank[need]
 					case !inNamespace: // config: a role anywhere
 						allowed = roleRank[who.inside] >= roleRank[need]
 					default:
