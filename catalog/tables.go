@@ -84,6 +84,26 @@ func (s *Service) TableLocation(ctx context.Context, id Ident) (string, error) {
 	return e.MetadataLocation, s.checkFile(e.MetadataLocation)
 }
 
+// TableRoot returns the table's location, below which all its files
+// lie, in canonical form (internal/location).
+func (s *Service) TableRoot(ctx context.Context, id Ident) (string, error) {
+	if err := ValidateIdent(id); err != nil {
+		return "", err
+	}
+	e, err := s.loadEntry(ctx, KindTable, id)
+	if err != nil {
+		return "", err
+	}
+	if e.Location != "" {
+		return e.Location, nil
+	}
+	t, err := s.tableAt(ctx, id, e.MetadataLocation)
+	if err != nil {
+		return "", err
+	}
+	return t.Metadata.Location(), nil
+}
+
 // TableExists reports whether id names a table.
 func (s *Service) TableExists(ctx context.Context, id Ident) error {
 	if err := ValidateIdent(id); err != nil {

@@ -754,6 +754,23 @@ type RenameTableRequest struct {
 	Source      TableIdentifier `json:"source"`
 }
 
+// S3SignRequest defines model for S3SignRequest.
+type S3SignRequest struct {
+	Body       *string             `json:"body,omitempty"`
+	Headers    map[string][]string `json:"headers"`
+	Method     string              `json:"method"`
+	Properties *map[string]string  `json:"properties,omitempty"`
+	Provider   *string             `json:"provider,omitempty"`
+	Region     string              `json:"region"`
+	Uri        string              `json:"uri"`
+}
+
+// S3SignResponse defines model for S3SignResponse.
+type S3SignResponse struct {
+	Headers map[string][]string `json:"headers"`
+	Uri     string              `json:"uri"`
+}
+
 // ScanTasks One page of a plan: file scan tasks, the delete files they
 // reference (each listed once), and plan tasks to fetch next.
 type ScanTasks struct {
@@ -848,6 +865,9 @@ type WriteResult struct {
 	Stream *int   `json:"stream,omitempty"`
 	Table  string `json:"table"`
 }
+
+// AccessDelegation defines model for AccessDelegation.
+type AccessDelegation = string
 
 // Ack defines model for Ack.
 type Ack string
@@ -985,6 +1005,12 @@ type ListTablesParams struct {
 type CreateTableParams struct {
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list.
+	// With remote-signing, on an S3 warehouse, the table's config holds
+	// no S3 keys and tells the client to have each S3 request signed by
+	// the table's sign endpoint. Other values are ignored.
+	XIcebergAccessDelegation *AccessDelegation `json:"X-Iceberg-Access-Delegation,omitempty"`
 }
 
 // DropTableParams defines parameters for DropTable.
@@ -998,8 +1024,14 @@ type DropTableParams struct {
 // LoadTableParams defines parameters for LoadTable.
 type LoadTableParams struct {
 	// Snapshots all (default) or refs (only snapshots some branch or tag points at).
-	Snapshots   *LoadTableParamsSnapshots `form:"snapshots,omitempty" json:"snapshots,omitempty"`
-	IfNoneMatch *string                   `json:"If-None-Match,omitempty"`
+	Snapshots *LoadTableParamsSnapshots `form:"snapshots,omitempty" json:"snapshots,omitempty"`
+
+	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list.
+	// With remote-signing, on an S3 warehouse, the table's config holds
+	// no S3 keys and tells the client to have each S3 request signed by
+	// the table's sign endpoint. Other values are ignored.
+	XIcebergAccessDelegation *AccessDelegation `json:"X-Iceberg-Access-Delegation,omitempty"`
+	IfNoneMatch              *string           `json:"If-None-Match,omitempty"`
 }
 
 // LoadTableParamsSnapshots defines parameters for LoadTable.
@@ -1106,6 +1138,9 @@ type ReportMetricsJSONRequestBody ReportMetricsJSONBody
 
 // PlanTableScanJSONRequestBody defines body for PlanTableScan for application/json ContentType.
 type PlanTableScanJSONRequestBody = PlanTableScanRequest
+
+// SignS3RequestJSONRequestBody defines body for SignS3Request for application/json ContentType.
+type SignS3RequestJSONRequestBody = S3SignRequest
 
 // FetchScanTasksJSONRequestBody defines body for FetchScanTasks for application/json ContentType.
 type FetchScanTasksJSONRequestBody = FetchScanTasksRequest
@@ -1279,6 +1314,9 @@ type ServerInterface interface {
 	// FetchPlanningResult The state of a plan.
 	// (GET /v1/namespaces/{namespace}/tables/{table}/plan/{plan-id})
 	FetchPlanningResult(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID) error
+	// SignS3Request Sign an S3 request for one of the table's files (remote signing).
+	// (POST /v1/namespaces/{namespace}/tables/{table}/sign)
+	SignS3Request(ctx echo.Context, namespace NamespacePath, table TablePath) error
 	// FetchScanTasks Plan one page of a plan, named by its plan task.
 	// (POST /v1/namespaces/{namespace}/tables/{table}/tasks)
 	FetchScanTasks(ctx echo.Context, namespace NamespacePath, table TablePath, params FetchScanTasksParams) error
@@ -1858,6 +1896,21 @@ func (w *ServerInterfaceWrapper) CreateTable(ctx echo.Context) error {
 
 		params.IdempotencyKey = &IdempotencyKey
 	}
+	// ------------- Optional header parameter "X-Iceberg-Access-Delegation" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Iceberg-Access-Delegation")]; found {
+		var XIcebergAccessDelegation AccessDelegation
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Iceberg-Access-Delegation, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Iceberg-Access-Delegation", valueList[0], &XIcebergAccessDelegation, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Iceberg-Access-Delegation: %s", err))
+		}
+
+		params.XIcebergAccessDelegation = &XIcebergAccessDelegation
+	}
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.CreateTable(ctx, namespace, params)
@@ -1943,6 +1996,21 @@ func (w *ServerInterfaceWrapper) LoadTable(ctx echo.Context) error {
 	}
 
 	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Iceberg-Access-Delegation" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Iceberg-Access-Delegation")]; found {
+		var XIcebergAccessDelegation AccessDelegation
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Iceberg-Access-Delegation, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Iceberg-Access-Delegation", valueList[0], &XIcebergAccessDelegation, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Iceberg-Access-Delegation: %s", err))
+		}
+
+		params.XIcebergAccessDelegation = &XIcebergAccessDelegation
+	}
 	// ------------- Optional header parameter "If-None-Match" -------------
 	if valueList, found := headers[http.CanonicalHeaderKey("If-None-Match")]; found {
 		var IfNoneMatch string
@@ -2181,6 +2249,30 @@ func (w *ServerInterfaceWrapper) FetchPlanningResult(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.FetchPlanningResult(ctx, namespace, table, planId)
+	return err
+}
+
+// SignS3Request converts echo context to params.
+func (w *ServerInterfaceWrapper) SignS3Request(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.SignS3Request(ctx, namespace, table)
 	return err
 }
 
@@ -2611,6 +2703,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.CancelPlanning, options.OperationMiddlewares["cancelPlanning"]...)
 	router.GET(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.FetchPlanningResult, options.OperationMiddlewares["fetchPlanningResult"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/tasks", wrapper.FetchScanTasks, options.OperationMiddlewares["fetchScanTasks"]...)
+	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/sign", wrapper.SignS3Request, options.OperationMiddlewares["signS3Request"]...)
 	router.POST(options.BaseURL+"/v1/tables/rename", wrapper.RenameTable, options.OperationMiddlewares["renameTable"]...)
 	router.GET(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.ListViews, options.OperationMiddlewares["listViews"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.CreateView, options.OperationMiddlewares["createView"]...)
@@ -2633,193 +2726,201 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5L1tcxu3siD8V1B87i1TT81QlC0nJ1SltpTYPkd3TxKv7SRbN+OVoJkmiaMhMAEwohhf/fctdAPzQs6Q",
-	"lE3ZvrUfElMkBgN0N7ob/fphkKpFoSRIawaTD4OCa74ACxr/Ok9v3D8ZmFSLwgolB5PB73OQzCrGpVmC",
-	"nrCrrNT8OocrNsxgysvcHjElU2B2Dgxu3cyMa2BCum8SaVYyhYzNlWVWgD5jV6laLIS1kF3Rg1yyixSu",
-	"Qc+Ykbwwbuhc5ZlxEywSOXQz0+tZyrUWYJiwphp8KbIz9nx8ysSU2Tm3zPIbMCxXcgbafSMT6aYwoG9B",
-	"PzEsjmkJ8ZILGzUXbt1mjeUr5nfJuMzcdhJZrZrl3II+GiVyEA2EA9GfJejVIBpIvoDBZMDTm0E0MOkc",
-	"FpzgiWAaTAZ+0kE0AFkuBpM/Gt9U8w/eRwO7KtxMxmohZ4P7+2hwkcGiUBZkuvqfsNpE04+5AGnjdK4M",
-	"SHYDKzY8cWg7efo3VmghLe7m/O2PFxcsnXPNU4f1IwLYAgHGmQarV8zwKYzC3ubAM9D15hrriN1Cmhvt",
-	"WLWcgbHvcIsbS8avmZuXDYlamAcVfmkKnsIRU7r+a+Q+nTHg6ZwVXNtELrhN52DY//mDx3+dx//53v87",
-	"jr+7jN9/GEcnT7+9/7cGrgpu5/VurAe+hj9LoSEbTKwuYfuefg6ree2m2thV9TPL4RZyw/6lhISMXa9w",
-	"h6UUlhlwB88qzYb/fvLqaNS9uGrbD1zgaz6Dt+KvDoj/pIxlwsLCuOOpJLCCz4ANHQm4n07G43G9mjWy",
-	"LsK0zbcvhBQLR8onFdEKaWEGulrKO3UDsgP7c2AS7mzs5o2tG8TUFGFUaLgVqjS4ujPGrw1I6wgBFoVd",
-	"sanSOGwqtLHbVktv3gGsnMuLF5vLO2dF7hjTCzbVaoF/IL2+TbnswZcbE4vsgdjCWQMpHYhEfxOw3DLl",
-	"rYDlg2a8d4NNoaQBFBQvtVbafUiVtCCt+8iLIhcpd+A7/pdRiPF6xn/TMB1MBv/fcS1/julXc4yzvfHz",
-	"09vWcCEZuDFeplTSgr6cKr3gdoQb91O6N/5Q5jdv4M8SDC5PSfhlOpj88WFQaFWAtoK2oiFVOsOPeDAa",
-	"21fX/4LUDu4ryuZa89WAoBFA90c1Q822qwf3n/P9feRXbFBUrC8zVSWBef2QRYOsJMDTwDbk/qGWbMHl",
-	"ivlFsiU40Rx4uEWO7+SpmjLgOhegHVswjsI336SmUwO2DSuCPo375rTzsfZOo0FDbneoG8LOGU9vvq/k",
-	"YdTCeaUhoOCq1AQvwN26d65oDX9hV5EHcgceBz9yy3M1+1HJqZhtYseLLbOL0l/XT907HSArlPCa2CZz",
-	"1Kq04DYnjFddmFgUOSzclBHjhiWDn16++8cvL9ixO9/JAPnSGsGFM7yJBtGQ5DewinMxBSsWHWLj4u0v",
-	"8d++GZ+gUuS+Qxa8nIt0ztb0AUdoIAqvA95AYRukVK9F3YLWIoMHQWwNbxXQm9N1Ig8pCflsgyG0MSgy",
-	"kFZMBehdK8J5Lurh9aoWQave+fib5gP30aAssnB+dz77qx+7yYYac9ZT7gSIZ7sbEFmA5Rm3fK9F/RQG",
-	"30fVg3GuSBx0y6jm2jcfqafZtgPNpeGpe6AXsSg+43TOnSba4lzbNtVBMrvEQPtF/Yt2svnLk2FYxUdQ",
-	"oXv0MERY8NT2CbzrlQVzyaeWQLGHmKEnrmGqNOz5yFTkzZf0Dajn3Byx4FJMwdit09SDtk0lYXmJL+z+",
-	"WcNSO4Eotw5Syw5x8kYtDaue30tI7hDTTkAhxT+p7+EMIYDSWJeS4bVdQ5G7u1A1Zulu2LgB0kWqVR3t",
-	"uSwbLpPbWUpQm5u7WMNnG/9rBBS1KNADdhMJTax14HmTPrqPAmrRr0TXLfmcOS7obj8Z5GABgeekv9eI",
-	"nhj25uXbd8wUkDJ69BoNJCP2bg6JdPdkgUJbGMYlQ+7l9L1bnpdggk6tdOZ0P7qAubmeGDYVkGfmLJHG",
-	"ciuMFalhC16QbP+QDG5gZZLBhP2BA5nIzPuIJQOaGH8YjUbv7yN2rUqZmURyw8qiAB2n3ACbw517Yb0P",
-	"I+QshxifZ9dCco2XvQVd39cV4urmUdlSnLSIBoUyuN+Y4OXwAn+WPBd2VX31vkMncXCNAwHWsxZc/1mC",
-	"HUQDfquVUzZ06t5STqdC9k9U+OtX969G/AWxkDHS2J7MyuloTaG8MXOF6aaY61D86C4QV1eKfXiB0jZG",
-	"EomJG3QMKSDd8mMubHyQ+8PaOQ+vbW4/qqijiYw2hjsRsQabzrOqgVuojDy9krw23uwQp9VUiMLWHB+p",
-	"GNev3msDfQrgV76D7fr8Ft0zmEG2naDYkdXODYTRb93gj957tKeZ5C2NcuMtn0GcIhga+7hWKgcu3Qgn",
-	"pIAO7M5plba/4MAuLNTWs35MbNVoPxIRnwmStwKW8S1o41e4S+/9zQ/dDqq1ebsg94JbHuQ9z3Nvmtp+",
-	"JamVhPto0z6UlwuJ7Kzb3ITG0lirpefRe/DdXC1BxyS7O+eUXJKwJn7ZM6jM892jSC3Y8q4dM9xvwPh9",
-	"1K1IObZ/xgherKHYKJnXpmX6GZUjN8TEpAqNEHWoQxwWefirl497Yic89DGqRKUPiW7L5xbjnYYpaJAp",
-	"ZDHe2KeiTxvfjY+gqTU124iFxbX03eFS2DlrrvsoSmRQit0ct5CiQ4Wz16iasetcXU9Y13qjRLZBHrFO",
-	"aHof3108U7HfjQZjR07fblBBY0QsFoXSxAZRARzMhJ2X16NULY55wdM5HAvSd+OZOk7JrHis0cBwH5Fh",
-	"/SeVQd5lAs4Q0gt+Ry6X5999F9UOmNPxuAvVCzCGz7q5bMP23UbNK6XRG+gwBxm7LvMbhiIlIt/bNc+8",
-	"RfmJOyMZ3KGfVAM3SraskNsOxRucgXwJXWZiy8kfvb9Jk/7eMF8Gd8FdCvgdOhQjBqPZiP2s3pbpHJWJ",
-	"l+H3DpPlhsGKoOrHRYScLkbfdm5sIBWCJ2Wng4SoYn0h9Hzni29B2pfyFnLVBZRfpLeZj9jLO57afIX+",
-	"QDVlBV/limeIUf/58pob+OZ0tHELa9iQL2/ILb3gd/8EOXPE//T5N9GOa0pFzE9PTr89/duzb06/bdB0",
-	"J0X7NXXdlOkl7qJrrNKQuWuysIb9+u5V/DeGZ/qMcbliys5Bs/94+8vPdA0OA/EbC3d21HiT332Lt7q5",
-	"ugzbVizAWL4oLhcd5wpxwtwYJ1mgUOmcLUSeCwOpkpk5Y604BRyIBhNyge7r3dikhbtCgwlKzjrUvN7I",
-	"oBrlVldfyxEo7r0TZnUJTGk25bkBB8pE0lvYhwRf6279yYDLLBn8VzJQOhlELBnkMLX0SYvZ3CaDezdJ",
-	"6xGp3IhEJoN0LvIsGdyfMeRChYYM3Vv1eDeRBb2gT4jAZMD+q2F6uGfLuTKQSPeAowdP28LETh+JmFTW",
-	"f3Jfcem/cR9y6/6L4c+IzWyUyBl9dv+5Me5fY7m2JnYyib5sfSH8bO5fBwmJa2FuxWiDCcoHRj6sw8Fq",
-	"Lo0Dtt9m408HHNr2/Yj9RtYbroHwI8vFNWgT+TNg2BBNrxESkYlYBqlY8Nwk0p3rX3+9eGHQiBRcO0qz",
-	"IudCIvVHwfrCDZvDHQZheCoxo0SeO5lsQeNuQugA+0n8ELGT8Tgaj8dMqsytTmYYgOIjITKAYlOkvuFL",
-	"twNHp6/ApvPXOZdSyFltGd5Px3qbcvmOmxvToWE5Ja40TbOOm8BJ8Mwxby5TyPO+0JuWuYEmer+XepNz",
-	"+cSgAunOCqteidSYC2ONY8F6RVEY3JEGBh1Ybm5GFTyqffXesTDwwD202yxaD+2SGU6dCa/r8HI29b1t",
-	"mKguN+jJd1vGx+JKF+tgjRdOi0BzpFU+FKh60FR2SXdiKBKsy9e5VW01Iit5HhPl7pS4NcPccDtWUNiA",
-	"YI+q2ILqAZXFV3lp5lv9J5tgfiv+ggDN12TZ9Nb4yt++px1+DyfEIZwMDX8/sHSV5lCvlA3Dda3UGkOE",
-	"JJyxMYlMGzwUbM4Nk0rCp3oYosGSO/7LdUeY5D/EbA7GMuMOqUw9kIVBThiM7Djzx8QodHszvE8ieB+C",
-	"DbNeZdcZ/zvY/87Gv38Az+38bcXP1+5Ic0hv8BPPMlQyef667Q/uuUPUb6hlxUeKgmjwT2FqIJs9oLy/",
-	"Z7oF73UutxZPh68o85zomYK8tu+psaC+feFVacueahf2/pvqcGYffGvNdXXuTfEshET0hGCF4J/97ZGH",
-	"DaJYUzAoLHKKWjKahDNGNuF97q9bgiscJMim+/kB4d77uYNJfuKO7UqnBPZtGe4KN/1l4L89gk/pYs7l",
-	"5UNMcf6RLdJ0TUQ+tot8c6tri1zbZhdEf25Kj+3h0RFTpRNX7g5RB/TubfH52RvF1pQfnt7kanbZowT9",
-	"4L4OMtnJ5yemyk9wNze2Auv1z8wHNXA2ddrWnhpEmpfGa5kbyRRoeQgvZrqUhqFtM479U43T2/DozIFr",
-	"ew3cXvIZXHp7QYfKJBbAjAj5GH5zOTeWVTNEIRbdnYhrbtyINFfpTWt3mSqJPPxa6IKJfgFu7CUpYX3p",
-	"IvWrEWygaQmV5lYFdYspE9ZraNYvXFi6YK+pou4+G2OAYofdxb3tsuV9bgQb5hkYe1lKWku2Y9GMpzdS",
-	"LXPIHEcV1jCagMxlFX107sWpmfsv2u/ykrdt/rueIadfuMjyXNy6kTlM3Q3EWN66mjSf1MAXPYH4hCwa",
-	"QlYo76wn9MjMuHOK5gZ+rW7BD2VJOR4/S+n/7PS0O2641PnW18Yxz27d6TUQlzqPGlTh4blDa/HIr/ZY",
-	"n8AAsBaw+05TtMY4OlmbysCpQR3KnMoeosc5xrUruIGm7FrGL+elnVdh+D025TbAhbzlucguNZkRIha+",
-	"SDF1qP57prn7s5SmLNwFFfxXl24VEbPgrq1ci3x1WUp+ywVqYUxpb7m8xAV0xv3iL5etde2SUv0WboQB",
-	"5nj0WkZoa32Mwf9qINVgO0fU+96Ep3861YCaJc+NA0Gp5USAnU4wtc5MFC/tfILz4KV/guprDHcUKdoJ",
-	"JZN2muzP0xQKFEkyY2ImlUbmw2ghTwzTKkdjJylopSYGujl9iSC8rBTp7SOq7W/HUwNUu5DVd3XgaQrG",
-	"bFkX6SbmUnSow2/pEHdzIGFMCdnaftrPdyOOsIWIa62uy/S/ZfJr4Bq50XYYrr+inrG19679dMEcA1R4",
-	"vi2vhHua6gs5JQ9g368mJD1ULG/NYhhSU7qjVCpGtQFL9Cn26NgPcZLXd/k2Pp6On7rDejoe77a90Fqi",
-	"bff9HflBxqcpVMBuQLYXb1Vg0SYfqPNl6+BODP8U0rEDvAPGZPvyzH7ELqxhRpU6BXbxwiTSSXIK27x4",
-	"UdtXUTgx1GZQKRU28p4FcqahsQ3ZTSIx1ZQN3xZc3wT3A+NMwrKKDA5hFJhCNz46axjlZmBNIqcazNyt",
-	"gNwC28yp3hI6+lVilEgbRh9tVa1yAKvkvn5Zwg3EBqQR1mlczcResj90q/pkcI6YgRxSi7y7GVLCMIO1",
-	"6RIyDMgh230RAJnF4W4Wd1lNL2RKEfg8ZyblkoHM2FBIpxKJWzg6YxIgM6RjN6fa3/D7QAs6enRjrZYm",
-	"9vQIne7buZB2Ultv8TpIvhFTashXVbqXMD6rTS0NG+K1NJEaeMaWc5VDhMTr9NVGCIk5iphUbFpqRIub",
-	"1lBmtwZbagkZ0eAGBLZ7owmtHfnYnvRxVcNpmeeE3IhJ3D+m2bFMuRvE0Yj9OIf0BjJ0HCJ+IEPLTuGd",
-	"YQ+7FW+lj7fBoq6mjDPMQIuFxAsH0svZukn9wS5or2w/kEzxGTaEu3VCXaP4/ZdQHbJ+9JBrthEGFu7F",
-	"wSvCtV6d4b1uHQz7o6N0jCNsoKMuAHrT1/nHD0Jmnh94j5jnzoFXBzQShSH6rOa3kB8xzb2Vgct1ZHYx",
-	"lS4r+BpPPJwrNmRJd+qdW9y0+7pmo+oNezlpa6eseyzC+36D8QiZCwc0B5G24vTR/oU3wLNeO+NtSN7a",
-	"N3E4GszFbH7Z8kztcTok3NnLB6lSDzQq+p203/S+Exx1FNgGPPD4PlRDpDC03UsNip0f3724mTAW9PZg",
-	"832M1FuCndUtaIyu62IKHWe1I/B4cwXbdrM1YPuTNvNpq3PDt0M6A2OFrJb1QJ8S6b8PfnCdz9AsUWsx",
-	"XRuquWBn9B3yF5LBOZcTinNFSWjdQ1EjCsILIzuHlVNXfBQFG2IwZi68PpHCUURReyGIBEXHFJyC6Y5h",
-	"Vx5VM8xib+NVI/i1gyFRYk3qA032n7UVJ9ExbxW7Yh4SFXrfiZlaBvfcrLywHRqry9QyjCPDKxH9EAsy",
-	"w5B+cTTa8/LyNiQIfMp1pc7Y2LoBpa3P6uu9Fp5RHaXqWhixXNwAVUtqXy2fmIhCqdeUkeZVcfcdjuIf",
-	"/A2u3sbHx8SQtKnKqFy00qc3fe29rOyhoQ69IQueM3axg7aPtzdKmRAUWCbWeUD8hW9G/zKKMmh3EV0j",
-	"sG6z6sAm6RjjgKWkYaqtNYY3syHHMT7zyC0N/6TM97IUWZRI/52GaVNnr8bm3NiYGyNmEjLSzuPmc/6d",
-	"cXXKep6sM7WaT3vhGfukwOrZ6vtmGuPRiJ3LFZtykQs5C3NgdQsucroJ4HXSu3qIzE/H3/lqUvspaF0H",
-	"4E07S/5AxP9rnb6/VvUp4M+n4/sgfi6Zj93FjXHJkgEVU0gGZ6yUN1ItJaNvKND0dDwefdrOwxoPsWma",
-	"q67GVZ32Xu1Bw0Ld8tw8LKlgz7IIaxFNG7DZstzeEhzCGLeorcvtiYJpRD4u1C3ZWx665+yBcrbJEsMM",
-	"9QK6eGIr3KPTRXgrYFlzIMf2fEQ6csZGRYM9OeFG4YsHMML2WgI3xFw/x/2OzhgP7ATtJsIgu/jYI+Mm",
-	"PhSvwJJfoTRYL6f4rbVBT/i4UTGTxOFZWcw0z0IedUhydDw4yzzbjpgBWyn79FdN2U6RcBTR/IqebmZN",
-	"0lNBHDR/OepnTh/PmBHWn86dWmD+rc4rXbc6ICX5/UzCB5RYDcFX5ZLECxMxUy4WXK8idwEoNDjFi9Pu",
-	"h2//1z9ZAZplgueQ2qMo1FGMK8WEEhHC1z6UeLfChmAJ+zgAWH5vminWo8pC/cvdsbV1BLDXRlvK054G",
-	"wrmYzfd4VygE6sOFQpzQ41QrqYHg19fFNH/XwvZGqu1wudUmn01WiyabJ6baesRKKf4s29HLjKdaGVNF",
-	"y6DviCfSB1xM8Ebhls6u3achvZDiRID+z05Pj/DI4j2C4ki8UdPN6K4f3IYMrnCt2APWrcSy/u1Vw6Lg",
-	"0Sq0ysoUNN1mhGVDH0OOpTox5sdHjz8wgP2TitntbefuD+vZBC5rwrZ6VS+aztjYCUHuS7PgFKNPIXRP",
-	"f2H8JnmjSyUttbArvCz7gD7yn4eSktDhUp9bW1DxSCGnqjP3Tq/s3Mnm/1SLa0HBKijjsRCq0nbSQg5W",
-	"1fGcMpHDOjQ6opNgIs+HTMQWZW6Fv1vbuiqZOUInDsiZkEAWnUQSxAVWxmXnry/Iz+NJ0LCh0y25FW4q",
-	"Snr2dRlp1Rpy4AYw/ZlLwqE7/5yM0awqKsiGcwyVj9hrrRZg51AaJ9u1SDGxOZEIkVBZ0zBOiWT+TnD1",
-	"ISH/fDKYsA9JyHj1WWlVGl7qDuzg/v4qSuRyDhrYlfvqimkogFNFZfaPd+9eMzLPo9Hkyj1/FZwbNcgT",
-	"Wafopjk3xvuaseqQO4xWsSEC9I4vihzYVVf2rlvKFdVae8VFDln9C+27jsx3nM3JLxPYkdD7VO1N5PDq",
-	"309eXR2N2E+lk8JyFiwqhpGT312nrtZqI14xKqY8CZWWE4kIrjKbbmCFKPf8tgqKy1iozYhu89o56nQB",
-	"ujwwPuNCInR9CTomFVI7btkxA0/KGFbHGcW8oSISsatc3MJV5Es6hogi77L28alIu2EOL3NW7GrJNcxV",
-	"aeB7nGPCro5vT44pAul/rP3oU7eMNzBpmIq76t1u6ZQNV72E2zm7hlwtHXliaW6eG0UHN0tkKTPQ9D43",
-	"x/EVG9Z/1Mf1KmKj0egoCm51vDd4/zBuyi+EaM8zyJRLNKOSeJPhuIbAhtzpiZZS+3BRicyFsc1S4htx",
-	"omyYqdTg6kaLjEiRBERp544NDblcMQzpiRiGSwU8KM1+uXjxI8OoH90I7zoiiDm85Dm7Li07pkN//P8j",
-	"PB00MI7pGKc1vjI6Z8Q86WUTdjo+SeTVz8q6lyot/mqeGcL+1e+//x67n0FaVC+uKhhyhmGDjotGiTwd",
-	"P2NXr5S+FlkGsjlNcOu7tWJ6M4Wr+cDbSlH1dJbnTrvHE+qQrxTL1XLEXvJ0XvO7BguhyXzt9wlFA4CO",
-	"qGyBxlTibCFksH3kuVpCxpZYLt6xUAmGUdE2CgogZAVR5BHmpI2wTs4NiBsjZzt/fTGIBlUVmcF4dDIa",
-	"o7JVgOSFGEwGz0bj0TOsUWXnKNACnnIfSjIjpaza2UXmdFEc80+K720VYH46Hh+s/HIro6qr+jJSbEsy",
-	"DyZ/vI8G/kaC4VROYRI5BHUqBWOCgHUwQp2BzwyqAAUGUd3FfzkQxg5xg8nAqVj4jgAZh8BVAzRrDpSC",
-	"uhIg/SsJI9Y8ShFVc+Ge1thyrtiCr8hVfuyFYCJrZuov7ZQ+5mjuij5enVGpAOMYr9dXHZyIFrqw9QaX",
-	"/QXRhQtAh/Xz8bPPRyQsgwJk5mQdyxSJn9C0YRigWRfZ2Y4aH2rhkIm5+0f7kJ9nL6j9OF3e6bikbldi",
-	"iAWNqcr28Ct030tVsXdMFGA3AIUJtBExyA2w5+NnD6Flv5/tZIxLl4o1I4mdPlLzeU+FS2FqHucuXXHs",
-	"XxDq5zcBi+eB+KKSXrTWnRQ6CPgnv9idxGvhzh5jtYA2AXWUjd+wRLs3eGxW+NtUUKsrJ9xZBndVoaBQ",
-	"630XBjhbA02EsMGQsU54ELpIrz/+gP/e9/Jld8RehviGZguVPzYK6WAkSWVLsIpRsFnVO4WNiUR9iskc",
-	"8qy3AUN1d6oh/qBgtfuosx9EaH2yubaT8Thizd4Q/c0hcrEQ7aVVlV3wwWhHp4hNB3m+CiujGC1o1E7B",
-	"shMOob7grDBs+ObVj+zZs2ffYZ+IjcoqvQvHlKOtPSLePyIzb8QCOQJsTnQrsxFZ0kZca7Uc1Rf9DvxT",
-	"vY6OAPONM0iEi5XNqlR1jaoSD4Z1B1msFXvuXswuXv/oLQn+wnLurzi7V+vYDK7AB7V0Q6MC77EvBtXi",
-	"Dg5GgRSMFXm+bopjw605e0dNdkF6fAfHIH2xZep6Ypr8YeOkd+2kHnLcbH3jaKhQxvZU2pKBuNF+MOSl",
-	"Vd7HmiEy6P6FP4aLVyJx9SPaz4jo4HuC0hFu4VplK1/yl2YHXwuqwjPWT+NuSquuyymj6kT4Ml+vLn63",
-	"cuMbeL6Lq+FelrYqDEv2v+MqMnvEXnmmS+WWvHmksTYlneK+ZNwksm1+oDNfhUgXjj2FaPJr4tsjutY+",
-	"HT/Fgk9u7XUBam9kqQSJ70JFdTG5u4czMuuUMgdvzvRNFpopmWj8Fbmwq++5m+KoS26iPRaBN3gwkbS7",
-	"Ojk+uOOJ8/RmsMkuK5j7gKKAI2/dq4TNUW9fpwbednNDNHX8oEg/P0wPmFa1snVeWFPdR7C/dpub+w1u",
-	"/vRgm2ga5js47wvyJIzYuW+01bb+NGqpoSXIG0t8dW4xE5LnPiuTnqxM/d+7jY0+mdHi8vFMItmc+RX4",
-	"2DKneAoT3CF78VR/9+7nqZs61/F1md+sd6Y7FLN9WXNZMoWwD0kogpgMJn8EDolVyxvi0EEkMM8CdIIx",
-	"wSgiWzQqM0cuEWtz1R/K/MYThk/F+cVxw0Q216HV0kyCBbaq0E680ERry/RF1ZVO5M8v3BOOouqSjBvh",
-	"K/68hviVMUYMuuuuNx5treZ4Ro8VlEqGlIZTk80nrArTibwzvrpk+buVMOzp+NtwH/Fm4MIxWny4l6M6",
-	"wD2YoQb22N0SDPfQ3ZuvL9z2kfhdszvVJrcjStp+ufpvySEbqYjdqqkOrapavOY+Gjwdf3uwVWzmRXYs",
-	"pkXxmLWlFtDuoxWS+HzCPBmK3EloLvwALBlznUi3O2M8z7EnIln3mddfmqt9NN6cUsuWx2LPb7C3Bpi6",
-	"vyOqI9iIwnFKsyDLBqa1fPv835maJhIfGVmuZ2DjuqT/tS/xYZV/WALX3rYv/oIIw2PRv0POiKqXSRU1",
-	"G3ltEk1XDtI22Iox6ywwOyxJTHNo6rLCM3JmLEDPwqpZ1QZkxH5X+gbdjmjup9T5acu9MmJvVA6TYLEm",
-	"45SlQHEhWRzz0s7JrjFK5On4O28vk6RnU8UxpzYLabmQtPjgvycbkZI+tCY0NvVBORk5O4rS+rrLVA0b",
-	"8e7UyyU3LBMm5TpzdO/dWM2OqG1O7rv8vKuaGD7SRbrdTajjOP8esNfYTCay0QGup0iCrWNEOG+kkUm1",
-	"ZEO+0Q1nv6spkkHvSY16aaPzDOOV+NFOsLs6+Wu3L9YXKqrbupuu12tDhIVo1B6coHtce27XrsTivTPU",
-	"VYg0muAWbPeF9KqVdwkERuk4gVtX1NRN5tzQsR1XWosHcBIOSIWsLvLGEoyPTtzNQo8dpP0uVEZ8gkVa",
-	"UrU4gOQhB3qL5FrYqK2GIV5CquUByLmTaBd1ha5HuxtQeYUK21T1xwubuTBW6dWIajCMFvyuDm7nM4gX",
-	"JkrkDUDhCG19sJDVYBNbFbtxxNR9NyLvz8ckZnSQ+BJcjbVQRvAZUXt4jFgLecFblBsiL0lkSVWHdNYV",
-	"WD29c6rpU+81GJYaIB9RvS+/0+3CKZFr0mnTy+Cl0qOfms2ybtvEQmO/h5ELRFAOsg081lhnBNRaPnx+",
-	"UdDKGe10dPwdbB2x+Yioql/ShaLwo/l0pLybt8rH1mXOjxA1GLc47In4PKoN5r7axddgWHZ4rQJutiHS",
-	"967d4bCiaJwq8sct2X1TxeRg4PKw6rfKrih4huJ7jprF9amuvggBUe2yRZP1GLyGk7bPU1MN+GLemnYX",
-	"4D5J7CEVvLecOkp8sjz204autxGrkRBUlzr2r7tpcJNePcFso1eHyzW5fHty3K5Z20lt7fK3D7bh1E3j",
-	"97CHV83uO43iGLxbs8c9Yvv6+8lrMvB/GdLrqSjcQYPN1OIaV59OgP8M8W31pCwTGjCkjpQQzghKbGhV",
-	"QcBuFs1o3XbalYa38sxiDY9suOm/r6LRlIQj5Kley1u7jrab332yv+aRrIM9TQb3MtaNH28V/UT3rhXC",
-	"t+TGpxsfQI+iVTBez09Zy54qFqWxDO6EsXtTV6VErdNQ5ZrErzo43vGH6vN9nTy/SWYvtCoOTGQtHJ/2",
-	"lNNsYSDTqigOgQG3G3QjLwrbBNewsjyJKnmBfBpKN7jE0cMRQ6feztcVpW5po3jWBPajnYfOyvm7DsOn",
-	"g/+ctbK4iPirnJ+P5qmb0J0DdVVqg7fa8kt3yDqiw3YSI57OA0igp+PTOsxvffqInYafpbIHhMrDzm6d",
-	"38vtvFbPu1nI8VplpE96U5/I6807/lqF38687s8sBncnbvfZFZbY7zqjOJ7avp4xn9h9COOzm5TcU9BU",
-	"kWrKcrTt7lfcqoVImbFQHIohbydu7asNPR5pt6ozfa3k3FlC6jOT8Hpvix6hFTAGWUikPZjyRuZ/rAOK",
-	"neZ8BEIrsT8QWssSEOiUNIvHolFMMH98Qv3NveUrp9NmcbAvQKaNxiO7qRTT0w9HpGjc2qDRzQoUTEgj",
-	"MkBNDH8NBvcmwbofDk6v/hRsM7xQf57PZXR5bJvHWrehHfYO4jKNTj8HNHuEq820eRXdi0M9to653djx",
-	"VQvHjlb+X6dorKpaH1om1gHeza7+lCh1XYqc7ntV8a996K0d2vNxLKaZA7PNynEY6uoL2Cv1LNAFlsR4",
-	"aNzePvdU4hmPYDChmUP8ZGsrvsps7hu4hrQFq9QhVJ6oO9eMZKdPF0+51gJdB+zlOz47w5R0HyaKofcX",
-	"0/hnJSH+CcuTo3UnkcJSAvozvGqHfM9ml0Xr0887wzqrs7ZJMJ0x6a01bDW9b9j+eZ5XYe/YvlbD1LAh",
-	"HqvaHYshfdeay3Tuxlg+Y96Bwm1/xlCjMVa9orodT44mkqnpqlj8/stzsqpEDkEbl+FIYEcq3300eNZ1",
-	"hH6VHuGNrlNuOmwh3cTfAUQxdiWvmwuslSc8kCzutoL5EhMPsoDRuXgU61dz6n7L15fSSHYrkAjOvQxX",
-	"X7f6gqEEX1J9aa1gu0naR+BVKVIUB3GwSDHdKFSHBqlQPs6qcGg/u/bSzL/+Cij6DRRK22aa9ceRZHft",
-	"+Vb5x6qc0h7UeNrfauoA3gufK1p3qcLaKkqzKu7YAeXMR4Lmajbzbas+lYk9iFCKnMsvRiVrYQtYdqar",
-	"MwcbtkrqrjW/Dr9hIabK505570w0um0oCWy40aGDVY03okSutdxgVfeYyXqDDF5g2YeMXYNdAomnxdEo",
-	"kT+FiHcKems8oYEVuvQRGHXyKAYM0WjK9Exk3ZfjjJICahNMqhZQVyZar5POKTt5lUirsKBbqCAQUcC+",
-	"sKuInsE3Q2qVNkeVey10i08kNbupaijVKU08X/KVwQpYvoFEMpist63xhdcccSWSWklQu5pGefQqeqfV",
-	"8N7OYVVHa2KaAmZm+QrvWLEsVHmnGmMOPM3mNlFd+91BKZH4uapJP2LnvsOF8WliVYoC2jiuVWkTGcdY",
-	"dB37LtPChk+j8Xh81EDoiL3ze3Rz3bjTLiRbwELpFVMykc1gJLdUP2lV02p4MmYLIUsLDgUonxwSsGNo",
-	"aYAy3UppRc5SLlPIc8jOqqLFa0W2IrzJFMBt1SiFL7DJT7jdiDzkMt5Qoa46zRLzMN3iEOHPx8/YEF/z",
-	"BqxexeduaUe1Eua3xHMsVeM94Ny3JsrFLSQSS0hhZv2iTOcEpAAZXY0NTX4aRcQMEzaRWKbInLHT8Tf0",
-	"WtU0ds09V1iqMs+ogMpC6cYhkJSX4tdJ5awcXLB3ACHMVjVukT135nC0WsF8rapYZw+vz6yMdfXM6VHG",
-	"kMg+Wbi6FzLuJeq0meTTpNCmNA2k9jnk6fEH34lnzYq01omJjrQjf16fbzoqVNQOE0hPg3VkzcaJD7wO",
-	"u/psoTaB3VULPkSEp5vKtwPxMU51Iw8nNeuSSuhHXuFxPxB2e4xG58Qkw3Zb4g4lUe6uoD6SCjkTVhes",
-	"Fn6GtWErrPqq2Mmg+ioZjPD+SpUcHSIv6uJzFa8lTuoedTDAJQ19lkTEFjxzErLKfyOqR/0Is4k6mdor",
-	"Jw0D3fiz+pgpPB2v28IasBczdvI/RMQ7lSmsWs0cjGI+n7K8h0vKUc6LnRE3a2yq6ibzFej95w1FxJ0k",
-	"n/faaAm0pip2dwUaMaQ14qe1jhjqg64rO3wGmEPaPIFOQVw7gxU3ah5BpdmSm8b57j1odSukr1R9aK/y",
-	"C+kPjbZ5PazBYeswWoPa6EAV4eHGS1lL9nwW9YG85dv82r/hiP8n3doYY/A4Xm2E+xandl8Uw5f1aX/N",
-	"cTT1Cr/qKBoJy8cIn3F31VCOoC44gAQ899X2sXbXHiT2aYZgnPX4g/tnpxP7cOS0z9UBgfEY/mbKzWuG",
-	"C5ACYZWKQp2QWToC6dCCBVbQeX50gKilLaH5HrhfmNwPQ+reA+km2+GA/Hi+2e1/dDt8oPsRyeFRvI+N",
-	"mfudj19IcuyW8g6Uux01OU+/bjGD3pOvXswgqXwen+NmP65NNySxgYPJnmZtfbxFdl7sMBcgVMkIHS3q",
-	"4s6+wH5d/fn7ixeTty9/fPPy3RUWcx4l8u+aS2sm7Ioev2yUir5iQ/+lb0nq/zKQarB+C4mcKr1wohh7",
-	"Sf7AjUhZqPZPtSIoHMT7F6icNNxRbEcih1ellhMBdjpBUjcT3Ppk5taFHaEm+EgcHrk6CgXfqjpDvkT1",
-	"tJWczA27MiU6Ky9xwBXVyZlqMPOjKjaO9pTIZonsxk5o7eSIoNdQP5Pf3zHqF9loYUEvfmLYy+zp8+cn",
-	"37EbWEW+nB15J2gnwT1BZWRUaRsoS2RAI/iSZVU9Gg3T0lRILaUpiwJLTV0irC6x9ckokeG2T5X2pqUJ",
-	"Vb+FpOYP7vrvcIaFjb/59vQ79nx0gsOfj54eYakHMu8HyqJGLv/x9pefz9jz8TN2ZR0j0lyLfHVZSn7L",
-	"BTYKDK0YlELvQ9gLI4KhRVxDVQ4fsuAz6Lrd/x0sXa/25XJ38XK5xOZxcalzkKnKqOXXflwHQYNv/EJs",
-	"r7mA/tvbOZHhOqM73AoCU+x4s6em7SXzcZKnzLcFCUWa+phTHONxj+n3vcoI1DXwb0+C1U1DaMLbJ3ar",
-	"DuBfb5bERpPyj42xaAefEmwOUo/MTVSHFxfKGHGdr6gYXlUj7kER7A/NmG62wDommd+PdR/CVD/ylUd7",
-	"1Qv9VAqgepe+4bO6PYgTiRSj0APKKmYcznge8hcoDZDn+eqB0Vh7op7u3fud9K87HeqgB7269B/+nFML",
-	"rwcc8513/D1RjQ8fYxPI3gYnROJYkVJJ9loZO9NgqhwuE7TEOXBtr4HbyEEIlpCF6sRTWPpmZSby2pJT",
-	"qAw1mlQ2xhYA1zy9ydUswm99Mw2qIYh6UrsRVwjzwQiTZnNvYUfsvKqfecWpGBKGjCQS3xeWidYTp6NG",
-	"7CqHqb2qeg7MNE9hWubMzEubqaUkk4xWS2rY53syGstXdEG5MpZXWln7JcaihahutZXIMOt6w6O6LYyk",
-	"0mxeA8H7ufKXAFhcQ5ZBFprjUL+3OacKTLhv3wmHEKRXnWH8wtifEeuPqGe5F7gX9dov3QIi7AXgln3x",
-	"4jCuUmpp2kgxRNCh0yuDJ6am4Ixbfs0NEE1iHzEMwUKaIhJtxzH2NKpBVG3Ws9layq2t19XdMf94fx99",
-	"cAyR7jjETkud++6Yk+Pjk6ffjsaj8ehk8reTv50g8/Tr+xDSG3whs/uo+sbreI1vGknjjW+9EGl8U7mL",
-	"Gt85ONy/v/+/AQAA//8=",
+	"5H1rcxu3suBfQXHvLVNbMxRly3lQldpS/DjR3ST2Wkpy62a8EjTTJHE0BBgAI4rx1X/fQjcwD3KGpGzK",
+	"9qn9cE7kIQYDdDe6G/380EvVbK4kSGt6ow+9Odd8BhY0/us0TcGYl5DDhFuhpHuWgUm1mNM/ez+pBbNT",
+	"YGkuQFqmgadTMPjI8uscnhg2FjmYiHGWqtmMxwbcNyxkLBfGDhL5h7BTpmGmLMRGTKSQk4gpybhk58/Y",
+	"gmuYqsJA1Jg0VXIsJmyq8swkUio39AaWhnGZMQt5burLsopN+S0wtzo3UsNfBRjL3OcgY9fLRNYnd48Z",
+	"yGyuhLQD9sZOQbNbnhdgGNfAxEQqDdkgkb2oJxwYpsAz0L2oJ/kMeqPef8ZnKVyDnsQEwrgGw6hn0inM",
+	"uAOmXc7dcGO1kJPe/X3UO01v1qH8xxSk2wSXZgF6xK6yQru1XrF+BmNe5PaAKZkC7hluHTJpodI9SaRZ",
+	"yhQyNlWWWQH6hF05XAhrIbuiF7lkfsXMSD43bigC100wS2TfzUyfZynXWoBhwppy8KXITtjz4TETY2an",
+	"3DLLb8CwXMkJaPdEEogN6FvQTwyLY1pCvODCRvWFW7dZY/mS+V0iTrmGRJarZjm3oA9qGPirAL2sEMDT",
+	"mwagPZh6o56ftBf1QBaz3ujP2pNy/t77qAU3ZxnM5sqCTJf/G5braHqB1BanU2VAOnJk/SOHtqOn37G5",
+	"FhLpi52evzg7Y+mUa566g3ZAAJshwDjTYPWSGT6GQRd11dYRu4VspqgzOQFjL3CLa0vGx8zNy/pELcyD",
+	"Ch+aOU/hgCld/Wvg/jqhozTn2iZyxi0e+v/7J4//Po3/673/7zD+/jJ+/2EYHT399v7fariaczutdmM9",
+	"8N2hFBqy3sjqAjbv6dewmrduqrVdlT+zHG4hN+yfStBBxx0WUljm+ZDSrP/vR68PBu2LK7f9wAW+5RM4",
+	"F3+3QPwXZSwTFmbGHU8lgc35BFjfkYD76Wg4HFarWSHreZi2/vWZkGLmSPmoJFohLUxAl0u5UDfQwr0v",
+	"psAk3NnYzRtbN4ipMcJoruFWqMLg6k4YvzaOkSrNYDa3SzZWGoeNhTZ202rpy1uAlXN59nJ9eadsnjvG",
+	"9JKNtZrhP5Bez1MuO/DlxsQieyC2cNZASnsi0d8FLDZMeStg8aAZ791gM1fSAMrmV1or7f5IlbQgrfuT",
+	"z+e5SFHMHP7TkLyuZvw3DePeqPc/DiuRf0i/mkOc7Z2fn762ggvJwI3xMqWUFvRwrPSM2wFu3E/pvvhj",
+	"kd+8I1nr/qkkvBn3Rn9+6M21moO2graiIVU6wz/xYNS2r67/Cant3ZeUzbXmyx5BI4Duz3KGim2XL+4+",
+	"5/v7yK/YoKhYXWaqCgLz6iGLellBgKeB6yrSjMsl84tkC3CiOfBwixzfyVM1ZsB1LkA7tmAcha9/SY3H",
+	"BmwTVgR9GvfNcetrzZ1GvZrcblE3nEbG05sfSnkYNXBeaggouEo1wQtwt+6tK1rBX9hV5IHcgsfeC255",
+	"riYvUPNbx44XW2Ybpb+t3rp3OgBpeaadOWpVWFRnhfGqCxOzeQ4zN2XEuGFJ75dXFz+9eckO3flOesiX",
+	"VggunOF1NIiaJL+BZZyLMVgxaxEbZ+dv4u++GR6hUuSeIQteTEU6ZSv6gCM0EHOvA97A3NZIqVqLugWt",
+	"RQYPgtgK3kqg16drRR5SEvLZGkNoYlBkIK0YC9DbVoTznFXDq1XNwkVm6+vv6i/cR71inoXzu/Xd3/zY",
+	"dTZUm7OacitAPNtdg8gMLM+45Tst6pcw+D4qX4xzlZY3t3UZVV/7+ivVNJt2oLk0PHUvdCIWxWecTrnT",
+	"RBuca9OmWkhmmxhofqh70U42f3kyDKv4CCp0r+6HCOc8tV0C73ppwVzysSVQ7CBm6I1rGCsNO76C5oHq",
+	"I10DqjnXR8y4FGMwduM01aBNU0lYXOIH23/WsNBOIMqNg9SiRZy8UwvDyvd3EpJbxPRF3WQRRDJCAKWx",
+	"LiTDa7uGee7uQuWYhbth4wZIFylXdbDjsmy4TG5mKUFtru9iBZ9N/K8QUNSgQA/YdSTUsdaC53X6aD8K",
+	"qEW/Fm235FPmuKC7/WSQgwUEnpP+XiN6Yti7V+cXzMwhZfTqNRpIBuxiCol092SBQlsYxiVD7uX0PW9U",
+	"8jq10pnT/egC5uZC6xnkmTlJpLHcCmNFatiMz0m2f0h6N7A0SW/E/sSBTGTmfcSSHk2MPwwGg/f3EbtW",
+	"hcxMIrlhxXwOOk65ATaFO/fBah9GyEkOMb7ProXkGi97M7q+ryrE5c2jtKU4aRH15srgfmOCl8ML/FXw",
+	"XNhl+eh9i07i4BoHAqxmnXP9VwG2F/X4rVZO2dCp+0oxHgvZPdHcX7/afzXib4iFjJHGdmRWTkerC+W1",
+	"mUtM18Vci+JHd4G4vFLswguUtjGSSEzcoGXIHNINP+bCxnu5P6yc8/DZ+vajkjrqyGhiuBURK7BpPasa",
+	"uIXSyNMpySvjzRZxWk6FKGzM8ZGKcfXpnTbQpQB+5TvYrM9v0D2DGWTTCYodWW3dQBh97gZ/9N6jHc0k",
+	"5zTKjbd8AnGKYKjt41qpHLh0I5yQAjqwW6dV2r7BgW1YqKxn3ZjYqNF+JCI+EyRvBSziW9DGr3Cb3vu7",
+	"H7oZVCvztkHuJbc8yHue5940tflKUikJ99G6fSgvZhLZWbu5CY2lsVYLz6N34Lu5WoCOSXa3zim5JGFN",
+	"/LJjUJHn20eRWrDhW1tmuF+D8fuoXZFybP+EEbxYTbFRMq9My/QzKkduiIlJFRog6lCH2C/y8FcvH3fE",
+	"TnjpY1SJUh8S7ZbPDcY7DWPQIFPIYryxj0WXNr4dH0FTq2u2EQuLa+i7/YWwU1Zf90GUyKAUuzluIUWH",
+	"CmdvUTVj17m6HrG29UaJbII8Yq3Q9D6+u3iiYr8bDcYOnL5do4LaiFjM5koTG0QFsDcRdlpcD1I1O+Rz",
+	"nk7hUHjv7EQdpmRWPNRoYLiPyLD+i8ogbzMBZwjpGb8jl8vz77+PKgfM8XDYhuoZGMMn7Vy2Zvtuoua1",
+	"0ugNdJiDjF0X+Q1DkRKR7+2aZ96i/MSdkQzu0E+qgRslG1bITYfiHc5AvoQ2M7Hl5I/e3aRJ/14zXwZ3",
+	"wV0K+AwdihGDwWTAflXnRTpFZeJV+L3FZLlmsCKo+nERIaeN0TedG2tIheBJ2eogIapYXQi93/rhW5D2",
+	"lbyFXLUB5Y30NvMBe3XHU5sv0R+oxmzOl7niGWLU/315zQ18czxYu4XVbMiXN+SWnvG7n0FOHPE/ff5N",
+	"tOWaUhLz06Pjb4+/e/bN8bc1mm6laL+mtpsyfcRddI1VGjJ3TRbWsN8uXsffMTzTJ4zLJVMYVvEf529+",
+	"pWtwGIhPLNzZQe1LfvcN3urmajNsWzEDY/lsfjlrOVeIE+bGOMkCc5VO2UzkuTCQKpmZE9aIU8CBaDAh",
+	"F+iu3o11WribazCmNYrmlHm9kUE5yq2uupYjUNx3R8zqApjSbMxzAw6UiaSvsA8Jftbd+pMel1nS+++k",
+	"p3TSi1jSy2Fs6S8tJlOb9O7dJI1XpHIjEpn00qnIs6R3f8KQC801ZOjeqsa7iSzoGf2FCEx67L9rpod7",
+	"tpgqA4l0Lzh68LQtTOz0kYhJZf1f7hGX/on7I7fufzH8FbGJjRI5ob/d/9wY919jubYmdjKJHjYeCD+b",
+	"+6+DhMS1MLditMEE5QMjH1bhYDWXxgHbb7P2Twcc2vb9gP1ehQQhfmQxuwZtIn8GDOuj6TVCIjIRyyAV",
+	"M56bRLpz/dtvZy8NGpGCa0dpNs+5kEj9UbC+cMOmcIdBGJ5KzCCRp04mW9C4mxA6wH4RP0bsaDiMhsMh",
+	"kyoDCog6evpdiITIAObrIvUdX7gdODp9DTadvs25lEJOKsvwbjrWecrlBTc3pkXDckpcYepmHTeBk+CZ",
+	"Y95cppDnXaE3DXMDTfR+J/Um5/KJQQXSnRVWfhKpMRfGGseC9ZKiMLgjDQw6sNzcDEp4lPvqvGNh4IF7",
+	"abtZtBraJjOcOhM+1+LlrOt7mzBRXm7Qk++2jK/FpS7WwhrPnBaB5kirfChQ+aIp7ZLuxFAkWJuvc6Pa",
+	"akRW8Dwmyt0qcSuGueZ2LKGwBsEOVbEB1T0qi6/zwkw3+k/WwXwu/oYAzbdk2fTW+NLfvqMdfgcnxD6c",
+	"DDV/P7B0meZQrZT1w3Wt0BpDhCScsCGJzDKokk25YVJJ+FQPQ9RbcMd/uW4Jk/xJTKYY1ukOqUw9kIVB",
+	"ThiM7Djzx8QotHszvE8ieB+CDbNaZdsZ/wfYf2Xj30/Aczs9L/n5yh1pCukN/sWzDJVMnr9t+oM77hDV",
+	"FypZ8ZGiIOr9LEwFZLMDlHf3TDfgvcrlVuLp8BNFnhM9U5DX5j3VFtS1L7wqbdhT5cLefVMtzuy9b62+",
+	"rta9KZ6FkIiOEKwQ/LO7PXK/QRQrCgaFRY5RS0aTcMbIJrzL/XVDcIWDBNl0Pz8g3Hc/dzDJL9yxXemU",
+	"wK4tw93cTX8Z+G+H4FN6PuXy8iGmOP/KBmm6IiIf20W+vtWVRa5ssw2iv9alx+bw6Iipwokrd4eoAnp3",
+	"tvj86o1iK8oPT29yNbnsUIJ+dI+DTHby+Ykp8xPczY0twXr9M/NBDZyNnba1owaR5oXxWuZaMgVaHsKH",
+	"mS6kYWjbjGP/Vu301jw6U+DaXgO3l3wCl95e0KIyiRkwI0I+ht9czo1l5QxRiEV3J+KaG8xpyVV609hd",
+	"pgoiD78WumCiX4Abe0lKWFe6SPVpBBtoWkKpuZVB3WLMhPUamvULF5Yu2CuqqLvPxhig2GJ3cV+7bHif",
+	"a8GGeQbGXhaS1pJtWTTj6Y1Uixwyx1GFNYwmIHNZSR+te3Fq5u6L9ru85E2b/7Z3yOkXLrI8F7duZA5j",
+	"dwMxljeuJvU3NfBZRyA+IYuGkBXKO+sJPTIz7pyiuYFfq1vwQ1lSDIfPUvp/dnzcHjdc6HzjZ+OYZ7fu",
+	"9BqIC51HNarw8NyitXjkl3usTmAAWAPYXacpWmEcraxNZeDUoBZlTmUP0eMc49oW3EBTti3jzWlhp2UY",
+	"fodNuQlwIW95LrJLn4AWsfCAEtWqf080d/8spCnm7oIK/tGlW0XELLhrK9ciX14Wkt9ygVoYU9pbLi9x",
+	"Aa1xv/jLZWNd26RUt4UbYYA5Hp2WEdpaF2PwvxpINdjWEdW+1+Hp3041oGbJc+NAUGg5EmDHI8xmNCPF",
+	"Czsd4Tx46R+h+hrDHUWKtkLJpK0m+9M0hTmKJJmFPEC0K+FCnhimVY7GTlLQCk0MdH36AkF4WSrSm0eU",
+	"29+MpxqotiGr6+rAMV9xw7pINzGXokUdPqdD3M6BhDEFZCv7ab7fjjjCFiKusbo20/+Gya+Ba+RGm2G4",
+	"+olqxsbe2/bTBnMMUOH5prwS7mmqK+SUPIBdv5qQ9FCyvBWLYUhNaY9SKRnVGizRp9ihYz/ESV7d5Zv4",
+	"eDp86g7r8XC43fZCa4k23fe35AcZn6ZQArsG2U68lYFF63ygypetgjsx/FNIxw7wDhiT7csz+wE7s4YZ",
+	"VegU2NlLk0gnySls8+xlZV9F4cRQm0GlVNjIexbImVblNScSU01Z/3zO9U1wPzDOJCxqmdIURoEpdMOD",
+	"k5pRbgLWJHKswUzdCsgtsMmc6i2hg98kRok0YfTRVtUyB7BM7uuWJdxAbEAaYZ3GVU/sJftDu6pPBueI",
+	"Gcghtci76yElDDNY6y4hw4Acsu0XAZBZHO5mcZvV9EymFIHPc2ZSjtnkrC+kU4nELRycMAmQGdKx61Pt",
+	"bvh9oAUdPbqxVgsTe3qEVvftVEg7qqy3eB0k34gpNOTLMt1LGJ/VphaG9fFamkgNPGOLqcohQuJ1+mot",
+	"hMQcREwqNi40osVNayizW4MttAw59WsQ2OyNJrS25GN70sdV9cdFnhNyIyZx/5hmxzLlbhAHA/ZiCukN",
+	"ZOg4RPxAhpaduXeGPexWvJE+zoNFXY0ZZ5iBFguJFw6kl5NVk/qDXdBe2X4gmeI7rA93q4S6QvG7L6E8",
+	"ZN3oIddsLQws3IuDV4RrvTzBe90qGHZHR+EYR9hAS10A9Kav8o8fhcw8P/AeMc+dA68OaCQKQ/RZzW8h",
+	"P2CaeysDl6vIbGMqbVbwFZ64P1dsyJJu1Ts3uGl3dc1G5Rd2ctJWTln3WoT3/RrjETIXDmgOIk3F6aP9",
+	"C++AZ512xtuQvLVr4nDUm4rJ9LLhmdrhdEi4s5cPUqUeaFT0O2l+6X0rOKoosDV44PF9qIZIYWjblxoU",
+	"Oz++fXETYSzozcHmuxipNwQ7q1vQGF3XxhRazmpL4PH6CjbtZmPA9idt5tNW54ZvhnQGxgpZLuuBPiXS",
+	"fx/84iqfoVmixmLaNnT+7FxMuvXJa5UtW2FLJVc2cpmHhkTWVjUDO1XZDlH3H8/h5lrdigx0R9DppIuo",
+	"Ci2205R/n0aX26mgtgkTXYaHx4X4Ttui3WzcRClUW4M5UVyRSpdzOaKwaVSsrHspqgXVeN3GTmHptF8f",
+	"lMP6GNubC6+epnAQURBoiElCTWQM7r7iuHpbWl49amdnW2gtlroFnpSnlfq4pd1nbYTdtMxbhkI9CL/3",
+	"rZipVLqOi7rX3frG6iK1DMMS8YZNP8SCrHqkrh4MdrwLn4d8k0+5/VYJQBs3oLT1SaKdVoYTKstVWhki",
+	"losboOJbTUvFExNRZP6Kblu3PGw3CVA4jTcIVNv4+BArUl7KqjxnjWz89dCNTsn40MiZzggYL2jb2EEz",
+	"ZKAz6J0QFCQwlg1B/IUng38aRQnZ24iuFqe5XsRinXSMccBS0jDVvISEL7M+xzE+kc0tDf9JhRSKQmRR",
+	"Iv0zDeP6FbAcm3NjY26olh5d9uL6e/6bcXnKOt6sEv/qb3tdLPY5puW75fN6VuzBgJ3KJRtzkQs5CXNg",
+	"sRQufElAtE54zyGR+fHwe1+cbDd9v+0AvGsWXdgT8f9WVYNYKSIW8OerO/icEC6ZDwXHjXHJkh7V5kh6",
+	"J6yQN1ItJKMnFLd8PBwOPm3nYY372DTNVRV3K097pwKnYaZuef5A9WDHKhsrAXJrsNmw3M6KLsIYt6iN",
+	"y+0IqqoF0s7ULZnvHrrn7IFytqEe+RmqBbTxxEb0UKvH+VbAouJAju35BAfkjLUCGTtywrU6Kg9ghM21",
+	"BG6IqaOO+x2cMB7YCZrhhEF28bFHxk28L16BFeRCpblOTvF7Y4Oe8HGjYiKJw7NiPtE8C2n5IWfW8eAs",
+	"82w7YgZseXekf1WUHTGiiPojeruehEtvBXFQ/+Wgmzl9PGNGWH86d2qA+fcqTXnViIWU5PczCn+gxKoJ",
+	"vjI1KZ6ZiJliNuN6GbkLwFyDU7w47b5//n9+ZnPQLBM8h9QeRKEsZ1wqJpTXEh77yPTtChuCJexjD2D5",
+	"o271Wg1SDOVUt4dqVwHlXhttKE872punYjLd4VuhrqyPPgthZ49T/KYCgl9fG9P8QwvbGfi4xYNbWRDX",
+	"WS1aAJ+YcusRK6T4q2gGwzOeamVMGXyFrkieSB+/M8IbhVs6u3Z/9emDFHYE9P/s+PgAjyzeIygsydvI",
+	"3Yzu+sFtSAgM14odYN3IU+zeXjksCg7SuVZZkYKm24ywrO9TErDyK4aQ+WSEB+ZDfFJtxJ3dJt1RYuvA",
+	"ZXXYlp/qRNMJG2J1bV/pB6cYfAqhe/oL49fJGz10aaGFXeJl2ZveKBwjVCiFlgiNqbVzqkUq5Fi1pnLq",
+	"pZ062fxfanYtKPYJZTzW1VXajhrIwSJNnlMmsl9F2kd0Ekzk+ZCJ2KzIrfB3a1sVuTMH6BMEORESyKKT",
+	"SIK4wELL7PTtGbkNPQka1ne6JbfCTUU59L7MJ61aQw7cAGbTY/nyKTB3/jnZwMpK5Ib1p5h5EbG3Ws3A",
+	"TqEwTrZrkWKefCIRIqFQq2Gc8hL9neDqQ0LhHklvxD4kIYHaJzmWWZ2pO7C9+/urKJGLKWhgV+7RFdMw",
+	"B04FutlPFxdvGXl70Ghy5d6/Cr6yCuSJrDK+05wb40MXsIiVO4xWsT4C9I7P5jmwq7ZkcLeUKyrd95qL",
+	"HLLqF9p3lejhOJuTXyawI6F3KQKdyP7Vvx+9vjoYsF8KJ4XlJFhUDKOYEXeduloptXnFyFo4CoW7E4kI",
+	"LhPlbmCJKPf8toyxzFgo9YlRGJWv3ekCdHlgfMKFROj6ioZMKqR23LJjBp6UMUqTMwqhREUkYle5uIWr",
+	"yFcIDQFqPgLChzsj7YY5vMxZsquy5P4POMeIXR3eHh1SQNv/WvnRZwIab2DSMBZ35bfd0im5svwIt1N2",
+	"DblaOPLESu88N4oObpbIQmag6XtujsMr1q/+UR3Xq4gNBoODKERp4L3BhxvgpvxCiPY8g0y5RDMqiTcZ",
+	"jmuIk8mdnmgpUxQXlchcGFuvTL8Wdsz6mUoNrm4wy4gUSUAUdurYUJ/LJcMIsYhh9F3Ag9LszdnLFwyD",
+	"yHQtWvCAIObwkufsurDskA794f9EeDpoYFjcIU5rfKF9zoh50sdG7Hh4lMirX5V1H1Va/F0/M4T9qz/+",
+	"+CN2P4O0qF5clTDkDKNQHReNEnk8fMauXit9LbIMZH2aECXi1orZ8hT96OO4S0XV01meO+0eT6hDvlIs",
+	"V4sBe8XTacXvaiyEJvOtBEYUXAI6oioYGjPTs5mQwfaR52oBGVtg9wHHQiUYRjUAKcaEkBVEkUeYkzbC",
+	"OjnXI26MnO307Vkv6pVFiXrDwdFgiMrWHCSfi96o92wwHDzDkmd2igIt4Cn3kUkTUsrKnZ1lThfFMT9T",
+	"uHijnvfT4XBv1bwbCXptxbyRYhuSuTf6833U8zcSjM5zCpPIIahTKRgTBKyDEeoMfGJQBZiju+Qu/tuB",
+	"MHaI6416TsXCbwTIOAQua6BZcaDMqckF0r+SMGD1oxRRcSDuaY0tporN+JIiLw69EExkxUz9pZ2yER3N",
+	"XdGfVydUecI4xuv1VQcnooU2bL3DZX9BdOECMP7h+fDZ5yMSlsEcZOZkHcsUiZ/QA6QfoFnVbNqMGh+5",
+	"45CJpSAOdiE/z15Q+3G6vNNxSd0uxRALGlOZPORX6J5LVXWhyQszZTcAcxNoI2KQG2DPh88eQst+P5vJ",
+	"GJcuFasHpjt9pOLzngoXwlQ8zl264th/ILRjqAMWzwPxRSW9aK0ac7QQ8C9+sVuJ18KdPcTiE00CaulC",
+	"sGaJdl/w2Czxt66glldOuLMM7sq6U6F1wDYMcLYCmghhgxGIrfAgdJFef/gB/3vfyZfdEXsVwmXqTZD+",
+	"XKvLhIFJpS3BKkaxi2UrHjYkEvUZS1PIs85+HuXdqYL4g2If76PW9iKhk8762o6Gw4jVW4109xrJxUw0",
+	"l1YWCsIXoy2NR9Yd5PkyrIxC/qBWigermDiE+vrFwrD+u9cv2LNnz77HtiNrhXo6F44ZbBtbjrx/RGZe",
+	"Cy1zBFif6FZmA7KkDbjWajGoLvot+KfyLy35CmtnkAgXC+WVlQ80qko8GNYdZLH08Kn7MDt7+8JbEvyF",
+	"5dRfcbav1rEZXIGPkWqHRgneQ19brMEdHIwCKRgr8nzVFMf6G1NAD+rsgvT4Fo5B+mLD1PXE1PnD2klv",
+	"20k15LDeScnR0FwZ21G4TQbiRvtBnxdWeR9rhsig+xf+GC5eicTVD2g/A6KDHwhKB7iFa5UtfQVpmh18",
+	"abESz1iOj7sprbouxoyKXeHHfPnD+GLpxtfwfBeXw70sbRSsluw/4zLQf8Bee6ZL1bu8eaS2NiWd4r5g",
+	"3CSyaX6gM19G3M8dewrJCdfEtwd0rX06fIr1w9zaq3rm3shSChLf1IzKrHJ3D2dk1ilkDt6c6Xt21DN8",
+	"0fgrcmGXP3A3xUGb3ER7LAKv92AiaTYJc3xwyxun6U1vnV2WMPcBRQFH3rpXCpuDQXcTure1csxbuCGa",
+	"On704XD7aSnUKH63ygsrqvsI9tfsmnS/xs2f7m0TdcN8C+d9SZ6EATv1fdua1p9aaT60BHljiS/2LiZC",
+	"8twn+dKbpan/B7exwSczWlw+nkkkmxO/Ah9b5hRPYYI7ZCee6u/e3Tx1Xec6vC7ym9Xekvtitq8qLkum",
+	"EPYhCTU1k97oz8AhsQh+TRw6iATmOQedYIg5isgGjcrMkUvEmlz1xyK/8YThM7uwRWQi6+vQamFGwQJb",
+	"FvwnXmiilWX6Gv1KJ/LXl+4NR1FVhc+18JXQwNLHrwwxYtBdd73xaGNx0BN6bU6ZiUhpODXZfMKqMDvN",
+	"O+PLS5a/WwnDng6/DfcRbwaeO0aLL3dyVAe4BzPUwB7bO8zhHtpbPXZFbz8Sv6s3O1vndkRJmy9X/5Ic",
+	"spbZ2q6a6tD5rMFr7qPe0+G3e1vFeppty2IaFI9JgGoGzbZsISfU118gQ5E7CfWF74ElY+oc6XYnjOc5",
+	"ttgk6z7z+kt9tY/Gm1PqAPRY7PkdtmoBU7ULRXUkdAVmZkaWDcyS+vb5vzM1TiS+MrBcT8DGVYeIa18x",
+	"xir/sgSuvW1f/A0Rhse2dfMto2Yjr02i6cpB2gZbMSYxBmaHFa5pDk1Ne3hGzowZ6ElYNSu7ygzYH0rf",
+	"GOpZvPQ6MTloS/fKgL1TOYyCxZqMU5YCxYVkccwLOyW7xiCRx8Pvvb1Mkp5NBeyc2iyk5ULS4oP/nmxE",
+	"SvrQmtAn1wflZOTsmBfWl/Gm4uqId6deLrhhmTAp15mje+/GqjfYbXJy3zTqouyJ+UgX6WZzqpbj/EfA",
+	"Xm0zmcgGe7ieIgk2jhHhvJaVKNWC9flac6XdrqZIBp0nNeqkjdYzjFfiRzvB7urkr92+9mMo0G+r5sxe",
+	"rw0RFqJWynKE7nHtuV2zsI/3zlCTKtJogluw2WbUq1beJRAYpeMEbl1RXTeZckPHdlhqLR7ASTggJbLa",
+	"yBsrej46cdfrhraQ9kUotPkEa/6karYHyUMO9AbJNbBRWQ1DvIRUiz2QcyvRzqqCb492N6BqHSW2qYiU",
+	"FzZTYazSywGV9BjM+F0V3M4nEM9MlMgbgLkjtNXBQpaDTWxV7MYRU/fNrbw/H3Pi0UHiK7rV1kIJ5idE",
+	"7eE1Yi3kBW9Qboi8JJElVRXSWRX09fTOqURUtddgWKqBfEDl4/xONwunRK5Ip3Uvg5dKj35q1qsEbhIL",
+	"tf3uRy4QQTnI1vBYYZ0RUCv58PlFQSMFudXR8Q+wVcTmI6Kq+kgbisKP5tORcjFtVCOuquYfIGowbrHf",
+	"EfF5UBnMffGUr8Gw7PBaBtxsQqRvhbzFYUXROGXkj1uye1LG5GDgcr9s38uuKHiG4nsO6r0aqE2DCAFR",
+	"zSpYo9UYvJqTtstTUw74Yt6aZlPpLknsIRW8t5walHyyPPbThibKEauQEFSXKvavvQd1nV49wWyiV4fL",
+	"Fbl8e3TYLIHcSm3NasoPtuG85RO4IK4V7TT4XPwN7UZxDN6t2OMOsX1d1DfHyb4Y6XUUqG6hwXpqcYWr",
+	"TyfAn0N8WzUpy4QGDKkjJYQzghLrWzUnYNdrsDRuO83C1Rt55nwFj6y/7r8vo9GUhAPkqV7LW7mONnsp",
+	"frK/5pGsgx09K3cy1g0fbxXdRHfRCOFbcOPTjfegR9EqGK/mp6xlTxWzwlgGd8LYnamrVKJWaah0TeKj",
+	"Fo53+KH8+75Knl8ns5dazfdMZA0cH3dUZ21gINNqPt8HBtxu0I08m9s6uPql5UmUyQvk01C6xiUOHo4Y",
+	"OvV2uqootUsbxbM6sB/tPLQ2Yth2GD4d/KeskcVFxF/m/Hw0T12H7hSoSVcTvOWWX7lD1hIdtpUY8XTu",
+	"QQI9HR5XYX6r00fsOPwsld0jVB52dqv8Xm6nlXrezkIOVwptfdKXukReZ97x1yr8tuZ1f2YxuD1xu8uu",
+	"sMD26RnF8VT29Yz5xO59GJ/dpOSegrqKVFGWo213v+JWzUTKjIX5vhjyZuLWvnjV45F2o9jX10rOrRXJ",
+	"PjMJr7ZK6RBaAWOQhUTavSlvZP7HsrLYuNBHIDQS+wOhNSwBgU5Js3gsGsUE88cn1N/dV75yOq3XmvsC",
+	"ZFrrY7OdSjE9fX9EisatNRpdr0DBhDQiA9TE8NdgcK8TrPth7/TqT8Emwwu1e/pcRpfHtnmsNK/aYu8g",
+	"LlNrHLVHs0e42ozrV9GdONRj65ibjR37EY67BKamYMxLyGFCFRYf1zjyLyBOy8Lq+5ajVVA4dhHzseKU",
+	"XHVdiJzuiGXBsF1otBkO9HFsqZ43s8kysjeKbLXTFnoS6ALLaDw01m+Xuy3xmUcwstDMIeaysRVf6Dj3",
+	"PYRDqoNVah9qUtSen0by1qeYp1xrge4G9uqCT04wjd2HlmK4/tk4/lVJiH/BCvloEUqksJS0/gyv5yFH",
+	"tN7o0/qU9dZQ0PKsfUQo6CpDCiSzGvveWPdGE/+aj4HneRlej12XNYwN6+NRrNy+GDp4rblMp26M5RPm",
+	"HTXcdmcm1fq5VSuqukjlaIoZm7ZC2++/PPcrS/HUarU6stmSMngf9Z61HbvfpCeSWrM0Nx12Pq/jbw8i",
+	"H5vpVz0xVsog7knmt1vbfCmLB1na6Cw9ipWtPnW3he1LaT7blRIE504Gsq/ahkDBWF9S5WmsYLPp20f6",
+	"lalYFG+xt4g0XSuIh4avUKbOqnBoP7vGU8/z/goo+h3Mlbb1dO6PI8n20tqNMpNl2aYdqPG4u0PaHrwk",
+	"Pie1aq6GNVyUZmV8swPKiY84zdVk4rutfSoTexChzHMuvxiVrIRHYHmbtoYyrN8o3bvSsz38hgWfSt8+",
+	"5dczUWsSoySw/lpjGVb2i4kSudIphpVNj0arfV34HMtLZOwa7AJIPM0OBon8JUTWU3Bd7Q0NbK4LH+lR",
+	"JaliYBKNpozSRFbtZE4o+aAy9aRqBlUFpNV67JyyoJeJtAoLx4VKBRElBgi7jOgd/DKkVmlzULrxNBiR",
+	"Yf4A9WgqazVVqVM8X/ClwUpbvu9J0hutdlvyBd4ccSWSOqBQl6VaGfYySqhe8R1LyldRoZgOgRlgvpI8",
+	"VkYL1eSplpkDT70nU1TVmHdQSiT+Xda+H7BT35jF+HS0MhUCbSnXqrCJjGMs7o7twmlh/afRcDg8qCF0",
+	"wC78Ht1cN+60C8lmMFN6yZRMZD3oyS3VT1rWzuofDdlMyMKCQwHKJ4cEbHRbGKCMukJakbOUyxTyHLKT",
+	"sjjySjGvCG8/c+C27O/DZ9ibKtyIRB5yJm+oIFiVzon5nm5xiPDnw2esj595B1Yv41O3tINKCfNb4jmW",
+	"xPGedu47auXiFhKJpaowg39WpFMCUoCMLseG3lS1YmWGCZtILIdkTtjx8Bv6rKob1aaeKyxUkWdUqGWm",
+	"dO0QSMp/8eukslkOLtijgBBmy1q6yJ5bc0UaHYy+VlWstfXcZ1bG2lo9dShjSGSfLFzdBxn3EnVcTyaq",
+	"U2hdmgZS+xzy9PCDbyC1YnlaaSBGR9qRP6/ONx0VKp6HiarHwaKyYkvFF96GXX22kJ7A7soF7yOS1E3l",
+	"2474WKqqYYiTmlXpJvRXL/G47wm7HYamU2KSYbsNcYeSKHdXUB+xhZwJqxiWCz/BGrQlVn317aRXPkp6",
+	"A7y/UsVIh8izqshdyWuJk7pXHQxwSX2fjRGxGc+chCzz7IjqUT/CrKVWpvbaScNAN/6sPmaqUMvnNrAG",
+	"bCHOLewnsp7KIZYtbfZGMZ9PWd7B9eUo5+XWyJ4VNmXE5GtR+8/FxKkKqG9gEP4Tw9RCsvNn7AaWJqpZ",
+	"dX1x7dIf/8Sgxo4XBjyU10V6A5YKupXdJIy7dtp8GbykralJvkpCqETgq5ZgHc7SuTpg/3h1gd/56dXp",
+	"SyyU4BNtiWI0dg59+9tFxN6+OaeRL1/9/OriFev7TGIMtilyK5z6n8hiniue+QI53gBAs3SlZ2CPEEog",
+	"hNxAIoXT2seFgSzUU3hGiqlX2YOR/AVPpxC/UNJqlY/YXItbd85aOIRDyPmzoEo8jtbS7Gz2mdWVlWZe",
+	"Hezot3dnjuAM+GtKjQjLqn1kScZH2R4koVuWI9zzZ+XXHCk74VHXcsoE9L6GmbLA3GkWcnKwB/PBSSBD",
+	"t3W3nDZyfqBOVLbI+gq4zWnt1uPEtodlrc/Zyr20vdXZgKFgI+WtupCGoserNys+AUyMr4t7dxtdEfil",
+	"6lOX90qzBTc1ZaJTqlf93b7Su0pzlV/q9FetZTv0EIet/VxR1FpbvQiPGlqAGoruZ7mrUAjQpmCd33HE",
+	"/5exOhg49TihOgj3DZE6XaFZXzZQ52sODqxW+FWHBkpYPEZM4AmraqxUVVSQgKe+hQgWJNyBxD7N64Sz",
+	"Hn5w/9kaZbM/ctrFToHAeIyAGEo4rsczkQJhlYpC8aNJOgDp0IJVozC652APoZgb8o08cL8wue+H1H24",
+	"g5tsS7TDx/PN9mAHt8MHxjogOTxKqENt5u5Ihy8kObZLeQfK7V7hnKdft5hBV+1XL2aQVD5PgMN6k8H1",
+	"mAdiA3uTPfWGIXiLbL3YYYJTKP0T2vRUFet915CqpP0PZy9H569evHt1cYUV6geJ/Ifm0poRu6LXL2v1",
+	"769Y3z/0fZb9vwykGqzfQiLHSs+cKMYGuT9yI1IWWphQARyyGHhnJtXIhzsKJEtk/6rQciTAjkdI6maE",
+	"Wx9N3Lqwzd0IX4nDK1cHoYplWTzN190fNyoucMOuTIHWsEsccEXFv8YazPSgDN6lPSWyXve/thNaOxmX",
+	"6DPUpOmPC0ZNcGt9eejDTwx7lT19/vzoe3YDy8jX6CRXKO0k+EKpNpYqbA1liQxoBF+HsSyy1bB4XRXS",
+	"FPM51s+7RFhdYj+nQSLDbZ/Kh44LE1oZCEkdbdz13+EMq7V/8+3x9+z54AiHPx88PcD6NWTiC5RF3an+",
+	"4/zNryfs+fAZu7KOEWmuRb68LCS/5QK7n4b+MkqhqzPshRHB0CKuoezxAVlwULbd7v8Blq5Xu3K5u3ix",
+	"WGBHzLjQOchUZdTHcDeug6DBL34htldfQPft7ZTIcJXR7W8FgSm2fNlT0+Y+IDjJU+Z7HYXKc13MKY7x",
+	"uMf0+061UarGHrdHweqmIXQW7xK77vevPEWxXOKDCHBrdDzBZi9FFt1EVf7DXBkjrtHHgPZhX/jyQWk5",
+	"Dy0DUe/rd0gyvxvrPl6yeuUrDy2tFvqpFEBFfH0Xe3W7F481KUahsR16CW5B8zwkZVFuM8/z5QNDP3dE",
+	"Pd27dzvpX3eO514Pennp3/85p76EDzjmW+/4O6IaXz7EzradXZuIxLHMrpLsrTJ2osGUiakmaIlT4Npe",
+	"A7eRgxAsIAsl18ew8B0YTeS1JadQGeqeq2yMfU2ueXqTq0mET32HICqMinpSs7tgiCnEcDYf84rrEHbA",
+	"TsuiwFecKrxhfFoi8XthmWg9cTpqxK5yGNurspHKRPMUxkXOzLSwmVpIMslotaAupL7RrLF8SReUK2N5",
+	"qZU1P2IsWoiq/oGJDLOudnGrel1JqjfpNRC8nyt/CYDZNWQZZKHjFzWxnHIqK4f79u29CEF62ZpnJIz9",
+	"FbH+iHqW+4D7UKf90i0gwgYnbtlnL/cTl0F9mmt50wg6dHpl8MRUFJxxy6+5AaJJbI6I8Z5IU0SizaDp",
+	"ju5biKr1Il0b61M29bqq5e+f7++jD44h0h2H2Gmhc9/yd3R4ePT028FwMBwcjb47+u4Imadf34eQS+Wr",
+	"M95H5ROv49We1Cph1J56IVJ7UrqLas8cHO7f3/+/AAAA//8=",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -21,6 +21,8 @@ type need struct {
 	// maintenance: a plain --auth-token, admin otherwise, may not call
 	// the route (compaction and maintenance on request).
 	maintenance bool
+	// also is what the handler asks beyond role, in words.
+	also string
 }
 
 // where says in which namespace a route needs its role.
@@ -83,13 +85,15 @@ var access = map[string]need{
 	"GET /v1/namespaces/:namespace/tables/:table/plan/:plan-id":    {role: auth.RoleReader, where: pathNamespace},
 	"DELETE /v1/namespaces/:namespace/tables/:table/plan/:plan-id": {role: auth.RoleReader, where: pathNamespace},
 	"POST /v1/namespaces/:namespace/tables/:table/tasks":           {role: auth.RoleReader, where: pathNamespace},
-	"GET /v1/namespaces/:namespace/views/:view":                    {role: auth.RoleReader, where: pathNamespace},
-	"HEAD /v1/namespaces/:namespace/views/:view":                   {role: auth.RoleReader, where: pathNamespace},
-	"POST /v1/namespaces/:namespace/views/:view":                   {role: auth.RoleWriter, where: pathNamespace},
-	"DELETE /v1/namespaces/:namespace/views/:view":                 {role: auth.RoleAdmin, where: pathNamespace},
-	"POST /v1/tables/rename":                                       {role: auth.RoleAdmin, where: inBody},
-	"POST /v1/views/rename":                                        {role: auth.RoleAdmin, where: inBody},
-	"POST /v1/transactions/commit":                                 {role: auth.RoleWriter, where: inBody},
+	"POST /v1/namespaces/:namespace/tables/:table/sign": {role: auth.RoleReader, where: pathNamespace,
+		also: "writer to sign PUT, POST and DELETE"},
+	"GET /v1/namespaces/:namespace/views/:view":    {role: auth.RoleReader, where: pathNamespace},
+	"HEAD /v1/namespaces/:namespace/views/:view":   {role: auth.RoleReader, where: pathNamespace},
+	"POST /v1/namespaces/:namespace/views/:view":   {role: auth.RoleWriter, where: pathNamespace},
+	"DELETE /v1/namespaces/:namespace/views/:view": {role: auth.RoleAdmin, where: pathNamespace},
+	"POST /v1/tables/rename":                       {role: auth.RoleAdmin, where: inBody},
+	"POST /v1/views/rename":                        {role: auth.RoleAdmin, where: inBody},
+	"POST /v1/transactions/commit":                 {role: auth.RoleWriter, where: inBody},
 
 	"POST /tables/:table":             {role: auth.RoleWriter, where: ingestTable},
 	"GET /tables/:table":              {role: auth.RoleReader, where: ingestTable},
@@ -309,6 +313,9 @@ func (n need) String() string {
 	}
 	if n.maintenance {
 		s += ", not a plain --auth-token"
+	}
+	if n.also != "" {
+		s += "; " + n.also
 	}
 	return s
 }

@@ -66,6 +66,9 @@ func (s *Server) GetConfig(c echo.Context, p openapi.GetConfigParams) error {
 			defaults[planning.ConfigKey] = string(planning.ModeServer)
 		}
 	}
+	if s.signer != nil && s.signer.CanSign() {
+		eps = append(eps, "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign")
+	}
 	if s.live != nil && p.Warehouse != nil && *p.Warehouse == live.Prefix {
 		overrides["prefix"] = live.Prefix
 		defaults[planning.ConfigKey] = string(planning.ModeServer)
@@ -434,7 +437,8 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if req.WriteOrder != nil {
 		order = &req.WriteOrder.SortOrder
 	}
-	t, err := s.cat.CreateTable(c.Request().Context(), catalog.CreateTableRequest{
+	ctx := s.withDelegation(c.Request().Context(), p.XIcebergAccessDelegation)
+	t, err := s.cat.CreateTable(ctx, catalog.CreateTableRequest{
 		Ident:      catalog.Ident{Namespace: ns, Name: req.Name},
 		Schema:     &req.Schema,
 		Spec:       spec,
@@ -446,7 +450,7 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if err != nil {
 		return reply(c, err)
 	}
-	return c.JSON(http.StatusOK, s.loadResult(c.Request().Context(), t))
+	return c.JSON(http.StatusOK, s.loadResult(ctx, t))
 }
 
 // RegisterTable points a new table at an existing metadata file.
@@ -503,9 +507,13 @@ func (s *Server) LoadTable(c echo.Context, namespace, name string, p openapi.Loa
 			return fmt.Errorf("%w: snapshots must be all or refs", catalog.ErrInvalid)
 		}
 	}
-	ctx := c.Request().Context()
-	// The answer's config depends on the view and the server's default.
+	ctx := s.withDelegation(c.Request().Context(), p.XIcebergAccessDelegation)
+	// The answer's config depends on the view, the server's default and
+	// the access delegation.
 	view := mode + string(s.planningDefault)
+	if isSigning(ctx) {
+		view += "\x00" + remoteSigning
+	}
 	if isLive(ctx) {
 		view += "\x00" + live.Prefix
 	}

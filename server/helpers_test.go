@@ -21,6 +21,7 @@ import (
 	"github.com/zombi-db/zombi/catalog/embedded"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
+	"github.com/zombi-db/zombi/internal/testenv"
 	"github.com/zombi-db/zombi/warehouse"
 )
 
@@ -44,6 +45,9 @@ type testOptions struct {
 	bodyTimeout   time.Duration
 	minBodyRate   int64
 	nodes         Nodes
+	// s3: the warehouse is a bucket on the test S3 server, whose keys it
+	// vends (--s3-vend-static-keys) and signs with.
+	s3 bool
 }
 
 func newTestServer(tb testing.TB, o testOptions) *testServer {
@@ -54,7 +58,13 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		tb.Fatal(err)
 	}
 	tb.Cleanup(func() { store.Close() })
-	wh, err := warehouse.Open(context.Background(), warehouse.Config{Root: filepath.Join(dir, "warehouse")})
+	whc := warehouse.Config{Root: filepath.Join(dir, "warehouse")}
+	if o.s3 {
+		s3 := testenv.S3(tb)
+		whc = warehouse.Config{Root: "s3://" + s3.Bucket + "/wh", S3Endpoint: s3.Endpoint, S3Region: s3.Region,
+			S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey, S3PathStyle: true, VendStaticKeys: true}
+	}
+	wh, err := warehouse.Open(context.Background(), whc)
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -107,6 +117,7 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		Auth:          authn,
 		Registry:      reg,
 		Nodes:         o.nodes,
+		Signer:        wh,
 	})
 	return &testServer{Server: srv, hot: hdb, wh: wh, reg: reg}
 }

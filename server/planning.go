@@ -28,6 +28,11 @@ var errNoPlanner = &apiError{status: http.StatusNotAcceptable, typ: "Unsupported
 // live view an ingest table always plans on the server, whatever it or
 // the server says: that is how its hot tail is read.
 func (s *Server) tableConfig(ctx context.Context, t *catalog.Table) map[string]string {
+	if isSigning(ctx) {
+		signed := *t
+		signed.Config = s.signingConfig(ctx, t.Ident)
+		t = &signed
+	}
 	if s.planner == nil {
 		return t.Config
 	}

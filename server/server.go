@@ -75,6 +75,9 @@ type Options struct {
 	// /v1/live/); nil: there is none, and warehouse=live is ignored like
 	// any other value. Needs Planner.
 	Live *live.Source
+	// Signer signs S3 requests for clients that ask for remote signing;
+	// nil: no remote signing.
+	Signer Signer
 }
 
 // Compactor is what the server needs from compaction.
@@ -118,6 +121,7 @@ type Server struct {
 	planSource      planning.Source
 	planningDefault planning.Mode
 	live            *live.Source
+	signer          Signer
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -171,6 +175,7 @@ func New(opts Options) *Server {
 		planner:         opts.Planner,
 		planSource:      planning.CatalogSource{Tables: opts.Catalog},
 		planningDefault: opts.ScanPlanning,
+		signer:          opts.Signer,
 	}
 	if opts.Planner != nil {
 		s.live = opts.Live

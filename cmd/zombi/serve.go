@@ -258,6 +258,7 @@ func serve(ctx context.Context, c *config) error {
 		Planner:      planner,
 		ScanPlanning: planMode,
 		Live:         liveView,
+		Signer:       wh,
 	})
 
 	maxConns := c.MaxConnections
