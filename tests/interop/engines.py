@@ -26,6 +26,9 @@ PYICEBERG_LIVE_CATALOG_CONF = {"type": "rest", "warehouse": "live"}
 # for it from the catalog's /v1/oauth/tokens (docs/engines.md,
 # Authentication).
 PYICEBERG_CREDENTIAL_KEY = "credential"
+# Remote signing: the catalog asks Zombi to sign every S3 request, and so
+# needs no S3 keys (docs/engines.md).
+PYICEBERG_REMOTE_SIGNING_CONF = {"header.X-Iceberg-Access-Delegation": "remote-signing"}
 
 # ---------------------------------------------------------------------------
 # Spark
