@@ -119,6 +119,11 @@ def spark_session(base, uri: str, credential: str | None = None):
     return s
 
 
+# Remote signing: the catalog asks Zombi to sign every S3 request, and so
+# needs no S3 keys (docs/engines.md).
+SPARK_REMOTE_SIGNING_CONF = {"spark.sql.catalog.zombi.header.X-Iceberg-Access-Delegation": "remote-signing"}
+
+
 def spark_live_session(base, uri: str):
     """spark_session with, beside `zombi`, the catalog `zombi_live`: the
     live view of the same server."""
