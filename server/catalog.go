@@ -416,7 +416,13 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if err != nil {
 		return err
 	}
-	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusOK, s.renderTable)
+	ctx := s.withDelegation(c.Request().Context(), p.XIcebergAccessDelegation)
+	render := s.renderTable
+	if isSigning(ctx) {
+		// The receipt of a remote-signing create holds no keys either.
+		render = func(r any) any { return s.loadResult(signingOnly(ctx), r.(*catalog.Table)) }
+	}
+	idem, err := s.idempotency(c, p.IdempotencyKey, http.StatusOK, render)
 	if err != nil {
 		return err
 	}
@@ -437,7 +443,6 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if req.WriteOrder != nil {
 		order = &req.WriteOrder.SortOrder
 	}
-	ctx := s.withDelegation(c.Request().Context(), p.XIcebergAccessDelegation)
 	t, err := s.cat.CreateTable(ctx, catalog.CreateTableRequest{
 		Ident:      catalog.Ident{Namespace: ns, Name: req.Name},
 		Schema:     &req.Schema,

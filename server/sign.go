@@ -47,6 +47,12 @@ func (s *Server) withDelegation(ctx context.Context, header *string) context.Con
 	return ctx
 }
 
+// signingOnly is a context marked for remote signing as ctx is, and
+// nothing else of it.
+func signingOnly(ctx context.Context) context.Context {
+	return context.WithValue(context.Background(), signingKey{}, isSigning(ctx))
+}
+
 func isSigning(ctx context.Context) bool {
 	v, _ := ctx.Value(signingKey{}).(bool)
 	return v

@@ -135,6 +135,22 @@ func TestRemoteSigning(t *testing.T) {
 			t.Errorf("%s: %d %s, want %d", c.why, w.Code, w.Body, c.want)
 		}
 	}
+	// A create and its replay answer the signing config, without keys.
+	for i := range 2 {
+		r := httptest.NewRequest("POST", "/v1/namespaces/db/tables", strings.NewReader(`{"name":"c",`+schema+`}`))
+		r.Header.Set("Authorization", "Bearer w")
+		r.Header.Set("Idempotency-Key", "create-c")
+		r.Header.Set("X-Iceberg-Access-Delegation", "remote-signing")
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		if w.Code != http.StatusOK || strings.Contains(w.Body.String(), "access-key") ||
+			!strings.Contains(w.Body.String(), `"s3.signer.endpoint":"v1/namespaces/db/tables/c/sign"`) {
+			t.Errorf("create %d: %d %s", i, w.Code, w.Body)
+		}
+		if replayed := w.Header().Get("Idempotency-Replayed") == "true"; replayed != (i == 1) {
+			t.Errorf("create %d: replayed %v", i, replayed)
+		}
+	}
 	if w := ts.call("POST", "/v1/namespaces/db/tables/t/sign", `{"method":`, "Bearer a"); w.Code != http.StatusBadRequest {
 		t.Errorf("bad JSON: %d %s", w.Code, w.Body)
 	}
