@@ -96,6 +96,21 @@ def test_docs_auth():
     assert kwargs == want, f"docs/engines.md PyIceberg credential: {call!r}"
 
 
+def test_docs_remote_signing():
+    """The lines of the Remote signing section are what the signing suites
+    (test_spark_signing.py, test_pyiceberg_signing.py) set."""
+    blocks = sections()["Remote signing"]
+    (spark,) = [lines for lang, lines in blocks if lang == "sh"]
+    conf = dict(m.groups() for m in (re.search(r"--conf (\S+?)=(\S+)", ln) for ln in spark) if m)
+    assert conf == engines.SPARK_REMOTE_SIGNING_CONF, f"docs/engines.md Spark remote signing {conf}"
+    (py,) = [lines for lang, lines in blocks if lang == "python"]
+    call = next(ln for ln in py if "load_catalog(" in ln)
+    kwargs = dict(re.findall(r'"?([\w.-]+)"?[=:] ?"([^"]*)"', call.split("load_catalog(", 1)[1]))
+    want = {**engines.PYICEBERG_CATALOG_CONF, "uri": EXAMPLE_URI, **engines.PYICEBERG_REMOTE_SIGNING_CONF}
+    assert kwargs == want, f"docs/engines.md PyIceberg remote signing: {call!r} gives {kwargs}"
+    assert "s3fs" in REQUIREMENTS.read_text(), "requirements.txt lacks s3fs, which docs/engines.md says PyIceberg needs"
+
+
 def test_docs_duckdb():
     blocks = dict(sections()["DuckDB"])
     sql = [ln.rstrip(";") for ln in blocks["sql"] if ln.strip()]
