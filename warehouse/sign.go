@@ -89,6 +89,11 @@ func (w *Warehouse) Sign(tableLocation string, req SignRequest) (Signed, error) 
 	if err != nil {
 		return Signed{}, err
 	}
+	for k := range req.Headers {
+		if err := checkSignedHeader(k); err != nil {
+			return Signed{}, err
+		}
+	}
 	hr, err := http.NewRequest(req.Method, u.String(), nil)
 	if err != nil {
 		return Signed{}, fmt.Errorf("%w: %v", ErrNotSignable, err)
@@ -117,6 +122,39 @@ func (w *Warehouse) Sign(tableLocation string, req SignRequest) (Signed, error) 
 		}
 	}
 	return out, nil
+}
+
+// amzHeaders are the x-amz-* request headers Zombi signs: the payload's
+// hash and checksums, user metadata, encryption and storage class, and
+// the ones left unsigned anyway. Any other x-amz-* header would make the
+// signed request another operation than the one checked — a copy from any
+// key (x-amz-copy-source), a public ACL (x-amz-acl, x-amz-grant-*), a
+// redirect, a retention or legal hold — and is refused.
+var amzHeaders = map[string]bool{
+	"x-amz-content-sha256":                        true,
+	"x-amz-decoded-content-length":                true,
+	"x-amz-sdk-checksum-algorithm":                true,
+	"x-amz-checksum-algorithm":                    true,
+	"x-amz-storage-class":                         true,
+	"x-amz-date":                                  true,
+	"x-amz-security-token":                        true,
+	"x-amz-user-agent":                            true,
+	"x-amz-expected-bucket-owner":                 true,
+	"x-amz-server-side-encryption":                true,
+	"x-amz-request-payer":                         true,
+	"x-amz-server-side-encryption-aws-kms-key-id": true,
+}
+
+// checkSignedHeader refuses a request header that would change what the
+// signed request does (amzHeaders).
+func checkSignedHeader(name string) error {
+	k := strings.ToLower(name)
+	if !strings.HasPrefix(k, "x-amz-") || amzHeaders[k] ||
+		strings.HasPrefix(k, "x-amz-meta-") || strings.HasPrefix(k, "x-amz-checksum-") ||
+		strings.HasPrefix(k, "x-amz-server-side-encryption-customer-") {
+		return nil
+	}
+	return fmt.Errorf("%w: header %s is not signed", ErrNotSignable, name)
 }
 
 func headerValues(h http.Header, key string) []string {

@@ -166,3 +166,41 @@ func TestSignAccepted(t *testing.T) {
 		t.Errorf("SignConfig: %v", cfg)
 	}
 }
+
+// TestSignedHeaders: headers that would make the signed request another
+// operation than the one checked are refused; the ones clients send to
+// read and write files are signed.
+func TestSignedHeaders(t *testing.T) {
+	w := &Warehouse{
+		params: s3Params{host: "s3.example:9000", lookup: minio.BucketLookupAuto, accessKey: "ak", secretKey: "sk"},
+		s3:     &s3FS{},
+		bucket: "b",
+	}
+	const table, uri = "s3://b/wh/db/t", "http://s3.example:9000/b/wh/db/t/data/x.parquet"
+	for _, tc := range []struct {
+		header, value string
+		ok            bool
+	}{
+		{"Content-Type", "application/octet-stream", true},
+		{"Range", "bytes=0-99", true},
+		{"x-amz-content-sha256", "UNSIGNED-PAYLOAD", true},
+		{"X-Amz-Checksum-Crc32", "AAAAAA==", true},
+		{"x-amz-meta-writer", "zombi", true},
+		{"x-amz-storage-class", "STANDARD", true},
+		{"x-amz-copy-source", "/b/wh/db/other/data/secret.parquet", false},
+		{"X-Amz-Copy-Source-Range", "bytes=0-9", false},
+		{"x-amz-acl", "public-read", false},
+		{"x-amz-grant-read", "uri=http://acs.amazonaws.com/groups/global/AllUsers", false},
+		{"x-amz-website-redirect-location", "http://evil.example/", false},
+		{"x-amz-object-lock-mode", "COMPLIANCE", false},
+		{"x-amz-tagging-directive", "REPLACE", false},
+	} {
+		_, err := w.Sign(table, SignRequest{Method: "PUT", URI: uri, Headers: http.Header{tc.header: {tc.value}}})
+		if tc.ok && err != nil {
+			t.Errorf("%s: %v, want it signed", tc.header, err)
+		}
+		if !tc.ok && !errors.Is(err, ErrNotSignable) {
+			t.Errorf("%s: %v, want ErrNotSignable", tc.header, err)
+		}
+	}
+}
