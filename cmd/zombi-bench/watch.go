@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -11,6 +10,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/zombi-db/zombi/internal/promtext"
 )
 
 // watcher follows a table end to end while load runs (-watch): every tick
@@ -143,26 +144,9 @@ func (w *watcher) committed() (uint64, error) {
 
 func (w *watcher) metrics() (backlog, rows float64, err error) {
 	err = w.get("/metrics", func(r *http.Response) error {
-		sc := bufio.NewScanner(r.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			line := sc.Text()
-			name, val, ok := strings.Cut(line, " ")
-			if !ok {
-				continue
-			}
-			f, perr := strconv.ParseFloat(val, 64)
-			if perr != nil {
-				continue
-			}
-			switch name {
-			case "zombi_hot_backlog_bytes":
-				backlog = f
-			case "zombi_flush_rows_total":
-				rows = f
-			}
-		}
-		return sc.Err()
+		sums, err := promtext.Sums(r.Body, "zombi_hot_backlog_bytes", "zombi_flush_rows_total")
+		backlog, rows = sums["zombi_hot_backlog_bytes"], sums["zombi_flush_rows_total"]
+		return err
 	})
 	return backlog, rows, err
 }

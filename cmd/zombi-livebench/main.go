@@ -53,6 +53,7 @@ import (
 	"github.com/apache/iceberg-go/catalog"
 	_ "github.com/apache/iceberg-go/catalog/rest"
 	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/internal/promtext"
 )
 
 type config struct {
@@ -406,30 +407,10 @@ func scrape(client *http.Client, base string) (metrics, error) {
 	if resp.StatusCode != http.StatusOK {
 		return m, fmt.Errorf("/metrics: %s", resp.Status)
 	}
-	fields := map[string]*float64{
-		"process_cpu_seconds_total":              &m.cpu,
-		"zombi_flush_tail_files_total":           &m.tailFiles,
-		"zombi_flush_tail_rows_total":            &m.tailRows,
-		"zombi_flush_tail_bytes_total":           &m.tailBytes,
-		"zombi_flush_tail_write_seconds_sum":     &m.tailWrite,
-		"zombi_flush_tail_committed_files_total": &m.tailCommitted,
-	}
-	sc := bufio.NewScanner(resp.Body)
-	sc.Buffer(make([]byte, 64<<10), 1<<20)
-	for sc.Scan() {
-		name, val, ok := strings.Cut(sc.Text(), " ")
-		if !ok || strings.HasPrefix(name, "#") {
-			continue
-		}
-		if i := strings.IndexByte(name, '{'); i >= 0 {
-			name = name[:i]
-		}
-		if p := fields[name]; p != nil {
-			f, err := strconv.ParseFloat(strings.TrimSpace(val), 64)
-			if err == nil {
-				*p += f
-			}
-		}
-	}
-	return m, sc.Err()
+	sums, err := promtext.Sums(resp.Body, "process_cpu_seconds_total", "zombi_flush_tail_files_total", "zombi_flush_tail_rows_total",
+		"zombi_flush_tail_bytes_total", "zombi_flush_tail_write_seconds_sum", "zombi_flush_tail_committed_files_total")
+	m.cpu, m.tailFiles, m.tailRows = sums["process_cpu_seconds_total"], sums["zombi_flush_tail_files_total"], sums["zombi_flush_tail_rows_total"]
+	m.tailBytes, m.tailWrite = sums["zombi_flush_tail_bytes_total"], sums["zombi_flush_tail_write_seconds_sum"]
+	m.tailCommitted = sums["zombi_flush_tail_committed_files_total"]
+	return m, err
 }

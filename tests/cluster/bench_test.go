@@ -1,19 +1,17 @@
 package cluster
 
 import (
-	"bufio"
 	"bytes"
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/internal/promtext"
 	"github.com/zombi-db/zombi/internal/testenv"
 	"github.com/zombi-db/zombi/internal/zombitest"
 )
@@ -156,29 +154,20 @@ func runLoad(b *testing.B, n int, cluster bool) {
 // scrapeAll sums a few counters over the nodes' /metrics.
 func scrapeAll(b *testing.B, nodes []*zombitest.Instance) map[string]float64 {
 	b.Helper()
-	want := map[string]bool{"zombi_flush_rows_total": true, "zombi_flush_conflicts_total": true}
 	out := map[string]float64{}
 	for _, n := range nodes {
 		resp, err := http.Get(n.URL + "/metrics")
 		if err != nil {
 			b.Fatal(err)
 		}
-		sc := bufio.NewScanner(resp.Body)
-		sc.Buffer(make([]byte, 64<<10), 1<<20)
-		for sc.Scan() {
-			name, val, ok := strings.Cut(sc.Text(), " ")
-			if !ok || strings.HasPrefix(name, "#") {
-				continue
-			}
-			if i := strings.IndexByte(name, '{'); i >= 0 {
-				name = name[:i]
-			}
-			if want[name] {
-				f, _ := strconv.ParseFloat(strings.TrimSpace(val), 64)
-				out[name] += f
-			}
-		}
+		sums, err := promtext.Sums(resp.Body, "zombi_flush_rows_total", "zombi_flush_conflicts_total")
 		resp.Body.Close()
+		if err != nil {
+			b.Fatal(err)
+		}
+		for k, v := range sums {
+			out[k] += v
+		}
 	}
 	return out
 }
