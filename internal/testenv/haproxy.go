@@ -22,7 +22,7 @@ type HAProxy struct {
 	// URL is the balancer's address, http://127.0.0.1:port.
 	URL string
 	cmd *exec.Cmd
-	log *lockedBuffer
+	log *LogBuffer
 }
 
 // StartHAProxy starts HAProxy on a free 127.0.0.1 port in front of
@@ -75,7 +75,7 @@ backend nodes
 	if err := os.WriteFile(path, []byte(cfg.String()), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	h := &HAProxy{URL: "http://" + addr, log: &lockedBuffer{}}
+	h := &HAProxy{URL: "http://" + addr, log: &LogBuffer{}}
 	// -db: stay in the foreground, so that the test owns the process.
 	h.cmd = exec.Command(bin, "-db", "-f", path)
 	h.cmd.Stdout, h.cmd.Stderr = h.log, h.log
@@ -116,18 +116,20 @@ backend nodes
 	}
 }
 
-type lockedBuffer struct {
+// LogBuffer collects a process's output for a test: safe for the
+// process's writers and the test's readers at once.
+type LogBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (b *lockedBuffer) Write(p []byte) (int, error) {
+func (b *LogBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.Write(p)
 }
 
-func (b *lockedBuffer) String() string {
+func (b *LogBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()

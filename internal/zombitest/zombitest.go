@@ -3,7 +3,6 @@
 package zombitest
 
 import (
-	"bytes"
 	"context"
 	"fmt"
 	"net"
@@ -73,7 +72,7 @@ type Instance struct {
 	// address, data dir and log level.
 	Args    []string
 	cmd     *exec.Cmd
-	log     *syncBuffer
+	log     *testenv.LogBuffer
 	done    chan struct{}
 	exitErr error // set when done is closed
 }
@@ -125,7 +124,7 @@ func start(t testing.TB, addr, dataDir string, openFiles int, args []string) *In
 	if addr == "" {
 		addr = FreeAddr(t)
 	}
-	inst := &Instance{Addr: addr, DataDir: dataDir, Args: args, log: &syncBuffer{}, done: make(chan struct{})}
+	inst := &Instance{Addr: addr, DataDir: dataDir, Args: args, log: &testenv.LogBuffer{}, done: make(chan struct{})}
 	inst.URL = "http://" + inst.Addr
 	full := append([]string{Binary(t), "serve", "--listen", inst.Addr, "--data-dir", inst.DataDir, "--log-level", "debug"}, args...)
 	if openFiles > 0 {
@@ -262,20 +261,3 @@ func (i *Instance) Pid() int { return i.cmd.Process.Pid }
 
 // Log returns what the server logged so far.
 func (i *Instance) Log() string { return i.log.String() }
-
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
