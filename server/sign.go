@@ -103,7 +103,7 @@ func (s *Server) SignS3Request(c echo.Context, namespace, name string) error {
 	if err != nil {
 		return err
 	}
-	signed, err := s.signer.Sign(loc, warehouse.SignRequest{Method: req.Method, URI: req.Uri, Headers: req.Headers})
+	signed, err := s.signer.Sign(loc, warehouse.SignRequest{Method: req.Method, URI: req.Uri, Headers: req.Headers, Body: req.Body})
 	if errors.Is(err, warehouse.ErrNotSignable) {
 		return &apiError{status: http.StatusForbidden, typ: "ForbiddenException", msg: err.Error()}
 	}

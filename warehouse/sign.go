@@ -1,6 +1,9 @@
 package warehouse
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/xml"
 	"errors"
 	"fmt"
 	"net/http"
@@ -18,6 +21,10 @@ type SignRequest struct {
 	Method  string
 	URI     string
 	Headers http.Header
+	// Body is the request's body, which Iceberg Java sends only for
+	// DeleteObjects (POST ?delete): its keys are checked and its SHA-256
+	// signed. Nil: none.
+	Body *string
 }
 
 // Signed is the answer to a SignRequest: the URI to send the request to
@@ -89,6 +96,14 @@ func (w *Warehouse) Sign(tableLocation string, req SignRequest) (Signed, error) 
 	if err != nil {
 		return Signed{}, err
 	}
+	var payloadHash string
+	if isDeleteObjects(req.Method, u) {
+		if payloadHash, err = w.checkDeleteObjects(tableLocation, req); err != nil {
+			return Signed{}, err
+		}
+	} else if req.Body != nil && *req.Body != "" {
+		return Signed{}, fmt.Errorf("%w: a body is signed for DeleteObjects only", ErrNotSignable)
+	}
 	for k := range req.Headers {
 		if err := checkSignedHeader(k); err != nil {
 			return Signed{}, err
@@ -105,7 +120,12 @@ func (w *Warehouse) Sign(tableLocation string, req SignRequest) (Signed, error) 
 		}
 		hr.Header[k] = append([]string(nil), vs...)
 	}
-	if hr.Header.Get("X-Amz-Content-Sha256") == "" {
+	switch {
+	case payloadHash != "":
+		// The body's hash is in the signature: S3 refuses the request
+		// with any other body than the one whose keys were checked.
+		hr.Header.Set("X-Amz-Content-Sha256", payloadHash)
+	case hr.Header.Get("X-Amz-Content-Sha256") == "":
 		hr.Header.Set("X-Amz-Content-Sha256", "UNSIGNED-PAYLOAD")
 	}
 	region := w.params.region
@@ -139,6 +159,7 @@ var amzHeaders = map[string]bool{
 	"x-amz-date":                                  true,
 	"x-amz-security-token":                        true,
 	"x-amz-user-agent":                            true,
+	"x-amz-te":                                    true, // the AWS SDK asks for a checksum trailer in the answer
 	"x-amz-expected-bucket-owner":                 true,
 	"x-amz-server-side-encryption":                true,
 	"x-amz-request-payer":                         true,
@@ -254,7 +275,11 @@ func (w *Warehouse) checkSignable(tableLocation, method, uri string) (*url.URL, 
 		return nil, refuse("object key %q has a backslash or NUL", key)
 	}
 	if key == "" {
-		// A bucket request: only a listing of a prefix inside the table.
+		// A bucket request: a listing of a prefix inside the table, or
+		// DeleteObjects (its keys are checked from the body, Sign).
+		if method == http.MethodPost && len(query) == 1 && query.Has("delete") && query.Get("delete") == "" {
+			return u, nil
+		}
 		if method != http.MethodGet {
 			return nil, refuse("%s on the bucket is not signed", method)
 		}
@@ -311,4 +336,68 @@ func (w *Warehouse) checkPrefixInTable(tableLocation, prefix string) error {
 		return fmt.Errorf("prefix %q is not below %q", prefix, tableKey)
 	}
 	return checkSegments(prefix)
+}
+
+// maxDeleteObjects is the most keys one DeleteObjects names (S3's limit),
+// and maxDeleteBody the largest body Zombi reads for it.
+const (
+	maxDeleteObjects = 1000
+	maxDeleteBody    = 1 << 20
+)
+
+func isDeleteObjects(method string, u *url.URL) bool {
+	return method == http.MethodPost && u.Query().Has("delete")
+}
+
+// deleteBody is DeleteObjects' request body.
+type deleteBody struct {
+	XMLName xml.Name `xml:"Delete"`
+	Objects []struct {
+		Key       string `xml:"Key"`
+		VersionID string `xml:"VersionId"`
+	} `xml:"Object"`
+	Quiet bool `xml:"Quiet"`
+}
+
+// checkDeleteObjects checks that every key the body of a DeleteObjects
+// names lies inside the table, and returns the body's hex SHA-256, which
+// the signature then covers. A payload hash the client sent must be that
+// one.
+func (w *Warehouse) checkDeleteObjects(tableLocation string, req SignRequest) (string, error) {
+	refuse := func(format string, args ...any) error {
+		return fmt.Errorf("%w: DeleteObjects: %s", ErrNotSignable, fmt.Sprintf(format, args...))
+	}
+	if req.Body == nil || *req.Body == "" {
+		return "", refuse("no body to check (the client must send it)")
+	}
+	body := *req.Body
+	if len(body) > maxDeleteBody {
+		return "", refuse("body of %d bytes", len(body))
+	}
+	var d deleteBody
+	dec := xml.NewDecoder(strings.NewReader(body))
+	dec.Strict = true
+	if err := dec.Decode(&d); err != nil {
+		return "", refuse("body: %v", err)
+	}
+	if len(d.Objects) == 0 || len(d.Objects) > maxDeleteObjects {
+		return "", refuse("%d keys", len(d.Objects))
+	}
+	for _, o := range d.Objects {
+		if err := checkKey(o.Key); err != nil {
+			return "", refuse("key %q: %v", o.Key, err)
+		}
+		if strings.ContainsAny(o.Key, "\\\x00") {
+			return "", refuse("key %q has a backslash or NUL", o.Key)
+		}
+		if err := CheckInTable(tableLocation, "s3://"+w.bucket+"/"+o.Key); err != nil {
+			return "", refuse("%v", err)
+		}
+	}
+	sum := sha256.Sum256([]byte(body))
+	hash := hex.EncodeToString(sum[:])
+	if got := headerValues(req.Headers, "X-Amz-Content-Sha256"); len(got) > 0 && got[0] != hash && got[0] != "UNSIGNED-PAYLOAD" {
+		return "", refuse("x-amz-content-sha256 %q is not the body's", got[0])
+	}
+	return hash, nil
 }

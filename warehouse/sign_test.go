@@ -2,7 +2,10 @@ package warehouse
 
 import (
 	"bytes"
+	"crypto/md5"
+	"encoding/base64"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"strings"
@@ -66,7 +69,6 @@ func TestCheckSignable(t *testing.T) {
 		{"listing versions", "GET", "http://s3.example:9000/b?versions&prefix=wh/db/t/"},
 		{"bucket location", "GET", "http://s3.example:9000/b?location"},
 		{"bucket policy", "PUT", "http://s3.example:9000/b?policy"},
-		{"delete objects (body not checked)", "POST", "http://s3.example:9000/b?delete"},
 		{"delete the bucket", "DELETE", "http://s3.example:9000/b"},
 		{"object acl", "PUT", "http://s3.example:9000/b/wh/db/t/data/x.parquet?acl"},
 		{"object tagging", "GET", "http://s3.example:9000/b/wh/db/t/data/x.parquet?tagging"},
@@ -165,6 +167,45 @@ func TestSignAccepted(t *testing.T) {
 	if cfg := w.SignConfig(); cfg[propAccessKey] != "" || cfg[propSecretKey] != "" || cfg[propEndpoint] == "" {
 		t.Errorf("SignConfig: %v", cfg)
 	}
+
+	// DeleteObjects, signed with its body's hash: the server deletes the
+	// keys named, and refuses the signature with another body.
+	del := `<Delete><Object><Key>wh/db/t/data/new.txt</Key></Object><Quiet>true</Quiet></Delete>`
+	other := `<Delete><Object><Key>wh/db/t/data/a b=c.txt</Key></Object><Quiet>true</Quiet></Delete>`
+	deleteWith := func(signedBody, sentBody string) int {
+		t.Helper()
+		sum := md5.Sum([]byte(sentBody))
+		md := base64.StdEncoding.EncodeToString(sum[:])
+		s, err := w.Sign(table, SignRequest{Method: "POST", URI: srv.Endpoint + "/" + srv.Bucket + "?delete", Body: &signedBody,
+			Headers: http.Header{"Content-MD5": {md}, "Content-Type": {"application/xml"}}})
+		if err != nil {
+			t.Fatalf("signing DeleteObjects: %v", err)
+		}
+		req, _ := http.NewRequest("POST", s.URI, strings.NewReader(sentBody))
+		req.Header.Set("Content-MD5", md)
+		req.Header.Set("Content-Type", "application/xml")
+		for k, vs := range s.Headers {
+			req.Header[k] = vs
+		}
+		res, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		return res.StatusCode
+	}
+	if code := deleteWith(del, other); code == 200 {
+		t.Errorf("a DeleteObjects signature used with another body: %d, want it refused", code)
+	}
+	if code := deleteWith(del, del); code != 200 {
+		t.Errorf("signed DeleteObjects: %d", code)
+	}
+	if _, err := w.IO().(interface{ ReadFile(string) ([]byte, error) }).ReadFile(table + "/data/new.txt"); err == nil {
+		t.Errorf("after the signed DeleteObjects the file is still there")
+	}
+	if b, err := w.IO().(interface{ ReadFile(string) ([]byte, error) }).ReadFile(table + "/data/a b=c.txt"); err != nil || string(b) != "hello" {
+		t.Errorf("a key the deletion did not name: %q, %v", b, err)
+	}
 }
 
 // TestSignedHeaders: headers that would make the signed request another
@@ -187,6 +228,7 @@ func TestSignedHeaders(t *testing.T) {
 		{"X-Amz-Checksum-Crc32", "AAAAAA==", true},
 		{"x-amz-meta-writer", "zombi", true},
 		{"x-amz-storage-class", "STANDARD", true},
+		{"x-amz-te", "append-md5", true},
 		{"x-amz-copy-source", "/b/wh/db/other/data/secret.parquet", false},
 		{"X-Amz-Copy-Source-Range", "bytes=0-9", false},
 		{"x-amz-acl", "public-read", false},
@@ -204,3 +246,68 @@ func TestSignedHeaders(t *testing.T) {
 		}
 	}
 }
+
+// TestSignDeleteObjects: DeleteObjects is signed only when every key its
+// body names lies inside the table, with the body's hash in the
+// signature.
+func TestSignDeleteObjects(t *testing.T) {
+	w := &Warehouse{
+		params: s3Params{host: "s3.example:9000", lookup: minio.BucketLookupAuto, accessKey: "ak", secretKey: "sk"},
+		s3:     &s3FS{},
+		bucket: "b",
+	}
+	const table, uri = "s3://b/wh/db/t", "http://s3.example:9000/b?delete"
+	body := func(keys ...string) *string {
+		var b strings.Builder
+		b.WriteString(`<Delete xmlns="http://s3.amazonaws.com/doc/2006-03-01/">`)
+		for _, k := range keys {
+			b.WriteString("<Object><Key>" + k + "</Key></Object>")
+		}
+		b.WriteString("<Quiet>true</Quiet></Delete>")
+		s := b.String()
+		return &s
+	}
+	ok := body("wh/db/t/data/a.parquet", "wh/db/t/metadata/snap-1.avro")
+	signed, err := w.Sign(table, SignRequest{Method: "POST", URI: uri, Body: ok, Headers: http.Header{"Content-MD5": {"x"}}})
+	if err != nil {
+		t.Fatalf("DeleteObjects inside the table: %v", err)
+	}
+	if h := signed.Headers.Get("X-Amz-Content-Sha256"); len(h) != 64 {
+		t.Errorf("signed payload hash %q, want the body's SHA-256", h)
+	}
+	many := make([]string, 1001)
+	for i := range many {
+		many[i] = fmt.Sprintf("wh/db/t/data/%d", i)
+	}
+	empty := ""
+	for _, tc := range []struct {
+		why  string
+		uri  string
+		body *string
+		hdr  http.Header
+	}{
+		{"a key of another table", uri, body("wh/db/t/data/a.parquet", "wh/db/t2/data/b.parquet"), nil},
+		{"a key outside the warehouse", uri, body("secrets/key"), nil},
+		{"dot dot", uri, body("wh/db/t/../t2/x"), nil},
+		{"the table's location itself", uri, body("wh/db/t"), nil},
+		{"no body", uri, nil, nil},
+		{"empty body", uri, &empty, nil},
+		{"no keys", uri, body(), nil},
+		{"too many keys", uri, body(many...), nil},
+		{"not XML", uri, ptr("<Delete><Object><Key>wh/db/t/x</Key>"), nil},
+		{"another root element", uri, ptr("<Tagging><Object><Key>wh/db/t/x</Key></Object></Tagging>"), nil},
+		{"a payload hash of another body", uri, ok, http.Header{"X-Amz-Content-Sha256": {strings.Repeat("0", 64)}}},
+		{"delete with another parameter", "http://s3.example:9000/b?delete&versionId=1", ok, nil},
+		{"a body on a PUT", "http://s3.example:9000/b/wh/db/t/data/x", ok, nil},
+	} {
+		method := "POST"
+		if strings.Contains(tc.why, "PUT") {
+			method = "PUT"
+		}
+		if _, err := w.Sign(table, SignRequest{Method: method, URI: tc.uri, Body: tc.body, Headers: tc.hdr}); !errors.Is(err, ErrNotSignable) {
+			t.Errorf("%s: %v, want ErrNotSignable", tc.why, err)
+		}
+	}
+}
+
+func ptr(s string) *string { return &s }

@@ -60,3 +60,13 @@ def test_spark_remote_signing(zombi_auth: Zombi, spark_engine):
         if s3:
             s.check(signed(z, 403) > refused, "the reader's data file PUT was not refused by the sign endpoint")
         s.equal(collect(writer, f"SELECT count(*) FROM {t}"), [(2,)], "rows after the refused write")
+
+    with s.step("the writer expires snapshots: Spark deletes their files in bulk (DeleteObjects), signed by zombi"):
+        writer.sql(f"INSERT OVERWRITE {t} VALUES (5, 'e')")
+        refused = signed(z, 403) if s3 else 0
+        rows = collect(writer, f"CALL zombi.system.expire_snapshots(table => '{ns}.t', "
+                               f"older_than => TIMESTAMP '2999-01-01 00:00:00', retain_last => 1)")  # fmt: skip
+        s.check(rows[0][0] >= 1, f"expire_snapshots deleted no data file: {rows}")
+        if s3:
+            s.equal(signed(z, 403), refused, "sign requests refused while expiring")
+        s.equal(collect(writer, f"SELECT id FROM {t}"), [(5,)], "rows after the expiry")
