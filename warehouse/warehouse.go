@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/minio/minio-go/v7"
@@ -47,6 +48,18 @@ type Config struct {
 	// catalog clients. It is an operator opt-in: every client that can load
 	// a table gets the keys.
 	VendStaticKeys bool
+
+	// STS makes Vend hand out temporary credentials from the object
+	// store's STS (AssumeRole with the static keys and a session policy
+	// limited to one table). ClientConfig then never holds keys.
+	STS bool
+	// STSEndpoint is the STS endpoint; empty means S3Endpoint.
+	STSEndpoint string
+	// STSRoleARN is the role to assume (AWS); MinIO needs none.
+	STSRoleARN string
+	// STSDuration is the lifetime of vended credentials; zero means an
+	// hour.
+	STSDuration time.Duration
 }
 
 // AbortableWriter is implemented by the writers of Warehouse.IO. Abort
@@ -73,6 +86,7 @@ type Warehouse struct {
 	bucket   string
 	prefix   string   // root key prefix, no leading or trailing slash
 	prefixes []string // prefix and the allowed ones
+	vend     vendCache
 }
 
 // Open validates cfg and opens the warehouse: for a local root it creates
@@ -88,6 +102,9 @@ func Open(ctx context.Context, cfg Config) (*Warehouse, error) {
 			return nil, err
 		}
 		return w, nil
+	}
+	if cfg.STS {
+		return nil, errors.New("warehouse: STS credentials need an S3 warehouse")
 	}
 	if err := w.openLocal(root); err != nil {
 		return nil, err
@@ -170,6 +187,9 @@ func (w *Warehouse) openS3(ctx context.Context, root string) error {
 	}
 	if (w.cfg.S3AccessKey == "") != (w.cfg.S3SecretKey == "") {
 		return errors.New("warehouse: S3 access key and secret key must be set together")
+	}
+	if err := w.checkSTS(); err != nil {
+		return err
 	}
 	host, secure, err := parseEndpoint(w.cfg.S3Endpoint)
 	if err != nil {
@@ -265,7 +285,7 @@ func (w *Warehouse) ClientConfig() map[string]string {
 		// PyIceberg reads this key rather than s3.path-style-access.
 		m[propForceVirtual] = "false"
 	}
-	if !w.cfg.VendStaticKeys {
+	if !w.cfg.VendStaticKeys || w.cfg.STS {
 		delete(m, propAccessKey)
 		delete(m, propSecretKey)
 		delete(m, propSessionToken)
