@@ -542,6 +542,11 @@ type ListTablesResponse struct {
 	NextPageToken *string           `json:"next-page-token,omitempty"`
 }
 
+// LoadCredentialsResponse defines model for LoadCredentialsResponse.
+type LoadCredentialsResponse struct {
+	StorageCredentials []StorageCredential `json:"storage-credentials"`
+}
+
 // LoadTableResult defines model for LoadTableResult.
 type LoadTableResult struct {
 	Config *Properties `json:"config,omitempty"`
@@ -551,6 +556,9 @@ type LoadTableResult struct {
 
 	// MetadataLocation Absent for a staged create.
 	MetadataLocation *string `json:"metadata-location,omitempty"`
+
+	// StorageCredentials Vended temporary credentials (X-Iceberg-Access-Delegation vended-credentials).
+	StorageCredentials *[]StorageCredential `json:"storage-credentials,omitempty"`
 }
 
 // LoadViewResult defines model for LoadViewResult.
@@ -786,6 +794,14 @@ type Schema = iceberg.Schema
 // the partition spec's, refer to the schema sent with it.
 type SortOrder = table.UnboundSortOrder
 
+// StorageCredential defines model for StorageCredential.
+type StorageCredential struct {
+	Config Properties `json:"config"`
+
+	// Prefix The location the credentials are for; they serve paths that start with it.
+	Prefix string `json:"prefix"`
+}
+
 // TableIdentifier defines model for TableIdentifier.
 type TableIdentifier struct {
 	Name string `json:"name"`
@@ -1006,10 +1022,16 @@ type CreateTableParams struct {
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
 
-	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list.
-	// With remote-signing, on an S3 warehouse, the table's config holds
-	// no S3 keys and tells the client to have each S3 request signed by
-	// the table's sign endpoint. Other values are ignored.
+	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list;
+	// the first mode the server offers is taken. With
+	// vended-credentials, on an S3 warehouse with an STS (--s3-sts), the
+	// answer holds temporary S3 credentials limited to the table's
+	// location, read-only for a reader of the namespace and read-write
+	// for a writer, in storage-credentials and in config. With
+	// remote-signing, on an S3 warehouse with static keys, the table's
+	// config holds no S3 keys and tells the client to have each S3
+	// request signed by the table's sign endpoint. Other values are
+	// ignored.
 	XIcebergAccessDelegation *AccessDelegation `json:"X-Iceberg-Access-Delegation,omitempty"`
 }
 
@@ -1026,10 +1048,16 @@ type LoadTableParams struct {
 	// Snapshots all (default) or refs (only snapshots some branch or tag points at).
 	Snapshots *LoadTableParamsSnapshots `form:"snapshots,omitempty" json:"snapshots,omitempty"`
 
-	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list.
-	// With remote-signing, on an S3 warehouse, the table's config holds
-	// no S3 keys and tells the client to have each S3 request signed by
-	// the table's sign endpoint. Other values are ignored.
+	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list;
+	// the first mode the server offers is taken. With
+	// vended-credentials, on an S3 warehouse with an STS (--s3-sts), the
+	// answer holds temporary S3 credentials limited to the table's
+	// location, read-only for a reader of the namespace and read-write
+	// for a writer, in storage-credentials and in config. With
+	// remote-signing, on an S3 warehouse with static keys, the table's
+	// config holds no S3 keys and tells the client to have each S3
+	// request signed by the table's sign endpoint. Other values are
+	// ignored.
 	XIcebergAccessDelegation *AccessDelegation `json:"X-Iceberg-Access-Delegation,omitempty"`
 	IfNoneMatch              *string           `json:"If-None-Match,omitempty"`
 }
@@ -1041,6 +1069,12 @@ type LoadTableParamsSnapshots string
 type UpdateTableParams struct {
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// LoadCredentialsParams defines parameters for LoadCredentials.
+type LoadCredentialsParams struct {
+	// PlanId The scan plan the credentials are for; accepted and not needed.
+	PlanId *string `form:"planId,omitempty" json:"planId,omitempty"`
 }
 
 // ReportMetricsJSONBody defines parameters for ReportMetrics.
@@ -1302,6 +1336,9 @@ type ServerInterface interface {
 	// UpdateTable Commit requirements and updates to a table.
 	// (POST /v1/namespaces/{namespace}/tables/{table})
 	UpdateTable(ctx echo.Context, namespace NamespacePath, table TablePath, params UpdateTableParams) error
+	// LoadCredentials Vend fresh temporary credentials for the table's files.
+	// (GET /v1/namespaces/{namespace}/tables/{table}/credentials)
+	LoadCredentials(ctx echo.Context, namespace NamespacePath, table TablePath, params LoadCredentialsParams) error
 	// ReportMetrics Accept a client's scan or commit report; it is logged.
 	// (POST /v1/namespaces/{namespace}/tables/{table}/metrics)
 	ReportMetrics(ctx echo.Context, namespace NamespacePath, table TablePath) error
@@ -2100,6 +2137,39 @@ func (w *ServerInterfaceWrapper) UpdateTable(ctx echo.Context) error {
 	return err
 }
 
+// LoadCredentials converts echo context to params.
+func (w *ServerInterfaceWrapper) LoadCredentials(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Parameter object where we will unmarshal all parameters from the context
+	var params LoadCredentialsParams
+	// ------------- Optional query parameter "planId" -------------
+
+	err = runtime.BindQueryParameterWithOptions("form", true, false, "planId", ctx.QueryParams(), &params.PlanId, runtime.BindQueryParameterOptions{Type: "string", Format: ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter planId: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.LoadCredentials(ctx, namespace, table, params)
+	return err
+}
+
 // ReportMetrics converts echo context to params.
 func (w *ServerInterfaceWrapper) ReportMetrics(ctx echo.Context) error {
 	var err error
@@ -2703,6 +2773,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.DELETE(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.CancelPlanning, options.OperationMiddlewares["cancelPlanning"]...)
 	router.GET(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/plan/:plan-id", wrapper.FetchPlanningResult, options.OperationMiddlewares["fetchPlanningResult"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/tasks", wrapper.FetchScanTasks, options.OperationMiddlewares["fetchScanTasks"]...)
+	router.GET(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/credentials", wrapper.LoadCredentials, options.OperationMiddlewares["loadCredentials"]...)
 	router.POST(options.BaseURL+"/v1/namespaces/:namespace/tables/:table/sign", wrapper.SignS3Request, options.OperationMiddlewares["signS3Request"]...)
 	router.POST(options.BaseURL+"/v1/tables/rename", wrapper.RenameTable, options.OperationMiddlewares["renameTable"]...)
 	router.GET(options.BaseURL+"/v1/namespaces/:namespace/views", wrapper.ListViews, options.OperationMiddlewares["listViews"]...)
@@ -2726,201 +2797,207 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H1rcxu3suBfQXHvLVNbMxRly3lQldpS/DjR3ST2Wkpy62a8EjTTJHE0BBgAI4rx1X/fQjcwD3KGpGzK",
-	"9qn9cE7kIQYDdDe6G/380EvVbK4kSGt6ow+9Odd8BhY0/us0TcGYl5DDhFuhpHuWgUm1mNM/ez+pBbNT",
-	"YGkuQFqmgadTMPjI8uscnhg2FjmYiHGWqtmMxwbcNyxkLBfGDhL5h7BTpmGmLMRGTKSQk4gpybhk58/Y",
-	"gmuYqsJA1Jg0VXIsJmyq8swkUio39AaWhnGZMQt5burLsopN+S0wtzo3UsNfBRjL3OcgY9fLRNYnd48Z",
-	"yGyuhLQD9sZOQbNbnhdgGNfAxEQqDdkgkb2oJxwYpsAz0L2oJ/kMeqPef8ZnKVyDnsQEwrgGw6hn0inM",
-	"uAOmXc7dcGO1kJPe/X3UO01v1qH8xxSk2wSXZgF6xK6yQru1XrF+BmNe5PaAKZkC7hluHTJpodI9SaRZ",
-	"yhQyNlWWWQH6hF05XAhrIbuiF7lkfsXMSD43bigC100wS2TfzUyfZynXWoBhwppy8KXITtjz4TETY2an",
-	"3DLLb8CwXMkJaPdEEogN6FvQTwyLY1pCvODCRvWFW7dZY/mS+V0iTrmGRJarZjm3oA9qGPirAL2sEMDT",
-	"mwagPZh6o56ftBf1QBaz3ujP2pNy/t77qAU3ZxnM5sqCTJf/G5braHqB1BanU2VAOnJk/SOHtqOn37G5",
-	"FhLpi52evzg7Y+mUa566g3ZAAJshwDjTYPWSGT6GQRd11dYRu4VspqgzOQFjL3CLa0vGx8zNy/pELcyD",
-	"Ch+aOU/hgCld/Wvg/jqhozTn2iZyxi0e+v/7J4//Po3/673/7zD+/jJ+/2EYHT399v7fariaczutdmM9",
-	"8N2hFBqy3sjqAjbv6dewmrduqrVdlT+zHG4hN+yfStBBxx0WUljm+ZDSrP/vR68PBu2LK7f9wAW+5RM4",
-	"F3+3QPwXZSwTFmbGHU8lgc35BFjfkYD76Wg4HFarWSHreZi2/vWZkGLmSPmoJFohLUxAl0u5UDfQwr0v",
-	"psAk3NnYzRtbN4ipMcJoruFWqMLg6k4YvzaOkSrNYDa3SzZWGoeNhTZ202rpy1uAlXN59nJ9eadsnjvG",
-	"9JKNtZrhP5Bez1MuO/DlxsQieyC2cNZASnsi0d8FLDZMeStg8aAZ791gM1fSAMrmV1or7f5IlbQgrfuT",
-	"z+e5SFHMHP7TkLyuZvw3DePeqPc/DiuRf0i/mkOc7Z2fn762ggvJwI3xMqWUFvRwrPSM2wFu3E/pvvhj",
-	"kd+8I1nr/qkkvBn3Rn9+6M21moO2graiIVU6wz/xYNS2r67/Cant3ZeUzbXmyx5BI4Duz3KGim2XL+4+",
-	"5/v7yK/YoKhYXWaqCgLz6iGLellBgKeB6yrSjMsl84tkC3CiOfBwixzfyVM1ZsB1LkA7tmAcha9/SY3H",
-	"BmwTVgR9GvfNcetrzZ1GvZrcblE3nEbG05sfSnkYNXBeaggouEo1wQtwt+6tK1rBX9hV5IHcgsfeC255",
-	"riYvUPNbx44XW2Ybpb+t3rp3OgBpeaadOWpVWFRnhfGqCxOzeQ4zN2XEuGFJ75dXFz+9eckO3flOesiX",
-	"VggunOF1NIiaJL+BZZyLMVgxaxEbZ+dv4u++GR6hUuSeIQteTEU6ZSv6gCM0EHOvA97A3NZIqVqLugWt",
-	"RQYPgtgK3kqg16drRR5SEvLZGkNoYlBkIK0YC9DbVoTznFXDq1XNwkVm6+vv6i/cR71inoXzu/Xd3/zY",
-	"dTZUm7OacitAPNtdg8gMLM+45Tst6pcw+D4qX4xzlZY3t3UZVV/7+ivVNJt2oLk0PHUvdCIWxWecTrnT",
-	"RBuca9OmWkhmmxhofqh70U42f3kyDKv4CCp0r+6HCOc8tV0C73ppwVzysSVQ7CBm6I1rGCsNO76C5oHq",
-	"I10DqjnXR8y4FGMwduM01aBNU0lYXOIH23/WsNBOIMqNg9SiRZy8UwvDyvd3EpJbxPRF3WQRRDJCAKWx",
-	"LiTDa7uGee7uQuWYhbth4wZIFylXdbDjsmy4TG5mKUFtru9iBZ9N/K8QUNSgQA/YdSTUsdaC53X6aD8K",
-	"qEW/Fm235FPmuKC7/WSQgwUEnpP+XiN6Yti7V+cXzMwhZfTqNRpIBuxiCol092SBQlsYxiVD7uX0PW9U",
-	"8jq10pnT/egC5uZC6xnkmTlJpLHcCmNFatiMz0m2f0h6N7A0SW/E/sSBTGTmfcSSHk2MPwwGg/f3EbtW",
-	"hcxMIrlhxXwOOk65ATaFO/fBah9GyEkOMb7ProXkGi97M7q+ryrE5c2jtKU4aRH15srgfmOCl8ML/FXw",
-	"XNhl+eh9i07i4BoHAqxmnXP9VwG2F/X4rVZO2dCp+0oxHgvZPdHcX7/afzXib4iFjJHGdmRWTkerC+W1",
-	"mUtM18Vci+JHd4G4vFLswguUtjGSSEzcoGXIHNINP+bCxnu5P6yc8/DZ+vajkjrqyGhiuBURK7BpPasa",
-	"uIXSyNMpySvjzRZxWk6FKGzM8ZGKcfXpnTbQpQB+5TvYrM9v0D2DGWTTCYodWW3dQBh97gZ/9N6jHc0k",
-	"5zTKjbd8AnGKYKjt41qpHLh0I5yQAjqwW6dV2r7BgW1YqKxn3ZjYqNF+JCI+EyRvBSziW9DGr3Cb3vu7",
-	"H7oZVCvztkHuJbc8yHue5940tflKUikJ99G6fSgvZhLZWbu5CY2lsVYLz6N34Lu5WoCOSXa3zim5JGFN",
-	"/LJjUJHn20eRWrDhW1tmuF+D8fuoXZFybP+EEbxYTbFRMq9My/QzKkduiIlJFRog6lCH2C/y8FcvH3fE",
-	"TnjpY1SJUh8S7ZbPDcY7DWPQIFPIYryxj0WXNr4dH0FTq2u2EQuLa+i7/YWwU1Zf90GUyKAUuzluIUWH",
-	"CmdvUTVj17m6HrG29UaJbII8Yq3Q9D6+u3iiYr8bDcYOnL5do4LaiFjM5koTG0QFsDcRdlpcD1I1O+Rz",
-	"nk7hUHjv7EQdpmRWPNRoYLiPyLD+i8ogbzMBZwjpGb8jl8vz77+PKgfM8XDYhuoZGMMn7Vy2Zvtuoua1",
-	"0ugNdJiDjF0X+Q1DkRKR7+2aZ96i/MSdkQzu0E+qgRslG1bITYfiHc5AvoQ2M7Hl5I/e3aRJ/14zXwZ3",
-	"wV0K+AwdihGDwWTAflXnRTpFZeJV+L3FZLlmsCKo+nERIaeN0TedG2tIheBJ2eogIapYXQi93/rhW5D2",
-	"lbyFXLUB5Y30NvMBe3XHU5sv0R+oxmzOl7niGWLU/315zQ18czxYu4XVbMiXN+SWnvG7n0FOHPE/ff5N",
-	"tOWaUhLz06Pjb4+/e/bN8bc1mm6laL+mtpsyfcRddI1VGjJ3TRbWsN8uXsffMTzTJ4zLJVMYVvEf529+",
-	"pWtwGIhPLNzZQe1LfvcN3urmajNsWzEDY/lsfjlrOVeIE+bGOMkCc5VO2UzkuTCQKpmZE9aIU8CBaDAh",
-	"F+iu3o11WribazCmNYrmlHm9kUE5yq2uupYjUNx3R8zqApjSbMxzAw6UiaSvsA8Jftbd+pMel1nS+++k",
-	"p3TSi1jSy2Fs6S8tJlOb9O7dJI1XpHIjEpn00qnIs6R3f8KQC801ZOjeqsa7iSzoGf2FCEx67L9rpod7",
-	"tpgqA4l0Lzh68LQtTOz0kYhJZf1f7hGX/on7I7fufzH8FbGJjRI5ob/d/9wY919jubYmdjKJHjYeCD+b",
-	"+6+DhMS1MLditMEE5QMjH1bhYDWXxgHbb7P2Twcc2vb9gP1ehQQhfmQxuwZtIn8GDOuj6TVCIjIRyyAV",
-	"M56bRLpz/dtvZy8NGpGCa0dpNs+5kEj9UbC+cMOmcIdBGJ5KzCCRp04mW9C4mxA6wH4RP0bsaDiMhsMh",
-	"kyoDCog6evpdiITIAObrIvUdX7gdODp9DTadvs25lEJOKsvwbjrWecrlBTc3pkXDckpcYepmHTeBk+CZ",
-	"Y95cppDnXaE3DXMDTfR+J/Um5/KJQQXSnRVWfhKpMRfGGseC9ZKiMLgjDQw6sNzcDEp4lPvqvGNh4IF7",
-	"abtZtBraJjOcOhM+1+LlrOt7mzBRXm7Qk++2jK/FpS7WwhrPnBaB5kirfChQ+aIp7ZLuxFAkWJuvc6Pa",
-	"akRW8Dwmyt0qcSuGueZ2LKGwBsEOVbEB1T0qi6/zwkw3+k/WwXwu/oYAzbdk2fTW+NLfvqMdfgcnxD6c",
-	"DDV/P7B0meZQrZT1w3Wt0BpDhCScsCGJzDKokk25YVJJ+FQPQ9RbcMd/uW4Jk/xJTKYY1ukOqUw9kIVB",
-	"ThiM7Djzx8QotHszvE8ieB+CDbNaZdsZ/wfYf2Xj30/Aczs9L/n5yh1pCukN/sWzDJVMnr9t+oM77hDV",
-	"FypZ8ZGiIOr9LEwFZLMDlHf3TDfgvcrlVuLp8BNFnhM9U5DX5j3VFtS1L7wqbdhT5cLefVMtzuy9b62+",
-	"rta9KZ6FkIiOEKwQ/LO7PXK/QRQrCgaFRY5RS0aTcMbIJrzL/XVDcIWDBNl0Pz8g3Hc/dzDJL9yxXemU",
-	"wK4tw93cTX8Z+G+H4FN6PuXy8iGmOP/KBmm6IiIf20W+vtWVRa5ssw2iv9alx+bw6Iipwokrd4eoAnp3",
-	"tvj86o1iK8oPT29yNbnsUIJ+dI+DTHby+Ykp8xPczY0twXr9M/NBDZyNnba1owaR5oXxWuZaMgVaHsKH",
-	"mS6kYWjbjGP/Vu301jw6U+DaXgO3l3wCl95e0KIyiRkwI0I+ht9czo1l5QxRiEV3J+KaG8xpyVV609hd",
-	"pgoiD78WumCiX4Abe0lKWFe6SPVpBBtoWkKpuZVB3WLMhPUamvULF5Yu2CuqqLvPxhig2GJ3cV+7bHif",
-	"a8GGeQbGXhaS1pJtWTTj6Y1Uixwyx1GFNYwmIHNZSR+te3Fq5u6L9ru85E2b/7Z3yOkXLrI8F7duZA5j",
-	"dwMxljeuJvU3NfBZRyA+IYuGkBXKO+sJPTIz7pyiuYFfq1vwQ1lSDIfPUvp/dnzcHjdc6HzjZ+OYZ7fu",
-	"9BqIC51HNarw8NyitXjkl3usTmAAWAPYXacpWmEcraxNZeDUoBZlTmUP0eMc49oW3EBTti3jzWlhp2UY",
-	"fodNuQlwIW95LrJLn4AWsfCAEtWqf080d/8spCnm7oIK/tGlW0XELLhrK9ciX14Wkt9ygVoYU9pbLi9x",
-	"Aa1xv/jLZWNd26RUt4UbYYA5Hp2WEdpaF2PwvxpINdjWEdW+1+Hp3041oGbJc+NAUGg5EmDHI8xmNCPF",
-	"Czsd4Tx46R+h+hrDHUWKtkLJpK0m+9M0hTmKJJmFPEC0K+FCnhimVY7GTlLQCk0MdH36AkF4WSrSm0eU",
-	"29+MpxqotiGr6+rAMV9xw7pINzGXokUdPqdD3M6BhDEFZCv7ab7fjjjCFiKusbo20/+Gya+Ba+RGm2G4",
-	"+olqxsbe2/bTBnMMUOH5prwS7mmqK+SUPIBdv5qQ9FCyvBWLYUhNaY9SKRnVGizRp9ihYz/ESV7d5Zv4",
-	"eDp86g7r8XC43fZCa4k23fe35AcZn6ZQArsG2U68lYFF63ygypetgjsx/FNIxw7wDhiT7csz+wE7s4YZ",
-	"VegU2NlLk0gnySls8+xlZV9F4cRQm0GlVNjIexbImVblNScSU01Z/3zO9U1wPzDOJCxqmdIURoEpdMOD",
-	"k5pRbgLWJHKswUzdCsgtsMmc6i2hg98kRok0YfTRVtUyB7BM7uuWJdxAbEAaYZ3GVU/sJftDu6pPBueI",
-	"Gcghtci76yElDDNY6y4hw4Acsu0XAZBZHO5mcZvV9EymFIHPc2ZSjtnkrC+kU4nELRycMAmQGdKx61Pt",
-	"bvh9oAUdPbqxVgsTe3qEVvftVEg7qqy3eB0k34gpNOTLMt1LGJ/VphaG9fFamkgNPGOLqcohQuJ1+mot",
-	"hMQcREwqNi40osVNayizW4MttAw59WsQ2OyNJrS25GN70sdV9cdFnhNyIyZx/5hmxzLlbhAHA/ZiCukN",
-	"ZOg4RPxAhpaduXeGPexWvJE+zoNFXY0ZZ5iBFguJFw6kl5NVk/qDXdBe2X4gmeI7rA93q4S6QvG7L6E8",
-	"ZN3oIddsLQws3IuDV4RrvTzBe90qGHZHR+EYR9hAS10A9Kav8o8fhcw8P/AeMc+dA68OaCQKQ/RZzW8h",
-	"P2CaeysDl6vIbGMqbVbwFZ64P1dsyJJu1Ts3uGl3dc1G5Rd2ctJWTln3WoT3/RrjETIXDmgOIk3F6aP9",
-	"C++AZ512xtuQvLVr4nDUm4rJ9LLhmdrhdEi4s5cPUqUeaFT0O2l+6X0rOKoosDV44PF9qIZIYWjblxoU",
-	"Oz++fXETYSzozcHmuxipNwQ7q1vQGF3XxhRazmpL4PH6CjbtZmPA9idt5tNW54ZvhnQGxgpZLuuBPiXS",
-	"fx/84iqfoVmixmLaNnT+7FxMuvXJa5UtW2FLJVc2cpmHhkTWVjUDO1XZDlH3H8/h5lrdigx0R9DppIuo",
-	"Ci2205R/n0aX26mgtgkTXYaHx4X4Ttui3WzcRClUW4M5UVyRSpdzOaKwaVSsrHspqgXVeN3GTmHptF8f",
-	"lMP6GNubC6+epnAQURBoiElCTWQM7r7iuHpbWl49amdnW2gtlroFnpSnlfq4pd1nbYTdtMxbhkI9CL/3",
-	"rZipVLqOi7rX3frG6iK1DMMS8YZNP8SCrHqkrh4MdrwLn4d8k0+5/VYJQBs3oLT1SaKdVoYTKstVWhki",
-	"losboOJbTUvFExNRZP6Kblu3PGw3CVA4jTcIVNv4+BArUl7KqjxnjWz89dCNTsn40MiZzggYL2jb2EEz",
-	"ZKAz6J0QFCQwlg1B/IUng38aRQnZ24iuFqe5XsRinXSMccBS0jDVvISEL7M+xzE+kc0tDf9JhRSKQmRR",
-	"Iv0zDeP6FbAcm3NjY26olh5d9uL6e/6bcXnKOt6sEv/qb3tdLPY5puW75fN6VuzBgJ3KJRtzkQs5CXNg",
-	"sRQufElAtE54zyGR+fHwe1+cbDd9v+0AvGsWXdgT8f9WVYNYKSIW8OerO/icEC6ZDwXHjXHJkh7V5kh6",
-	"J6yQN1ItJKMnFLd8PBwOPm3nYY372DTNVRV3K097pwKnYaZuef5A9WDHKhsrAXJrsNmw3M6KLsIYt6iN",
-	"y+0IqqoF0s7ULZnvHrrn7IFytqEe+RmqBbTxxEb0UKvH+VbAouJAju35BAfkjLUCGTtywrU6Kg9ghM21",
-	"BG6IqaOO+x2cMB7YCZrhhEF28bFHxk28L16BFeRCpblOTvF7Y4Oe8HGjYiKJw7NiPtE8C2n5IWfW8eAs",
-	"82w7YgZseXekf1WUHTGiiPojeruehEtvBXFQ/+Wgmzl9PGNGWH86d2qA+fcqTXnViIWU5PczCn+gxKoJ",
-	"vjI1KZ6ZiJliNuN6GbkLwFyDU7w47b5//n9+ZnPQLBM8h9QeRKEsZ1wqJpTXEh77yPTtChuCJexjD2D5",
-	"o271Wg1SDOVUt4dqVwHlXhttKE872punYjLd4VuhrqyPPgthZ49T/KYCgl9fG9P8QwvbGfi4xYNbWRDX",
-	"WS1aAJ+YcusRK6T4q2gGwzOeamVMGXyFrkieSB+/M8IbhVs6u3Z/9emDFHYE9P/s+PgAjyzeIygsydvI",
-	"3Yzu+sFtSAgM14odYN3IU+zeXjksCg7SuVZZkYKm24ywrO9TErDyK4aQ+WSEB+ZDfFJtxJ3dJt1RYuvA",
-	"ZXXYlp/qRNMJG2J1bV/pB6cYfAqhe/oL49fJGz10aaGFXeJl2ZveKBwjVCiFlgiNqbVzqkUq5Fi1pnLq",
-	"pZ062fxfanYtKPYJZTzW1VXajhrIwSJNnlMmsl9F2kd0Ekzk+ZCJ2KzIrfB3a1sVuTMH6BMEORESyKKT",
-	"SIK4wELL7PTtGbkNPQka1ne6JbfCTUU59L7MJ61aQw7cAGbTY/nyKTB3/jnZwMpK5Ib1p5h5EbG3Ws3A",
-	"TqEwTrZrkWKefCIRIqFQq2Gc8hL9neDqQ0LhHklvxD4kIYHaJzmWWZ2pO7C9+/urKJGLKWhgV+7RFdMw",
-	"B04FutlPFxdvGXl70Ghy5d6/Cr6yCuSJrDK+05wb40MXsIiVO4xWsT4C9I7P5jmwq7ZkcLeUKyrd95qL",
-	"HLLqF9p3lejhOJuTXyawI6F3KQKdyP7Vvx+9vjoYsF8KJ4XlJFhUDKOYEXeduloptXnFyFo4CoW7E4kI",
-	"LhPlbmCJKPf8toyxzFgo9YlRGJWv3ekCdHlgfMKFROj6ioZMKqR23LJjBp6UMUqTMwqhREUkYle5uIWr",
-	"yFcIDQFqPgLChzsj7YY5vMxZsquy5P4POMeIXR3eHh1SQNv/WvnRZwIab2DSMBZ35bfd0im5svwIt1N2",
-	"DblaOPLESu88N4oObpbIQmag6XtujsMr1q/+UR3Xq4gNBoODKERp4L3BhxvgpvxCiPY8g0y5RDMqiTcZ",
-	"jmuIk8mdnmgpUxQXlchcGFuvTL8Wdsz6mUoNrm4wy4gUSUAUdurYUJ/LJcMIsYhh9F3Ag9LszdnLFwyD",
-	"yHQtWvCAIObwkufsurDskA794f9EeDpoYFjcIU5rfKF9zoh50sdG7Hh4lMirX5V1H1Va/F0/M4T9qz/+",
-	"+CN2P4O0qF5clTDkDKNQHReNEnk8fMauXit9LbIMZH2aECXi1orZ8hT96OO4S0XV01meO+0eT6hDvlIs",
-	"V4sBe8XTacXvaiyEJvOtBEYUXAI6oioYGjPTs5mQwfaR52oBGVtg9wHHQiUYRjUAKcaEkBVEkUeYkzbC",
-	"OjnXI26MnO307Vkv6pVFiXrDwdFgiMrWHCSfi96o92wwHDzDkmd2igIt4Cn3kUkTUsrKnZ1lThfFMT9T",
-	"uHijnvfT4XBv1bwbCXptxbyRYhuSuTf6833U8zcSjM5zCpPIIahTKRgTBKyDEeoMfGJQBZiju+Qu/tuB",
-	"MHaI6416TsXCbwTIOAQua6BZcaDMqckF0r+SMGD1oxRRcSDuaY0tporN+JIiLw69EExkxUz9pZ2yER3N",
-	"XdGfVydUecI4xuv1VQcnooU2bL3DZX9BdOECMP7h+fDZ5yMSlsEcZOZkHcsUiZ/QA6QfoFnVbNqMGh+5",
-	"45CJpSAOdiE/z15Q+3G6vNNxSd0uxRALGlOZPORX6J5LVXWhyQszZTcAcxNoI2KQG2DPh88eQst+P5vJ",
-	"GJcuFasHpjt9pOLzngoXwlQ8zl264th/ILRjqAMWzwPxRSW9aK0ac7QQ8C9+sVuJ18KdPcTiE00CaulC",
-	"sGaJdl/w2Czxt66glldOuLMM7sq6U6F1wDYMcLYCmghhgxGIrfAgdJFef/gB/3vfyZfdEXsVwmXqTZD+",
-	"XKvLhIFJpS3BKkaxi2UrHjYkEvUZS1PIs85+HuXdqYL4g2If76PW9iKhk8762o6Gw4jVW4109xrJxUw0",
-	"l1YWCsIXoy2NR9Yd5PkyrIxC/qBWigermDiE+vrFwrD+u9cv2LNnz77HtiNrhXo6F44ZbBtbjrx/RGZe",
-	"Cy1zBFif6FZmA7KkDbjWajGoLvot+KfyLy35CmtnkAgXC+WVlQ80qko8GNYdZLH08Kn7MDt7+8JbEvyF",
-	"5dRfcbav1rEZXIGPkWqHRgneQ19brMEdHIwCKRgr8nzVFMf6G1NAD+rsgvT4Fo5B+mLD1PXE1PnD2klv",
-	"20k15LDeScnR0FwZ21G4TQbiRvtBnxdWeR9rhsig+xf+GC5eicTVD2g/A6KDHwhKB7iFa5UtfQVpmh18",
-	"abESz1iOj7sprbouxoyKXeHHfPnD+GLpxtfwfBeXw70sbRSsluw/4zLQf8Bee6ZL1bu8eaS2NiWd4r5g",
-	"3CSyaX6gM19G3M8dewrJCdfEtwd0rX06fIr1w9zaq3rm3shSChLf1IzKrHJ3D2dk1ilkDt6c6Xt21DN8",
-	"0fgrcmGXP3A3xUGb3ER7LAKv92AiaTYJc3xwyxun6U1vnV2WMPcBRQFH3rpXCpuDQXcTure1csxbuCGa",
-	"On704XD7aSnUKH63ygsrqvsI9tfsmnS/xs2f7m0TdcN8C+d9SZ6EATv1fdua1p9aaT60BHljiS/2LiZC",
-	"8twn+dKbpan/B7exwSczWlw+nkkkmxO/Ah9b5hRPYYI7ZCee6u/e3Tx1Xec6vC7ym9Xekvtitq8qLkum",
-	"EPYhCTU1k97oz8AhsQh+TRw6iATmOQedYIg5isgGjcrMkUvEmlz1xyK/8YThM7uwRWQi6+vQamFGwQJb",
-	"FvwnXmiilWX6Gv1KJ/LXl+4NR1FVhc+18JXQwNLHrwwxYtBdd73xaGNx0BN6bU6ZiUhpODXZfMKqMDvN",
-	"O+PLS5a/WwnDng6/DfcRbwaeO0aLL3dyVAe4BzPUwB7bO8zhHtpbPXZFbz8Sv6s3O1vndkRJmy9X/5Ic",
-	"spbZ2q6a6tD5rMFr7qPe0+G3e1vFeppty2IaFI9JgGoGzbZsISfU118gQ5E7CfWF74ElY+oc6XYnjOc5",
-	"ttgk6z7z+kt9tY/Gm1PqAPRY7PkdtmoBU7ULRXUkdAVmZkaWDcyS+vb5vzM1TiS+MrBcT8DGVYeIa18x",
-	"xir/sgSuvW1f/A0Rhse2dfMto2Yjr02i6cpB2gZbMSYxBmaHFa5pDk1Ne3hGzowZ6ElYNSu7ygzYH0rf",
-	"GOpZvPQ6MTloS/fKgL1TOYyCxZqMU5YCxYVkccwLOyW7xiCRx8Pvvb1Mkp5NBeyc2iyk5ULS4oP/nmxE",
-	"SvrQmtAn1wflZOTsmBfWl/Gm4uqId6deLrhhmTAp15mje+/GqjfYbXJy3zTqouyJ+UgX6WZzqpbj/EfA",
-	"Xm0zmcgGe7ieIgk2jhHhvJaVKNWC9flac6XdrqZIBp0nNeqkjdYzjFfiRzvB7urkr92+9mMo0G+r5sxe",
-	"rw0RFqJWynKE7nHtuV2zsI/3zlCTKtJogluw2WbUq1beJRAYpeMEbl1RXTeZckPHdlhqLR7ASTggJbLa",
-	"yBsrej46cdfrhraQ9kUotPkEa/6karYHyUMO9AbJNbBRWQ1DvIRUiz2QcyvRzqqCb492N6BqHSW2qYiU",
-	"FzZTYazSywGV9BjM+F0V3M4nEM9MlMgbgLkjtNXBQpaDTWxV7MYRU/fNrbw/H3Pi0UHiK7rV1kIJ5idE",
-	"7eE1Yi3kBW9Qboi8JJElVRXSWRX09fTOqURUtddgWKqBfEDl4/xONwunRK5Ip3Uvg5dKj35q1qsEbhIL",
-	"tf3uRy4QQTnI1vBYYZ0RUCv58PlFQSMFudXR8Q+wVcTmI6Kq+kgbisKP5tORcjFtVCOuquYfIGowbrHf",
-	"EfF5UBnMffGUr8Gw7PBaBtxsQqRvhbzFYUXROGXkj1uye1LG5GDgcr9s38uuKHiG4nsO6r0aqE2DCAFR",
-	"zSpYo9UYvJqTtstTUw74Yt6aZlPpLknsIRW8t5walHyyPPbThibKEauQEFSXKvavvQd1nV49wWyiV4fL",
-	"Fbl8e3TYLIHcSm3NasoPtuG85RO4IK4V7TT4XPwN7UZxDN6t2OMOsX1d1DfHyb4Y6XUUqG6hwXpqcYWr",
-	"TyfAn0N8WzUpy4QGDKkjJYQzghLrWzUnYNdrsDRuO83C1Rt55nwFj6y/7r8vo9GUhAPkqV7LW7mONnsp",
-	"frK/5pGsgx09K3cy1g0fbxXdRHfRCOFbcOPTjfegR9EqGK/mp6xlTxWzwlgGd8LYnamrVKJWaah0TeKj",
-	"Fo53+KH8+75Knl8ns5dazfdMZA0cH3dUZ21gINNqPt8HBtxu0I08m9s6uPql5UmUyQvk01C6xiUOHo4Y",
-	"OvV2uqootUsbxbM6sB/tPLQ2Yth2GD4d/KeskcVFxF/m/Hw0T12H7hSoSVcTvOWWX7lD1hIdtpUY8XTu",
-	"QQI9HR5XYX6r00fsOPwsld0jVB52dqv8Xm6nlXrezkIOVwptfdKXukReZ97x1yr8tuZ1f2YxuD1xu8uu",
-	"sMD26RnF8VT29Yz5xO59GJ/dpOSegrqKVFGWo213v+JWzUTKjIX5vhjyZuLWvnjV45F2o9jX10rOrRXJ",
-	"PjMJr7ZK6RBaAWOQhUTavSlvZP7HsrLYuNBHIDQS+wOhNSwBgU5Js3gsGsUE88cn1N/dV75yOq3XmvsC",
-	"ZFrrY7OdSjE9fX9EisatNRpdr0DBhDQiA9TE8NdgcK8TrPth7/TqT8Emwwu1e/pcRpfHtnmsNK/aYu8g",
-	"LlNrHLVHs0e42ozrV9GdONRj65ibjR37EY67BKamYMxLyGFCFRYf1zjyLyBOy8Lq+5ajVVA4dhHzseKU",
-	"XHVdiJzuiGXBsF1otBkO9HFsqZ43s8kysjeKbLXTFnoS6ALLaDw01m+Xuy3xmUcwstDMIeaysRVf6Dj3",
-	"PYRDqoNVah9qUtSen0by1qeYp1xrge4G9uqCT04wjd2HlmK4/tk4/lVJiH/BCvloEUqksJS0/gyv5yFH",
-	"tN7o0/qU9dZQ0PKsfUQo6CpDCiSzGvveWPdGE/+aj4HneRlej12XNYwN6+NRrNy+GDp4rblMp26M5RPm",
-	"HTXcdmcm1fq5VSuqukjlaIoZm7ZC2++/PPcrS/HUarU6stmSMngf9Z61HbvfpCeSWrM0Nx12Pq/jbw8i",
-	"H5vpVz0xVsog7knmt1vbfCmLB1na6Cw9ipWtPnW3he1LaT7blRIE504Gsq/ahkDBWF9S5WmsYLPp20f6",
-	"lalYFG+xt4g0XSuIh4avUKbOqnBoP7vGU8/z/goo+h3Mlbb1dO6PI8n20tqNMpNl2aYdqPG4u0PaHrwk",
-	"Pie1aq6GNVyUZmV8swPKiY84zdVk4rutfSoTexChzHMuvxiVrIRHYHmbtoYyrN8o3bvSsz38hgWfSt8+",
-	"5dczUWsSoySw/lpjGVb2i4kSudIphpVNj0arfV34HMtLZOwa7AJIPM0OBon8JUTWU3Bd7Q0NbK4LH+lR",
-	"JaliYBKNpozSRFbtZE4o+aAy9aRqBlUFpNV67JyyoJeJtAoLx4VKBRElBgi7jOgd/DKkVmlzULrxNBiR",
-	"Yf4A9WgqazVVqVM8X/ClwUpbvu9J0hutdlvyBd4ccSWSOqBQl6VaGfYySqhe8R1LyldRoZgOgRlgvpI8",
-	"VkYL1eSplpkDT70nU1TVmHdQSiT+Xda+H7BT35jF+HS0MhUCbSnXqrCJjGMs7o7twmlh/afRcDg8qCF0",
-	"wC78Ht1cN+60C8lmMFN6yZRMZD3oyS3VT1rWzuofDdlMyMKCQwHKJ4cEbHRbGKCMukJakbOUyxTyHLKT",
-	"sjjySjGvCG8/c+C27O/DZ9ibKtyIRB5yJm+oIFiVzon5nm5xiPDnw2esj595B1Yv41O3tINKCfNb4jmW",
-	"xPGedu47auXiFhKJpaowg39WpFMCUoCMLseG3lS1YmWGCZtILIdkTtjx8Bv6rKob1aaeKyxUkWdUqGWm",
-	"dO0QSMp/8eukslkOLtijgBBmy1q6yJ5bc0UaHYy+VlWstfXcZ1bG2lo9dShjSGSfLFzdBxn3EnVcTyaq",
-	"U2hdmgZS+xzy9PCDbyC1YnlaaSBGR9qRP6/ONx0VKp6HiarHwaKyYkvFF96GXX22kJ7A7soF7yOS1E3l",
-	"2474WKqqYYiTmlXpJvRXL/G47wm7HYamU2KSYbsNcYeSKHdXUB+xhZwJqxiWCz/BGrQlVn317aRXPkp6",
-	"A7y/UsVIh8izqshdyWuJk7pXHQxwSX2fjRGxGc+chCzz7IjqUT/CrKVWpvbaScNAN/6sPmaqUMvnNrAG",
-	"bCHOLewnsp7KIZYtbfZGMZ9PWd7B9eUo5+XWyJ4VNmXE5GtR+8/FxKkKqG9gEP4Tw9RCsvNn7AaWJqpZ",
-	"dX1x7dIf/8Sgxo4XBjyU10V6A5YKupXdJIy7dtp8GbykralJvkpCqETgq5ZgHc7SuTpg/3h1gd/56dXp",
-	"SyyU4BNtiWI0dg59+9tFxN6+OaeRL1/9/OriFev7TGIMtilyK5z6n8hiniue+QI53gBAs3SlZ2CPEEog",
-	"hNxAIoXT2seFgSzUU3hGiqlX2YOR/AVPpxC/UNJqlY/YXItbd85aOIRDyPmzoEo8jtbS7Gz2mdWVlWZe",
-	"Hezot3dnjuAM+GtKjQjLqn1kScZH2R4koVuWI9zzZ+XXHCk74VHXcsoE9L6GmbLA3GkWcnKwB/PBSSBD",
-	"t3W3nDZyfqBOVLbI+gq4zWnt1uPEtodlrc/Zyr20vdXZgKFgI+WtupCGoserNys+AUyMr4t7dxtdEfil",
-	"6lOX90qzBTc1ZaJTqlf93b7Su0pzlV/q9FetZTv0EIet/VxR1FpbvQiPGlqAGoruZ7mrUAjQpmCd33HE",
-	"/5exOhg49TihOgj3DZE6XaFZXzZQ52sODqxW+FWHBkpYPEZM4AmraqxUVVSQgKe+hQgWJNyBxD7N64Sz",
-	"Hn5w/9kaZbM/ctrFToHAeIyAGEo4rsczkQJhlYpC8aNJOgDp0IJVozC652APoZgb8o08cL8wue+H1H24",
-	"g5tsS7TDx/PN9mAHt8MHxjogOTxKqENt5u5Ihy8kObZLeQfK7V7hnKdft5hBV+1XL2aQVD5PgMN6k8H1",
-	"mAdiA3uTPfWGIXiLbL3YYYJTKP0T2vRUFet915CqpP0PZy9H569evHt1cYUV6geJ/Ifm0poRu6LXL2v1",
-	"769Y3z/0fZb9vwykGqzfQiLHSs+cKMYGuT9yI1IWWphQARyyGHhnJtXIhzsKJEtk/6rQciTAjkdI6maE",
-	"Wx9N3Lqwzd0IX4nDK1cHoYplWTzN190fNyoucMOuTIHWsEsccEXFv8YazPSgDN6lPSWyXve/thNaOxmX",
-	"6DPUpOmPC0ZNcGt9eejDTwx7lT19/vzoe3YDy8jX6CRXKO0k+EKpNpYqbA1liQxoBF+HsSyy1bB4XRXS",
-	"FPM51s+7RFhdYj+nQSLDbZ/Kh44LE1oZCEkdbdz13+EMq7V/8+3x9+z54AiHPx88PcD6NWTiC5RF3an+",
-	"4/zNryfs+fAZu7KOEWmuRb68LCS/5QK7n4b+MkqhqzPshRHB0CKuoezxAVlwULbd7v8Blq5Xu3K5u3ix",
-	"WGBHzLjQOchUZdTHcDeug6DBL34htldfQPft7ZTIcJXR7W8FgSm2fNlT0+Y+IDjJU+Z7HYXKc13MKY7x",
-	"uMf0+061UarGHrdHweqmIXQW7xK77vevPEWxXOKDCHBrdDzBZi9FFt1EVf7DXBkjrtHHgPZhX/jyQWk5",
-	"Dy0DUe/rd0gyvxvrPl6yeuUrDy2tFvqpFEBFfH0Xe3W7F481KUahsR16CW5B8zwkZVFuM8/z5QNDP3dE",
-	"Pd27dzvpX3eO514Pennp3/85p76EDzjmW+/4O6IaXz7EzradXZuIxLHMrpLsrTJ2osGUiakmaIlT4Npe",
-	"A7eRgxAsIAsl18ew8B0YTeS1JadQGeqeq2yMfU2ueXqTq0mET32HICqMinpSs7tgiCnEcDYf84rrEHbA",
-	"TsuiwFecKrxhfFoi8XthmWg9cTpqxK5yGNurspHKRPMUxkXOzLSwmVpIMslotaAupL7RrLF8SReUK2N5",
-	"qZU1P2IsWoiq/oGJDLOudnGrel1JqjfpNRC8nyt/CYDZNWQZZKHjFzWxnHIqK4f79u29CEF62ZpnJIz9",
-	"FbH+iHqW+4D7UKf90i0gwgYnbtlnL/cTl0F9mmt50wg6dHpl8MRUFJxxy6+5AaJJbI6I8Z5IU0SizaDp",
-	"ju5biKr1Il0b61M29bqq5e+f7++jD44h0h2H2Gmhc9/yd3R4ePT028FwMBwcjb47+u4Imadf34eQS+Wr",
-	"M95H5ROv49We1Cph1J56IVJ7UrqLas8cHO7f3/+/AAAA//8=",
+	"5H37cxs3k+C/guLtlqmrGYqy5TyoSl0pfnzRXhL7LCXZ2oxPgmZAEp+GAANgRDFe/e9X6AYwGHKGpGzK",
+	"9lf3Q2KKxGAajUZ3o58fermczaVgwuje6ENvThWdMcMU/HWa50zrl6xkE2q4FPa7gulc8Tn+2ftJLoiZ",
+	"MpKXnAlDFKP5lGn4ytDrkj3RZMxLphNCSS5nM5pqZt9hWEFKrs1JJuzYMVfakJksGDyqmbplisjxmClN",
+	"uCaG3jAxIH9wM83ELRMFK9JcsYIJw2mpEyIFoYKcPyMLqthUVpqRBTdT+PLinPTTVD9LtdEHiX1BJqjQ",
+	"C6bIVJaFJobN5lJRtbQTRNOSks+4hdTIeEWZKGUO+EjsgotUinJJxlIRCn8D5PCAoDOm5zRnhIoCxy4U",
+	"NywTOBr+UAnhgmgjFZ2weFXwEBckl2LMJ371is2kYanmE8HFpHvl2lDDc3LDljppQo/zubULaZ+1o+B1",
+	"hpWljnfUSDKlt4zYjSXnz+z7/6qYNsQCwApyvWxstv2WMFHMJRdmQN6YKVPklpYV04Qqlgk+EVKxYpCJ",
+	"XtLjloSmgLJe0rPY6o16/5me5eyaqUmK5JdG9Jf0dD5lM2oJ0Szndrg2iotJ7/4+6Z3mN+sU+seUCbsK",
+	"3PERuSoqZYG9Iv2CjWlVmgMiRY6Ex27tQbCQWsQDpeilyFlBptIQw5k6IVeWjrkxrLjCB6kgDmKiBZ1r",
+	"O9QR1pTNMtG3MzuCy6lSnGnCjQ6DL3lxQp4Pjwm3VEMNULsmpRQTpuw3Ag8JnoonmqQpgpAuKDdJDLix",
+	"i9WGLolbJWwqID5ATUpqmDqIduCviqllvQE0v2kg2qGpN+q5SXtJj4lq1hv9GX0T5u+9T1r25qywh8ww",
+	"kS//N1uub9MLILc0n0rNhKVH0j+y23b09DsyV1wAgZHT8xdnZySfUkVzy6QOEGEzQJg9fUYtiaZjNuii",
+	"rgiO1AKymaLOxIRpcwFLXAMZvoYzTvpILcShqj74B0Sq+q+B/XSCZ2lOlcnEjBpgmP/3T5r+fZr+13v3",
+	"7zD9/jJ9/2GYHD399v7for2aUzOtV2Mc8u2h5IoVvZFRFdu8pl89NG/tVGurCj+Tkt2yUpN/Sh4d9Epw",
+	"QxwPl4r0//3o9cGgHbiw7AcC+JZO2Dn/uwXjv0htCDdspu3xlIKROZ0w0rckYH86Gg6HNTQrZD3308Zv",
+	"n3HBZ5aUjwLRcmHYhKkAyoW8YS2S78Lyd3ZnUjtvauwgz/bnit1yWWmA7oTQa205qVSEzeYGJUUQepug",
+	"xTdvQVZJxdnLdfBOyby0jOklGSs5gz+AXs9zKjr2y45JefHA3YJZPSntiUR/52yxYcpbzhYPmvHeDtZz",
+	"KTQDveaVUlLZD7kUhgljP9L5vOQo1g//qVHXqWf8N8XGvVHvfxzW6tIh/qoPYbZ3bn5828peCMLsGCdT",
+	"grTAL8dSzagZwMLdlPaNP1blzTuUtfZPKdibcW/054feXMk5U4bjUhTLpSrgIxyMaPny+p8sN737QNlU",
+	"KbrsITY86v4MM9RsOzy4+5zv7xMHsQZRsQpmLitE8+ohS3pFhYjHgevq5YyKJXFAkgWzotnzcAMc38pT",
+	"OSaMqpJb3UswbSl8/U1yPNbMNHGF2Mdx3xy3PtZcadKL5HaLugFaZ37zQ5CHSWPPg4YAgiuoCU6AW7i3",
+	"QrSyf35ViUNyyz72XlBDSzl5AZrf+u44saW3Ufrb+ql7qwOgmqfbmaOSlYGrANdeoeezeclmdsqEUE2y",
+	"3i+vLn5685Ic2vOd9YAvrRCcP8Pr28AjSX7DlmnJx8zwWYvYODt/k373zfAIlCL7HbDgxZTnU7KiD1hC",
+	"Y3zudMAbNjcRKdWwyFumFC/YgzC2sm8B6fF0rZsHlAR8NmIIzR3kcGkYc6a2QQTznNXDa6hm/hK49fF3",
+	"8QP3Sa+aF/78bn32Nzd2nQ1Fc9ZTbkWIY7trGJkxQwtq6E5A/eIH3yfhwdTf8tplVAz7+iP1NJtWoKjQ",
+	"NLcPdG4siM80n1KriTY416ZFtZDMNjHQfFE30FY2f3ky9FB8BBXaR/dDhHOamy6Bd700TF/SsUFU7CBm",
+	"8IlrNpaK7fgImFbql3QNqOdcHzGjgo+ZNhunqQdtmkqwxSW8sP1nxRbKCkSxcZBctIiTd3KhSXh+JyG5",
+	"RUxfxDYLL5IBAyCNVSUIXNsVm5f2LhTGLOwNGxaAukiA6mBHsIy/TG5mKV5tjlexsp/N/V8hoKRBgQ6x",
+	"65sQ71rLPq/TR/tRAC36NW+7JZ8SywXt7adgJTMMkGelv9OInmjy7tX5BdFzlhN89BoMJANyMWWZsPdk",
+	"DkKba0IFAe5l9T1nVXI6tVSR3c3OBZZHVhb6JBNgC9OG55rM6Bxl+4esd8OWOuuNyJ8wkPBCv09I1sOJ",
+	"4YfBYPD+PiHXshKFzgTVpJrPmUpzqhmZsjv7wnodmotJyVJ4nlxzQRVc9mZ4fV9ViMPNI9hSrLRIenOp",
+	"Yb0p4svuC/uroiU3y/DV+xadxOI19QRYzzqn6q+KmV7So7dKWmVD5fYt1XjMRfdEc3f9av9V879ZykUK",
+	"NLYjs7I6WiyU12YOOx2LuRbFD+8CabhS7MILpDIpkEiK3KBlyJzlG34suUn3cn9YOef+tfHyk0Ad8WY0",
+	"d7h1I1Zw03pWFaOGBSNPpySvjTdbxGmYCrawMcdHKsb1q3daQJcC+JWvYLM+v0H39GaQTScotWS1dQF+",
+	"9Lkd/NFrT3Y0k5zjKDveOE8HNfE6rqUsGRV2BDhG8MBunVYq8wYGtu1CbT3r3omNGu1HbsRnwuQtZ4v0",
+	"lintINym9/7uhm5G1cq8bZh7SQ318p6WpTNNbb6S1ErCfbJuHyqrmQB21m5uAmNpquTC8egd+G4pF0yl",
+	"KLtb5xRUoLBGftkxqCrL7aNQLdjwri0z3K/h+H3SrkhZtn9CEF8kUmyCExKcd/CzRsciNTpFVWgAWwc6",
+	"xH43D3518nHH3fEPfYwqEfQh3m753GC8U2zMFBM5K1K4sY95lza+fT+8phZrtgnxwDX03T74ZGO4D5JM",
+	"eKXYznHLcnCoUPIWVDNyXcrrEWmDNwEfboTyhLRi0/n47tKJTN1qFNNmYPXtiAqiESmfzaVCNggKYG/C",
+	"zbS6HuRydkjnNJ+yQ+68sxN5mKNZ8VCBgeE+QcP6L7JgZZsJuABMz+gdulyef/99UjtgjofDtq2eMa3p",
+	"pJ3LRrbv5ta8dr54u3OsINdVeYO+9gR9b9e0cBblJ/aMFOzOO+i1FA0r5KZD8Q5mQF9Cm5nYUPRH727S",
+	"xL/XzJfeXXCXM/gOHIoJYYPJgPwqz6t8CsrEK/97i8lyzWCFWHXjEtycNkbfdG6sbSrznpStDhKkilVA",
+	"8PnWF98yYV6JW1bKNqS8Ec5mPiCv7mhuyiX4A+WYzOmylLSAHXWfL6+pZt8cD9ZuYZEN+fIG3dIzevcz",
+	"ExNL/E+ff5NsuaYEYn56dPzt8XfPvjn+NqLpVop2MLXdlPEl9qKrjVSssNdkbjT57eJ1+h2BM31CqFgS",
+	"CXEV/3H+5le8BvuB8I1hd2YQvcmtvsFb7Vxthm3DZ0wbOptfzlrOFewJsWOsZGFzmU/JjJcl1yyXotAn",
+	"pBGnAAPBYIIu0F29G+u0cDdXTOvWCKRT4vRGwsIoC119LQek2PeOiFEVI1KRMS01s6jMBL6FfMjgtfbW",
+	"n/WoKLLef2c9qbJeQrJeycYGPyk+mZqsd28naTwipB2RiayXT3lZZL37EwJcaK5YAe6terydyDA1w0+w",
+	"gVmP/Hdkergni6nULBP2AUsPjra5Tq0+khAhjftkv6LCfWM/lMb+l7K/EjIxSSYm+Nn+Z8fYf7WhyujU",
+	"yiT8svEFd7PZfy0mBMBCLMRgg/HKB0Q+rOLBKCq0RbZbZvSnRQ4u+35Afg8xQbg/oppdM6UTdwY06YPp",
+	"NQEi0gkpWM5ntNSZsOf6t9/OXmowInnXjlRkXlIugPoTb32hmkzZHQRhOCrRg0ycWplsmILV+NAB8gv/",
+	"MSFHw2EyHA6JkAXDiKijp9/5SIiCsfm6SH1HF3YFlk5fM5NP35ZUCC4mtWV4Nx3rPKfiguob3aJhWSWu",
+	"0rFZx05gJXhhmTcVOSvLrtCbhrkBJ3q/k3pTUvFEgwJpzwoJrwRqLLk22rJgtcQoDGpJA4IODNU3g4CP",
+	"sK7OOxYEHtiHtptF66FtMsOqM/51LV7OWN/btBPhcgOefLtkeCwNulgLazyzWgSYI12wYPSgDnZJe2Iw",
+	"EqzN17lRbdW8qGiZIuVulbg1w1xzOwYsrGGwQ1VsYHWPyuLrstLTjf6TdTSf87+Zx+ZbtGw6a3zwt+9o",
+	"h9/BCbEPJ0Pk72ckX+YlqyElfX9dq5SCECHBTsgQRWaIqiRTqomQgn2qhyHpLajlv1S1hEn+xCdTCOu0",
+	"h1TkDslcAyf0RnaY+WNiFNq9Gc4n4b0P3oZZQ9l2xv/BzL+y8e8nRkszPQ/8fOWONGX5DXyiRQFKJi3f",
+	"Nv3BHXeI+g21rPhIUZD0fua6RrLeAcu7e6Yb+F7lcivxdPCKqiyRnjHIa/OaIoC61gVXpQ1rql3Yuy+q",
+	"xZm996XFcLWuTdLiRR083r3AlkjznRd6js/W79nu32h5Wxf4PqKjI4LMxy7tbk7dbwzIin6EUZ0YyA8W",
+	"7YKgSbs1YqgD6805f4fMhigfIc4G6G8IjCfrOREHO9sxHr6pG2Nb7E6iSf3zb6R97+eO5fmFWqknrA7e",
+	"tWR2N7fTX3rx16F3SDWfUnH5EEuoe2SDMrOioTx2hML6UleAXFlmG0Z/jYX35uj0hMjKagv2ClfHU+9s",
+	"cPvV2SRXdE+a35Ryctmhg/5ov/YqkVWPnuiQHmIvzmTJjFP/CxdTQsnYKrs7KnB5WWmn5K/lsoDhx7+Y",
+	"qEpoTPdJU/dUxH0ih9qUUWWuGTWXdMIunbmmRWPlM0Y09+kwbnEl1YaEGRKfCmBPxDXVdkReyvymsbpC",
+	"VkgeDha834NbhmpziTpwV7ZO/WpAG1MIQlCcQ0w9HxNunIJsHODcoH1j5SZQUMNSiA9t4c72bZcN538U",
+	"61kWTJvLSiAsxRagCc1vhFyUrLASgRtNcAK0Vgb6aF2L1fJ3B9qt8pI2XS7bnkGfq7cj0JLf2pElG9sL",
+	"oDa0cTOMn1SMzjryIHCzcAgaAV2sBG6PKLQ9p2DtodfylrmhJKuGw2c5/p8cH7eHbVeq3PjaNKXFrT29",
+	"mqWVKpOIKhw+tyiNbvPDGusT6BHWQHbXaUpWGEcra5MFs1poiy4ti4eo0ZZxbRPTOGUbGG9OKzMNWRAd",
+	"Jv0mwrm4pSUvLl3+X0L8F5goWP89UdT+WQldzecSkAZfXVookqDc8HJ5WQl6SzkowUQqZzi+BABalSj4",
+	"5bIB1zYp1e1gABxAik2nYQqX1sUY3K+a5YqZ1hH1utfx6Z6ONTypSKXEiDMzHkEirh5JWpnpCOYBm8sI",
+	"bg8pu8NA3XZVM2/1mFilcQ4iSRTEpWGCWQ8AeaKJkiXYmlFBqxQy0PXpK0DhZbjHbB4Rlr95nyJUbdus",
+	"rosNBa14A1yom+hL3qLOn+MhbudAXOuKFSvraT7fvnG4W7BxDejaPC8bJr9mVAE32ozD1VfUMzbW3rae",
+	"NpxDfBAtN6X1UEdTXRG/6IDt+lX7nJPA8lYMtj4zqD1IKDCqNVyCS7dDx35IjEJtSmnux9PhU3tYj4fD",
+	"7aYvhCXZZG7Zkp6lXZZIQHaE2c59C3Fd63ygTleuY2sh+pYLyw7gDpui6dEx+wE5M5poWamckbOXOhNW",
+	"kmPU7NnL2rwNwomANgNKKTeJc+ygL7POK88EZPqS/vmcqhvv/SGUCLYIgdk+igUyGIcHJ5FNdMKMzsRY",
+	"MT21EKBXZpM12xmiB78JCNJp4uijjdohBTPkVnbLEqpZqpnQ3FiNK86rRvNPu6qP9v6EaFay3ADvjiN6",
+	"CCQQxx45TRj6w9svAkwUqb+bpW1G6zORYwIELYnOKWTzkz4XViXit+zghAjGCo06djzV7nb3BzowwKGe",
+	"KrnQqaNH1uo9n3JhRrXxHGtKgGtKV4qVy5Btx7VLKpQLTfpwLc2EYrQgi6ksWQLEa/XVKIJHHyRESDKu",
+	"FGyLndZVNFDMVEr4kgZrGNgcDIDb2pIO70gfoOqPq7LEzU2IgPVDliMppL1BHAzIiynLb1gBflvYH1aA",
+	"ZWrufJEPuxVvpI9z79CQY0IJJACmXMCFA+jlZNWj8eAIAKdsP5BM4RnSZ3erhLpC8buDEA5Z9/agZzyK",
+	"wvP3Yu+UokotT+Bet4qG3bejsozDL6ClLAMEM6zyjx+5KBw/cA5Jx509r/bbiBQG22cUvWXlAVHUWRmo",
+	"WN3MNqbS5oRY4Yn784T7JPVWvXODl3xXz3gS3rCTj7z2idvHErjvR4yHi5JbpFmMNBWnj3bvvGO06LQz",
+	"3vrcuV3ztpPelE+mlw3H4A6nQ7A7c/kgVeqBRkW3kuab3reiow7CW8MHHN+HaogYBbgdVK/YufHtwE24",
+	"NkxtjvXfxUi9IdZc3jIFwY1tTKHlrLbEfa9DsGk1G+PlP2kxnwadHb4Z0wXThosA1gNdeqj/PvjBVT6D",
+	"syQNYNoWdP7snE+69clrWSxbcYsVbzZymYdGpEZQzZiZymKHpIeP53BzJW95wVRHzO+ki6gqxbfTlHse",
+	"R4fl1FjbtBNdhofHxfhOy8LVbFxEEKqtsbQgrlClK6kYYdQ6KFbGPpREMU1OtzFTtrTar4uJIn0IrS65",
+	"U09zdpBgDK4PCQNNZMzsfcVy9basyDhoamdbaBTK3oJPTJPLXdjY7rM2op5a5g2RaA/a3/vWnalVuo6L",
+	"utPd+tqoKjcEokKxyhv8kHK06qG6ejDY8S587tN9PuX2W+dfbVyAVMbl6HZaGU6wKlqwMiSk5DcMa581",
+	"LRVPdIKJESu6bWx52G4SwGgmZxCol/HxEW6ovABS1lzqe3GDzxUb87t2Z4gXjqixx1UEFbN3QbiXLdHG",
+	"TuxqNJagwXuTR9pWG6MDIfHwt7GaVRHYGjfUqRc8NGyrM/zKqRmdEP4SBRW0Z1wgeXr9A2rWAPX6bwb/",
+	"1BKrAWw7clGQ8HoFlfWDo7VFlhSayOYVzL+Z9CmMcVmUFjT4E6t4VBUvkky47xQbxxfgMLak2qRUYyFH",
+	"vOqm8XPunWngMR1P1lmn8dNOE01dgnN4Nnwfp2QfDMipWJIx5SUXEz8HVOqh3BWkBNuM85sivR4Pv3eV",
+	"8Xa77bQd/3fNih+ffvQbRW7WK9j5/XOlRVxCEhXE5SH4qqVZDwvDZL0TUokbIReC4Dd4oo+Hw8GnrdzD",
+	"uI9F41x1ZcFw2jvVV8Vm8nY19Gy7KWS3Ei8r0ZlruNkAbmc5Ia61BWojuB0RfVEU90zeovHyoWsuHqhl",
+	"NJRDN0MNQBtPbMROtYqYW84WNQeybM9l1wBnjKqz7MgJ14r4PIARNmHx3BDyli33Ozgh1LMTMEJyDezi",
+	"Y4+MnXhfvALKF/oyh52c4vfGAh3hw0L5RCCHJ9V8omjha0L4hG3Lg4vCse2EaGbSumCx/aumbKtGWYqI",
+	"v8Kn4wxwfMqLg/iXg27m9PGMGXD96dypgebf6xz5VRMeUJJbz8h/AIkVCb6QF5fOdEJ0NZtRtUzs9Weu",
+	"mFU7Ka6+f/5/fiZzpkjBaclyc5D4mrBpoxh0JvzXLi1iu7oKaPHr2ANa/ohtfqu6qa/luz1PoM5mcLp4",
+	"Q3na0do+5ZPpDu/yRY1d7J0Punucyks1Ehx8bUzzD8VNZ9jnFv91bT9dZ7Vg/3yiw9ITUgn+V9XMxCA0",
+	"V1LrEHoGjliaCRe9NIL7lAWdXNtPfXwhBl0x/D85Pj6AIwu3KAzK8sXLZQGXL7gjQDaqv1TtgOtGkmz3",
+	"8sKwxLuH50oWVc4U3uW4IX2XDwNlhyGAzmXCPDAZ55MKc+7sNOqOkVtHLolxG17VuU0nZAjF3l2ZKZhi",
+	"8CmE7ujPj18nb/BP5pXiZgmmAmd4xGAUXx6XtcSnTI2ZYyFcLsayNY9YLc3Uyub/krNrjrdSkPFQ1Fkq",
+	"M2psDlQIc5wyE/06zSPBk6ATx4d0QmZVabizLJi6wqI+AI8oExMumHZtABDjHKp8k9O3Z+g0dSSoSd/q",
+	"ltRwOxUWcHA1ZhFqxUpGNYNSDlA8f8qIPf8ULYChDr4m/Smk/STkrZIzZqas0la2K55DkYZMAEZ8lWBN",
+	"KCbFujvB1YcMg12y3oh8yHz2vsuwDSnFuT2wvfv7qyQTiylTjFzZr66IYnNGsTo8+eni4i1BXxeYjK7s",
+	"81feU1ijPBN1uYG8pFq7wA2ooGYPo5GkDwi9o7N5ychVWyUCC8oV1o18TXnJivoXXHedZWQ5G5olHDvi",
+	"apcK5JnoX/370eurgwH5pbJSWEy8PUkTjJix16mrlTqvVwRtpSNfNT4TsMEhS/OGLWHLHb8NEaYF8XVm",
+	"IQaljjSwugBeHgidUC4Au66cJhESqB2WbJmBI2WIUaUEA0hBEUnIVclv2VXiytP68DwX/+GCvYF2/RxO",
+	"5izJVegA8QPMMSJXh7dHh2io+V8rP7o0VO3Ma2DVCe+2oGNmb3gJNVNyzUq5gHYc4MoutcSDW2SiEgVT",
+	"+D47x+EV6dd/1Mf1KiGDweAg8TEqcG9wwRawKAcI0p5jkDkVYERG8Sb8cfVRQqXVEw2mKQNQmSi5NnFb",
+	"hLWga9IvZK4BusGsQFJEAVGZqWVDfSqWBOLjEgKxh34fpCJvzl6+IBBCp6JYyQPEmN2XsiTXlSGHeOgP",
+	"/yfg02IDggIPYVrtujxQgswTXzYix8OjTFz9Ko19qVT87/jM4O5f/fHHH6n9mQkD6sVVwCElEINruWiS",
+	"iePhM3L1WqprXhRMxNP4GBkLK5RqwNhPsdK1xNFZWVrtHk6o3XwpSSkXA/KK5tOa30UsBCdzfSxGGFrD",
+	"VOLanUBZhGLGhbd9lKVcsIIsoPWFZaGCaYIFKDHCBjfLiyK3YVbacGPlXA+5MXC207dnvaQXKmL1hoOj",
+	"wRCUrTkTdM57o96zwXDwDOrtmSkINL9PpYvLmqBSFlZ2VlhdFMb8jMHyjWLyT4fDvZWSb2SHtlWSB4pt",
+	"SObe6M/3Sc/dSCA20SpMvGRencqZ1l7AWhyBzkAnGlSAOTiL7tK/LQpTu3G9Uc+qWPAOjxm7gcsINSvu",
+	"ozl2WAH6l4Jhpxp/lBKsTEUdrZHFVJIZXWLcyaETgpmomam7tGMqrKW5K/x4dYJlT7RlvE5ftXhCWmjb",
+	"rXcA9hfcLgAAoj+eD599PiIhBZszUVhZRwqJ4sc3oOl7bJKoa9GmrXFxS3YzoQ7JwS7k59gLaD9Wl7c6",
+	"LqrbdZcirzGF1CkHof1eyLp9VFnpKblhbK49bSSElZqR58NnD6Flt57NZAygC7nmQKn5vKPCBdc1j7OX",
+	"rjR1L/C9QGLEwnlAviiFE611V5gWAv7FAbuVeA27M4dQ+aRJQC0tMNYs0fYNbjfD/q0rqOHKye4MYXeh",
+	"6JnvW7FtByhZQU0CuIH4y1Z84HahXn/4Af697+TL9oi98sFCcfeyP9eKgkFYVrAlGEkwcjP0gSJDJFGX",
+	"rzVlZdHZTCbcnWqMPyjy8z5p7W3j2zitw3Y0HCYk7nPT3egGupY1u9z4KlXwYLKl6816eEC59JBhwCOL",
+	"6kBBCR27oa54Ntek/+71C/Ls2bPvoefNWpWoTsAhf29jv5v3j8jMo8A6S4DxRLeiGKAlbUCVkotBfdFv",
+	"2X+sPdTiSV07g0i4UKUxlN1QoCpRb1i3mIW616f2xeTs7QtnSXAXllN3xdkOrWUzAIGLEGvHRkDvoSts",
+	"1+AOFkeeFLThZblqiiP9jQmwBzG7QD2+hWO4JnqxqeuJjvnD2klvW0k95DBu42VpaC616agaKDxxg/2g",
+	"TysjnY+1gM3A+xf86C9emQDoB7ieAdLBD4ilA1jCtSyWrnw5zs5cXbuwz1ALktopjbyuxgQrrcHLXO3N",
+	"9GJpx0f7fJeG4U6WNqqlC/KfaUhzGJDXjuli6ThnHolgk8Iq7gtCdSaa5gc88yHfYG7Zk0/NuEa+PcBr",
+	"7dPhUyheZ2Gvi+k7I0sQJK6jHtb4pfYeTtCsU4mSOXOmaxgT5zeD8ZeX3Cx/oHaKgza5CfZYQF7vwUTS",
+	"7FBn+eCWJ07zm946uww4d+FUfo+cdS8Im4NBdwfEt1Et8C3cEEwdP7pgwP30s2pUXlzlhTXVfQT7a7bs",
+	"ul/j5k/3tojYMN/CeV+iJ2FATl3TwKb1J6oLCZYgZyxxnQb4hAtauhRnfDKY+n+wCxt8MqMF8OFMAtmc",
+	"OAhcZJ1VPLn27pCdeKq7e3fz1HWd6/C6Km9Wm8Lui9m+qrksmkLIh8wXdM16oz89h4QODJE4tBjxzHPO",
+	"VAYB9iAiGzQqCksuCWly1R+r8sYRhstrgwalmYjhUHKhR94CG7pNIC/UyQqYrkGEVJn49aV9wlJUXV52",
+	"LXzFd0918StDiJe0111nPNpYmfYEH5tjXiZQGkyNNh8PFeTmOWd8uGS5uxXX5OnwW38fcWbguWW08HAn",
+	"R7WIezBD9eyxvb0hrKG9z2hX7Poj8bu40946t0NK2ny5+pfkkFFeb7tqqnzbvQavuU96T4ff7g2K9STj",
+	"FmAaFA8pkHLGmj0BfUasqz6BhiJ7EmLA98CSIXEQdbsTQssS+ruidZ84/SWG9tF4c47tpx6LPb+DPkFM",
+	"171qQR3x7byJnqFlA3LEvn3+70SOMwGPDAxVE2bSuj3JtauXY6R7WDCqnG2f/80SCA4G/w46I0JfphAz",
+	"nDhtEkxXFtPG24ohhdMzOyivjnMo7BhFC3RmzJiaeKhJaGk0IH9IdaOxhfbS6cTooA3ulQF5J0s28hZr",
+	"NE4ZDJPngqQprcwU7RqDTBwPv3f2MoF6NlZPtGozF4ZygcB7/z3aiKRwoTW+SbMLyinQ2TGvjKshj5X9",
+	"Yd+termgmhRc51QVlu6dGyvu7tzk5K5j2UVoyPpIF+lmZ7SW4/yH371oMQUvBnu4ngIJNjuSw55HOZlC",
+	"LkifrnX22u1qCmTQeVKTTtpoPcNwJX60E2yvTu7a7QqP+u4Qpu4M7vRaH2HBozqqI3CPK8ftmmWNnHcG",
+	"O6ShRuPdgs0et061ci4BzygtJ7BwJbFuMqUaj+0waC11y3oX9ec3q428oZzsoxN3XLS2hbQvfJXXJ1Dx",
+	"KJezPUgedKA3SK6xG7XV0MdLCLnYAzm3Eu2sLnf3aHcDrFUSdhtLaDlhM+XaSLUcYEGTwYze1cHtdMLS",
+	"mU4yccPY3BLa6mAuwmCdGpnaccjUXWc158+HigDgIHH17CJYML3+BKndP4asBb3gDcqN0jKoIULWIZ11",
+	"NWlH7xQLZNVr9YalCOUDLJ7nVrpZOGViRTqtexmcVHr0U7NeI3GTWIjWux+5gARlMRvtY73rBJFay4fP",
+	"LwoaCditjo5/MFNHbD7iVtUvadsi/6P+9E25mDZKYdctGw5gayBusd8R8XlQG8xd6ZivwbBs9zUE3Gza",
+	"SNeHe4vDCqNxQuSPBdl+E2JyIHC5H3pHkysMnsH4noO4UQj2COE+IKpZA2y0GoMXOWm7PDVhwBfz1jQ7",
+	"mndJYocp772l2B3nk+Wxm9Z38E5IvQledalj/9oboMf0WqfSddKr3csVuXx7dNisv91Kbc1S3g+24byl",
+	"E3aBXCvZafA5/5u1G8UheLdmjzvE9nVR3xwm+2Kk11EdvYUG48Tqeq8+nQB/9vFt9aSk4IpBSB0qIZQg",
+	"lkjfyDkiO65A07jtNKumb+SZ85V9JP11/32IRpOCHQBPdVreynW02cjzk/01j2Qd7GiYupOxbvh4UHQT",
+	"3UUjhG9BtUu23oMehVAQWs+POduOKmaVNoTdcW12pq6gRK3SUHBNwlctHO/wQ/h8X5cOWCezl0rO90xk",
+	"jT0+7qhN29iBQsn5fB87YFcDbuTZ3MTo6gfLEw/JC+jTkCriEgcP3xg89Wa6qii1SxtJixjZj3YeWruA",
+	"bDsMn47+U9LI4kLiDzk/H81T17E7ZdghronesORX9pC1RIdtJUY4nXuQQE+Hx3WY3+r0CTn2Pwtp9oiV",
+	"h53dOr+XmmmtnrezkMOVMmOf9KYukdeZd/y1Cr+ted2fWQxuT9zusissoHd/gXE8tX29IC6xex/GZzsp",
+	"uqdYrCLVlGVp296vqJEznhNt2HxfDHkzcStXuuvxSLtR6uxrJefWemyfmYRXG910CC2/Y6zwibR7U97Q",
+	"/A9FdaFrpotAaCT2e0JrWAI8naJm8Vg0Cgnmj0+ov9u3fOV0Glfa+wJkGnXx2U6lkJ6+PyIF49Yaja5X",
+	"oCBcaF4w0MTgV29wjwnW/rB3enWnYJPhBXuNfS6jy2PbPFY6p22xdyCXibqW7dHs4a824/gquhOHemwd",
+	"c7OxYz/CcZfA1JxpXbcHe2TjyL+AOA1l5fctR+ugcOgB52LFMbnquuIl3hFDwbBdaLQZDvRxbCnOm9lk",
+	"GdkbRbbaaSs18XQBZTQeGuu3y90W+cwjGFlwZh9z2ViKK/NcugbWPtXBSLkPNSlpz09DeetSzHOqFAd3",
+	"A3l1QScnkMbuQkshXP9snP4qBUt/gf4AYBHKBDeYtP4Mruc+RzTuMmtcynprKGg4ax8RCrrKkDzJrMa+",
+	"N+DeaOJf8zHQsgzh9dDyW7GxJn04irXbF0IHrxUV+dSOMXRCnKOGmu7MpKibXQ1R3UOrBFPMWLeVGX//",
+	"5blfKMUTVaq1ZLMlZfA+6T1rO3a/CUckUas4Ox203Y/3bw8iX9LCH8Uneq0M4p5kfru1zZWyeJClDc/S",
+	"o1jZ4qm7LWxfSvPZrpQAOncykH3VNgQMxvqSKk8Dgs2mbxfpF1KxMN5ibxFpKiqIB4YvX6bOSH9oP7vG",
+	"c7jSYbdVloJJMNRWyWlZhooTcJHEPrxxEriLICNvhJW5588yUWey+5qd5xfnpJ+m+lmqfeafj20Ej0w0",
+	"XyYgS7eumhaqmbjr6wiil9MoSd8dYB+fHLnSYSRGvuJQxCcGXUJZEIQNAzxDcb514R71j94WnAIlrXxl",
+	"lu6aw42Ak7o5Tadnv6QWmi/m2e/ood0VXlIPXRGuL2g+ZekLKYyS5XYp+0ln8XcmCoKdsNobRzfCfn0E",
+	"/7+ezHgQE4iKPXwFYu0dm0tl4poOHyeX2rsLNGrNhtptO4ik4+4mkXtwlbrE9Lq/JLALqUhIcrBIOXFc",
+	"qZSTiWs4+alU+SBCsRzni1HJSowU1Lhq66lF+o363e48rwbFQ9W3EOCDRTYIj/pkScFIf623Fgkts5JM",
+	"rDTLIqHv22i1tRWdz1FKXjOzYKijzg4GmfjFp9dghG30hGJkrioX7lVnqkN0Io7GtPJM1B21TjADqbb3",
+	"5nLG6jJoqy0pKJZCWGbCSKge6cuVJJgdxM0ywWewa35upNIHwZevmOYFJBFhm7pQsK3On6Tlgi41lNtz",
+	"rZ+y3mi14Zyr8miJKxPYBAobzUWdKEKoYNz0Aov01001rpf2+YLduWYaUB7RN9TAgoYWPXFbuqRus2Gx",
+	"lAn4HNp/DMip602lXU5qyIcCg+q1rEwm0hT6W9iBDrD+02Q4HB5EGzogF26Ndq4be9q5IDM2k2pJpMhE",
+	"HPloQXWThgJ6/aMhmXFRGWa3AJRUuwnQ67vSDNNqK2F4SXIqclaWrDgJ2tZKRb8EVKQ5oya0OKMzaM/n",
+	"zSK89InTN1gVsM7phqRvCxxs+PPhM9KH17xjRi3TUwvaQX0Tc0uiJdTFcsoddU0FS37LMgH16qCMx6zK",
+	"p4gkjxkVxvr2fFHFQk24yQTURNMn5Hj4Db5WxpZ1r3otZFUWWK1pJlV0CAQmwTk4sXaexQu0acENM6Gg",
+	"NrDn1oSxRhO3r/U+1tp98zPfyNq63XXojEBknyxc7QsJdRJ1HGcUxhQaS1NPap9Dnh5+cD30VszPKz0U",
+	"8Uhb8qf1+cajghU0IVv92JtVVxwq8MBbv6rPFtfn2V0AeB/h5HYq13nJBVTWPZOs1Kzrt8FNagnHfU+7",
+	"22FtPkUm6ZfbEHcgiUpu+RWGbQJnglKmAfATKEQddtWV4M964ausNwAjFpaNfQsXv1CiMvBa5KT2UYsD",
+	"AKnvUrISMqOFlZAh2RapHvQjSF1sZWqvrTT0dOPO6mPmC7a8bgNreKKxkOl+0muwJmro6rU3ivl8yvIO",
+	"/m9LOS8fej/UfPK1qP3nfGJVBdA3IBPniSZyIcj5M3LDljqJXDvOVhQsT080aOxwYYBDeV3lN8ygFSi0",
+	"lNH22mnKpQ+VaM1PdKVSfDkSV7oIivGGCIsB+cerC3jPT69OX0K1FJdtjxSjoHny298uEvL2zTmOfPnq",
+	"51cXr0jflROAiLuqNNyq/5mo5qWkhbOVOSsgztKVowWNgjCLmJWaZYJbrX1caVb4oirPUDF1Krv3lDVM",
+	"MiMyV/zWnrMWDmE35PyZVyUeR2tpNnf8zOrKSj/DDnb027szS3CauWtKRIShdCdavOCrYg+S0IKF5tXw",
+	"NkvKVnjEWk6oQtFXbCYNI/Y0czE52IP54MSToV26BaeNnB+oE4UugV8BtzmNbj1WbDtcRq0eV+6l7d0e",
+	"BwQEGypv9YXUVz5fvVnRCYPqGLG4t7fRFYEfVJ9Y3ktFFlRHykSnVK9bXH6ld5UmlF/q9NfdtTv0ELtb",
+	"+7miyLXOogkcNbAANRTdz3JXwTjATRF7v8OI/y8D9iB68nHi9QDvG8L1uuIzv2y03tccIVxD+FXHBwu2",
+	"eIzA4BNSF1qqSykBAU9dHyGoSroDiX2a6xlmPfxg/9kaarc/ctrFTgHIeIyoOKw6EAc1ogJhpEx8BbRJ",
+	"PmDCbguUjoMQv4M9xGNvSDp0yP3C5L4fUncxT3ayLSFPH8832yOe7AofGPAE5PAo8U7RzN3hTl9IcmyX",
+	"8haV273CJc2/bjEDrtqvXswAqXyeKKf1TqPrgU/IBvYme+KuQXCLbL3YQUiTr//le3XVbStc66A6LuSH",
+	"s5ej81cv3r26uIIAqEEm/qGoMHpErvDxyyiI5Ir03Zeu1bz7S7NcMeOWkImxVDMriqFL9o9U85z4PkZY",
+	"BQstBs6ZiY0y2B1Gk2aif1UpMeLMjEdA6noESx9NLFzQ63IEj6T+kasDX8o2VFB0zTfGjbIrVJMrXYE1",
+	"7BIGXGEFQIiaOQgR/LimTMTBM9FKEHY0LuFrsFPbHxcEO2FHzbnwxU80eVU8ff786Htyw5aJK9SLrlBc",
+	"ifeF1rFa9ZZlwm8jc8VYQ6W9hsXrqhK6ms+hiOYl4OoSmroNMuFv+1hDeFxpH5zFBba1egLhQTNs2fDN",
+	"t8ffk+eDIxj+fPD0AIpYoYnPUxa2qPuP8ze/npDnw2fkyscc8XJ5WQl6Szm0QPZNpqQEV6dfC0GCQSCu",
+	"WWj0wwrvoGy73f+DGbxe7crl7tLFYgFtcdNKlUzkssBmprtxHUANvPELsb0YgO7b2ymS4Sqj2x8Enim2",
+	"vNlR0+ZmQDDJU+Ianvk4tC7mlKZw3FP8facCSXV3n9sjb3VTDIMJP3SKXfv7V56nHEB8EAFuTZFB3Oyl",
+	"0qqdqE6Cmkut+TX4GMA+7KrfPig376G1YOLmnoco87t33QVN14985fHlNaCfSgFYyRtpAMoe7E0x8t0t",
+	"wUtwyxQtfWYmFjigZbl8YPz3jluP9+7dTvrXnei914MeLv37P+fYnPQBx3zrHX/HrYaHD6G9dWc4P5I4",
+	"1NqWgryV2kwU0yE7XXstccqoMteMmsRiiC1Y4fsujNnCtWHVidOWrEKlsYW2NCk0N7qm+U0pJwl869qE",
+	"YXVk0JOaLUZ9TCGEs7mYV4CDmwE5DZXBryiWeYT4tEzA+zyYYD2xOmpCrko2Nlehm9JE0ZyNq5LoaWUK",
+	"uRBoklFyga2IXbdpbegSLyhX2tCglTVfog1YiOomopnws662cqwb3gksOus0ELifS3cJYLNrVhSs8G3/",
+	"sJPtlGJtSVi36/GHG6SWrfkIXJtfYdcfUc+yL7Av6rRfWgAS6HJkwT57uZ+4DGzWHhVPANSB06tgT3RN",
+	"wQU19JpqhjQJHVIh3hNoCkm0GTTd0YIPtmq9Ut/GIrVNva7u+/3n+/vkg2WIeMdBdlqp0vX9Hh0eHj39",
+	"djAcDAdHo++OvjsC5ung++ATPVyJ1vskfON0vOibqBxO9K0TItE3wV0UfWfxcP/+/v8FAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -85,6 +85,7 @@ var access = map[string]need{
 	"GET /v1/namespaces/:namespace/tables/:table/plan/:plan-id":    {role: auth.RoleReader, where: pathNamespace},
 	"DELETE /v1/namespaces/:namespace/tables/:table/plan/:plan-id": {role: auth.RoleReader, where: pathNamespace},
 	"POST /v1/namespaces/:namespace/tables/:table/tasks":           {role: auth.RoleReader, where: pathNamespace},
+	"GET /v1/namespaces/:namespace/tables/:table/credentials":      {role: auth.RoleReader, where: pathNamespace},
 	"POST /v1/namespaces/:namespace/tables/:table/sign": {role: auth.RoleReader, where: pathNamespace,
 		also: "writer to sign PUT, POST and DELETE"},
 	"GET /v1/namespaces/:namespace/views/:view":    {role: auth.RoleReader, where: pathNamespace},

@@ -69,6 +69,9 @@ func (s *Server) GetConfig(c echo.Context, p openapi.GetConfigParams) error {
 	if s.signer != nil && s.signer.CanSign() {
 		eps = append(eps, "POST /v1/{prefix}/namespaces/{namespace}/tables/{table}/sign")
 	}
+	if s.canVend() {
+		eps = append(eps, "GET /v1/{prefix}/namespaces/{namespace}/tables/{table}/credentials")
+	}
 	if s.live != nil && p.Warehouse != nil && *p.Warehouse == live.Prefix {
 		overrides["prefix"] = live.Prefix
 		defaults[planning.ConfigKey] = string(planning.ModeServer)
@@ -455,7 +458,11 @@ func (s *Server) CreateTable(c echo.Context, namespace string, p openapi.CreateT
 	if err != nil {
 		return reply(c, err)
 	}
-	return c.JSON(http.StatusOK, s.loadResult(ctx, t))
+	res := s.loadResult(ctx, t)
+	if err := s.withVended(ctx, t, &res); err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, res)
 }
 
 // RegisterTable points a new table at an existing metadata file.
@@ -519,6 +526,9 @@ func (s *Server) LoadTable(c echo.Context, namespace, name string, p openapi.Loa
 	if isSigning(ctx) {
 		view += "\x00" + remoteSigning
 	}
+	if isVending(ctx) {
+		view += "\x00" + vendedCredentials
+	}
 	if isLive(ctx) {
 		view += "\x00" + live.Prefix
 	}
@@ -540,6 +550,9 @@ func (s *Server) LoadTable(c echo.Context, namespace, name string, p openapi.Loa
 		t = s.live.Load(ctx, t)
 	}
 	res := s.loadResult(ctx, t)
+	if err := s.withVended(ctx, t, &res); err != nil {
+		return err
+	}
 	if mode == "refs" {
 		if res.Metadata, err = onlyReferencedSnapshots(t.RawMetadata); err != nil {
 			return err

@@ -78,6 +78,9 @@ type Options struct {
 	// Signer signs S3 requests for clients that ask for remote signing;
 	// nil: no remote signing.
 	Signer Signer
+	// Vendor vends temporary storage credentials to clients that ask for
+	// vended credentials; nil: none are vended.
+	Vendor Vendor
 }
 
 // Compactor is what the server needs from compaction.
@@ -122,6 +125,7 @@ type Server struct {
 	planningDefault planning.Mode
 	live            *live.Source
 	signer          Signer
+	vendor          Vendor
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -176,6 +180,7 @@ func New(opts Options) *Server {
 		planSource:      planning.CatalogSource{Tables: opts.Catalog},
 		planningDefault: opts.ScanPlanning,
 		signer:          opts.Signer,
+		vendor:          opts.Vendor,
 	}
 	if opts.Planner != nil {
 		s.live = opts.Live

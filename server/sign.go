@@ -32,16 +32,24 @@ const remoteSigning = "remote-signing"
 
 type signingKey struct{}
 
-// withDelegation marks ctx for remote signing when header (the request's
-// X-Iceberg-Access-Delegation, a comma-separated list) asks for it and
-// the warehouse can sign.
+// withDelegation marks ctx for remote signing or vended credentials:
+// the first of the modes header (the request's
+// X-Iceberg-Access-Delegation, a comma-separated list) names that the
+// warehouse offers.
 func (s *Server) withDelegation(ctx context.Context, header *string) context.Context {
-	if header == nil || s.signer == nil || !s.signer.CanSign() {
+	if header == nil {
 		return ctx
 	}
 	for mode := range strings.SplitSeq(*header, ",") {
-		if strings.TrimSpace(mode) == remoteSigning {
-			return context.WithValue(ctx, signingKey{}, true)
+		switch strings.TrimSpace(mode) {
+		case remoteSigning:
+			if s.signer != nil && s.signer.CanSign() {
+				return context.WithValue(ctx, signingKey{}, true)
+			}
+		case vendedCredentials:
+			if s.canVend() {
+				return context.WithValue(ctx, vendingKey{}, true)
+			}
 		}
 	}
 	return ctx

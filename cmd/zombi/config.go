@@ -28,6 +28,10 @@ type config struct {
 	S3SecretKey string
 	S3PathStyle bool
 	S3VendKeys  bool
+	S3STS       bool
+	S3STSURL    string
+	S3STSRole   string
+	S3STSTTL    time.Duration
 	// AllowedLocations are where tables and views may live besides the
 	// warehouse.
 	AllowedLocations []string
@@ -157,6 +161,10 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.S3SecretKey, "s3-secret-key", "", "S3 secret key (default: AWS_SECRET_ACCESS_KEY)")
 	fs.BoolVar(&c.S3PathStyle, "s3-path-style", true, "use path-style S3 requests (needed by MinIO and most self-hosted servers)")
 	fs.BoolVar(&c.S3VendKeys, "s3-vend-static-keys", false, "hand the static S3 keys to catalog clients in loadTable config")
+	fs.BoolVar(&c.S3STS, "s3-sts", false, "vend temporary S3 credentials limited to one table, from the object store's STS (AssumeRole with the S3 keys), to clients that ask for vended credentials")
+	fs.StringVar(&c.S3STSURL, "s3-sts-endpoint", "", "STS endpoint URL for --s3-sts (default: --s3-endpoint)")
+	fs.StringVar(&c.S3STSRole, "s3-sts-role-arn", "", "role to assume for --s3-sts (AWS; MinIO needs none)")
+	fs.DurationVar(&c.S3STSTTL, "s3-sts-duration", time.Hour, "lifetime of credentials vended with --s3-sts (15m to 12h)")
 	fs.Var(&allowed, "allowed-locations", "a location besides the warehouse where tables and views may live: a directory for a local warehouse, s3://<warehouse bucket>/<prefix> for S3 (repeatable; env: comma-separated); none: the warehouse only")
 	fs.Var(&tokens, "auth-token", "bearer token clients may send, TOKEN or TOKEN:ROLE[@NAMESPACE] with ROLE reader, writer or admin (repeatable, a token given again gets each role; env: comma-separated); TOKEN alone may do everything but /compact and /maintenance. No token, client or OIDC issuer: auth is off")
 	fs.Var(&metricsTokens, "metrics-token", "bearer token that may read /metrics and the details of /health/ready, and nothing else (repeatable; env: comma-separated); with any token set, /metrics needs one")

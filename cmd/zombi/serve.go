@@ -64,6 +64,10 @@ func serve(ctx context.Context, c *config) error {
 		S3SecretKey:    c.S3SecretKey,
 		S3PathStyle:    c.S3PathStyle,
 		VendStaticKeys: c.S3VendKeys,
+		STS:            c.S3STS,
+		STSEndpoint:    c.S3STSURL,
+		STSRoleARN:     c.S3STSRole,
+		STSDuration:    c.S3STSTTL,
 		Allowed:        c.AllowedLocations,
 	})
 	if err != nil {
@@ -259,6 +263,7 @@ func serve(ctx context.Context, c *config) error {
 		ScanPlanning: planMode,
 		Live:         liveView,
 		Signer:       wh,
+		Vendor:       wh,
 	})
 
 	maxConns := c.MaxConnections
