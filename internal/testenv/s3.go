@@ -74,19 +74,25 @@ func S3(t testing.TB) S3Server {
 	if err != nil {
 		t.Fatalf("testenv: S3 server: %v", err)
 	}
+	return testBucket(t, client, srv, s3LogTail)
+}
 
+// testBucket creates an empty bucket on srv for t and removes it when t
+// ends.
+func testBucket(t testing.TB, client *minio.Client, srv S3Server, logTail func(testing.TB)) S3Server {
+	t.Helper()
 	var rnd [4]byte
 	_, _ = rand.Read(rnd[:])
 	srv.Bucket = fmt.Sprintf("zombi-test-%d-%d-%s", os.Getpid(), s3BucketSeq.Add(1), hex.EncodeToString(rnd[:]))
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
 	if err := client.MakeBucket(ctx, srv.Bucket, minio.MakeBucketOptions{Region: srv.Region}); err != nil {
-		s3LogTail(t)
+		logTail(t)
 		t.Fatalf("testenv: creating bucket %s: %v", srv.Bucket, err)
 	}
 	t.Cleanup(func() {
 		if t.Failed() {
-			s3LogTail(t)
+			logTail(t)
 		}
 		if err := removeBucket(client, srv.Bucket); err != nil {
 			t.Logf("testenv: removing bucket %s: %v", srv.Bucket, err)
@@ -99,6 +105,7 @@ func S3(t testing.TB) S3Server {
 // nothing if no server was started (or the server is external). Call it from
 // TestMain after m.Run.
 func StopS3() {
+	stopMinIO()
 	s3Env.mu.Lock()
 	defer s3Env.mu.Unlock()
 	if s3Env.proc != nil {
@@ -145,7 +152,7 @@ func s3StartLocked() error {
 		return nil
 	}
 
-	bin, err := findS3Binary()
+	bin, err := findBinary(s3ServerBinary, EnvS3Endpoint)
 	if err != nil {
 		return err
 	}
@@ -165,21 +172,22 @@ func s3StartLocked() error {
 	return errors.Join(errs...)
 }
 
-// findS3Binary looks for the server in the install script's cache
-// directory, then on PATH.
-func findS3Binary() (string, error) {
+// findBinary looks for a server the install script installs in its cache
+// directory, then on PATH. envEndpoint is the variable that names a
+// running server instead.
+func findBinary(name, envEndpoint string) (string, error) {
 	dir, err := s3CacheBinDir()
 	if err == nil {
-		p := filepath.Join(dir, s3ServerBinary)
+		p := filepath.Join(dir, name)
 		if fi, err := os.Stat(p); err == nil && !fi.IsDir() && fi.Mode()&0o111 != 0 {
 			return p, nil
 		}
 	}
-	if p, err := exec.LookPath(s3ServerBinary); err == nil {
+	if p, err := exec.LookPath(name); err == nil {
 		return p, nil
 	}
 	return "", fmt.Errorf("%s not found in %s or on PATH: run %s (or set %s to use a running server)",
-		s3ServerBinary, dir, s3InstallScript, EnvS3Endpoint)
+		name, dir, s3InstallScript, envEndpoint)
 }
 
 // s3CacheBinDir is ${ZOMBI_CACHE:-$HOME/.cache/zombi}/bin, as in the install
@@ -248,6 +256,7 @@ type s3Process struct {
 	server  S3Server
 	client  *minio.Client
 	cmd     *exec.Cmd
+	health  string // path of the health endpoint
 	dataDir string
 	logPath string
 	exited  chan struct{} // closed when the process has exited
@@ -276,6 +285,7 @@ func runS3Process(bin string, port int, tmp string) (_ *s3Process, err error) {
 	p := &s3Process{
 		dataDir: tmp,
 		logPath: filepath.Join(tmp, "server.log"),
+		health:  "/health",
 		exited:  make(chan struct{}),
 		server: S3Server{
 			Endpoint:  "http://127.0.0.1:" + strconv.Itoa(port),
@@ -345,7 +355,7 @@ func (p *s3Process) waitReady() error {
 	tick := time.NewTicker(50 * time.Millisecond)
 	defer tick.Stop()
 	for {
-		resp, err := hc.Get(p.server.Endpoint + "/health")
+		resp, err := hc.Get(p.server.Endpoint + p.health)
 		if err == nil {
 			resp.Body.Close()
 			if resp.StatusCode == http.StatusOK {

@@ -55,7 +55,7 @@ func TestS3(t *testing.T) {
 func TestS3BinaryMissing(t *testing.T) {
 	t.Setenv("ZOMBI_CACHE", t.TempDir())
 	t.Setenv("PATH", t.TempDir())
-	_, err := findS3Binary()
+	_, err := findBinary(s3ServerBinary, EnvS3Endpoint)
 	if err == nil {
 		t.Fatal("found a server binary in empty directories")
 	}

@@ -25,7 +25,7 @@ type OwnS3 struct {
 // when the test ends. Unlike S3 it never uses an external server.
 func StartOwnS3(t testing.TB) *OwnS3 {
 	t.Helper()
-	bin, err := findS3Binary()
+	bin, err := findBinary(s3ServerBinary, EnvS3Endpoint)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,5 @@
-// Command zombi-testenv starts the throwaway Postgres cluster and S3 server
-// that Zombi's test suites share, prints shell `export` lines pointing the
+// Command zombi-testenv starts the throwaway Postgres cluster, S3 server and
+// MinIO that Zombi's test suites share, prints shell `export` lines pointing the
 // test fixtures at them, and keeps them running until it gets SIGINT or
 // SIGTERM. scripts/test.sh uses it; it is not part of the product.
 package main
