@@ -48,6 +48,9 @@ type testOptions struct {
 	// s3: the warehouse is a bucket on the test S3 server, whose keys it
 	// vends (--s3-vend-static-keys) and signs with.
 	s3 bool
+	// sts: the warehouse is a bucket on MinIO, and vends temporary
+	// credentials from its STS (--s3-sts) instead of its keys.
+	sts bool
 }
 
 func newTestServer(tb testing.TB, o testOptions) *testServer {
@@ -63,6 +66,11 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		s3 := testenv.S3(tb)
 		whc = warehouse.Config{Root: "s3://" + s3.Bucket + "/wh", S3Endpoint: s3.Endpoint, S3Region: s3.Region,
 			S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey, S3PathStyle: true, VendStaticKeys: true}
+	}
+	if o.sts {
+		s3 := testenv.MinIO(tb)
+		whc = warehouse.Config{Root: "s3://" + s3.Bucket + "/wh", S3Endpoint: s3.Endpoint, S3Region: s3.Region,
+			S3AccessKey: s3.AccessKey, S3SecretKey: s3.SecretKey, S3PathStyle: true, STS: true}
 	}
 	wh, err := warehouse.Open(context.Background(), whc)
 	if err != nil {
@@ -118,6 +126,7 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 		Registry:      reg,
 		Nodes:         o.nodes,
 		Signer:        wh,
+		Vendor:        wh,
 	})
 	return &testServer{Server: srv, hot: hdb, wh: wh, reg: reg}
 }
