@@ -54,6 +54,10 @@ ENV_S3_ENDPOINT = "ZOMBI_TEST_S3_ENDPOINT"
 ENV_S3_ACCESS_KEY = "ZOMBI_TEST_S3_ACCESS_KEY"
 ENV_S3_SECRET_KEY = "ZOMBI_TEST_S3_SECRET_KEY"
 ENV_S3_REGION = "ZOMBI_TEST_S3_REGION"  # optional, default us-east-1
+# MinIO, the S3 server with an STS, for vended credentials (postgres-minio).
+ENV_MINIO_ENDPOINT = "ZOMBI_TEST_MINIO_ENDPOINT"
+ENV_MINIO_ACCESS_KEY = "ZOMBI_TEST_MINIO_ACCESS_KEY"
+ENV_MINIO_SECRET_KEY = "ZOMBI_TEST_MINIO_SECRET_KEY"
 
 READY_TIMEOUT = 60.0  # seconds for /health/ready after start
 STOP_TIMEOUT = 15.0  # seconds between SIGTERM and SIGKILL
@@ -361,9 +365,12 @@ def _start(binary: Path, shape: str, workdir: Path, args: list[str], **kw) -> Zo
     )
 
 
-def _missing_postgres_s3_env() -> list[str]:
-    """The postgres-s3 shape's environment variables that are not set."""
+def _missing_postgres_s3_env(shape: str = "postgres-s3") -> list[str]:
+    """The environment variables of shape (postgres-s3 or postgres-minio)
+    that are not set."""
     required = [ENV_POSTGRES_URL, ENV_S3_ENDPOINT, ENV_S3_ACCESS_KEY, ENV_S3_SECRET_KEY]
+    if shape == "postgres-minio":
+        required = [ENV_POSTGRES_URL, ENV_MINIO_ENDPOINT, ENV_MINIO_ACCESS_KEY, ENV_MINIO_SECRET_KEY]
     return [k for k in required if not os.environ.get(k)]
 
 
@@ -416,13 +423,13 @@ def _serve(shape: str, binary: Path, tmp_path_factory, flags: list[str], name: s
             z = _start(binary, shape, workdir, flags, warehouse="", **kw)
             z.warehouse = (z.data_dir / "warehouse").as_uri()
         else:
-            missing = _missing_postgres_s3_env()
+            missing = _missing_postgres_s3_env(shape)
             if missing:
                 # Not a setup error: every test of this shape FAILS in its
                 # call phase (see pytest_runtest_call) with this message.
                 yield Unavailable(shape, _missing_env_message(missing))
                 return
-            z = _start_postgres_s3(binary, workdir, cleanups, flags, **kw)
+            z = _start_postgres_s3(binary, workdir, cleanups, flags, minio=shape == "postgres-minio", **kw)
         cleanups.append(lambda: _finish(z))
         yield z
     finally:
@@ -486,6 +493,27 @@ def zombi_auth(request, zombi_auth_server):
     yield from _for_test(request, zombi_auth_server)
 
 
+@pytest.fixture(scope="session")
+def zombi_sts_server(zombi_binary, tmp_path_factory):
+    """A server of shape postgres-minio: a fresh database and a bucket on
+    MinIO, vending temporary credentials from MinIO's STS (--s3-sts) to
+    clients that ask for vended credentials, with auth on as
+    zombi_auth_server has it."""
+    clients = {role: OAuthClient(f"{role}-client", secrets.token_urlsafe(24)) for role in ("writer", "reader")}
+    admin = secrets.token_urlsafe(24)
+    args = ["--auth-token", f"{admin}:admin"]
+    for role, c in clients.items():
+        args += ["--oauth-client", _oauth_client_flag(zombi_binary, c, role)]
+    yield from _serve("postgres-minio", zombi_binary, tmp_path_factory, args, name="zombi-sts",
+                      extra={"clients": clients, "admin": admin})
+
+
+@pytest.fixture
+def zombi_sts(request, zombi_sts_server):
+    """zombi_sts_server for one test (see zombi)."""
+    yield from _for_test(request, zombi_sts_server)
+
+
 def _finish(z: Zombi) -> None:
     rc = _stop(z.proc)
     print(f"\nzombi ({z.shape}) stopped with exit code {rc}; log: {z.log_path}", file=sys.stderr)
@@ -518,15 +546,19 @@ def _remove_bucket(s3: S3Target) -> None:
         print(f"\nwarning: could not remove bucket {s3.bucket} at {s3.endpoint}: {e}", file=sys.stderr)
 
 
-def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list, flags: list[str] = (), **kw) -> Zombi:
-    args, warehouse, s3 = _postgres_s3_storage(cleanups)
-    return _start(binary, "postgres-s3", workdir, [*args, *flags], warehouse=warehouse, s3=s3, **kw)
+def _start_postgres_s3(binary: Path, workdir: Path, cleanups: list, flags: list[str] = (), minio: bool = False,
+                       **kw) -> Zombi:
+    args, warehouse, s3 = _postgres_s3_storage(cleanups, minio)
+    shape = "postgres-minio" if minio else "postgres-s3"
+    return _start(binary, shape, workdir, [*args, *flags], warehouse=warehouse, s3=s3, **kw)
 
 
-def _postgres_s3_storage(cleanups: list) -> tuple[list[str], str, S3Target]:
+def _postgres_s3_storage(cleanups: list, minio: bool = False) -> tuple[list[str], str, S3Target]:
     """A fresh database on $ZOMBI_TEST_POSTGRES_URL and a fresh bucket on
     the S3 server, removed by cleanups; returns the server flags that point
-    zombi at them, the warehouse and the bucket."""
+    zombi at them, the warehouse and the bucket. With minio the bucket is
+    on MinIO and zombi vends temporary credentials from its STS (--s3-sts)
+    instead of its keys."""
     import psycopg
     from psycopg import sql
 
@@ -555,6 +587,14 @@ def _postgres_s3_storage(cleanups: list) -> tuple[list[str], str, S3Target]:
         region=os.environ.get(ENV_S3_REGION) or "us-east-1",
         bucket=f"zombi-interop-{suffix.replace('_', '-')}",
     )
+    if minio:
+        s3 = S3Target(
+            endpoint=os.environ[ENV_MINIO_ENDPOINT].rstrip("/"),
+            access_key=os.environ[ENV_MINIO_ACCESS_KEY],
+            secret_key=os.environ[ENV_MINIO_SECRET_KEY],
+            region="us-east-1",
+            bucket=s3.bucket,
+        )
     fs = s3.filesystem()
     try:
         fs.create_dir(s3.bucket)
@@ -571,7 +611,7 @@ def _postgres_s3_storage(cleanups: list) -> tuple[list[str], str, S3Target]:
         "--s3-access-key", s3.access_key,
         "--s3-secret-key", s3.secret_key,
         "--s3-path-style=true",
-        "--s3-vend-static-keys",
+        "--s3-sts" if minio else "--s3-vend-static-keys",
     ]  # fmt: skip
     return args, warehouse, s3
 

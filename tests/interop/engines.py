@@ -29,6 +29,9 @@ PYICEBERG_CREDENTIAL_KEY = "credential"
 # Remote signing: the catalog asks Zombi to sign every S3 request, and so
 # needs no S3 keys (docs/engines.md).
 PYICEBERG_REMOTE_SIGNING_CONF = {"header.X-Iceberg-Access-Delegation": "remote-signing"}
+# Vended credentials: the catalog hands out temporary S3 keys limited to
+# the table (PyIceberg asks for them by default; docs/engines.md).
+PYICEBERG_VENDED_CREDENTIALS_CONF = {"header.X-Iceberg-Access-Delegation": "vended-credentials"}
 
 # ---------------------------------------------------------------------------
 # Spark
