@@ -177,15 +177,27 @@ func TestVendedCredentials(t *testing.T) {
 		})
 	}
 
-	// A create answers write credentials for the new table.
-	r := httptest.NewRequest("POST", "/v1/namespaces/db/tables", strings.NewReader(`{"name":"c",`+schema+`}`))
-	r.Header.Set("Authorization", "Bearer w")
-	r.Header.Set("X-Iceberg-Access-Delegation", "vended-credentials")
-	w := httptest.NewRecorder()
-	ts.ServeHTTP(w, r)
-	if w.Code != http.StatusOK || !strings.Contains(w.Body.String(), `"storage-credentials":[{"config":{`) ||
-		!strings.Contains(w.Body.String(), `/wh/db/c-`) {
-		t.Errorf("create: %d %s", w.Code, w.Body)
+	// A create answers write credentials for the new table; its replay
+	// answers none, and no keys.
+	for i := range 2 {
+		r := httptest.NewRequest("POST", "/v1/namespaces/db/tables", strings.NewReader(`{"name":"c",`+schema+`}`))
+		r.Header.Set("Authorization", "Bearer w")
+		r.Header.Set("Idempotency-Key", "create-c")
+		r.Header.Set("X-Iceberg-Access-Delegation", "vended-credentials")
+		w := httptest.NewRecorder()
+		ts.ServeHTTP(w, r)
+		replayed := w.Header().Get("Idempotency-Replayed") == "true"
+		if w.Code != http.StatusOK || replayed != (i == 1) {
+			t.Fatalf("create %d: %d, replayed %v: %s", i, w.Code, replayed, w.Body)
+		}
+		vended := strings.Contains(w.Body.String(), `"storage-credentials":[{"config":{`) &&
+			strings.Contains(w.Body.String(), `/wh/db/c-`)
+		if !replayed && !vended {
+			t.Errorf("create: no credentials for the new table: %s", w.Body)
+		}
+		if replayed && (strings.Contains(w.Body.String(), "storage-credentials") || strings.Contains(w.Body.String(), "access-key")) {
+			t.Errorf("the create's replay holds keys: %s", w.Body)
+		}
 	}
 	if w := ts.call("GET", "/v1/namespaces/db/tables/nope/credentials", "", "Bearer r"); w.Code != http.StatusNotFound {
 		t.Errorf("credentials of a missing table: %d %s", w.Code, w.Body)

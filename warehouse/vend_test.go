@@ -1,10 +1,13 @@
 package warehouse
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"reflect"
+	"strings"
 	"testing"
+	"time"
 )
 
 func TestSessionPolicy(t *testing.T) {
@@ -55,6 +58,31 @@ func TestSessionPolicy(t *testing.T) {
 			}
 			if !reflect.DeepEqual(doc.Statement, tc.want) {
 				t.Errorf("statements:\n got %+v\nwant %+v", doc.Statement, tc.want)
+			}
+		})
+	}
+}
+
+func TestSTSConfigRefused(t *testing.T) {
+	s3 := Config{Root: "s3://bucket/wh", S3Endpoint: "http://127.0.0.1:1", S3AccessKey: "k", S3SecretKey: "s", STS: true}
+	for _, tc := range []struct {
+		name   string
+		change func(*Config)
+		want   string
+	}{
+		{"local warehouse", func(c *Config) { c.Root = t.TempDir() }, "need an S3 warehouse"},
+		{"static keys too", func(c *Config) { c.VendStaticKeys = true }, "exclude each other"},
+		{"no static keys", func(c *Config) { c.S3AccessKey, c.S3SecretKey = "", "" }, "needs the S3 access key"},
+		{"too short", func(c *Config) { c.STSDuration = time.Minute }, "outside"},
+		{"too long", func(c *Config) { c.STSDuration = 13 * time.Hour }, "outside"},
+		{"bad endpoint", func(c *Config) { c.STSEndpoint = "ftp://x" }, "STS endpoint"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := s3
+			tc.change(&cfg)
+			_, err := Open(context.Background(), cfg)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("Open: %v, want an error with %q", err, tc.want)
 			}
 		})
 	}
