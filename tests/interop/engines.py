@@ -125,6 +125,9 @@ def spark_session(base, uri: str, credential: str | None = None):
 # Remote signing: the catalog asks Zombi to sign every S3 request, and so
 # needs no S3 keys (docs/engines.md).
 SPARK_REMOTE_SIGNING_CONF = {"spark.sql.catalog.zombi.header.X-Iceberg-Access-Delegation": "remote-signing"}
+# Vended credentials: the catalog hands out temporary S3 keys limited to
+# the table (Iceberg Java asks for them by default; docs/engines.md).
+SPARK_VENDED_CREDENTIALS_CONF = {"spark.sql.catalog.zombi.header.X-Iceberg-Access-Delegation": "vended-credentials"}
 
 
 def spark_live_session(base, uri: str):

@@ -111,6 +111,20 @@ def test_docs_remote_signing():
     assert "s3fs" in REQUIREMENTS.read_text(), "requirements.txt lacks s3fs, which docs/engines.md says PyIceberg needs"
 
 
+def test_docs_vended_credentials():
+    """The lines of the Vended credentials section are what the vending
+    suites (test_spark_vended.py, test_pyiceberg_vended.py) set."""
+    blocks = sections()["Vended credentials"]
+    (spark,) = [lines for lang, lines in blocks if lang == "sh"]
+    conf = dict(m.groups() for m in (re.search(r"--conf (\S+?)=(\S+)", ln) for ln in spark) if m)
+    assert conf == engines.SPARK_VENDED_CREDENTIALS_CONF, f"docs/engines.md Spark vended credentials {conf}"
+    (py,) = [lines for lang, lines in blocks if lang == "python"]
+    call = next(ln for ln in py if "load_catalog(" in ln)
+    kwargs = dict(re.findall(r'"?([\w.-]+)"?[=:] ?"([^"]*)"', call.split("load_catalog(", 1)[1]))
+    want = {**engines.PYICEBERG_CATALOG_CONF, "uri": EXAMPLE_URI, **engines.PYICEBERG_VENDED_CREDENTIALS_CONF}
+    assert kwargs == want, f"docs/engines.md PyIceberg vended credentials: {call!r} gives {kwargs}"
+
+
 def test_docs_duckdb():
     blocks = dict(sections()["DuckDB"])
     sql = [ln.rstrip(";") for ln in blocks["sql"] if ln.strip()]
