@@ -116,6 +116,9 @@ var calls = map[string]call{
 	"GET /v1/namespaces/:namespace/tables/:table/plan/:plan-id":    {method: "GET", path: nsPath("/v1/namespaces/{ns}/tables/t/plan/nope")},
 	"DELETE /v1/namespaces/:namespace/tables/:table/plan/:plan-id": {method: "DELETE", path: nsPath("/v1/namespaces/{ns}/tables/t/plan/nope")},
 	"POST /v1/namespaces/:namespace/tables/:table/tasks":           {method: "POST", path: nsPath("/v1/namespaces/{ns}/tables/t/tasks"), body: fixed(`{"plan-task":"nope.0"}`)},
+	// On the local warehouse a permitted call is 400 (no vending);
+	// server's TestVendedCredentials has what each role's keys may do.
+	"GET /v1/namespaces/:namespace/tables/:table/credentials": {method: "GET", path: nsPath("/v1/namespaces/{ns}/tables/t/credentials")},
 	// On the embedded shape's local warehouse a permitted call is 400 (no
 	// signing); server's TestRemoteSigning has the roles of S3 methods.
 	"POST /v1/namespaces/:namespace/tables/:table/sign": {method: "POST", path: nsPath("/v1/namespaces/{ns}/tables/t/sign"),
