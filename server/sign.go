@@ -73,16 +73,23 @@ func isSigning(ctx context.Context) bool {
 // PyIceberg (which needs its fsspec FileIO and the endpoint's path).
 func (s *Server) signingConfig(ctx context.Context, id catalog.Ident) map[string]string {
 	cfg := s.signer.SignConfig()
+	cfg["s3.remote-signing-enabled"] = "true"
+	cfg["s3.signer"] = "S3V4RestSigner"
+	cfg["s3.signer.endpoint"] = tableEndpoint(ctx, id, "sign")
+	cfg["py-io-impl"] = "pyiceberg.io.fsspec.FsspecFileIO"
+	return cfg
+}
+
+// tableEndpoint is the path of one of table id's endpoints relative to
+// the catalog's URI, in the view ctx is in: "v1/namespaces/NS/tables/T/"
+// followed by name.
+func tableEndpoint(ctx context.Context, id catalog.Ident, name string) string {
 	prefix := "v1/"
 	if isLive(ctx) {
 		prefix = strings.TrimPrefix(livePrefix, "/")
 	}
-	cfg["s3.remote-signing-enabled"] = "true"
-	cfg["s3.signer"] = "S3V4RestSigner"
-	cfg["s3.signer.endpoint"] = prefix + "namespaces/" + url.PathEscape(strings.Join(id.Namespace, "\x1f")) +
-		"/tables/" + url.PathEscape(id.Name) + "/sign"
-	cfg["py-io-impl"] = "pyiceberg.io.fsspec.FsspecFileIO"
-	return cfg
+	return prefix + "namespaces/" + url.PathEscape(strings.Join(id.Namespace, "\x1f")) +
+		"/tables/" + url.PathEscape(id.Name) + "/" + name
 }
 
 var errNoSigning = &apiError{status: http.StatusBadRequest, typ: "BadRequestException",

@@ -61,6 +61,9 @@ func (s *Server) withVended(ctx context.Context, t *catalog.Table, out *openapi.
 	if err != nil {
 		return err
 	}
+	// Iceberg Java fetches fresh credentials from this endpoint before
+	// they expire.
+	v.Config[refreshEndpointKey] = tableEndpoint(ctx, t.Ident, "credentials")
 	cfg := openapi.Properties{}
 	if out.Config != nil {
 		cfg = *out.Config
@@ -72,6 +75,10 @@ func (s *Server) withVended(ctx context.Context, t *catalog.Table, out *openapi.
 	out.StorageCredentials = &[]openapi.StorageCredential{{Prefix: v.Prefix, Config: v.Config}}
 	return nil
 }
+
+// refreshEndpointKey is the config key of Iceberg Java's (AWS) endpoint
+// for fresh credentials, relative to the catalog's URI.
+const refreshEndpointKey = "client.refresh-credentials-endpoint"
 
 var errNoVending = &apiError{status: http.StatusBadRequest, typ: "BadRequestException",
 	msg: "this server does not vend credentials (it needs an S3 warehouse with --s3-sts)"}

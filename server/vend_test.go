@@ -102,6 +102,9 @@ func TestVendedCredentials(t *testing.T) {
 				t.Fatalf("storage-credentials = %+v", loaded.Credentials)
 			}
 			cred := loaded.Credentials[0].Config
+			if got := cred["client.refresh-credentials-endpoint"]; got != "v1/namespaces/db/tables/t/credentials" {
+				t.Errorf("client.refresh-credentials-endpoint = %q", got)
+			}
 			if loaded.Config["s3.session-token"] != cred["s3.session-token"] {
 				t.Errorf("config and storage-credentials differ: %v, %v", loaded.Config, cred)
 			}
