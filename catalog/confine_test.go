@@ -123,6 +123,13 @@ func TestConfinedCommits(t *testing.T) {
 			t.Fatalf("commit inside the table: %v", err)
 		}
 	}
+	// A file named like a snapshot the table has (7, added above) is
+	// checked like any other (FuzzCommitConfinement found it was not).
+	for _, action := range []string{"set-statistics", "set-partition-statistics"} {
+		if _, err := svc.CommitTable(ctx, change(t, "t", statistics(action, "7")), nil); !errors.Is(err, catalog.ErrInvalid) {
+			t.Errorf("%s with the path \"7\", a snapshot ID of the table: %v, want ErrInvalid", action, err)
+		}
+	}
 }
 
 // TestConfinedCreates: creates and registers that would share another

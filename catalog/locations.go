@@ -200,14 +200,17 @@ func confine(meta, base table.Metadata, baseFile string) error {
 			}
 		}
 	}
+	// Files and snapshots the base already has were checked when they
+	// came in. Two sets: a path that spells a snapshot ID is no known file.
 	known := map[string]bool{}
+	knownSnapshots := map[int64]bool{}
 	if baseFile != "" {
 		known[baseFile] = true
 	}
 	if base != nil {
 		for _, sn := range base.Snapshots() {
 			// Snapshots are immutable: one the base has was checked.
-			known[fmt.Sprint(sn.SnapshotID)] = true
+			knownSnapshots[sn.SnapshotID] = true
 		}
 		for st := range base.Statistics() {
 			known[st.StatisticsPath] = true
@@ -220,7 +223,7 @@ func confine(meta, base table.Metadata, baseFile string) error {
 		}
 	}
 	for _, sn := range meta.Snapshots() {
-		if known[fmt.Sprint(sn.SnapshotID)] {
+		if knownSnapshots[sn.SnapshotID] {
 			continue
 		}
 		if sn.ManifestList == "" && len(sn.ManifestLocations) == 0 {
