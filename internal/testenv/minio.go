@@ -7,7 +7,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"sync"
 	"testing"
 
@@ -127,16 +126,10 @@ func startMinIOProcess(bin string) (_ *s3Process, err error) {
 			p.stop()
 		}
 	}()
-	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return p, err
-	}
-	defer logFile.Close()
-	p.cmd = exec.Command(bin, "server", "--quiet",
+	cmd := exec.Command(bin, "server", "--quiet",
 		"--address", "127.0.0.1:"+strconv.Itoa(port),
 		filepath.Join(tmp, "data"))
-	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.Env = append(minioProcessEnv(),
+	cmd.Env = append(processEnv("MINIO_", "MC_"),
 		"MINIO_ROOT_USER="+minioAccessKey,
 		"MINIO_ROOT_PASSWORD="+minioSecretKey,
 		"MINIO_REGION="+s3Region,
@@ -144,34 +137,7 @@ func startMinIOProcess(bin string) (_ *s3Process, err error) {
 		"MINIO_UPDATE=off",
 		"MINIO_CI_CD=on",
 	)
-	setS3ProcAttr(p.cmd)
-	if err := p.cmd.Start(); err != nil {
-		return p, fmt.Errorf("starting %s: %w", bin, err)
-	}
-	go func() {
-		_ = p.cmd.Wait()
-		close(p.exited)
-	}()
-	if p.client, err = s3Client(p.server); err != nil {
-		return p, err
-	}
-	if err := p.waitReady(); err != nil {
-		return p, fmt.Errorf("%s on port %d: %w\n--- server log ---\n%s", bin, port, err, readTail(p.logPath, 16<<10))
-	}
-	return p, nil
-}
-
-// minioProcessEnv is the test's environment without the variables MinIO
-// reads as configuration.
-func minioProcessEnv() []string {
-	var env []string
-	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "MINIO_") || strings.HasPrefix(kv, "MC_") {
-			continue
-		}
-		env = append(env, kv)
-	}
-	return env
+	return p, p.launch(cmd, port)
 }
 
 func stopMinIO() {

@@ -12,6 +12,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -300,48 +301,52 @@ func runS3Process(bin string, port int, tmp string) (_ *s3Process, err error) {
 		}
 	}()
 	data := filepath.Join(tmp, "data")
-	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
-	if err != nil {
-		return p, err
-	}
-	defer logFile.Close()
-
-	p.cmd = exec.Command(bin,
+	cmd := exec.Command(bin,
 		"--port", "127.0.0.1:"+strconv.Itoa(port),
 		"--access", s3AccessKey,
 		"--secret", s3SecretKey,
 		"--region", s3Region,
 		"--health", "/health",
 		"posix", data)
+	cmd.Env = processEnv("VGW_", "ROOT_")
+	return p, p.launch(cmd, port)
+}
+
+// launch starts cmd (the server, listening on port) with its output in
+// p's log, and waits until it answers.
+func (p *s3Process) launch(cmd *exec.Cmd, port int) error {
+	logFile, err := os.OpenFile(p.logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	if err != nil {
+		return err
+	}
+	defer logFile.Close()
+	p.cmd = cmd
 	p.cmd.Stdout, p.cmd.Stderr = logFile, logFile
-	p.cmd.Env = s3ProcessEnv()
 	setS3ProcAttr(p.cmd)
 	if err := p.cmd.Start(); err != nil {
-		return p, fmt.Errorf("starting %s: %w", bin, err)
+		return fmt.Errorf("starting %s: %w", cmd.Path, err)
 	}
 	go func() {
 		_ = p.cmd.Wait()
 		close(p.exited)
 	}()
-
 	if p.client, err = s3Client(p.server); err != nil {
-		return p, err
+		return err
 	}
 	if err := p.waitReady(); err != nil {
-		return p, fmt.Errorf("%s on port %d: %w\n--- server log ---\n%s", bin, port, err, readTail(p.logPath, 16<<10))
+		return fmt.Errorf("%s on port %d: %w\n--- server log ---\n%s", cmd.Path, port, err, readTail(p.logPath, 16<<10))
 	}
-	return p, nil
+	return nil
 }
 
-// s3ProcessEnv is the environment of the server: the test's, without the
-// variables versitygw reads as configuration.
-func s3ProcessEnv() []string {
+// processEnv is the test's environment without the variables whose names
+// begin with one of prefixes: those the server reads as configuration.
+func processEnv(prefixes ...string) []string {
 	var env []string
 	for _, kv := range os.Environ() {
-		if strings.HasPrefix(kv, "VGW_") || strings.HasPrefix(kv, "ROOT_") {
-			continue
+		if !slices.ContainsFunc(prefixes, func(p string) bool { return strings.HasPrefix(kv, p) }) {
+			env = append(env, kv)
 		}
-		env = append(env, kv)
 	}
 	return env
 }
