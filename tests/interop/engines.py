@@ -111,14 +111,17 @@ def start_spark(scratch: Path):
     return spark
 
 
-def spark_session(base, uri: str, credential: str | None = None):
+def spark_session(base, uri: str, credential: str | None = None, conf: dict[str, str] | None = None):
     """A new SparkSession on base's JVM whose catalog `zombi` is the REST
-    catalog at uri, authenticating with credential (ID:SECRET) if given.
-    Sessions share the JVM, not catalog instances."""
+    catalog at uri, authenticating with credential (ID:SECRET) if given,
+    with conf's settings on top. Sessions share the JVM, not catalog
+    instances."""
     s = base.newSession()
     s.conf.set(SPARK_URI_KEY, uri)
     if credential is not None:
         s.conf.set(SPARK_CREDENTIAL_KEY, credential)
+    for k, v in (conf or {}).items():
+        s.conf.set(k, v)
     return s
 
 

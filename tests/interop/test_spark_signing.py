@@ -20,10 +20,7 @@ ENGINE = "spark"
 
 
 def signing_session(spark_engine, z: Zombi, role: str):
-    s = engines.spark_session(spark_engine, z.url, z.extra["clients"][role].credential)
-    for k, v in engines.SPARK_REMOTE_SIGNING_CONF.items():
-        s.conf.set(k, v)
-    return s
+    return engines.spark_session(spark_engine, z.url, z.extra["clients"][role].credential, engines.SPARK_REMOTE_SIGNING_CONF)
 
 
 def test_spark_remote_signing(zombi_auth: Zombi, spark_engine):

@@ -20,10 +20,7 @@ ENGINE = "spark"
 
 
 def vended_session(spark_engine, z: Zombi, role: str):
-    s = engines.spark_session(spark_engine, z.url, z.extra["clients"][role].credential)
-    for k, v in engines.SPARK_VENDED_CREDENTIALS_CONF.items():
-        s.conf.set(k, v)
-    return s
+    return engines.spark_session(spark_engine, z.url, z.extra["clients"][role].credential, engines.SPARK_VENDED_CREDENTIALS_CONF)
 
 
 def test_spark_vended_credentials(zombi_sts: Zombi, spark_engine):
