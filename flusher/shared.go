@@ -228,6 +228,13 @@ func (f *Flusher) commitStaged(ctx context.Context, key string, id catalog.Ident
 	if t.Metadata.TableUUID().String() != key {
 		return sharedResult{}, fmt.Errorf("%w: %s is no longer the table with UUID %s", errTableGone, id, key)
 	}
+	return f.commitBatches(ctx, key, batches, t)
+}
+
+// commitBatches is commitStaged with the batches listed and, after that,
+// the table t loaded.
+func (f *Flusher) commitBatches(ctx context.Context, key string, batches []catalog.StagedBatch, t *catalog.Table) (sharedResult, error) {
+	id := t.Ident
 	conflicts, unknown := 0, 0
 	for {
 		c, err := chainBatches(t.Metadata, batches)
@@ -418,7 +425,9 @@ func (f *Flusher) commitShared(ctx context.Context, key string) (wait time.Durat
 		return every, false
 	}
 	start := time.Now()
-	res, err := f.commitStaged(ctx, key, t.Ident)
+	// The batches were listed before resolve loaded t: what commitStaged
+	// would do again.
+	res, err := f.commitBatches(ctx, key, batches, t)
 	if err != nil {
 		f.metrics.failures.WithLabelValues(failureReason(err)).Inc()
 		f.log.Error("shared commit failed", "table", t.Ident.String(), "err", err)
