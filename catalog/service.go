@@ -8,7 +8,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/apache/iceberg-go/view"
@@ -145,9 +144,6 @@ func (s *Service) Ready(ctx context.Context) error {
 	}
 	return nil
 }
-
-// ioProps are the properties for iceberg-go table objects.
-func (s *Service) ioProps() iceberg.Properties { return iceberg.Properties(s.wh.IOProps()) }
 
 // metadataCache keeps parsed metadata files by location. Metadata files are
 // never rewritten in place, so an entry never goes stale; the cache only

@@ -57,17 +57,6 @@ type Leases interface {
 // batches of the table with UUID tableUUID.
 func CommitLease(tableUUID string) string { return "commit/" + tableUUID }
 
-// chainPoint returns the sequence after which node's next batch of table
-// t starts: the end of its staged batches, or its watermark in t if that
-// is higher. staged must have been read before t was loaded.
-func chainPoint(t *catalog.Table, node string, staged uint64) (uint64, error) {
-	w, err := Watermark(t.Metadata.Properties(), node)
-	if err != nil {
-		return 0, fmt.Errorf("%w: table %s: %w", catalog.ErrInvalid, t.Ident, err)
-	}
-	return max(w, staged), nil
-}
-
 // stage records files, the events of this node after after through
 // through, as a batch of table t. On failure it deletes own (the files
 // the cycle wrote; a hot tail's are left to the plans that list them).
