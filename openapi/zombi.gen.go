@@ -489,6 +489,9 @@ type FetchPlanningResult struct {
 	FileScanTasks *[]FileScanTask           `json:"file-scan-tasks,omitempty"`
 	PlanTasks     *[]string                 `json:"plan-tasks,omitempty"`
 	Status        FetchPlanningResultStatus `json:"status"`
+
+	// StorageCredentials Read-only temporary credentials for the files of the scan (vended-credentials).
+	StorageCredentials *[]StorageCredential `json:"storage-credentials,omitempty"`
 }
 
 // FetchPlanningResultStatus defines model for FetchPlanningResult.Status.
@@ -720,6 +723,9 @@ type PlanTableScanResult struct {
 	PlanId        string                    `json:"plan-id"`
 	PlanTasks     *[]string                 `json:"plan-tasks,omitempty"`
 	Status        PlanTableScanResultStatus `json:"status"`
+
+	// StorageCredentials Read-only temporary credentials for the files of the scan (vended-credentials).
+	StorageCredentials *[]StorageCredential `json:"storage-credentials,omitempty"`
 }
 
 // PlanTableScanResultStatus defines model for PlanTableScanResult.Status.
@@ -1084,12 +1090,39 @@ type ReportMetricsJSONBody map[string]interface{}
 type PlanTableScanParams struct {
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+
+	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list;
+	// the first mode the server offers is taken. With
+	// vended-credentials, on an S3 warehouse with an STS (--s3-sts), the
+	// answer holds temporary S3 credentials limited to the table's
+	// location, read-only for a reader of the namespace and read-write
+	// for a writer, in storage-credentials and in config. With
+	// remote-signing, on an S3 warehouse with static keys, the table's
+	// config holds no S3 keys and tells the client to have each S3
+	// request signed by the table's sign endpoint. Other values are
+	// ignored.
+	XIcebergAccessDelegation *AccessDelegation `json:"X-Iceberg-Access-Delegation,omitempty"`
 }
 
 // CancelPlanningParams defines parameters for CancelPlanning.
 type CancelPlanningParams struct {
 	// IdempotencyKey Client-chosen key (1 to 128 printable ASCII characters) that makes a retry safe.
 	IdempotencyKey *IdempotencyKey `json:"Idempotency-Key,omitempty"`
+}
+
+// FetchPlanningResultParams defines parameters for FetchPlanningResult.
+type FetchPlanningResultParams struct {
+	// XIcebergAccessDelegation How the client reaches the table's files, a comma-separated list;
+	// the first mode the server offers is taken. With
+	// vended-credentials, on an S3 warehouse with an STS (--s3-sts), the
+	// answer holds temporary S3 credentials limited to the table's
+	// location, read-only for a reader of the namespace and read-write
+	// for a writer, in storage-credentials and in config. With
+	// remote-signing, on an S3 warehouse with static keys, the table's
+	// config holds no S3 keys and tells the client to have each S3
+	// request signed by the table's sign endpoint. Other values are
+	// ignored.
+	XIcebergAccessDelegation *AccessDelegation `json:"X-Iceberg-Access-Delegation,omitempty"`
 }
 
 // FetchScanTasksParams defines parameters for FetchScanTasks.
@@ -1350,7 +1383,7 @@ type ServerInterface interface {
 	CancelPlanning(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID, params CancelPlanningParams) error
 	// FetchPlanningResult The state of a plan.
 	// (GET /v1/namespaces/{namespace}/tables/{table}/plan/{plan-id})
-	FetchPlanningResult(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID) error
+	FetchPlanningResult(ctx echo.Context, namespace NamespacePath, table TablePath, planId PlanID, params FetchPlanningResultParams) error
 	// SignS3Request Sign an S3 request for one of the table's files (remote signing).
 	// (POST /v1/namespaces/{namespace}/tables/{table}/sign)
 	SignS3Request(ctx echo.Context, namespace NamespacePath, table TablePath) error
@@ -2232,6 +2265,21 @@ func (w *ServerInterfaceWrapper) PlanTableScan(ctx echo.Context) error {
 
 		params.IdempotencyKey = &IdempotencyKey
 	}
+	// ------------- Optional header parameter "X-Iceberg-Access-Delegation" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Iceberg-Access-Delegation")]; found {
+		var XIcebergAccessDelegation AccessDelegation
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Iceberg-Access-Delegation, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Iceberg-Access-Delegation", valueList[0], &XIcebergAccessDelegation, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Iceberg-Access-Delegation: %s", err))
+		}
+
+		params.XIcebergAccessDelegation = &XIcebergAccessDelegation
+	}
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.PlanTableScan(ctx, namespace, table, params)
@@ -2317,8 +2365,28 @@ func (w *ServerInterfaceWrapper) FetchPlanningResult(ctx echo.Context) error {
 		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter plan-id: %s", err))
 	}
 
+	// Parameter object where we will unmarshal all parameters from the context
+	var params FetchPlanningResultParams
+
+	headers := ctx.Request().Header
+	// ------------- Optional header parameter "X-Iceberg-Access-Delegation" -------------
+	if valueList, found := headers[http.CanonicalHeaderKey("X-Iceberg-Access-Delegation")]; found {
+		var XIcebergAccessDelegation AccessDelegation
+		n := len(valueList)
+		if n != 1 {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Expected one value for X-Iceberg-Access-Delegation, got %d", n))
+		}
+
+		err = runtime.BindStyledParameterWithOptions("simple", "X-Iceberg-Access-Delegation", valueList[0], &XIcebergAccessDelegation, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationHeader, Explode: false, Required: false, Type: "string", Format: ""})
+		if err != nil {
+			return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter X-Iceberg-Access-Delegation: %s", err))
+		}
+
+		params.XIcebergAccessDelegation = &XIcebergAccessDelegation
+	}
+
 	// Invoke the callback with all the unmarshaled arguments
-	err = w.Handler.FetchPlanningResult(ctx, namespace, table, planId)
+	err = w.Handler.FetchPlanningResult(ctx, namespace, table, planId, params)
 	return err
 }
 
@@ -2797,207 +2865,209 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H37cxs3k+C/guLtlqmrGYqy5TyoSl0pfnzRXhL7LCXZ2oxPgmZAEp+GAANgRDFe/e9X6AYwGHKGpGzK",
-	"9lf3Q2KKxGAajUZ3o58fermczaVgwuje6ENvThWdMcMU/HWa50zrl6xkE2q4FPa7gulc8Tn+2ftJLoiZ",
-	"MpKXnAlDFKP5lGn4ytDrkj3RZMxLphNCSS5nM5pqZt9hWEFKrs1JJuzYMVfakJksGDyqmbplisjxmClN",
-	"uCaG3jAxIH9wM83ELRMFK9JcsYIJw2mpEyIFoYKcPyMLqthUVpqRBTdT+PLinPTTVD9LtdEHiX1BJqjQ",
-	"C6bIVJaFJobN5lJRtbQTRNOSks+4hdTIeEWZKGUO+EjsgotUinJJxlIRCn8D5PCAoDOm5zRnhIoCxy4U",
-	"NywTOBr+UAnhgmgjFZ2weFXwEBckl2LMJ371is2kYanmE8HFpHvl2lDDc3LDljppQo/zubULaZ+1o+B1",
-	"hpWljnfUSDKlt4zYjSXnz+z7/6qYNsQCwApyvWxstv2WMFHMJRdmQN6YKVPklpYV04Qqlgk+EVKxYpCJ",
-	"XtLjloSmgLJe0rPY6o16/5me5eyaqUmK5JdG9Jf0dD5lM2oJ0Szndrg2iotJ7/4+6Z3mN+sU+seUCbsK",
-	"3PERuSoqZYG9Iv2CjWlVmgMiRY6Ex27tQbCQWsQDpeilyFlBptIQw5k6IVeWjrkxrLjCB6kgDmKiBZ1r",
-	"O9QR1pTNMtG3MzuCy6lSnGnCjQ6DL3lxQp4Pjwm3VEMNULsmpRQTpuw3Ag8JnoonmqQpgpAuKDdJDLix",
-	"i9WGLolbJWwqID5ATUpqmDqIduCviqllvQE0v2kg2qGpN+q5SXtJj4lq1hv9GX0T5u+9T1r25qywh8ww",
-	"kS//N1uub9MLILc0n0rNhKVH0j+y23b09DsyV1wAgZHT8xdnZySfUkVzy6QOEGEzQJg9fUYtiaZjNuii",
-	"rgiO1AKymaLOxIRpcwFLXAMZvoYzTvpILcShqj74B0Sq+q+B/XSCZ2lOlcnEjBpgmP/3T5r+fZr+13v3",
-	"7zD9/jJ9/2GYHD399v7for2aUzOtV2Mc8u2h5IoVvZFRFdu8pl89NG/tVGurCj+Tkt2yUpN/Sh4d9Epw",
-	"QxwPl4r0//3o9cGgHbiw7AcC+JZO2Dn/uwXjv0htCDdspu3xlIKROZ0w0rckYH86Gg6HNTQrZD3308Zv",
-	"n3HBZ5aUjwLRcmHYhKkAyoW8YS2S78Lyd3ZnUjtvauwgz/bnit1yWWmA7oTQa205qVSEzeYGJUUQepug",
-	"xTdvQVZJxdnLdfBOyby0jOklGSs5gz+AXs9zKjr2y45JefHA3YJZPSntiUR/52yxYcpbzhYPmvHeDtZz",
-	"KTQDveaVUlLZD7kUhgljP9L5vOQo1g//qVHXqWf8N8XGvVHvfxzW6tIh/qoPYbZ3bn5828peCMLsGCdT",
-	"grTAL8dSzagZwMLdlPaNP1blzTuUtfZPKdibcW/054feXMk5U4bjUhTLpSrgIxyMaPny+p8sN737QNlU",
-	"KbrsITY86v4MM9RsOzy4+5zv7xMHsQZRsQpmLitE8+ohS3pFhYjHgevq5YyKJXFAkgWzotnzcAMc38pT",
-	"OSaMqpJb3UswbSl8/U1yPNbMNHGF2Mdx3xy3PtZcadKL5HaLugFaZ37zQ5CHSWPPg4YAgiuoCU6AW7i3",
-	"QrSyf35ViUNyyz72XlBDSzl5AZrf+u44saW3Ufrb+ql7qwOgmqfbmaOSlYGrANdeoeezeclmdsqEUE2y",
-	"3i+vLn5685Ic2vOd9YAvrRCcP8Pr28AjSX7DlmnJx8zwWYvYODt/k373zfAIlCL7HbDgxZTnU7KiD1hC",
-	"Y3zudMAbNjcRKdWwyFumFC/YgzC2sm8B6fF0rZsHlAR8NmIIzR3kcGkYc6a2QQTznNXDa6hm/hK49fF3",
-	"8QP3Sa+aF/78bn32Nzd2nQ1Fc9ZTbkWIY7trGJkxQwtq6E5A/eIH3yfhwdTf8tplVAz7+iP1NJtWoKjQ",
-	"NLcPdG4siM80n1KriTY416ZFtZDMNjHQfFE30FY2f3ky9FB8BBXaR/dDhHOamy6Bd700TF/SsUFU7CBm",
-	"8IlrNpaK7fgImFbql3QNqOdcHzGjgo+ZNhunqQdtmkqwxSW8sP1nxRbKCkSxcZBctIiTd3KhSXh+JyG5",
-	"RUxfxDYLL5IBAyCNVSUIXNsVm5f2LhTGLOwNGxaAukiA6mBHsIy/TG5mKV5tjlexsp/N/V8hoKRBgQ6x",
-	"65sQ71rLPq/TR/tRAC36NW+7JZ8SywXt7adgJTMMkGelv9OInmjy7tX5BdFzlhN89BoMJANyMWWZsPdk",
-	"DkKba0IFAe5l9T1nVXI6tVSR3c3OBZZHVhb6JBNgC9OG55rM6Bxl+4esd8OWOuuNyJ8wkPBCv09I1sOJ",
-	"4YfBYPD+PiHXshKFzgTVpJrPmUpzqhmZsjv7wnodmotJyVJ4nlxzQRVc9mZ4fV9ViMPNI9hSrLRIenOp",
-	"Yb0p4svuC/uroiU3y/DV+xadxOI19QRYzzqn6q+KmV7So7dKWmVD5fYt1XjMRfdEc3f9av9V879ZykUK",
-	"NLYjs7I6WiyU12YOOx2LuRbFD+8CabhS7MILpDIpkEiK3KBlyJzlG34suUn3cn9YOef+tfHyk0Ad8WY0",
-	"d7h1I1Zw03pWFaOGBSNPpySvjTdbxGmYCrawMcdHKsb1q3daQJcC+JWvYLM+v0H39GaQTScotWS1dQF+",
-	"9Lkd/NFrT3Y0k5zjKDveOE8HNfE6rqUsGRV2BDhG8MBunVYq8wYGtu1CbT3r3omNGu1HbsRnwuQtZ4v0",
-	"lintINym9/7uhm5G1cq8bZh7SQ318p6WpTNNbb6S1ErCfbJuHyqrmQB21m5uAmNpquTC8egd+G4pF0yl",
-	"KLtb5xRUoLBGftkxqCrL7aNQLdjwri0z3K/h+H3SrkhZtn9CEF8kUmyCExKcd/CzRsciNTpFVWgAWwc6",
-	"xH43D3518nHH3fEPfYwqEfQh3m753GC8U2zMFBM5K1K4sY95lza+fT+8phZrtgnxwDX03T74ZGO4D5JM",
-	"eKXYznHLcnCoUPIWVDNyXcrrEWmDNwEfboTyhLRi0/n47tKJTN1qFNNmYPXtiAqiESmfzaVCNggKYG/C",
-	"zbS6HuRydkjnNJ+yQ+68sxN5mKNZ8VCBgeE+QcP6L7JgZZsJuABMz+gdulyef/99UjtgjofDtq2eMa3p",
-	"pJ3LRrbv5ta8dr54u3OsINdVeYO+9gR9b9e0cBblJ/aMFOzOO+i1FA0r5KZD8Q5mQF9Cm5nYUPRH727S",
-	"xL/XzJfeXXCXM/gOHIoJYYPJgPwqz6t8CsrEK/97i8lyzWCFWHXjEtycNkbfdG6sbSrznpStDhKkilVA",
-	"8PnWF98yYV6JW1bKNqS8Ec5mPiCv7mhuyiX4A+WYzOmylLSAHXWfL6+pZt8cD9ZuYZEN+fIG3dIzevcz",
-	"ExNL/E+ff5NsuaYEYn56dPzt8XfPvjn+NqLpVop2MLXdlPEl9qKrjVSssNdkbjT57eJ1+h2BM31CqFgS",
-	"CXEV/3H+5le8BvuB8I1hd2YQvcmtvsFb7Vxthm3DZ0wbOptfzlrOFewJsWOsZGFzmU/JjJcl1yyXotAn",
-	"pBGnAAPBYIIu0F29G+u0cDdXTOvWCKRT4vRGwsIoC119LQek2PeOiFEVI1KRMS01s6jMBL6FfMjgtfbW",
-	"n/WoKLLef2c9qbJeQrJeycYGPyk+mZqsd28naTwipB2RiayXT3lZZL37EwJcaK5YAe6terydyDA1w0+w",
-	"gVmP/Hdkergni6nULBP2AUsPjra5Tq0+khAhjftkv6LCfWM/lMb+l7K/EjIxSSYm+Nn+Z8fYf7WhyujU",
-	"yiT8svEFd7PZfy0mBMBCLMRgg/HKB0Q+rOLBKCq0RbZbZvSnRQ4u+35Afg8xQbg/oppdM6UTdwY06YPp",
-	"NQEi0gkpWM5ntNSZsOf6t9/OXmowInnXjlRkXlIugPoTb32hmkzZHQRhOCrRg0ycWplsmILV+NAB8gv/",
-	"MSFHw2EyHA6JkAXDiKijp9/5SIiCsfm6SH1HF3YFlk5fM5NP35ZUCC4mtWV4Nx3rPKfiguob3aJhWSWu",
-	"0rFZx05gJXhhmTcVOSvLrtCbhrkBJ3q/k3pTUvFEgwJpzwoJrwRqLLk22rJgtcQoDGpJA4IODNU3g4CP",
-	"sK7OOxYEHtiHtptF66FtMsOqM/51LV7OWN/btBPhcgOefLtkeCwNulgLazyzWgSYI12wYPSgDnZJe2Iw",
-	"EqzN17lRbdW8qGiZIuVulbg1w1xzOwYsrGGwQ1VsYHWPyuLrstLTjf6TdTSf87+Zx+ZbtGw6a3zwt+9o",
-	"h9/BCbEPJ0Pk72ckX+YlqyElfX9dq5SCECHBTsgQRWaIqiRTqomQgn2qhyHpLajlv1S1hEn+xCdTCOu0",
-	"h1TkDslcAyf0RnaY+WNiFNq9Gc4n4b0P3oZZQ9l2xv/BzL+y8e8nRkszPQ/8fOWONGX5DXyiRQFKJi3f",
-	"Nv3BHXeI+g21rPhIUZD0fua6RrLeAcu7e6Yb+F7lcivxdPCKqiyRnjHIa/OaIoC61gVXpQ1rql3Yuy+q",
-	"xZm996XFcLWuTdLiRR083r3AlkjznRd6js/W79nu32h5Wxf4PqKjI4LMxy7tbk7dbwzIin6EUZ0YyA8W",
-	"7YKgSbs1YqgD6805f4fMhigfIc4G6G8IjCfrOREHO9sxHr6pG2Nb7E6iSf3zb6R97+eO5fmFWqknrA7e",
-	"tWR2N7fTX3rx16F3SDWfUnH5EEuoe2SDMrOioTx2hML6UleAXFlmG0Z/jYX35uj0hMjKagv2ClfHU+9s",
-	"cPvV2SRXdE+a35Ryctmhg/5ov/YqkVWPnuiQHmIvzmTJjFP/CxdTQsnYKrs7KnB5WWmn5K/lsoDhx7+Y",
-	"qEpoTPdJU/dUxH0ih9qUUWWuGTWXdMIunbmmRWPlM0Y09+kwbnEl1YaEGRKfCmBPxDXVdkReyvymsbpC",
-	"VkgeDha834NbhmpziTpwV7ZO/WpAG1MIQlCcQ0w9HxNunIJsHODcoH1j5SZQUMNSiA9t4c72bZcN538U",
-	"61kWTJvLSiAsxRagCc1vhFyUrLASgRtNcAK0Vgb6aF2L1fJ3B9qt8pI2XS7bnkGfq7cj0JLf2pElG9sL",
-	"oDa0cTOMn1SMzjryIHCzcAgaAV2sBG6PKLQ9p2DtodfylrmhJKuGw2c5/p8cH7eHbVeq3PjaNKXFrT29",
-	"mqWVKpOIKhw+tyiNbvPDGusT6BHWQHbXaUpWGEcra5MFs1poiy4ti4eo0ZZxbRPTOGUbGG9OKzMNWRAd",
-	"Jv0mwrm4pSUvLl3+X0L8F5goWP89UdT+WQldzecSkAZfXVookqDc8HJ5WQl6SzkowUQqZzi+BABalSj4",
-	"5bIB1zYp1e1gABxAik2nYQqX1sUY3K+a5YqZ1hH1utfx6Z6ONTypSKXEiDMzHkEirh5JWpnpCOYBm8sI",
-	"bg8pu8NA3XZVM2/1mFilcQ4iSRTEpWGCWQ8AeaKJkiXYmlFBqxQy0PXpK0DhZbjHbB4Rlr95nyJUbdus",
-	"rosNBa14A1yom+hL3qLOn+MhbudAXOuKFSvraT7fvnG4W7BxDejaPC8bJr9mVAE32ozD1VfUMzbW3rae",
-	"NpxDfBAtN6X1UEdTXRG/6IDt+lX7nJPA8lYMtj4zqD1IKDCqNVyCS7dDx35IjEJtSmnux9PhU3tYj4fD",
-	"7aYvhCXZZG7Zkp6lXZZIQHaE2c59C3Fd63ygTleuY2sh+pYLyw7gDpui6dEx+wE5M5poWamckbOXOhNW",
-	"kmPU7NnL2rwNwomANgNKKTeJc+ygL7POK88EZPqS/vmcqhvv/SGUCLYIgdk+igUyGIcHJ5FNdMKMzsRY",
-	"MT21EKBXZpM12xmiB78JCNJp4uijjdohBTPkVnbLEqpZqpnQ3FiNK86rRvNPu6qP9v6EaFay3ADvjiN6",
-	"CCQQxx45TRj6w9svAkwUqb+bpW1G6zORYwIELYnOKWTzkz4XViXit+zghAjGCo06djzV7nb3BzowwKGe",
-	"KrnQqaNH1uo9n3JhRrXxHGtKgGtKV4qVy5Btx7VLKpQLTfpwLc2EYrQgi6ksWQLEa/XVKIJHHyRESDKu",
-	"FGyLndZVNFDMVEr4kgZrGNgcDIDb2pIO70gfoOqPq7LEzU2IgPVDliMppL1BHAzIiynLb1gBflvYH1aA",
-	"ZWrufJEPuxVvpI9z79CQY0IJJACmXMCFA+jlZNWj8eAIAKdsP5BM4RnSZ3erhLpC8buDEA5Z9/agZzyK",
-	"wvP3Yu+UokotT+Bet4qG3bejsozDL6ClLAMEM6zyjx+5KBw/cA5Jx509r/bbiBQG22cUvWXlAVHUWRmo",
-	"WN3MNqbS5oRY4Yn784T7JPVWvXODl3xXz3gS3rCTj7z2idvHErjvR4yHi5JbpFmMNBWnj3bvvGO06LQz",
-	"3vrcuV3ztpPelE+mlw3H4A6nQ7A7c/kgVeqBRkW3kuab3reiow7CW8MHHN+HaogYBbgdVK/YufHtwE24",
-	"NkxtjvXfxUi9IdZc3jIFwY1tTKHlrLbEfa9DsGk1G+PlP2kxnwadHb4Z0wXThosA1gNdeqj/PvjBVT6D",
-	"syQNYNoWdP7snE+69clrWSxbcYsVbzZymYdGpEZQzZiZymKHpIeP53BzJW95wVRHzO+ki6gqxbfTlHse",
-	"R4fl1FjbtBNdhofHxfhOy8LVbFxEEKqtsbQgrlClK6kYYdQ6KFbGPpREMU1OtzFTtrTar4uJIn0IrS65",
-	"U09zdpBgDK4PCQNNZMzsfcVy9basyDhoamdbaBTK3oJPTJPLXdjY7rM2op5a5g2RaA/a3/vWnalVuo6L",
-	"utPd+tqoKjcEokKxyhv8kHK06qG6ejDY8S587tN9PuX2W+dfbVyAVMbl6HZaGU6wKlqwMiSk5DcMa581",
-	"LRVPdIKJESu6bWx52G4SwGgmZxCol/HxEW6ovABS1lzqe3GDzxUb87t2Z4gXjqixx1UEFbN3QbiXLdHG",
-	"TuxqNJagwXuTR9pWG6MDIfHwt7GaVRHYGjfUqRc8NGyrM/zKqRmdEP4SBRW0Z1wgeXr9A2rWAPX6bwb/",
-	"1BKrAWw7clGQ8HoFlfWDo7VFlhSayOYVzL+Z9CmMcVmUFjT4E6t4VBUvkky47xQbxxfgMLak2qRUYyFH",
-	"vOqm8XPunWngMR1P1lmn8dNOE01dgnN4Nnwfp2QfDMipWJIx5SUXEz8HVOqh3BWkBNuM85sivR4Pv3eV",
-	"8Xa77bQd/3fNih+ffvQbRW7WK9j5/XOlRVxCEhXE5SH4qqVZDwvDZL0TUokbIReC4Dd4oo+Hw8GnrdzD",
-	"uI9F41x1ZcFw2jvVV8Vm8nY19Gy7KWS3Ei8r0ZlruNkAbmc5Ia61BWojuB0RfVEU90zeovHyoWsuHqhl",
-	"NJRDN0MNQBtPbMROtYqYW84WNQeybM9l1wBnjKqz7MgJ14r4PIARNmHx3BDyli33Ozgh1LMTMEJyDezi",
-	"Y4+MnXhfvALKF/oyh52c4vfGAh3hw0L5RCCHJ9V8omjha0L4hG3Lg4vCse2EaGbSumCx/aumbKtGWYqI",
-	"v8Kn4wxwfMqLg/iXg27m9PGMGXD96dypgebf6xz5VRMeUJJbz8h/AIkVCb6QF5fOdEJ0NZtRtUzs9Weu",
-	"mFU7Ka6+f/5/fiZzpkjBaclyc5D4mrBpoxh0JvzXLi1iu7oKaPHr2ANa/ohtfqu6qa/luz1PoM5mcLp4",
-	"Q3na0do+5ZPpDu/yRY1d7J0Punucyks1Ehx8bUzzD8VNZ9jnFv91bT9dZ7Vg/3yiw9ITUgn+V9XMxCA0",
-	"V1LrEHoGjliaCRe9NIL7lAWdXNtPfXwhBl0x/D85Pj6AIwu3KAzK8sXLZQGXL7gjQDaqv1TtgOtGkmz3",
-	"8sKwxLuH50oWVc4U3uW4IX2XDwNlhyGAzmXCPDAZ55MKc+7sNOqOkVtHLolxG17VuU0nZAjF3l2ZKZhi",
-	"8CmE7ujPj18nb/BP5pXiZgmmAmd4xGAUXx6XtcSnTI2ZYyFcLsayNY9YLc3Uyub/krNrjrdSkPFQ1Fkq",
-	"M2psDlQIc5wyE/06zSPBk6ATx4d0QmZVabizLJi6wqI+AI8oExMumHZtABDjHKp8k9O3Z+g0dSSoSd/q",
-	"ltRwOxUWcHA1ZhFqxUpGNYNSDlA8f8qIPf8ULYChDr4m/Smk/STkrZIzZqas0la2K55DkYZMAEZ8lWBN",
-	"KCbFujvB1YcMg12y3oh8yHz2vsuwDSnFuT2wvfv7qyQTiylTjFzZr66IYnNGsTo8+eni4i1BXxeYjK7s",
-	"81feU1ijPBN1uYG8pFq7wA2ooGYPo5GkDwi9o7N5ychVWyUCC8oV1o18TXnJivoXXHedZWQ5G5olHDvi",
-	"apcK5JnoX/370eurgwH5pbJSWEy8PUkTjJix16mrlTqvVwRtpSNfNT4TsMEhS/OGLWHLHb8NEaYF8XVm",
-	"IQaljjSwugBeHgidUC4Au66cJhESqB2WbJmBI2WIUaUEA0hBEUnIVclv2VXiytP68DwX/+GCvYF2/RxO",
-	"5izJVegA8QPMMSJXh7dHh2io+V8rP7o0VO3Ma2DVCe+2oGNmb3gJNVNyzUq5gHYc4MoutcSDW2SiEgVT",
-	"+D47x+EV6dd/1Mf1KiGDweAg8TEqcG9wwRawKAcI0p5jkDkVYERG8Sb8cfVRQqXVEw2mKQNQmSi5NnFb",
-	"hLWga9IvZK4BusGsQFJEAVGZqWVDfSqWBOLjEgKxh34fpCJvzl6+IBBCp6JYyQPEmN2XsiTXlSGHeOgP",
-	"/yfg02IDggIPYVrtujxQgswTXzYix8OjTFz9Ko19qVT87/jM4O5f/fHHH6n9mQkD6sVVwCElEINruWiS",
-	"iePhM3L1WqprXhRMxNP4GBkLK5RqwNhPsdK1xNFZWVrtHk6o3XwpSSkXA/KK5tOa30UsBCdzfSxGGFrD",
-	"VOLanUBZhGLGhbd9lKVcsIIsoPWFZaGCaYIFKDHCBjfLiyK3YVbacGPlXA+5MXC207dnvaQXKmL1hoOj",
-	"wRCUrTkTdM57o96zwXDwDOrtmSkINL9PpYvLmqBSFlZ2VlhdFMb8jMHyjWLyT4fDvZWSb2SHtlWSB4pt",
-	"SObe6M/3Sc/dSCA20SpMvGRencqZ1l7AWhyBzkAnGlSAOTiL7tK/LQpTu3G9Uc+qWPAOjxm7gcsINSvu",
-	"ozl2WAH6l4Jhpxp/lBKsTEUdrZHFVJIZXWLcyaETgpmomam7tGMqrKW5K/x4dYJlT7RlvE5ftXhCWmjb",
-	"rXcA9hfcLgAAoj+eD599PiIhBZszUVhZRwqJ4sc3oOl7bJKoa9GmrXFxS3YzoQ7JwS7k59gLaD9Wl7c6",
-	"LqrbdZcirzGF1CkHof1eyLp9VFnpKblhbK49bSSElZqR58NnD6Flt57NZAygC7nmQKn5vKPCBdc1j7OX",
-	"rjR1L/C9QGLEwnlAviiFE611V5gWAv7FAbuVeA27M4dQ+aRJQC0tMNYs0fYNbjfD/q0rqOHKye4MYXeh",
-	"6JnvW7FtByhZQU0CuIH4y1Z84HahXn/4Af697+TL9oi98sFCcfeyP9eKgkFYVrAlGEkwcjP0gSJDJFGX",
-	"rzVlZdHZTCbcnWqMPyjy8z5p7W3j2zitw3Y0HCYk7nPT3egGupY1u9z4KlXwYLKl6816eEC59JBhwCOL",
-	"6kBBCR27oa54Ntek/+71C/Ls2bPvoefNWpWoTsAhf29jv5v3j8jMo8A6S4DxRLeiGKAlbUCVkotBfdFv",
-	"2X+sPdTiSV07g0i4UKUxlN1QoCpRb1i3mIW616f2xeTs7QtnSXAXllN3xdkOrWUzAIGLEGvHRkDvoSts",
-	"1+AOFkeeFLThZblqiiP9jQmwBzG7QD2+hWO4JnqxqeuJjvnD2klvW0k95DBu42VpaC616agaKDxxg/2g",
-	"TysjnY+1gM3A+xf86C9emQDoB7ieAdLBD4ilA1jCtSyWrnw5zs5cXbuwz1ALktopjbyuxgQrrcHLXO3N",
-	"9GJpx0f7fJeG4U6WNqqlC/KfaUhzGJDXjuli6ThnHolgk8Iq7gtCdSaa5gc88yHfYG7Zk0/NuEa+PcBr",
-	"7dPhUyheZ2Gvi+k7I0sQJK6jHtb4pfYeTtCsU4mSOXOmaxgT5zeD8ZeX3Cx/oHaKgza5CfZYQF7vwUTS",
-	"7FBn+eCWJ07zm946uww4d+FUfo+cdS8Im4NBdwfEt1Et8C3cEEwdP7pgwP30s2pUXlzlhTXVfQT7a7bs",
-	"ul/j5k/3tojYMN/CeV+iJ2FATl3TwKb1J6oLCZYgZyxxnQb4hAtauhRnfDKY+n+wCxt8MqMF8OFMAtmc",
-	"OAhcZJ1VPLn27pCdeKq7e3fz1HWd6/C6Km9Wm8Lui9m+qrksmkLIh8wXdM16oz89h4QODJE4tBjxzHPO",
-	"VAYB9iAiGzQqCksuCWly1R+r8sYRhstrgwalmYjhUHKhR94CG7pNIC/UyQqYrkGEVJn49aV9wlJUXV52",
-	"LXzFd0918StDiJe0111nPNpYmfYEH5tjXiZQGkyNNh8PFeTmOWd8uGS5uxXX5OnwW38fcWbguWW08HAn",
-	"R7WIezBD9eyxvb0hrKG9z2hX7Poj8bu40946t0NK2ny5+pfkkFFeb7tqqnzbvQavuU96T4ff7g2K9STj",
-	"FmAaFA8pkHLGmj0BfUasqz6BhiJ7EmLA98CSIXEQdbsTQssS+ruidZ84/SWG9tF4c47tpx6LPb+DPkFM",
-	"171qQR3x7byJnqFlA3LEvn3+70SOMwGPDAxVE2bSuj3JtauXY6R7WDCqnG2f/80SCA4G/w46I0JfphAz",
-	"nDhtEkxXFtPG24ohhdMzOyivjnMo7BhFC3RmzJiaeKhJaGk0IH9IdaOxhfbS6cTooA3ulQF5J0s28hZr",
-	"NE4ZDJPngqQprcwU7RqDTBwPv3f2MoF6NlZPtGozF4ZygcB7/z3aiKRwoTW+SbMLyinQ2TGvjKshj5X9",
-	"Yd+termgmhRc51QVlu6dGyvu7tzk5K5j2UVoyPpIF+lmZ7SW4/yH371oMQUvBnu4ngIJNjuSw55HOZlC",
-	"LkifrnX22u1qCmTQeVKTTtpoPcNwJX60E2yvTu7a7QqP+u4Qpu4M7vRaH2HBozqqI3CPK8ftmmWNnHcG",
-	"O6ShRuPdgs0et061ci4BzygtJ7BwJbFuMqUaj+0waC11y3oX9ec3q428oZzsoxN3XLS2hbQvfJXXJ1Dx",
-	"KJezPUgedKA3SK6xG7XV0MdLCLnYAzm3Eu2sLnf3aHcDrFUSdhtLaDlhM+XaSLUcYEGTwYze1cHtdMLS",
-	"mU4yccPY3BLa6mAuwmCdGpnaccjUXWc158+HigDgIHH17CJYML3+BKndP4asBb3gDcqN0jKoIULWIZ11",
-	"NWlH7xQLZNVr9YalCOUDLJ7nVrpZOGViRTqtexmcVHr0U7NeI3GTWIjWux+5gARlMRvtY73rBJFay4fP",
-	"LwoaCditjo5/MFNHbD7iVtUvadsi/6P+9E25mDZKYdctGw5gayBusd8R8XlQG8xd6ZivwbBs9zUE3Gza",
-	"SNeHe4vDCqNxQuSPBdl+E2JyIHC5H3pHkysMnsH4noO4UQj2COE+IKpZA2y0GoMXOWm7PDVhwBfz1jQ7",
-	"mndJYocp772l2B3nk+Wxm9Z38E5IvQledalj/9oboMf0WqfSddKr3csVuXx7dNisv91Kbc1S3g+24byl",
-	"E3aBXCvZafA5/5u1G8UheLdmjzvE9nVR3xwm+2Kk11EdvYUG48Tqeq8+nQB/9vFt9aSk4IpBSB0qIZQg",
-	"lkjfyDkiO65A07jtNKumb+SZ85V9JP11/32IRpOCHQBPdVreynW02cjzk/01j2Qd7GiYupOxbvh4UHQT",
-	"3UUjhG9BtUu23oMehVAQWs+POduOKmaVNoTdcW12pq6gRK3SUHBNwlctHO/wQ/h8X5cOWCezl0rO90xk",
-	"jT0+7qhN29iBQsn5fB87YFcDbuTZ3MTo6gfLEw/JC+jTkCriEgcP3xg89Wa6qii1SxtJixjZj3YeWruA",
-	"bDsMn47+U9LI4kLiDzk/H81T17E7ZdghronesORX9pC1RIdtJUY4nXuQQE+Hx3WY3+r0CTn2Pwtp9oiV",
-	"h53dOr+XmmmtnrezkMOVMmOf9KYukdeZd/y1Cr+ted2fWQxuT9zusissoHd/gXE8tX29IC6xex/GZzsp",
-	"uqdYrCLVlGVp296vqJEznhNt2HxfDHkzcStXuuvxSLtR6uxrJefWemyfmYRXG910CC2/Y6zwibR7U97Q",
-	"/A9FdaFrpotAaCT2e0JrWAI8naJm8Vg0Cgnmj0+ov9u3fOV0Glfa+wJkGnXx2U6lkJ6+PyIF49Yaja5X",
-	"oCBcaF4w0MTgV29wjwnW/rB3enWnYJPhBXuNfS6jy2PbPFY6p22xdyCXibqW7dHs4a824/gquhOHemwd",
-	"c7OxYz/CcZfA1JxpXbcHe2TjyL+AOA1l5fctR+ugcOgB52LFMbnquuIl3hFDwbBdaLQZDvRxbCnOm9lk",
-	"GdkbRbbaaSs18XQBZTQeGuu3y90W+cwjGFlwZh9z2ViKK/NcugbWPtXBSLkPNSlpz09DeetSzHOqFAd3",
-	"A3l1QScnkMbuQkshXP9snP4qBUt/gf4AYBHKBDeYtP4Mruc+RzTuMmtcynprKGg4ax8RCrrKkDzJrMa+",
-	"N+DeaOJf8zHQsgzh9dDyW7GxJn04irXbF0IHrxUV+dSOMXRCnKOGmu7MpKibXQ1R3UOrBFPMWLeVGX//",
-	"5blfKMUTVaq1ZLMlZfA+6T1rO3a/CUckUas4Ox203Y/3bw8iX9LCH8Uneq0M4p5kfru1zZWyeJClDc/S",
-	"o1jZ4qm7LWxfSvPZrpQAOncykH3VNgQMxvqSKk8Dgs2mbxfpF1KxMN5ibxFpKiqIB4YvX6bOSH9oP7vG",
-	"c7jSYbdVloJJMNRWyWlZhooTcJHEPrxxEriLICNvhJW5588yUWey+5qd5xfnpJ+m+lmqfeafj20Ej0w0",
-	"XyYgS7eumhaqmbjr6wiil9MoSd8dYB+fHLnSYSRGvuJQxCcGXUJZEIQNAzxDcb514R71j94WnAIlrXxl",
-	"lu6aw42Ak7o5Tadnv6QWmi/m2e/ood0VXlIPXRGuL2g+ZekLKYyS5XYp+0ln8XcmCoKdsNobRzfCfn0E",
-	"/7+ezHgQE4iKPXwFYu0dm0tl4poOHyeX2rsLNGrNhtptO4ik4+4mkXtwlbrE9Lq/JLALqUhIcrBIOXFc",
-	"qZSTiWs4+alU+SBCsRzni1HJSowU1Lhq66lF+o363e48rwbFQ9W3EOCDRTYIj/pkScFIf623Fgkts5JM",
-	"rDTLIqHv22i1tRWdz1FKXjOzYKijzg4GmfjFp9dghG30hGJkrioX7lVnqkN0Io7GtPJM1B21TjADqbb3",
-	"5nLG6jJoqy0pKJZCWGbCSKge6cuVJJgdxM0ywWewa35upNIHwZevmOYFJBFhm7pQsK3On6Tlgi41lNtz",
-	"rZ+y3mi14Zyr8miJKxPYBAobzUWdKEKoYNz0Aov01001rpf2+YLduWYaUB7RN9TAgoYWPXFbuqRus2Gx",
-	"lAn4HNp/DMip602lXU5qyIcCg+q1rEwm0hT6W9iBDrD+02Q4HB5EGzogF26Ndq4be9q5IDM2k2pJpMhE",
-	"HPloQXWThgJ6/aMhmXFRGWa3AJRUuwnQ67vSDNNqK2F4SXIqclaWrDgJ2tZKRb8EVKQ5oya0OKMzaM/n",
-	"zSK89InTN1gVsM7phqRvCxxs+PPhM9KH17xjRi3TUwvaQX0Tc0uiJdTFcsoddU0FS37LMgH16qCMx6zK",
-	"p4gkjxkVxvr2fFHFQk24yQTURNMn5Hj4Db5WxpZ1r3otZFUWWK1pJlV0CAQmwTk4sXaexQu0acENM6Gg",
-	"NrDn1oSxRhO3r/U+1tp98zPfyNq63XXojEBknyxc7QsJdRJ1HGcUxhQaS1NPap9Dnh5+cD30VszPKz0U",
-	"8Uhb8qf1+cajghU0IVv92JtVVxwq8MBbv6rPFtfn2V0AeB/h5HYq13nJBVTWPZOs1Kzrt8FNagnHfU+7",
-	"22FtPkUm6ZfbEHcgiUpu+RWGbQJnglKmAfATKEQddtWV4M964ausNwAjFpaNfQsXv1CiMvBa5KT2UYsD",
-	"AKnvUrISMqOFlZAh2RapHvQjSF1sZWqvrTT0dOPO6mPmC7a8bgNreKKxkOl+0muwJmro6rU3ivl8yvIO",
-	"/m9LOS8fej/UfPK1qP3nfGJVBdA3IBPniSZyIcj5M3LDljqJXDvOVhQsT080aOxwYYBDeV3lN8ygFSi0",
-	"lNH22mnKpQ+VaM1PdKVSfDkSV7oIivGGCIsB+cerC3jPT69OX0K1FJdtjxSjoHny298uEvL2zTmOfPnq",
-	"51cXr0jflROAiLuqNNyq/5mo5qWkhbOVOSsgztKVowWNgjCLmJWaZYJbrX1caVb4oirPUDF1Krv3lDVM",
-	"MiMyV/zWnrMWDmE35PyZVyUeR2tpNnf8zOrKSj/DDnb027szS3CauWtKRIShdCdavOCrYg+S0IKF5tXw",
-	"NkvKVnjEWk6oQtFXbCYNI/Y0czE52IP54MSToV26BaeNnB+oE4UugV8BtzmNbj1WbDtcRq0eV+6l7d0e",
-	"BwQEGypv9YXUVz5fvVnRCYPqGLG4t7fRFYEfVJ9Y3ktFFlRHykSnVK9bXH6ld5UmlF/q9NfdtTv0ELtb",
-	"+7miyLXOogkcNbAANRTdz3JXwTjATRF7v8OI/y8D9iB68nHi9QDvG8L1uuIzv2y03tccIVxD+FXHBwu2",
-	"eIzA4BNSF1qqSykBAU9dHyGoSroDiX2a6xlmPfxg/9kaarc/ctrFTgHIeIyoOKw6EAc1ogJhpEx8BbRJ",
-	"PmDCbguUjoMQv4M9xGNvSDp0yP3C5L4fUncxT3ayLSFPH8832yOe7AofGPAE5PAo8U7RzN3hTl9IcmyX",
-	"8haV273CJc2/bjEDrtqvXswAqXyeKKf1TqPrgU/IBvYme+KuQXCLbL3YQUiTr//le3XVbStc66A6LuSH",
-	"s5ej81cv3r26uIIAqEEm/qGoMHpErvDxyyiI5Ir03Zeu1bz7S7NcMeOWkImxVDMriqFL9o9U85z4PkZY",
-	"BQstBs6ZiY0y2B1Gk2aif1UpMeLMjEdA6noESx9NLFzQ63IEj6T+kasDX8o2VFB0zTfGjbIrVJMrXYE1",
-	"7BIGXGEFQIiaOQgR/LimTMTBM9FKEHY0LuFrsFPbHxcEO2FHzbnwxU80eVU8ff786Htyw5aJK9SLrlBc",
-	"ifeF1rFa9ZZlwm8jc8VYQ6W9hsXrqhK6ms+hiOYl4OoSmroNMuFv+1hDeFxpH5zFBba1egLhQTNs2fDN",
-	"t8ffk+eDIxj+fPD0AIpYoYnPUxa2qPuP8ze/npDnw2fkyscc8XJ5WQl6Szm0QPZNpqQEV6dfC0GCQSCu",
-	"WWj0wwrvoGy73f+DGbxe7crl7tLFYgFtcdNKlUzkssBmprtxHUANvPELsb0YgO7b2ymS4Sqj2x8Enim2",
-	"vNlR0+ZmQDDJU+Ianvk4tC7mlKZw3FP8facCSXV3n9sjb3VTDIMJP3SKXfv7V56nHEB8EAFuTZFB3Oyl",
-	"0qqdqE6Cmkut+TX4GMA+7KrfPig376G1YOLmnoco87t33QVN14985fHlNaCfSgFYyRtpAMoe7E0x8t0t",
-	"wUtwyxQtfWYmFjigZbl8YPz3jluP9+7dTvrXnei914MeLv37P+fYnPQBx3zrHX/HrYaHD6G9dWc4P5I4",
-	"1NqWgryV2kwU0yE7XXstccqoMteMmsRiiC1Y4fsujNnCtWHVidOWrEKlsYW2NCk0N7qm+U0pJwl869qE",
-	"YXVk0JOaLUZ9TCGEs7mYV4CDmwE5DZXBryiWeYT4tEzA+zyYYD2xOmpCrko2Nlehm9JE0ZyNq5LoaWUK",
-	"uRBoklFyga2IXbdpbegSLyhX2tCglTVfog1YiOomopnws662cqwb3gksOus0ELifS3cJYLNrVhSs8G3/",
-	"sJPtlGJtSVi36/GHG6SWrfkIXJtfYdcfUc+yL7Av6rRfWgAS6HJkwT57uZ+4DGzWHhVPANSB06tgT3RN",
-	"wQU19JpqhjQJHVIh3hNoCkm0GTTd0YIPtmq9Ut/GIrVNva7u+/3n+/vkg2WIeMdBdlqp0vX9Hh0eHj39",
-	"djAcDAdHo++OvjsC5ung++ATPVyJ1vskfON0vOibqBxO9K0TItE3wV0UfWfxcP/+/v8FAAD//w==",
+	"5H39cxu3kuC/guLtlqmrGYqy5XxQ9epK8ceL9pLYZynJq834JGgGJPE0BBgAI4rx6n+/QjeAwZAzJGVT",
+	"tt/tD4lFEoNpdDcajf780MvlbC4FE0b3Rh96c6rojBmm4NNpnjOtX7KSTajhUtjvCqZzxef4sfejXBAz",
+	"ZSQvOROGKEbzKdPwlaHXJXuiyZiXTCeEklzOZjTVzL7DsIKUXJuTTNixY660ITNZMHhUM3XLFJHjMVOa",
+	"cE0MvWFiQH7nZpqJWyYKVqS5YgUThtNSJ0QKQgU5f0YWVLGprDQjC26m8OXFOemnqX6WaqMPEvuCTFCh",
+	"F0yRqSwLTQybzaWiamkniKYlJZ9xC6mR8YoyUcoc8JHYBRepFOWSjKUiFD4D5PCAoDOm5zRnhIoCxy4U",
+	"NywTOBo+qIRwQbSRik5YvCp4iAuSSzHmE796xWbSsFTzieBi0r1ybajhOblhS500ocf53NqFtM/aUfA6",
+	"w8pSxxQ1kkzpLSOWsOT8mX3/nxXThlgAWEGulw1i228JE8VccmEG5I2ZMkVuaVkxTahimeATIRUrBpno",
+	"JT1uWWgKKOslPYut3qj3j/QsZ9dMTVJkvzTiv6Sn8ymbUcuIZjm3w7VRXEx69/dJ7zS/WefQ36dM2FUg",
+	"xUfkqqiUBfaK9As2plVpDogUOTIeu7UbwUJqEQ+copciZwWZSkMMZ+qEXFk+5saw4gofpII4iIkWdK7t",
+	"UMdYUzbLRN/O7Bgup0pxpgk3Ogy+5MUJeT48JtxyDTXA7ZqUUkyYst8I3CS4K55okqYIQrqg3CQx4MYu",
+	"Vhu6JG6VQFRAfICalNQwdRBR4M+KqWVNAJrfNBDt0NQb9dykvaTHRDXrjf6Ivgnz994nLbQ5K+wmM0zk",
+	"y//NlutkegHsluZTqZmw/Ej6R5ZsR0+/I3PFBTAYOT1/cXZG8ilVNLdC6gARNgOE2d1n1JJoOmaDLu6K",
+	"4EgtIJs56kxMmDYXsMQ1kOFr2OOkj9xCHKrqjX9ApKo/DexfJ7iX5lSZTMyoAYH5f/+g6V+n6X++d/8O",
+	"0+8v0/cfhsnR02/v/y2i1Zyaab0a45BvNyVXrOiNjKrY5jX94qF5a6daW1X4mZTslpWa/FPyaKNXghvi",
+	"ZLhUpP/vR68PBu3AhWU/EMC3dMLO+V8tGP9ZakO4YTNtt6cUjMzphJG+ZQH709FwOKyhWWHruZ82fvuM",
+	"Cz6zrHwUmJYLwyZMBVAu5A1rOfkurHxndya186bGDvJif67YLZeVBuhOCL3WVpJKRdhsbvCkCIfeJmjx",
+	"zVuQVVJx9nIdvFMyL61geknGSs7gA/DreU5FB73smJQXD6QWzOpZaU8s+htniw1T3nK2eNCM93awnkuh",
+	"Geg1r5SSyv6RS2GYMPZPOp+XHI/1w39q1HXqGf9NsXFv1Psfh7W6dIi/6kOY7Z2bH9+2QgtBmB3jzpRw",
+	"WuCXY6lm1Axg4W5K+8YfqvLmHZ619qMU7M24N/rjQ2+u5Jwpw3EpiuVSFfAnbIxo+fL6nyw3vfvA2VQp",
+	"uuwhNjzq/ggz1GI7PLj7nO/vEwexhqNiFcxcVojm1U2W9IoKEY8D19XLGRVL4oAkC2aPZi/DDUh8e57K",
+	"MWFUldzqXoJpy+Hrb5LjsWamiSvEPo775rj1seZKk150breoG6B15jd/C+dh0qB50BDg4ApqgjvALdxb",
+	"IVqhn19V4pDcQsfeC2poKScvQPNbp447tvQ2Tn9bP3VvdQBU83S7cFSyMnAV4Nor9Hw2L9nMTpkQqknW",
+	"+/nVxY9vXpJDu7+zHsilFYbze3idDDw6yW/YMi35mBk+azk2zs7fpN99MzwCpch+ByJ4MeX5lKzoA5bR",
+	"GJ87HfCGzU3ESjUs8pYpxQv2IIyt0C0gPZ6ulXjASSBnI4HQpCCHS8OYM7UNIpjnrB5eQzXzl8Ctj7+L",
+	"H7hPetW88Pt367O/urHrYiias55yK0Kc2F3DyIwZWlBDdwLqZz/4PgkPpv6W135GxbCvP1JPs2kFigpN",
+	"c/tAJ2Hh+EzzKbWaaENybVpUC8tsOwaaL+oG2p7NX54NPRQfwYX20f0w4ZzmpuvAu14api/p2CAqdjhm",
+	"8IlrNpaK7fgImFbql3QNqOdcHzGjgo+ZNhunqQdtmkqwxSW8sP1nxRbKHohi4yC5aDlO3smFJuH5nQ7J",
+	"Lcf0RWyz8EcyYABOY1UJAtd2xealvQuFMQt7w4YFoC4SoDrYESzjL5ObRYpXm+NVrNCzSf8VBkoaHOgQ",
+	"u06EmGotdF7nj/atAFr0a952Sz4lVgra20/BSmYYIM+e/k4jeqLJu1fnF0TPWU7w0WswkAzIxZRlwt6T",
+	"ORzaXBMqCEgvq+85q5LTqaWK7G52LrA8srLQJ5kAW5g2PNdkRud4tn/IejdsqbPeiPwBAwkv9PuEZD2c",
+	"GH4YDAbv7xNyLStR6ExQTar5nKk0p5qRKbuzL6zXobmYlCyF58k1F1TBZW+G1/dVhTjcPIItxZ4WSW8u",
+	"Naw3RXxZurA/K1pyswxfvW/RSSxeU8+A9axzqv6smOklPXqrpFU2VG7fUo3HXHRPNHfXr/ZfNf+LpVyk",
+	"wGM7Ciuro8WH8trMgdLxMdei+OFdIA1Xil1kgVQmBRZJURq0DJmzfMOPJTfpXu4PK/vcvzZefhK4IyZG",
+	"k8KthFjBTeteVYwaFow8nSd5bbzZcpyGqYCEjTk+UjGuX73TAroUwK98BZv1+Q26pzeDbNpBqWWrrQvw",
+	"o8/t4I9ee7KjmeQcR9nxxnk6qInXcS1lyaiwI8Axght267RSmTcwsI0KtfWsmxIbNdqPJMRnwuQtZ4v0",
+	"lintINym9/7mhm5G1cq8bZh7SQ315z0tS2ea2nwlqZWE+2TdPlRWMwHirN3cBMbSVMmFk9E7yN1SLphK",
+	"8exunVNQgYc1ysuOQVVZbh+FasGGd22Z4X4Nx++TdkXKiv0TgvgikWITnJDgvIOfNToWqdEpqkIDIB3o",
+	"EPslHvzqzscdqeMf+hhVIuhDvN3yucF4p9iYKSZyVqRwYx/zLm18Oz28phZrtgnxwDX03T74ZGO4D5JM",
+	"eKXYznHLcnCoUPIWVDNyXcrrEWmDNwEfboTyhLRi0/n47tKJTN1qFNNmYPXtiAuiESmfzaVCMQgKYG/C",
+	"zbS6HuRydkjnNJ+yQ+68sxN5mKNZ8VCBgeE+QcP6z7JgZZsJuABMz+gdulyef/99UjtgjofDNlLPmNZ0",
+	"0i5lI9t3kzSvnS/eUo4V5Loqb9DXnqDv7ZoWzqL8xO6Rgt15B72WomGF3LQp3sEM6EtoMxMbiv7o3U2a",
+	"+HnNfOndBXc5g+/AoZgQNpgMyC/yvMqnoEy88r+3mCzXDFaIVTcuQeK0Cfqmc2ONqMx7UrY6SJArVgHB",
+	"51tffMuEeSVuWSnbkPJGOJv5gLy6o7kpl+APlGMyp8tS0gIo6v6+vKaafXM8WLuFRTbkyxt0S8/o3U9M",
+	"TCzzP33+TbLlmhKY+enR8bfH3z375vjbiKdbOdrB1HZTxpfYi642UrHCXpO50eTXi9fpdwT29AmhYkkk",
+	"xFX8x/mbX/Aa7AfCN4bdmUH0Jrf6hmy1c7UZtg2fMW3obH45a9lXQBNix9iThc1lPiUzXpZcs1yKQp+Q",
+	"RpwCDASDCbpAd/VurPPC3VwxrVsjkE6J0xsJC6MsdPW1HJBi3zsiRlWMSEXGtNTMojIT+BbyIYPX2lt/",
+	"1qOiyHr/lfWkynoJyXolGxv8S/HJ1GS9eztJ4xEh7YhMZL18yssi692fEJBCc8UKcG/V4+1EhqkZ/gUE",
+	"zHrkvyLTwz1ZTKVmmbAPWH5wvM11avWRhAhp3F/2KyrcN/aP0tj/UvZnQiYmycQE/7b/2TH2X22oMjq1",
+	"ZxJ+2fiCu9nsvxYTAmAhFmKwwXjlAyIfVvFgFBXaItstM/pokYPLvh+Q30JMENJHVLNrpnTi9oAmfTC9",
+	"JsBEOiEFy/mMljoTdl//+uvZSw1GJO/akYrMS8oFcH/irS9Ukym7gyAMxyV6kIlTeyYbpmA1PnSA/Mx/",
+	"SMjRcJgMh0MiZMEwIuro6Xc+EqJgbL5+pL6jC7sCy6evmcmnb0sqBBeT2jK8m451nlNxQfWNbtGwrBJX",
+	"6disYyewJ3hhhTcVOSvL1tAbew6tRZa1WFhDHFsdDBeHotUxCyV6W2Gj51SQ/no43sHOR+g5wvYiPLvd",
+	"XoKYeL+TflZS8USDBmw3Owk4g+1Ucm20PUPUEsNIqOVtiJowVN8MAkEDYToviRA5YR/abteth7YdelYf",
+	"869rcdPGCusmtIbbGYQi2CXDY2lQJls44MyqQWBPddGO0YM1xe2Wx1C2NmftRr1b86KiZYpbb6vKUEv8",
+	"Nb9pwMIaBjt03QZW96jtvi4rPd3oAFpH8zn/i3lsvkXTrNtUIWBgR0fCDl6UfXhJooAFRvJlXrIaUtL3",
+	"981KKYhxEuyEDPHMD2GhZEo1EVKwT3WRJL0FtQcIVS1xnj/yyRTiUu0mFblDMtcgyr2XAGb+mCCLdneM",
+	"c6p494k3wtZQtu3xvzPzr2y9/JHR0kzPw4G0csmbsvwG/qJFAVoyLd82Hdodl6D6DfVht1mUdh4FSe8n",
+	"rmsk6x2wvLtrvYHvVSm3EhAIr6jKEvkZo9Q2rykCqGtdcNfbsKbaB7/7olq88XtfWgxX69okLWpFYMMC",
+	"OxSaR1M41t/WBb4PSekIgfPBV7vbg/cbxLKiH2FYKmYigEm+IGiTbw152kmN/A10wQ4dsr8hsp98Xi1y",
+	"Y3COpST6BD4/Ie17P3cw0s/UnnrCXiK6lszu5nb6S3/8degdUs2nVFw+xJTrHtmgzKxoKI8dYrG+1BUg",
+	"V5bZhtFf4sN7c3h9QmRltQV7B60Dwne2GP7ijKoruifNb0o5uezQQX+wX3uVyKpHT3TIb7E3f7Jkxqn/",
+	"hQuKoWRsld0dFbi8rLRT8teSccBy5V9MVCU05iulqXsqkj6RR3DKqDLXjJpLOmGXzt7UorHyGSOa+3we",
+	"t7iSakPCDInPZbA74ppqOyIvZX7TWF0hK2QPBwsaKMCvRLW5RB24K92ofjWgjSkEISjOISmAjwk3TkE2",
+	"DnBu0ECzchMoqGEpBLi2SGf7tstG9EIUrFoWTJvLSiAsxRagCc1vhFyUrLAnAjea4ARobg380boWq+Xv",
+	"DrRb5SVt+oy2PYNOY28IoSW/tSNLNrYXQG1o42YYP6kYnXUkciCxcAhaMV2wB5JHFNruUzBX0Wt5y9xQ",
+	"klXD4bMc/0+Oj9vjzitVbnxtmtLi1u5ezdJKlUnEFQ6fW5RGR/ywxnoHeoQ1kN21m5IVwdEq2mTBrBba",
+	"okvL4iFqtBVc245pnLINjDenlZmGNI4On0QT4Vzc0pIXly6BMSH+C8x0rD9PFLUfK6Gr+VwC0uCrSwtF",
+	"EpQbXi4vK0FvKQclmEjlLN+XAECrEgW/XDbg2nZKdXtIAAeQI9RpmMKldQkG96tmuWKmdUS97nV8uqdj",
+	"DU8qUikx4syMR5BJrEeSVmY6gnnA5jKC20PK7jDSuF3VzFtdPlZpnMORJAri8kjBrAeAPNFEyRKM5aig",
+	"VQoF6Pr0FaDwMtxjNo8Iy99MpwhV24jVdbGhoBVvgAt1E33JW9T5c9zE7RKIa12xYmU9zefbCYfUAsI1",
+	"oGtzHW2Y/JpRBdJoMw5XX1HP2Fh723racA4BTrTclJdEHU91hSyjB7nrV+2TZoLIWzHY+tSm9iinIKjW",
+	"cAk+6Q4d+yFBFrUppUmPp8OndrMeD4fbTV8IS7LJ3LIlv0y7NJeA7AiznXQLgWnrcqDOt66DgyF8mAsr",
+	"DuAOm6Lp0Qn7ATkzmmhZqZyRs5c6E/Ykx7Dfs5eRQ8MeTgS0GVBKuUmcZwqdsXVifCYgVZn0z+dU3Xj3",
+	"FaFEsEWILPdhOJCCOTw4iWyiE2Z0JsaK6amFAN1Km6zZzhA9+FVAlFETRx9t1A45pCE5tPssoZqlmgnN",
+	"jdW44sRwNP+0q/po70+IZiXLDcjuOCSJQAZ07FLUhKFDv/0iwESR+rtZ2ma0PhM5ZnDQEj1UTBSkz4VV",
+	"ifgtOzghgrFCo44dT7W73f2BDgyICEiVXOjU8SNrdf9PuTCj2niORTHANaUrxcplSBfk2mVFyoUmfbiW",
+	"ZkIxWpDFVJYsAea1+moUgqQPEiIkGVcKyGKndSUZFDOVEr4mwxoGNkczIFlb8vkd6wNU/XFVlkjchAhY",
+	"P6RpkkLaG8TBgLyYsvyGFeB4BvqwAixTc+dMfditeCN/nHuHhhwTSiCDMeUCLhzALyerHo0HhzA4ZfuB",
+	"bArPkD67W2XUFY7fHYSwybrJg679KIzQ34u9U4oqtTyBe90qGnYnR2UFh19AS10JiMZYlR8/cFE4eeAc",
+	"kk46e1ntyYgcBuQzit6y8oAo6qwMVKwSs02otDkhVmTi/lz5Psu+Ve/c4Ob/b+PaTwKKdnLy1059+1gC",
+	"BotIcnJRckt1S9Km5vfR/imL0E5D6a3PXtw1cz7pTflketnwbO6wvQW7M5cP0gUfaBV1K2m+6X0rOuow",
+	"yDV8gPx5qIqLcZjbQfWaqRvfDtyEa8PU5myLXazsG6L95S1TEF7aJtVahE1L5P06BJtWszFj4ZMW82nQ",
+	"2eGbMV0wbbgIYD3QJ4kK/IMfXJUzOEvSAKZtQefPzvmkWyG+lsWyFbdYc2ijlHloTHAE1YyZqSx2SDv5",
+	"eAk3V/KWF0x1RF1PupiqUnw7T7nncXRYTo21TZTospw8LsZ3WhauZuMiglbQGs0MxxXqpCUVI8wbgHPY",
+	"2IeSKCjLndVmypZWfXdBXaQPwe0ld/p1zg4SjIL2MW2gSo2ZvXBZqd6WlxpHfe1szI2SCVrwiYmKuYt7",
+	"233WRthWy7whlO5B9L1vpUytk3ZYGpzy2ddGVbkhEJeLdfbgh5SjWRL17YPBjpf5c59w9SnX9zoDbuMC",
+	"pDIuS7rTTHKCdemCmSQhJb9hWH2uaWp5ohNMTVlRzmPTyXabBoZjOYtGvYyPD9FD5QWQsqZ+7sWPP1ds",
+	"zO/avTn+cMQrR1zHUTGrZcPFcolOAmJXo7EIEF78PNK2GkkdCImHv03UrB6BrYFPnXrBQ+POOuPHnJrR",
+	"CeHPUVREe84LsqfXP6BqEHCv/2bwTy2xHsO2LReFaa/XsFnfOFpbZEmhiWzeIf2bSZ/CGJfHakGDj1hH",
+	"pap4kWTCfafYOL7Bh7El1SalGktp4l09jZ9z70yDjOl4ss77jZ92mmjqUszDs+H7OCn+YEBOxZKMKS+5",
+	"mPg5oFYS5a4kKBiXnOMX+fV4+L2rTbjbbadt+79r1lz59K3fKDO0XkPQ088Vd3EpYVQQlwni68ZmPSzN",
+	"k/VOSCVuhFwIgt/gjj4eDgeftnIP4z4WjXPVtR3Dbu9UXxWbydvV2LnttpzdiuyshJeu4WYDuJ0FnbjW",
+	"FqiN4HaEJEZh6DN5i9bXh665eKCW0VAO3Qw1AG0ysRH81XrE3HK2qCWQFXsuvwkkY1QfZ0dJuFZG6QGC",
+	"sAmLl4aQOW6l38EJoV6cgBWVaxAXH7tl7MT7khVQQNIXmuyUFL81FugYHxbKJwIlPKnmE0ULX5XDp8xb",
+	"GVwUTmwnRDOT1iWj7aeas60aZTki/gqfjnPw8Sl/HMS/HHQLp48XzIDrT5dODTT/VlcpWDXhASe59Yz8",
+	"H3BiRQdfyExMZzohuprNqFom9vozV8yqnRRX3z//Pz+ROVOk4LRkuTlIfFXetFGOOxP+a5fXsV1dBbT4",
+	"dewBLb/HNr9V3dRXU96e6FCnYzhdvKE87egumPLJdId3+bLSLnjQRw0+Tu2rGgkOvjah+bvipjNudYsD",
+	"vrafrotasH8+0WHpCakE/7NqppIQmiupdYidA/s5zYQLvxrBfcqCTq7tX318IUaNMfw/OT4+gC0LtyiM",
+	"KvPl42UBly+4I0A+sL9U7YDrRppy9/LCsMT7t+dKFlXOFN7luCF9l9ADhZ8hAtCl8jwwm+iTSqPu7PXq",
+	"DvJbRy6JcRte1UmmEzKEcvuu0BdMMfgURnf858evszc4WPNKcbMEU4EzPGI0jS9QzFoCbKbGzLEUMRdj",
+	"2ZrJrZZmas/m/5Sza463Ujjjoay2VGbUIA7UaHOSMhP9Ok8lwZ2gEyeHdEJmVWm4syyYusalPgBfExMT",
+	"Lph2jRgQ4xzqrJPTt2fo9XUsqEnf6pbUcDsVltBwVX4RasVKRjWDYhrQvmDKiN3/FC2AoROBJv0p5C0l",
+	"5K2SM2amrNL2bFc8hzIZmQCM+DrNmlBMS3Z3gqsPGUbrZL0R+ZD5+gkuxzkkded2w/bu76+STCymTDFy",
+	"Zb+6IorNGcX6/OTHi4u3BH1dYDK6ss9feVdnjfJM1AUf8pJq7SJPoIad3YxGkj4g9I7O5iUjV221ICwo",
+	"V1i58zXlJSvqX3DddZqUlWxolnDiiKtdasBnon/170evrw4G5OfKnsJi4u1JmmDIj71OXa1U2r0iaCsd",
+	"+br9mQAChzTTG7YEkjt5G0JkC+Ir/UIQTR0qYXUBvDwQOqFcAHZdQVMiJHA7LNkKA8fKEGRLCUbAgiKS",
+	"kKuS37KrxBUI9vGFLoDFRasD7/o53JmzJFehB8ffYI4RuTq8PTpEQ83/WvnR5dFqZ14Dq054twUdU5PD",
+	"S6iZkmtWygU0RAFffKklbtwiE5UomML32TkOr0i//lBv16uEDAaDg8QH2cC9wUWLwKIcIMh7TkDmVIAR",
+	"GY834berD3MqrZ5oMM8agMpEybWJG1OsRY2TfiFzDdANZgWyIh4QlZlaMdSnYkkgwC8hEDzp6SAVeXP2",
+	"8gWBGEAVBXseIMYsXcqSXFeGHOKmP/yfgE+LDYhqPIRpteuzQQkKT3zZiBwPjzJx9Ys09qVS8b/iPYPU",
+	"v/r9999T+zMTBtSLq4BDSiCI2ErRJBPHw2fk6rVU17womIin8UE+FlYoloHBq2Klb4zjs7K02j3sUEt8",
+	"KUkpFwPyiubTWt5FIgQnc51ERhgbxFTiGs5AYYpixoW3fZSlXLCCLKD5iBWhgmmCJUAxRAiJ5Y8iRzB7",
+	"2nBjz7keSmOQbKdvz3pJL9Qk6w0HR4MhKFtzJuic90a9Z4Ph4BlUPDRTONA8nUoXWDZBpSys7KywuiiM",
+	"+Qmj/Rvl/J8Oh3sr5t9Ib22r5Q8c2ziZe6M/3ic9dyOB4EqrMPGSeXUqZ1r7A9biCHQGOtGgAszBWXSX",
+	"/mVRmFrC9UY9q2LBOzxmLAGXEWpW3Edz7HED/C8Fw15BfislWBuMOl4ji6kkM7rEwJlDdwhmoham7tKO",
+	"ubyW567wz6sTLDyjreB1+qrFE/JCG7XeAdhfkFwAAER/PB8++3xMQgo2Z6KwZx0pJB4/vgVQ32OTRH2j",
+	"NpHGBV5ZYkIlmINd2M+JF9B+rC5vdVxUt+s+UV5jCrlfDkL7vZB1A6+y0lNyw9hce95ICCs1I8+Hzx7C",
+	"y249m9kYQBdyzYFSy3nHhQuuaxlnL11p6l7gu7HEiIX9gHJRCne01n15Whj4ZwfsVuY17M4cQu2ZJgO1",
+	"NCFZs0TbNzhqBvqtK6jhysnuDGF3oeyc7xyyjQKUrKAmAdxAAGkrPpBcqNcffoB/7zvlst1ir3ywUNw/",
+	"7o+1smwQlhVsCUYSDD0NnbjIEFnUJZxNWVl0tvMJd6ca4w8KXb1PWrsL+UZa67AdDYcJiTsNdbcagr5x",
+	"zT5Dvk4YPJhs6Tu0Hh5QLj1kGLHJokpcUMTIEtSVL+ea9N+9fkGePXv2PXQdWqvT1Qk4JCBu7Dj0/hGF",
+	"eRRYZxkwnuhWFAO0pA2oUnIxqC/6LfTH6k8tntS1PYiMC3UyQ90QBaoS9YZ1i1moPH5qX0zO3r5wlgR3",
+	"YTl1V5zt0FoxAxC4CLF2bAT0HrrSgg3pYHHkWUEbXparpjjS35jBexCLC9TjWySGa2MYm7qe6Fg+rO30",
+	"tpXUQw7jRmqWh+ZSm466jcIzN9gP+rQy0vlYCyAG3r/gR3/xygRAP8D1DJAP/oZYOoAlXMti6QrI4+zM",
+	"VRYMdIZqnNROaeR1NSZY6w5e5qqfphdLOz6i810ahruztFGvXpB/pCFPY0BeO6GLxfuceSSCTQqruC8I",
+	"1Zlomh9wz4eEibkVTz635Brl9gCvtU+HT6F8oIW9bmfgjCzhIHE9DbHKMrX3cIJmnUqUzJkzXcueOEEb",
+	"jL+85Gb5N2qnOGg7N8EeC8jrPZhJmj0CrRzc8sRpftNbF5cB5y6cytPIWffCYXMw6O5B+Taqxr5FGoKp",
+	"4wcXDLifjmKN2persrDmuo8Qf82mafdr0vzp3hYRG+ZbJO9L9CQMyKlr29i0/kSVOcES5IwlrtcDn3BB",
+	"S5ejjU8GU//f7MIGnyxoAXzYk8A2Jw4CF1lnFU+uvTtkJ5nq7t7dMnVd5zq8rsqb1ba8+xK2r2opi6YQ",
+	"8iHzJXWz3ugPLyGhB0Z0HFqMeOE5ZyqDAHs4Ihs8KgrLLglpStUfqvLGMYZLzIMWsZmI4VByoUfeAhv6",
+	"faAs1MkKmK5Fh1SZ+OWlfcJyVF3gdy18xfevdfErQ4iXtNddZzzaWBv4BB+bY2IpcBpMjTYfDxUkFzpn",
+	"fLhkubsV1+Tp8Ft/H3Fm4LkVtPBwp0S1iHuwQPXisb3BJKyhvdNrV+z6I8m7uNfhurRDTtp8ufqXlJBR",
+	"YnK7aqp848OGrLlPek+H3+4NivUs6RZgGhwPOZxyxppdGX1KryufgYYiuxNiwPcgkiHzEXW7E0LLEjrs",
+	"onWfOP0lhvbRZHOODcAeSzy/g05NTNfdgkEd8Q3ViZ6hZQOS3L59/u9EjjMBjwwMVRNm0rpBzLUr+GOk",
+	"e1gwqpxtn//FEggOBv8OOiNCZ6wQM5w4bRJMVxbTxtuKIQfVCzsocI9zKOzZRQt0ZsyYmnioSWgqNSC/",
+	"S3WjsYn50unE6KAN7pUBeSdLNvIWazROGQyT54KkKa3MFO0ag0wcD7939jKBejaWf7RqMxeGcoHAe/89",
+	"2oikcKE1vk22C8op0Nkxr4yr4o+9FYDuVr1cUE0KrnOqCsv3zo0V99duSnLXM+4itMR9pIt0szddy3b+",
+	"3VMvWkzBi8EerqfAgs2e8EDzKKlUyAXp07XeartdTYENOndq0skbrXsYrsSPtoPt1cldu13lVJ9raere",
+	"7E6v9REWPCoEOwL3uHLSrlmXyXlnsEcdajTeLdjsMuxUK+cS8ILSSgILVxLrJlOqcdsOg9biEJz5DRKI",
+	"1cbeUA/30Zk7rrrbwtoXvkztEyjZlMvZHk4edKA3WK5Bjdpq6OMlhFzsgZ1bmXZW1+t7tLsBFlsJ1MYa",
+	"YO6wmXJtpFoOsCLLYEbv6uB2OmHpTCeZuGFsbhltdTAXYbBOjUztOBTqrrddnYucCXCQuIJ8ESxYH+AE",
+	"ud0/hqIFveANzo3SMqghQtYhnXU5bMfvFCt81Wv1hqUI5QOs/udWuvlwysTK6bTuZXCn0qPvmvUij5uO",
+	"hWi9+zkXkKEsZiM61lQniNT6fPj8R0EjAbvV0fF3ZuqIzUckVf2SNhL5H/WnE+Vi2qjlXTfNOADSQNxi",
+	"vyPi86A2mLvaN1+DYdnSNQTcbCKk64S+xWGF0Tgh8seCbL8JMTkQuNwP3bvJFQbPYHzPQdyqBbu0cB8Q",
+	"1SxiNlqNwYuctF2emjDgi3lrmj3lu05ihynvvaXYn+iTz2M3re+hnpCaCF51qWP/2lvQx/xap9J18qul",
+	"5cq5fHt02Cwg3sptzVrkD7bhvKUTdoFSK9lp8Dn/i7UbxSF4txaPO8T2dXHfHCb7YqzXUd69hQfjxOqa",
+	"Vp/OgD/5+LZ6UlJwxSCkDpUQShBLpG/kHJEdl9Bp3HaaZd83ysz5Ch1Jf91/H6LRpGAHIFOdlrdyHW22",
+	"Uv1kf80jWQc7WtbuZKwbPh4U3Ux30QjhW1Dtkq33oEchFITW82POtuOKWaUNYXdcm525KyhRqzwUXJPw",
+	"VYvEO/wQ/r6vSwess9lLJed7ZrIGjY87ius2KFAoOZ/vgwJ2NeBGns1NjK5+sDzxkLyAPg2pIilx8HDC",
+	"4K4301VFqf20kbSIkf1o+6G1jcm2zfDp6D8ljSwuZP6Q8/PRMnUdu1OGPfqa6A1LfmU3WUt02FZmhN25",
+	"hxPo6fC4DvNbnT4hx/5nIc0esfKwvVvn91IzrdXzdhFyuFIn7ZPe1HXkdeYdf62H39a87s98DG5P3O6y",
+	"K1gp7PKgk8i+XhCX2L0P47OdFN1TLFaRas6yvG3vV9TIGc+JNmy+L4G8mbmVK931eKzdKHX2tbJzaz22",
+	"z8zCq516Og4tTzFW+ETavSlvaP6HqsDQt9RFIDQS+z2jNSwBnk9Rs3gsHoUE88dn1N/sW75yPo0r7X0B",
+	"No3aEG3nUkhP3x+TgnFrjUfXK1AQLjQvGGhi8Ks3uMcMa3/YO7+6XbDJ8ILN0j6X0eWxbR4rrd+22DtQ",
+	"ykRt1/Zo9vBXm3F8Fd1JQj22jrnZ2LGfw3GXwNScaV33N3tk48i/wHEa6uLv+xytg8KhiZ2LFcfkquuK",
+	"l3hHDAXDduHRZjjQx4mlOG9mk2VkbxzZaqet1MTzBZTReGis3y53W5Qzj2BkwZl9zGVjKa7Mc+laiPtU",
+	"ByPlPtSkpD0/Dc9bl2KeU6U4uBvIqws6OYE0dhdaCuH6Z+P0FylY+jM0OACLUCa4waT1Z3A99zmicZtc",
+	"41LWW0NBw177iFDQVYHkWWY19r0B90YT/5qPgZZlCK+HpuuKjTXpw1as3b4QOnitqMindoyhE+IcNdR0",
+	"ZyZF7fhqiOomYCWYYsa6pU764x7Lu0m/UIonqlRr2WZLyuB90nvWtu1+FY5Jol53djrL0g367eHIl7Tw",
+	"W/GJXiuDuKczv93a5kpZPMjShnvpUaxs8dTdFrYvpflsV0oAnTsZyL5qGwIGY31JlacBwWbTt4v0C6lY",
+	"GG+xt4g0FRXEA8OXL1NnpN+0n13jOVxpR9F6loJJMNRWyWlZhooTcJHERsJxEriLICNvhD1zz59los5k",
+	"9zU7zy/OST9N9bNU+8w/H9sIHplovkxAlm5dNS1UM3HX1xFEL6dRkr7bwD4+OXKlw0iMfMWhiE8MuoSy",
+	"IAgbBniG4nzrh3vUAHtbcMqFb9OB5b27ag43Ak7q7jqdnv2SWmi+mGe/owl4V3hJPXTlcH1B8ylLX0hh",
+	"lCy3n7KftBd/Y6Ig2Mprc4uVUFHBKq7/emfGg4RAVOzhKzjW3rG5VCau6fBx51J7d4FGrdlQu22HI+m4",
+	"u8vlHlylLjG9bpAJ4kIqEpIcLFJOnFQq5WTiOmZ+Klc+iFGsxPliXLISIwU1rtqagpF+o36328+rQfFQ",
+	"9S0E+GCRDcKjRl9SMNJfaw5GQs+vJBMr3b5IaFw3Wu3NRedzPCWvmVkw1FFnB4NM/OzTazDCNnpCMTJX",
+	"lQv3qjPVIToRR2NaeSbqlmAnmIFU23tzOWN1GbTVlhQUSyEsM2EkVI/05UoSzA7iZpngM9j2PzdS6YPg",
+	"y1dM8wKSiLDPXijYVudP0nJBlxrK7bnWT1lvtNoxz1V5tMyVCWwChZ3yok4UIVQwbnqBRfrrphrXS/t8",
+	"we5cMw0oj+gbamBBQ4ueuK9eUrfZsFjKBPwd2n8MyKnrTaVdTmrIhwKD6rWsTCbSFPpb2IEOsP7TZDgc",
+	"HkQEHZALt0Y7143d7VyQGZtJtSRSZCKOfLSguklDAb3+0ZDMuKgMsyQAJdUSAZqVV5phWm0lDC9JTkXO",
+	"ypIVJ0HbWqnol4CKNGfUhC5idAb9Bb1ZhJc+cfoGqwLWOd2Q9G2BA4I/Hz4jfXjNO2bUMj21oB3UNzG3",
+	"JFpCXSyn3FHXFbHktywTUK8OynjMqnyKSPKYUWGs7y8YVSzUhJtMQE00fUKOh9/ga2VsWfeq10JWZYHV",
+	"mmZSRZtAYBKcgxNr51m8QJsWJJgJBbVBPEcl8P6RujjsFK02aW22Iest2SAAsF0j3qAJt7SOG2WiVl/O",
+	"n5EbtnQbuk7jA20YP7bpzG1qbaOT3v9PpvfWtqmf+Sba1qawQ1eGzfXJSoV9IaFOkxjHmZTxzoy1CL/F",
+	"PocecfjB9Q5cMbuvNL9EUWa3Pa3lGooIrBwKWfrH3py84kiCB976VX22eEYv5gPA+wijt1O5jlMukLTu",
+	"FWW1hbpuHdwglyDm9kTdDiv7KR4OfrmNYx5kUMmtnMZwVZDIUMI1AH4CBbgDVV3rgawXvsp6AzDeYbnc",
+	"t3DhDaU5wxmDJ4h91OIAQOq7VLSEzGhhNYOQZIxcD3ohpGweDMgp5BJHrSmd4K2NCi0iGGr/zOM9/UR7",
+	"uV1I1lpp8bVVLjw7OhHw6d6Bx7zkt0G8QWg90Vhadj8JT1ilNvRZ2xsvf77ryw4RCZanXz70xq755Gu5",
+	"iJ3ziVXeQImB3KgnmsiF8FpJEjnbnPUuaD5PNNyh4AoH4uK6ym+YQbtcaPKjjeKQq+GCV1ozRl3xGl8g",
+	"xhWTgvLIIeZlQP7+6gLe8+Or05dQv8bVP0COUdCP++2vFwl5++YcR7589dOri1ek7wo8QAxkVRpuL2SZ",
+	"qOalpIXT2ZxdFmfpypqD1k2Y181KzTLBrZgZV5oVvszNM7wqOFHifZcNI9mIzBW/tfusRchYgpw/80rO",
+	"4+hTzXabn1mRWukw2SGOfn13ZhlOM3dxjJgwFFNFGyR8VezhjLZgoXof3mZZ2R5rsf4V6oL0FZtJw4jd",
+	"zVxMDvZg0DnxbGiXbsFpY+cHamuhb+NXIG1Oo3uoVSgcLqPmmyuWgvb+mwMCBxuqlbWJwNeiX73r0gmD",
+	"eiWxInJB9c2KKhKUslgTkYosrKpQ64JdikHddPQr9eY1ofxSu79u2N6hh1hq7efyJNd6vSaw1cAm11DB",
+	"P8stCiMzN8VQ/gYj/luGUEI86+NEUALeNwRQdkXMftn4ya85ZruG8KuO2BZs8Rih2iekLn1VF7cCBp66",
+	"zk5QJ3YHFvu0YACY9fCD/Wdr8OP+2GkXCwog4zHiFLEORBxmigqEkTLxNekm+YAJSxYo5gdBlwd7iJDf",
+	"kAbqkPuF2X0/rO6i0OxkW4LQPl5utseg2RU+MAQN2OFRItCimbsD0L7QybH9lLeo3O6nL2n+dR8z4Dz/",
+	"6o8ZYJXPE3e23vt1PRQNxcDezp64jxPcIlsvdhBk5iuy+e5pdSMR18yptr/+7ezl6PzVi3evLq4gJG2Q",
+	"ib8rKowekSt8/DIy1l6RvvvSNf93nzTLFTNuCZkYSzWzRzH0Lf+Bap4T31kKXXpoMXDuZWxdwu4wvjcT",
+	"/atKiRFnZjwCVtcjWPpoYuGC7qMjeCT1j1wd+OLCoaala4cybhTCoZpc6QqsYZcw4AprMkIc00HIqcA1",
+	"ZSI2UkcrQdjRuISvwd55v18Q7E0etUvDFz/R5FXx9Pnzo+/JDVsmrnQyOqdxJd47XUfP1STLhCcjc+Vx",
+	"Q+3DhsXrqhK6ms+hrOkl4OoS2uwNMuFv+1jVeVxpHy7HBTYaewIBWzNsovHNt8ffk+eDIxj+fPD0AMqK",
+	"oYnPcxY2DfyP8ze/nJDnw2fkyrtRebm8rAS9pRyaUvu2X1KC89mvhSDDIBDXLLReYoV3Gbfd7v/ODF6v",
+	"dpVyd+lisYBGxWmlSiZyWWB72d2kDqAG3viFxF4MQPft7RTZcFXQ7Q8CLxRb3uy4aXN7JpjkKXEt6Hxk",
+	"YJdwSlPY7in+vlPJqrrf0u2Rt7ophuGdHzqPXfv7V545HkB8EANuTVpC3Oyl9q2dqE5Lm0ut+TX4GMA+",
+	"7OoRPyhb8qHVeeJ2q4d45ndT3YWx14985RH/NaCfygFYWx15AApR7E0x8v1GwUtwyxQtfa4slpygZbl8",
+	"YET+jqTHe/duO/3rTr3f60YPl/7973NsF/uAbb71jr8jqeHhQ2g43plggSwO1c+lIG+lNhPFdKgXoL2W",
+	"OGVUmWtGTWIxxBas8J0wxmzhGuPqxGlLVqHS2NRcmhTaTV3T/KaUkwS+dY3bsF416EnNpq8+yhMCDF0U",
+	"MsDBzYCchlrtVxQLb0LEYCbgfR5MsJ5YHTUhVyUbm6vQ32qiaM7GVUn0tDKFXAg0ySi5wObQrv+3NnSJ",
+	"F5QrbWjQypov0QYsRHVb10z4WVeba9YtCAWWAXYaCNzPpbsEsNk1KwpW+EaM2Ft4SrHaJ6zbdV1EAqll",
+	"a4YI1+YXoPoj6ln2BfZFnfZLC0ACfacs2Gcv9xOXge3zo3IWgDpwehXsia45uKCGXlPNkCehZy1E4AJP",
+	"IYs2w9g7miICqdZrJ24sG9zU6+pO7H+8v08+WIGIdxwUp5UqXSf20eHh0dNvB8PBcHA0+u7ouyMQng6+",
+	"Dz71xhXNvU/CN07Hi76JChRF37pDJPomuIui7ywe7t/f/78AAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

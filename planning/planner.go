@@ -161,6 +161,9 @@ const (
 type Response struct {
 	PlanID string
 	Status Status
+	// Location is the location of the table the plan reads (a completed
+	// plan's): its files lie below it.
+	Location string
 	rest.ScanTasks
 }
 
@@ -260,7 +263,7 @@ func (p *Planner) first(ctx context.Context, pl *plan) (*Response, error) {
 
 // firstHeld plans pl's first page, holding a worker.
 func (p *Planner) firstHeld(ctx context.Context, pl *plan) (*Response, error) {
-	resp := &Response{PlanID: pl.id, Status: Completed}
+	resp := &Response{PlanID: pl.id, Status: Completed, Location: pl.location}
 	if len(pl.pages) == 0 {
 		return resp, nil
 	}
@@ -318,7 +321,7 @@ func (p *Planner) Result(id catalog.Ident, planID string) (*Response, error) {
 	if pl.cancelled {
 		return &Response{PlanID: pl.id, Status: Cancelled}, nil
 	}
-	resp := &Response{PlanID: pl.id, Status: Completed}
+	resp := &Response{PlanID: pl.id, Status: Completed, Location: pl.location}
 	for i := range pl.pages {
 		resp.PlanTasks = append(resp.PlanTasks, pl.handle(i))
 	}

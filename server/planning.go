@@ -89,17 +89,38 @@ func (s *Server) PlanTableScan(c echo.Context, namespace, name string, p openapi
 	if isLive(c.Request().Context()) {
 		src = s.live
 	}
-	resp, err := s.planner.Plan(c.Request().Context(), src, id, &req, key)
+	ctx := s.withDelegation(c.Request().Context(), p.XIcebergAccessDelegation)
+	resp, err := s.planner.Plan(ctx, src, id, &req, key)
 	if err != nil {
 		return err
 	}
 	out := openapi.PlanTableScanResult{Status: "completed", PlanId: resp.PlanID}
 	out.PlanTasks, out.FileScanTasks, out.DeleteFiles = nonEmpty(resp.PlanTasks), always(resp.FileScanTasks), nonEmpty(resp.DeleteFiles)
+	if out.StorageCredentials, err = s.planCredentials(ctx, id, resp); err != nil {
+		return err
+	}
+	if out.StorageCredentials != nil {
+		c.Response().Header().Set("Cache-Control", "private, no-store")
+	}
 	return c.JSON(http.StatusOK, out)
 }
 
+// planCredentials are the storage credentials of a completed plan's answer
+// when the client asked for vended credentials: read-only, whatever the
+// caller's role, since a scan only reads; nil otherwise.
+func (s *Server) planCredentials(ctx context.Context, id catalog.Ident, resp *planning.Response) (*[]openapi.StorageCredential, error) {
+	if !isVending(ctx) || resp.Status != planning.Completed {
+		return nil, nil
+	}
+	v, err := s.vendFor(ctx, id, resp.Location, false)
+	if err != nil {
+		return nil, err
+	}
+	return &[]openapi.StorageCredential{{Prefix: v.Prefix, Config: v.Config}}, nil
+}
+
 // FetchPlanningResult answers a plan's state.
-func (s *Server) FetchPlanningResult(c echo.Context, namespace, name, planID string) error {
+func (s *Server) FetchPlanningResult(c echo.Context, namespace, name, planID string, p openapi.FetchPlanningResultParams) error {
 	if s.planner == nil {
 		return errNoPlanner
 	}
@@ -113,6 +134,13 @@ func (s *Server) FetchPlanningResult(c echo.Context, namespace, name, planID str
 	}
 	out := openapi.FetchPlanningResult{Status: openapi.FetchPlanningResultStatus(resp.Status)}
 	out.PlanTasks = nonEmpty(resp.PlanTasks)
+	ctx := s.withDelegation(c.Request().Context(), p.XIcebergAccessDelegation)
+	if out.StorageCredentials, err = s.planCredentials(ctx, id, resp); err != nil {
+		return err
+	}
+	if out.StorageCredentials != nil {
+		c.Response().Header().Set("Cache-Control", "private, no-store")
+	}
 	return c.JSON(http.StatusOK, out)
 }
 

@@ -38,7 +38,12 @@ func (s *Server) canVend() bool { return s.vendor != nil && s.vendor.CanVend() }
 // vend returns credentials for the table id at location: read-write if
 // the caller is a writer in the table's namespace, read-only otherwise.
 func (s *Server) vend(ctx context.Context, id catalog.Ident, location string) (warehouse.Vended, error) {
-	write := auth.TableRole(ctx, id) >= auth.RoleWriter
+	return s.vendFor(ctx, id, location, auth.TableRole(ctx, id) >= auth.RoleWriter)
+}
+
+// vendFor returns credentials for the table id at location, read-write
+// if write is set, with the endpoint that refreshes them in their config.
+func (s *Server) vendFor(ctx context.Context, id catalog.Ident, location string, write bool) (warehouse.Vended, error) {
 	v, err := s.vendor.Vend(ctx, location, write)
 	if errors.Is(err, warehouse.ErrNotVendable) {
 		return v, &apiError{status: http.StatusForbidden, typ: "ForbiddenException", msg: err.Error()}
@@ -47,6 +52,9 @@ func (s *Server) vend(ctx context.Context, id catalog.Ident, location string) (w
 		return v, &apiError{status: http.StatusServiceUnavailable, typ: "ServiceUnavailableException",
 			msg: "vending credentials: " + err.Error()}
 	}
+	// Iceberg Java fetches fresh credentials from this endpoint before
+	// they expire (with the plan's ID for a plan's credentials).
+	v.Config[refreshEndpointKey] = tableEndpoint(ctx, id, "credentials")
 	return v, nil
 }
 
@@ -61,9 +69,6 @@ func (s *Server) withVended(ctx context.Context, t *catalog.Table, out *openapi.
 	if err != nil {
 		return err
 	}
-	// Iceberg Java fetches fresh credentials from this endpoint before
-	// they expire.
-	v.Config[refreshEndpointKey] = tableEndpoint(ctx, t.Ident, "credentials")
 	cfg := openapi.Properties{}
 	if out.Config != nil {
 		cfg = *out.Config

@@ -12,6 +12,7 @@ import (
 
 	"github.com/minio/minio-go/v7"
 	"github.com/minio/minio-go/v7/pkg/credentials"
+	"github.com/zombi-db/zombi/planning"
 )
 
 // TestVendedCredentials: with X-Iceberg-Access-Delegation:
@@ -202,6 +203,63 @@ func TestVendedCredentials(t *testing.T) {
 			t.Errorf("the create's replay holds keys: %s", w.Body)
 		}
 	}
+	// A plan's answer holds read-only credentials for the table, for a
+	// writer too: a scan only reads.
+	p, err := planning.New(planning.Options{FS: ts.wh.FS})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ts.planner = p
+	for _, token := range []string{"r", "w"} {
+		t.Run("plan-"+token, func(t *testing.T) {
+			plan := func(method, path, body, delegation string) (map[string]any, *httptest.ResponseRecorder) {
+				t.Helper()
+				headers := []string{"Authorization", "Bearer " + token}
+				if delegation != "" {
+					headers = append(headers, "X-Iceberg-Access-Delegation", delegation)
+				}
+				w, out := call(t, ts, method, path, body, headers...)
+				if w.Code != http.StatusOK {
+					t.Fatalf("%s %s: %d %s", method, path, w.Code, w.Body)
+				}
+				return out, w
+			}
+			if _, w := plan("POST", "/v1/namespaces/db/tables/t/plan", `{}`, ""); strings.Contains(w.Body.String(), "storage-credentials") {
+				t.Fatalf("a plan without delegation holds credentials: %s", w.Body)
+			}
+			planned, w := plan("POST", "/v1/namespaces/db/tables/t/plan", `{}`, "vended-credentials")
+			fetched, fw := plan("GET", "/v1/namespaces/db/tables/t/plan/"+planned["plan-id"].(string), "", "vended-credentials")
+			for _, r := range []*httptest.ResponseRecorder{w, fw} {
+				var answer struct {
+					Credentials []credential `json:"storage-credentials"`
+				}
+				if err := json.Unmarshal(r.Body.Bytes(), &answer); err != nil {
+					t.Fatal(err)
+				}
+				if len(answer.Credentials) != 1 || !strings.Contains(answer.Credentials[0].Prefix, "/wh/db/t") {
+					t.Fatalf("storage-credentials = %s", r.Body)
+				}
+				if r.Header().Get("Cache-Control") != "private, no-store" {
+					t.Errorf("Cache-Control = %q", r.Header().Get("Cache-Control"))
+				}
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				defer cancel()
+				s3c := client(t, answer.Credentials[0].Config)
+				bucket, metaKey := bucketKey(loaded.MetadataLocation)
+				if _, err := s3c.StatObject(ctx, bucket, metaKey, minio.StatObjectOptions{}); err != nil {
+					t.Errorf("HEAD of the table's metadata with the plan's credentials: %v", err)
+				}
+				tableKey := strings.TrimSuffix(answer.Credentials[0].Prefix, "/")[len("s3://"+bucket+"/"):]
+				if err := putObject(ctx, s3c, bucket, tableKey+"/data/plan-"+token); !accessDenied(err) {
+					t.Errorf("PUT inside the table with the plan's credentials: %v, want AccessDenied", err)
+				}
+			}
+			if fetched["status"] != "completed" {
+				t.Errorf("fetchPlanningResult: %v", fetched)
+			}
+		})
+	}
+
 	if w := ts.call("GET", "/v1/namespaces/db/tables/nope/credentials", "", "Bearer r"); w.Code != http.StatusNotFound {
 		t.Errorf("credentials of a missing table: %d %s", w.Code, w.Body)
 	}

@@ -215,10 +215,11 @@ class Zombi:
         r.raise_for_status()
         return r.json()
 
-    def metric(self, series: str) -> float:
+    def metric(self, series: str, headers: dict[str, str] | None = None) -> float:
         """The value of one Prometheus series from /metrics, written as it
-        appears there (name{labels}); 0 if the server has not exported it yet."""
-        r = requests.get(f"{self.url}/metrics", timeout=30)
+        appears there (name{labels}); 0 if the server has not exported it
+        yet. headers: the Authorization a server with auth on asks for."""
+        r = requests.get(f"{self.url}/metrics", headers=headers, timeout=30)
         r.raise_for_status()
         for line in r.text.splitlines():
             name, _, value = line.rpartition(" ")

@@ -162,6 +162,18 @@ DUCKDB_SETUP = [
 ]
 
 
+def duckdb_vended_setup(uri: str, client_id: str, client_secret: str) -> list[str]:
+    """What a DuckDB session runs to attach catalog zombi as OAuth2 client
+    client_id, with the temporary S3 keys Zombi vends for each table."""
+    return [
+        "LOAD iceberg",
+        f"CREATE SECRET zombi_client (TYPE iceberg, CLIENT_ID '{client_id}', CLIENT_SECRET '{client_secret}', "
+        f"OAUTH2_SERVER_URI '{uri}/v1/oauth/tokens')",
+        f"ATTACH '' AS zombi (TYPE iceberg, ENDPOINT '{uri}', SECRET zombi_client, "
+        "ACCESS_DELEGATION_MODE 'vended_credentials')",
+    ]
+
+
 def duckdb_connect(uri: str):
     """An in-memory DuckDB with the REST catalog at uri attached as zombi.
     autoinstall is off so nothing is fetched from extensions.duckdb.org:
@@ -186,31 +198,42 @@ ENV_TRINO_JAVA_HOME = "ZOMBI_TEST_TRINO_JAVA_HOME"
 TRINO_READY_TIMEOUT = 240.0  # seconds; about 25 s on 2 idle cores
 
 
-def trino_catalog_properties(uri: str, s3=None) -> dict[str, str]:
+def trino_catalog_properties(uri: str, s3=None, credential: str | None = None) -> dict[str, str]:
     """The Iceberg connector properties of catalog `zombi` (what a user puts
     in etc/catalog/zombi.properties, less connector.name=iceberg).
 
     Trino 476 does not configure its file system from the catalog's
-    loadTable config: it reads vended keys only together with a session
-    token, and never the endpoint, region or addressing style. So for an
-    S3 warehouse Trino is the one engine told those settings directly."""
+    loadTable config: it takes keys from it only as vended credentials
+    (with a session token), and never the endpoint, region or addressing
+    style. So for an S3 warehouse Trino is the one engine told those
+    settings directly, and the keys too unless credential is given: then
+    Trino authenticates as that OAuth2 client (id:secret) and reads and
+    writes with the temporary keys Zombi vends it."""
     props = {
         "iceberg.catalog.type": "rest",
         "iceberg.rest-catalog.uri": uri,
     }
-    if s3 is None:
-        props.update({"fs.native-local.enabled": "true", "local.location": "/"})
-    else:
+    if credential is not None:
         props.update(
             {
-                "fs.native-s3.enabled": "true",
-                "s3.endpoint": s3.endpoint,
-                "s3.region": s3.region,
-                "s3.path-style-access": "true",
-                "s3.aws-access-key": s3.access_key,
-                "s3.aws-secret-key": s3.secret_key,
+                "iceberg.rest-catalog.security": "OAUTH2",
+                "iceberg.rest-catalog.oauth2.credential": credential,
+                "iceberg.rest-catalog.vended-credentials-enabled": "true",
             }
         )
+    if s3 is None:
+        props.update({"fs.native-local.enabled": "true", "local.location": "/"})
+        return props
+    props.update(
+        {
+            "fs.native-s3.enabled": "true",
+            "s3.endpoint": s3.endpoint,
+            "s3.region": s3.region,
+            "s3.path-style-access": "true",
+        }
+    )
+    if credential is None:
+        props.update({"s3.aws-access-key": s3.access_key, "s3.aws-secret-key": s3.secret_key})
     return props
 
 
@@ -252,7 +275,22 @@ def trino_install(log=print) -> Path:
 
 
 class TrinoError(Exception):
-    pass
+    """A failed Trino query: the error's name and message, then the
+    messages of its causes (Trino reports an S3 refusal only as the cause
+    of a connector error)."""
+
+    def __init__(self, error: dict, sql: str):
+        causes = []
+        info = error.get("failureInfo") or {}
+        while info.get("cause"):
+            info = info["cause"]
+            causes.append(info.get("message") or info.get("type") or "")
+        self.name = error.get("errorName")
+        self.causes = causes
+        text = f"{self.name}: {error.get('message')}"
+        if causes:
+            text += " (caused by: " + " <- ".join(causes) + ")"
+        super().__init__(f"{text} (query: {sql[:500]})")
 
 
 class Trino:
@@ -279,8 +317,7 @@ class Trino:
                 columns = [c["name"] for c in d["columns"]]
             rows.extend(d.get("data") or [])
             if d.get("error"):
-                e = d["error"]
-                raise TrinoError(f"{e.get('errorName')}: {e.get('message')} (query: {sql[:500]})")
+                raise TrinoError(d["error"], sql)
             nxt = d.get("nextUri")
             if not nxt:
                 return columns, rows

@@ -113,7 +113,8 @@ def test_docs_remote_signing():
 
 def test_docs_vended_credentials():
     """The lines of the Vended credentials section are what the vending
-    suites (test_spark_vended.py, test_pyiceberg_vended.py) set."""
+    suites (test_spark_vended.py, test_pyiceberg_vended.py,
+    test_trino_vended.py, test_duckdb_vended.py) set."""
     blocks = sections()["Vended credentials"]
     (spark,) = [lines for lang, lines in blocks if lang == "sh"]
     conf = dict(m.groups() for m in (re.search(r"--conf (\S+?)=(\S+)", ln) for ln in spark) if m)
@@ -123,6 +124,14 @@ def test_docs_vended_credentials():
     kwargs = dict(re.findall(r'"?([\w.-]+)"?[=:] ?"([^"]*)"', call.split("load_catalog(", 1)[1]))
     want = {**engines.PYICEBERG_CATALOG_CONF, "uri": EXAMPLE_URI, **engines.PYICEBERG_VENDED_CREDENTIALS_CONF}
     assert kwargs == want, f"docs/engines.md PyIceberg vended credentials: {call!r} gives {kwargs}"
+    (trino,) = [lines for lang, lines in blocks if lang == "properties"]
+    want_trino = {"connector.name": "iceberg",
+                  **engines.trino_catalog_properties(EXAMPLE_URI, EXAMPLE_S3, credential="CLIENT_ID:CLIENT_SECRET")}
+    assert properties(trino) == want_trino, f"docs/engines.md Trino vended {properties(trino)}\nthe suite uses {want_trino}"
+    (duck,) = [lines for lang, lines in blocks if lang == "sql"]
+    sql = [ln.rstrip(";") for ln in duck if ln.strip()]
+    want_duck = engines.duckdb_vended_setup(EXAMPLE_URI, "CLIENT_ID", "CLIENT_SECRET")
+    assert sql == want_duck, f"docs/engines.md DuckDB vended SQL {sql}\nthe suite runs {want_duck}"
 
 
 def test_docs_duckdb():

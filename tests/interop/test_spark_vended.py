@@ -56,3 +56,36 @@ def test_spark_vended_credentials(zombi_sts: Zombi, spark_engine):
             raise AssertionError(f"{s.where()}: the reader's INSERT succeeded")
         s.equal(collect(writer, f"SELECT count(*) FROM {t}"), [(2,)], "rows after the refused write")
         s.equal(z.files_under(location), files, "files after the refused write")
+
+
+def test_spark_vended_live_read(zombi_sts: Zombi, spark_engine):
+    """The live catalog plans on the server: its answer holds read-only
+    credentials for the table, and Spark reads the plan's files, the hot
+    tail among them, with those."""
+    z = zombi_sts
+    s = Story(ENGINE, z.shape)
+    ns = f"sparkvendlive_{secrets.token_hex(3)}"
+    admin = {"Authorization": f"Bearer {z.extra['admin']}"}
+    r = requests.post(f"{z.url}/v1/namespaces", json={"namespace": [ns]}, headers=admin, timeout=30)
+    assert r.status_code == 200, r.text
+
+    with s.step("the writer's client POSTs events"):
+        tok = requests.post(
+            f"{z.url}/v1/oauth/tokens",
+            data={"grant_type": "client_credentials", "client_id": z.extra["clients"]["writer"].id,
+                  "client_secret": z.extra["clients"]["writer"].secret, "scope": "catalog"},
+            timeout=30,
+        ).json()["access_token"]
+        recs = [{"payload": f"e{i}"} for i in range(500)]
+        r = requests.post(f"{z.url}/tables/{ns}.events/bulk", json={"records": recs},
+                          headers={"Authorization": f"Bearer {tok}"}, timeout=60)
+        s.equal(r.status_code, 202, f"POST bulk: {r.text[:500]}")
+
+    with s.step("the reader's live session reads them all"):
+        conf = {**engines.SPARK_VENDED_CREDENTIALS_CONF, "spark.sql.catalog.zombi.warehouse": "live",
+                "spark.sql.catalog.zombi.cache-enabled": "false"}
+        reader = engines.spark_session(spark_engine, z.url, z.extra["clients"]["reader"].credential, conf)
+        before = z.metric('zombi_live_plans_total{read="latest"}', admin)
+        s.equal(collect(reader, f"SELECT count(*), count(DISTINCT sequence) FROM zombi.{ns}.events"), [(500, 500)],
+                "events read live")
+        s.check(z.metric('zombi_live_plans_total{read="latest"}', admin) > before, "Spark did not plan on the server")
