@@ -13,6 +13,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/hotrow"
+	"github.com/zombi-db/zombi/internal/ingesttable"
 	"github.com/zombi-db/zombi/internal/tablefiles"
 	"github.com/zombi-db/zombi/warehouse"
 )
@@ -225,12 +226,21 @@ func (f *Flusher) begin(st *tableState, t *catalog.Table) (w, after uint64, err 
 // seen when it began. With no events it returns a nil record.
 func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog.Table) (rec arrow.RecordBatch, last, covered uint64, oldest time.Time, err error) {
 	hwm := f.hot.HighWatermark(key)
-	b, err := hotrow.NewArrowBuilder(memory.DefaultAllocator, t.Metadata.CurrentSchema(), t.Ident.String())
+	schema := t.Metadata.CurrentSchema()
+	maxSchema := 0
+	for _, s := range t.Metadata.Schemas() {
+		maxSchema = max(maxSchema, s.ID)
+	}
+	b, err := hotrow.NewArrowBuilder(memory.DefaultAllocator, schema, t.Ident.String(),
+		hotrow.WithOffsetColumn(ingesttable.OffsetColumnID(t.Metadata.Properties(), schema)),
+		hotrow.WithKnownSchemas(maxSchema))
 	if err != nil {
 		return nil, 0, 0, time.Time{}, fmt.Errorf("%w: table %s: %w", ErrSchema, t.Ident, err)
 	}
 	defer b.Release()
 	var size, n int64
+	newer := false // an event was written with a schema t does not know
+read:
 	for last = after; size < f.opts.MaxCycleBytes; {
 		// Read no more events than the room left holds at the average
 		// size so far (a first read of a few): a count alone would let
@@ -247,7 +257,14 @@ func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog
 			break
 		}
 		for _, ev := range evs {
-			if err := b.Append(ev.Seq, ev.Value); err != nil {
+			err := b.Append(ev.Seq, ev.Value)
+			if errors.Is(err, hotrow.ErrNewerSchema) {
+				// Ingest evolved the schema after t was loaded: stop
+				// before this event; the next cycle loads the table again.
+				newer = true
+				break read
+			}
+			if err != nil {
 				return nil, 0, 0, time.Time{}, fmt.Errorf("%w: table %s, event %d: %w (it stays in the hot tier; change the schema or the writer)",
 					ErrSchema, t.Ident, ev.Seq, err)
 			}
@@ -256,11 +273,11 @@ func (f *Flusher) read(ctx context.Context, key string, after uint64, t *catalog
 			}
 			size += int64(len(ev.Key)+len(ev.Value)) + rowCost
 			n++
+			last = ev.Seq
 		}
-		last = evs[len(evs)-1].Seq
 	}
 	covered = last
-	if size < f.opts.MaxCycleBytes {
+	if size < f.opts.MaxCycleBytes && !newer {
 		covered = max(last, hwm)
 	}
 	if b.Len() == 0 {

@@ -1,8 +1,10 @@
 package hotrow
 
 import (
+	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"unicode/utf8"
 
@@ -30,6 +32,37 @@ type ArrowBuilder struct {
 	events eventColumns
 	fields []fieldValue // scratch
 	path   Path         // where in the row, for errors
+	// offsetID is the field ID of the top-level long column that holds
+	// each typed row's sequence (WithOffsetColumn), or 0; seq is the
+	// sequence of the row being appended.
+	offsetID int
+	seq      uint64
+	// maxSchemaID is one more than the highest schema ID a row may have
+	// been converted with, or 0 for any.
+	maxSchemaID int
+}
+
+// ErrNewerSchema is returned by Append for a typed row converted with a
+// schema newer than any the builder knows (WithKnownSchemas): the table
+// changed after its metadata was read. Reading the table again helps.
+var ErrNewerSchema = errors.New("the row was written with a schema newer than the table's metadata at hand")
+
+// BuilderOption configures an ArrowBuilder.
+type BuilderOption func(*ArrowBuilder)
+
+// WithOffsetColumn fills the top-level long column with field ID id with
+// each typed row's sequence, whatever the row holds for it. A column that
+// is not a top-level long is left as the rows have it.
+func WithOffsetColumn(id int) BuilderOption {
+	return func(b *ArrowBuilder) { b.offsetID = id }
+}
+
+// WithKnownSchemas makes Append refuse, with ErrNewerSchema, typed rows
+// converted with a schema whose ID is above maxID, the highest schema ID
+// of the table's metadata: such a row may hold columns the builder's
+// schema lacks, which would be lost.
+func WithKnownSchemas(maxID int) BuilderOption {
+	return func(b *ArrowBuilder) { b.maxSchemaID = maxID + 1 }
 }
 
 // NewArrowBuilder returns a builder for records of schema, the table's
@@ -37,7 +70,7 @@ type ArrowBuilder struct {
 // (PARQUET:field_id) as iceberg-go's table.SchemaToArrowSchema sets them.
 // table is the table's name, the value of the table column of raw events.
 // Release the builder when done.
-func NewArrowBuilder(mem memory.Allocator, schema *iceberg.Schema, table string) (*ArrowBuilder, error) {
+func NewArrowBuilder(mem memory.Allocator, schema *iceberg.Schema, table string, opts ...BuilderOption) (*ArrowBuilder, error) {
 	root, err := SchemaNode(schema)
 	if err != nil {
 		return nil, err
@@ -46,12 +79,22 @@ func NewArrowBuilder(mem memory.Allocator, schema *iceberg.Schema, table string)
 	if err != nil {
 		return nil, err
 	}
-	return &ArrowBuilder{
+	b := &ArrowBuilder{
 		table:  validUTF8(table),
 		root:   root,
 		rb:     array.NewRecordBuilder(mem, as),
 		events: eventColumnsOf(root),
-	}, nil
+	}
+	for _, o := range opts {
+		o(b)
+	}
+	if b.offsetID != 0 {
+		i := slices.IndexFunc(root.Fields, func(f *Node) bool { return f.ID == b.offsetID })
+		if i < 0 || root.Fields[i].Kind != KindLong {
+			b.offsetID = 0
+		}
+	}
+	return b, nil
 }
 
 func tableArrowSchema(schema *iceberg.Schema) (*arrow.Schema, error) {
@@ -89,7 +132,10 @@ func (b *ArrowBuilder) Append(seq uint64, value []byte) error {
 		return fmt.Errorf("%w: unknown format %d", errValue, value[0])
 	}
 	r := valueReader{b: value}
-	rowHeader(&r)
+	id := rowHeader(&r)
+	if r.err == nil && b.maxSchemaID > 0 && id >= b.maxSchemaID {
+		return fmt.Errorf("%w (schema %d)", ErrNewerSchema, id)
+	}
 	fields := structFields(&r, 0, b.fields[:0])
 	b.fields = fields[:0]
 	if r.err == nil && len(r.b) != 0 {
@@ -99,6 +145,7 @@ func (b *ArrowBuilder) Append(seq uint64, value []byte) error {
 		return r.err
 	}
 	// Check everything, then append: a failure leaves no partial row.
+	b.seq = seq
 	b.path = b.path[:0]
 	if err := b.appendFields(nil, b.root, fields); err != nil {
 		return err
@@ -115,6 +162,13 @@ func (b *ArrowBuilder) appendFields(builders []array.Builder, n *Node, fields []
 			fb = builders[i]
 		}
 		b.path.PushField(f.Name)
+		if n == b.root && f.ID == b.offsetID && b.offsetID != 0 {
+			if fb != nil {
+				fb.(*array.Int64Builder).Append(int64(b.seq))
+			}
+			b.path.Pop()
+			continue
+		}
 		fv, ok := findField(fields, f.ID)
 		if !ok {
 			if f.Required {

@@ -22,6 +22,9 @@ type Metrics struct {
 	ack      prometheus.Histogram
 	rejected *prometheus.CounterVec
 	inflight prometheus.GaugeFunc
+	// schema: tables created from data (created) and schema commits that
+	// added or widened columns for new data (evolved).
+	schema *prometheus.CounterVec
 
 	mu        sync.Mutex
 	tables    map[string]bool // the tables with their own series
@@ -51,8 +54,12 @@ func NewMetrics(r prometheus.Registerer, inFlight ...*InFlight) *Metrics {
 			Namespace: "zombi", Subsystem: "ingest", Name: "requests_rejected_total",
 			Help: "Write requests refused whole, by reason: invalid, too_large, overloaded (429), backlog_full (503), no_table.",
 		}, []string{"reason"}),
+		schema: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "ingest", Name: "schema_changes_total",
+			Help: "Schema work ingest did for plain JSON rows: created (a table inferred from its first write), evolved (a schema commit that added or widened columns for new fields).",
+		}, []string{"change"}),
 	}
-	cs := []prometheus.Collector{m.events, m.bytes, m.ack, m.rejected}
+	cs := []prometheus.Collector{m.events, m.bytes, m.ack, m.rejected, m.schema}
 	if len(inFlight) > 0 && inFlight[0] != nil {
 		l := inFlight[0]
 		m.inflight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{

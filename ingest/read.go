@@ -13,6 +13,7 @@ import (
 	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/hotrow"
+	"github.com/zombi-db/zombi/internal/ingesttable"
 )
 
 // Read limits.
@@ -139,7 +140,7 @@ const renderCharge = 2
 
 // Read returns hot events of the table named by ref as JSON objects.
 func (s *Service) Read(ctx context.Context, ref string, req ReadRequest) (ReadResult, error) {
-	t, err := s.resolve(ctx, ref, false)
+	t, err := s.resolve(ctx, ref, nil)
 	if err != nil {
 		return ReadResult{}, err
 	}
@@ -168,7 +169,7 @@ func (s *Service) Read(ctx context.Context, ref string, req ReadRequest) (ReadRe
 // ReadArrow returns hot events of the table named by ref as an Arrow IPC
 // stream with the table's current schema.
 func (s *Service) ReadArrow(ctx context.Context, ref string, req ReadRequest) ([]byte, uint64, error) {
-	t, err := s.resolve(ctx, ref, false)
+	t, err := s.resolve(ctx, ref, nil)
 	if err != nil {
 		return nil, 0, err
 	}
@@ -185,7 +186,8 @@ func (s *Service) ReadArrow(ctx context.Context, ref string, req ReadRequest) ([
 	if !req.grow(3 * int64(size)) {
 		return nil, 0, ErrOverloaded
 	}
-	b, err := hotrow.NewArrowBuilder(memory.DefaultAllocator, t.schema, t.name)
+	b, err := hotrow.NewArrowBuilder(memory.DefaultAllocator, t.schema, t.name,
+		hotrow.WithOffsetColumn(ingesttable.OffsetColumnID(t.props, t.schema)))
 	if err != nil {
 		return nil, 0, err
 	}
@@ -217,7 +219,7 @@ type Watermarks struct {
 
 // Watermark returns the table's watermarks.
 func (s *Service) Watermark(ctx context.Context, ref string) (Watermarks, error) {
-	t, err := s.resolve(ctx, ref, false)
+	t, err := s.resolve(ctx, ref, nil)
 	if err != nil {
 		return Watermarks{}, err
 	}

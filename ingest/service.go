@@ -16,6 +16,7 @@ import (
 type Catalog interface {
 	LoadTable(ctx context.Context, id catalog.Ident) (*catalog.Table, error)
 	CreateTable(ctx context.Context, req catalog.CreateTableRequest, idem *catalog.Idempotency) (*catalog.Table, error)
+	CommitTable(ctx context.Context, ch catalog.TableChange, idem *catalog.Idempotency) (*catalog.Table, error)
 	CreateNamespace(ctx context.Context, ns catalog.Namespace, props map[string]string, idem *catalog.Idempotency) (map[string]string, error)
 	LoadNamespace(ctx context.Context, ns catalog.Namespace) (map[string]string, error)
 	Watch(fn func(catalog.Ident)) (stop func())
@@ -44,9 +45,13 @@ type Options struct {
 	// DefaultNamespace holds tables named without a namespace. Default
 	// "default".
 	DefaultNamespace string
-	// AutoCreate creates an unknown table as an event table on its first
-	// write. Without it such writes are ErrNoSuchTable.
+	// AutoCreate creates an unknown table on its first write: an event
+	// table for event envelopes, a typed table with columns from the data
+	// for plain JSON objects (unless Infer.Disabled). Without it such
+	// writes are ErrNoSuchTable.
 	AutoCreate bool
+	// Infer configures the tables created from plain JSON objects.
+	Infer InferOptions
 	// Committer serves writes that wait for their commit; without it such
 	// writes fail.
 	Committer Committer
@@ -88,6 +93,10 @@ type Service struct {
 	now       func() time.Time
 	cache     tableCache
 	stopWatch func()
+	infer     InferOptions
+	// evolving serialises this node's schema changes per table: cacheKey
+	// -> *sync.Mutex.
+	evolving sync.Map
 }
 
 // New returns a Service. Close it to stop following catalog changes.
@@ -127,6 +136,7 @@ func New(opts Options) (*Service, error) {
 		metrics:          opts.Metrics,
 		now:              opts.Now,
 		cache:            tableCache{entries: map[string]*tableState{}},
+		infer:            opts.Infer,
 	}
 	s.stopWatch = opts.Catalog.Watch(s.cache.forget)
 	return s, nil

@@ -177,9 +177,27 @@ func (c *tableCache) putRef(ref string, t *tableState) {
 	}
 }
 
+// evolves reports whether new fields in t's rows add columns to it.
+func (t *tableState) evolves() bool {
+	return !t.events && t.hotKey != "" && t.props[PropUnknownFields] == evolve
+}
+
+// rowConverter is the converter of rows to t's schema, as t's properties
+// configure it.
+func rowConverter(t *tableState) (*codec.Converter, error) {
+	return codec.NewConverter(t.schema, codec.ConverterOptions{
+		DropUnknown:       t.props[PropUnknownFields] == "drop",
+		SkipEmptyUnknown:  t.props[PropUnknownFields] == evolve,
+		IdempotencyColumn: t.props[PropIdempotencyColumn],
+		IngestTimeColumn:  t.props[ingesttable.PropIngestTimeColumn],
+		OffsetColumn:      t.props[ingesttable.PropOffsetColumn],
+	})
+}
+
 // table returns the state of id, loading it from the catalog when needed
-// and, with create and auto-create on, creating a missing event table.
-func (s *Service) table(ctx context.Context, id catalog.Ident, create bool) (*tableState, error) {
+// and, with create (and auto-create on), creating a missing table as
+// create says: an event table when it has no schema.
+func (s *Service) table(ctx context.Context, id catalog.Ident, create *catalog.CreateTableRequest) (*tableState, error) {
 	if t := s.cache.get(id); t != nil {
 		return t, nil
 	}
@@ -188,7 +206,7 @@ func (s *Service) table(ctx context.Context, id catalog.Ident, create bool) (*ta
 	if err == nil || !missing {
 		return t, err
 	}
-	if !create || !s.autoCreate {
+	if create == nil || !s.autoCreate {
 		// To a producer a missing namespace is a missing table.
 		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchTable, id.String())
 	}
@@ -199,7 +217,7 @@ func (s *Service) table(ctx context.Context, id catalog.Ident, create bool) (*ta
 	if t, err := s.load(ctx, id); err == nil {
 		return t, nil
 	}
-	if err := s.createEventTable(ctx, id); err != nil {
+	if err := s.createTable(ctx, id, create); err != nil {
 		return nil, err
 	}
 	return s.load(ctx, id)
@@ -250,11 +268,7 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 	t.committed = w
 	t.events = t.props[PropFormat] == formatEvents
 	if !t.events {
-		t.conv, err = codec.NewConverter(t.schema, codec.ConverterOptions{
-			DropUnknown:       t.props[PropUnknownFields] == "drop",
-			IdempotencyColumn: t.props[PropIdempotencyColumn],
-		})
-		if err != nil {
+		if t.conv, err = rowConverter(t); err != nil {
 			return nil, fmt.Errorf("%w: table %s cannot take rows: %w", catalog.ErrInvalid, t.name, err)
 		}
 	}
@@ -262,12 +276,13 @@ func (s *Service) load(ctx context.Context, id catalog.Ident) (*tableState, erro
 	return t, nil
 }
 
-// createEventTable creates id (and its namespace) as a Zombi event table:
-// the event schema, partitioned by hour of event time, sorted by event time
-// and sequence. A request's caller (auth.FromContext) without the writer
-// role in a missing namespace, an ancestor of its own, may not have it
-// made: auth.ErrForbidden.
-func (s *Service) createEventTable(ctx context.Context, id catalog.Ident) error {
+// createTable creates id (and its namespace) as req says, or without a
+// schema in req as a Zombi event table: the event schema, partitioned by
+// hour of event time, sorted by event time and sequence. A request's
+// caller (auth.FromContext) without the writer role in a missing
+// namespace, an ancestor of its own, may not have it made:
+// auth.ErrForbidden.
+func (s *Service) createTable(ctx context.Context, id catalog.Ident, req *catalog.CreateTableRequest) error {
 	caller, limited := auth.FromContext(ctx)
 	for i := 1; i <= len(id.Namespace); i++ {
 		ns := id.Namespace[:i]
@@ -287,21 +302,25 @@ func (s *Service) createEventTable(ctx context.Context, id catalog.Ident) error 
 			return err
 		}
 	}
-	schema := hotrow.EventSchema()
-	spec := hotrow.EventPartitionSpec(schema)
-	order := hotrow.EventSortOrder(schema)
-	_, err := s.catalog.CreateTable(ctx, catalog.CreateTableRequest{
-		Ident:      id,
-		Schema:     schema,
-		Spec:       &spec,
-		SortOrder:  &order,
-		Properties: EventTableProperties(),
-	}, nil)
+	kind := "typed table from data"
+	if req.Schema == nil {
+		kind = "event table"
+		schema := hotrow.EventSchema()
+		spec := hotrow.EventPartitionSpec(schema)
+		order := hotrow.EventSortOrder(schema)
+		req = &catalog.CreateTableRequest{Schema: schema, Spec: &spec, SortOrder: &order, Properties: EventTableProperties()}
+	}
+	r := *req
+	r.Ident = id
+	_, err := s.catalog.CreateTable(ctx, r, nil)
 	if err != nil && !errors.Is(err, catalog.ErrTableExists) {
 		return err
 	}
 	if err == nil {
-		s.log.Info("auto-created event table", "table", id.String())
+		if req.Properties[PropFormat] == formatRows {
+			s.metrics.schema.WithLabelValues("created").Inc()
+		}
+		s.log.Info("auto-created "+kind, "table", id.String(), "columns", len(r.Schema.Fields()))
 	}
 	return nil
 }

@@ -114,7 +114,7 @@ type BulkResult struct {
 // WriteOne writes one event or row to the table named by ref.
 func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteResult, error) {
 	start := time.Now()
-	t, err := s.resolveForWrite(ctx, ref, req.MediaType, false, func(t *tableState) error {
+	t, err := s.resolveForWrite(ctx, ref, req, false, func(t *tableState) error {
 		_, _, err := s.decodeOne(t, req)
 		return err
 	})
@@ -122,6 +122,15 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 		return WriteResult{}, err
 	}
 	rec, partition, err := s.decodeOne(t, req)
+	if err != nil && t.evolves() {
+		// New fields: add their columns, then convert again.
+		var t2 *tableState
+		if t2, err = s.evolve(ctx, t, [][]byte{req.Body}); err != nil {
+			return WriteResult{}, err
+		}
+		t = t2
+		rec, partition, err = s.decodeOne(t, req)
+	}
 	if err != nil {
 		t.m.rejected.Inc()
 		t.m.bytesRejected.Add(float64(len(req.Body)))
@@ -143,17 +152,19 @@ func (s *Service) WriteOne(ctx context.Context, ref string, req Request) (WriteR
 	return out, nil
 }
 
-// resolveForWrite resolves the table of a write with a body of media type
-// mt. A missing table is auto-created only for a write that would store
-// something in it: check must accept the body as an event table's before
-// the table is created. A body in a media type no event table takes is 415
-// for a missing table; one that fails check gets check's error. Either way
-// nothing is created.
-func (s *Service) resolveForWrite(ctx context.Context, ref, mt string, bulk bool, check func(*tableState) error) (*tableState, error) {
-	t, err := s.resolve(ctx, ref, false)
+// resolveForWrite resolves the table of a write req. A missing table is
+// auto-created only for a write that would store something in it: check
+// must accept the body as the new table's before the table is created.
+// The new table is an event table, or for plain JSON objects (plainRows)
+// a typed table with columns from them (inferredTable). A body in a media
+// type no new table takes is 415 for a missing table; one that fails
+// check gets check's error. Either way nothing is created.
+func (s *Service) resolveForWrite(ctx context.Context, ref string, req Request, bulk bool, check func(*tableState) error) (*tableState, error) {
+	t, err := s.resolve(ctx, ref, nil)
 	if err == nil || !s.autoCreate || !errors.Is(err, catalog.ErrNoSuchTable) {
 		return t, err
 	}
+	mt := req.MediaType
 	takes := eventMediaTypes
 	if bulk {
 		takes = eventBulkMediaTypes
@@ -166,13 +177,27 @@ func (s *Service) resolveForWrite(ctx context.Context, ref, mt string, bulk bool
 	if err != nil {
 		return nil, err
 	}
-	if err := check(&tableState{ident: id, name: id.String(), events: true}); err != nil {
+	create := &catalog.CreateTableRequest{}
+	state := &tableState{ident: id, name: id.String(), events: true}
+	if rows := plainRows(req, bulk); rows != nil && !s.infer.Disabled {
+		if *create, err = s.inferredTable(id, rows); err != nil {
+			return nil, err
+		}
+		state = &tableState{ident: id, name: id.String(), schema: create.Schema, props: create.Properties}
+		if state.conv, err = rowConverter(state); err != nil {
+			return nil, err
+		}
+	}
+	if err := check(state); err != nil {
 		return nil, err
 	}
-	return s.resolve(ctx, ref, true)
+	return s.resolve(ctx, ref, create)
 }
 
-func (s *Service) resolve(ctx context.Context, ref string, create bool) (*tableState, error) {
+// resolve returns the state of the table ref names. With create, a
+// missing table is created as create says (an event table when it names
+// no schema).
+func (s *Service) resolve(ctx context.Context, ref string, create *catalog.CreateTableRequest) (*tableState, error) {
 	if t := s.cache.byRef(ref); t != nil {
 		return t, nil
 	}
@@ -211,7 +236,7 @@ func (s *Service) decodeOne(t *tableState, req Request) (hot.Record, int32, erro
 		if req.MediaType != "" && req.MediaType != MediaJSON {
 			return hot.Record{}, 0, fmt.Errorf("%w: table %s takes rows as %s, not %s", ErrUnsupportedMediaType, t.name, MediaJSON, req.MediaType)
 		}
-		value, key, err := t.conv.Convert(req.Body)
+		value, key, err := t.conv.AppendConvertAt(nil, req.Body, now)
 		if err != nil {
 			return hot.Record{}, 0, fmt.Errorf("%w: %w", catalog.ErrInvalid, err)
 		}
@@ -263,7 +288,7 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 	bodyLen := len(req.Body)
 	var name string // of a missing table
 	var checked *decoded
-	t, err := s.resolveForWrite(ctx, ref, req.MediaType, true, func(t *tableState) error {
+	t, err := s.resolveForWrite(ctx, ref, req, true, func(t *tableState) error {
 		name = t.name
 		d, err := s.decodeBulk(ctx, t, req)
 		switch {
@@ -463,9 +488,15 @@ func (s *Service) decodeRows(ctx context.Context, t *tableState, req Request) (d
 	// charge what passes the body's size as it grows.
 	var keyBytes int64
 	charged, size := int64(len(req.Body)), int64(0)
+	now := s.now()
+	var retry []int // rows to convert again once the schema has evolved
 	for i, row := range rows {
-		value, key, err := t.conv.Convert(row)
+		value, key, err := t.conv.AppendConvertAt(nil, row, now)
 		if err != nil {
+			if t.evolves() {
+				retry = append(retry, i)
+				continue
+			}
 			d.bad = append(d.bad, codec.RecordErrorFor(i, err))
 			continue
 		}
@@ -478,6 +509,30 @@ func (s *Service) decodeRows(ctx context.Context, t *tableState, req Request) (d
 		d.recs = append(d.recs, hot.Record{Key: key, Value: value})
 		d.idx = append(d.idx, i)
 		keyBytes += int64(len(key))
+	}
+	if len(retry) > 0 {
+		// One schema commit for the request's new fields, then the rows
+		// that needed them. Their values are charged with the body's
+		// slack (rowChargeStep).
+		evolveRows := make([][]byte, len(retry))
+		for j, i := range retry {
+			evolveRows[j] = rows[i]
+		}
+		t2, err := s.evolve(ctx, t, evolveRows)
+		if err != nil {
+			return decoded{}, err
+		}
+		for _, i := range retry {
+			value, key, err := t2.conv.AppendConvertAt(nil, rows[i], now)
+			if err != nil {
+				d.bad = append(d.bad, codec.RecordErrorFor(i, err))
+				continue
+			}
+			d.recs = append(d.recs, hot.Record{Key: key, Value: value})
+			d.idx = append(d.idx, i)
+			keyBytes += int64(len(key))
+		}
+		slices.SortFunc(d.bad, func(a, b codec.RecordError) int { return a.Index - b.Index })
 	}
 	return d, req.need(ctx, 2*keyBytes)
 }

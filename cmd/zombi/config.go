@@ -50,6 +50,9 @@ type config struct {
 	Durability        string
 	SyncInterval      time.Duration
 	AutoCreate        bool
+	InferSchemas      bool
+	InferTimestamps   bool
+	InferTimeField    string
 	DefaultNamespace  string
 	IdempotencyWindow time.Duration
 	MaxBacklog        byteSize
@@ -183,7 +186,10 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	fs.StringVar(&c.PprofListen, "pprof-listen", "", "serve Go's /debug/pprof on this address (off when empty; keep it on loopback)")
 	fs.StringVar(&c.Durability, "durability", "sync", "when ingest acknowledges: sync (after the hot tier's WAL is synced) or async (may lose the last moments of acknowledged events on a crash)")
 	fs.DurationVar(&c.SyncInterval, "sync-interval", 500*time.Microsecond, "with --durability=sync, the least time between two WAL syncs under load: writes wait up to this long to share a sync (0: sync as soon as the previous one is done)")
-	fs.BoolVar(&c.AutoCreate, "auto-create", true, "create an unknown ingest table as an event table on its first write")
+	fs.BoolVar(&c.AutoCreate, "auto-create", true, "create an unknown ingest table on its first write: an event table for event envelopes, a typed table for plain JSON objects (--infer-schemas)")
+	fs.BoolVar(&c.InferSchemas, "infer-schemas", true, "a first write of plain JSON objects (not event envelopes) creates a typed table with columns from the data, which new fields then extend (docs/ingest.md)")
+	fs.BoolVar(&c.InferTimestamps, "infer-timestamps", false, "tables inferred from data type RFC 3339 date-time strings as timestamptz (table property zombi.ingest.infer.timestamps)")
+	fs.StringVar(&c.InferTimeField, "infer-time-field", "", "the top-level field of RFC 3339 date-times that partitions tables inferred from data by its hour; without it they are partitioned by the hour Zombi accepted each row (table property zombi.ingest.infer.time-field)")
 	fs.StringVar(&c.DefaultNamespace, "default-namespace", "default", "namespace of ingest tables named without one")
 	fs.DurationVar(&c.IdempotencyWindow, "idempotency-window", 24*time.Hour, "how long ingest idempotency keys are remembered (across restarts)")
 	c.MaxBacklog, c.MaxEventBytes, c.MaxBulkBytes, c.MaxInFlight = 1<<30, 1<<20, 32<<20, 256<<20

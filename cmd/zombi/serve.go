@@ -180,11 +180,16 @@ func serve(ctx context.Context, c *config) error {
 		Hot:              hotDB,
 		DefaultNamespace: c.DefaultNamespace,
 		AutoCreate:       c.AutoCreate,
-		Committer:        fl,
-		CommitWait:       c.CommitWait,
-		Claims:           member.claims(c.Cluster),
-		Logger:           log.With("component", "ingest"),
-		Metrics:          ingestMetrics,
+		Infer: ingest.InferOptions{
+			Disabled:   !c.InferSchemas,
+			Timestamps: c.InferTimestamps,
+			TimeField:  c.InferTimeField,
+		},
+		Committer:  fl,
+		CommitWait: c.CommitWait,
+		Claims:     member.claims(c.Cluster),
+		Logger:     log.With("component", "ingest"),
+		Metrics:    ingestMetrics,
 	}
 	if c.Cluster {
 		ingOpts.Staged = flOpts.Staging

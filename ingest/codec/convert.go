@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"sync"
+	"time"
 
 	"github.com/apache/iceberg-go"
 
@@ -19,9 +20,21 @@ type ConverterOptions struct {
 	// DropUnknown ignores object members that name no field, at any depth,
 	// instead of rejecting the row.
 	DropUnknown bool
+	// SkipEmptyUnknown ignores members that name no field and hold null,
+	// [] or {}: values that do not say what column they would need (a
+	// table that evolves with its data gets the column once one does).
+	SkipEmptyUnknown bool
 	// IdempotencyColumn names a top-level string column whose value is the
 	// row's idempotency key (none when the value is null or absent).
 	IdempotencyColumn string
+	// IngestTimeColumn names a top-level optional timestamptz column that
+	// Zombi fills with the time it accepts the row (AppendConvertAt's
+	// now); a row may not have it.
+	IngestTimeColumn string
+	// OffsetColumn names a top-level optional long column that the flusher
+	// fills with the row's sequence (hotrow.WithOffsetColumn); a row may
+	// not have it.
+	OffsetColumn string
 }
 
 // Converter turns JSON objects into typed rows of one schema. It is safe
@@ -30,7 +43,11 @@ type Converter struct {
 	schemaID    int
 	root        *hotrow.Node
 	dropUnknown bool
+	skipEmpty   bool
 	idem        *hotrow.Node // the idempotency column, or nil
+	// timeCol and offsetCol are the indexes in root.Fields of the columns
+	// Zombi fills, or -1.
+	timeCol, offsetCol int
 }
 
 // NewConverter prepares the conversion of JSON objects to rows of schema.
@@ -86,7 +103,25 @@ func NewConverter(schema *iceberg.Schema, opts ConverterOptions) (*Converter, er
 			}
 		}
 	}
-	c := &Converter{schemaID: schema.ID, root: root, dropUnknown: opts.DropUnknown}
+	c := &Converter{schemaID: schema.ID, root: root, dropUnknown: opts.DropUnknown, skipEmpty: opts.SkipEmptyUnknown, timeCol: -1, offsetCol: -1}
+	for _, z := range []struct {
+		name string
+		kind hotrow.Kind
+		typ  string
+		idx  *int
+	}{{opts.IngestTimeColumn, hotrow.KindTimestampTz, "timestamptz", &c.timeCol}, {opts.OffsetColumn, hotrow.KindLong, "long", &c.offsetCol}} {
+		if z.name == "" {
+			continue
+		}
+		i, ok := root.Names[z.name]
+		if !ok {
+			return nil, fmt.Errorf("column %q, which Zombi fills, is not a top-level column", z.name)
+		}
+		if f := root.Fields[i]; f.Kind != z.kind || f.Required {
+			return nil, fmt.Errorf("column %q, which Zombi fills, must be an optional %s", z.name, z.typ)
+		}
+		*z.idx = i
+	}
 	if col := opts.IdempotencyColumn; col != "" {
 		i, ok := root.Names[col]
 		if !ok {
@@ -115,9 +150,16 @@ func (c *Converter) Convert(obj []byte) (value []byte, idemKey string, err error
 // AppendConvert is Convert appending the value to dst, so that the rows of
 // a bulk request can share one buffer. On error it returns dst unchanged.
 func (c *Converter) AppendConvert(dst, obj []byte) (value []byte, idemKey string, err error) {
+	return c.AppendConvertAt(dst, obj, time.Time{})
+}
+
+// AppendConvertAt is AppendConvert for a row accepted at now, the value of
+// the ingest time column if the Converter has one.
+func (c *Converter) AppendConvertAt(dst, obj []byte, now time.Time) (value []byte, idemKey string, err error) {
 	cv := converterPool.Get().(*converter)
 	defer cv.release()
 	cv.c = c
+	cv.now = now.UnixMicro()
 	cv.sc = scanner{data: obj}
 	s := &cv.sc
 	switch ch := s.peek(); ch {
@@ -137,6 +179,11 @@ func (c *Converter) AppendConvert(dst, obj []byte) (value []byte, idemKey string
 	spans, err := cv.members(c.root)
 	if err != nil {
 		return dst, "", err
+	}
+	for _, i := range []int{c.timeCol, c.offsetCol} {
+		if i >= 0 && spans[i].set {
+			return dst, "", fieldErr(c.root.Fields[i].Name, "Zombi fills this column itself; a row may not have it")
+		}
 	}
 	if err := s.end(); err != nil {
 		return dst, "", err
@@ -174,6 +221,8 @@ type converter struct {
 	spans []span
 	// lastStart is where the value integerText read starts.
 	lastStart int
+	// now is the ingest time column's value, in microseconds.
+	now int64
 }
 
 // converterPool recycles the scratch space of conversions.
@@ -231,6 +280,7 @@ func (cv *converter) members(n *hotrow.Node) ([]span, error) {
 		i, ok := n.Names[string(key)]
 		switch {
 		case !ok && cv.c.dropUnknown:
+		case !ok && cv.c.skipEmpty && s.emptyValue():
 		case !ok:
 			return nil, cv.fieldErrorf(keyName(key), "no such column (the schema has %s)", fieldNames(n))
 		case spans[i].set:
@@ -265,9 +315,10 @@ func fieldNames(n *hotrow.Node) string {
 // structBody appends the encoded fields of a struct whose members are at
 // spans: count, then ID and value of each non-null field by ascending ID.
 func (cv *converter) structBody(n *hotrow.Node, spans []span, dst []byte) ([]byte, error) {
+	root := n == cv.c.root
 	count := 0
 	for i, f := range n.Fields {
-		if spans[i].set && cv.s.data[spans[i].pos] != 'n' {
+		if spans[i].set && cv.s.data[spans[i].pos] != 'n' || root && i == cv.c.timeCol {
 			count++
 			continue
 		}
@@ -280,6 +331,11 @@ func (cv *converter) structBody(n *hotrow.Node, spans []span, dst []byte) ([]byt
 	}
 	dst = hotrow.AppendCount(dst, count)
 	for _, i := range n.ByID {
+		if root && i == cv.c.timeCol {
+			dst = hotrow.AppendFieldID(dst, n.Fields[i].ID)
+			dst = hotrow.AppendTimestamp(dst, hotrow.KindTimestampTz, cv.now)
+			continue
+		}
 		sp := spans[i]
 		if !sp.set || cv.s.data[sp.pos] == 'n' {
 			continue

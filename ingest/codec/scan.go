@@ -1,6 +1,7 @@
 package codec
 
 import (
+	"bytes"
 	"encoding/binary"
 	"fmt"
 	"unicode/utf8"
@@ -308,6 +309,30 @@ func (s *scanner) literal(word string) error {
 
 // skipValue checks and skips the value at s.pos.
 func (s *scanner) skipValue() error { return s.skip(0) }
+
+// emptyValue reports whether the value at s.pos is null, [] or {}, without
+// moving past it.
+func (s *scanner) emptyValue() bool {
+	switch s.peek() {
+	case 'n':
+		return bytes.HasPrefix(s.data[s.pos:], []byte("null"))
+	case '[', '{':
+		close := byte(']')
+		if s.data[s.pos] == '{' {
+			close = '}'
+		}
+		for i := s.pos + 1; i < len(s.data); i++ {
+			switch s.data[i] {
+			case ' ', '\t', '\r', '\n':
+				continue
+			case close:
+				return true
+			}
+			return false
+		}
+	}
+	return false
+}
 
 func (s *scanner) skip(depth int) error {
 	switch c := s.peek(); c {
