@@ -15,6 +15,7 @@ import (
 
 	. "github.com/zombi-db/zombi/hotrow"
 	"github.com/zombi-db/zombi/hotrow/hotrowtest"
+	"github.com/zombi-db/zombi/ingest/codec"
 )
 
 func newArrowBuilder(t *testing.T, schema *iceberg.Schema, table string) (*ArrowBuilder, *memory.CheckedAllocator) {
@@ -378,5 +379,61 @@ func TestReadPromotionLimits(t *testing.T) {
 	defer b.Release()
 	if err := b.Append(1<<63, AppendEventValue(nil, Event{IngestTime: time.Unix(0, 0)})); err == nil || err.Error() != "sequence 9223372036854775808 out of range" {
 		t.Errorf("Append: %v", err)
+	}
+}
+
+// TestArrowBuilderZombiColumns: the converter fills the ingest time
+// column and refuses a row that sets it; the builder fills the offset
+// column with each row's sequence, and refuses a row of a schema newer
+// than it knows (WithKnownSchemas) without appending anything.
+func TestArrowBuilderZombiColumns(t *testing.T) {
+	p := iceberg.PrimitiveTypes
+	v1 := iceberg.NewSchema(1,
+		iceberg.NestedField{ID: 1, Name: "_zombi_offset", Type: p.Int64},
+		iceberg.NestedField{ID: 2, Name: "_zombi_ingest_time", Type: p.TimestampTz},
+		iceberg.NestedField{ID: 3, Name: "user", Type: p.Int64},
+	)
+	conv, err := codec.NewConverter(v1, codec.ConverterOptions{OffsetColumn: "_zombi_offset", IngestTimeColumn: "_zombi_ingest_time"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	at := time.Date(2026, 3, 2, 10, 15, 0, 123456000, time.UTC)
+	value, _, err := conv.AppendConvertAt(nil, []byte(`{"user":7}`), at)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, row := range []string{`{"user":7,"_zombi_offset":1}`, `{"_zombi_ingest_time":"2026-03-02T10:15:00Z"}`} {
+		if _, _, err := conv.AppendConvertAt(nil, []byte(row), at); err == nil || !strings.Contains(err.Error(), "_zombi_") {
+			t.Errorf("converting %s: %v, want the Zombi column refused", row, err)
+		}
+	}
+	v2 := iceberg.NewSchema(2, append(v1.Fields(), iceberg.NestedField{ID: 4, Name: "coupon", Type: p.String})...)
+	conv2, err := codec.NewConverter(v2, codec.ConverterOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	newer, _, err := conv2.Convert([]byte(`{"user":8,"coupon":"X"}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	mem := memory.NewCheckedAllocator(memory.NewGoAllocator())
+	defer mem.AssertSize(t, 0)
+	b, err := NewArrowBuilder(mem, v1, "t", WithOffsetColumn(1), WithKnownSchemas(1))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer b.Release()
+	if err := b.Append(42, value); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Append(43, newer); !errors.Is(err, ErrNewerSchema) {
+		t.Fatalf("a row of schema 2 with schemas through 1 known: %v, want ErrNewerSchema", err)
+	}
+	rec := b.NewRecord()
+	defer rec.Release()
+	want := `{"_zombi_ingest_time":"2026-03-02T10:15:00.123456Z","_zombi_offset":42,"user":7}` + "\n"
+	if got := recordJSON(t, rec); got != want {
+		t.Errorf("rows\n got %s\nwant %s", got, want)
 	}
 }
