@@ -25,6 +25,8 @@ type Metrics struct {
 	// schema: tables created from data (created) and schema commits that
 	// added or widened columns for new data (evolved).
 	schema *prometheus.CounterVec
+	// deadLetters: refused records kept in dead-letter tables.
+	deadLetters *prometheus.CounterVec
 
 	mu        sync.Mutex
 	tables    map[string]bool // the tables with their own series
@@ -58,8 +60,12 @@ func NewMetrics(r prometheus.Registerer, inFlight ...*InFlight) *Metrics {
 			Namespace: "zombi", Subsystem: "ingest", Name: "schema_changes_total",
 			Help: "Schema work ingest did for plain JSON rows: created (a table inferred from its first write), evolved (a schema commit that added or widened columns for new fields).",
 		}, []string{"change"}),
+		deadLetters: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Namespace: "zombi", Subsystem: "ingest", Name: "dead_letters_total",
+			Help: "Records of partial bulk writes refused and kept in the table's dead-letter table (<table>__dlq), by table (" + OtherTables + ": the tables past the first 1000).",
+		}, []string{"table"}),
 	}
-	cs := []prometheus.Collector{m.events, m.bytes, m.ack, m.rejected, m.schema}
+	cs := []prometheus.Collector{m.events, m.bytes, m.ack, m.rejected, m.schema, m.deadLetters}
 	if len(inFlight) > 0 && inFlight[0] != nil {
 		l := inFlight[0]
 		m.inflight = prometheus.NewGaugeFunc(prometheus.GaugeOpts{
@@ -82,6 +88,7 @@ func (m *Metrics) Rejected(reason string) { m.rejected.WithLabelValues(reason).I
 type tableMetrics struct {
 	accepted, duplicate, rejected prometheus.Counter
 	bytesAccepted, bytesRejected  prometheus.Counter
+	deadLetters                   prometheus.Counter
 }
 
 func (m *Metrics) forTable(name string) *tableMetrics {
@@ -100,5 +107,6 @@ func (m *Metrics) forTable(name string) *tableMetrics {
 		rejected:      m.events.WithLabelValues(name, "rejected"),
 		bytesAccepted: m.bytes.WithLabelValues(name, "accepted"),
 		bytesRejected: m.bytes.WithLabelValues(name, "rejected"),
+		deadLetters:   m.deadLetters.WithLabelValues(name),
 	}
 }

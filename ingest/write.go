@@ -107,6 +107,10 @@ type BulkResult struct {
 	Duplicates int
 	Results    []RecordResult
 	Rejected   int
+	// DeadLetters is how many of the rejected records a partial write
+	// kept in DeadLetterTable.
+	DeadLetters     int
+	DeadLetterTable string
 	// SnapshotID is the snapshot holding the events, for WaitCommitted.
 	SnapshotID int64
 }
@@ -325,16 +329,22 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 	} else if d, err = s.decodeBulk(ctx, t, req); err != nil {
 		return BulkResult{}, err
 	}
-	// The body is not needed any more; let it go before the hot tier
-	// copies the records.
-	req.Body = nil
+	var dead deadLetters
 	if len(d.bad) > 0 {
 		t.m.rejected.Add(float64(len(d.bad)))
 		if !req.Partial {
 			t.m.bytesRejected.Add(float64(bodyLen))
 			return BulkResult{}, &RecordsError{Records: d.bad}
 		}
+		// The refused records are kept before the others are stored: if
+		// that fails, the request fails whole and nothing is stored.
+		if dead, err = s.keepDeadLetters(ctx, t, d.bad, bulkRecords(req), idempotencyMember(t), s.now()); err != nil {
+			return BulkResult{}, err
+		}
 	}
+	// The body is not needed any more; let it go before the hot tier
+	// copies the records.
+	req.Body = nil
 	var res []hot.Result
 	if len(d.recs) > 0 {
 		if res, err = s.appendRecords(ctx, t, d.recs); err != nil {
@@ -344,7 +354,8 @@ func (s *Service) WriteBulk(ctx context.Context, ref string, req Request) (BulkR
 	s.metrics.ack.Observe(time.Since(start).Seconds())
 	s.count(t, res, bodyLen)
 
-	out := BulkResult{Table: t.name, Offsets: make([]uint64, len(res)), Rejected: len(d.bad)}
+	out := BulkResult{Table: t.name, Offsets: make([]uint64, len(res)), Rejected: len(d.bad),
+		DeadLetters: dead.n, DeadLetterTable: dead.table}
 	for i, r := range res {
 		out.Offsets[i] = r.Seq
 		if r.Duplicate {

@@ -244,11 +244,14 @@ func (s *Server) WriteBulk(c echo.Context, table string, p openapi.WriteBulkPara
 		Error     string `json:"error,omitempty"`
 	}
 	out := struct {
-		Accepted   int      `json:"accepted"`
-		Rejected   int      `json:"rejected"`
-		Results    []result `json:"results"`
-		SnapshotID int64    `json:"snapshot_id,omitempty"`
-	}{Accepted: len(res.Offsets), Rejected: res.Rejected, Results: make([]result, len(res.Results)), SnapshotID: res.SnapshotID}
+		Accepted        int      `json:"accepted"`
+		Rejected        int      `json:"rejected"`
+		DeadLetters     int      `json:"dead_letters,omitempty"`
+		DeadLetterTable string   `json:"dead_letter_table,omitempty"`
+		Results         []result `json:"results"`
+		SnapshotID      int64    `json:"snapshot_id,omitempty"`
+	}{Accepted: len(res.Offsets), Rejected: res.Rejected, DeadLetters: res.DeadLetters, DeadLetterTable: res.DeadLetterTable,
+		Results: make([]result, len(res.Results)), SnapshotID: res.SnapshotID}
 	for i, r := range res.Results {
 		if r.Err != "" {
 			out.Results[i] = result{Index: r.Index, Status: http.StatusBadRequest, Error: r.Err}

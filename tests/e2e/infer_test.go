@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"sort"
@@ -163,8 +164,10 @@ func TestIngestSchemaFromData(t *testing.T) {
 	if status != 400 || !strings.Contains(string(body), "user") {
 		t.Errorf("a string for a long column: %d %s", status, body)
 	}
-	status, _, body = call(t, "POST", base+"/tables/shop.clicks/bulk?partial=true", `[{"user":6},{"user":1.5},{"user":7,"price":"cheap"}]`)
-	if status != 207 || strings.Count(string(body), `"error"`) != 2 {
+	partial := `[{"user":6},{"user":1.5},{"user":7,"price":"cheap"}]`
+	status, _, body = call(t, "POST", base+"/tables/shop.clicks/bulk?partial=true", partial)
+	if status != 207 || strings.Count(string(body), `"error"`) != 2 ||
+		!strings.Contains(string(body), `"dead_letters":2,"dead_letter_table":"shop.clicks__dlq"`) {
 		t.Errorf("a partial bulk with two bad records: %d %s", status, body)
 	}
 	// A Zombi column may not be written.
@@ -197,8 +200,45 @@ func TestIngestSchemaFromData(t *testing.T) {
 		t.Errorf("nested value read back: %v", rows[3])
 	}
 
+	// The refused records of the partial write are in the dead-letter
+	// table, committed by the flusher.
+	flushTable(t, base, "shop.clicks__dlq")
+	dead := scanRows(t, inst, "shop", "clicks__dlq")
+	if len(dead) != 2 {
+		t.Fatalf("dead letters: %v", dead)
+	}
+	var sent []json.RawMessage
+	if err := json.Unmarshal([]byte(partial), &sent); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []struct {
+		index int
+		field string
+	}{{1, "user"}, {2, "price"}} {
+		d := dead[i]
+		raw, _ := base64.StdEncoding.DecodeString(fmt.Sprint(d["raw"]))
+		if d["error_code"] != "field" || d["field"] != want.field || d["record_index"] != float64(want.index) ||
+			string(raw) != string(sent[want.index]) || d["received_at"] == nil || d["message"] == nil || d["message"] == "" {
+			t.Errorf("dead letter %d: %v (raw %q)", i, d, raw)
+		}
+	}
+	if got := metric(t, base, `zombi_ingest_dead_letters_total{table="shop.clicks"}`); got != 2 {
+		t.Errorf("dead letters counted: %v", got)
+	}
+
+	// An event table keeps its bad envelopes too, once per idempotency key.
+	for range 2 {
+		status, _, body = call(t, "POST", base+"/tables/shop.events/bulk?partial=true", `[{"payload":"ok"},{"payload_base64":"%%%","idempotency_key":"k1"}]`)
+		if status != 207 || !strings.Contains(string(body), `"dead_letter_table":"shop.events__dlq"`) {
+			t.Fatalf("a partial bulk with a bad envelope: %d %s", status, body)
+		}
+	}
+	evs := hotEvents(t, base, "shop.events__dlq")
+	if len(evs) != 1 || evs[0]["idempotency_key"] != "k1" || evs[0]["field"] != "payload_base64" {
+		t.Errorf("dead letters of the event table: %v", evs)
+	}
+
 	// Envelopes still make event tables.
-	postEvent(t, base, "shop.events", `{"payload":"x"}`)
 	if _, _, props := tableSchema(t, base, "shop", "events"); props["zombi.ingest.format"] != "events" {
 		t.Errorf("an envelope made %v", props)
 	}
