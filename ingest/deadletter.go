@@ -1,11 +1,19 @@
 package ingest
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/apache/arrow-go/v18/arrow/array"
 
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
@@ -14,6 +22,7 @@ import (
 	"github.com/zombi-db/zombi/hotrow"
 	"github.com/zombi-db/zombi/ingest/codec"
 	"github.com/zombi-db/zombi/internal/ingesttable"
+	"github.com/zombi-db/zombi/warehouse"
 )
 
 // Dead letters: the records a partial bulk write (?partial=true) refuses
@@ -228,3 +237,153 @@ func recordKey(raw []byte, column string) string {
 
 // validUTF8 is s with invalid UTF-8 replaced, for string columns.
 func validUTF8(s string) string { return strings.ToValidUTF8(s, "\uFFFD") }
+
+// PropReplayedThrough is the dead-letter table property holding the
+// highest _zombi_offset a replay has taken.
+const PropReplayedThrough = "zombi.ingest.dlq.replayed-through"
+
+// MaxReplay is how many dead letters one replay takes.
+const MaxReplay = 1000
+
+// ReplayResult says what a replay of dead letters did.
+type ReplayResult struct {
+	Table, DeadLetterTable string
+	// Replayed were stored in the table; Duplicates of them were stored
+	// before (their idempotency key); Failed were refused again and are
+	// kept as new dead letters; Skipped had no bytes to replay (from
+	// protobuf bodies).
+	Replayed, Duplicates, Failed, Skipped int
+	// Through is the highest offset of the dead-letter table replayed so
+	// far; More says more dead letters wait after it.
+	Through uint64
+	More    bool
+}
+
+// ReplayDeadLetters writes the dead letters of the table ref names that no
+// replay has taken yet, up to MaxReplay of them, to the table again: after
+// its schema was fixed, they may fit. It commits the dead-letter table
+// first, so that every dead letter kept before the call is taken. Each is
+// written as a single write of its raw bytes, with its own idempotency
+// key, or "dlq:<offset>" when it has none, so that a replay repeated after
+// a failure stores nothing twice (within the idempotency window). One
+// that fails again becomes a new dead letter. The dead-letter table's
+// PropReplayedThrough then moves past them.
+func (s *Service) ReplayDeadLetters(ctx context.Context, ref string) (ReplayResult, error) {
+	if s.files == nil || s.flusher == nil {
+		return ReplayResult{}, fmt.Errorf("%w: this server does not replay dead letters (it does not flush)", catalog.ErrUnavailable)
+	}
+	t, err := s.resolve(ctx, ref, nil)
+	if err != nil {
+		return ReplayResult{}, err
+	}
+	if t.props[PropDeadLettersOf] != "" {
+		return ReplayResult{}, fmt.Errorf("%w: %s is a dead-letter table; replay the table it keeps records of", catalog.ErrInvalid, t.name)
+	}
+	dlq := catalog.Ident{Namespace: t.ident.Namespace, Name: DeadLetterTable(t.ident.Name)}
+	out := ReplayResult{Table: t.name, DeadLetterTable: dlq.String()}
+	mu, _ := s.replaying.LoadOrStore(cacheKey(t.ident), &sync.Mutex{})
+	mu.(*sync.Mutex).Lock()
+	defer mu.(*sync.Mutex).Unlock()
+	if _, err := s.flusher.Flush(ctx, dlq); errors.Is(err, catalog.ErrNoSuchTable) {
+		return out, nil // no dead letters, ever
+	} else if err != nil {
+		return out, fmt.Errorf("committing %s before the replay: %w", dlq, err)
+	}
+	tbl, err := s.catalog.LoadTable(ctx, dlq)
+	if err != nil {
+		return out, err
+	}
+	if tbl.Metadata.Properties()[PropDeadLettersOf] != t.name {
+		return out, fmt.Errorf("%w: %s is not the dead-letter table of %s", catalog.ErrInvalid, dlq, t.name)
+	}
+	if p := tbl.Metadata.Properties()[PropReplayedThrough]; p != "" {
+		if out.Through, err = strconv.ParseUint(p, 10, 64); err != nil {
+			return out, fmt.Errorf("%w: %s=%q on %s", catalog.ErrInvalid, PropReplayedThrough, p, dlq)
+		}
+	}
+	letters, err := s.readDeadLetters(ctx, tbl, out.Through)
+	if err != nil {
+		return out, err
+	}
+	if len(letters) > MaxReplay {
+		letters, out.More = letters[:MaxReplay], true
+	}
+	if len(letters) == 0 {
+		return out, nil
+	}
+	idem := idempotencyMember(t)
+	for _, l := range letters {
+		if l.raw == nil {
+			out.Skipped++
+			continue
+		}
+		req := Request{MediaType: MediaJSON, Body: l.raw}
+		if recordKey(l.raw, idem) == "" {
+			req.IdempotencyKey = "dlq:" + strconv.FormatUint(l.offset, 10)
+		}
+		res, err := s.WriteOne(ctx, ref, req)
+		switch {
+		case err == nil && res.Duplicate:
+			out.Duplicates++
+		case err == nil:
+			out.Replayed++
+		case errors.Is(err, catalog.ErrInvalid):
+			out.Failed++
+			bad := codec.RecordErrorFor(0, err)
+			if _, err := s.keepDeadLetters(ctx, t, []codec.RecordError{bad}, [][]byte{l.raw}, idem, s.now()); err != nil {
+				return out, err
+			}
+		default:
+			return out, err
+		}
+	}
+	through := letters[len(letters)-1].offset
+	ch := catalog.TableChange{Ident: dlq, Updates: table.Updates{table.NewSetPropertiesUpdate(iceberg.Properties{PropReplayedThrough: strconv.FormatUint(through, 10)})}}
+	if _, err := s.catalog.CommitTable(ctx, ch, nil); err != nil {
+		return out, fmt.Errorf("recording the replay in %s: %w", dlq, err)
+	}
+	out.Through = through
+	return out, nil
+}
+
+// deadLetter is one dead letter to replay.
+type deadLetter struct {
+	offset uint64
+	raw    []byte
+}
+
+// readDeadLetters reads the committed dead letters of tbl after offset
+// after, in offset order.
+func (s *Service) readDeadLetters(ctx context.Context, tbl *catalog.Table, after uint64) ([]deadLetter, error) {
+	if tbl.Metadata.CurrentSnapshot() == nil {
+		return nil, nil
+	}
+	id := append(append(table.Identifier{}, tbl.Ident.Namespace...), tbl.Ident.Name)
+	loc := tbl.Metadata.Location()
+	it := table.New(id, tbl.Metadata, tbl.MetadataLocation, warehouse.ConfineF(s.files, loc), nil)
+	at, err := it.Scan(
+		table.WithRowFilter(iceberg.GreaterThan(iceberg.Reference(offsetColumn), int64(after))),
+		table.WithSelectedFields(offsetColumn, "raw"),
+	).ToArrowTable(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("reading %s: %w", tbl.Ident, err)
+	}
+	defer at.Release()
+	var out []deadLetter
+	tr := array.NewTableReader(at, 0)
+	defer tr.Release()
+	for tr.Next() {
+		rec := tr.RecordBatch()
+		offs := rec.Column(rec.Schema().FieldIndices(offsetColumn)[0]).(*array.Int64)
+		raws := rec.Column(rec.Schema().FieldIndices("raw")[0]).(*array.Binary)
+		for i := range int(rec.NumRows()) {
+			l := deadLetter{offset: uint64(offs.Value(i))}
+			if raws.IsValid(i) {
+				l.raw = bytes.Clone(raws.Value(i))
+			}
+			out = append(out, l)
+		}
+	}
+	slices.SortFunc(out, func(a, b deadLetter) int { return cmp.Compare(a.offset, b.offset) })
+	return out, nil
+}

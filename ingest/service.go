@@ -8,7 +8,9 @@ import (
 	"sync"
 	"time"
 
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 )
 
@@ -52,6 +54,10 @@ type Options struct {
 	AutoCreate bool
 	// Infer configures the tables created from plain JSON objects.
 	Infer InferOptions
+	// Files and Flusher let ReplayDeadLetters commit and read dead-letter
+	// tables; without them it is unavailable.
+	Files   func(context.Context) (icebergio.IO, error)
+	Flusher Flusher
 	// Committer serves writes that wait for their commit; without it such
 	// writes fail.
 	Committer Committer
@@ -67,6 +73,11 @@ type Options struct {
 	Logger  *slog.Logger
 	Metrics *Metrics
 	Now     func() time.Time
+}
+
+// Flusher is what a replay of dead letters needs from the flusher.
+type Flusher interface {
+	Flush(ctx context.Context, id catalog.Ident) (flusher.Result, error)
 }
 
 // Staged is what ingest needs from a cluster's staged batches.
@@ -97,6 +108,10 @@ type Service struct {
 	// evolving serialises this node's schema changes per table: cacheKey
 	// -> *sync.Mutex.
 	evolving sync.Map
+	// replaying serialises this node's replays of dead letters per table.
+	replaying sync.Map
+	files     func(context.Context) (icebergio.IO, error)
+	flusher   Flusher
 }
 
 // New returns a Service. Close it to stop following catalog changes.
@@ -137,6 +152,8 @@ func New(opts Options) (*Service, error) {
 		now:              opts.Now,
 		cache:            tableCache{entries: map[string]*tableState{}},
 		infer:            opts.Infer,
+		files:            opts.Files,
+		flusher:          opts.Flusher,
 	}
 	s.stopWatch = opts.Catalog.Watch(s.cache.forget)
 	return s, nil

@@ -347,6 +347,18 @@ func (s *Server) GetWatermark(c echo.Context, table string) error {
 	return c.JSON(http.StatusOK, openapi.Watermark{Table: w.Table, Committed: int64(w.Committed), High: int64(w.High)})
 }
 
+// ReplayDeadLetters writes the table's dead letters to it again.
+func (s *Server) ReplayDeadLetters(c echo.Context, table string) error {
+	r, err := s.ingest.ReplayDeadLetters(c.Request().Context(), table)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusOK, openapi.ReplayResult{
+		Table: r.Table, DeadLetterTable: r.DeadLetterTable, Replayed: r.Replayed, Duplicates: r.Duplicates,
+		Failed: r.Failed, Skipped: r.Skipped, Through: int64(r.Through), More: r.More,
+	})
+}
+
 // FlushTable commits the table's acknowledged events now.
 func (s *Server) FlushTable(c echo.Context, table string) error {
 	if s.flush == nil {

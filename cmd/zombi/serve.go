@@ -186,6 +186,8 @@ func serve(ctx context.Context, c *config) error {
 			TimeField:  c.InferTimeField,
 		},
 		Committer:  fl,
+		Files:      wh.FS,
+		Flusher:    fl,
 		CommitWait: c.CommitWait,
 		Claims:     member.claims(c.Cluster),
 		Logger:     log.With("component", "ingest"),

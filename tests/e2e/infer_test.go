@@ -268,3 +268,50 @@ func TestIngestEvolveWidensAndTimeField(t *testing.T) {
 		t.Errorf("time field: column %q, spec %q", fields["at"], spec)
 	}
 }
+
+// TestDeadLetterReplay: a record refused for a column the table lacks is
+// kept; a replay before the fix keeps it again, one after the column was
+// added stores it, once, and a further replay stores nothing.
+func TestDeadLetterReplay(t *testing.T) {
+	inst := startHot(t)
+	base := inst.URL
+	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["r"]}`)
+	mustCall(t, 200, "POST", base+"/v1/namespaces/r/tables", `{"name":"orders","schema":{"type":"struct","fields":[{"id":1,"name":"user","type":"long","required":false}]}}`)
+	status, _, body := call(t, "POST", base+"/tables/r.orders/bulk?partial=true", `[{"user":1},{"user":2,"coupon":"X"}]`)
+	if status != 207 || !strings.Contains(string(body), `"dead_letters":1`) {
+		t.Fatalf("partial write: %d %s", status, body)
+	}
+	type replay struct {
+		Replayed, Duplicates, Failed, Skipped int
+		Through                               int64
+		More                                  bool
+	}
+	doReplay := func() replay {
+		t.Helper()
+		var r replay
+		if err := json.Unmarshal(mustCall(t, 200, "POST", base+"/tables/r.orders/dlq/replay", ""), &r); err != nil {
+			t.Fatal(err)
+		}
+		return r
+	}
+	if r := doReplay(); r.Failed != 1 || r.Replayed != 0 || r.Through == 0 {
+		t.Fatalf("replay before the fix: %+v", r)
+	}
+	commitUpdates(t, base, "r", "orders", `[{"action":"add-schema","schema":{"type":"struct","schema-id":1,"fields":[{"id":1,"name":"user","type":"long","required":false},{"id":2,"name":"coupon","type":"string","required":false}]},"last-column-id":2},{"action":"set-current-schema","schema-id":-1}]`)
+	if r := doReplay(); r.Replayed != 1 || r.Failed != 0 {
+		t.Fatalf("replay after the fix: %+v", r)
+	}
+	if r := doReplay(); r.Replayed+r.Failed+r.Duplicates != 0 {
+		t.Fatalf("a replay with nothing new: %+v", r)
+	}
+	evs := hotEvents(t, base, "r.orders")
+	if len(evs) != 2 || evs[1]["user"] != float64(2) || evs[1]["coupon"] != "X" {
+		t.Fatalf("rows after the replays: %v", evs)
+	}
+	// Two dead letters in all: the first, and the one the failed replay
+	// kept.
+	flushTable(t, base, "r.orders__dlq")
+	if dead := scanRows(t, inst, "r", "orders__dlq"); len(dead) != 2 {
+		t.Fatalf("dead letters: %v", dead)
+	}
+}

@@ -140,6 +140,7 @@ var calls = map[string]call{
 	"GET /tables/:table":              {method: "GET", path: nsPath("/tables/{ns}.events")},
 	"POST /tables/:table/bulk":        {method: "POST", path: nsPath("/tables/{ns}.events/bulk"), body: fixed(`[{"payload":2}]`)},
 	"GET /tables/:table/watermark":    {method: "GET", path: nsPath("/tables/{ns}.events/watermark")},
+	"POST /tables/:table/dlq/replay":  {method: "POST", path: nsPath("/tables/{ns}.events/dlq/replay")},
 	"POST /tables/:table/flush":       {method: "POST", path: nsPath("/tables/{ns}.events/flush")},
 	"POST /tables/:table/compact":     {method: "POST", path: nsPath("/tables/{ns}.events/compact")},
 	"POST /tables/:table/maintenance": {method: "POST", path: nsPath("/tables/{ns}.events/maintenance")},
