@@ -39,7 +39,7 @@ type metrics struct {
 }
 
 func newMetrics(f *Flusher) *metrics {
-	return &metrics{
+	m := &metrics{
 		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "cycles_total",
 			Help: "Flush cycles by outcome: committed, empty (nothing to write), failed.",
@@ -157,6 +157,15 @@ func newMetrics(f *Flusher) *metrics {
 			Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16},
 		}),
 	}
+	// The outcomes and reasons exist from the start, at 0, so that the
+	// first failure is an increase that rate() and alerts see.
+	for _, o := range []string{"committed", "empty", "failed"} {
+		m.cycles.WithLabelValues(o)
+	}
+	for _, r := range []string{"catalog", "storage", "schema", "hot", "canceled"} {
+		m.failures.WithLabelValues(r)
+	}
+	return m
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

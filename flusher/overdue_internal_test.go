@@ -3,6 +3,9 @@ package flusher
 import (
 	"testing"
 	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestBacklogOverdue: the gauge is the worst lateness over all tables,
@@ -43,5 +46,22 @@ func TestBacklogOverdue(t *testing.T) {
 				t.Errorf("backlogOverdue = %v, want %v", got, tc.want)
 			}
 		})
+	}
+}
+
+// TestOutcomesExported: every cycle outcome and failure reason is a
+// series from the start, so that the first failure is an increase.
+func TestOutcomesExported(t *testing.T) {
+	m := newMetrics(&Flusher{})
+	for _, tc := range []struct {
+		vec  *prometheus.CounterVec
+		want int
+	}{
+		{m.cycles, 3},
+		{m.failures, 5},
+	} {
+		if n := testutil.CollectAndCount(tc.vec); n != tc.want {
+			t.Errorf("%d series, want %d", n, tc.want)
+		}
 	}
 }

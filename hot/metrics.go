@@ -56,6 +56,11 @@ func newMetrics(db *DB) *metrics {
 		expiredKeys:   counter("expired_keys_total", "Idempotency keys removed after the window."),
 		writeStalls:   counter("write_stalls_total", "Times Pebble stalled writes (memtables or L0 full)."),
 	}
+	// The reasons exist from the start, at 0, so that the first failure
+	// is an increase that rate() and alerts see.
+	for _, r := range []string{"canceled", "closed", "error"} {
+		m.appendFailures.WithLabelValues(r)
+	}
 	m.backlogFull = m.appendFailures.WithLabelValues("backlog_full")
 	m.collectors = []prometheus.Collector{
 		m.appends, m.appendFailures, m.appendedEvents, m.appendedBytes, m.duplicates,

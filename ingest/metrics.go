@@ -52,6 +52,11 @@ func NewMetrics(r prometheus.Registerer, inFlight ...*InFlight) *Metrics {
 			Help: "Write requests refused whole, by reason: invalid, too_large, overloaded (429), backlog_full (503), no_table.",
 		}, []string{"reason"}),
 	}
+	// The reasons exist from the start, at 0, so that the first refusal
+	// is an increase that rate() and alerts see.
+	for _, r := range []string{"invalid", "too_large", "overloaded", "backlog_full", "no_table"} {
+		m.rejected.WithLabelValues(r)
+	}
 	cs := []prometheus.Collector{m.events, m.bytes, m.ack, m.rejected}
 	if len(inFlight) > 0 && inFlight[0] != nil {
 		l := inFlight[0]
