@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs every Zombi test on this machine, fresh or not: installs what is
 # missing (PostgreSQL and HAProxy from Debian packages, the S3-compatible test server
-# and promtool from the Go module proxy, a Python virtualenv from PyPI —
+# from the Go module proxy, promtool from Debian's prometheus package, a
+# Python virtualenv from PyPI —
 # cached under ${ZOMBI_CACHE:-$HOME/.cache/zombi}), starts one Postgres
 # cluster and one S3 server for all suites, then runs:
 #   1. checks: generated code current, gofmt, go vet
