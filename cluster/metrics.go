@@ -30,6 +30,11 @@ func newMetrics(m *Member) *metrics {
 			Buckets: prometheus.ExponentialBuckets(100e-6, 2, 16),
 		}),
 	}
+	// The outcomes exist from the start, at 0, so that the first failed
+	// heartbeat is an increase that rate() and alerts see.
+	for _, o := range []string{"ok", "failed", "lost"} {
+		x.heartbeats.WithLabelValues(o)
+	}
 	x.collectors = []prometheus.Collector{
 		x.heartbeats, x.claims, x.claimRounds,
 		prometheus.NewGaugeFunc(prometheus.GaugeOpts{

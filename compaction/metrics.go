@@ -19,7 +19,7 @@ type metrics struct {
 }
 
 func newMetrics() *metrics {
-	return &metrics{
+	m := &metrics{
 		runs: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "maintenance", Name: "runs_total",
 			Help: "Compaction and maintenance runs by kind (compact, maintain) and outcome (ok, busy, aborted, failed).",
@@ -58,6 +58,15 @@ func newMetrics() *metrics {
 			Help: "Files deleted because no metadata referenced them.",
 		}),
 	}
+	// Every kind and outcome exists from the start, at 0, so that the
+	// first failed run is an increase that rate() and alerts see.
+	for _, kind := range []string{"compact", "maintain"} {
+		m.duration.WithLabelValues(kind)
+		for _, o := range []string{"ok", "busy", "aborted", "failed"} {
+			m.runs.WithLabelValues(kind, o)
+		}
+	}
+	return m
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {

@@ -657,6 +657,22 @@ func backoff(n int) time.Duration {
 // node's disk holds: after each table's committed (and, in a cluster,
 // staged) sequence.
 func (f *Flusher) atRiskBytes() float64 {
+	bytes, _ := f.atRisk()
+	return bytes
+}
+
+// atRiskEvents estimates the number of those events.
+func (f *Flusher) atRiskEvents() float64 {
+	_, events := f.atRisk()
+	return events
+}
+
+// atRisk returns the hot-tier bytes and the number of the events after
+// each table's committed (and, in a cluster, staged) sequence. The
+// backlog may hold committed events (retention, or deletion not yet
+// done), and sequences may skip (a restart past staged ones): the share
+// after the base is counted, at most the events the table holds.
+func (f *Flusher) atRisk() (bytes, events float64) {
 	keys := f.hot.Tables()
 	bases := make(map[string]uint64, len(keys))
 	f.mu.Lock()
@@ -668,21 +684,36 @@ func (f *Flusher) atRiskBytes() float64 {
 		}
 	}
 	f.mu.Unlock()
-	var sum float64
 	for key, base := range bases {
 		hwm := f.hot.HighWatermark(key)
 		if hwm <= base {
 			continue
 		}
-		bytes, events, _ := f.hot.TableBacklog(key)
-		if events == 0 {
+		b, n, _ := f.hot.TableBacklog(key)
+		if n == 0 {
 			continue
 		}
-		// The backlog may hold committed events (retention, or deletion
-		// not yet done): count the share after base.
-		sum += float64(bytes) * min(1, float64(hwm-base)/float64(events))
+		share := min(1, float64(hwm-base)/float64(n))
+		bytes += float64(b) * share
+		events += float64(n) * share
 	}
-	return sum
+	return bytes, events
+}
+
+// backlogOverdue returns, over all tables, how far at now the oldest event
+// not yet committed (in a cluster: not yet staged) is past its table's
+// flush interval: zero while every table is within its interval.
+func (f *Flusher) backlogOverdue(now time.Time) time.Duration {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	var worst time.Duration
+	for _, st := range f.tables {
+		if st.oldest.IsZero() {
+			continue
+		}
+		worst = max(worst, now.Sub(st.oldest)-st.interval)
+	}
+	return worst
 }
 
 // OldestPending returns the append time of the oldest event not yet

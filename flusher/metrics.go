@@ -18,7 +18,9 @@ type metrics struct {
 	lag        prometheus.Histogram
 	discarded  prometheus.Counter
 	backlogAge prometheus.GaugeFunc
+	overdue    prometheus.GaugeFunc
 	atRisk     prometheus.GaugeFunc
+	atRiskN    prometheus.GaugeFunc
 
 	tailRequests     *prometheus.CounterVec
 	tailSeconds      prometheus.Histogram
@@ -37,7 +39,7 @@ type metrics struct {
 }
 
 func newMetrics(f *Flusher) *metrics {
-	return &metrics{
+	m := &metrics{
 		cycles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "cycles_total",
 			Help: "Flush cycles by outcome: committed, empty (nothing to write), failed.",
@@ -65,7 +67,7 @@ func newMetrics(f *Flusher) *metrics {
 		}),
 		failures: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "failures_total",
-			Help: "Failed flush cycles by reason: catalog, storage, schema (events the current schema cannot hold), hot.",
+			Help: "Failed flush cycles by reason: catalog, storage, schema (events the current schema cannot hold), hot, canceled.",
 		}, []string{"reason"}),
 		lag: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "lag_seconds",
@@ -86,10 +88,18 @@ func newMetrics(f *Flusher) *metrics {
 			}
 			return time.Since(oldest).Seconds()
 		}),
+		overdue: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "backlog_overdue_seconds",
+			Help: "Over all tables, how far the oldest acknowledged event not yet committed (in a cluster: not yet staged) is past its table's flush interval; 0 while every table is within its interval.",
+		}, func() float64 { return f.backlogOverdue(f.opts.Now()).Seconds() }),
 		atRisk: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "at_risk_bytes",
 			Help: "Hot-tier bytes of acknowledged events that only this node's disk holds: not committed, and in a cluster not staged either (estimated from sequences). Losing the disk loses them.",
 		}, f.atRiskBytes),
+		atRiskN: prometheus.NewGaugeFunc(prometheus.GaugeOpts{
+			Namespace: "zombi", Subsystem: "flush", Name: "at_risk_events",
+			Help: "Acknowledged events that only this node's disk holds, as zombi_flush_at_risk_bytes counts their bytes.",
+		}, f.atRiskEvents),
 		tailRequests: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Namespace: "zombi", Subsystem: "flush", Name: "tail_requests_total",
 			Help: "Hot tails asked for by live plans, by outcome: reused (the kept files, no new events), extended (kept files and a new chunk), written (afresh), empty (no events to tail), busy (waited too long), failed.",
@@ -147,6 +157,15 @@ func newMetrics(f *Flusher) *metrics {
 			Buckets: []float64{1, 2, 3, 4, 6, 8, 12, 16},
 		}),
 	}
+	// The outcomes and reasons exist from the start, at 0, so that the
+	// first failure is an increase that rate() and alerts see.
+	for _, o := range []string{"committed", "empty", "failed"} {
+		m.cycles.WithLabelValues(o)
+	}
+	for _, r := range []string{"catalog", "storage", "schema", "hot", "canceled"} {
+		m.failures.WithLabelValues(r)
+	}
+	return m
 }
 
 func (m *metrics) register(r prometheus.Registerer) error {
@@ -154,7 +173,7 @@ func (m *metrics) register(r prometheus.Registerer) error {
 		return nil
 	}
 	for _, c := range []prometheus.Collector{m.cycles, m.rows, m.bytes, m.files, m.commit, m.conflicts,
-		m.failures, m.lag, m.discarded, m.backlogAge, m.atRisk, m.tailRequests, m.tailSeconds, m.tailWriteSeconds,
+		m.failures, m.lag, m.discarded, m.backlogAge, m.overdue, m.atRisk, m.atRiskN, m.tailRequests, m.tailSeconds, m.tailWriteSeconds,
 		m.tailFiles, m.tailRows, m.tailBytes, m.tailDropped, m.tailCommitted,
 		m.stageSeconds, m.stagedBatches, m.stagedDropped, m.sharedCommits, m.sharedNodes} {
 		if err := r.Register(c); err != nil {

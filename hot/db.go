@@ -14,6 +14,7 @@ import (
 
 	"github.com/cockroachdb/pebble/v2"
 	"github.com/cockroachdb/pebble/v2/bloom"
+	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/zombi-db/zombi/internal/pebblefmt"
 )
 
@@ -46,6 +47,8 @@ const (
 // DB is the hot tier. It is safe for concurrent use.
 type DB struct {
 	pdb        *pebble.DB
+	dir        string
+	fs         vfs.FS // the file system dir is on
 	writeOpts  *pebble.WriteOptions
 	window     time.Duration
 	maxBacklog int64
@@ -186,6 +189,8 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 		opts.Now = time.Now
 	}
 	db := &DB{
+		dir:        dir,
+		fs:         opts.FS,
 		window:     opts.IdempotencyWindow,
 		maxBacklog: opts.MaxBacklogBytes,
 		now:        opts.Now,
@@ -201,6 +206,9 @@ func open(dir string, opts Options, io internalOptions) (*DB, error) {
 		db.writeOpts = pebble.NoSync
 	default:
 		return nil, fmt.Errorf("hot: unknown durability %d", opts.Durability)
+	}
+	if db.fs == nil {
+		db.fs = vfs.Default
 	}
 	db.metrics = newMetrics(db)
 

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -1075,13 +1076,29 @@ func TestMetrics(t *testing.T) {
 		t.Fatal(err)
 	}
 	names := map[string]bool{}
+	gauges := map[string]float64{}
 	for _, mf := range mfs {
 		names[mf.GetName()] = true
+		if g := mf.GetMetric()[0].GetGauge(); g != nil {
+			gauges[mf.GetName()] = g.GetValue()
+		}
 	}
-	for _, name := range []string{"zombi_hot_wal_fsync_duration_seconds", "zombi_hot_disk_usage_bytes", "zombi_hot_append_duration_seconds"} {
+	for _, name := range []string{"zombi_hot_wal_fsync_duration_seconds", "zombi_hot_disk_usage_bytes", "zombi_hot_append_duration_seconds",
+		"zombi_hot_disk_available_bytes", "zombi_hot_disk_capacity_bytes"} {
 		if !names[name] {
 			t.Errorf("%s not gathered", name)
 		}
+	}
+	// The data directory's file system, as the OS reports it.
+	var fs syscall.Statfs_t
+	if err := syscall.Statfs(dir, &fs); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := gauges["zombi_hot_disk_capacity_bytes"], float64(fs.Blocks)*float64(fs.Bsize); got != want {
+		t.Errorf("zombi_hot_disk_capacity_bytes = %v, want %v", got, want)
+	}
+	if avail := gauges["zombi_hot_disk_available_bytes"]; avail <= 0 || avail > gauges["zombi_hot_disk_capacity_bytes"] {
+		t.Errorf("zombi_hot_disk_available_bytes = %v, capacity %v", avail, gauges["zombi_hot_disk_capacity_bytes"])
 	}
 	// Close unregisters, so a reopen can register again.
 	mustClose(t, db)

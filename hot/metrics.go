@@ -56,6 +56,11 @@ func newMetrics(db *DB) *metrics {
 		expiredKeys:   counter("expired_keys_total", "Idempotency keys removed after the window."),
 		writeStalls:   counter("write_stalls_total", "Times Pebble stalled writes (memtables or L0 full)."),
 	}
+	// The reasons exist from the start, at 0, so that the first failure
+	// is an increase that rate() and alerts see.
+	for _, r := range []string{"canceled", "closed", "error"} {
+		m.appendFailures.WithLabelValues(r)
+	}
 	m.backlogFull = m.appendFailures.WithLabelValues("backlog_full")
 	m.collectors = []prometheus.Collector{
 		m.appends, m.appendFailures, m.appendedEvents, m.appendedBytes, m.duplicates,
@@ -133,10 +138,15 @@ var (
 		"Pebble compactions.", nil, nil)
 	descFlushes = prometheus.NewDesc("zombi_hot_flushes_total",
 		"Pebble memtable flushes.", nil, nil)
+	descAvail = prometheus.NewDesc("zombi_hot_disk_available_bytes",
+		"Bytes available to Zombi on the file system that holds the hot tier (the data directory).", nil, nil)
+	descCapacity = prometheus.NewDesc("zombi_hot_disk_capacity_bytes",
+		"Size of the file system that holds the hot tier (the data directory).", nil, nil)
 )
 
 func (c *pebbleCollector) Describe(ch chan<- *prometheus.Desc) {
-	for _, d := range []*prometheus.Desc{descFsync, descWALBytes, descDisk, descMemTable, descL0, descCompactions, descFlushes} {
+	for _, d := range []*prometheus.Desc{descFsync, descWALBytes, descDisk, descMemTable, descL0, descCompactions, descFlushes,
+		descAvail, descCapacity} {
 		ch <- d
 	}
 }
@@ -166,6 +176,11 @@ func (c *pebbleCollector) Collect(ch chan<- prometheus.Metric) {
 	ch <- prometheus.MustNewConstMetric(descL0, prometheus.GaugeValue, float64(m.Levels[0].Sublevels))
 	ch <- prometheus.MustNewConstMetric(descCompactions, prometheus.CounterValue, float64(m.Compact.Count))
 	ch <- prometheus.MustNewConstMetric(descFlushes, prometheus.CounterValue, float64(m.Flush.Count))
+	// A file system that cannot tell (an in-memory one) exports neither.
+	if u, err := c.db.fs.GetDiskUsage(c.db.dir); err == nil {
+		ch <- prometheus.MustNewConstMetric(descAvail, prometheus.GaugeValue, float64(u.AvailBytes))
+		ch <- prometheus.MustNewConstMetric(descCapacity, prometheus.GaugeValue, float64(u.TotalBytes))
+	}
 }
 
 // eventListener logs Pebble's notable events and counts write stalls.

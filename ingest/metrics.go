@@ -65,6 +65,14 @@ func NewMetrics(r prometheus.Registerer, inFlight ...*InFlight) *Metrics {
 			Help: "Records of partial bulk writes refused and kept in the table's dead-letter table (<table>__dlq), by table (" + OtherTables + ": the tables past the first 1000).",
 		}, []string{"table"}),
 	}
+	// The reasons and changes exist from the start, at 0, so that the
+	// first refusal is an increase that rate() and alerts see.
+	for _, r := range []string{"invalid", "too_large", "overloaded", "backlog_full", "no_table"} {
+		m.rejected.WithLabelValues(r)
+	}
+	for _, c := range []string{"created", "evolved"} {
+		m.schema.WithLabelValues(c)
+	}
 	cs := []prometheus.Collector{m.events, m.bytes, m.ack, m.rejected, m.schema, m.deadLetters}
 	if len(inFlight) > 0 && inFlight[0] != nil {
 		l := inFlight[0]

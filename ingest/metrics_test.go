@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 )
 
 // TestTableSeriesBounded: past MaxTableSeries tables, a table's ingest
@@ -42,5 +43,14 @@ func TestTableSeriesBounded(t *testing.T) {
 		if got[k] != v {
 			t.Fatalf("series %v, want %v", got, want)
 		}
+	}
+}
+
+// TestRejectedReasonsExported: every reason a request is refused for is
+// a series from the start, so that the first refusal is an increase.
+func TestRejectedReasonsExported(t *testing.T) {
+	m := NewMetrics(nil)
+	if n := testutil.CollectAndCount(m.rejected); n != 5 {
+		t.Errorf("%d series, want 5", n)
 	}
 }

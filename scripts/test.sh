@@ -1,21 +1,25 @@
 #!/usr/bin/env bash
 # Runs every Zombi test on this machine, fresh or not: installs what is
 # missing (PostgreSQL and HAProxy from Debian packages, the S3-compatible test server
-# from the Go module proxy, a Python virtualenv from PyPI — cached under
-# ${ZOMBI_CACHE:-$HOME/.cache/zombi}), starts one Postgres cluster and one
-# S3 server for all suites, then runs:
+# from the Go module proxy, promtool from Debian's prometheus package, a
+# Python virtualenv from PyPI —
+# cached under ${ZOMBI_CACHE:-$HOME/.cache/zombi}), starts one Postgres
+# cluster and one S3 server for all suites, then runs:
 #   1. checks: generated code current, gofmt, go vet
-#   2. go test ./...  (unit, store conformance, end-to-end incl. iceberg-go's
+#   2. scripts/check-deploy.sh: the alerting rules (promtool check and test
+#      rules) and the Grafana dashboard under deploy/, against the metrics
+#      a running node exports (go test ./deploy)
+#   3. go test ./...  (unit, store conformance, end-to-end incl. iceberg-go's
 #      catalog conformance suite, on the embedded store and on Postgres + S3,
 #      and three --cluster nodes behind HAProxy in tests/cluster)
-#   3. each fuzz target, briefly
-#   4. pytest tests/interop  (PyIceberg, Spark, DuckDB and Trino against a
+#   4. each fuzz target, briefly
+#   5. pytest tests/interop  (PyIceberg, Spark, DuckDB and Trino against a
 #      running zombi; Spark's Iceberg jars and Trino come from Maven Central,
 #      pinned by SHA-256 and cached under $ZOMBI_CACHE/maven; Spark runs on
 #      OpenJDK 17, Trino 476 on the machine's Temurin 25 JDK, which no
 #      package source this script may use offers, so it is checked, not
 #      installed)
-#   5. the Iceberg REST Compatibility Kit against zombi on the embedded
+#   6. the Iceberg REST Compatibility Kit against zombi on the embedded
 #      store and on Postgres (tests/rck; its jars pinned like the above)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -50,6 +54,7 @@ if [ ! -x "$trino_java/bin/java" ]; then
 	exit 1
 fi
 scripts/install-s3-server.sh
+scripts/install-promtool.sh
 python="$(scripts/pyenv.sh | tail -n 1)"
 echo "python: $python"
 "$python" tests/interop/artifacts.py >/dev/null
@@ -93,8 +98,12 @@ source "$tmp/env"
 echo "postgres: $ZOMBI_TEST_POSTGRES_URL"
 echo "s3:       $ZOMBI_TEST_S3_ENDPOINT"
 
+step "deploy: alerting rules and dashboard"
+scripts/check-deploy.sh
+
 step "go test ./..."
-go test -count=1 -timeout 20m ./...
+# ./deploy ran in the step above.
+go test -count=1 -timeout 20m $(go list ./... | grep -v '/deploy$')
 
 # The budget is a count of executions, not a duration: with a duration,
 # Go before 1.27 can fail a target with a bare "context deadline exceeded"
