@@ -954,7 +954,7 @@ ENGINE_OF_MODULE = {
     "test_spark_views.py": "Spark",
     "test_trino_views.py": "Trino",
     "test_pyiceberg_views.py": "PyIceberg",
-    "test_docs.py": "docs/engines.md",
+    "test_docs.py": "docs (engines.md, ingest.md)",
     "test_planning.py": "server-side planning",
     "test_cluster.py": "Spark",
     "test_spark_auth.py": "Spark",
