@@ -942,7 +942,8 @@ def trino(zombi: Zombi, trino_engine):
 # Reporting
 
 # Which engine a test module drives, for the per-engine summary. A test
-# with an `engine` parameter (test_ingest.py) counts for that engine.
+# with an `engine` parameter (test_ingest.py, test_json_payloads.py) counts
+# for that engine.
 ENGINE_OF_MODULE = {
     "test_pyiceberg.py": "PyIceberg",
     "test_flush.py": "PyIceberg",
@@ -953,7 +954,7 @@ ENGINE_OF_MODULE = {
     "test_spark_views.py": "Spark",
     "test_trino_views.py": "Trino",
     "test_pyiceberg_views.py": "PyIceberg",
-    "test_docs.py": "docs/engines.md",
+    "test_docs.py": "docs (engines.md, ingest.md)",
     "test_planning.py": "server-side planning",
     "test_cluster.py": "Spark",
     "test_spark_auth.py": "Spark",
@@ -962,7 +963,7 @@ ENGINE_OF_MODULE = {
 ENGINE_OF_PARAM = {"spark": "Spark", "duckdb": "DuckDB", "trino": "Trino", "pyiceberg": "PyIceberg"}
 # Modules whose scenarios write through zombi's ingest API; the summary
 # counts them separately too.
-INGEST_MODULES = {"test_ingest.py", "test_flush.py", "test_cluster.py"}
+INGEST_MODULES = {"test_ingest.py", "test_json_payloads.py", "test_flush.py", "test_cluster.py"}
 
 _ENGINES = pytest.StashKey[dict]()
 

@@ -1,18 +1,24 @@
 """docs/engines.md shows each engine's configuration; this checks that every
 configuration line there is one the suite uses (engines.py), and that every
-pinned version it names is the one the suite installs."""
+pinned version it names is the one the suite installs. docs/ingest.md shows
+each engine's queries of JSON payloads; this checks that they are the ones
+test_json_payloads.py runs (json_queries.py), on the events it sends."""
 
 from __future__ import annotations
 
 import inspect
+import json
 import re
 from pathlib import Path
 
 import artifacts
 import engines
+import json_queries
 from conftest import REPO_ROOT, S3Target
+from test_json_payloads import want_by_kind
 
 DOC = REPO_ROOT / "docs" / "engines.md"
+INGEST_DOC = REPO_ROOT / "docs" / "ingest.md"
 REQUIREMENTS = Path(__file__).with_name("requirements.txt")
 EXAMPLE_URI = "http://127.0.0.1:8181"
 EXAMPLE_S3 = S3Target(
@@ -35,6 +41,37 @@ def sections() -> dict[str, list[tuple[str, list[str]]]]:
             block, lang = [], line[3:].strip()
         elif line.startswith("## "):
             current = line[3:].strip()
+    return out
+
+
+def subsections(doc: Path, section: str) -> dict[str, dict[str, list]]:
+    """The '## section' of doc by its '### ' subsections ('' for the text
+    before the first one): "blocks", its fenced code blocks as (language,
+    text), and "lines", its lines outside them."""
+    out: dict[str, dict[str, list]] = {}
+    inside, sub, block, lang = False, "", None, ""
+    for line in doc.read_text().splitlines():
+        if block is not None:
+            if line.startswith("```"):
+                out[sub]["blocks"].append((lang, "\n".join(block)))
+                block = None
+            else:
+                block.append(line)
+            continue
+        if line.startswith("## "):
+            inside, sub = line[3:].strip() == section, ""
+            if inside:
+                out[sub] = {"blocks": [], "lines": []}
+            continue
+        if not inside:
+            continue
+        if line.startswith("### "):
+            sub = line[4:].strip()
+            out[sub] = {"blocks": [], "lines": []}
+        elif line.startswith("```"):
+            block, lang = [], line[3:].strip()
+        else:
+            out[sub]["lines"].append(line)
     return out
 
 
@@ -169,3 +206,35 @@ def test_docs_versions():
     assert coords, "docs/engines.md names no Maven artifact"
     for c in coords:
         assert c in {str(a) for a in artifacts.ALL}, f"docs/engines.md names {c}, artifacts.py pins otherwise"
+
+
+def test_docs_json_payloads():
+    """docs/ingest.md, JSON payloads: the events shown are the ones
+    test_json_payloads.py POSTs, the way it POSTs them; each engine's blocks
+    are the exact queries the test runs in that engine, for the page's
+    table; the by-kind table is what those events give."""
+    where = "docs/ingest.md, JSON payloads"
+    parts = subsections(INGEST_DOC, "JSON payloads")
+    assert "" in parts, f"{where}: no such section"
+    intro = parts[""]
+    (curl,) = [text for lang, text in intro["blocks"] if lang == "sh"]
+    for needle in (f"Content-Type: {json_queries.CONTENT_TYPE}", f"/tables/{json_queries.EXAMPLE_TABLE}/bulk"):
+        assert needle in curl, f"{where}: the curl command lacks {needle!r}, which the test sends: {curl!r}"
+    (events,) = [text for lang, text in intro["blocks"] if lang == "json"]
+    assert events.splitlines() == json_queries.EVENT_LINES, (
+        f"{where}: the events shown\n{events}\nare not json_queries.EVENT_LINES\n" + "\n".join(json_queries.EVENT_LINES)
+    )
+
+    for engine in json_queries.ENGINES:
+        heading = json_queries.HEADINGS[engine]
+        lang = "python" if engine == "pyiceberg" else "sql"
+        want = [(lang, json_queries.render(engine, q, json_queries.EXAMPLE_TABLE)) for q in json_queries.QUERY_NAMES]
+        got = parts.get(heading, {}).get("blocks")
+        assert got == want, f"{where}, {heading}: code blocks\n{got}\nthe test runs\n{want}"
+
+    rows = [ln for ln in intro["lines"] if ln.startswith("|")]
+    assert rows[:2] == ["| kind | events | total |", "| --- | --- | --- |"], f"{where}: by-kind table header {rows[:2]}"
+    got = [tuple(c.strip() for c in ln.strip("|").split("|")) for ln in rows[2:]]
+    payloads = [json.loads(line)["payload"] for line in json_queries.EVENT_LINES]
+    want = [tuple("null" if v is None else str(v) for v in r) for r in want_by_kind(dict(enumerate(payloads)))]
+    assert got == want, f"{where}: the by-kind table {got}, the events shown give {want}"
