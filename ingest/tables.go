@@ -188,6 +188,7 @@ func rowConverter(t *tableState) (*codec.Converter, error) {
 	return codec.NewConverter(t.schema, codec.ConverterOptions{
 		DropUnknown:       t.props[PropUnknownFields] == "drop",
 		SkipEmptyUnknown:  t.props[PropUnknownFields] == evolve,
+		ExactFloats:       t.props[PropUnknownFields] == evolve,
 		IdempotencyColumn: t.props[PropIdempotencyColumn],
 		IngestTimeColumn:  t.props[ingesttable.PropIngestTimeColumn],
 		OffsetColumn:      t.props[ingesttable.PropOffsetColumn],

@@ -24,6 +24,10 @@ type ConverterOptions struct {
 	// [] or {}: values that do not say what column they would need (a
 	// table that evolves with its data gets the column once one does).
 	SkipEmptyUnknown bool
+	// ExactFloats refuses for a float column a number that a float cannot
+	// hold exactly, instead of rounding it (a table that evolves with its
+	// data widens the column to double for it).
+	ExactFloats bool
 	// IdempotencyColumn names a top-level string column whose value is the
 	// row's idempotency key (none when the value is null or absent).
 	IdempotencyColumn string
@@ -44,6 +48,7 @@ type Converter struct {
 	root        *hotrow.Node
 	dropUnknown bool
 	skipEmpty   bool
+	exactFloats bool
 	idem        *hotrow.Node // the idempotency column, or nil
 	// timeCol and offsetCol are the indexes in root.Fields of the columns
 	// Zombi fills, or -1.
@@ -103,7 +108,7 @@ func NewConverter(schema *iceberg.Schema, opts ConverterOptions) (*Converter, er
 			}
 		}
 	}
-	c := &Converter{schemaID: schema.ID, root: root, dropUnknown: opts.DropUnknown, skipEmpty: opts.SkipEmptyUnknown, timeCol: -1, offsetCol: -1}
+	c := &Converter{schemaID: schema.ID, root: root, dropUnknown: opts.DropUnknown, skipEmpty: opts.SkipEmptyUnknown, exactFloats: opts.ExactFloats, timeCol: -1, offsetCol: -1}
 	for _, z := range []struct {
 		name string
 		kind hotrow.Kind
@@ -598,6 +603,11 @@ func (cv *converter) float(n *hotrow.Node, c byte, dst []byte) ([]byte, error) {
 		var err error
 		if v, err = strconv.ParseFloat(string(text), bitSize); err != nil {
 			return nil, cv.errorf("expected %s: %s is out of range", n.Type, shorten(text))
+		}
+		if bitSize == 32 && cv.c.exactFloats {
+			if d, _ := strconv.ParseFloat(string(text), 64); float64(float32(d)) != d {
+				return nil, cv.errorf("expected %s: %s needs a double to be held exactly", n.Type, shorten(text))
+			}
 		}
 	case c == '"':
 		text := cv.stringValue()

@@ -108,8 +108,26 @@ func typeChanges(have iceberg.Type, got *Type, path []string, out *[]Change) err
 		if got.Kind == Long {
 			return nil
 		}
-	case iceberg.Float32Type, iceberg.Float64Type, iceberg.DecimalType:
+	case iceberg.Float32Type:
 		if got.Kind == Long || got.Kind == Double {
+			if got.Inexact {
+				*out = append(*out, Change{Path: path, Widen: iceberg.PrimitiveTypes.Float64})
+			}
+			return nil
+		}
+	case iceberg.Float64Type:
+		if got.Kind == Long || got.Kind == Double {
+			return nil
+		}
+	case iceberg.DecimalType:
+		if got.Kind == Long || got.Kind == Double {
+			// More digits before the point than the column holds: a wider
+			// precision at the same scale, up to 38. More after it cannot
+			// be widened, and the converter refuses the value.
+			h := have.(iceberg.DecimalType)
+			if p := got.Digits + h.Scale(); got.Scale >= 0 && got.Scale <= h.Scale() && p > h.Precision() && p <= 38 {
+				*out = append(*out, Change{Path: path, Widen: iceberg.DecimalTypeOf(p, h.Scale())})
+			}
 			return nil
 		}
 	case iceberg.StringType, iceberg.UUIDType, iceberg.BinaryType, iceberg.FixedType, iceberg.TimeType:

@@ -61,6 +61,13 @@ type Type struct {
 	Kind Kind
 	// Wide is set for a Long with a value beyond int's range.
 	Wide bool
+	// Inexact is set for a number (Long or Double) with a value that a
+	// float cannot hold exactly.
+	Inexact bool
+	// Digits and Scale are the most digits before and after the decimal
+	// point of a number's values as written; Scale is -1 when one was
+	// written with an exponent.
+	Digits, Scale int
 	// Fields are a struct's members, in the order first seen.
 	Fields []Field
 	// Elem is a list's element type.
@@ -196,18 +203,20 @@ func valueType(v any, path string, timestamps bool) (*Type, error) {
 		return &Type{Kind: Bool}, nil
 	case json.Number:
 		s := v.String()
+		digits, scale := numberDigits(s)
 		if !strings.ContainsAny(s, ".eE") {
-			if _, err := strconv.ParseInt(s, 10, 64); err != nil {
-				return nil, &Conflict{Path: path, Have: "long", Got: "integer out of long's range"}
+			n, err := strconv.ParseInt(s, 10, 64)
+			if err != nil {
+				return nil, fmt.Errorf("%s: an integer beyond long's range, which no inferred column holds without losing digits", path)
 			}
-			n, _ := strconv.ParseInt(s, 10, 64)
-			return &Type{Kind: Long, Wide: n < math.MinInt32 || n > math.MaxInt32}, nil
+			return &Type{Kind: Long, Wide: n < math.MinInt32 || n > math.MaxInt32,
+				Inexact: int64(float32(n)) != n, Digits: digits, Scale: scale}, nil
 		}
 		f, err := v.Float64()
 		if err != nil || math.IsInf(f, 0) {
-			return nil, &Conflict{Path: path, Have: "double", Got: "number out of double's range"}
+			return nil, fmt.Errorf("%s: a number beyond double's range", path)
 		}
-		return &Type{Kind: Double}, nil
+		return &Type{Kind: Double, Inexact: float64(float32(f)) != f, Digits: digits, Scale: scale}, nil
 	case string:
 		if timestamps && isTimestamp(v) {
 			return &Type{Kind: Timestamp}, nil
@@ -239,6 +248,19 @@ func valueType(v any, path string, timestamps bool) (*Type, error) {
 		return &Type{Kind: List, Elem: elem}, nil
 	}
 	return nil, fmt.Errorf("%s: unexpected JSON value %T", path, v)
+}
+
+// numberDigits counts the digits of a JSON number before and after its
+// decimal point, leading zeros of the integer part left out; scale is -1
+// for a number with an exponent.
+func numberDigits(s string) (digits, scale int) {
+	s = strings.TrimPrefix(s, "-")
+	if strings.ContainsAny(s, "eE") {
+		return len(s), -1
+	}
+	intPart, frac, _ := strings.Cut(s, ".")
+	intPart = strings.TrimLeft(intPart, "0")
+	return len(intPart), len(frac)
 }
 
 func sortedKeys(m map[string]any) []string {
@@ -310,10 +332,17 @@ func merge(a, b *Type, path string) (*Type, error) {
 			return nil, err
 		}
 		return &Type{Kind: List, Elem: e}, nil
-	case a.Kind == b.Kind:
-		return &Type{Kind: a.Kind, Wide: a.Wide || b.Wide}, nil
-	case a.Kind == Long && b.Kind == Double, a.Kind == Double && b.Kind == Long:
-		return &Type{Kind: Double}, nil
+	case a.Kind == b.Kind, a.Kind == Long && b.Kind == Double, a.Kind == Double && b.Kind == Long:
+		k := a.Kind
+		if a.Kind != b.Kind {
+			k = Double
+		}
+		scale := max(a.Scale, b.Scale)
+		if a.Scale < 0 || b.Scale < 0 {
+			scale = -1
+		}
+		return &Type{Kind: k, Wide: a.Wide || b.Wide, Inexact: a.Inexact || b.Inexact,
+			Digits: max(a.Digits, b.Digits), Scale: scale}, nil
 	case a.Kind == Timestamp && b.Kind == String, a.Kind == String && b.Kind == Timestamp:
 		return &Type{Kind: String}, nil
 	}

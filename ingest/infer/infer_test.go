@@ -54,7 +54,7 @@ func TestRowTypes(t *testing.T) {
 		{name: "number and string conflict", rows: []string{`{"n":1}`, `{"n":"1"}`}, err: "n: a string value where the column is long"},
 		{name: "object and array conflict", rows: []string{`{"o":{"a":1}}`, `{"o":[1]}`}, err: "o: a list value"},
 		{name: "list elements disagree", rows: []string{`{"l":[1,"a"]}`}, err: "l[]"},
-		{name: "integer beyond long", rows: []string{`{"n":99999999999999999999}`}, err: "out of long's range"},
+		{name: "integer beyond long", rows: []string{`{"n":99999999999999999999}`}, err: "beyond long's range"},
 		{name: "not an object", rows: []string{`[1]`}, err: "must be a JSON object"},
 		{name: "reserved column", opts: Options{Reserved: []string{"_zombi_offset"}}, rows: []string{`{"_zombi_offset":1}`}, err: "Zombi fills"},
 	}
@@ -89,6 +89,8 @@ func TestChanges(t *testing.T) {
 			{ID: 4, Name: "ip", Type: iceberg.PrimitiveTypes.String}}}},
 		iceberg.NestedField{ID: 5, Name: "at", Type: iceberg.PrimitiveTypes.TimestampTz},
 		iceberg.NestedField{ID: 6, Name: "price", Type: iceberg.PrimitiveTypes.Float64},
+		iceberg.NestedField{ID: 7, Name: "f", Type: iceberg.PrimitiveTypes.Float32},
+		iceberg.NestedField{ID: 8, Name: "d", Type: iceberg.DecimalTypeOf(5, 2)},
 	)
 	tests := []struct {
 		name, row string
@@ -105,6 +107,13 @@ func TestChanges(t *testing.T) {
 		{name: "object into string", row: `{"ctx":{"ip":{"v":4}}}`, err: "ctx.ip"},
 		{name: "millis into timestamptz", row: `{"at":1714566600000}`},
 		{name: "boolean into double", row: `{"price":true}`, err: "price"},
+		{name: "float holds it", row: `{"f":0.5}`},
+		{name: "float widened to double", row: `{"f":0.1}`, want: "widen f to double"},
+		{name: "float widened for a large integer", row: `{"f":16777217}`, want: "widen f to double"},
+		{name: "decimal holds it", row: `{"d":123.45}`},
+		{name: "decimal precision widened", row: `{"d":1234567.8}`, want: "widen d to decimal(9, 2)"},
+		{name: "decimal scale is not widened", row: `{"d":1.234}`},
+		{name: "decimal widened for an integer", row: `{"d":123456789012}`, want: "widen d to decimal(14, 2)"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -251,15 +251,22 @@ func TestIngestEvolveWidensAndTimeField(t *testing.T) {
 	inst := startHot(t, "--infer-time-field", "at")
 	base := inst.URL
 	mustCall(t, 200, "POST", base+"/v1/namespaces", `{"namespace":["w"]}`)
-	mustCall(t, 200, "POST", base+"/v1/namespaces/w/tables", `{"name":"n","schema":{"type":"struct","fields":[{"id":1,"name":"n","type":"int","required":false}]},"properties":{"zombi.ingest.unknown-fields":"evolve"}}`)
-	postEvent(t, base, "w.n", `{"n":1}`)
-	postEvent(t, base, "w.n", `{"n":3000000000}`)
-	if fields, _, _ := tableSchema(t, base, "w", "n"); fields["n"] != "long" {
-		t.Errorf("n after a value beyond int: %v", fields)
+	mustCall(t, 200, "POST", base+"/v1/namespaces/w/tables", `{"name":"n","schema":{"type":"struct","fields":[
+		{"id":1,"name":"n","type":"int","required":false},
+		{"id":2,"name":"f","type":"float","required":false},
+		{"id":3,"name":"d","type":"decimal(5, 2)","required":false}]},"properties":{"zombi.ingest.unknown-fields":"evolve"}}`)
+	postEvent(t, base, "w.n", `{"n":1,"f":0.5,"d":1.5}`)
+	postEvent(t, base, "w.n", `{"n":3000000000,"f":0.1,"d":1234567.8}`)
+	if fields, _, _ := tableSchema(t, base, "w", "n"); fields["n"] != "long" || fields["f"] != "double" || fields["d"] != "decimal(9, 2)" {
+		t.Errorf("columns after values beyond int, float and decimal(5, 2): %v", fields)
 	}
 	evs := hotEvents(t, base, "w.n")
-	if len(evs) != 2 || evs[1]["n"] != float64(3000000000) {
+	if len(evs) != 2 || evs[1]["n"] != float64(3000000000) || evs[1]["f"] != 0.1 || evs[1]["d"] != "1234567.80" || evs[0]["f"] != 0.5 {
 		t.Errorf("rows read back: %v", evs)
+	}
+	// A scale beyond the column's is not widened: refused, never rounded.
+	if status, _, body := call(t, "POST", base+"/tables/w.n", `{"d":1.234}`); status != 400 || !strings.Contains(string(body), "d") {
+		t.Errorf("a decimal with more fraction digits: %d %s", status, body)
 	}
 
 	postEvent(t, base, "w.timed", `{"at":"2026-03-02T10:15:00Z","v":1}`)
