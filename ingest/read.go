@@ -11,6 +11,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow/ipc"
 	"github.com/apache/arrow-go/v18/arrow/memory"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/flusher"
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/hotrow"
 	"github.com/zombi-db/zombi/internal/ingesttable"
@@ -215,7 +216,17 @@ type Watermarks struct {
 	Table     string
 	Committed uint64
 	High      uint64
+	// DeadLetters counts the records kept in DeadLetterTable: those its
+	// current snapshot holds and those still in this node's hot tier
+	// (counted up to maxPendingCount). Both are empty when the table has
+	// none.
+	DeadLetters     int64
+	DeadLetterTable string
 }
+
+// maxPendingCount bounds how many uncommitted dead letters a status
+// counts.
+const maxPendingCount = 100_000
 
 // Watermark returns the table's watermarks.
 func (s *Service) Watermark(ctx context.Context, ref string) (Watermarks, error) {
@@ -224,5 +235,33 @@ func (s *Service) Watermark(ctx context.Context, ref string) (Watermarks, error)
 		return Watermarks{}, err
 	}
 	w := Watermarks{Table: t.name, Committed: t.committed, High: s.hot.HighWatermark(t.hotKey)}
+	if t.props[PropDeadLettersOf] != "" {
+		return w, nil
+	}
+	dlq := catalog.Ident{Namespace: t.ident.Namespace, Name: DeadLetterTable(t.ident.Name)}
+	tbl, err := s.catalog.LoadTable(ctx, dlq)
+	if errors.Is(err, catalog.ErrNoSuchTable) {
+		return w, nil
+	}
+	if err != nil {
+		return w, err
+	}
+	if tbl.Metadata.Properties()[PropDeadLettersOf] != t.name {
+		return w, nil
+	}
+	w.DeadLetterTable = dlq.String()
+	if snap := tbl.Metadata.CurrentSnapshot(); snap != nil && snap.Summary != nil {
+		n, _ := strconv.ParseInt(snap.Summary.Properties["total-records"], 10, 64)
+		w.DeadLetters = n
+	}
+	committed, err := flusher.Watermark(tbl.Metadata.Properties(), s.node)
+	if err != nil {
+		return w, err
+	}
+	evs, err := s.hot.Read(ctx, tbl.Metadata.TableUUID().String(), committed, maxPendingCount)
+	if err != nil {
+		return w, err
+	}
+	w.DeadLetters += int64(len(evs))
 	return w, nil
 }

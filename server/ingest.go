@@ -344,7 +344,11 @@ func (s *Server) GetWatermark(c echo.Context, table string) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, openapi.Watermark{Table: w.Table, Committed: int64(w.Committed), High: int64(w.High)})
+	out := openapi.Watermark{Table: w.Table, Committed: int64(w.Committed), High: int64(w.High)}
+	if w.DeadLetterTable != "" {
+		out.DeadLetters, out.DeadLetterTable = &w.DeadLetters, &w.DeadLetterTable
+	}
+	return c.JSON(http.StatusOK, out)
 }
 
 // ReplayDeadLetters writes the table's dead letters to it again.

@@ -316,9 +316,25 @@ func TestDeadLetterReplay(t *testing.T) {
 		t.Fatalf("rows after the replays: %v", evs)
 	}
 	// Two dead letters in all: the first, and the one the failed replay
-	// kept.
+	// kept; the table's status counts them, before and after a commit.
+	dlqStatus := func() string {
+		var w struct {
+			DeadLetters     int64  `json:"dead_letters"`
+			DeadLetterTable string `json:"dead_letter_table"`
+		}
+		if err := json.Unmarshal(mustCall(t, 200, "GET", base+"/tables/r.orders/watermark", ""), &w); err != nil {
+			t.Fatal(err)
+		}
+		return fmt.Sprintf("%d in %s", w.DeadLetters, w.DeadLetterTable)
+	}
+	if got := dlqStatus(); got != "2 in r.orders__dlq" {
+		t.Errorf("status before the commit: %s", got)
+	}
 	flushTable(t, base, "r.orders__dlq")
 	if dead := scanRows(t, inst, "r", "orders__dlq"); len(dead) != 2 {
 		t.Fatalf("dead letters: %v", dead)
+	}
+	if got := dlqStatus(); got != "2 in r.orders__dlq" {
+		t.Errorf("status after the commit: %s", got)
 	}
 }
