@@ -328,6 +328,16 @@ type faultyHot struct {
 	*hot.DB
 	failDeletes bool
 	hideBacklog bool
+	// beforeRead, if set, runs (once) before the next Read.
+	beforeRead func()
+}
+
+func (h *faultyHot) Read(ctx context.Context, table string, after uint64, limit int) ([]hot.Event, error) {
+	if fn := h.beforeRead; fn != nil {
+		h.beforeRead = nil
+		fn()
+	}
+	return h.DB.Read(ctx, table, after, limit)
 }
 
 func (h *faultyHot) TableBacklog(table string) (int64, int64, time.Time) {
