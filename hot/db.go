@@ -112,6 +112,10 @@ type tableState struct {
 
 	// deleteMu serialises DeleteThrough.
 	deleteMu sync.Mutex
+	// deleting is the highest sequence a DeleteThrough has started to
+	// delete through (stored before its batch is applied): events at or
+	// below it may be gone from any read that starts later.
+	deleting atomic.Uint64
 
 	mu sync.Mutex
 	// leaseCond is signalled when a lease write ends.
@@ -134,7 +138,7 @@ type tableState struct {
 	// visible, in sequence order.
 	pending []*pendingAppend
 	// settled, when not nil, is closed by the next complete that moves
-	// hwm: Settle waits on it.
+	// hwm: Settle and Watch wait on it.
 	settled chan struct{}
 	// claims maps the idempotency keys that an append (or the expirer) is
 	// working on to its claim.
@@ -321,6 +325,7 @@ func (db *DB) recoverTable(t *tableState) error {
 			return errors.Join(errors.New("malformed deleted marker"), closer.Close())
 		}
 		t.deleted = binary.BigEndian.Uint64(v)
+		t.deleting.Store(t.deleted)
 		if err := closer.Close(); err != nil {
 			return err
 		}
@@ -842,6 +847,33 @@ func (db *DB) Settle(ctx context.Context, table string) (uint64, error) {
 	}
 }
 
+// Watch returns the table's high watermark and a channel that is closed
+// when it next moves: a reader that has read up to the watermark waits on
+// the channel for more, and is woken by the append that makes them
+// visible, at the cost to that append of closing one channel however many
+// readers wait. The channel of a table that has no events yet is closed
+// by its first append; Close does not close it.
+func (db *DB) Watch(table string) (uint64, <-chan struct{}) {
+	t := db.tableFor(table)
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.settled == nil {
+		t.settled = make(chan struct{})
+	}
+	return t.hwm.Load(), t.settled
+}
+
+// DeletedThrough is the highest sequence a DeleteThrough of the table has
+// started to delete through, 0 if none: events at or below it may be gone.
+// A Read that returned before DeletedThrough was called missed no event
+// above what DeletedThrough returns.
+func (db *DB) DeletedThrough(table string) uint64 {
+	if t := db.lookup(table); t != nil {
+		return t.deleting.Load()
+	}
+	return 0
+}
+
 // DeleteThrough deletes the table's events with Seq <= seq and releases
 // their backlog; a flusher calls it for the events it committed. A seq
 // beyond the high watermark is taken as the high watermark: events that are
@@ -889,6 +921,7 @@ func (db *DB) DeleteThrough(ctx context.Context, table string, seq uint64) error
 		return fmt.Errorf("hot: delete %s: %w", table, err)
 	}
 
+	t.deleting.Store(seq)
 	b := db.pdb.NewBatch()
 	_ = b.DeleteRange(eventKey(t.prefix, 0), eventKey(t.prefix, seq+1), nil)
 	var v [8]byte

@@ -1208,3 +1208,78 @@ func TestLookupKey(t *testing.T) {
 		})
 	}
 }
+
+// TestWatch: the channel Watch returns is closed by the append that moves
+// the high watermark, also the first append of a table Watch saw first,
+// and not before.
+func TestWatch(t *testing.T) {
+	db := openT(t, t.TempDir(), Options{})
+	closed := func(ch <-chan struct{}) bool {
+		select {
+		case <-ch:
+			return true
+		default:
+			return false
+		}
+	}
+	hwm, ch := db.Watch("t")
+	if hwm != 0 || closed(ch) {
+		t.Fatalf("Watch of a table without events: %d, closed %v", hwm, closed(ch))
+	}
+	mustAppend(t, db, "t", rec("", "1"), rec("", "2"))
+	if !closed(ch) {
+		t.Fatal("the first append did not close the channel")
+	}
+	hwm, ch = db.Watch("t")
+	if hwm != 2 || closed(ch) {
+		t.Fatalf("Watch after two events: %d, closed %v; want 2, open", hwm, closed(ch))
+	}
+	if _, other := db.Watch("u"); closed(other) {
+		t.Fatal("another table's channel is closed")
+	}
+	mustAppend(t, db, "u", rec("", "x"))
+	if closed(ch) {
+		t.Fatal("an append to another table closed the channel")
+	}
+	mustAppend(t, db, "t", rec("", "3"))
+	if !closed(ch) {
+		t.Fatal("an append did not close the channel")
+	}
+}
+
+// TestDeletedThrough: DeletedThrough reports how far deletes have gone,
+// across a restart, and a read after a delete misses nothing above it.
+func TestDeletedThrough(t *testing.T) {
+	dir := t.TempDir()
+	db := openT(t, dir, Options{})
+	ctx := context.Background()
+	if d := db.DeletedThrough("t"); d != 0 {
+		t.Fatalf("DeletedThrough of an unknown table: %d", d)
+	}
+	mustAppend(t, db, "t", values(10, "v")...)
+	if d := db.DeletedThrough("t"); d != 0 {
+		t.Fatalf("DeletedThrough before a delete: %d", d)
+	}
+	if err := db.DeleteThrough(ctx, "t", 4); err != nil {
+		t.Fatal(err)
+	}
+	evs, err := db.Read(ctx, "t", 2, 100)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d := db.DeletedThrough("t"); d != 4 || len(evs) != 6 || evs[0].Seq != 5 {
+		t.Fatalf("DeletedThrough %d and %d events from %d after deleting through 4; want 4 and 6 from 5", d, len(evs), evs[0].Seq)
+	}
+	// Beyond the high watermark counts as the high watermark.
+	if err := db.DeleteThrough(ctx, "t", 100); err != nil {
+		t.Fatal(err)
+	}
+	if d := db.DeletedThrough("t"); d != 10 {
+		t.Fatalf("DeletedThrough %d after deleting through 100 of 10 events, want 10", d)
+	}
+	mustClose(t, db)
+	db = openT(t, dir, Options{})
+	if d := db.DeletedThrough("t"); d != 10 {
+		t.Fatalf("DeletedThrough %d after a restart, want 10", d)
+	}
+}

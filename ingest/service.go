@@ -29,6 +29,8 @@ type Hot interface {
 	Append(ctx context.Context, table string, recs []hot.Record) ([]hot.Result, error)
 	Read(ctx context.Context, table string, after uint64, limit int) ([]hot.Event, error)
 	HighWatermark(table string) uint64
+	Watch(table string) (uint64, <-chan struct{})
+	DeletedThrough(table string) uint64
 	NodeID() string
 	SetLabel(table, label string) error
 	AdvanceTo(table string, seq uint64) error

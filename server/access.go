@@ -101,6 +101,7 @@ var access = map[string]need{
 	"POST /tables/:table/bulk":        {role: auth.RoleWriter, where: ingestTable},
 	"GET /tables/:table/watermark":    {role: auth.RoleReader, where: ingestTable},
 	"POST /tables/:table/dlq/replay":  {role: auth.RoleWriter, where: ingestTable},
+	"GET /tables/:table/stream":       {role: auth.RoleReader, where: ingestTable},
 	"POST /tables/:table/flush":       {role: auth.RoleAdmin, where: ingestTable},
 	"POST /tables/:table/compact":     {role: auth.RoleAdmin, where: ingestTable, maintenance: true},
 	"POST /tables/:table/maintenance": {role: auth.RoleAdmin, where: ingestTable, maintenance: true},

@@ -13,6 +13,7 @@ import (
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/openapi"
 	"github.com/zombi-db/zombi/planning"
+	"github.com/zombi-db/zombi/tail"
 	"github.com/zombi-db/zombi/warehouse"
 )
 
@@ -70,12 +71,14 @@ func classify(err error) (status int, typ string) {
 		// Table metadata names a file outside the table: the table's
 		// data is at fault, and a retry does not help.
 		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
+	case errors.Is(err, ingest.ErrTableReplaced):
+		return http.StatusNotFound, "NoSuchTableException"
 	case errors.Is(err, flusher.ErrSchema):
 		return http.StatusUnprocessableEntity, "UnprocessableEntityException"
 	case errors.Is(err, ingest.ErrNotCommitted):
 		return http.StatusGatewayTimeout, "CommitTimeoutException"
 	case errors.Is(err, catalog.ErrUnavailable), errors.Is(err, hot.ErrBacklogFull), errors.Is(err, hot.ErrClosed),
-		errors.Is(err, ingest.ErrKeyBusy),
+		errors.Is(err, ingest.ErrKeyBusy), errors.Is(err, tail.ErrTooManySubscribers), errors.Is(err, tail.ErrClosed),
 		errors.Is(err, flusher.ErrStorage), errors.Is(err, flusher.ErrClosed), errors.Is(err, flusher.ErrBusy):
 		return http.StatusServiceUnavailable, "ServiceUnavailableException"
 	case errors.Is(err, ingest.ErrOverloaded):

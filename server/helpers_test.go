@@ -22,6 +22,7 @@ import (
 	"github.com/zombi-db/zombi/hot"
 	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/internal/testenv"
+	"github.com/zombi-db/zombi/tail"
 	"github.com/zombi-db/zombi/warehouse"
 )
 
@@ -30,6 +31,7 @@ import (
 type testServer struct {
 	*Server
 	hot *hot.DB
+	hub *tail.Hub
 	wh  *warehouse.Warehouse
 	reg *prometheus.Registry
 }
@@ -45,6 +47,10 @@ type testOptions struct {
 	bodyTimeout   time.Duration
 	minBodyRate   int64
 	nodes         Nodes
+	// The live tail: --max-stream-subscribers, its buffers, heartbeats.
+	maxStreams   int
+	streamBuffer int
+	heartbeat    time.Duration
 	// s3: the warehouse is a bucket on the test S3 server, whose keys it
 	// vends (--s3-vend-static-keys) and signs with.
 	s3 bool
@@ -113,22 +119,29 @@ func newTestServer(tb testing.TB, o testOptions) *testServer {
 			tb.Fatal(err)
 		}
 	}
+	hub, err := tail.New(tail.Options{Source: ing, MaxSubscribers: o.maxStreams, BufferBytes: o.streamBuffer, Registerer: reg})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(hub.Close)
 	srv := New(Options{
-		Catalog:       cat,
-		Ingest:        ing,
-		InFlight:      inflight,
-		IngestMetrics: im,
-		MaxEventBytes: o.maxEvent,
-		MaxBodyBytes:  o.maxBody,
-		BodyTimeout:   o.bodyTimeout,
-		MinBodyRate:   o.minBodyRate,
-		Auth:          authn,
-		Registry:      reg,
-		Nodes:         o.nodes,
-		Signer:        wh,
-		Vendor:        wh,
+		Tail:            hub,
+		StreamHeartbeat: o.heartbeat,
+		Catalog:         cat,
+		Ingest:          ing,
+		InFlight:        inflight,
+		IngestMetrics:   im,
+		MaxEventBytes:   o.maxEvent,
+		MaxBodyBytes:    o.maxBody,
+		BodyTimeout:     o.bodyTimeout,
+		MinBodyRate:     o.minBodyRate,
+		Auth:            authn,
+		Registry:        reg,
+		Nodes:           o.nodes,
+		Signer:          wh,
+		Vendor:          wh,
 	})
-	return &testServer{Server: srv, hot: hdb, wh: wh, reg: reg}
+	return &testServer{Server: srv, hot: hdb, hub: hub, wh: wh, reg: reg}
 }
 
 // rawClient is a keep-alive HTTP/1.1 client that sends prebuilt requests

@@ -24,6 +24,7 @@ import (
 	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/openapi"
 	"github.com/zombi-db/zombi/planning"
+	"github.com/zombi-db/zombi/tail"
 )
 
 // Options configure a Server.
@@ -81,6 +82,11 @@ type Options struct {
 	// Vendor vends temporary storage credentials to clients that ask for
 	// vended credentials; nil: none are vended.
 	Vendor Vendor
+	// Tail serves GET /tables/{table}/stream; nil answers 503.
+	Tail *tail.Hub
+	// StreamHeartbeat is how long a stream may be idle before the server
+	// sends a comment line; default tail.DefaultHeartbeat.
+	StreamHeartbeat time.Duration
 }
 
 // Compactor is what the server needs from compaction.
@@ -126,6 +132,8 @@ type Server struct {
 	live            *live.Source
 	signer          Signer
 	vendor          Vendor
+	tail            *tail.Hub
+	heartbeat       time.Duration
 }
 
 const ctxIdempotency = "zombi.idempotency"
@@ -181,6 +189,11 @@ func New(opts Options) *Server {
 		planningDefault: opts.ScanPlanning,
 		signer:          opts.Signer,
 		vendor:          opts.Vendor,
+		tail:            opts.Tail,
+		heartbeat:       opts.StreamHeartbeat,
+	}
+	if s.heartbeat <= 0 {
+		s.heartbeat = tail.DefaultHeartbeat
 	}
 	if opts.Planner != nil {
 		s.live = opts.Live

@@ -14,6 +14,7 @@ import (
 	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/server"
+	"github.com/zombi-db/zombi/tail"
 )
 
 // config is everything serve and migrate need, from flags and ZOMBI_* env.
@@ -64,6 +65,9 @@ type config struct {
 	BodyTimeout    time.Duration
 	MinBodyRate    byteSize
 	MaxConnections int
+
+	// The live tail (GET /tables/{table}/stream).
+	MaxStreamSubscribers int
 
 	// Flusher, and the node's part in a cluster.
 	Cluster       bool
@@ -200,6 +204,7 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	c.MinBodyRate = server.DefaultMinBodyRate
 	fs.DurationVar(&c.BodyTimeout, "body-timeout", server.DefaultBodyTimeout, "how long a request body may take to arrive beyond what --min-body-rate allows; slower bodies get 408")
 	fs.IntVar(&c.MaxConnections, "max-connections", server.DefaultMaxConnections, "open HTTP connections served at once (at most half the open-file limit); past it /health/* keeps a small reserve and everything else gets 503 at once")
+	fs.IntVar(&c.MaxStreamSubscribers, "max-stream-subscribers", tail.DefaultMaxSubscribers, "live-tail streams (GET /tables/{table}/stream) open at once; past it a stream gets 503 with Retry-After")
 	fs.Var(&c.MinBodyRate, "min-body-rate", "least rate, in bytes a second, at which a request body must arrive after --body-timeout (0: no deadline for bodies)")
 	fs.DurationVar(&c.ShutdownTimeout, "shutdown-timeout", 30*time.Second, "how long graceful shutdown waits for requests in flight, then for the final flush")
 	fs.BoolVar(&c.Cluster, "cluster", false, "run as one of several nodes on one Postgres and one warehouse: offsets and idempotency keys are unique across the nodes, nodes stage their data files and the holder of a table's commit lease commits all of them, once per flush interval (needs --postgres-url)")
@@ -297,6 +302,9 @@ func parseConfig(cmd string, args []string) (*config, error) {
 	}
 	if c.BodyTimeout <= 0 {
 		return nil, fmt.Errorf("--body-timeout must be positive, not %s", c.BodyTimeout)
+	}
+	if c.MaxStreamSubscribers <= 0 {
+		return nil, fmt.Errorf("--max-stream-subscribers must be positive, not %d", c.MaxStreamSubscribers)
 	}
 	if c.S3AccessKey == "" {
 		c.S3AccessKey = os.Getenv("AWS_ACCESS_KEY_ID")

@@ -4,6 +4,7 @@
 //	zombi serve          run the server (flags or ZOMBI_* environment variables)
 //	zombi migrate        apply the Postgres schema migrations and exit
 //	zombi oauth-client   make an OAuth2 client's secret and its --oauth-client value
+//	zombi tail           follow a table's events as they are acknowledged
 //	zombi version        print the version
 package main
 
@@ -37,6 +38,7 @@ commands:
   serve          run the catalog server
   migrate        apply Postgres schema migrations (needs --postgres-url)
   oauth-client   make an OAuth2 client: a secret and its --oauth-client value
+  tail           follow a table's events as they are acknowledged (JSON lines)
   version        print the version
 
 Run "zombi serve -h" for the flags; each flag can also be set with an
@@ -69,6 +71,8 @@ func run(args []string) error {
 		return migrate(ctx, cfg)
 	case "oauth-client":
 		return oauthClient(args[1:], os.Stdin, os.Stdout)
+	case "tail":
+		return tailCommand(ctx, args[1:], os.Stdout, os.Stderr)
 	case "version", "--version", "-version":
 		fmt.Println("zombi", version)
 		return nil

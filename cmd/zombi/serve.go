@@ -24,6 +24,7 @@ import (
 	"github.com/zombi-db/zombi/live"
 	"github.com/zombi-db/zombi/planning"
 	"github.com/zombi-db/zombi/server"
+	"github.com/zombi-db/zombi/tail"
 	"github.com/zombi-db/zombi/warehouse"
 )
 
@@ -239,6 +240,18 @@ func serve(ctx context.Context, c *config) error {
 			log.Warn("settling idempotency claims; retried every minute", "err", err)
 		}
 	}
+	hub, err := tail.New(tail.Options{
+		Source:         ing,
+		MaxSubscribers: c.MaxStreamSubscribers,
+		Logger:         log.With("component", "tail"),
+		Registerer:     reg,
+	})
+	if err != nil {
+		return err
+	}
+	// Streams end with a final message when a shutdown starts, or they
+	// would hold it for --shutdown-timeout.
+	defer hub.Close()
 	authn, err := c.authenticator(ctx, log.With("component", "auth"), reg)
 	if err != nil {
 		return err
@@ -271,6 +284,7 @@ func serve(ctx context.Context, c *config) error {
 		Live:         liveView,
 		Signer:       wh,
 		Vendor:       wh,
+		Tail:         hub,
 	})
 
 	maxConns := c.MaxConnections
@@ -291,6 +305,7 @@ func serve(ctx context.Context, c *config) error {
 		IdleTimeout:       2 * time.Minute,
 		ConnContext:       server.ConnContext,
 	}
+	httpSrv.RegisterOnShutdown(hub.Close)
 	storeKind := "embedded"
 	if c.PostgresURL != "" {
 		storeKind = "postgres"

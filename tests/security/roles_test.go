@@ -136,11 +136,13 @@ var calls = map[string]call{
 	"POST /v1/transactions/commit": {method: "POST", path: fixed("/v1/transactions/commit"),
 		body: nsPath(`{"table-changes":[{"identifier":{"namespace":["{ns}"],"name":"t"},"requirements":[],"updates":[{"action":"set-properties","updates":{"tx":"1"}}]}]}`)},
 
-	"POST /tables/:table":             {method: "POST", path: nsPath("/tables/{ns}.events"), body: fixed(`{"payload":1}`)},
-	"GET /tables/:table":              {method: "GET", path: nsPath("/tables/{ns}.events")},
-	"POST /tables/:table/bulk":        {method: "POST", path: nsPath("/tables/{ns}.events/bulk"), body: fixed(`[{"payload":2}]`)},
-	"GET /tables/:table/watermark":    {method: "GET", path: nsPath("/tables/{ns}.events/watermark")},
-	"POST /tables/:table/dlq/replay":  {method: "POST", path: nsPath("/tables/{ns}.events/dlq/replay")},
+	"POST /tables/:table":            {method: "POST", path: nsPath("/tables/{ns}.events"), body: fixed(`{"payload":1}`)},
+	"GET /tables/:table":             {method: "GET", path: nsPath("/tables/{ns}.events")},
+	"POST /tables/:table/bulk":       {method: "POST", path: nsPath("/tables/{ns}.events/bulk"), body: fixed(`[{"payload":2}]`)},
+	"GET /tables/:table/watermark":   {method: "GET", path: nsPath("/tables/{ns}.events/watermark")},
+	"POST /tables/:table/dlq/replay": {method: "POST", path: nsPath("/tables/{ns}.events/dlq/replay")},
+	// The stream ends after the event the setup wrote.
+	"GET /tables/:table/stream":       {method: "GET", path: nsPath("/tables/{ns}.events/stream?from=0&limit=1")},
 	"POST /tables/:table/flush":       {method: "POST", path: nsPath("/tables/{ns}.events/flush")},
 	"POST /tables/:table/compact":     {method: "POST", path: nsPath("/tables/{ns}.events/compact")},
 	"POST /tables/:table/maintenance": {method: "POST", path: nsPath("/tables/{ns}.events/maintenance")},
