@@ -4,15 +4,19 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/zombi-db/zombi/catalog"
 	"github.com/zombi-db/zombi/compaction"
 )
 
@@ -358,4 +362,77 @@ func counterValue(t *testing.T, reg *prometheus.Registry, name string, labels ma
 		}
 	}
 	return 0
+}
+
+// TestCompactRefusesDamagedOutput: a compacted file that storage keeps
+// other than it was written (a flipped byte, cut short, bytes added) is
+// found before the replace snapshot is committed: the compaction fails
+// with ErrMismatch, deletes what it wrote, and the table is as it was.
+// Nothing decodes the output any more, so without the check each of
+// these would be committed.
+func TestCompactRefusesDamagedOutput(t *testing.T) {
+	tests := []struct {
+		name   string
+		damage func(off int64, p []byte) []byte // bytes p written at offset off
+	}{
+		{"flipped byte", func(off int64, p []byte) []byte {
+			const at = 200
+			if off <= at && at < off+int64(len(p)) {
+				p = slices.Clone(p)
+				p[at-off] ^= 0x01
+			}
+			return p
+		}},
+		{"cut short", func(off int64, p []byte) []byte {
+			const keep = 1000
+			return p[:max(0, min(int64(len(p)), keep-off))]
+		}},
+		{"bytes added", func(off int64, p []byte) []byte {
+			if off == 0 {
+				return append([]byte("PAR1"), p...)
+			}
+			return p
+		}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil, func(o *compaction.Options) { o.FS = damagingFS(o.FS, tc.damage) })
+			id := ident("damaged")
+			want := flushes(e, "damaged", 5, 20, 1)
+			before := e.load(id).CurrentSnapshot().SnapshotID
+			files := dataFiles(t, e, id)
+
+			_, err := e.comp.Compact(context.Background(), id)
+			if !errors.Is(err, compaction.ErrMismatch) {
+				t.Fatalf("compaction with damaged output: %v, want ErrMismatch", err)
+			}
+			if got := e.load(id).CurrentSnapshot().SnapshotID; got != before {
+				t.Errorf("snapshot %d after the refused compaction, want %d", got, before)
+			}
+			sameRows(t, e.rows(id, 0), want)
+			if left := dataFiles(t, e, id); len(left) != len(files) {
+				t.Errorf("%d data files under the table after the refused compaction, want its %d", len(left), len(files))
+			}
+		})
+	}
+}
+
+// dataFiles lists the Parquet files under the table's location.
+func dataFiles(t *testing.T, e *env, id catalog.Ident) []string {
+	t.Helper()
+	fsys, err := e.wh.FS(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	err = fsys.(icebergio.ListableIO).WalkDir(e.load(id).Location(), func(p string, d fs.DirEntry, err error) error {
+		if err == nil && !d.IsDir() && strings.HasSuffix(p, ".parquet") {
+			out = append(out, p)
+		}
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return out
 }

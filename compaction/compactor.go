@@ -89,7 +89,8 @@ var (
 	// ErrAborted: a concurrent commit removed or changed an input file;
 	// the rewrite was discarded and is retried later. HTTP 409.
 	ErrAborted = errors.New("compaction aborted by a concurrent change")
-	// ErrMismatch: the rows written differ from the rows read; nothing
+	// ErrMismatch: what was written differs from the rows read, or a
+	// file as stored differs from what was written (verify.go); nothing
 	// was committed. A bug or corruption: the scheduler stops compacting
 	// the table until restart.
 	ErrMismatch = errors.New("compaction output does not match its input")
@@ -323,15 +324,16 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 }
 
 // rewriteGroup reads a group's rows (deletes applied) and writes them as
-// files near target, sorted by the table's sort order, then reads the new
-// files back: the rows and their checksum must match.
+// files near target, each batch sorted by the table's sort order, then
+// verifies what it wrote (verify.go): rows, column counts, and the bytes
+// as stored.
 func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompaction.Group, target int64) (table.CompactionGroupResult, int64, error) {
 	gr := table.CompactionGroupResult{PartitionKey: g.PartitionKey, BytesBefore: g.TotalSizeBytes}
 	sc, recs, err := tbl.Scan().ReadTasks(ctx, g.Tasks)
 	if err != nil {
 		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
 	}
-	var in checksum
+	in := newTally(tbl.Schema(), sc)
 	counted := func(yield func(arrow.RecordBatch, error) bool) {
 		for rec, err := range recs {
 			if err == nil {
@@ -342,7 +344,9 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 			}
 		}
 	}
-	for df, err := range table.WriteRecords(ctx, tbl, sc, counted, table.WithClusteredWrite(), table.WithTargetFileSize(target)) {
+	var sums written
+	out := table.New(tbl.Identifier(), tbl.Metadata(), tbl.MetadataLocation(), sums.fs(tbl.FS), nil)
+	for df, err := range table.WriteRecords(ctx, out, sc, counted, table.WithClusteredWrite(), table.WithTargetFileSize(target)) {
 		if err != nil {
 			return gr, 0, fmt.Errorf("writing compacted files: %w", err)
 		}
@@ -350,30 +354,23 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 		gr.BytesAfter += df.FileSizeBytes()
 	}
 
-	// Read back what was written.
-	out := checksum{}
-	var written int64
-	newTasks := make([]table.FileScanTask, len(gr.NewDataFiles))
-	for i, df := range gr.NewDataFiles {
-		newTasks[i] = table.FileScanTask{File: df, Start: 0, Length: df.FileSizeBytes()}
-		written += df.Count()
+	if err := in.check(gr.NewDataFiles); err != nil {
+		return gr, 0, fmt.Errorf("%w: partition %q: %w", ErrMismatch, g.PartitionKey, err)
 	}
-	if len(newTasks) > 0 {
-		_, back, err := tbl.Scan().ReadTasks(ctx, newTasks)
-		if err != nil {
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return gr, 0, err
+	}
+	for _, df := range gr.NewDataFiles {
+		sum, ok := sums.sum(df.FilePath())
+		if !ok {
+			return gr, 0, fmt.Errorf("%w: partition %q: %s was not written through the compactor's FileIO", ErrMismatch, g.PartitionKey, df.FilePath())
+		}
+		if err := verifyStored(fsys, df, sum); errors.Is(err, errStored) {
+			return gr, 0, fmt.Errorf("%w: partition %q: %w", ErrMismatch, g.PartitionKey, err)
+		} else if err != nil {
 			return gr, 0, fmt.Errorf("reading compacted files back: %w", err)
 		}
-		for rec, err := range back {
-			if err != nil {
-				return gr, 0, fmt.Errorf("reading compacted files back: %w", err)
-			}
-			out.add(rec)
-			rec.Release()
-		}
-	}
-	if in.rows != out.rows || in.sum != out.sum || written != in.rows {
-		return gr, 0, fmt.Errorf("%w: partition %q: read %d rows (checksum %x), wrote %d (files say %d, checksum %x)",
-			ErrMismatch, g.PartitionKey, in.rows, in.sum, out.rows, written, out.sum)
 	}
 	for _, task := range g.Tasks {
 		gr.OldDataFiles = append(gr.OldDataFiles, task.File)

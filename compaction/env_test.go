@@ -2,9 +2,11 @@ package compaction_test
 
 import (
 	"context"
+	"io"
 	"io/fs"
 	"log/slog"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -309,4 +311,48 @@ func sameRows(t testing.TB, got, want map[int64]string) {
 			t.Fatalf("sequence %d: %q, want %q", s, got[s], p)
 		}
 	}
+}
+
+// damagingFS returns inner whose Parquet writers store damage(off, p)
+// in place of each p written at offset off, while telling the writer all
+// of p was written: storage that corrupts, cuts or pads a file.
+func damagingFS(inner table.FSysF, damage func(off int64, p []byte) []byte) table.FSysF {
+	return func(ctx context.Context) (icebergio.IO, error) {
+		f, err := inner(ctx)
+		if err != nil {
+			return nil, err
+		}
+		return damagingIO{f.(fullIO), damage}, nil
+	}
+}
+
+type damagingIO struct {
+	fullIO
+	damage func(off int64, p []byte) []byte
+}
+
+func (d damagingIO) Create(name string) (icebergio.FileWriter, error) {
+	w, err := d.fullIO.Create(name)
+	if err != nil || !strings.HasSuffix(name, ".parquet") {
+		return w, err
+	}
+	return &damagingWriter{FileWriter: w, damage: d.damage}, nil
+}
+
+type damagingWriter struct {
+	icebergio.FileWriter
+	damage func(off int64, p []byte) []byte
+	off    int64
+}
+
+func (w *damagingWriter) Write(p []byte) (int, error) {
+	if _, err := w.FileWriter.Write(w.damage(w.off, p)); err != nil {
+		return 0, err
+	}
+	w.off += int64(len(p))
+	return len(p), nil
+}
+
+func (w *damagingWriter) ReadFrom(r io.Reader) (int64, error) {
+	return io.Copy(struct{ io.Writer }{w}, r)
 }

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# Compaction throughput (BENCHMARKS.md, issue #5 and #16): BenchmarkCompact
+# run RUNS times (default 5), each in a process of its own, printing the
+# median and range of MB/s per core (input bytes / process CPU time) and
+# of MB/s (wall time).
+#
+#   scripts/bench-compaction.sh [csv]
+#
+# csv (or $BENCH_CSV): append one line per run to this file, with a header
+# when it is new: label,run,unix_time,load1,mb_s_core,mb_s,mb_in,files_in,files_out
+#
+# BASE=<git ref>: also build the benchmark from that commit and run the
+# two alternately (base, this tree, base, …), so that the machine's other
+# load falls on both alike; their figures are labelled "base" and "head".
+set -euo pipefail
+cd "$(dirname "$0")/.."
+runs="${RUNS:-5}"
+csv="${1:-${BENCH_CSV:-}}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+
+go test -c -o "$tmp/head.test" ./compaction
+labels=(head)
+if [[ -n "${BASE:-}" ]]; then
+	mkdir "$tmp/base"
+	git archive "$BASE" | tar -x -C "$tmp/base"
+	(cd "$tmp/base" && go test -c -o "$tmp/base.test" ./compaction)
+	labels=(base head)
+fi
+if [[ -n "$csv" && ! -s "$csv" ]]; then
+	echo "label,run,unix_time,load1,mb_s_core,mb_s,mb_in,files_in,files_out" >"$csv"
+fi
+
+for run in $(seq 1 "$runs"); do
+	for label in "${labels[@]}"; do
+		load="$(cut -d' ' -f1 /proc/loadavg)"
+		line="$(cd compaction && "$tmp/$label.test" -test.run '^$' -test.bench '^BenchmarkCompact$' \
+			-test.benchtime 1x -test.count 1 | grep '^BenchmarkCompact')"
+		# BenchmarkCompact-2  1  3438006708 ns/op  15.66 MB/s  27.86 MB/s/core  54.32 MB_in  50.00 files_in  1.000 files_out
+		fig="$(awk -v l="$label" -v r="$run" -v t="$(date +%s)" -v ld="$load" '{
+			for (i = 1; i < NF; i++) v[$(i+1)] = $i
+			printf "%s,%d,%d,%s,%s,%s,%s,%s,%s\n", l, r, t, ld, v["MB/s/core"], v["MB/s"], v["MB_in"], v["files_in"], v["files_out"]
+		}' <<<"$line")"
+		echo "$fig" >>"$tmp/all.csv"
+		[[ -n "$csv" ]] && echo "$fig" >>"$csv"
+		echo "$fig"
+	done
+done
+
+for label in "${labels[@]}"; do
+	for col in 5:MB/s/core 6:MB/s; do
+		sort -t, -k"${col%%:*}" -g "$tmp/all.csv" | awk -F, -v l="$label" -v c="${col%%:*}" -v name="${col#*:}" '
+			$1 == l { v[n++] = $c }
+			END { printf "%s %-10s median %.1f  range %.1f–%.1f  (%d runs)\n", l, name, v[int((n-1)/2)], v[0], v[n-1], n }'
+	done
+done
