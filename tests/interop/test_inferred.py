@@ -107,7 +107,17 @@ def test_producers_evolve_with_spark_alter(zombi: Zombi, spark, ns: str):
         t.start()
     with s.step("Spark adds a column while the producers write"):
         halfway.wait(timeout=300)
-        spark.sql(f"ALTER TABLE zombi.{table} ADD COLUMN spark_note string")
+        # A schema change that loses to a concurrent one (a producer's new
+        # field) fails with CommitFailedException, as Iceberg makes every
+        # client's do, and is tried again, as a user would.
+        for attempt in range(10):
+            try:
+                spark.sql(f"ALTER TABLE zombi.{table} ADD COLUMN spark_note string")
+                break
+            except Exception as e:  # py4j's error, whose text names the Java exception
+                s.check("CommitFailedException" in str(e), f"ALTER TABLE failed otherwise: {str(e)[:600]}")
+        else:
+            raise AssertionError(f"{s.where()}: ALTER TABLE lost 10 times in a row")
     for t in threads:
         t.join(timeout=600)
     s.equal(errors, [], "refused or failed writes")
