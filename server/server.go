@@ -368,14 +368,27 @@ func splitMetadata(i any) (raw []byte, rest any, ok bool) {
 // writeWithMetadata writes {"metadata":<raw>, <rest's fields>} and a
 // newline, as an encoder would (raw is parsed metadata: valid JSON).
 func writeWithMetadata(w http.ResponseWriter, raw []byte, rest any) error {
-	b, err := joinMetadata(raw, rest)
+	tail, err := marshal(rest)
 	if err != nil {
 		return err
 	}
-	_, err = w.Write(append(b, '\n'))
-	return err
+	if len(raw) == 0 {
+		raw = []byte("null")
+	}
+	if len(tail) > 2 { // not {}
+		tail[0] = ','
+	} else {
+		tail = tail[1:]
+	}
+	for _, b := range [][]byte{[]byte(`{"metadata":`), raw, tail, []byte("\n")} {
+		if _, err := w.Write(b); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
+// joinMetadata is what writeWithMetadata writes, without the newline.
 func joinMetadata(raw []byte, rest any) ([]byte, error) {
 	tail, err := marshal(rest)
 	if err != nil {
