@@ -83,11 +83,11 @@ start_zombi() { # name binary [serve flags…]
 	urls+=("http://127.0.0.1:$port")
 }
 
-postgres_db() { # prints a fresh database's URL
+postgres_db() { # a fresh database; its URL in $pg_url
 	local db="zombi_catbench_$$_${#dbs[@]}"
 	psql -q "$ZOMBI_TEST_POSTGRES_URL" -c "CREATE DATABASE $db" >/dev/null
 	dbs+=("$db")
-	python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ZOMBI_TEST_POSTGRES_URL" "$db"
+	pg_url="$(python3 -c 'import sys, urllib.parse as u; p = u.urlsplit(sys.argv[1]); print(u.urlunsplit(p._replace(path="/" + sys.argv[2])))' "$ZOMBI_TEST_POSTGRES_URL" "$db")"
 }
 
 # The reference server reads its settings from CATALOG_* variables
@@ -107,10 +107,14 @@ start_reference() { # name [VAR=value…]
 }
 
 start_zombi zombi-embedded "$tmp/zombi"
-[[ -n "${BASELINE:-}" ]] && start_zombi "zombi-embedded@$BASELINE" "$tmp/zombi-base"
+if [[ -n "${BASELINE:-}" ]]; then start_zombi "zombi-embedded@$BASELINE" "$tmp/zombi-base"; fi
 if [[ -n "${ZOMBI_TEST_POSTGRES_URL:-}" ]]; then
-	start_zombi zombi-postgres "$tmp/zombi" --postgres-url "$(postgres_db)"
-	[[ -n "${BASELINE:-}" ]] && start_zombi "zombi-postgres@$BASELINE" "$tmp/zombi-base" --postgres-url "$(postgres_db)"
+	postgres_db
+	start_zombi zombi-postgres "$tmp/zombi" --postgres-url "$pg_url"
+	if [[ -n "${BASELINE:-}" ]]; then
+		postgres_db
+		start_zombi "zombi-postgres@$BASELINE" "$tmp/zombi-base" --postgres-url "$pg_url"
+	fi
 else
 	echo "no \$ZOMBI_TEST_POSTGRES_URL: zombi-postgres skipped" >&2
 fi
