@@ -41,6 +41,7 @@ func printSummary(w io.Writer, p, refs string) error {
 	type series struct {
 		rate, p50, p99    []float64
 		conflicts, errors int
+		ops               int
 		note              string
 	}
 	var ops, servers []string
@@ -74,10 +75,12 @@ func printSummary(w io.Writer, p, refs string) error {
 		}
 		c, _ := strconv.Atoi(r[col["conflicts"]])
 		e, _ := strconv.Atoi(r[col["errors"]])
+		n, _ := strconv.Atoi(r[col["ops"]])
+		s.ops += n
 		s.conflicts += c
 		s.errors += e
 	}
-	fmt.Fprintln(w, "| operation | server | runs | ops/s median (range) | p50 ms | p99 ms | vs best reference | 409s | errors |")
+	fmt.Fprintln(w, "| operation | server | runs | ops/s median (range) | p50 ms | p99 ms | vs best reference | 409s per op | errors |")
 	fmt.Fprintln(w, "| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
 	for _, op := range ops {
 		refRate := 0.0
@@ -99,9 +102,13 @@ func printSummary(w io.Writer, p, refs string) error {
 			if !isRef(sv) && refRate > 0 {
 				ratio = fmt.Sprintf("%.2f×", median(s.rate)/refRate)
 			}
-			fmt.Fprintf(w, "| %s | %s | %d | %s (%s–%s) | %.2f | %.2f | %s | %d | %d |\n",
+			perOp := 0.0
+			if s.ops > 0 {
+				perOp = float64(s.conflicts) / float64(s.ops)
+			}
+			fmt.Fprintf(w, "| %s | %s | %d | %s (%s–%s) | %.2f | %.2f | %s | %.1f | %d |\n",
 				op, sv, len(s.rate), thousands(median(s.rate)), thousands(slices.Min(s.rate)), thousands(slices.Max(s.rate)),
-				median(s.p50), median(s.p99), ratio, s.conflicts, s.errors)
+				median(s.p50), median(s.p99), ratio, perOp, s.errors)
 		}
 	}
 	return nil
