@@ -65,6 +65,7 @@ func (s *Service) commit(ctx context.Context, changes []TableChange, idem *Idemp
 	defer func() { s.metrics.commits.WithLabelValues(commitOutcome(err)).Inc() }()
 
 	seen := make(map[string]bool, len(changes))
+	keys := make([]string, 0, len(changes))
 	for _, ch := range changes {
 		if err := ValidateIdent(ch.Ident); err != nil {
 			return nil, err
@@ -74,10 +75,18 @@ func (s *Service) commit(ctx context.Context, changes []TableChange, idem *Idemp
 			return nil, fmt.Errorf("%w: table %s appears twice in one commit", ErrInvalid, ch.Ident)
 		}
 		seen[key] = true
+		keys = append(keys, key)
 	}
 	if err := s.replay(ctx, idem); err != nil {
 		return nil, err
 	}
+	// From reading the pointers to swapping them, no other commit of these
+	// tables runs in this process (see commitLocks).
+	unlock, err := s.locks.lock(ctx, keys)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	defer unlock()
 
 	// Read every pointer from one consistent view.
 	stages := make([]*staged, len(changes))
@@ -160,6 +169,7 @@ func (s *Service) commit(ctx context.Context, changes []TableChange, idem *Idemp
 		}
 		return s.putReceipt(tx, idem, result(tables))
 	})
+	unlock()
 	if err != nil {
 		return nil, commitError(err)
 	}

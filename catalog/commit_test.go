@@ -337,3 +337,36 @@ func TestMissingMetadataFile(t *testing.T) {
 		t.Fatalf("TableExists: %v", err)
 	}
 }
+
+// TestConcurrentCommitsOfOneTable: commits of one table that overlap in
+// one process all land, each on its predecessor's state, when their
+// requirements still hold there (set-properties of distinct keys).
+func TestConcurrentCommitsOfOneTable(t *testing.T) {
+	svc, _ := newService(t)
+	id := catalog.Ident{Namespace: catalog.Namespace{"ns"}, Name: "t"}
+	if _, err := svc.CreateTable(t.Context(), catalog.CreateTableRequest{Ident: id, Schema: oneColumn}, nil); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	errs := make(chan error, n)
+	for i := range n {
+		go func() {
+			_, err := svc.CommitTable(t.Context(), change(t, "t", fmt.Sprintf(`{"updates":[{"action":"set-properties","updates":{"k%d":"v"}}]}`, i)), nil)
+			errs <- err
+		}()
+	}
+	for range n {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+	tbl, err := svc.LoadTable(t.Context(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range n {
+		if _, ok := tbl.Metadata.Properties()[fmt.Sprintf("k%d", i)]; !ok {
+			t.Errorf("property k%d lost", i)
+		}
+	}
+}

@@ -86,6 +86,7 @@ type Service struct {
 		at map[string]time.Time // metadata location → when it was seen to exist
 	}
 	watch watchers
+	locks commitLocks
 }
 
 // New returns a Service over opts.Store and opts.Warehouse.

@@ -138,20 +138,25 @@ func (s *Service) list(ctx context.Context, kind Kind, ns Namespace, pageToken s
 		return Page[Ident]{}, err
 	}
 	limit := pageLimit(pageSize)
-	var page Page[Ident]
-	err = s.store.View(ctx, func(tx Tx) error {
-		items, err := tx.List(kind, ns, after, limit+1)
-		if err != nil {
+	var items []Ident
+	if l, ok := s.store.(EntryLister); ok {
+		items, err = l.ListEntries(ctx, kind, ns, after, limit+1)
+	} else {
+		err = s.store.View(ctx, func(tx Tx) error {
+			var err error
+			items, err = tx.List(kind, ns, after, limit+1)
 			return err
-		}
-		page = Page[Ident]{Items: items}
-		if len(items) > limit {
-			page.Items = items[:limit]
-			page.Next = encodeToken(items[limit-1].Name)
-		}
-		return nil
-	})
-	return page, err
+		})
+	}
+	if err != nil {
+		return Page[Ident]{}, err
+	}
+	page := Page[Ident]{Items: items}
+	if len(items) > limit {
+		page.Items = items[:limit]
+		page.Next = encodeToken(items[limit-1].Name)
+	}
+	return page, nil
 }
 
 // entryOf is the store entry of a table with metadata meta at metaLoc.

@@ -71,6 +71,7 @@ type Store struct {
 var (
 	_ catalog.Store       = (*Store)(nil)
 	_ catalog.EntryLoader = (*Store)(nil)
+	_ catalog.EntryLister = (*Store)(nil)
 	_ catalog.ChangeFeed  = (*Store)(nil)
 )
 
@@ -184,6 +185,51 @@ func (s *Store) LoadEntry(ctx context.Context, kind catalog.Kind, id catalog.Ide
 		return catalog.Entry{}, catalog.NoSuch(kind, id)
 	}
 	return e, nil
+}
+
+// listEntries lists a namespace's entries of one kind in one statement:
+// no row when the namespace does not exist, one row of NULL when it has no
+// such entry.
+const listEntries = `SELECT t.name FROM zombi_namespaces n
+LEFT JOIN LATERAL (SELECT name FROM zombi_tables
+	WHERE namespace = n.key AND kind = $2 AND ($3::text IS NULL OR name > $3) ORDER BY name LIMIT $4) t ON true
+WHERE n.key = $1 ORDER BY t.name`
+
+// ListEntries lists with a single statement outside a transaction: one
+// round trip (catalog.EntryLister).
+func (s *Store) ListEntries(ctx context.Context, kind catalog.Kind, ns catalog.Namespace, after string, limit int) ([]catalog.Ident, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if s.closed.Load() {
+		return nil, errClosed
+	}
+	key, err := nsKey(ns)
+	if err != nil {
+		return nil, err
+	}
+	k, err := kindName(kind)
+	if err != nil {
+		return nil, err
+	}
+	rows, err := s.pool.Query(ctx, listEntries, key, k, afterArg(after), limitArg(limit))
+	if err != nil {
+		return nil, wrap(err)
+	}
+	names, err := pgx.CollectRows(rows, pgx.RowTo[*string])
+	if err != nil {
+		return nil, wrap(err)
+	}
+	if len(names) == 0 {
+		return nil, fmt.Errorf("%w: %s", catalog.ErrNoSuchNamespace, display(ns))
+	}
+	out := make([]catalog.Ident, 0, len(names))
+	for _, n := range names {
+		if n != nil {
+			out = append(out, catalog.Ident{Namespace: append(catalog.Namespace(nil), ns...), Name: *n})
+		}
+	}
+	return out, nil
 }
 
 // Update runs fn in a read-write transaction and commits it if fn returns

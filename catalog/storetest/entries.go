@@ -19,6 +19,7 @@ var entryTests = []test{
 	{"Overlapping", testEntryOverlapping},
 	{"ConcurrentOverlap", testEntryConcurrentOverlap},
 	{"EntryLoader", testEntryLoader},
+	{"EntryLister", testEntryLister},
 }
 
 func viewEntry(metadataLocation string) catalog.Entry {
@@ -389,6 +390,61 @@ func testEntryLoader(t *testing.T, s catalog.Store) {
 			for _, sentinel := range []error{catalog.ErrNoSuchTable, catalog.ErrNoSuchView, catalog.ErrInvalid} {
 				if errors.Is(gotErr, sentinel) != errors.Is(wantErr, sentinel) {
 					t.Fatalf("LoadEntry error %v, Tx.Load error %v", gotErr, wantErr)
+				}
+			}
+		})
+	}
+}
+
+// testEntryLister: a store that lists outside transactions
+// (catalog.EntryLister) answers as Tx.List does.
+func testEntryLister(t *testing.T, s catalog.Store) {
+	l, ok := s.(catalog.EntryLister)
+	if !ok {
+		return // optional
+	}
+	createNamespaces(t, s, ns("a"), ns("e"))
+	update(t, s, func(tx catalog.Tx) error {
+		for i := range 5 {
+			if err := tx.Create(ident(ns("a"), fmt.Sprintf("t%d", i)), entryAt(catalog.KindTable, fmt.Sprintf("m-t%d", i), "", "")); err != nil {
+				return err
+			}
+		}
+		return tx.Create(ident(ns("a"), "v"), viewEntry("m-v"))
+	})
+	for _, tc := range []struct {
+		name  string
+		kind  catalog.Kind
+		ns    catalog.Namespace
+		after string
+		limit int
+	}{
+		{"Tables", catalog.KindTable, ns("a"), "", 0},
+		{"Views", catalog.KindView, ns("a"), "", 0},
+		{"Page", catalog.KindTable, ns("a"), "", 2},
+		{"After", catalog.KindTable, ns("a"), "t1", 2},
+		{"AfterAll", catalog.KindTable, ns("a"), "t4", 0},
+		{"Empty", catalog.KindTable, ns("e"), "", 0},
+		{"MissingNamespace", catalog.KindTable, ns("b"), "", 0},
+		{"Separator", catalog.KindTable, ns("a\x1fb"), "", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			got, gotErr := l.ListEntries(t.Context(), tc.kind, tc.ns, tc.after, tc.limit)
+			var want []catalog.Ident
+			wantErr := s.View(t.Context(), func(tx catalog.Tx) error {
+				var err error
+				want, err = tx.List(tc.kind, tc.ns, tc.after, tc.limit)
+				return err
+			})
+			if !slices.EqualFunc(got, want, func(a, b catalog.Ident) bool { return a.String() == b.String() }) {
+				t.Fatalf("ListEntries = %v, Tx.List = %v", got, want)
+			}
+			if (gotErr == nil) != (wantErr == nil) {
+				t.Fatalf("ListEntries error %v, Tx.List error %v", gotErr, wantErr)
+			}
+			for _, sentinel := range []error{catalog.ErrNoSuchNamespace, catalog.ErrInvalid} {
+				if errors.Is(gotErr, sentinel) != errors.Is(wantErr, sentinel) {
+					t.Fatalf("ListEntries error %v, Tx.List error %v", gotErr, wantErr)
 				}
 			}
 		})

@@ -3,6 +3,7 @@
     python tests/rck/run.py                  # both stores: embedded, postgres
     python tests/rck/run.py embedded         # one store
     python tests/rck/run.py --fetch          # only download the kit's jars
+    python tests/rck/run.py --reference-classpath  # print the reference server's classpath
 
 For each store it starts `zombi serve` on a free 127.0.0.1 port with a fresh
 --data-dir (local warehouse under it), runs the kit's suite on OpenJDK 17
@@ -61,23 +62,26 @@ class SetupError(Exception):
 # Classpath
 
 
-def pinned_artifacts() -> list[artifacts.Artifact]:
+def pinned_artifacts(listing: str = "classpath.txt") -> list[artifacts.Artifact]:
     out = []
-    for n, line in enumerate((HERE / "classpath.txt").read_text().splitlines(), 1):
+    for n, line in enumerate((HERE / listing).read_text().splitlines(), 1):
         line = line.split("#", 1)[0].strip()
         if not line:
             continue
         coord, sha = line.split()
         parts = coord.split(":")
         if len(parts) not in (3, 4):
-            raise SetupError(f"classpath.txt:{n}: want group:artifact:version[:classifier], got {coord}")
+            raise SetupError(f"{listing}:{n}: want group:artifact:version[:classifier], got {coord}")
         out.append(artifacts.Artifact(parts[0], parts[1], parts[2], sha, classifier=parts[3] if len(parts) == 4 else ""))
     return out
 
 
-def classpath() -> list[Path]:
+def classpath(*listings: str) -> list[Path]:
+    """The jars of the listings (default: the kit's classpath.txt), fetched
+    when missing."""
+    pinned = [a for listing in listings or ("classpath.txt",) for a in pinned_artifacts(listing)]
     try:
-        return [artifacts.path(a, log=lambda m: print(m, file=sys.stderr)) for a in pinned_artifacts()]
+        return [artifacts.path(a, log=lambda m: print(m, file=sys.stderr)) for a in pinned]
     except RuntimeError as e:
         raise SetupError(str(e)) from e
 
@@ -374,6 +378,7 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("stores", nargs="*", metavar="store", help=f"{' or '.join(STORES)} (default: both)")
     ap.add_argument("--fetch", action="store_true", help="only download the pinned jars")
+    ap.add_argument("--reference-classpath", action="store_true", help="fetch what Iceberg's reference REST server (org.apache.iceberg.rest.RESTCatalogServer) needs and print its classpath")  # fmt: skip
     ap.add_argument("--out", type=Path, help="where reports and logs go (default $ZOMBI_CACHE/rck)")
     ap.add_argument("--server-flag", action="append", default=[], help="extra zombi serve flag, as --server-flag=--name=value (repeatable; also $ZOMBI_RCK_SERVER_FLAGS)")  # fmt: skip
     ap.add_argument("--allow-fail", action="store_true", default=os.environ.get("ZOMBI_RCK_ALLOW_FAIL") == "1", help="exit 0 even if kit tests fail (also ZOMBI_RCK_ALLOW_FAIL=1)")  # fmt: skip
@@ -382,6 +387,9 @@ def main() -> int:
         if s not in STORES:
             ap.error(f"unknown store {s!r}: want {' or '.join(STORES)}")
     try:
+        if opts.reference_classpath:
+            print(os.pathsep.join(str(j) for j in classpath("classpath.txt", "reference-server.txt")))
+            return 0
         jars = classpath()
         if opts.fetch:
             size = sum(j.stat().st_size for j in jars)
