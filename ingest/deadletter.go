@@ -301,13 +301,11 @@ func (s *Service) ReplayDeadLetters(ctx context.Context, ref string) (ReplayResu
 			return out, fmt.Errorf("%w: %s=%q on %s", catalog.ErrInvalid, PropReplayedThrough, p, dlq)
 		}
 	}
-	letters, err := s.readDeadLetters(ctx, tbl, out.Through)
+	letters, more, err := s.readDeadLetters(ctx, tbl, out.Through, MaxReplay)
 	if err != nil {
 		return out, err
 	}
-	if len(letters) > MaxReplay {
-		letters, out.More = letters[:MaxReplay], true
-	}
+	out.More = more
 	if len(letters) == 0 {
 		return out, nil
 	}
@@ -353,27 +351,31 @@ type deadLetter struct {
 }
 
 // readDeadLetters reads the committed dead letters of tbl after offset
-// after, in offset order.
-func (s *Service) readDeadLetters(ctx context.Context, tbl *catalog.Table, after uint64) ([]deadLetter, error) {
+// after: the limit lowest, in offset order, and whether there are more.
+// It streams through every file the filter keeps but holds at most about
+// twice limit of them, however many wait: the files are in no offset
+// order, so all are read to find the lowest.
+func (s *Service) readDeadLetters(ctx context.Context, tbl *catalog.Table, after uint64, limit int) ([]deadLetter, bool, error) {
 	if tbl.Metadata.CurrentSnapshot() == nil {
-		return nil, nil
+		return nil, false, nil
 	}
 	id := append(append(table.Identifier{}, tbl.Ident.Namespace...), tbl.Ident.Name)
 	loc := tbl.Metadata.Location()
 	it := table.New(id, tbl.Metadata, tbl.MetadataLocation, warehouse.ConfineF(s.files, loc), nil)
-	at, err := it.Scan(
+	_, recs, err := it.Scan(
 		table.WithRowFilter(iceberg.GreaterThan(iceberg.Reference(offsetColumn), int64(after))),
 		table.WithSelectedFields(offsetColumn, "raw"),
-	).ToArrowTable(ctx)
+	).ToArrowRecords(ctx)
 	if err != nil {
-		return nil, fmt.Errorf("reading %s: %w", tbl.Ident, err)
+		return nil, false, fmt.Errorf("reading %s: %w", tbl.Ident, err)
 	}
-	defer at.Release()
+	byOffset := func(a, b deadLetter) int { return cmp.Compare(a.offset, b.offset) }
 	var out []deadLetter
-	tr := array.NewTableReader(at, 0)
-	defer tr.Release()
-	for tr.Next() {
-		rec := tr.RecordBatch()
+	more := false
+	for rec, err := range recs {
+		if err != nil {
+			return nil, false, fmt.Errorf("reading %s: %w", tbl.Ident, err)
+		}
 		offs := rec.Column(rec.Schema().FieldIndices(offsetColumn)[0]).(*array.Int64)
 		raws := rec.Column(rec.Schema().FieldIndices("raw")[0]).(*array.Binary)
 		for i := range int(rec.NumRows()) {
@@ -383,7 +385,16 @@ func (s *Service) readDeadLetters(ctx context.Context, tbl *catalog.Table, after
 			}
 			out = append(out, l)
 		}
+		rec.Release()
+		if len(out) > 2*limit {
+			slices.SortFunc(out, byOffset)
+			clear(out[limit:])
+			out, more = out[:limit], true
+		}
 	}
-	slices.SortFunc(out, func(a, b deadLetter) int { return cmp.Compare(a.offset, b.offset) })
-	return out, nil
+	slices.SortFunc(out, byOffset)
+	if len(out) > limit {
+		out, more = out[:limit], true
+	}
+	return out, more, nil
 }
