@@ -40,7 +40,36 @@ const (
 	// maxEvolveAttempts bounds the retries of a schema commit that loses
 	// to concurrent commits.
 	maxEvolveAttempts = 8
+
+	// MaxInferredFields bounds the fields (columns, nested fields, list
+	// elements) a table gets from data, at creation or by evolution: a
+	// producer must not be able to grow a schema without end.
+	MaxInferredFields = 1000
 )
+
+// schemaFields counts the fields of schema as fieldCount does.
+func schemaFields(schema *iceberg.Schema) int {
+	st := schema.AsStruct()
+	return fieldCount(&st)
+}
+
+// fieldCount counts the fields of t: columns, nested fields, and the
+// element, key and value fields of lists and maps.
+func fieldCount(t iceberg.Type) int {
+	switch t := t.(type) {
+	case *iceberg.StructType:
+		n := 0
+		for _, f := range t.FieldList {
+			n += 1 + fieldCount(f.Type)
+		}
+		return n
+	case *iceberg.ListType:
+		return 1 + fieldCount(t.Element)
+	case *iceberg.MapType:
+		return 2 + fieldCount(t.KeyType) + fieldCount(t.ValueType)
+	}
+	return 0
+}
 
 // InferOptions configure tables inferred from data; they become the new
 // table's properties, which steer its evolution later.
@@ -152,6 +181,10 @@ func (s *Service) inferredTable(id catalog.Ident, rows [][]byte) (catalog.Create
 		{ID: 2, Name: ingestTimeColumn, Type: iceberg.PrimitiveTypes.TimestampTz, Doc: "when Zombi accepted the row"},
 	}, st.FieldList...)
 	schema := iceberg.NewSchema(0, fields...)
+	if n := schemaFields(schema); n > MaxInferredFields {
+		return catalog.CreateTableRequest{}, fmt.Errorf("%w: the records would make a table of %d fields; a table from data has at most %d",
+			catalog.ErrInvalid, n, MaxInferredFields)
+	}
 	timeID := 2
 	if f, ok := schema.FindFieldByName(s.infer.TimeField); ok && s.infer.TimeField != "" && f.Type.Equals(iceberg.PrimitiveTypes.TimestampTz) {
 		timeID = f.ID
@@ -220,6 +253,16 @@ func (s *Service) evolve(ctx context.Context, t *tableState, rows [][]byte) (*ta
 		changes, err := infer.Changes(fresh.schema, merged)
 		if err != nil || len(changes) == 0 {
 			return fresh, nil
+		}
+		n := schemaFields(fresh.schema)
+		for _, c := range changes {
+			if c.Add != nil {
+				n += 1 + fieldCount(c.Add)
+			}
+		}
+		if n > MaxInferredFields {
+			return nil, fmt.Errorf("%w: the records' new fields would give %s %d fields; a table evolves with its data to at most %d",
+				catalog.ErrInvalid, fresh.name, n, MaxInferredFields)
 		}
 		err = s.commitChanges(ctx, fresh, changes)
 		if err == nil {

@@ -12,6 +12,7 @@ import (
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go/table"
+	"github.com/zombi-db/zombi/ingest"
 	"github.com/zombi-db/zombi/internal/zombitest"
 )
 
@@ -336,5 +337,35 @@ func TestDeadLetterReplay(t *testing.T) {
 	}
 	if got := dlqStatus(); got != "2 in r.orders__dlq" {
 		t.Errorf("status after the commit: %s", got)
+	}
+}
+
+// TestInferredFieldsBounded: neither a first write nor new fields may give
+// a table from data more than ingest.MaxInferredFields fields.
+func TestInferredFieldsBounded(t *testing.T) {
+	inst := startHot(t)
+	base := inst.URL
+	wide := func(prefix string, n int) string {
+		var b strings.Builder
+		b.WriteString(`{"k":1`)
+		for i := range n {
+			fmt.Fprintf(&b, `,"%s%d":1`, prefix, i)
+		}
+		b.WriteString("}")
+		return b.String()
+	}
+	if status, _, body := call(t, "POST", base+"/tables/b.wide", wide("c", ingest.MaxInferredFields)); status != 400 || !strings.Contains(string(body), "at most") {
+		t.Errorf("a first write of %d fields: %d %s", ingest.MaxInferredFields+3, status, body)
+	}
+	if status, _, _ := call(t, "HEAD", base+"/v1/namespaces/b/tables/wide", ""); status != 404 {
+		t.Errorf("the refused first write created the table: HEAD %d", status)
+	}
+	postEvent(t, base, "b.grow", wide("c", 500))
+	postEvent(t, base, "b.grow", wide("d", 400))
+	if status, _, body := call(t, "POST", base+"/tables/b.grow", wide("e", 200)); status != 400 || !strings.Contains(string(body), "at most") {
+		t.Errorf("new fields past the bound: %d %s", status, body)
+	}
+	if fields, _, _ := tableSchema(t, base, "b", "grow"); len(fields) != 2+1+500+400 {
+		t.Errorf("the table has %d columns, want %d", len(fields), 2+1+500+400)
 	}
 }
