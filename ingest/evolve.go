@@ -126,13 +126,13 @@ func plainRows(req Request, bulk bool) [][]byte {
 	default:
 		rows = [][]byte{req.Body}
 	}
-	t, err := infer.Row(rows[0], infer.Options{})
+	names, err := infer.Members(rows[0])
 	if err != nil {
 		return nil
 	}
 	plain := false
-	for _, f := range t.Fields {
-		switch f.Name {
+	for _, name := range names {
+		switch name {
 		case "payload", "payload_base64":
 			return nil
 		case "partition", "timestamp_ms", "idempotency_key":

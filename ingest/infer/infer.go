@@ -32,6 +32,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/apache/iceberg-go"
 )
@@ -148,6 +150,9 @@ func Row(doc []byte, opts Options) (*Type, error) {
 	}
 	t := &Type{Kind: Struct}
 	for _, name := range order {
+		if err := checkName(strconv.Quote(name), name); err != nil {
+			return nil, err
+		}
 		ft, err := valueType(obj[name], name, opts.Timestamps || contains(opts.TimeFields, name))
 		if err != nil {
 			return nil, err
@@ -157,6 +162,32 @@ func Row(doc []byte, opts Options) (*Type, error) {
 	return t, nil
 }
 
+// maxNameLen bounds the length of a field name, in bytes.
+const maxNameLen = 255
+
+// checkName refuses a member name that would make a poor column name: an
+// empty one, one longer than maxNameLen bytes, one with a '.' (Iceberg
+// paths join names with dots) or with a control or bidi-control
+// character, or invalid UTF-8.
+func checkName(path, name string) error {
+	switch {
+	case name == "":
+		return fmt.Errorf("%s: an empty member name cannot name a column", path)
+	case len(name) > maxNameLen:
+		return fmt.Errorf("%s: a member name longer than %d bytes cannot name a column", path, maxNameLen)
+	case !utf8.ValidString(name):
+		return fmt.Errorf("%s: a member name that is not valid UTF-8 cannot name a column", path)
+	case strings.Contains(name, "."):
+		return fmt.Errorf("%s: a member name with a '.' cannot name a column", path)
+	}
+	for _, r := range name {
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
+			return fmt.Errorf("%s: a member name with control characters cannot name a column", path)
+		}
+	}
+	return nil
+}
+
 func contains(names []string, name string) bool {
 	for _, n := range names {
 		if n == name {
@@ -164,6 +195,15 @@ func contains(names []string, name string) bool {
 		}
 	}
 	return false
+}
+
+// Members returns the top-level member names of a JSON object in the
+// order they appear, or an error for a document that is not an object.
+func Members(doc []byte) ([]string, error) {
+	if d := bytes.TrimLeft(doc, " \t\r\n"); len(d) == 0 || d[0] != '{' {
+		return nil, errors.New("not a JSON object")
+	}
+	return memberOrder(doc)
 }
 
 // memberOrder returns the top-level member names of a JSON object in the
@@ -227,6 +267,9 @@ func valueType(v any, path string, timestamps bool) (*Type, error) {
 		// kept for the top level only).
 		t := &Type{Kind: Struct}
 		for _, name := range sortedKeys(v) {
+			if err := checkName(path+"."+strconv.Quote(name), name); err != nil {
+				return nil, err
+			}
 			ft, err := valueType(v[name], path+"."+name, timestamps)
 			if err != nil {
 				return nil, err

@@ -56,6 +56,10 @@ func TestRowTypes(t *testing.T) {
 		{name: "list elements disagree", rows: []string{`{"l":[1,"a"]}`}, err: "l[]"},
 		{name: "integer beyond long", rows: []string{`{"n":99999999999999999999}`}, err: "beyond long's range"},
 		{name: "not an object", rows: []string{`[1]`}, err: "must be a JSON object"},
+		{name: "empty name", rows: []string{`{"":1}`}, err: "empty member name"},
+		{name: "dotted name", rows: []string{`{"a.b":1}`}, err: "'.'"},
+		{name: "control character in a nested name", rows: []string{`{"a":{"x\u0007":1}}`}, err: "control"},
+		{name: "bidi control", rows: []string{`{"x\u202e":1}`}, err: "control"},
 		{name: "reserved column", opts: Options{Reserved: []string{"_zombi_offset"}}, rows: []string{`{"_zombi_offset":1}`}, err: "Zombi fills"},
 	}
 	for _, tc := range tests {
