@@ -146,6 +146,15 @@ func plainRows(req Request, bulk bool) [][]byte {
 	return rows
 }
 
+// plainRowsToInfer is plainRows, unless inference is off: then a write
+// to a missing table is an event table's, and its body is not split.
+func (s *Service) plainRowsToInfer(req Request, bulk bool) [][]byte {
+	if s.infer.Disabled {
+		return nil
+	}
+	return plainRows(req, bulk)
+}
+
 // inferredTable is the table request for id, with columns from rows.
 // Rows that conflict with the others are left out of the inference; the
 // write then refuses them as it would for any table.
@@ -217,7 +226,7 @@ func (s *Service) evolve(ctx context.Context, t *tableState, rows [][]byte) (*ta
 	needed := func(t *tableState) (*infer.Type, bool) {
 		opts := inferOptions(t.props)
 		merged := &infer.Type{Kind: infer.Struct}
-		any := false
+		found := false
 		for _, r := range rows {
 			rt, err := infer.Row(r, opts)
 			if err != nil {
@@ -228,10 +237,10 @@ func (s *Service) evolve(ctx context.Context, t *tableState, rows [][]byte) (*ta
 				continue
 			}
 			if m, err := infer.Merge(merged, rt); err == nil {
-				merged, any = m, true
+				merged, found = m, true
 			}
 		}
-		return merged, any
+		return merged, found
 	}
 	if _, ok := needed(t); !ok {
 		return t, nil

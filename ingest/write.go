@@ -183,7 +183,7 @@ func (s *Service) resolveForWrite(ctx context.Context, ref string, req Request, 
 	}
 	create := &catalog.CreateTableRequest{}
 	state := &tableState{ident: id, name: id.String(), events: true}
-	if rows := plainRows(req, bulk); rows != nil && !s.infer.Disabled {
+	if rows := s.plainRowsToInfer(req, bulk); rows != nil {
 		if *create, err = s.inferredTable(id, rows); err != nil {
 			return nil, err
 		}

@@ -215,6 +215,19 @@ class Zombi:
         r.raise_for_status()
         return r.json()
 
+    def client_token(self, role: str) -> str:
+        """A token from /v1/oauth/tokens for the server's OAuth2 client of
+        role (extra["clients"]), as an engine given its credential takes
+        one."""
+        c = self.extra["clients"][role]
+        r = requests.post(
+            f"{self.url}/v1/oauth/tokens",
+            data={"grant_type": "client_credentials", "client_id": c.id, "client_secret": c.secret, "scope": "catalog"},
+            timeout=30,
+        )
+        r.raise_for_status()
+        return r.json()["access_token"]
+
     def metric(self, series: str, headers: dict[str, str] | None = None) -> float:
         """The value of one Prometheus series from /metrics, written as it
         appears there (name{labels}); 0 if the server has not exported it

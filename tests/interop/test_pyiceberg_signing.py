@@ -97,12 +97,7 @@ def test_pyiceberg_remote_signing(zombi_auth: Zombi):
         s.check(signed(z, 403) > refused, "no sign request was refused")
 
     with s.step("the sign endpoint refuses another table's files"):
-        tok = requests.post(
-            f"{z.url}/v1/oauth/tokens",
-            data={"grant_type": "client_credentials", "client_id": z.extra["clients"]["writer"].id,
-                  "client_secret": z.extra["clients"]["writer"].secret, "scope": "catalog"},
-            timeout=30,
-        ).json()["access_token"]
+        tok = z.client_token("writer")
         other = location.rsplit("/", 1)[0] + "/u/data/x.parquet"
         uri = f"{z.s3.endpoint}/{other.removeprefix('s3://')}"
         r = requests.post(

@@ -83,12 +83,7 @@ def test_pyiceberg_vended_credentials(zombi_sts: Zombi):
                 f.write(b"x")
 
     with s.step("the credentials endpoint answers fresh keys"):
-        tok = requests.post(
-            f"{z.url}/v1/oauth/tokens",
-            data={"grant_type": "client_credentials", "client_id": z.extra["clients"]["reader"].id,
-                  "client_secret": z.extra["clients"]["reader"].secret, "scope": "catalog"},
-            timeout=30,
-        ).json()["access_token"]
+        tok = z.client_token("reader")
         r = requests.get(f"{z.url}/v1/namespaces/{ns}/tables/t/credentials",
                          headers={"Authorization": f"Bearer {tok}"}, timeout=30)
         s.equal(r.status_code, 200, f"loadCredentials: {r.text}")

@@ -70,12 +70,7 @@ def test_spark_vended_live_read(zombi_sts: Zombi, spark_engine):
     assert r.status_code == 200, r.text
 
     with s.step("the writer's client POSTs events"):
-        tok = requests.post(
-            f"{z.url}/v1/oauth/tokens",
-            data={"grant_type": "client_credentials", "client_id": z.extra["clients"]["writer"].id,
-                  "client_secret": z.extra["clients"]["writer"].secret, "scope": "catalog"},
-            timeout=30,
-        ).json()["access_token"]
+        tok = z.client_token("writer")
         recs = [{"payload": f"e{i}"} for i in range(500)]
         r = requests.post(f"{z.url}/tables/{ns}.events/bulk", json={"records": recs},
                           headers={"Authorization": f"Bearer {tok}"}, timeout=60)
