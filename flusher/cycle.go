@@ -178,6 +178,7 @@ func (f *Flusher) cycle(ctx context.Context, st *tableState, force bool) (res Re
 	st.snapshot = snap
 	st.oldest = time.Time{}
 	f.lastCommit = f.opts.Now()
+	st.noteCommit(Commit{At: f.lastCommit, SnapshotID: snap, Rows: rows, Files: len(files), Bytes: res.Bytes, Lag: f.lastCommit.Sub(oldest)})
 	if f.opts.Retention > 0 {
 		st.deletes = append(st.deletes, pendingDelete{seq: last, at: f.opts.Now().Add(f.opts.Retention)})
 	}

@@ -207,6 +207,8 @@ type tableState struct {
 	// took them, so that their events leave the hot tier.
 	staged, stagedThrough uint64
 	checkAt               time.Time
+	// recent are the table's last commits on this node (Activity).
+	recent *commitRing
 }
 
 type request struct {

@@ -450,6 +450,13 @@ func (f *Flusher) noteShared(key string, res sharedResult) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	st := f.tables[key]
+	if st != nil && res.rows > 0 {
+		c := Commit{At: f.opts.Now(), SnapshotID: res.snapshot, Rows: res.rows, Files: res.files, Bytes: res.bytes, Shared: true}
+		if !res.oldest.IsZero() {
+			c.Lag = c.At.Sub(res.oldest)
+		}
+		st.noteCommit(c)
+	}
 	if st == nil || w <= st.committed {
 		return
 	}

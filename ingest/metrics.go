@@ -4,6 +4,7 @@ import (
 	"sync"
 
 	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
 )
 
 // MaxTableSeries is how many tables get their own ingest series; the
@@ -117,4 +118,38 @@ func (m *Metrics) forTable(name string) *tableMetrics {
 		bytesRejected: m.bytes.WithLabelValues(name, "rejected"),
 		deadLetters:   m.deadLetters.WithLabelValues(name),
 	}
+}
+
+// TableCounts are a table's ingest counters since the process started.
+type TableCounts struct {
+	// Accepted, Duplicate and Rejected count events: made durable, answered
+	// as idempotent retries, refused as invalid.
+	Accepted, Duplicate, Rejected int64
+	// DeadLetters counts refused records kept in the dead-letter table.
+	DeadLetters int64
+}
+
+// Counts reads the ingest counters of table name. ok is false when the
+// table has no series of its own (none written yet on this node, or past
+// MaxTableSeries).
+func (m *Metrics) Counts(name string) (c TableCounts, ok bool) {
+	m.mu.Lock()
+	ok = m.tables[name]
+	m.mu.Unlock()
+	if !ok {
+		return TableCounts{}, false
+	}
+	read := func(c prometheus.Counter) int64 {
+		var d dto.Metric
+		if c.Write(&d) != nil || d.Counter == nil {
+			return 0
+		}
+		return int64(d.Counter.GetValue())
+	}
+	return TableCounts{
+		Accepted:    read(m.events.WithLabelValues(name, "accepted")),
+		Duplicate:   read(m.events.WithLabelValues(name, "duplicate")),
+		Rejected:    read(m.events.WithLabelValues(name, "rejected")),
+		DeadLetters: read(m.deadLetters.WithLabelValues(name)),
+	}, true
 }

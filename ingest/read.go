@@ -265,3 +265,30 @@ func (s *Service) Watermark(ctx context.Context, ref string) (Watermarks, error)
 	w.DeadLetters += int64(len(evs))
 	return w, nil
 }
+
+// TableActivity is what ingest knows of one table on this node, for the
+// console: the watermarks and the counters since the node started.
+type TableActivity struct {
+	Table string
+	// HotKey is the table's key in the hot tier (its UUID).
+	HotKey string
+	// High is the highest sequence durable in the hot tier; Committed the
+	// highest ingest last knew committed (the flusher knows it sooner).
+	High, Committed uint64
+	Counts          TableCounts
+}
+
+// Activity reads the watermarks and counters of the table ref. Unlike
+// Watermark it reads nothing but memory and the hot tier's sequence, so
+// that a console may ask every second.
+func (s *Service) Activity(ctx context.Context, ref string) (TableActivity, error) {
+	t, err := s.resolve(ctx, ref, nil)
+	if err != nil {
+		return TableActivity{}, err
+	}
+	a := TableActivity{Table: t.name, HotKey: t.hotKey, Committed: t.committed, High: s.hot.HighWatermark(t.hotKey)}
+	if s.metrics != nil {
+		a.Counts, _ = s.metrics.Counts(t.name)
+	}
+	return a, nil
+}

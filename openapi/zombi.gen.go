@@ -168,6 +168,27 @@ func (e PlanTableScanResultStatus) Valid() bool {
 	}
 }
 
+// Defines values for RoleGrantRole.
+const (
+	Admin  RoleGrantRole = "admin"
+	Reader RoleGrantRole = "reader"
+	Writer RoleGrantRole = "writer"
+)
+
+// Valid indicates whether the value is a known member of the RoleGrantRole enum.
+func (e RoleGrantRole) Valid() bool {
+	switch e {
+	case Admin:
+		return true
+	case Reader:
+		return true
+	case Writer:
+		return true
+	default:
+		return false
+	}
+}
+
 // Defines values for Ack.
 const (
 	AckCommitted Ack = "committed"
@@ -238,6 +259,21 @@ func (e LoadTableParamsSnapshots) Valid() bool {
 	default:
 		return false
 	}
+}
+
+// ActivityCommit defines model for ActivityCommit.
+type ActivityCommit struct {
+	At    time.Time `json:"at"`
+	Bytes int64     `json:"bytes"`
+	Files int       `json:"files"`
+
+	// LagSeconds From the acknowledgement of the commit's oldest event to the commit.
+	LagSeconds float64 `json:"lag_seconds"`
+	Rows       int64   `json:"rows"`
+
+	// Shared The commit took staged batches of several nodes.
+	Shared     bool  `json:"shared"`
+	SnapshotId int64 `json:"snapshot_id"`
 }
 
 // BulkRequest defines model for BulkRequest.
@@ -674,6 +710,24 @@ type PartialBulkResult struct {
 	} `json:"results"`
 }
 
+// PartitionFieldRef defines model for PartitionFieldRef.
+type PartitionFieldRef struct {
+	Name      string `json:"name"`
+	Transform string `json:"transform"`
+}
+
+// PartitionFiles defines model for PartitionFiles.
+type PartitionFiles struct {
+	DataBytes   int64 `json:"data_bytes"`
+	DataFiles   int   `json:"data_files"`
+	DeleteBytes int64 `json:"delete_bytes"`
+	DeleteFiles int   `json:"delete_files"`
+	Records     int64 `json:"records"`
+
+	// Values Iceberg's JSON single-value form per field; null where the partition's spec lacks it.
+	Values []interface{} `json:"values"`
+}
+
 // PartitionSpec An Iceberg partition spec in a create-table request. Its source IDs
 // are field IDs of the schema sent with it, numbered as the client
 // chose (Spark numbers a new table's columns from 0); the table gets
@@ -796,6 +850,16 @@ type ReplayResult struct {
 	Through int64 `json:"through"`
 }
 
+// RoleGrant defines model for RoleGrant.
+type RoleGrant struct {
+	// Namespace The namespace (levels joined by dots) and those under it; absent for every namespace.
+	Namespace *string       `json:"namespace,omitempty"`
+	Role      RoleGrantRole `json:"role"`
+}
+
+// RoleGrantRole defines model for RoleGrant.Role.
+type RoleGrantRole string
+
 // S3SignRequest defines model for S3SignRequest.
 type S3SignRequest struct {
 	Body       *string             `json:"body,omitempty"`
@@ -834,6 +898,72 @@ type StorageCredential struct {
 
 	// Prefix The location the credentials are for; they serve paths that start with it.
 	Prefix string `json:"prefix"`
+}
+
+// TableActivity defines model for TableActivity.
+type TableActivity struct {
+	// Accepted Events made durable since this node started.
+	Accepted int64 `json:"accepted"`
+
+	// At When the figures were read.
+	At time.Time `json:"at"`
+
+	// Backlog Sequences durable but not yet committed (high - committed).
+	Backlog int64 `json:"backlog"`
+
+	// Commits The table's last commits on this node (at most 64), oldest first.
+	Commits []ActivityCommit `json:"commits"`
+
+	// Committed This node's highest sequence committed to the table.
+	Committed int64 `json:"committed"`
+
+	// DeadLetters Refused records kept in the dead-letter table.
+	DeadLetters int64 `json:"dead_letters"`
+
+	// Duplicates Idempotent retries answered with the original offset.
+	Duplicates int64 `json:"duplicates"`
+
+	// FlushError The last failed cycle's error while failures go on.
+	FlushError *string `json:"flush_error,omitempty"`
+
+	// FlushFailures Flush cycles of the table that failed in a row (0 after a success).
+	FlushFailures int `json:"flush_failures"`
+
+	// High This node's highest sequence durable in the hot tier.
+	High int64 `json:"high"`
+
+	// LagP50Seconds Median lag of the commits listed; absent without commits.
+	LagP50Seconds *float64 `json:"lag_p50_seconds,omitempty"`
+
+	// LagP99Seconds 99th percentile (nearest rank) of the lag of the commits listed.
+	LagP99Seconds *float64 `json:"lag_p99_seconds,omitempty"`
+
+	// Node The node that answers; every figure is this node's.
+	Node string `json:"node"`
+
+	// OldestUnflushed When the oldest event not yet committed was acknowledged; absent when none or unknown.
+	OldestUnflushed *time.Time `json:"oldest_unflushed,omitempty"`
+
+	// Rejected Records refused as invalid.
+	Rejected int64  `json:"rejected"`
+	Table    string `json:"table"`
+}
+
+// TableFiles defines model for TableFiles.
+type TableFiles struct {
+	DataBytes   int64 `json:"data_bytes"`
+	DataFiles   int   `json:"data_files"`
+	DeleteBytes int64 `json:"delete_bytes"`
+	DeleteFiles int   `json:"delete_files"`
+
+	// Fields Partition fields of the specs the files were written with; each partition's values follow them.
+	Fields     []PartitionFieldRef `json:"fields"`
+	Partitions []PartitionFiles    `json:"partitions"`
+	Records    int64               `json:"records"`
+
+	// SnapshotId The snapshot counted; 0 without one.
+	SnapshotId int64 `json:"snapshot_id"`
+	Truncated  bool  `json:"truncated"`
 }
 
 // TableIdentifier defines model for TableIdentifier.
@@ -898,6 +1028,23 @@ type Watermark struct {
 	// High Highest sequence durable in the hot tier.
 	High  int64  `json:"high"`
 	Table string `json:"table"`
+}
+
+// WhoAmI defines model for WhoAmI.
+type WhoAmI struct {
+	Grants []RoleGrant `json:"grants"`
+
+	// Maintenance The caller may ask for compaction and maintenance where it is admin.
+	Maintenance bool `json:"maintenance"`
+
+	// Method How it authenticated: none (auth is off), static, zombi or oidc.
+	Method string `json:"method"`
+
+	// Metrics The caller may read /metrics.
+	Metrics bool `json:"metrics"`
+
+	// Name Who the caller is in logs: token 2, client spark, oidc alice.
+	Name string `json:"name"`
 }
 
 // WriteResult defines model for WriteResult.
@@ -1353,6 +1500,9 @@ type ServerInterface interface {
 	// WriteEvent Write one event; answered once it is durable.
 	// (POST /tables/{table})
 	WriteEvent(ctx echo.Context, table IngestTable, params WriteEventParams) error
+	// GetTableActivity What this node did for a table lately, for the console's live charts.
+	// (GET /tables/{table}/activity)
+	GetTableActivity(ctx echo.Context, table IngestTable) error
 	// WriteBulk Write many events; all or nothing unless partial=true.
 	// (POST /tables/{table}/bulk)
 	WriteBulk(ctx echo.Context, table IngestTable, params WriteBulkParams) error
@@ -1374,6 +1524,12 @@ type ServerInterface interface {
 	// GetWatermark The committed (in Iceberg) and high (durable in the hot tier) sequence numbers.
 	// (GET /tables/{table}/watermark)
 	GetWatermark(ctx echo.Context, table IngestTable) error
+	// GetConsole The web console's page.
+	// (GET /ui/)
+	GetConsole(ctx echo.Context) error
+	// GetConsoleAsset A file of the web console.
+	// (GET /ui/{asset})
+	GetConsoleAsset(ctx echo.Context, asset string) error
 	// GetConfig Catalog defaults, overrides and the endpoints this server implements.
 	// (GET /v1/config)
 	GetConfig(ctx echo.Context, params GetConfigParams) error
@@ -1470,9 +1626,15 @@ type ServerInterface interface {
 	// RenameView Rename a view, possibly into another namespace.
 	// (POST /v1/views/rename)
 	RenameView(ctx echo.Context, params RenameViewParams) error
+	// GetTableFiles The files of a table's current snapshot, counted by partition.
+	// (GET /v1/zombi/namespaces/{namespace}/tables/{table}/files)
+	GetTableFiles(ctx echo.Context, namespace NamespacePath, table TablePath) error
 	// ListNodes The nodes registered on this node's Postgres database, and what each last reported.
 	// (GET /v1/zombi/nodes)
 	ListNodes(ctx echo.Context) error
+	// WhoAmI Who the caller is and which roles it holds where.
+	// (GET /v1/zombi/whoami)
+	WhoAmI(ctx echo.Context) error
 }
 
 // ServerInterfaceWrapper converts echo contexts to parameters.
@@ -1600,6 +1762,22 @@ func (w *ServerInterfaceWrapper) WriteEvent(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.WriteEvent(ctx, table, params)
+	return err
+}
+
+// GetTableActivity converts echo context to params.
+func (w *ServerInterfaceWrapper) GetTableActivity(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "table" -------------
+	var table IngestTable
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetTableActivity(ctx, table)
 	return err
 }
 
@@ -1761,6 +1939,31 @@ func (w *ServerInterfaceWrapper) GetWatermark(ctx echo.Context) error {
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.GetWatermark(ctx, table)
+	return err
+}
+
+// GetConsole converts echo context to params.
+func (w *ServerInterfaceWrapper) GetConsole(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetConsole(ctx)
+	return err
+}
+
+// GetConsoleAsset converts echo context to params.
+func (w *ServerInterfaceWrapper) GetConsoleAsset(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "asset" -------------
+	var asset string
+
+	err = runtime.BindStyledParameterWithOptions("simple", "asset", ctx.Param("asset"), &asset, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter asset: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetConsoleAsset(ctx, asset)
 	return err
 }
 
@@ -2873,12 +3076,45 @@ func (w *ServerInterfaceWrapper) RenameView(ctx echo.Context) error {
 	return err
 }
 
+// GetTableFiles converts echo context to params.
+func (w *ServerInterfaceWrapper) GetTableFiles(ctx echo.Context) error {
+	var err error
+	// ------------- Path parameter "namespace" -------------
+	var namespace NamespacePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "namespace", ctx.Param("namespace"), &namespace, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter namespace: %s", err))
+	}
+
+	// ------------- Path parameter "table" -------------
+	var table TablePath
+
+	err = runtime.BindStyledParameterWithOptions("simple", "table", ctx.Param("table"), &table, runtime.BindStyledParameterOptions{ParamLocation: runtime.ParamLocationPath, Explode: false, Required: true, Type: "string", Format: "", ValueIsUnescaped: ctx.Request().URL.RawPath == ""})
+	if err != nil {
+		return echo.NewHTTPError(http.StatusBadRequest, fmt.Sprintf("Invalid format for parameter table: %s", err))
+	}
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.GetTableFiles(ctx, namespace, table)
+	return err
+}
+
 // ListNodes converts echo context to params.
 func (w *ServerInterfaceWrapper) ListNodes(ctx echo.Context) error {
 	var err error
 
 	// Invoke the callback with all the unmarshaled arguments
 	err = w.Handler.ListNodes(ctx)
+	return err
+}
+
+// WhoAmI converts echo context to params.
+func (w *ServerInterfaceWrapper) WhoAmI(ctx echo.Context) error {
+	var err error
+
+	// Invoke the callback with all the unmarshaled arguments
+	err = w.Handler.WhoAmI(ctx)
 	return err
 }
 
@@ -2938,6 +3174,7 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/tables/:table/maintenance", wrapper.MaintainTable, options.OperationMiddlewares["maintainTable"]...)
 	router.POST(options.BaseURL+"/tables/:table/dlq/replay", wrapper.ReplayDeadLetters, options.OperationMiddlewares["replayDeadLetters"]...)
 	router.GET(options.BaseURL+"/tables/:table/watermark", wrapper.GetWatermark, options.OperationMiddlewares["getWatermark"]...)
+	router.GET(options.BaseURL+"/tables/:table/activity", wrapper.GetTableActivity, options.OperationMiddlewares["getTableActivity"]...)
 	router.GET(options.BaseURL+"/v1/config", wrapper.GetConfig, options.OperationMiddlewares["getConfig"]...)
 	router.POST(options.BaseURL+"/v1/oauth/tokens", wrapper.GetToken, options.OperationMiddlewares["getToken"]...)
 	router.GET(options.BaseURL+"/v1/namespaces", wrapper.ListNamespaces, options.OperationMiddlewares["listNamespaces"]...)
@@ -2971,6 +3208,10 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 	router.POST(options.BaseURL+"/v1/views/rename", wrapper.RenameView, options.OperationMiddlewares["renameView"]...)
 	router.POST(options.BaseURL+"/v1/transactions/commit", wrapper.CommitTransaction, options.OperationMiddlewares["commitTransaction"]...)
 	router.GET(options.BaseURL+"/v1/zombi/nodes", wrapper.ListNodes, options.OperationMiddlewares["listNodes"]...)
+	router.GET(options.BaseURL+"/v1/zombi/whoami", wrapper.WhoAmI, options.OperationMiddlewares["whoAmI"]...)
+	router.GET(options.BaseURL+"/v1/zombi/namespaces/:namespace/tables/:table/files", wrapper.GetTableFiles, options.OperationMiddlewares["getTableFiles"]...)
+	router.GET(options.BaseURL+"/ui/", wrapper.GetConsole, options.OperationMiddlewares["getConsole"]...)
+	router.GET(options.BaseURL+"/ui/:asset", wrapper.GetConsoleAsset, options.OperationMiddlewares["getConsoleAsset"]...)
 	router.GET(options.BaseURL+"/health/live", wrapper.HealthLive, options.OperationMiddlewares["healthLive"]...)
 	router.GET(options.BaseURL+"/health/ready", wrapper.HealthReady, options.OperationMiddlewares["healthReady"]...)
 	router.GET(options.BaseURL+"/metrics", wrapper.Metrics, options.OperationMiddlewares["metrics"]...)
@@ -2982,229 +3223,258 @@ func RegisterHandlersWithOptions(router EchoRouter, si ServerInterface, options 
 // const string: with thousands of chunks the chained `+` fold is several
 // times slower for the Go compiler than parsing a slice literal.
 var swaggerSpec = []string{
-	"5H1rcxu3suBfQXHvLVNbMxTlRx5UndpS/Djx3ST2Wkpy6ma8IjQDkjgaAgyAEcX46r9voRvAYMgZkrIp",
-	"22fvh8QiicE0Go1Gv/tDL5fzhRRMGN0bfegtqKJzZpiCT2d5zrR+wUo2pYZLYb8rmM4VX+DH3o9yScyM",
-	"kbzkTBiiGM1nTMNXhl6V7JEmE14ynRBKcjmf01Qz+w7DClJybU4zYcdOuNKGzGXB4FHN1A1TRE4mTGnC",
-	"NTH0mokB+Z2bWSZumChYkeaKFUwYTkudECkIFeT8CVlSxWay0owsuZnBlxfnpJ+m+kmqjT5K7AsyQYVe",
-	"MkVmsiw0MWy+kIqqlZ0gmpaUfM4tpEbGK8pEKXPAR2IXXKRSlCsykYpQ+AyQwwOCzple0JwRKgocu1Tc",
-	"sEzgaPigEsIF0UYqOmXxquAhLkguxYRP/eoVm0vDUs2ngotp98q1oYbn5JqtdNKEHudzaxfSPmtHwesM",
-	"K0sd76iRZEZvGLEbS86f2Pf/WTFtiAWAFeRq1dhs+y1holhILsyAvDEzpsgNLSumCVUsE3wqpGLFIBO9",
-	"pMctCc0AZb2kZ7HVG/X+kb7O2RVT0xTJL43oL+npfMbm1BKiWS3scG0UF9Pe3V3SO8uvNyn09xkTdhW4",
-	"4yMyLiplgR2TfsEmtCrNEZEiR8JjN/YgWEgt4oFS9ErkrCAzaYjhTJ2SsaVjbgwrxvggFcRBTLSgC22H",
-	"OsKasXkm+nZmR3A5VYozTbjRYfAlL07Js+FTwi3VUAPUrkkpxZQp+43AQ4Kn4pEmaYogpEvKTRIDbuxi",
-	"taEr4lYJmwqID1CTkhqmjqId+LNialVvAM2vG4h2aOqNem7SXtJjopr3Rn9E34T5e++Tlr15XdhDZpjI",
-	"V/+brTa36TmQW5rPpGbC0iPpn9htO3n8HVkoLoDAyNn589evST6jiuaWSR0hwuaAMHv6jFoRTSds0EVd",
-	"ERypBWQ7Rb0WU6bNBSxxA2T4Gs446SO1EIeq+uAfEanqTwP71ymepQVVJhNzaoBh/t8/aPrXWfqf792/",
-	"w/T7y/T9h2Fy8vjbu3+L9mpBzaxejXHIt4eSK1b0RkZVbPuafvHQvLVTbawq/ExKdsNKTf4peXTQK8EN",
-	"cTxcKtL/95NXR4N24MKy7wngWzpl5/yvFoz/LLUh3LC5tsdTCkYWdMpI35KA/elkOBzW0KyR9cJPG799",
-	"zgWfW1I+CUTLhWFTpgIoF/Katdx8F5a/s1uT2nlTYwd5tr9Q7IbLSgN0p4ReactJpSJsvjB4U4RLbxu0",
-	"+OYdyCqpeP1iE7wzsigtY3pBJkrO4QPQ63lORcd+2TEpL+65WzCrJ6UDkehvnC23THnD2fJeM97ZwXoh",
-	"hWYg17xUSir7Ry6FYcLYP+liUXK81o//qVHWqWf8N8UmvVHvfxzX4tIx/qqPYbZ3bn5829peCMLsGHen",
-	"hNsCv5xINadmAAt3U9o3/lCV1+/wrrUfpWBvJr3RHx96CyUXTBmOS1Esl6qAP+FgRMuXV/9kuendBcqm",
-	"StFVD7HhUfdHmKFm2+HB/ed8f5c4iDVcFetg5rJCNK8fsqRXVIh4HLgpXs6pWBEHJFkyezV7Hm6A49v7",
-	"VE4Io6rkVvYSTFsK33yTnEw0M01cIfZx3DdPWx9rrjTpRfd2i7gBUmd+/bdwHyaNPQ8SAlxcQUxwF7iF",
-	"eydEa/vnV5U4JLfsY+85NbSU0+cg+W3ujru29C5Kf1s/dWdlABTzdDtzVLIyoApw7QV6Pl+UbG6nTAjV",
-	"JOv9/PLixzcvyLE931kP+NIawfkzvLkNPLrJr9kqLfmEGT5vuTZen79Jv/tmeAJCkf0OWPByxvMZWZMH",
-	"LKExvnAy4DVbmIiUaljkDVOKF+xeGFvbt4D0eLrWzQNKAj4bMYTmDnJQGiacqV0QwTyv6+E1VHOvBO58",
-	"/F38wF3SqxaFP787n/3Vjd1kQ9Gc9ZQ7EeLY7gZG5szQghq6F1A/+8F3SXgw9Vpe+x0Vw775SD3NthUo",
-	"KjTN7QOdGwvXZ5rPqJVEG5xr26JaSGbXNdB8UTfQ9m7+8mToofgIKrSPHoYIFzQ3XRfe1cowfUknBlGx",
-	"xzWDT1yxiVRsz0fAtFK/pGtAPefmiDkVfMK02TpNPWjbVIItL+GF7T8rtlT2QhRbB8lly3XyTi41Cc/v",
-	"dUnuuKYvYpuFv5IBA3Abq0oQUNsVW5RWFwpjllbDhgWgLBKgOtoTLOOVye0sxYvN8SrW9rO5/2sElDQo",
-	"0CF2cxPiXWvZ5036aD8KIEW/4m1a8hmxXNBqPwUrmWGAPHv7O4nokSbvXp5fEL1gOcFHr8BAMiAXM5YJ",
-	"qydzuLS5JlQQ4F5W3nNWJSdTSxXZ3excYHlkZaFPMwG2MG14rsmcLvBu/5D1rtlKZ70R+QMGEl7o9wnJ",
-	"ejgx/DAYDN7fJeRKVqLQmaCaVIsFU2lONSMzdmtfWK9DczEtWQrPkysuqAJlb47q+7pAHDSPYEuxt0XS",
-	"W0gN600RX3Zf2J8VLblZha/et8gkFq+pJ8B61gVVf1bM9JIevVHSChsqt2+pJhMuuidaOPWr/VfN/2Ip",
-	"FynQ2J7Myspo8aW8MXPY6fiaaxH8UBdIg0qxDy+QyqRAIilyg5YhC5Zv+bHkJj2I/rB2zv1r4+UngTri",
-	"zWjucOtGrOGm9awqRg0LRp7Om7w23uy4TsNUsIWNOT5SMK5fvdcCugTAr3wF2+X5LbKnN4NsO0GpJaud",
-	"C/Cjz+3gj157sqeZ5BxH2fHGeTqoiddxJWXJqLAjwDGCB3bntFKZNzCwbRdq61n3TmyVaD9yIz4TJm84",
-	"W6Y3TGkH4S659zc3dDuq1uZtw9wLaqi/72lZOtPUdpWkFhLukk37UFnNBbCzdnMTGEtTJZeOR+/Bd0u5",
-	"ZCrFu7t1TkEFXtbILzsGVWW5exSKBVvetWOGuw0cv0/aBSnL9k8J4otEgk1wQoLzDn7W6FikRqcoCg1g",
-	"60CGOOzmwa/uftxzd/xDHyNKBHmIt1s+txjvFJswxUTOihQ09gnvksZ374eX1GLJNiEeuIa82wefbAz3",
-	"UZIJLxTbOW5YDg4VSt6CaEauSnk1Im3wJuDDjVCekFZsOh/fbTqVqVuNYtoMrLwdUUE0IuXzhVTIBkEA",
-	"7E25mVVXg1zOj+mC5jN2zJ13diqPczQrHiswMNwlaFj/WRasbDMBF4DpOb1Fl8uz779PagfM0+Gwbavn",
-	"TGs6beeyke27uTWvnC/e7hwryFVVXqOvPUHf2xUtnEX5kT0jBbv1DnotRcMKue1QvIMZ0JfQZiY2FP3R",
-	"+5s08fOG+dK7C25zBt+BQzEhbDAdkF/keZXPQJh46X9vMVluGKwQq25cgpvTxuibzo2NTWXek7LTQYJU",
-	"sQ4IPt/64hsmzEtxw0rZhpQ3wtnMB+TlLc1NuQJ/oJyQBV2Vkhawo+7vyyuq2TdPBxtaWGRDvrxGt/Sc",
-	"3v7ExNQS/+Nn3yQ71JRAzI9Pnn779Lsn3zz9NqLpVop2MLVpyvgSq+hqIxUrrJrMjSa/XrxKvyNwpk8J",
-	"FSsiIa7iP87f/IJqsB8I3xh2awbRm9zqG7zVztVm2DZ8zrSh88XlvOVcwZ4QO8beLGwh8xmZ87LkmuVS",
-	"FPqUNOIUYCAYTNAFuq93Y5MWbheKad0agXRGnNxIWBhloavVckCKfe+IGFUxIhWZ0FIzi8pM4FvIhwxe",
-	"a7X+rEdFkfX+K+tJlfUSkvVKNjH4l+LTmcl6d3aSxiNC2hGZyHr5jJdF1rs7JcCFFooV4N6qx9uJDFNz",
-	"/As2MOuR/4pMD3dkOZOaZcI+YOnB0TbXqZVHEiKkcX/Zr6hw39g/SmP/S9mfCZmaJBNT/Nv+Z8fYf7Wh",
-	"yujU3kn4ZeML7maz/1pMCICFWIjBBuOFD4h8WMeDUVRoi2y3zOijRQ4u+25AfgsxQbg/oppfMaUTdwY0",
-	"6YPpNQEi0gkpWM7ntNSZsOf6119fv9BgRPKuHanIoqRcAPUn3vpCNZmxWwjCcFSiB5k4s3eyYQpW40MH",
-	"yM/8h4ScDIfJcDgkQhYMI6JOHn/nIyEKxhabV+o7urQrsHT6ipl89rakQnAxrS3D+8lY5zkVF1Rf6xYJ",
-	"ywpxlY7NOnYCe4MXlnlTkbOybA29sffQRmRZi4U1xLHVwXBxKFods1CitxUOek4F6W+G4x3tfYWeI2zP",
-	"w7O77SWIifd7yWclFY80SMD2sJOAMzhOJddG2ztErTCMhFrahqgJQ/X1IGxo2JhOJREiJ+xDu+269dC2",
-	"S8/KY/51LW7aWGDdhtagnUEogl0yPJYGYbKFAl5bMQjsqS7aMXqw3nF75DGUrc1Zu1Xu1ryoaJni0dsp",
-	"MtQcf8NvGrCwgcEOWbeB1QNKu6/KSs+2OoA20XzO/2Iem2/RNOsOVQgY2NORsIcX5RBekihggZF8lZes",
-	"hpT0vb5ZKQUxToKdkiHe+SEslMyoJkIK9qkukqS3pPYCoaolzvNHPp1BXKo9pCJ3SOYaWLn3EsDMHxNk",
-	"0e6OcU4V7z7xRtgayrYz/ndm/pWtlz8yWprZebiQ1pS8Gcuv4S9aFCAl0/Jt06HdoQTVb6gvu+2stPMq",
-	"SHo/cV0jWe+B5f1d6w18r3O5tYBAeEVVlkjPGKW2fU0RQF3rAl1vy5pqH/z+i2rxxh98aTFcrWuTtKgF",
-	"gS0L7BBoHkzg2HxbF/g+JKUjBM4HX+1vDz5sEMuafIRhqZiJACb5gqBNvjXkaS8x8jeQBTtkyP6WyH7y",
-	"eaXIrcE5difRJ/D5N9K+93MHI/1M7a0nrBLRtWR2u7DTX/rrr0PukGoxo+LyPqZc98gWYWZNQnnoEIvN",
-	"pa4BubbMNoz+El/e28PrEyIrKy1YHbQOCN/bYviLM6quyZ40vy7l9LJDBv3Bfu1FIisePdIhv8Vq/mTF",
-	"jBP/CxcUQ8nECrt7CnB5WWkn5G8k44Dlyr+YqEpozFdKU/dUxH0ij+CMUWWuGDWXdMounb2pRWLlc0Y0",
-	"9/k8bnEl1YaEGRKfy2BPxBXVdkReyvy6sbpCVkgeDhY0UIBfiWpziTJwV7pR/WpAG1MIQhCcQ1IAnxBu",
-	"nIBsHODcoIFmTRMoqGEpBLi2cGf7tstG9EIUrFoWTJvLSiAsxQ6gCc2vhVyWrLA3Ajea4ARobg300boW",
-	"K+XvD7Rb5SVt+ox2PYNOY28IoSW/sSNLNrEKoDa0oRnGTypG5x2JHLhZOAStmC7YA7dHFNqeUzBX0St5",
-	"w9xQklXD4ZMc/0+ePm2PO69UufW1aUqLG3t6NUsrVSYRVTh87hAa3eaHNdYn0COsgeyu05SsMY5W1iYL",
-	"ZqXQFllaFvcRoy3j2nVN45RtYLw5q8wspHF0+CSaCOfihpa8uHQJjAnxX2CmY/15qqj9WAldLRYSkAZf",
-	"XVookiDc8HJ1WQl6QzkIwUQqZ/m+BABahSj45bIB165bqttDAjiAHKFOwxQurYsxuF81yxUzrSPqdW/i",
-	"0z0dS3hSkUqJEWdmMoJMYj2StDKzEcwDNpcRaA8pu8VI43ZRM291+VihcQFXkiiIyyMFsx4A8kgTJUsw",
-	"lqOAVilkoJvTV4DCy6DHbB8Rlr99nyJU7dqsLsWGglS8BS6UTfQlbxHnz/EQt3MgrnXFirX1NJ9v3zjc",
-	"Ldi4BnRtrqMtk18xqoAbbcfh+ivqGRtrb1tPG84hwImW2/KSqKOpjtQkRovLkhnD1GW3USoatT2Fybmj",
-	"G7lM12xhrCi28SrSL2SujzlkoA7mRUJeMFoQ956j9n327+iKwNY+yyfw6DULs8/Fag/LCpx1AwfgRO9Q",
-	"Cu4TFVLbfppYfDx8bLnL0+Fwt60OYUm22Yd2JMRpl5cTqCPCbCehhUi6TcZVJ4jX0cwQ78yF5V+gdKe4",
-	"6+52GpDXRhMtK5Uz8vqFzoQVPTBO+fWLyANjb1MC4hdI0dwkzpWG3uM6kz8TkFtN+ucLqq69v41QItgy",
-	"hML7uCHIGR0enUZG3CkzOhMTxfTMQoB+sG3md2c5H/wqICyqiaOPtsKHpNeQzdp9+VHNUs2E5saKiHEm",
-	"O9qr2nUTdFAkRLOS5QYumziGikDKduwD1YRhBEK75sJEkXplMm2zsr8WOaac0BJdakwUpM+FleH4DTs6",
-	"JYKxQqNSEE+1v6Pgnh4XCGFIlVzq1NEja41XmHFhRrW1H6t4gC9NV4qVq5DfyLXjgXKpSR/06Ewoy8+W",
-	"M1myBIjXCthRzJQ+SoiQZFIp2BY7rashoZiplPBFJDYwsD38Are1pQCBI32Aqj+pyhI3NyEC1g95paSQ",
-	"VuU5GpDnM5ZfswI85bA/rABT2sJ5f++nxm+lj3PvgZETQgmkXKZcgIYE9HK67oK5d8yF0w7uSabwDOmz",
-	"23VCXaP4/UEIh6x7ezAWIYp79Iq896JRpVanoIiuo2H/7ags4/ALaCmEAeEj6/zjBy4Kxw+cB9VxZ8+r",
-	"/TYihcH2GUVvWHlEFHVmESrWN7ONqbR5TdZ44uFiD3xZgFZBeUtcwn+bWIQkoGivqIQ6CsE+loCFJeKc",
-	"XJTc7rrd0qao+tEONYvQTsvujU+33DfVP+nN+HR22XDF7nG8Bbs1l/eSBe9pxnUrab7pfSs66rjNDXwA",
-	"/7mviIuBo7tB9ZKpG98O3JRrw9T29JB93AJb0hPkDVMQD9vG1VqYTUuqwCYE21azNcXikxbzadDZ4dsx",
-	"XTBtuAhg3dOJigL8vR9c5zM4S9IApn1Bi5Kuuo76ntrslnIcsQbqQ1QxUxSyZbkiUUAtuWarDjV1QnnZ",
-	"JlE25ldsUmmrxUwp6PygKVMN+koRDRz0RhAJ2RY87nKV16sIKdaYgSwpr7N/layms3ZRHrKBVzshd5hZ",
-	"jzlpEXmu+WKxczovG4NRlvSxno+SRl5VE3IlC866zAHdu+yW2W6WnrlQGoujFKFw5nDiMUC0JBOqPiWU",
-	"ZpMcIwQ36DAQTI2xegVul9uOw/mTcz7t1g+vZLFqRQ7WDNt66d43pj+Cas7MTBZ7pI19/IW/UPKGF0x1",
-	"ZE1Mu3hspfhuFuuex9FhOTXWtu1El+XzYTG+17JwNVsXEYTk1mwEkN5QRSupGGHeD4ilxj6UREGVTnQ1",
-	"M7ay2qwLyiR9SE4puVM3c3aUYBaDj0kFzWLCTD6D0mNteeVx1ObezpgoGagFn5honLu41f1nbYRdtswb",
-	"QmHvtb93rTtTq2gdhjeni/W1UVVuCMTVY51M+CHl6FZA9TNmp1ttW+c+YfJTrFl1BuvWBUhlXJWDTqvh",
-	"KdaVDFbDhJT8mmH1yKbl8ZFOMLVsTVeNLYm7TXx4tTkDX72Mjw+xxXsAkLKhjR0kDmeh2ITftl97XlZE",
-	"DTyuw6qYVTrBzrJCJx+xq9FYxAvtIB5pO50cDoTEw9/GatYlwtbAxU4x+b5xo53xn07q7oTw5yiqqT1n",
-	"DcnTi+NQ9Quo138z+KeWWE9l15GL0iw2a1BtHhytLbKk0EQ2TSr+zaRPYYzLQ7egwUesg1RVvEgy4b5T",
-	"bBIbtMLYkmqTUo2lcNF0lcbPuXemgcd0PFnn7cdPO8UsdSUiwrPh+7ioxdGAnIkVsYISF1M/B9Q6o9yV",
-	"9AVbqwvcQHp9Ovze1RbdT/lvO/7vmjWTPv3oN8qEbUrvfv9ccSaX0kkFcZlcvu5z1sPSWlnvlFTiWsil",
-	"IPgNnuinw+Hg01buYTzEonGuujZrOO2d4qtic3mzHvu627S5X5GstfDwDdxsAbezIBvX2gK1FdyOkOIo",
-	"jWQub1Bjuu+ai3tKGQ3h0M1QA9DGExvBm61XzA1ny5oDWbbn8hOBM0b1rfbkhBtl0O7BCJuweG4IlR8s",
-	"9zs6JdSzE3AqcA3s4mOPjJ34ULwCCsD6QrGdnOK3xgId4cNC+VQghyfVYqpo4avq+JIXlgcXhWPbCdHM",
-	"pHXJd/uppmwrRlmKiL/Cp+MaGviUvw7iX466mdPHM2bA9adzpwaaf6urjKxbtIGS3HpG/g+4saKLL2QW",
-	"p3OdEF3N51StEqv+LBSzYifF1ffP/89PZMEUKTgtWW6OEl9VO22U08+E/9rlZe0WVwEtfh0HQMvvsQl8",
-	"XTb11dB3JyrV6VROFm8IT3t6zw4RqvLOBaZ0xqQkEaxSEW14WaKZy+VZRYHEISy0Ixlsz3XNeJuVagOH",
-	"vty9s7l5IB6mJl+9uQ6+tsvgd8VNZzz9jjib2k2yeYWAm+ORDktPSCX4n1UzxY3QXEmtQ0wvuMloJlxY",
-	"6Aj0RAs6ubJ/9Z11D+JYGf6fPH16BKwItEOMdvVtLWQBSiXoPmjqNB2++LbyB1H5hO7lhWGJD2NZKFlU",
-	"OVOoo3JD+i7REArSQ2SySzG8Z5bjJ5Vs3tu53R18vIlcEuM2vKpzm07JENqAuAKEMMXgUwjd0Z8fv0ne",
-	"EEeRV4qbFZhAnEEVo/x84XTWEvg3M2aBJdK5mMjWChNqZWZW5vhPOb/iqG2D7ALl/qUyo8bmQO1IdwNk",
-	"ol/nzyV4ErTnWToh86o03FlMTF17Vx+BS5mJKRdMuwYxiHGMviNnb19jcIcjQU36VmamhtupsLSPqz6O",
-	"UCtWMqoZFPmBtiozRuz5p2jZDB1SNOnPIJ8yIW+VnDMzY5W2MoviOZTvyQRgxNeP14RiuQSn64w/ZBiU",
-	"l/VG5EPm67q42guh2ERuD2zv7m6cZGI5Y4qRsf1qTBRbMIp9Q8iPFxdvCbq0wRQ2ts+PfURDjfJM1IVo",
-	"8pJq7QLMoLamPYxGkj4g9JbOFyUj47YaNRaUMVYUfgXG/foXXHedvmk5G5pbHDviap/eFJnoj//95NX4",
-	"aEB+rqx0IabeTqYJRvZZNXG8VgF8TNAGPPL9RDIBGxzS36/ZCrbc8dsQul8QX4EcYuXqiCgr46BShL4s",
-	"wK4rtEyEBGqHJVtm4EgZrklKMDIfBKyEjEt+w8aJK1zu455dnJrLogHa9XO4O2dFxqE30N9gjhEZH9+c",
-	"HKMB6n+t/ejy+7UzG4K1Krzbgo4lE8JLqJmRK1bKJTRqgpCbUks8uEUmKlEwhe+zcxyPSb/+UB/XcUIG",
-	"g8FR4mPpQB9yji9YlAMEac8xyJwKMI7j9Sb8cfXRjKWVfw3WfwCgMlFybeKGORvZLC7s1kI3mBdIinhB",
-	"VGZm2VCfihWBwOOEQFC33wepyJvXL54TiE1WURD6EWLM7ktZkqvKkGM89Mf/E/BpsQHR1scwrXb9fyhB",
-	"5okvG5Gnw5NMjH+Rxr5UKv5XfGZw98e///57an9mwoB4MQ44pASSGywXTTLxdPiEjF9JdcWLgol4Gi+s",
-	"WVihiA8G1Yu1flaOzsrSai1wQu3mS0lKuRyQlzSf1fwuYiE4metwNMIQQKYS1wgLCuYUcy68Tacs5ZIV",
-	"ZAlNkSwLFUx7hzNEAuJm+avIbZi9bbix91wPuTFwtrO3r3tJL9RK7A0HJ4MhCFsLJuiC90a9J4Ph4AlU",
-	"YjUzuND8PpUufnSKQllY2evCyqIw5ifMQmq0GXk8HB6syUgj7b6txwhQbONm7o3+eJ/0nKYFMdRWYOIl",
-	"8+JUzrT2F6zFEcgMdKpBBFiAE+w2/cuiMLUb1xv1rIgF7/CYsRu4ilCz5hZbYO8toH8r85P4KCVYs5A6",
-	"WiPLmSRzusL4uGN3CWaiZqbOGIE1BizNjfHP8SkWxNKW8Tp51eIJaaFtt94B2F9wuwAACPJ6Nnzy+YiE",
-	"FGzBRAHhGYXE68e3Jut7bJKon922rXHxlXYzoULV0T7k59gLSD9WlrcyLorbdf86LzGFnFQHof1eyLqx",
-	"YFnpGblmbKE9bSSElZqRZ8Mn96Flt57tZAygC7nhGKr5vKPCJdc1j7NKV5q6F/guUTFi4TwgX5TCXa11",
-	"v7AWAv7ZAbuTeA27NcdQE6tJQC3NkTYs7PYNbjfD/m0KqEHlZLeGsNtQDtN3NNq1A5SsoSYB3ECceCs+",
-	"cLtQrj/+AP/edfJle8Re+pjAuK/lHxvlIiH6MtgSjCQYYR46BJIhkqhLhJ2xsuhsMxZ0pxrj94pQv0ta",
-	"u575Bn+bsJ0MhwmJO6B1t0CDfpbN/me+fiE8mOzoh7YZ9lCuPGQYmM2iCoFQXM1uqAus4pr03716Tp48",
-	"efI9dEPbqB/YCTgkRm/thPb+AZl5FD9rCTCe6EYUA7QQDqhScjmoFf2W/ceqdC0e4o0ziIQL9XtDPSMF",
-	"ohL1DgOLWeiIcGZfTF6/fe4sCU5hOXMqzm5oLZsBCFwgaDs2AnqPXcnTBnewOPKkENkFIybe31pZ4Chm",
-	"FyjHt3AM1141NnU90jF/2DjpbSuphxzHDR4tDS2kNh31ZIUnbszOo5WRzndcwGag/gU/esUrEwD9wCXx",
-	"IR38DbF0BEu4ksXKNbbA2ZmreBr2GaoE0zrgD2twwstcVeb0YmXHR/t8m4bh7i5t9NEQ5B9pSMcakFeO",
-	"6WJRUWceiWCTwgruS0J1JprmBzzzIS9qYdmTTyG7Qr49QLX28fAxlDW1sNdtVpyRJVwkrtcqVn+nMwiC",
-	"BLNOJUrmzJmulVhcOAKMv7zkZvU3aqc4ars3wR4LyOvdm0iavUstH9zxxFl+3dtklwHnLkzM75Gz7oXL",
-	"5mjQ3Rv3bdQlYgc3BFPHDy7I8TCdDhs1edd5YU11H8H+ms0c7za4+eODLSI2zLdw3hfoSRiQM9dOtmn9",
-	"WQtw9sYS14OGT7mgpQ+WhSeDqf9vdmGDT2a0AD6cSSCbUweBixi0gifX3h2yF091unc3T92UuY6vqvJ6",
-	"vV34oZjty5rLoimEfMh8qe+sN/rDc0jozRNdhxYjnnkumMogjwauyAaNisKSS0KaXPWHqrx2hOHyb6F1",
-	"dSZiOJRc6pG3wIY+RMgLdbIGpmsdJFUmfnlhn7AUVRce3wjL8X21XVzOEOJArbrrjEdba5af4mMLTHgH",
-	"SoOp0ebjoYIcYhdkEJQsp1txTR4Pv/X6iDMDLyyjhYc7OapF3L0ZqmeP7Y1vYQ3tHai7UlQeiN/FPVg3",
-	"uR1S0nbl6l+SQ0YFE9pFU+UbsjZ4zV3Sezz89mBQbFZvaAGmQfGQqi3nrFlhwWfuu7I+aCiyJyEG/AAs",
-	"GRKcUbY7JbQsofM3WveJk19iaB+MN+fYmPCh2PM76CDHdN3FHMQRaLdmOaWeo2UDclm/ffbvRE4yAY8M",
-	"DFVTZtK6cdWVK0RmpHtYMKqcbZ//xRIIegb/DjojQse+EAudOGkSTFcW08bbiiHV3DM7aLyBcyjsJUgL",
-	"dGbMmZp6qElodjcgv0t1DW5HMPdjgZ9Jw70yIO9kyUbeYo3GKYPh/1yQNKWVmaFdY5CJp8Pvnb1MoJyN",
-	"ZWmt2MyFoVwg8N5/jzYiKVzIkG/f74KNCnR2LCrjuotgzxfYdyteLqkmBdc5VYWle+fGivv+Nzm562V5",
-	"EbJwHkiRbvbMbDnOv/vdixZT8GJwAPUUSLBxjHDPo9xxIZekTzd6Pu6nmgIZdJ7UpJM2Ws9wUf55jLlQ",
-	"D3WM0fWqG9DG+V5Oy8XKZvAB4w0uL4vyz6MEHX3ICTIBrCDKqCNCukwx8GNa4UmA6t+vQEc8SYbD4SnJ",
-	"IHUr6xFNVxo803AyHIteUm6OfEiUi2pB96muQx1wV+WEcKMzoegSs+RGkZLpMhvsmZjwWwyoWIE1e8KN",
-	"81XlVCluVwLl7pZiXcwHcTHrFeWfI8QISvguEKMX4lB8cJPlXIRCcBsYCDw2wNwdnL7ELHnOBuSNVbDj",
-	"bEfLF1y6o1W51zIeoTHm5mY90l12h6L8c+Az61KXNxfuyJlckglVDkJNptK0sQhMLX3BaPGTCx97UINb",
-	"lMe6jU04tB6ERfy+wSAaOaJG2g2G7XmwqxssYQ92cVdCe2ubK+TuKym40yWKoM56guZRXfoRRMUoJ+Q0",
-	"y0Q6pyzuCSoyPhrAYSBEj2BUI3oCw0GQCFcSqyT2MMFtPQzKikNj5u/FwKPbSBbK8z/4nRY3AWgh1Qtf",
-	"Nf8RVJDM5fwAAicy7wZhNXajdhb4MCkhlwe4xVqJdl6XD34wkwDWfgu7jSVJnYw545arrgZYIG4wp7d1",
-	"rg6dsnSuk0xcM7awhLY+mIswWKdGpnYcynKu1W5daSQT4Bd19YEjWLD6zylSu38MJQoMfmlQbpRlRo29",
-	"KEOEet2dw9E7xYKj9Vo9X49QPsBixG6l22XSTKwJpZvORSeMPvip2aw5vY3NR+s9DK9HgrKYjfax3nWC",
-	"SK3Fws8vAdZ+pFaX9Bk4XY/hoKcugNQnI640kQsmnGgTbOxSMOLiA0eZGPNiNAbTuz1Nrovg2NLhaOza",
-	"42DLKeeEGH/InGsz6yWZi2eFP4MKCJ8QO5eGzxl8RtHR/gWAZL04CBG+GrubwjsV/v7ygqxhw/k8sfQP",
-	"xBpHcbPYuyoS+Jz1lQvyE9UmBXti+vqFiw2AcZkYT5Scj913wcTrGGeDmUK9BasaSHeiphICUtHNJitD",
-	"pnQBtU/rkgVRnE3wf60FDusBxHYCn7YbV7KJaT5Q36krtGSA96RfRyljbGnTnZamlu8pZo8olwJDuC0R",
-	"QpSk3VjE+shCPc6Eo4gEQkkRN7BtKCXC3yGo9A6CD6VmhBd+00qqTSYcyl11hgE5I4Emg8eGiUJjZKTV",
-	"t4TVxz0ohZL2uTFpQIOmTQABSm7D4EterAOFcWRaCjLWpVzGQWwYmQdRK0ZKYn8uV1g/1mhyVU0mlhYm",
-	"vCxZkZCxnlWmkEsxTsgYKG9M+g426CE2hljb8SkIz0L4bMNMNAgNnfS6mrMBObOqRBlo1S3fbqEFDM6Y",
-	"s++ePHPRnnpA3lJtSJrCVQYPprq6ws74Cg+3m1BH8lImuCbPhk+Qmt9ZnT89mwR9wZ8WDPeKiD0kb2Qi",
-	"pnvMHW89jS7qDn3HIeaueZOcw6/7xV9cODryJ7exdTnjN95459ZgbyAuoH0c0LxV437nQhNp6cye104H",
-	"WmOjtrrQki2h+usAAAod8P1mrMgmC+gMcrCAHzJu5KUTmh3QEaiRqfIeoSLbQkPe7xeOFN9X94xKqtH/",
-	"6df/K1mWctm4pz3n1+Qc2FV6bskP6denoKyw/nt0SL6GoIUW4aFRm601OOrvzNTZaw8o59UvaZPv/I/6",
-	"07f0YtboS1Y3AD0Cdg+5Tv2OLLGjOsjGlcX9WvY1BOlv28jnOGIHk8UI/pAtAHc3v6kTDiCJs285qOIF",
-	"02SMAfeYE3AUt53FjrPcJ1E0C7KP1vN2osDOLl4TBnyxCK/niASHyS413mHKR3xS7LX8ycq8m9ZNohNS",
-	"b4K3e9T5QsC/nUTF54sSc6ljeq3LinTSq93LNaX+5uS42QytldqafdXu7fd9S6fsAlWeZK/B5/wv1h5I",
-	"Awl/tW61Rz5QF/UtYLIvRnodrepaaDAuMlXv1acT4E8+J6aelBRcMUjDQQsGJYgl0jdygciOq+s2PCTN",
-	"FnZbeeZibR9JfzPmN2SwSMGOgKc6E9GaCwsi8X6JStd8WozXA0UUrIFZBxfs4eAfPhwU3UR30Uj7WVLt",
-	"Ck8dwAiDUBBaz4/1qxxVzCttCLvl2uxNXcECs05DIZwRvmrheMcfwt93dRm1TTJ7oeTiwETW2OOnHY2C",
-	"GjvgVNJP3wG7Ggg9nS9MjK5+8FbzkPCMcVBSRVzi6P4bg6fezNYFpfbbRtIiRvaDnYfWlqy7DsOno/+M",
-	"NCpaIPGHOgEfzVM3sWu14E30hiW/tIesxaG3kxjhdB7gBno8fFobbdanT8hT/7OQ5oBYud/ZrWsdUTOr",
-	"xfN2FnK8VkL9k97UdeV11mD6Wi+/nTWuPvM1uLuIVZdTwnJhVxMqiWJyCuKKXB0iYMVOiiFtLBaRasqy",
-	"tG31K2rknOdEG7Y4FEPeTtzKVfV+ONJuVEH/Wsm5tVT7Zybh9a7DHZeW3zFW+KJCBxPeMHYAnCRWkrh1",
-	"UcuNImee0BqWAE+nKFk8FI1Csa2HJ9Tf7Fu+cjqNi/B/ATKNWirvplIo1XU4IgXj1gaNblbjI1xoXjCQ",
-	"xOBX762PCdb+cHB6dadgm+EFG79/LqPLQ9s81trY77B3IJeJWsgf0OzhVZtJrIruxaEeWsbcbuw4zOW4",
-	"TzJbzrSue7U/sHHkX+A6DS3zDn2P1omk0JDf5ZdiQYaripeoI4biyfvQaDMO8ePYUpxrv80ycjCKbLXT",
-	"Vmrq6QJ7QdwzP2gf3Rb5zAMYWXBmn6fVWIrrAFUyl5bi4jmMlIcQk5L2ACK8b11ZKhf+bC/Hlxd0egql",
-	"r1w6GsR7vJ6kv0jB0p+h9yFYhDLBDcYzPAH13Me7xFUejStz1Zo+Fs7aR6SPrTMkTzLr7v4G3Pdz99Oy",
-	"DCm5EPyh2ESTPhzFOmYM0o2uFBX5zI4xdEqco4aa7moG/vEGRHVD8xJMMRPd0kLtYa/l/bhfKEsade2w",
-	"ZLPDoX+X9J60HbtfhSOSqG+/nc6SdGP/DnDlS1r4o/hIb5SEP9Cd325tc+Xv7mVpw7P0IFa2eOpuC9uX",
-	"knx2CyWAzr0MZF+1DQEjub+kyNOAYLvp26UJhEBLjLc4WDi7ioqDg+HLl+w20h/azy7xHK91qmy9S8Ek",
-	"GOox5rQsQ5U6UCShKWWjcJQLPydvhL1zz59koq5+5fsXnF+ck36a6iep9tVCfGIEeGSi+TIB4Vp1BelQ",
-	"AdGpryOIgUyjwl7uAPucxsiVDiMxrwqHIj4xYwNKCSJsmB0SCpVvXu7PI9TtEQEYqjl2919pBJzUjXc7",
-	"PfsltdB8Mc9+Ewe7Tle04rXL9TnNZyx9LoVRstx9y37SWfyNiYJgl+/t3VdDFTYruP7r3Rn3YgJRgbiv",
-	"4Fp7xxZSmbgO3MfdS+2d1hp9N0K95z2upBYZ5syd1wO4Sl0xK8dkH2lkF1KRkBhtkXLquFIpp2vRmR9N",
-	"lfciFMtxvhiVrMVIQV3ctn7hpN/oZeTO83pGHSRphAAfLMxHeNQDXApG+ht9w0loB55kYq0ROAk97Ufr",
-	"bbvpYoG35BUzS4Yy6vxokImffUo+pudETyhGFqpy4V51dSuITsTRWIoqE3W38FOsWlDbe3M5Z3Xp5PX2",
-	"fBTLp60ygdmffV/iMMGKAtysEnwG3sxyI5U+Cr58xTQvoPAAtuAPRZ7rmiu0XNKVhhLdrit01hutN9N3",
-	"leEtcWUC+0NjE/2oK18IFYwbAGLQct1g8Gplny/YrWssCCXVfXNBLIJu0RO33E/qloOY6gB/h1aIA3Lm",
-	"2lZrV8cm1FAAg+qVrEwm0hR6/dmBDrD+42Q4HB5FG4pZCgANr1tQzNlcqhVk28SRjxZUN2kout0/GZI5",
-	"F5VhdgtcYoDGxIJKMyzFUwnDS5JTkbOyZMVpkLbWqoAnICItGDWhwTids0zUZhFe+mJLmKkd1YGCQlEW",
-	"ONjwZ8MnpL+ek3FUa2JuSbSEWrpOuKMuSL/kNywTUOMaotDnVT5DJHnMqDDWfi2aVc414SYTUEdZn5Kn",
-	"w2/wtTK2rHvRaymrssBcmbkVXcMhEFg4w8GJ9bYtXqBlJW6YCc2FgD1HZbP/kbo47BStNmlttiGb3doh",
-	"ALBdIt4iCbd0lR9lohZfzp+Qa7ZyB7ou/QHSMH5sk5nbxNpGk/3/n0zvjYV9IU10DYZtJig4XJ8sVNgX",
-	"EuokiUlcfSU+mbEU4Y/Y55Ajjj8Af+PFmtl9rY4HsjJ77GnN15BFhFoSj4dPvTl5zZEED7z1q/ps8Yye",
-	"zQeADxFGb6dy3XddIGndNxeyIEOta9AgV8DmDrS7SVeaLlwOfrmNax54UMktn8ZwVeDIUNwkAH4KTXvC",
-	"rro2bFkvfJX1BmC8wxYbb0HhDeX8wx2DNwjhaJMHkPoujz0hc1pYySAUJkKqB7kQ6j0cDcgZ1B9CwBE4",
-	"ZLy1UaGFBUPxkkV8ph9pz7cLyVqrs7+ywoUnR8cCPt078JBKfhvEW5iWVVwMNewwCU/Y2SL0nD4YLX8+",
-	"9WWPiARL0y/uq7FrPv1aFLFzPrXCGwgxkBv1CEsMOakkiZxtznoXJJ9HGnQoUOGAXVxV+TUzaJcLDU+1",
-	"URxyNVzwSmu5CVfw0heVdAVooaVKiHkZQLavfc+PL89eQNkmVzMNKcbST0Le/nqRkLdvznHki5c/vbx4",
-	"SfquKBzEQFal4VYhy0S1KCUtnMzm7LI4S1fWHLSxxaIwrNQMkpp9bSRXGvMJqgqOlXjfZcNINiILxW/s",
-	"OWtLTeZTcf7ECzkPI0/5hvdfRJBa67bfwY5+fffaEpxmTnGMiDA0YEAbJHxVHOCOtmCheB/eZklZCtaQ",
-	"v0Itwb5ic2kYsaeZi+nRAQw6p54M7dItOG3kfE9pLfSw/wq4zVmkh1qBwuEShdw2SwGpLQVWvXWmggGB",
-	"iw3FytpE4PtXreu6dMqgxmEsiFxQfb0migShLJZEpCJLKyrUsmCXYBCsDl+rN68J5Zc6/QFLXXKI3a3D",
-	"KE+xIQHpJKmLjTRE8M+iRWFk5rYYyt9gxH/LEEqIZ32YCErA+5YAyq6I2S8bP/k1x2zXEH7VEduCLR8i",
-	"VPuU1OVy64K4QMAz1w0WekvsQWKfFgwAsx5/sP/sDH48HDntY0EBZDxEnCLWgYjDTFGAMFImvo71NB8w",
-	"YbcFykBB0OXRASLkt6SBOuR+YXI/DKm7KDQ72Y4gtI/nm+0xaHaF9wxBA3J4kAi0aObuALQvdHPsvuUt",
-	"Knf76Uuaf93XDDjPv/prBkjl88Sd9anWTBlIG0urihdHm6FoyAYOdvfEvV9Bi2xV7CDIzJdz9R2X6+aD",
-	"rgFsbX/92+sXo/OXz9+9vBhDSNogE39XVBg9ImN8/DIy1o5J333JMbrKfdIsV1hLEczIE6nm9iq2SiD5",
-	"gWqeE9+NFl16aDFw7mVsd8huMb43E/1xpcSIMzMZAanrESx9NLVwpWa1YCN4JPWPjI98Q5JQB9+1UJw0",
-	"CuFQTca6AmvYJQwYYx13iGM6CjkVuKZMxEbqaCUIOxqX8DXYb/v3C7AUeBwDIvDFjzR5WTx+9uzkeywS",
-	"ju1W0DmNK/He6Tp6rt6yTPhtZK6lRiic3LB4jSuhq8UCWiFcAq4uoTX3IBNe28dOMJNK+3A5LrA58SMI",
-	"2Jpj471vvn36PXk2OIHhzwaPj6AmKZr4PGVho/H/OH/zyykUExx7NyovV5eVoDeUl1gZERm5lOB89msh",
-	"SDAIxBUL7VpZ4V3Gbdr935lB9WpfLnebLpfL1K4srVTJRC4LVuzPdQA18MYvxPZiALq1tzMkw3VGdzgI",
-	"PFNsebOjpu0tXWGSx8S1rfaRgV3MKU3huKf4+14lq+oerTcn3uqmGIZ3fui8du3vX3nmeADxXgS4M2kJ",
-	"cXOQfhl2ojotbSG15lfgYwD7sOthcq9syftW5zGKCo1NQPQx3vndu+7C2OtHvvKI/xrQT6UA7MeENACF",
-	"KA4mGOElrNFLcMMULX2uLJacoGW5umdE/p5bj3r3fif96069P+hBD0r/4c+5nfpex3ynjr/nVsPDx0IW",
-	"rDvBAkkcOiZJQd5KbaaK6VAvQHspccaoMleMmsRiiC2xFYJaZWLClr68cuKkJStQYfnzmTQpVtym+XUp",
-	"pwkWRccCvlg/HeSkFTNRjVEf5QkBhi4KGeDgZkDOQn+nMcXCmxAxiA1mAphgPbEyakLGJZuYceiJO1U0",
-	"Z5OqJL4kNZpklFxi0e+69vkKFZSxNjRIZc2XaAMWolBIj2bCz7rekL9uWy6wh4CTQEA/l04JYPMrVhSs",
-	"8M3blzOez8AwJwXDdbtO7bhBatWaIcK1+QV2/QHlLPsC+6JO+6UFIIFetRbs1y8OE5cB08blLAB1rsz2",
-	"I11TcEENvaKaIU0urYoHEbhAU0iizTD2jkbqsFWbtRO39hxoynUfeleMKqasiHeXfLAMEXUcZKeVKnuj",
-	"3syYxej4+OTxt4PhYDg4GX138t0JME8H3wefeuOK5t4l4Rsn40XfRAWKom/dJRJ9E9xF0XcWD3fv7/5f",
-	"AAAA//8=",
+	"5H17d9s4ku9XwdHdPZH3kLLy6p6Wz5x7PHlMe7cfubG7e882cy2YhCSMKUANgFbUWX/3e1AFgKBE6pHI",
+	"SebuHzMdUyCIR6FQj19Vfejlcr6Qggmje6MPvQVVdM4MU/DXeZ4zrV+ykk2p4VLYZwXTueIL/LP3vVwS",
+	"M2MkLzkThihG8xnT8MjQm5I90mTCS6YTQkku53Oaama/YVhBSq7NWSZs2wlX2pC5LBi8qpm6Y4rIyYQp",
+	"Tbgmht4yMSC/cTPLxB0TBSvSXLGCCcNpqRMiBaGCXD4lS6rYTFaakSU3M3h4dUn6aaqfptrok8R+IBNU",
+	"6CVTZCbLQhPD5gupqFrZDqJuScnn3I7UyHhGmShlDuuR2AkXqRTlikykIhT+hpHDC4LOmV7QnBEqCmy7",
+	"VNywTGBr+EMlhAuijVR0yuJZwUtckFyKCZ/62Ss2l4almk8FF9PumWtDDc/JLVvppDl67M/NXUj7rm0F",
+	"nzOsLHW8o0aSGb1jxG4suXxqv/9HxbQhdgCsIDerxmbbp4SJYiG5MAPys5kxRe5oWTFNqGKZ4FMhFSsG",
+	"meglPW5JaAZL1kt6drV6o95/phc5u2FqmiL5pRH9JT2dz9icWkI0q4Vtro3iYtq7v0965/ntJoX+NmPC",
+	"zgJ3fETGRaXsYMekX7AJrUpzQqTIkfDYnT0IdqR24YFS9ErkrCAzaYjhTJ2RsaVjbgwrxvgiFcSNmGhB",
+	"F9o2dYQ1Y/NM9G3PjuByqhRnmnCjQ+NrXpyR58NnhFuqoQaoXZNSiilT9onAQ4Kn4pEmaYpDSJeUmyQe",
+	"uLGT1YauiJslbCosfBg1Kalh6iTagT8qplb1BtD8trHQbpl6o57rtJf0mKjmvdHv0ZPQf+9d0rI3F4U9",
+	"ZIaJfPUfbLW5TS+A3NJ8JjUTlh5J/7HdtsdP/kIWigsgMHJ++eLiguQzqmhumdQJLtgcFsyePqNWRNMJ",
+	"G3RRVzSO1A5kO0VdiCnT5gqmuDFkeAxnnPSRWohbqvrgnxCp6r8G9l9neJYWVJlMzKkBhvl/f6fpn+fp",
+	"f71z/x2m312n7z4Mk8dPvr3/l2ivFtTM6tkYt/j2UHLFit7IqIptn9NPfjRvbFcbswo/k5LdsVKTf0ge",
+	"HfRKcEMcD5eK9P/18euTQfvgwrQPHOAbOmWX/M+WFf9RakO4YXNtj6cUjCzolJG+JQH70+PhcFiPZo2s",
+	"F77b+OtzLvjckvLjQLRcGDZlKgzlSt6ylpvvyvJ39t6ktt/U2Eae7S8Uu+Oy0jC6M0JvtOWkUhE2Xxi8",
+	"KcKlt220+OUdi1VScfFyc3jnZFFaxvSSTJScwx9Ar5c5FR37ZdukvDhwt6BXT0pHItFfOVtu6fKOs+VB",
+	"Pd7bxnohhWYg17xSSir7j1wKw4Sx/6SLRcnxWj/9h0ZZp+7xXxSb9Ea9/3Vai0un+Ks+hd7euv7xa2t7",
+	"IQizbdydEm4LfDiRak7NACbuukTZy/A7blYvgK+CbKbkginDcQ4UnuHLljVTw1LD53ap16af9G5WBl8K",
+	"zbkw3zzrbdJ80gNxLVrE6KeSTq81y6Uo9CbBvbZkBjddfivksmTFlM2B7vFQ4P3wSBNZFlZ+gBvLS1b4",
+	"o6XLekKyQsJx4xDV/AaHoeRy38noGQUCaTu8+E1ipLy1V+bU8jjHjeWEaHbHFC2JkAXTg7rzGylLRgV0",
+	"Xt/few3nPibZ3+0GNvtwM/Nb4Letue5hTvUtK2/+wXJjR/S3qrx9i/KZHZEU7OdJb/T7OukolkuFewjM",
+	"NNrtui/3gCpFVxtj9z20DGL/Pt+FEWsQL9aHmcsKj+bmvhYVHlam21WSORUr4gZJlsyKc/7eNyAlcNxl",
+	"RlXJrbwuGpscfUlOJpqZ5lrtQXjNmW7QypqICppKfvvXIEMlDT4RpEoQdoJo6YS+xqnZk/b8rBK3yG3E",
+	"9IIaWsrpC9AWNnfHiTp6F3d8U791b+VGVA10+5lUsjKgPnLtlUA+X5TASKwOqUnW+/HV1fc/vySn9k7I",
+	"enCXrRFczfjWt4FH0t8tW6UlnzBgmhujubj8Of3LN8PHIEjbZ3BtL2c8n5E1GdISGuMLpzfcsoUZtDFh",
+	"eceU4gU7aMXW9i0setxd6+YBJcHdHDGE5g5yUDQnnKldI4J+Lurm9ajm3nCw8/W38Qv3Sa9aFP787nz3",
+	"F9d2kw1FfdZd7lwQd1VvrMicGVpQQ/ca1I++8X0SXky9ZaBdronHvvlK3c22GSgqNM3tC50bCyJXms+o",
+	"1V4anGvbpFpIZtc10PxQ96CtPPflydCP4iOo0L56HCJc0Nx0XXhw31/TicGl2OOawTdu2EQqdoh8V3+k",
+	"q0Hd52aLORV8wrTZ2k3daFtXgi2vt0icii2VvRDF1kZOHmwy8LdyqUl4f69Lcsc1fRXbufyVDCsAt7Gq",
+	"BAFTj2KL0urPoc1yxgSaQVEWCaM62XNYxhsgtrMUr2o1hcrGfjb3f42AkgYFBnF0fRPiXWvZ5036aD8K",
+	"oHm95m2WlXNiuaDVmAtWMsNg8ezt7ySiR5q8fXV5RfSC5QRfvQGj2oBczVgmFlQZDpc214QKAtzLynvO",
+	"Eun0MKkiW63tC6zVrCz0WSbAfqoNzzWZ0wXe7R+y3i1b6aw3Ir9DQ8IL/S4hWQ87hh8Gg8G7+4TcyEoU",
+	"OhNUk2qxYCrNqWZkxt7bD9bz0FxMS5bC++SGC6rAQDBHk8+6QBy01WB/s7dF0ltIDfNNcb3svrA/Klpy",
+	"swqP3rXIJHZdU0+Ada8Lqv6omNVP6J2SVthQuf1KNZlw0d3Rwqns7b9q/idLuUgPUUatjBZfyhs9h52O",
+	"r7kWwQ91gTSoFPvwAqlMCiSSIjdoabJg+ZYfS27So+gPa+fcfzaefhKoI96M5g63bsTa2rSeVcWoYcEw",
+	"2HmT1wa/Hddp6Aq2sNHHRwrG9af3mkCXAPiVz2C7PL9F9vSms20nKLVktXMCvvWlbfzRc0/2NK1dYivb",
+	"3jjvGDXxPCJzDDjT8MDu7FYq8zM0bNuF2uLavRNbJdqP3IjPtJJ3nC3TO6a0G+EuufdX13T7Uq3127Zy",
+	"L6mh/r6nZelMU9tVklpIuE827UNlNRfAztrNTWBgT5Vcpnta6JJeKZdMpXh3t/YpqMDLGvllR6OqLHe3",
+	"QrFgy7d29HC/scbvknZByrL9M4LrRSLBJjiu0QZrf9bojKZGpygKDWDrQIY47ubBr+5+3HN3/EsfI0oE",
+	"eYi3Wz63GO8UmzDFRM6KFDT2Ce+Sxnfvh5fUYsk2IX5wDXm3D378eNwnSSa8UGz7uGM5OOEoeQOiGbkp",
+	"5c2ItI03Ab9/tOQJaV1N5xd+n05l6majmDYDK29HVBC1SPl8IRWyQRAAe1NuZtXNIJfzU7qg+YydcufR",
+	"n8rTHM2KpwoMDPcJOmN+lAUr20zABaz0nL5HN93z775Laqfds+GwbavnTGs6beeyke17zX/h8Bt251hB",
+	"bqryFvEZCfprb2jhLMqP7Bkp2HsP6tBSNKyQ2w7FW+gB/U9tZmJDEcOwv0kT/94wX3oX0/ucwTNwQieE",
+	"DaYD8pO8rPIZCBOv/O8tJssNgxWuqmuX4Oa0MfqmQ2xjU5n3vu10qiFVrA8E32/98B0T5pW4Y6VsW5Sf",
+	"hbOZD8ir9zQ35Qp8yHJCFnRVSlrAjrp/X99Qzb55NtjQwiIb8vUtQhnm9P0PTEwt8T95/k2yQ00JxPzk",
+	"8bNvn/3l6TfPvo1oupWi3ZjaNGX8iFV0tZGKFVZN5kaTX65ep38hcKbPCBUrIgGL8++XP/+EarBvCE8M",
+	"e28G0Zfc7Bu81fbVZtg2fM60ofPF9bzlXL1CPx+fA6SGLWQ+I3Neltx5tM5IA9sCDcFggm7zfb0bm7Tw",
+	"fqGY1q2otXPi5EbCQis7uloth0Wx3x0RoypGpCITWmpmlzIT+BXyIYPPWq0/61FRZL3/znpSZb2EZL2S",
+	"TQz+S/HpzGS9e9tJ4xUhbYtMZL18xssi692fEeBCC8UKcG/V7W1Hhqk5/gs2MOuR/45MD/dkOZOaZcK+",
+	"YOnB0TbXqZVHEiKkcf+yj6hwT+w/SmP/l7I/EjI1SSam+G/7P9vG/lcbqoxO7Z2EDxsPuOvN/teuhICx",
+	"EDtisMF44QPQMuvrYBQV2i62m2b0p10cnPb9gPwacGS4P+gS1ok7A5r0wfSaABHphBQs53Na6kzYc/3L",
+	"LxcvNRiRvGtHKrIoKRdA/Ym3vlBNZuw9AHcclehBJs7tnWyYgtl4uAn5kf8tIY+Hw2Q4HKKrGFjI4yd/",
+	"8eiZgrHF5pX6li7tDCydvmYmn70pqRBcTGvL8H4y1mVOxRXVt7pFwrJCXKVjs47twN7ghWXeVOSsLFvh",
+	"WvYe2kAjtlhYA/axBlDG8MUa51KitxUOek4F6W9COE/2vkIvcWwvwru77SW4Eu/2ks9KKh5pkIDtYSdh",
+	"zeA4lVwbbe8QtULoEbW0DUgbQ/XtIGxo2JhOJRHQNval3XbdumnbpWflMf+5FjdtLLBuW9agnQF8xU4Z",
+	"XkuDMNlCARdWDAJ7qsNxRC/WO26PPMIf25y1W+VuzYuKlikevZ0iQ83xN/ymYRU2VrBD1m2s6hGl3ddl",
+	"pWdbHUCby3zJ/2R+Nd+gadYdqgAY2NORsIcX5RhekgiwwEi+yktWj5T0vb5ZKQX4IMHOyBDv/AAlJjOq",
+	"iZCCfaqLJOktqb1AqGrBBn/PpzPAMttDKnK3yFwDK/deAuj5Y0AW7e6YDoxPPcq2M/53Zv6ZrZffM1qa",
+	"2WW4kNaUvBnLbxHTVhQgJdPyTdOh3aEE1V+oL7vtrLTzKkh6P3BdL7LeY5X3d6031nudy62BSOETVVki",
+	"PSOycfucogF1zQt0vS1zqn3w+0+qxRt/9KnF42qdm6RFLQhsmWCHQPNgAsfm17qG7yEpHRA4D77a3x58",
+	"XBDLmnyEUGaMXnGgSbTJt0Ke9hIjfwVZsEOG7G+JBiGfV4rcCs6xO4k+gc+/kfa7nxuM9CO1t56wSkTX",
+	"lNn7he3+2l9/HXKHVIsZFdeHmHLdK1uEmUOhuZ8Isdic6tog16bZtqI/xZf39pCMhMjKSgtWB62DCPa2",
+	"GP7kjKprsifNb0s5ve6QQf9mH3uRyIpHj3SIibKaP1kx48T/woFiKJlYYXdPAS4vK+2E/I0ALrBc+Q8T",
+	"VQmNMW5p6t5qB2jPGFXmhlFzTaesG7l+xeeMaO5jwNzkSqoNCT0kPv7Fnogbqm2LvJT57Z6YddvbdR6g",
+	"/G0havWnYdmYwiEEwTkEkvAJ4cYJyMYNnBs00KxpAlujAuzXrhvohQisCiD960rgWIodg45B/wVYFRso",
+	"f08frXOxUv7+g3azvD4k/AGU+dgQQkt+Z1uWbAIgfEMbmmH8pmJ03hH8g5uFTdCK6cAeuD2i0PacgrmK",
+	"3sg75pqSrBoOn+b4/+TZs3bceaXKrZ9NU1rc2dOrWVqpMomowq3nDqHRbX6YY30C/YI1FrvrNCVrjKOV",
+	"tcmCWSm0RZaWxSFitGVcu65p7LJtGD+fV2YWQn86fBLNBefijpa8uHZBrwnxDzA6tv57qqj9sxK6Wiwk",
+	"LBo8urajSIJww8vVdSXoHeUgBBOpnOX7GgbQKkTBL9eNce26pbo9JLAGEFfWaZjCqXUxBverZrliprVF",
+	"Pe/N9XRvxxKeVKRSYsSZmYwg+lyPJK3MbAT9gM1lBNpDyt4j0rhd1MxbXT5WaFzAlSQK4mKPwawHA3mk",
+	"iZIlGMtRQKsUMtDN7itYwuugx2xvEaa/fZ+ipdq1WV2KDQWpeMu4UDbR17xFnL/EQ9zOgbjWFSvW5tN8",
+	"v33jcLdg4xqja3Mdben8hlEF3Gj7Gq5/ou6xMfe2+bStOQCcaLktLok6muoITWK0uC6ZMUxddxulolbb",
+	"Q5icO7oRy3TLFsaKYhufIv1C5vqUQ9TyYF4k5CWjBXHfOWnfZ/+NLgS29lE+gUevWZh9LFY7LCtw1o01",
+	"ACd6h1JwCCqktv00V/HJ8InlLs+Gw922OhxLss0+tCMgTru4nEAd0cp2Epod6WvOyuKtvfXaLE3tEr33",
+	"kO1mMQ6lVb+xYyxOpdp0IhykocELW/QzVBQO6xJf2RosEKAde/SHbtNO5IT3ATfw2bZbsmAKUeJnRFRl",
+	"SZYzeyYh7tsvoxULFywnJc1vAZYe6We7KMmNq7GGa7NP4g1ZW8xkW2xmrwnf3Lwt60wWNYQeZsKFvTTB",
+	"0pMiq3Ei0YBcGE20rFTOyMVLnQkr7yI4/uJl5PazIhwBmR9UN24S579FyEKdciQTkASC9C8XVN16Jy+h",
+	"RLBliL/wYDUIbh+enEWegykzOhMTxfTMjgCdr9t8Ps5dM/hFABavuUYf7foJ0fkh7L5b4qKapZoJzY3V",
+	"S+KUG2gkbVeI0SuWEM1KlhuQcGLgHoHcErHjXROGsJd2dZmJIvUWjLTNtXMhcoxzoiX6cZkoSJ8Lqzjw",
+	"O3ZyRgRjhUZNNO5qf+/UgW4+wM2kSi516uiRtYJkZlyYUe1iwnRD4MDVlWLlKgTVcu0uXrnUpA/HLRPK",
+	"XqLLmSxZAsRrtboIqKdPEiIkmVQKtsV265LdKGYqJXy2m40V2I75wW1tyZTiSB9G1Z9YFgSbmxAB84dg",
+	"ZlJIq2efDMiLGctvWQHwDNgfVoD9duEgB4fZjrbSx6V3+8kJoQTifFMuQC0Hejlb9/sdDPRxKumBZArv",
+	"kD57v06oaxS//xDCIeveHgTARGBbbz3yrluq1OoMrB/ry7D/dlSWcfgJtGTsAczSOv/4GxeF4wfObe+4",
+	"s+fVfhuRwmD7jKJ3rDwhijpbHBXrm9nGVNpcdWs88XiAF5+/pFU72wKG+R8DgEnCEu0FhamhL/a1BMx6",
+	"EefkouR21+2WNvWjj/bi2gXtdCfc+RjfffNLJL0Zn86uG/7/PY63YO/N9UEKyIG+AzeT5pfetS5HDRbe",
+	"WA/gP4fqVYhW3j1Urw659u2Dm3JtmNoek7SPL2pLTIy8YwpA2G1crYXZtGg+myPYNputcT2fNJlPG51t",
+	"vn2lC6YNF2FYB3ruUYA/+MV1PoO9JI3BtE9oUdJV11Hf04SyJQdMbPbwuGgMT4YQba5IhOImt2zVYRuZ",
+	"UF62SZSN/hWbVNpqMVMKhiYwz1AN+koRNRz0RgC/bYtYcAHy6+nOFGv0QJaU1yHnSlbTWbsoDyHoq50j",
+	"dyuzDnRqEXlu+WKxszsvG4MmSvqYeExJI2+qCbmRBWddNqjuXXbTbPeFzBx+y65RiqNwPhjiV4BoSSZU",
+	"fQp+a5McowVu0GEgmHrF6hm4XW49DrJkf1dU7IqpbfEGBddwfyNdXyGNPsGsniCLVqJginATnG9WPkEs",
+	"a52hsM1Kq2TZcJ8pn1MR85f2kh4t5q2B4etWMlm2L8Dl00s+7VaQb2SxaqUOzO64Veo4NJImGtWcmZks",
+	"9gjW/HiJZ6HkHS+Y6ohVmnZdMpXiu+8Y9z62DtOpV23bTnT5Gx52xfeaFs5m6ySCltAaAwTiK+qoJRUj",
+	"jLYDudzYl5IIyuxkdzNjK6vOOyg06UNIWMmdvp2zkwRjhzwSHFSrCTP5DJJEtmVziLHSe7tAoxC8lvXE",
+	"8P7cocX377UBdm7pNwDQD9rf+9adqXXUDsujU0b72qgqNwSiWTCjMfyQcnTmof4d3ydbjXuXPkz5U8x5",
+	"ddz41glIZVxukU6z6RlmAA5m04SU/JZhnt+m6fWRTjCgc01Zj02pu22ceLc7C2c9jY8HtuNFCIuyoY4e",
+	"Bf22UGzC37ffel5YRhNEnDFbgZEeDE0rdK0TOxuNqfPQEOQXbadr0Q0h8eNvYzUgEvtcndt9hS1xcZrM",
+	"acFCsmYPQvII9DZIT7caSrdBi9C5HRIQ0QNwQg7g0eY+Rti8DhO4qVrAPqRv5TSS1k/2BfXjC3p7KqYI",
+	"JaUJ0IRfvpAX+JtnJ4lHJG0C5rbR5FoW1hbeWOe9bhmlG8kjHUTVEGpQL0+cXX7PhdnuPn7rFBLvNPb+",
+	"YrzWalH5oC9u0bYuNnNrYrwPK/CwYbIlPuWClk5A39clUFZ6dt2BzgFWYHcfpW6MNHmkXV7d5cxe6/Yn",
+	"IPypJK1Rzv4bvmFLZLj9HTsPVjxk5sBU3MeB1Su5JP1hwD/qCsAJHUqPJYkDicafM7eZHoC552KWdHq9",
+	"eD7sRkL+yApOBSnptJm1VztRJ2gOXtNzP+8NgpxeL777rvv7331nZmTBVG75eclIXzCq7AIoKm5P/Jg6",
+	"h7fnMITDv7Zj63BTkX71mdOPkHtCJYp6e9qzfO4PnNwOkSRLqhuwynrxbQfgN5CKVMK2EPtz8xjusc42",
+	"kF0Ee4b28LaHSVMH+5BgHuSai7pzUV87DUhFQ9kOU1ljiBtHur5JOq/wf2rkQ5cvKriynbQc57rTkWsC",
+	"hAKX5A/OdlSjwAMaXOq8iSxLrPky3/sS3YS6tOkYvtH+assabKUz7dvx4xohJ489ksPACtdRzFuOiaqE",
+	"JeGiDTC1blFdS+UI+/zp2JDGcscj6jwfF40srXvilD4mILEzsNBZ1jtH+GMULtOeDAUvbW9yT5DBERqe",
+	"DP6hJSbq3KVVRvH7m8mNN3VDre1iSeHk09pt6r9M+hTauARndmjwJybYrSpeJJlwzxSbxE7r0NZKQinV",
+	"WJcH3dNp/J77ZhrU6I4364Rw8dvO+ZK63IPh3fA8zpZ4MiDnYgWSERdT3wfwIcpdfSHAU/gk/CAlPht+",
+	"5wqd7Ofga9Nw3zaT8X66dtvIP90iMLn9c1l/Xa4gKohLEeKLUGU9zNmc9c78lU3wCSqtz4bDwafN3I/x",
+	"GJPGvupCMeG0d1poFZvLu/Wgyt3whf2yL6/FHW+szZbhdmb65lrbQW0dbkesanS7zOUdsvFD51wcaEhr",
+	"2D9dD/UA2nhiIyqw9Ta742xZcyDL9hzoEThjlDh5T064kV/7AEbYHIvnhpBS0HK/kzNCPTsB4BDXwC4+",
+	"9sjYjo/FK6Aaja9a08kpfm1M0BE+TJRPBXJ4Ui2mihY+XavPpWh5cFE4tp0QzUxa15+zf9WUnRCkiPgR",
+	"vh0nZ8S3/HUQ/3LSzZw+njHDWn86d2os8691+sp11ApQkpvPyP8Dbqzo4gspq9K5Toiu5nOqVkkmFFso",
+	"ZpUsirPvX/6fHwDwW3BastycJL7EV9qo7ZcJ/9gl/NhtkYVl8fM4wrL8FsNc1s2vnSaq73eapRrC0+Hm",
+	"qY+OgXi7Zrza6DOJxioV0YaXJRpGIgNKqNoX686bWUb2nFe7xeb741ppDtSiNzTntsvgt5k8n19sUgYE",
+	"IO2vcNV+6paLbV6HhHcUXKJlyRSZ0xWh+ha8zzkWROBQxLIgURcOVs8NJNwq5ly0Ix1qH+1mCA03hFZm",
+	"ZhUX0G5GaDXp24eQIG0yOUlcocyE/CnnN9xSkuRF3mrbmTOjeK53zg5wk6eudfuwvcq0bhpy5bCwLw76",
+	"SSmnekSwwNyTxNfl1AuqbhMYK6Elz/cJ+QyQI3QDu82v59Xcw1Y6Utx0BvzvCASqIXWbiwc2sEc6HKGE",
+	"VIL/UTVz8BCaK6l1CDoGcwbNhItbHYFLDVwNN/ZffYcEgUBbhv9Pnj07gSsNrCAYjutrtcoC/G/gJkJY",
+	"jOnAbbflZ4zyO3ZPLzRLfMjDQsmiyplCdx43pO8yIUGVRbALuhxIB5orPqmm1N5A6O7o6M3FJfHahk91",
+	"btMZGUJtWxeBA10MPoVhOvrz7TfJGzD3eaW4WYG32GFPMAzRVwNkLZGJM2MWWPePi4lsdfWplZlZ2fW/",
+	"gMmAYxJkYKhhKZUZNTYHils4SSIT/TrBT4InQfu7TydkXpWGO+eyqYsD6ROE94gpF0y7qse44hgeSM7f",
+	"XGAggCNBTfrAjg23XWHuYVceDUetWMmoZpCFGFFFjNjzTxEEEsr+atKfQcKnhLxR0rIbVmnimMzJIBOZ",
+	"gBXxRRE1oRhr5XTm8YcMowaz3oh8yHziWZccMmTDzO2B7d3fj5NM4GUxto/GRLEFo1gMl3x/dfWGIPwZ",
+	"bpixfX/s0e/1kmeizpSbl1Rrx2eh+AeBMoGkDwv6ns4XJSPjtiS6dihjdBW+Bq9Q/QvOu84vZTkbeqYd",
+	"O+Jqn4KrmeiP//Xx6/HJgPxY2YtLTD2kQBO0kxMqyHitRNmYIFxm5IvkZiI45iA/3y1bwZY7fhtyCxTE",
+	"l0iDuKo6esbKyqhcI+4RVtdVgiJCArXDlPFuBFIGcYsSdP+AoJ6Qccnv2DhxldVouN4g+EUH92EmfB/u",
+	"zlmRcSh4/VfoY0TGp3ePT9FX/7/XfvQOHYewAMd++LYdOvp5wkeomZEbVlohwlVVpqWWeHCLTCCUDr5n",
+	"+zgdk379R31cxwkZDAYniY+7Ar3a2YthUm4gSHuOQeZUAI4Irzfhj2vt7jYgbBpqGAwqEyXXJq4C3eKB",
+	"h7hgO7rBvEBSxAvCSkJSkD4VKxQxEgJR534fpCI/X7x8QSB4WkVR8ie4YnZfyhL8/qd46E//DdbTrgaE",
+	"g59Ct9oVtaYEmSd+bESeDR9nYvyTNPajUvE/4zODuz/+7bff0vNIjhuHNaQE3FOWiyaZeDZ8Ssavpbrh",
+	"RcFE3I0X+lGuClH/Yq1Iu6OzsrTaL5xQu/lSklIuB+QVzWc1v4tYCHbmynaPMFyMqcRVd4eMvlZ+9bbB",
+	"spRLVpAlVPq2LFQw7cHJEDWGm+WvIrdh9rbhxt5zPeTGwNnO31z0kl4o5tAbDh4PhiBsLZigC94b9Z4O",
+	"hoOnYPA3M7jQ/D6VLtZwikJZmNlFYcVnaPMDpklp1M59MhwerXJuIy9gW+FcoNjGzdwb/f4u6TmNHYK8",
+	"h87T78SpnGntL1i7RiAz0KkGEWABHsD3Kcj6KeJae1bEgm/4lbEbuIqWZg1BuMCC8kD/Vnck8VFKsKgC",
+	"9TL8ciY3dYJM1MzUGbUwCaKluTH+c3yGGbu1ZbxOXrXrhLTQtltvYdhfcLtgABAQ9Hz49PMRCSnYgokC",
+	"oPyFxOvH19vv+9Wsa11s3xoXi+c1RHGyD/k59gLSj5XlrYyL4na4hoiXmELSLDdC+1zIwN7Bc01uGVto",
+	"TxsJYaVm5Pnw6SG0HCmr3WTsoAQbGLqazzsqXHJd8zirdKWp+4AvfR4vLJwH5ItSbEDMWwj4x6CB7iBe",
+	"w96bU0ja3SSglorfG54a1MZhN8P+bQqoQeVk7w1h70O9Dl+me9cOULK2NAmsDcQUt64HbhfK9acf4L/3",
+	"nXzZHrFXPn4Msq4wNJ/9voFagki9YJMykmA0Muk7UyUZJjEMZcbKorN2ftCd6hU/KJr5Pmkt5e/klZax",
+	"PR4OExKX9e+u61/yOW8OLRRYgBeTHUX+NxHi5cqPDIN4WVTCALK/2w11QThck/7b1y/I06dPv4MS/xsF",
+	"DjoHDmjPreX93z0gM49iLS0Bxh3diWKAluYBVUouB7Wi37L/mDa/xfq0cQYd5JWLKOGyAlGJeseTXVko",
+	"2XhuP0wu3rxwlgSnsJw7FWf3aC2bgRG4oMH21QjLe+pqsjS4g10jTwqRfTli4v2tqQ9PYnaBcnwLx0B5",
+	"sWHqeqRj/rBx0ttmUjc5vYAvXaE79x1UhzQdBW+EJ25MH0QrIx0GoYDNQP0LfvSKVyZg9AOXZQjp4K+4",
+	"SicwhRtZrFzlTeyduZIsYZ+hjBGtg8OwSAh8zJWNSq9Wtn20z+/T0NzdpY1Cn4L8ZxoAQQPy2jFdrHri",
+	"4Zr12KRggNakOhNN8wOe+ZBDY2HZk083coN8e4Bq7ZPhE6i7Ysde14F1RpZwkeiVyK28D+Xp6AwC5sCs",
+	"U4mSOXOmq3UeZ7YEJwIvuVn9ldouTtruTbDHwuL1DiaS2kLwH2wF4fQ73jjPb3ub7LLGmGFEjd8jZ90L",
+	"l03NBmc+fMzxwWjfdnNDMHX8zcWDHYURNosGrfPCmuo+gv3V5kejKna/wc2fHG0SsWG+hfO+RI/UgJyj",
+	"+Yc0rT9rwbDeWNKG28Y3g6n/r3Zig09mtDB8OJNANmc1fly67KY8BBnsxVOd7t3NUzdlrlMaRXG0iswv",
+	"APWndFecBum7u8IDVpN6HpbP1ODVxINsz5rxvbdsYU685uD8ubpmdw4SS26YWTJUOuZJ0Cx2BkS4OxTM",
+	"EFJg0+kIcyiB1a9GG8/B+DPZSOWa+Uof2P+AvAUcg3epFHziQ+TkhJilDKQk75A9ZgLkqHgGpD+mZnxi",
+	"idPzab+wPsmtx6ZKlXlg9Ubi2/CpP5mS2utVHqHewjz/zkwzeucBpa3mh1pOaBzR4gmxsXlHOGRocfJr",
+	"W/DC6cO46iU1rFwlUT1IoSUSFL9jJJ9RhUj/Ly3QtBzdm6pE3MMDyEmvagEJrZjkQ+aBtFlv9LsXbqDu",
+	"dyTJWmbm5Z4FUxmkSwHptnG9iMJSUkKaAtHfqvLW8XSXZu1nK8hkIh6Hkks98s6TUOMcxRidrA3TlSW3",
+	"J+inl/YNe97qooYbyEx31Xpo5hBiLLiYervv1nqIZ/jaApNpwiUBXaO51o8KUsX5o+25mDOLcE2eDL/1",
+	"pgTnwVlYGQle7hSG7MIdLAt5yaZNS3NzaEgmOzORPJCogllJEYK5KaggJW23i/xTCjdRMtZ2rVKtPBXH",
+	"YsJ90nsy/PZoo9jMDNsymAbFQ0Y+OWfN7K0+asWlDEcbrz0J8cCPIE1BHjsUSM4ILUvLYZxjjjjVIx7t",
+	"g4lVDuPzUOz5LYNB6c2IFYxt0XM0SkLKsm+f/yuRk0zAKwND1ZSZtC6Kf+OKHBjpXhaMKueW43+yBEK7",
+	"wTWLfkS/AHXEd+IUQbA625U23s0DGQU9s4OivtgHPLc3Jgpyc6amftR2C/mEaaMH5DdpJUHASa3chY3Y",
+	"iuAZHZC3smQj72xC+cdgkgMuSJrSyszQJDnIxLPhd87ULVBFxpJXGjFYlAscvIfeoHlXCocazYQD7jsE",
+	"MvopF5VxlYudhOixXUuqScF1TlVh6d55oK3AoVrV2hf46lVItvJAUpn7Tvdx/s3vXjSZgheDI1iWgAQb",
+	"xwj3PEoRKOSS9Cmmssnr6KP9rEpABp0nNemkjdYzXJR/nGLKm4c6xi+cvhKPdiNWmfSxagL8gVCh6+ui",
+	"/ANVJoE2Fp0JYAWRYmUVARw+aBRWeBJgtetXYN55nAyHwzOSQYaerEc0XWkAlcDJcCx6Sbk5aQRre+SD",
+	"rlFKuKuoOGVC0SUmQxpF9iGXv8GeiQl/j1ioFTiiJlahAjdzTpXidiagfy3FuoYO4mLWK8o/RrgiqJw7",
+	"DFUvQMg8vtVyLkIB3wy2Pb8a4KkKeA1iljxnA/KzYM2kVpYvuKxWmaDria0G5KotsPyR7jIZFuUfA59A",
+	"KXXpkcIdOZNLMqHKjVCTqTRtLAIziL1ktPghRH0+oK08Sle2jU24ZT0Ki/htg0E0TAVGAr7Vbs+DXd2g",
+	"aj/YxV0J7Q3lrkikVz3d6RK1Tu8Jmkc1L0cAaFNOyGmWoHF4CtwTVGQ8kMetQAB+IbAdnfjhIEgcVxKr",
+	"JPYwwW09XDe5ZP5eDDy6jWQhj8CD32lxgdEOO4PPkyArk8v5EQROZN4NwmrsRu3n8whHIZdHuMVaiXYN",
+	"h/4gJgGsKxF2G21kTsaccctVVwMsPjGY0/d1uCadsnSuk0zcMrawhLbemIvQWKdGprYdynLoYIqitjMB",
+	"kAZXeywaCyZ5PkNq96+hRIG4tQblRrl0qLEXZQhSqiv/OnqnWMyonqvn69GSD7DQmZvpdpk0E2tC6SYu",
+	"wAmjD35qNuvZbWPzcZzCUXg9EpRd2Wgf610nuKi1WPj5JcDaBdxqGj8HvMQpHPTUYb99yqWVJnLBhBNt",
+	"gntMCkYctHeUiTEvRmPwmhntXA0JGVs6HI1d6W0sZ+/8h+MPmUMlZL0kc1B0+GdQAeEvXJ1rw+cM/kbR",
+	"0f4L7dm9GD8Mj8bupvD+wL+/uiJrq+HgCpjhGcIEIsg71sWPBD7nOOGC/EC1ScGemF68dLAeaJeJ8UTJ",
+	"+dg9C96Z4E+ImCmY661qIN2JmkrAkqN1X1aGTOkC6irV/oYIIhdc12uYfz0AWDbwabtxJZuY5gv1nbpC",
+	"SwY4Pvt1gAHCwpue8DS1fE8xe0S5FBh9YYkQAM52Y3HVR3bU40w4ikgABY5rA9uGUiL8O+DB7wE3LDUj",
+	"vPCbVlJtMuGW3CXhHJBzEmgyOFuZKDSCmq2+Jaw+7odSKGnfG5PGaNC0CUOAcn7Q+JoX64NCCKiWgox1",
+	"KZcx/hRBtQA4M1IS+3O5wtpURpObajKxtDDhZcmKhIz1rDKFXIpxQsZAeWPSd2M7sRs8Bpj8+AyEZyF8",
+	"wHkmGoSG+BpdzdmAnFtVogy06qZvt9AODM6Ys+8+fu6A2npA3lBtSJrCVQYvprq6sccfKnPYw+061JG8",
+	"lAmuyfPhU6Tmt1bnT88nQV/wpwWRmhGxR+6qmO4xQ17raXSAWYR9BLhs8ya5hF/3g06FvFKOjBpblzN+",
+	"5413bg72BuKiYv7QWzXuNy6c08ue107fd2Ojtnq/ky1RNusDgCV0g+83YV6bLKATn2QHfkzI1ysnNLtB",
+	"R0ONTJUHoLy2obre7YckjO+rAwGF9fJ/+vX/OiTVCfe05/yaXAK7Si8t+SH9+uixFdaWjA7JV+qea6Tg",
+	"b8U1/p2ZOoD5AeW8+iNt8l1wuX/6ll7N4ljqPg/pQTEjM4Qp9jsChU9qfJyrfvS17GvFTztFwKvaZwyo",
+	"KAirdSIrm9+woqhTjaNf6QxMVCCGCJkJSMFDLgyB/LnONQ3gYqduC7g5fdBFZXw6Pq4zUci8mjeqSwGO",
+	"cOUZ91JWpY+DcaOEq4KcVtze1wVXEHBkBcEOsMALfG1PkPLMzMuPYCm11/37qx9/gFTF2xHo9qUlu4le",
+	"xHdqgnG/bEWLV/z0A9WamfttR9StwLlGMPCOZfi303/7ZMjoldN2E7+vmry6otMz8nT4DOWqi0n6kxQs",
+	"/RGqXc0o1lv7yOPbscbn6NZwwazRah+yzDuEjuY3/EHqU4KNEvCCr6zoNmNWN6KC8BziE9yFCdkiwn1J",
+	"wx7FXtqt8DpLByGAbgcZ2BY7JoTRdSGSD4RzAJK4GDtI1NG3IpLiBdNkjMFwGK93chahN7H4Hq9xVXE1",
+	"19F6TG0UdNElTIQGXwx9/QIXwa1kFy9wK+WjMeBDR7DWuW5dJzoh9SZ4w2YdywsCmlOZ+HxRYr6cNcJ3",
+	"2ZE7LyS7l2tWu7vHUaBkJ7X9wLWpg2YPBna8oVN2hTaNZK/Gl/xP1g5yhWD82niyR6xuF/UtoLMvRnrN",
+	"JQ0pslpoMM6VX+/VpxPgDz5ete6U4P1brpyJkhJcJdI3coGLHVdJa7hAIzLaJRQt1vaR9DfjceKMjifA",
+	"tp0NeM1HDSj5n6L0hJ+Gv34gyNDaMGv00B4InuHDjaKb6JpVTZZUu/z5R7Cy4igIrfvHNPyOKuaVNoS9",
+	"59rsTV3BxLpOQyHUAB61cLzTD+Hf93U1iE0ye6nk4shE1tjjZ7vqygB2A21On74DdjYQFjJfmHi5+gGO",
+	"EjQCB3SUKuISJ4dvDJ56M1vXhNpvG0mLeLEf7Dz8nZnDD8OnL/85aWQtQ+IPOXw+mqduru6M0WJzecOU",
+	"X9lD1uKx30mMcDqPcAM98dqDaek+Ic/8z0KaI67KYWe3zmdpBfsgnrezkNO1Upif9KWuK68zz+bXevnt",
+	"zGP6ma/B3YlKu7yOlgu7vJ9JBLoriEtkegxEmu0UMassFpFqyrK0bfUrauSc50QbtjgWQ95O3MpVZ3w4",
+	"0m5Us/xaybm15OZnJmF7Rbrvb4OY+B1jhU8ceTThDcFB4AW1ksR7F5bQSGTrCa1hCfB0ipLFQ9EoJFR9",
+	"eEL91X7lK6fTuJjqFyBT/PyeVArpWI9HpGDc2qDRzYzLhAvNCwaSGPzq4Tgxwdofjk6v7hRsM7xcYZPP",
+	"ZHR5aJsHzmZfewdyGR6qHhzT7OFVm0msiu7FoR5axtxu7DjO5bhPoHnOtH7JSjbFEsIPaxz5J7hOBVs+",
+	"zD1aJ3nQxtW7pxCJXa7ITcVL1BFDgYx9aLQJNP44thTnwdlmGTkaRbbaaSs19XSBNX0PDADcR7dFPvMA",
+	"Rhbs2QdiNqbiKvmXLnDbA7aMlMcQk5Ju93BIGeniG+zliO48WsebAqBrzasnywKCIRCwhL4/D2iLM3kb",
+	"l4KyNT40nLWPiA9dZ0ieZNbxPI1xH4bnoWUZ0mUAukuxiSZ9OIo1KBTiCW8UFfnMtjF0SpyjhpruTEP+",
+	"9caIfDlnWpZgipnotgrO77489wup56Piw5ZsdrjX75Pe07Zj94twRBLyODCgQkvSjf07wpUvaeGP4iO9",
+	"UfbnSHd+u7XNpaY9yNKGZ+lBrGxx190Wti8l+ewWSmA59zKQfdU2BAzV+JIiT2ME203fLg4oIKld0pFj",
+	"xauoqAAMGL58WRYj/aH97BLPaZSKsRNqBSbBkCs5p2UZMsiCIslEwYpGUkcXX0J+FvbOvXyaiTozpa9R",
+	"dXl1Sfppqp+m2mfy8pFP4JGJ+ssE4DHXitc+0kF9HQFUK42SbroD7IOWI1c6tMTASWyK64khWZDmF8eG",
+	"4V+hGM3m5f4iWro9IL4h03J3GekG4MSKFxhb0+nZL6kdzRfz7DfXYNfpima8drm+oPmMpS+kMEqWu2/Z",
+	"TzqLvzJRkIliekaM5YCKqlVjMxpBgT6s/5/vzjiICUTJW7+Ca+0tW0hl4hytH3cv0aLgWCsgch01a6uF",
+	"Wgx7XEktMsy5O69HcJW6RJOOyT7SyC6wZg1eHnZRzhxXKuV0DX790VR5EKFYjvPFqGQNIwU56ymqIykX",
+	"UIEYV63fqFfp80uthcxCFFYA+GDSXMJFjhc0LcH11Ifoqrj+JWHv87LS/I4lmWCiaPzGhfsN62tEuRXo",
+	"YoG3ZJyJ7GSQiR99zg2Mv4veUIwsVOXgXnXmSVcYF+ofQJrITAD2WRuea1dIt7b35nLO6rIGPr4Pv4AR",
+	"lotFuYI0a9yQvk8/nGDKEG5WCb4DX2a5kUqfBF++YpoXkFlkwkt7hfoCDHVSJVou6UpD+Yz5AvT+rDeq",
+	"yzrU9k9LmyUVmeCYuKqPaVJyKlIDAG0PFcQppH4KbFUHjkKiFMgNdYKhalDuBG5cXwEKlmdSKQB6LiDW",
+	"ykgyYVbtx1gm+PdlTsWV/eyAnOMYuXaJqkKSFDCo3sjKZCJN7VdS29ANrP8kGQ6HJ9GGYhgSjIbXZcbm",
+	"bC7VCsLpYuSjHarrNBTE6D8ekjkXlWF2C1zkj0u/V2mGubYqYXhJcipyVpasOAvS1lqFjgREpAWjJhRp",
+	"pnOWidoswkufCBFTMUQ5GiGJox0cbPjz4VPSXw+6Oqk1MTclWkKeeyfcUReFU/I7lgmoPwEQ+nmVz3CR",
+	"/Mqo0NY+Fs0KJJpwkwmocaDPyLPhN/hZGVvWveiFkHwIhptb0TUcAoGZcdw4sRaGXRdLUX3cMBMKSAJ7",
+	"jkpa/GfqAi1StNqktdnGCcZpLF30ZZdEvEUS1kYqZy31HY0yUYsvl0/JLVu5A13n9gFpGP9sk5nbxFrL",
+	"VIH52gPw/5PpvTGxL6SJro1hmwkKDtcnCxX2g4Q6SWISp1eKT2YsRfgj9jnkiNMPwN94sWZ2X0vUg6zM",
+	"Hnta8zVkESFZzJPhM29OXnMkwQtv/Kw+G57Rs/kw4GPA6G1XGEEvHJDUX20oLdR1KECDXAGbO9LuJl1x",
+	"+HA5+Ok2rnngQSW3fBrhqsCRIXtRGPgZFNQLu+pK7Wa98CjrDcB4h+Wv3oDCG0rthDsGbxDC0SYPQ+q7",
+	"RBUJmdPCSgYh8xhSPciFkNDlZEDOIcEYDhwHh4y3Niq0sGDITrSIz/Qj7fl2IVlrDtjXVrjw5OhYwKd7",
+	"Bx5SyW8b8Ram9Qgj8dhxIhqx6hQm+gaOeCRa/nzqyx6IBEvTLw/V2DWffi2K2CWfWuENhBiIjXqEOcSc",
+	"VJJEzjZnvQuSzyMNOhSocMAubqr8lhm0y4Wi9tooDrEaDrzSmk/GZbT1WWNdcngodxYwLwMI57ff+f7V",
+	"+UvIy+aSIiLFWPpJyJtfrhLy5udLbPny1Q+vrl6Rvsv6CBjIqjTcKmSZqBalpIWT2ZxdFnvpCosdkHPh",
+	"ijOyUjPIWuCTn7nct09RVXCsxPsuG0ayEVkofmfPWVvuAT4Vl0+9kPMw8tTlU/uVLyRI+Y9vtzf+8vbC",
+	"EpxmTnGMiDAUR0IbJDwqjnBH22GheB++ZklZCtaQv0Ky0L5ic2kYsaeZi+nJEQw6Z54M7dTtcNrI+UBp",
+	"DUSMr4TbnEd6qBUo3FqikNtmKSC1pcCqt85UMCBwsaFYWZsIfG3JdV2XThkkMY0FkSuqb9dEkSCUxZKI",
+	"VGRpRYVaFuwSDILV4Wv15jVH+aVOf1ilLjkEg9iPoTzFhgSkk6TOJtQQwT+LFoXIzG0Yyl+hxf9ICCXg",
+	"WR8GQQnrvgVA2YWY/bL4ya8Zs12P8KtGbAu2fAio9hmp82HXGa+BgGeuUjvUfdqDxD4NDAC9nn6w/9kJ",
+	"fjweOe1jQYHFeAicIuaBiGGmKEAYKROfqH6aD5iw2wJ53gB0eXIEhPyWMFC3uF+Y3I9D6g6FZjvbAUL7",
+	"eL7ZjkGzMzwQggbk8CAItKjnbgDaF7o5dt/ydil3++lLmn/d1ww4z7/6awZI5fPgzvpUa6YMhI2lVcWL",
+	"k00oGrKBo909cV120CJbFTsAmfl8zehm01FhYFecvba//vXi5ejy1Yu3r67GAEkbZOLvigqjR2SMr19H",
+	"xtox6buHHNFV7i/NcoXJUsGMPJFqbq9iqwSSv1HNc+IrxaNLDy0Gzr2M2cLYe8T3ZqI/rpQYcWYmIyB1",
+	"PYKpj6Z2XKlZLdgIXkn9K+MTX3EoFLpw5Y0njUQ4VJOxrsAadg0NxlioAXBMJyGmAueUidhIHc0Ex47G",
+	"JfwM14SSf//tCiwFfo1hIfDDjzR5VTx5/vzxd1gFAOspoXMaZ+K90zV6rt6yTPhtZK5mTsiM3rB4jSuh",
+	"q8UCap1cw1pd27UaDzLhtX0s9TSptIfLcUF+tjvzCABbcyyK+823z74jzwePofnzwZMTSDqMJj5PWZDC",
+	"FLL6nkG20LF3o/JydV0Jekd5ialPkZFLCc5nPxeCBIODuGGhlDorvMu4q/QbqFf7crn36XK5TO3M0kqV",
+	"TOSyYMX+XAeWBr74hdhePIBu7e0cyXCd0R1vBJ4ptnzZUdP2ZHfQyRMcZY0M7GJOaQrHPcXf90pZVWfE",
+	"u3vsrW6KIbzzQ+e1a3//yiPHwxAPIsCdQUu4NkcpiGM7qsPSFlJrfgM+BrAPuyJFB0VLHpqdxygqNFb5",
+	"0ad453fvuoOx16985Yj/eqCfSgFYcA1pABJRHE0wwktYo5fgjila+lhZTDlBy3J1ICJ/z61HvXu/k/51",
+	"h94f9aAHpf/459x2fdAx36nj77nV8PKejhZwVXSGYbykhsZVGqA1YLu4wrpPtesjwA4f+UpHCeHCipeG",
+	"ltBsAQBIhyrFqIi6NO86WPaRzkRUHe7ckLnUhjwfDus+UCYqOYR89sdGVSKnhhXjur4VSNmKYTr/uVTs",
+	"ZBSy6JObFWJboXiUQeMb04hP5PO4+vrW8rqvOSYReNjauviVHYV10fMUo3ePA4vAfsEcvR7q5zcsITlU",
+	"jy7WPv9PGsbgDpEsthwPvCegrqAU5I3UZqqYDkk3tFe1Zowqc8OosURvaazwNQgmbOmLECRO5bBaCRYJ",
+	"mUmTYl0KrIqdbBSrRmVjxUyUidtDpaMi2T618ICchyqIY4rZawF2i2XYwjDBBGkVvYSMSzYxY2cpoGSq",
+	"aM4mVUl84Qa0ayq5xNIYdYWQFWr5Y21oUG2aH9EGzKwhGyXNhO/VFauysi0UAeEGoBMQTo3cEMV4MHJJ",
+	"p0mHFNxQ8y2xM3P5kqVgOG9XMhs3SK1aw6y4Nj/Brj/ggbYfsB/qdALYAST2IMGwL14e5xRDt3FOmLj8",
+	"9iNdU7Bl5jdUM6TJ5YwahLEDTSGJNmNB5KL74tpMQLqrMk84fsuZpHO+V0J28MNzEyi1lFMgE3Ir5BKn",
+	"YCSRkwlTI+JEYKunUyQthEDDeBV059CNemaJHGxUyhkzLgyi+CzFO1uB09FbazbP5Pn84kEz/uMXOlMs",
+	"lyVTx6it7sriY7FZrh1p2DNmV0zXiS2h1tBu6uhOntzUjz/0bhhVTFlV+T75YAVLtBXhXVCpsjfqzYxZ",
+	"jE5PHz/5djAcDAePR395/JfHIIS6QXzwIYyuuoC9FdwTpytHT6JEb9FTd39FT4LbPXpmJ9vsHJKm37+7",
+	"/38BAAD//w==",
 }
 
 // decodeSpec returns the embedded OpenAPI spec as raw JSON bytes,

@@ -60,6 +60,8 @@ var access = map[string]need{
 	"GET /health/ready":     {where: public},
 	"POST /v1/oauth/tokens": {where: public},
 	"GET /metrics":          {where: monitoring},
+	"GET /ui/":              {where: public},
+	"GET /ui/:asset":        {where: public},
 	"GET /v1/config":        {role: auth.RoleReader, where: anyNamespace},
 
 	"GET /v1/namespaces":                           {role: auth.RoleReader, where: parentNamespace},
@@ -100,12 +102,16 @@ var access = map[string]need{
 	"GET /tables/:table":              {role: auth.RoleReader, where: ingestTable},
 	"POST /tables/:table/bulk":        {role: auth.RoleWriter, where: ingestTable},
 	"GET /tables/:table/watermark":    {role: auth.RoleReader, where: ingestTable},
+	"GET /tables/:table/activity":     {role: auth.RoleReader, where: ingestTable},
 	"POST /tables/:table/dlq/replay":  {role: auth.RoleWriter, where: ingestTable},
 	"GET /tables/:table/stream":       {role: auth.RoleReader, where: ingestTable},
 	"POST /tables/:table/flush":       {role: auth.RoleAdmin, where: ingestTable},
 	"POST /tables/:table/compact":     {role: auth.RoleAdmin, where: ingestTable, maintenance: true},
 	"POST /tables/:table/maintenance": {role: auth.RoleAdmin, where: ingestTable, maintenance: true},
 	"GET /v1/zombi/nodes":             {role: auth.RoleAdmin, where: everyNamespace, maintenance: true},
+	"GET /v1/zombi/whoami":            {role: auth.RoleReader, where: anyNamespace},
+
+	"GET /v1/zombi/namespaces/:namespace/tables/:table/files": {role: auth.RoleReader, where: pathNamespace},
 }
 
 const authChallenge = `Bearer realm="zombi"`

@@ -98,6 +98,9 @@ type Compactor interface {
 // Flusher is what the server needs from the flusher.
 type Flusher interface {
 	Flush(ctx context.Context, id catalog.Ident) (flusher.Result, error)
+	// Activity and NodeID serve GET /tables/{table}/activity.
+	Activity(key string) (flusher.TableActivity, bool)
+	NodeID() string
 }
 
 // Server serves the catalog and operational endpoints over HTTP.
@@ -219,6 +222,10 @@ func New(opts Options) *Server {
 // ServeHTTP implements http.Handler.
 func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	r = s.liveView(r)
+	if r.URL.Path == "/ui" && (r.Method == http.MethodGet || r.Method == http.MethodHead) {
+		http.Redirect(w, r, "/ui/", http.StatusMovedPermanently)
+		return
+	}
 	if s.fromReserve(w, r) {
 		return
 	}

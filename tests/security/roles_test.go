@@ -142,11 +142,16 @@ var calls = map[string]call{
 	"GET /tables/:table/watermark":   {method: "GET", path: nsPath("/tables/{ns}.events/watermark")},
 	"POST /tables/:table/dlq/replay": {method: "POST", path: nsPath("/tables/{ns}.events/dlq/replay")},
 	// The stream ends after the event the setup wrote.
-	"GET /tables/:table/stream":       {method: "GET", path: nsPath("/tables/{ns}.events/stream?from=0&limit=1")},
-	"POST /tables/:table/flush":       {method: "POST", path: nsPath("/tables/{ns}.events/flush")},
-	"POST /tables/:table/compact":     {method: "POST", path: nsPath("/tables/{ns}.events/compact")},
-	"POST /tables/:table/maintenance": {method: "POST", path: nsPath("/tables/{ns}.events/maintenance")},
-	"GET /v1/zombi/nodes":             {method: "GET", path: fixed("/v1/zombi/nodes")},
+	"GET /tables/:table/stream":                               {method: "GET", path: nsPath("/tables/{ns}.events/stream?from=0&limit=1")},
+	"POST /tables/:table/flush":                               {method: "POST", path: nsPath("/tables/{ns}.events/flush")},
+	"POST /tables/:table/compact":                             {method: "POST", path: nsPath("/tables/{ns}.events/compact")},
+	"POST /tables/:table/maintenance":                         {method: "POST", path: nsPath("/tables/{ns}.events/maintenance")},
+	"GET /v1/zombi/nodes":                                     {method: "GET", path: fixed("/v1/zombi/nodes")},
+	"GET /tables/:table/activity":                             {method: "GET", path: nsPath("/tables/{ns}.events/activity")},
+	"GET /v1/zombi/whoami":                                    {method: "GET", path: fixed("/v1/zombi/whoami")},
+	"GET /v1/zombi/namespaces/:namespace/tables/:table/files": {method: "GET", path: nsPath("/v1/zombi/namespaces/{ns}/tables/t/files")},
+	"GET /ui/":       {method: "GET", path: fixed("/ui/")},
+	"GET /ui/:asset": {method: "GET", path: fixed("/ui/app.js")},
 }
 
 func newNamespace(t *testing.T, m *matrix, tg target) {
