@@ -12,6 +12,9 @@ const TAIL_ROWS = 100;
 
 const state = {
   token: sessionStorage.getItem('zombi.token') || '',
+  // OAuth2 client credentials the user signed in with, kept in memory
+  // only (a reload forgets them), to take a new token when one expires.
+  client: null,
   who: null,
   // stop functions of the current page's timers and streams
   stops: [],
@@ -82,10 +85,17 @@ class APIError extends Error {
   constructor(status, message, type) { super(message); this.status = status; this.type = type; }
 }
 
-async function api(path, opts = {}) {
+async function api(path, opts = {}, retried = false) {
   const headers = Object.assign({ Accept: 'application/json' }, opts.headers || {});
   if (state.token) headers.Authorization = 'Bearer ' + state.token;
   const res = await fetch(path, Object.assign({}, opts, { headers }));
+  if (res.status === 401 && state.client && !retried) {
+    // The token expired: take a new one with the same client, once.
+    try {
+      setToken(await clientToken(state.client.id, state.client.secret));
+      return await api(path, opts, true);
+    } catch (e) { /* fall through to the sign-in form */ }
+  }
   if (res.status === 401) {
     showLogin(state.token ? 'The token was refused (expired or unknown). Sign in again.' : '');
     throw new APIError(401, 'sign in first', 'NotAuthorizedException');
@@ -146,15 +156,15 @@ async function signIn(ev) {
   const errEl = document.getElementById('login-error');
   errEl.textContent = '';
   let got = token;
+  state.client = null;
   if (!got && client) {
-    const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: client, client_secret: secret, scope: 'catalog' });
-    const res = await fetch('/v1/oauth/tokens', { method: 'POST', body: form });
-    const body = await res.json().catch(() => ({}));
-    if (!res.ok || !body.access_token) {
-      errEl.textContent = 'The server refused the client: ' + (body.error_description || body.error || res.status);
+    try {
+      got = await clientToken(client, secret);
+    } catch (e) {
+      errEl.textContent = e.message;
       return;
     }
-    got = body.access_token;
+    state.client = { id: client, secret };
   }
   if (!got) { errEl.textContent = 'Give a bearer token or a client ID and secret.'; return; }
   state.token = got;
@@ -162,13 +172,30 @@ async function signIn(ev) {
     await loadWho();
   } catch (e) {
     state.token = '';
+    state.client = null;
     errEl.textContent = e.status === 401 ? 'The server does not know this token.' : e.message;
     return;
   }
-  sessionStorage.setItem('zombi.token', got);
+  setToken(got);
   document.getElementById('login').hidden = true;
   document.getElementById('login-form').reset();
   route();
+}
+
+// clientToken asks /v1/oauth/tokens for a token of an OAuth2 client.
+async function clientToken(id, secret) {
+  const form = new URLSearchParams({ grant_type: 'client_credentials', client_id: id, client_secret: secret, scope: 'catalog' });
+  const res = await fetch('/v1/oauth/tokens', { method: 'POST', body: form });
+  const body = await res.json().catch(() => ({}));
+  if (!res.ok || !body.access_token) {
+    throw new Error('The server refused the client: ' + (body.error_description || body.error || res.status));
+  }
+  return body.access_token;
+}
+
+function setToken(token) {
+  state.token = token;
+  sessionStorage.setItem('zombi.token', token);
 }
 
 async function loadWho() {
@@ -179,6 +206,7 @@ async function loadWho() {
 
 function signOut() {
   state.token = '';
+  state.client = null;
   state.who = null;
   sessionStorage.removeItem('zombi.token');
   document.getElementById('who').textContent = '';
@@ -650,8 +678,8 @@ function renderTail(body, levels, name) {
     try { ev = JSON.parse(data); } catch (e) { return; }
     received++;
     count.textContent = fmtInt(received);
-    rows.prepend(h('tr', { 'data-offset': ev.offset }, h('td', { class: 'num', text: String(ev.offset) }), h('td', { text: ev.ingest_time }),
-      h('td', { class: 'num', text: String(ev.partition) }), h('td', { class: 'event code', text: JSON.stringify(ev.event) })));
+    rows.prepend(h('tr', { 'data-offset': ev.offset }, h('td', { class: 'num', text: String(ev.offset) }), h('td', { class: 'nowrap', text: shortTime(ev.ingest_time) }),
+      h('td', { class: 'num', text: String(ev.partition) }), h('td', { class: 'event code', text: eventText(ev.event) })));
     while (rows.children.length > TAIL_ROWS) rows.lastChild.remove();
   };
   const connect = async () => {
@@ -665,6 +693,9 @@ function renderTail(body, levels, name) {
         if (!res.ok) {
           const b = await res.json().catch(() => ({}));
           status.textContent = 'stream refused: ' + res.status + ' ' + ((b.error && b.error.message) || '');
+          if (res.status === 401 && state.client) {
+            try { setToken(await clientToken(state.client.id, state.client.secret)); continue; } catch (e) { return; }
+          }
           if (res.status === 401 || res.status === 403 || res.status === 404) return;
         } else {
           status.textContent = 'live';
@@ -680,6 +711,19 @@ function renderTail(body, levels, name) {
   };
   connect();
 }
+
+// eventText is what the tail shows of an event: an event table's payload
+// (as text when it is UTF-8) with its key, a row table's row.
+function eventText(e) {
+  if (!e || typeof e !== 'object') return JSON.stringify(e);
+  if ('payload_base64' in e) {
+    const key = e.idempotency_key ? ' [key ' + e.idempotency_key + ']' : '';
+    return (e.payload !== undefined && e.payload !== null ? e.payload : 'base64:' + e.payload_base64) + key;
+  }
+  return JSON.stringify(e);
+}
+
+function shortTime(t) { return typeof t === 'string' ? t.replace('T', ' ').replace(/(\.\d{3})\d*Z$/, '$1Z') : String(t); }
 
 async function readSSE(stream, onEvent) {
   const reader = stream.pipeThrough(new TextDecoderStream()).getReader();
