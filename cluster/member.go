@@ -356,8 +356,9 @@ func nullTime(t time.Time) *time.Time {
 
 // Run renews the lease every heartbeat interval with the stats stats
 // returns until ctx ends (nil) or the lease is lost (ErrLeaseLost). A
-// heartbeat that fails is logged and retried at the next tick; the lease
-// holds while the database answers within the expiry. Once a minute it
+// heartbeat that fails, or takes longer than the expiry, is logged and
+// retried at the next tick; the lease holds while the database answers
+// within the expiry. Once a minute it
 // also settles this node's pending idempotency claims with lookup and
 // expires old claims.
 func (m *Member) Run(ctx context.Context, stats func() Stats, lookup KeyLookup) error {
@@ -370,7 +371,13 @@ func (m *Member) Run(ctx context.Context, stats func() Stats, lookup KeyLookup) 
 			return nil
 		case <-tick.C:
 		}
-		err := m.Beat(ctx, stats())
+		// A heartbeat that takes longer than the expiry is a failure
+		// anyway: the lease lapsed meanwhile. Bounding it keeps a hung
+		// connection from stopping the heartbeats, and their failures
+		// from being counted.
+		bctx, cancel := context.WithTimeout(ctx, m.expiry)
+		err := m.Beat(bctx, stats())
+		cancel()
 		switch {
 		case errors.Is(err, ErrLeaseLost):
 			m.log.Error("another process took this node's ID; stopping", "node", m.node, "err", err)
