@@ -143,6 +143,9 @@ type Member struct {
 
 	lastBeat atomic.Int64 // unix nanoseconds of the last renewed heartbeat
 	lost     atomic.Bool
+	// view is what the node last read of the registry, for its metrics
+	// (observe); nil before the first read and after a failed one.
+	view atomic.Pointer[registryView]
 
 	// inflight counts, per table and key, this process's writes between
 	// Claim and Record or Release (see Member.Claim).
@@ -356,21 +359,29 @@ func nullTime(t time.Time) *time.Time {
 
 // Run renews the lease every heartbeat interval with the stats stats
 // returns until ctx ends (nil) or the lease is lost (ErrLeaseLost). A
-// heartbeat that fails is logged and retried at the next tick; the lease
-// holds while the database answers within the expiry. Once a minute it
-// also settles this node's pending idempotency claims with lookup and
-// expires old claims.
+// heartbeat that fails, or takes longer than the expiry, is logged and
+// retried at the next tick; the lease holds while the database answers
+// within the expiry. After each heartbeat it reads the registry for the
+// node's metrics (see registryView). Once a minute it also settles this
+// node's pending idempotency claims with lookup and expires old claims.
 func (m *Member) Run(ctx context.Context, stats func() Stats, lookup KeyLookup) error {
 	tick := time.NewTicker(m.heartbeat)
 	defer tick.Stop()
 	lastExpiry := time.Now()
+	m.refreshView(ctx, nil)
 	for {
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
 		}
-		err := m.Beat(ctx, stats())
+		// A heartbeat that takes longer than the expiry is a failure
+		// anyway: the lease lapsed meanwhile. Bounding it keeps a hung
+		// connection from stopping the heartbeats, and their failures
+		// from being counted.
+		bctx, cancel := context.WithTimeout(ctx, m.expiry)
+		err := m.Beat(bctx, stats())
+		cancel()
 		switch {
 		case errors.Is(err, ErrLeaseLost):
 			m.log.Error("another process took this node's ID; stopping", "node", m.node, "err", err)
@@ -378,6 +389,7 @@ func (m *Member) Run(ctx context.Context, stats func() Stats, lookup KeyLookup) 
 		case err != nil && ctx.Err() == nil:
 			m.log.Warn("heartbeat failed", "node", m.node, "err", err)
 		}
+		m.refreshView(ctx, err)
 		if time.Since(lastExpiry) >= time.Minute {
 			lastExpiry = time.Now()
 			if _, err := m.Settle(ctx, lookup); err != nil && ctx.Err() == nil {
@@ -461,14 +473,7 @@ FROM zombi_nodes ORDER BY node_id`)
 		err := row.Scan(&n.ID, &stream, &n.Cluster, &n.URL, &n.Started, &age, &left, &n.BacklogBytes, &oldest, &commit)
 		n.Stream = uint32(stream)
 		n.HeartbeatAge = time.Duration(age * float64(time.Second))
-		switch {
-		case left:
-			n.State = Left
-		case n.HeartbeatAge < m.expiry:
-			n.State = Alive
-		default:
-			n.State = Stale
-		}
+		n.State = m.stateOf(left, n.HeartbeatAge)
 		if oldest != nil {
 			n.OldestUnflushed = *oldest
 		}
@@ -481,4 +486,17 @@ FROM zombi_nodes ORDER BY node_id`)
 		return nil, fmt.Errorf("cluster: listing nodes: %w", err)
 	}
 	return nodes, nil
+}
+
+// stateOf is the state of a node that left or not, whose last heartbeat
+// is age old.
+func (m *Member) stateOf(left bool, age time.Duration) State {
+	switch {
+	case left:
+		return Left
+	case age < m.expiry:
+		return Alive
+	default:
+		return Stale
+	}
 }

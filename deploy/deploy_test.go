@@ -18,6 +18,7 @@ import (
 	"sort"
 	"strings"
 	"testing"
+	"time"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
@@ -349,7 +350,8 @@ func TestExpressionsParse(t *testing.T) {
 // TestMetricsExist: every metric the dashboard and the rules name is one
 // that a running Zombi exports. The node runs the production shape
 // (Postgres, S3, --cluster), where every part that has metrics is on, and
-// takes some events, which it commits, before it is scraped.
+// takes some events, which it commits, before it is scraped; it must also
+// have read the cluster's node registry, which the cluster alerts read.
 func TestMetricsExist(t *testing.T) {
 	exprs := append(dashboardExpressions(t, loadDashboard(t)), ruleExpressions(t)...)
 	node := zombitest.StartCluster(t, 1, "--flush-interval", "200ms")[0]
@@ -378,11 +380,35 @@ func TestMetricsExist(t *testing.T) {
 	if !t.Failed() {
 		t.Logf("%d metrics used, all exported: %s", len(names), strings.Join(names, " "))
 	}
+
+	// The cluster alerts read the registry as the nodes see it; the
+	// metrics above exist from the start at 0, so check that this node
+	// reads the registry at all: it sees itself alive.
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+		alive, ok := gaugeValue(scrapeFamilies(t, node.URL+"/metrics"), "zombi_cluster_nodes", "state", "alive")
+		if ok && alive == 1 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("zombi_cluster_nodes{state=\"alive\"} = %v (exported: %t), want 1: the node does not read the registry", alive, ok)
+		}
+	}
 }
 
-// scrape returns the names of the series url exports: each counter's and
-// gauge's name, and a histogram's _bucket, _sum and _count.
-func scrape(t *testing.T, url string) map[string]bool {
+// gaugeValue returns the value of the gauge name whose label is value.
+func gaugeValue(families map[string]*dto.MetricFamily, name, label, value string) (float64, bool) {
+	for _, m := range families[name].GetMetric() {
+		for _, l := range m.GetLabel() {
+			if l.GetName() == label && l.GetValue() == value {
+				return m.GetGauge().GetValue(), true
+			}
+		}
+	}
+	return 0, false
+}
+
+// scrapeFamilies returns the metric families url exports.
+func scrapeFamilies(t *testing.T, url string) map[string]*dto.MetricFamily {
 	t.Helper()
 	body := zombitest.MustCall(t, 200, "GET", url, "")
 	parser := expfmt.NewTextParser(model.UTF8Validation)
@@ -390,8 +416,15 @@ func scrape(t *testing.T, url string) map[string]bool {
 	if err != nil {
 		t.Fatalf("parsing %s: %v", url, err)
 	}
+	return families
+}
+
+// scrape returns the names of the series url exports: each counter's and
+// gauge's name, and a histogram's _bucket, _sum and _count.
+func scrape(t *testing.T, url string) map[string]bool {
+	t.Helper()
 	names := map[string]bool{}
-	for name, mf := range families {
+	for name, mf := range scrapeFamilies(t, url) {
 		switch mf.GetType() {
 		case dto.MetricType_HISTOGRAM, dto.MetricType_GAUGE_HISTOGRAM:
 			names[name+"_bucket"], names[name+"_sum"], names[name+"_count"] = true, true, true
