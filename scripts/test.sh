@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every Zombi test on this machine, fresh or not: installs what is
-# missing (PostgreSQL and HAProxy from Debian packages, the S3-compatible test server
+# missing (PostgreSQL, HAProxy and Chromium from Debian packages, the S3-compatible test server
 # from the Go module proxy, promtool from Debian's prometheus package, a
 # Python virtualenv from PyPI —
 # cached under ${ZOMBI_CACHE:-$HOME/.cache/zombi}), starts one Postgres
@@ -14,7 +14,8 @@
 #      and three --cluster nodes behind HAProxy in tests/cluster)
 #   4. each fuzz target, briefly
 #   5. pytest tests/interop  (PyIceberg, Spark, DuckDB and Trino against a
-#      running zombi; Spark's Iceberg jars and Trino come from Maven Central,
+#      running zombi, and the web console in headless Chromium driven by
+#      Playwright; Spark's Iceberg jars and Trino come from Maven Central,
 #      pinned by SHA-256 and cached under $ZOMBI_CACHE/maven; Spark runs on
 #      OpenJDK 17, Trino 476 on the machine's Temurin 25 JDK, which no
 #      package source this script may use offers, so it is checked, not
@@ -47,6 +48,12 @@ if ! command -v haproxy >/dev/null && [ ! -x /usr/sbin/haproxy ]; then
 	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
 	$sudo_ apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq haproxy >/dev/null
+fi
+if [ -z "${ZOMBI_TEST_CHROMIUM:-}" ] && [ ! -x /usr/bin/chromium ]; then
+	echo "Chromium (the console's browser test) missing: installing the Debian package"
+	sudo_=""; [ "$(id -u)" -ne 0 ] && sudo_="sudo"
+	$sudo_ apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $sudo_ apt-get install -y -qq --no-install-recommends chromium >/dev/null
 fi
 trino_java="${ZOMBI_TEST_TRINO_JAVA_HOME:-/usr/lib/jvm/temurin-25-jdk-amd64}"
 if [ ! -x "$trino_java/bin/java" ]; then

@@ -102,12 +102,19 @@ async function api(path, opts = {}, retried = false) {
   }
   const text = await res.text();
   let body = null;
-  try { body = text ? JSON.parse(text) : null; } catch (e) { body = null; }
+  try { body = text ? JSON.parse(text, exactIntegers) : null; } catch (e) { body = null; }
   if (!res.ok) {
     const err = body && body.error ? body.error : { message: text || res.statusText, type: '' };
     throw new APIError(res.status, err.message, err.type);
   }
   return body;
+}
+
+// exactIntegers keeps integers beyond 2^53 (snapshot IDs are 64-bit) as
+// their decimal text, which a JavaScript number would round.
+function exactIntegers(key, value, context) {
+  if (typeof value === 'number' && !Number.isSafeInteger(value) && context && /^-?\d+$/.test(context.source)) return context.source;
+  return value;
 }
 
 function nsPath(levels) { return levels.map(encodeURIComponent).join('%1F'); }
@@ -210,6 +217,7 @@ function signOut() {
   state.who = null;
   sessionStorage.removeItem('zombi.token');
   document.getElementById('who').textContent = '';
+  delete document.getElementById('side').dataset.loaded;
   stopAll();
   show(h('p', { class: 'muted', text: 'Signed out.' }));
   document.getElementById('side').replaceChildren();
@@ -526,11 +534,14 @@ function chart(title, series, fmt) {
     const max = Math.max(1e-9, ...all) * 1.1;
     s.append(svg('line', { x1: 0, y1: H - P, x2: W, y2: H - P, stroke: '#dde2e8' }));
     legend.replaceChildren();
+    // The x axis spans the points held, at least 30 (half a minute), so
+    // that a new chart is not a sliver at its right edge.
+    const span = Math.max(30, ...series.map((x) => x.values.length));
     for (const x of series) {
       const pts = [];
       x.values.forEach((v, i) => {
         if (v === null) return;
-        pts.push(`${(W * (i + CHART_POINTS - x.values.length) / (CHART_POINTS - 1)).toFixed(1)},${(H - P - (H - 2 * P) * v / max).toFixed(1)}`);
+        pts.push(`${(W * (i + span - x.values.length) / (span - 1)).toFixed(1)},${(H - P - (H - 2 * P) * v / max).toFixed(1)}`);
       });
       s.append(svg('polyline', { points: pts.join(' '), fill: 'none', stroke: x.color, 'stroke-width': 2, 'data-series': x.name }));
       const last = [...x.values].reverse().find((v) => v !== null);
@@ -675,7 +686,7 @@ function renderTail(body, levels, name) {
     if (type === 'gap') { status.textContent = 'gap: some events were already committed and left the hot tier'; return; }
     if (type === 'dropped') { status.textContent = 'the server ended the stream (' + (JSON.parse(data).reason || '') + '); reconnecting'; return; }
     let ev;
-    try { ev = JSON.parse(data); } catch (e) { return; }
+    try { ev = JSON.parse(data, exactIntegers); } catch (e) { return; }
     received++;
     count.textContent = fmtInt(received);
     rows.prepend(h('tr', { 'data-offset': ev.offset }, h('td', { class: 'num', text: String(ev.offset) }), h('td', { class: 'nowrap', text: shortTime(ev.ingest_time) }),

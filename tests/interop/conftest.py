@@ -972,6 +972,7 @@ ENGINE_OF_MODULE = {
     "test_cluster.py": "Spark",
     "test_spark_auth.py": "Spark",
     "test_pyiceberg_auth.py": "PyIceberg",
+    "test_console.py": "web console (Chromium)",
 }
 ENGINE_OF_PARAM = {"spark": "Spark", "duckdb": "DuckDB", "trino": "Trino", "pyiceberg": "PyIceberg"}
 # Modules whose scenarios write through zombi's ingest API; the summary
