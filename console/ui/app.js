@@ -778,7 +778,7 @@ async function pageView(levels, name) {
     h('h2', { text: 'Schema' }),
     table(['ID', 'Column', 'Type', 'Required', 'Doc'], schemaRows(schema.fields, 0, []), { id: 'view-schema' }),
     h('h2', { text: 'SQL' }),
-    (version.representations || []).map((r) => [h('div', { class: 'muted', text: r.dialect }), h('pre', { class: 'sql', text: r.sql })]),
+    (version.representations || []).flatMap((r) => [h('div', { class: 'muted', text: r.dialect }), h('pre', { class: 'sql', text: r.sql })]),
     h('h2', { text: 'Properties' }),
     table(['Key', 'Value'], Object.entries(meta.properties || {}).sort()),
   );

@@ -123,6 +123,12 @@ def test_console(console: Zombi, tmp_path):
         recs = [{"payload": {"src": "setup", "batch": i, "n": n}} for n in range(100)]
         rest(z, f"/tables/{ref}/bulk", writer, "POST", json={"records": recs})
         rest(z, f"/tables/{ref}/flush", admin, "POST")
+    view_sql = "SELECT sequence AS seq FROM clicks"
+    rest(z, f"/v1/namespaces/{ns}/views", admin, "POST", json={
+        "name": "recent", "schema": {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "seq", "type": "long", "required": False}]},
+        "view-version": {"version-id": 1, "schema-id": 0, "timestamp-ms": int(time.time() * 1000), "summary": {"engine-name": "test"},
+                         "representations": [{"type": "sql", "sql": view_sql, "dialect": "spark"}], "default-namespace": [ns]},
+        "properties": {}})
     compacted = rest(z, f"/tables/{ref}/compact", admin, "POST")
     assert compacted["rewritten_files"] >= 2, compacted
 
@@ -151,6 +157,12 @@ def test_console(console: Zombi, tmp_path):
         expect(page.locator("#tables a[data-table='clicks']")).to_be_visible()
         expect(page.locator("main td", has_text="onerror")).to_have_text(hostile)
         expect(page.locator("main img")).to_have_count(0)
+        # A view: its schema and SQL.
+        page.locator("#views a", has_text="recent").click()
+        expect(page.locator("#view-schema")).to_contain_text("seq")
+        expect(page.locator("pre.sql")).to_have_text(view_sql)
+        page.go_back()
+        expect(page.locator("#tables a[data-table='clicks']")).to_be_visible()
         page.click("#tables a[data-table='clicks']")
 
         # Overview: the schema's columns, the hour partition, and the
@@ -260,3 +272,13 @@ def test_console(console: Zombi, tmp_path):
     assert not producer.errors, producer.errors[:5]
     assert not errors, errors
     assert producer.sent > 50, producer.sent
+
+
+def test_console_doc_images():
+    """Every screenshot docs/console.md shows is in the repository."""
+    docs = Path(__file__).resolve().parents[2] / "docs"
+    text = (docs / "console.md").read_text()
+    images = re.findall(r"!\[[^\]]*\]\(([^)]+)\)", text)
+    assert len(images) >= 7, images
+    missing = [i for i in images if not (docs / i).is_file()]
+    assert not missing, missing
