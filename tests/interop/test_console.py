@@ -26,7 +26,7 @@ from pathlib import Path
 import pytest
 import requests
 
-from conftest import SHAPES, OAuthClient, Zombi, _for_test, _oauth_client_flag, _serve
+from conftest import CLUSTER_NODES, SHAPES, Cluster, OAuthClient, Zombi, _for_test, _oauth_client_flag, _serve
 
 ENGINE = "console"
 CHROMIUM = os.environ.get("ZOMBI_TEST_CHROMIUM", "/usr/bin/chromium")
@@ -272,6 +272,34 @@ def test_console(console: Zombi, tmp_path):
     assert not producer.errors, producer.errors[:5]
     assert not errors, errors
     assert producer.sent > 50, producer.sent
+
+
+def test_console_cluster_nodes(zombi_cluster: Cluster, tmp_path):
+    """Through the load balancer in front of a cluster (auth off), the
+    nodes page lists every node, alive, and refreshes."""
+    from playwright.sync_api import expect, sync_playwright
+
+    c = zombi_cluster
+    shots = Path(os.environ.get("ZOMBI_CONSOLE_SCREENSHOTS") or tmp_path / "shots")
+    shots.mkdir(parents=True, exist_ok=True)
+    errors: list[str] = []
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1360, "height": 600})
+        page.set_default_timeout(WAIT_MS)
+        page.on("pageerror", lambda e: errors.append(f"page error: {e}"))
+        page.goto(f"{c.url}/ui/#/nodes")
+        expect(page.locator("#login")).to_be_hidden()
+        expect(page.locator("#who")).to_have_text("auth off")
+        rows = page.locator("#nodes tbody tr")
+        expect(rows).to_have_count(CLUSTER_NODES)
+        ids = sorted(rows.nth(i).locator("td").first.inner_text() for i in range(CLUSTER_NODES))
+        assert ids == [f"n{i + 1}" for i in range(CLUSTER_NODES)], ids
+        for i in range(CLUSTER_NODES):
+            expect(rows.nth(i)).to_contain_text("alive")
+        page.screenshot(path=str(shots / "cluster-nodes.png"), full_page=True)
+        browser.close()
+    assert not errors, errors
 
 
 def test_console_doc_images():
