@@ -22,11 +22,11 @@ to that kind's file in docs/img. The plots:
 - sustained: per run, over seconds from the run's start, events
   acknowledged and rows committed per second (a commit adds a whole flush
   cycle at once, so the committed line is spiky), the hot tier's backlog
-  and disk use, and the server's RSS; a dotted line marks the end of the
-  load, after which the run waits for the flusher to catch up. The title
-  gives the median RSS and the hot tier's backlog bytes per event held
-  (acknowledged, not yet committed; a ratio of sums over the samples
-  taken under load), as zombi-bench computes them.
+  and disk use, and the server's RSS and Go heap in use; a dotted line
+  marks the end of the load, after which the run waits for the flusher to
+  catch up. The title gives the median RSS and the hot tier's backlog
+  bytes per event held (acknowledged, not yet committed; a ratio of sums
+  over the samples taken under load), as zombi-bench computes them.
 - compaction: MB/s per core (input bytes / process CPU time) of each run,
   one colour per label (base, head), with MB/s of wall time and the load
   average at each run's start.
@@ -176,7 +176,9 @@ def plot_sustained(src: Path, dst: Path) -> int:
         ax_rate.plot(t, [v / 1e3 if v is not None else None for v in committed], color=c, ls="--", label=f"run {run}: committed")
         ax_backlog.plot(t, [float(p["backlog_bytes"]) / MiB for p in pts], color=c, label=f"run {run}: backlog")
         ax_backlog.plot(t, [float(p["hot_disk_bytes"]) / MiB for p in pts], color=c, ls="--", label=f"run {run}: on disk")
-        ax_rss.plot(t, [float(p["rss_bytes"]) / MiB for p in pts], color=c, label=f"run {run}")
+        ax_rss.plot(t, [float(p["rss_bytes"]) / MiB for p in pts], color=c, label=f"run {run}: RSS")
+        if "heap_inuse_bytes" in pts[0]:
+            ax_rss.plot(t, [float(p["heap_inuse_bytes"]) / MiB for p in pts], color=c, ls="--", label=f"run {run}: Go heap")
         load_end = max((float(p["t_s"]) for p in pts if p["phase"] == "load"), default=None)
         if load_end is not None:
             for ax in (ax_rate, ax_backlog, ax_rss):
@@ -188,7 +190,7 @@ def plot_sustained(src: Path, dst: Path) -> int:
     )
     ax_rate.set_ylabel("thousand events/s\nacknowledged (solid), committed (dashed)")
     ax_backlog.set_ylabel("hot tier MiB\nbacklog (solid), on disk (dashed)")
-    ax_rss.set_ylabel("server RSS MiB")
+    ax_rss.set_ylabel("server MiB\nRSS (solid), Go heap in use (dashed)")
     ax_rss.set_xlabel("seconds from the run's start (dotted vertical: end of the load)")
     for ax in (ax_rate, ax_backlog, ax_rss):
         ax.grid(alpha=0.3)

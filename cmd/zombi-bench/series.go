@@ -141,7 +141,7 @@ func median(v []float64) float64 {
 }
 
 var seriesHeader = []string{"run", "t_s", "phase", "load1", "acked_events", "acked_per_s", "committed_rows",
-	"committed_per_s", "high", "committed", "held_events", "backlog_bytes", "hot_disk_bytes", "rss_bytes"}
+	"committed_per_s", "high", "committed", "held_events", "backlog_bytes", "hot_disk_bytes", "rss_bytes", "heap_inuse_bytes"}
 
 // appendSeries appends the run's points to the CSV file at path, with a
 // header when the file is new or empty. Times are seconds from the run's
@@ -177,7 +177,7 @@ func appendSeries(path string, s runSeries) error {
 				strconv.FormatFloat(p.rows-first.rows, 'f', 0, 64), rowRate,
 				strconv.FormatUint(p.high, 10), strconv.FormatUint(p.committed, 10), held,
 				strconv.FormatFloat(p.backlog, 'f', 0, 64), strconv.FormatFloat(p.disk, 'f', 0, 64),
-				strconv.FormatFloat(p.rss, 'f', 0, 64),
+				strconv.FormatFloat(p.rss, 'f', 0, 64), strconv.FormatFloat(p.heap, 'f', 0, 64),
 			})
 		}
 	})

@@ -19,8 +19,9 @@ import (
 // it reads the hot tier's high watermark (GET /tables/{t}/watermark) and
 // the committed watermark from loadTable (the zombi.watermark.* property of
 // the metadata an engine would get); every second it also reads the
-// server's /metrics (committed rows, hot backlog and disk use, RSS) and the
-// clients' acknowledged events, one point of the run's time series.
+// server's /metrics (committed rows, hot backlog and disk use, RSS, Go
+// heap) and the clients' acknowledged events, one point of the run's time
+// series.
 //
 // Ack → visible latency is estimated per sequence number s as the first
 // time loadTable's watermark reached s minus the first time the high
@@ -56,6 +57,7 @@ type point struct {
 	backlog         float64 // zombi_hot_backlog_bytes
 	disk            float64 // zombi_hot_disk_usage_bytes
 	rss             float64 // process_resident_memory_bytes
+	heap            float64 // go_memstats_heap_inuse_bytes: the Go heap's share of rss
 	load1           float64 // this machine's 1-minute load average; -1 unknown
 }
 
@@ -173,9 +175,10 @@ func (w *watcher) metrics() (point, error) {
 	var p point
 	err := w.get("/metrics", func(r *http.Response) error {
 		sums, err := promtext.Sums(r.Body, "zombi_hot_backlog_bytes", "zombi_flush_rows_total",
-			"zombi_hot_disk_usage_bytes", "process_resident_memory_bytes")
+			"zombi_hot_disk_usage_bytes", "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes")
 		p.backlog, p.rows = sums["zombi_hot_backlog_bytes"], sums["zombi_flush_rows_total"]
 		p.disk, p.rss = sums["zombi_hot_disk_usage_bytes"], sums["process_resident_memory_bytes"]
+		p.heap = sums["go_memstats_heap_inuse_bytes"]
 		return err
 	})
 	return p, err
