@@ -73,7 +73,7 @@ func main() {
 	flag.IntVar(&c.firstRun, "run", 1, "number of the first run, for a script that runs one at a time (a fresh server each)")
 	flag.StringVar(&c.label, "label", "", "label of the -csv rows (default: the mode)")
 	flag.StringVar(&c.csvPath, "csv", "", "append one row per run (throughput and latency) to this CSV file (header when new)")
-	flag.StringVar(&c.seriesPath, "series", "", "with -watch, append each run's time series (a row a second: acked events/s, committed rows/s, events held, hot backlog and disk bytes, server RSS and Go heap) to this CSV file")
+	flag.StringVar(&c.seriesPath, "series", "", "with -watch, append each run's time series (a row a second: acked events/s, committed rows/s, events held, hot backlog and disk bytes, server RSS and Go heap, bytes compacted) to this CSV file")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "zombi-bench:", err)

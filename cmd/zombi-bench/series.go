@@ -141,11 +141,12 @@ func median(v []float64) float64 {
 }
 
 var seriesHeader = []string{"run", "t_s", "phase", "load1", "acked_events", "acked_per_s", "committed_rows",
-	"committed_per_s", "high", "committed", "held_events", "backlog_bytes", "hot_disk_bytes", "rss_bytes", "heap_inuse_bytes"}
+	"committed_per_s", "high", "committed", "held_events", "backlog_bytes", "hot_disk_bytes", "rss_bytes", "heap_inuse_bytes", "compacted_bytes"}
 
 // appendSeries appends the run's points to the CSV file at path, with a
 // header when the file is new or empty. Times are seconds from the run's
-// first point; acked_events and committed_rows count from it too, and the
+// first point; acked_events, committed_rows and compacted_bytes (the
+// input of the compactions that ended) count from it too, and the
 // rates are over the interval since the point before. The phase is "load"
 // while the load ran and "drain" after.
 func appendSeries(path string, s runSeries) error {
@@ -178,6 +179,7 @@ func appendSeries(path string, s runSeries) error {
 				strconv.FormatUint(p.high, 10), strconv.FormatUint(p.committed, 10), held,
 				strconv.FormatFloat(p.backlog, 'f', 0, 64), strconv.FormatFloat(p.disk, 'f', 0, 64),
 				strconv.FormatFloat(p.rss, 'f', 0, 64), strconv.FormatFloat(p.heap, 'f', 0, 64),
+				strconv.FormatFloat(p.compacted-first.compacted, 'f', 0, 64),
 			})
 		}
 	})

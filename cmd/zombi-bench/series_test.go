@@ -13,7 +13,7 @@ func testSeries() runSeries {
 	t0 := time.Unix(1000, 0)
 	pt := func(sec int, acked int64, rows float64, high, committed uint64, held int64, backlog, disk, rss float64) point {
 		return point{at: t0.Add(time.Duration(sec) * time.Second), acked: acked, rows: rows, high: high, committed: committed,
-			held: held, backlog: backlog, disk: disk, rss: rss, heap: rss / 2, load1: 1.5}
+			held: held, backlog: backlog, disk: disk, rss: rss, heap: rss / 2, compacted: 7 + float64(sec/3)*5e8, load1: 1.5}
 	}
 	return runSeries{
 		run:     2,
@@ -79,7 +79,7 @@ func TestAppendSeries(t *testing.T) {
 		{"run": "2", "t_s": "0.000", "phase": "load", "acked_per_s": "", "held_events": "", "committed_rows": "0"},
 		{"t_s": "1.000", "acked_per_s": "1000", "committed_per_s": "0", "held_events": "1000", "rss_bytes": "314572800", "heap_inuse_bytes": "157286400"},
 		{"acked_events": "3000", "acked_per_s": "2000", "committed_rows": "2000", "committed_per_s": "2000", "load1": "1.50"},
-		{"phase": "drain", "acked_per_s": "0", "committed_per_s": "1000", "held_events": "0"},
+		{"phase": "drain", "acked_per_s": "0", "committed_per_s": "1000", "held_events": "0", "compacted_bytes": "500000000"},
 	}
 	for i, w := range want {
 		for k, v := range w {

@@ -20,8 +20,8 @@ import (
 // the committed watermark from loadTable (the zombi.watermark.* property of
 // the metadata an engine would get); every second it also reads the
 // server's /metrics (committed rows, hot backlog and disk use, RSS, Go
-// heap) and the clients' acknowledged events, one point of the run's time
-// series.
+// heap, bytes compacted) and the clients' acknowledged events, one point of
+// the run's time series.
 //
 // Ack → visible latency is estimated per sequence number s as the first
 // time loadTable's watermark reached s minus the first time the high
@@ -58,6 +58,7 @@ type point struct {
 	disk            float64 // zombi_hot_disk_usage_bytes
 	rss             float64 // process_resident_memory_bytes
 	heap            float64 // go_memstats_heap_inuse_bytes: the Go heap's share of rss
+	compacted       float64 // zombi_compaction_table_bytes_before_total: rises as a compaction ends
 	load1           float64 // this machine's 1-minute load average; -1 unknown
 }
 
@@ -175,10 +176,11 @@ func (w *watcher) metrics() (point, error) {
 	var p point
 	err := w.get("/metrics", func(r *http.Response) error {
 		sums, err := promtext.Sums(r.Body, "zombi_hot_backlog_bytes", "zombi_flush_rows_total",
-			"zombi_hot_disk_usage_bytes", "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes")
+			"zombi_hot_disk_usage_bytes", "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",
+			"zombi_compaction_table_bytes_before_total")
 		p.backlog, p.rows = sums["zombi_hot_backlog_bytes"], sums["zombi_flush_rows_total"]
 		p.disk, p.rss = sums["zombi_hot_disk_usage_bytes"], sums["process_resident_memory_bytes"]
-		p.heap = sums["go_memstats_heap_inuse_bytes"]
+		p.heap, p.compacted = sums["go_memstats_heap_inuse_bytes"], sums["zombi_compaction_table_bytes_before_total"]
 		return err
 	})
 	return p, err
