@@ -10,7 +10,8 @@
 #      the end;
 #   2. ack → visible in loadTable at a fixed 10,000 single events/s.
 # Each is -runs N (RUNS, default 5) on one server; zombi-bench prints the
-# median.
+# median. SERVE_ARGS adds flags to zombi serve, e.g. SERVE_ARGS=
+# "--maintenance-interval 0" to leave compaction out of the RSS.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 addr=127.0.0.1:18555
@@ -19,8 +20,9 @@ series="$out/sustained.csv"
 rm -f "$series"
 echo "== $(date -u +%FT%TZ) $(git rev-parse --short HEAD), load average $(cut -d' ' -f1-3 /proc/loadavg), $(nproc) CPUs"
 
-echo "== bulk, end to end"
-start
+echo "== bulk, end to end${SERVE_ARGS:+, zombi serve $SERVE_ARGS}"
+# shellcheck disable=SC2086 # SERVE_ARGS is a list of flags
+start ${SERVE_ARGS:-}
 bench -table bulk -mode bulk -clients 4 -batch 1000 -size 100 \
 	-duration 30s -warmup 3s -runs "$runs" -watch -series "$series"
 echo "server peak RSS (VmHWM, whole life): $(awk '/^VmHWM/ { printf "%.0f MiB", $2 / 1024 }' "/proc/$srv/status")"
@@ -28,6 +30,7 @@ echo "== load average $(cut -d' ' -f1-3 /proc/loadavg); time series: $series"
 stop
 
 echo "== ack → visible at 10,000 events/s"
-start
+# shellcheck disable=SC2086
+start ${SERVE_ARGS:-}
 bench -table visible -mode single -clients 64 -rate 10000 \
 	-duration 20s -warmup 3s -runs "$runs" -watch

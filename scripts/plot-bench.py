@@ -22,9 +22,9 @@ to that kind's file in docs/img. The plots:
 - sustained: per run, over seconds from the run's start, events
   acknowledged and rows committed per second (a commit adds a whole flush
   cycle at once, so the committed line is spiky), the hot tier's backlog
-  and disk use, and the server's RSS and Go heap in use; a dotted line
-  marks the end of the load, after which the run waits for the flusher to
-  catch up. The title gives the median RSS and the hot tier's backlog
+  and disk use, and the server's RSS and Go heap in use, with a triangle
+  where a compaction of the table ended; a dotted line marks the end of
+  the load, after which the run waits for the flusher to catch up. The title gives the median RSS and the hot tier's backlog
   bytes per event held (acknowledged, not yet committed; a ratio of sums
   over the samples taken under load), as zombi-bench computes them.
 - compaction: MB/s per core (input bytes / process CPU time) of each run,
@@ -179,6 +179,13 @@ def plot_sustained(src: Path, dst: Path) -> int:
         ax_rss.plot(t, [float(p["rss_bytes"]) / MiB for p in pts], color=c, label=f"run {run}: RSS")
         if "heap_inuse_bytes" in pts[0]:
             ax_rss.plot(t, [float(p["heap_inuse_bytes"]) / MiB for p in pts], color=c, ls="--", label=f"run {run}: Go heap")
+        if "compacted_bytes" in pts[0]:
+            # A compaction ended in the second before each point where
+            # the input compacted rose.
+            ends = [(float(b["t_s"]), float(b["rss_bytes"]) / MiB) for a, b in zip(pts, pts[1:])
+                    if float(b["compacted_bytes"]) > float(a["compacted_bytes"])]
+            if ends:
+                ax_rss.plot(*zip(*ends), "v", color=c, ms=9, mec="black", label=f"run {run}: a compaction ended")
         load_end = max((float(p["t_s"]) for p in pts if p["phase"] == "load"), default=None)
         if load_end is not None:
             for ax in (ax_rate, ax_backlog, ax_rss):
