@@ -24,9 +24,10 @@ to that kind's file in docs/img. The plots:
   cycle at once, so the committed line is spiky), the hot tier's backlog
   and disk use, and the server's RSS and Go heap in use, with a triangle
   where a compaction of the table ended; a dotted line marks the end of
-  the load, after which the run waits for the flusher to catch up. The title gives the median RSS and the hot tier's backlog
-  bytes per event held (acknowledged, not yet committed; a ratio of sums
-  over the samples taken under load), as zombi-bench computes them.
+  the load, after which the run waits for the flusher to catch up. The
+  title gives the median RSS and the hot tier's backlog bytes per event
+  held (acknowledged, not yet committed; a ratio of sums over the samples
+  taken under load), as zombi-bench computes them.
 - compaction: MB/s per core (input bytes / process CPU time) of each run,
   one colour per label (base, head), with MB/s of wall time and the load
   average at each run's start.
