@@ -6,8 +6,11 @@
 #
 #   scripts/bench-compaction.sh [csv]
 #
-# csv (or $BENCH_CSV): append one line per run to this file, with a header
-# when it is new: label,run,unix_time,load1,mb_s_core,mb_s,mb_in,files_in,files_out
+# csv (or $BENCH_CSV; default $ZOMBI_BENCH_OUT/compaction.csv, that is
+# bench-out/compaction.csv): append one line per run to this file, with a
+# header when it is new:
+#   label,run,unix_time,load1,mb_s_core,mb_s,mb_in,files_in,files_out
+# scripts/plot-bench.py draws it.
 #
 # BASE=<git ref>: also build the benchmark from that commit and run the
 # two alternately (base, this tree, base, …), so that the machine's other
@@ -15,7 +18,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-5}"
-csv="${1:-${BENCH_CSV:-}}"
+csv="${1:-${BENCH_CSV:-${ZOMBI_BENCH_OUT:-bench-out}/compaction.csv}}"
+mkdir -p "$(dirname "$csv")"
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 

@@ -1,10 +1,15 @@
 # Shared by the bench-*.sh scripts (sourced, with $addr set): builds zombi
 # and zombi-bench into a temporary directory removed on exit, and defines
 # start (a fresh server on an empty data dir; extra arguments go to zombi
-# serve), stop and bench (zombi-bench against it). RUNS sets $runs (5).
+# serve), stop and bench (zombi-bench against it). RUNS sets $runs (5);
+# ZOMBI_BENCH_OUT sets $out (bench-out), where the scripts write their CSV.
 runs="${RUNS:-5}"
+out="${ZOMBI_BENCH_OUT:-bench-out}"
+mkdir -p "$out"
 tmp="$(mktemp -d)"
-trap 'kill $(jobs -p) 2>/dev/null; wait 2>/dev/null; rm -rf "$tmp"' EXIT
+# Under set -e a failing command in the trap becomes the script's exit
+# status: kill with no job left to kill (after stop) fails with 2.
+trap 'kill $(jobs -p) 2>/dev/null || true; wait 2>/dev/null; rm -rf "$tmp"' EXIT
 go build -o "$tmp/zombi" ./cmd/zombi
 go build -o "$tmp/zombi-bench" ./cmd/zombi-bench
 

@@ -6,6 +6,7 @@
 //	zombi-bench -mode single -clients 64 -duration 10s            # max throughput
 //	zombi-bench -mode single -clients 64 -rate 15000 -duration 10s # latency at a fixed rate
 //	zombi-bench -mode bulk -clients 8 -batch 1000 -size 100 -runs 5
+//	zombi-bench -mode bulk -clients 4 -runs 3 -watch -series sustained.csv # end to end, a point a second
 //
 // It speaks HTTP/1.1 itself over one keep-alive connection per client (see
 // conn.go) so that it costs little CPU on the machine it measures.
@@ -46,6 +47,10 @@ type config struct {
 	watch       bool
 	watchTick   time.Duration
 	cpuProfile  string
+	firstRun    int
+	label       string
+	csvPath     string
+	seriesPath  string
 }
 
 func main() {
@@ -65,6 +70,10 @@ func main() {
 	flag.BoolVar(&c.watch, "watch", false, "also follow the table end to end: committed rows/s, hot backlog, ack→visible latency in loadTable")
 	flag.DurationVar(&c.watchTick, "watch-tick", 10*time.Millisecond, "how often -watch polls the watermarks")
 	flag.StringVar(&c.cpuProfile, "cpuprofile", "", "write the load generator's own CPU profile to this file")
+	flag.IntVar(&c.firstRun, "run", 1, "number of the first run, for a script that runs one at a time (a fresh server each)")
+	flag.StringVar(&c.label, "label", "", "label of the -csv rows (default: the mode)")
+	flag.StringVar(&c.csvPath, "csv", "", "append one row per run (throughput and latency) to this CSV file (header when new)")
+	flag.StringVar(&c.seriesPath, "series", "", "with -watch, append each run's time series (a row a second: acked events/s, committed rows/s, events held, hot backlog and disk bytes, server RSS and Go heap, bytes compacted) to this CSV file")
 	flag.Parse()
 	if err := run(c); err != nil {
 		fmt.Fprintln(os.Stderr, "zombi-bench:", err)
@@ -86,6 +95,9 @@ func run(c config) error {
 	if c.clients < 1 || c.runs < 1 || c.batch < 1 || c.size < 0 || c.duration <= 0 || c.duration > 5*time.Minute {
 		return errors.New("bad -clients, -runs, -batch, -size or -duration")
 	}
+	if c.seriesPath != "" && !c.watch {
+		return errors.New("-series needs -watch")
+	}
 	if c.cpuProfile != "" {
 		f, err := os.Create(c.cpuProfile)
 		if err != nil {
@@ -97,24 +109,43 @@ func run(c config) error {
 		}
 		defer pprof.StopCPUProfile()
 	}
-	var results []result
-	for i := 1; i <= c.runs; i++ {
+	var (
+		results []result
+		mems    []memory
+	)
+	for i := c.firstRun; i < c.firstRun+c.runs; i++ {
 		if c.warmup > 0 {
-			if _, err := measure(u, c, c.warmup); err != nil {
+			if _, err := measure(u, c, c.warmup, nil); err != nil {
 				return err
 			}
 		}
 		var w *watcher
+		a := newAcks(c.clients)
 		if c.watch {
-			w = startWatcher(u, c)
+			w = startWatcher(u, c, a)
 		}
-		r, err := measure(u, c, c.duration)
+		r, err := measure(u, c, c.duration, a)
 		if err != nil {
 			return err
 		}
 		fmt.Printf("run %d: %s\n", i, r)
+		if c.csvPath != "" {
+			if err := appendResult(c.csvPath, c, i, r); err != nil {
+				return err
+			}
+		}
 		if w != nil {
-			fmt.Printf("run %d end to end: %s\n", i, w.finish())
+			text, series := w.finish()
+			series.run = i
+			m := series.memory()
+			mems = append(mems, m)
+			fmt.Printf("run %d end to end: %s\n", i, text)
+			fmt.Printf("run %d memory: %s\n", i, m)
+			if c.seriesPath != "" {
+				if err := appendSeries(c.seriesPath, series); err != nil {
+					return err
+				}
+			}
 		}
 		results = append(results, r)
 	}
@@ -128,6 +159,9 @@ func run(c config) error {
 			sort.Slice(results, func(i, j int) bool { return results[i].p99 < results[j].p99 })
 		}
 		fmt.Printf("median of %d runs by %s: %s\n", c.runs, by, results[len(results)/2])
+		if len(mems) > 0 {
+			fmt.Printf("memory over %d runs: %s\n", c.runs, memoryOverRuns(mems))
+		}
 	}
 	return nil
 }
@@ -176,8 +210,9 @@ func body(c config, rnd *rand.Rand) []byte {
 	return b.Bytes()
 }
 
-// measure runs the load for d and returns what it saw.
-func measure(u *url.URL, c config, d time.Duration) (result, error) {
+// measure runs the load for d and returns what it saw; acks, if not nil,
+// counts the acknowledged events as they come.
+func measure(u *url.URL, c config, d time.Duration, acks *acks) (result, error) {
 	path := u.Path + "/tables/" + c.table
 	perReq := 1
 	if c.mode == "bulk" {
@@ -260,6 +295,9 @@ func measure(u *url.URL, c config, d time.Duration) (result, error) {
 					continue
 				}
 				nEvents += int64(perReq)
+				if acks != nil {
+					acks.add(w, int64(perReq))
+				}
 				local = append(local, lat)
 			}
 			events.Add(nEvents)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -15,9 +16,12 @@ import (
 )
 
 // watcher follows a table end to end while load runs (-watch): every tick
-// it reads the hot tier's high watermark (GET /tables/{t}/watermark), the
-// committed watermark from loadTable (the zombi.watermark.* property of the
-// metadata an engine would get) and the flusher's and hot tier's metrics.
+// it reads the hot tier's high watermark (GET /tables/{t}/watermark) and
+// the committed watermark from loadTable (the zombi.watermark.* property of
+// the metadata an engine would get); every second it also reads the
+// server's /metrics (committed rows, hot backlog and disk use, RSS, Go
+// heap, bytes compacted) and the clients' acknowledged events, one point of
+// the run's time series.
 //
 // Ack → visible latency is estimated per sequence number s as the first
 // time loadTable's watermark reached s minus the first time the high
@@ -33,12 +37,29 @@ type watcher struct {
 	stop chan struct{}
 	done chan struct{}
 
+	acks *acks // the run's acknowledged events; nil: not counted
+
 	mu      sync.Mutex
 	highs   []sample // (time, high watermark), in time order
 	commits []sample // (time, committed watermark), in time order
-	backlog []float64
-	rows    []float64 // zombi_flush_rows_total
+	points  []point  // one a second, in time order
+	loadEnd time.Time
 	errs    int
+}
+
+// point is what the watcher saw at one moment of a run.
+type point struct {
+	at              time.Time
+	acked           int64   // events acknowledged to the clients since the run started
+	rows            float64 // zombi_flush_rows_total
+	high, committed uint64  // the latest watermarks the tick saw
+	held            int64   // high - committed: events in the hot tier not yet in Iceberg; -1 unknown
+	backlog         float64 // zombi_hot_backlog_bytes
+	disk            float64 // zombi_hot_disk_usage_bytes
+	rss             float64 // process_resident_memory_bytes
+	heap            float64 // go_memstats_heap_inuse_bytes: the Go heap's share of rss
+	compacted       float64 // zombi_compaction_table_bytes_before_total: rises as a compaction ends
+	load1           float64 // this machine's 1-minute load average; -1 unknown
 }
 
 type sample struct {
@@ -46,12 +67,12 @@ type sample struct {
 	seq uint64
 }
 
-func startWatcher(u *url.URL, c config) *watcher {
+func startWatcher(u *url.URL, c config, a *acks) *watcher {
 	ns, tbl := "default", c.table
 	if i := strings.LastIndexByte(c.table, '.'); i >= 0 {
 		ns, tbl = c.table[:i], c.table[i+1:]
 	}
-	w := &watcher{base: u, ns: ns, tbl: tbl, token: c.token, tick: c.watchTick,
+	w := &watcher{base: u, ns: ns, tbl: tbl, token: c.token, tick: c.watchTick, acks: a,
 		client: &http.Client{Timeout: 5 * time.Second}, stop: make(chan struct{}), done: make(chan struct{})}
 	go w.loop()
 	return w
@@ -84,13 +105,22 @@ func (w *watcher) loop() {
 		w.mu.Unlock()
 		if now.Sub(lastMetrics) >= time.Second {
 			lastMetrics = now
-			backlog, rows, err := w.metrics()
+			p, err := w.metrics()
+			p.at, p.load1, p.held = now, loadAverage(), -1
+			if w.acks != nil {
+				p.acked = w.acks.total()
+			}
 			w.mu.Lock()
 			if err != nil {
 				w.errs++
 			} else {
-				w.backlog = append(w.backlog, backlog)
-				w.rows = append(w.rows, rows)
+				// The watermarks the tick just read (each slice holds
+				// only rises, so its last sample is the current value).
+				if len(w.highs) > 0 && len(w.commits) > 0 {
+					p.high, p.committed = w.highs[len(w.highs)-1].seq, w.commits[len(w.commits)-1].seq
+					p.held = int64(p.high) - int64(min(p.committed, p.high))
+				}
+				w.points = append(w.points, p)
 			}
 			w.mu.Unlock()
 		}
@@ -142,19 +172,45 @@ func (w *watcher) committed() (uint64, error) {
 	return max, err
 }
 
-func (w *watcher) metrics() (backlog, rows float64, err error) {
-	err = w.get("/metrics", func(r *http.Response) error {
-		sums, err := promtext.Sums(r.Body, "zombi_hot_backlog_bytes", "zombi_flush_rows_total")
-		backlog, rows = sums["zombi_hot_backlog_bytes"], sums["zombi_flush_rows_total"]
+func (w *watcher) metrics() (point, error) {
+	var p point
+	err := w.get("/metrics", func(r *http.Response) error {
+		sums, err := promtext.Sums(r.Body, "zombi_hot_backlog_bytes", "zombi_flush_rows_total",
+			"zombi_hot_disk_usage_bytes", "process_resident_memory_bytes", "go_memstats_heap_inuse_bytes",
+			"zombi_compaction_table_bytes_before_total")
+		p.backlog, p.rows = sums["zombi_hot_backlog_bytes"], sums["zombi_flush_rows_total"]
+		p.disk, p.rss = sums["zombi_hot_disk_usage_bytes"], sums["process_resident_memory_bytes"]
+		p.heap, p.compacted = sums["go_memstats_heap_inuse_bytes"], sums["zombi_compaction_table_bytes_before_total"]
 		return err
 	})
-	return backlog, rows, err
+	return p, err
+}
+
+// loadAverage is the 1-minute load average of this machine (the server's
+// too: -watch only follows loopback servers unless told otherwise), -1
+// where /proc/loadavg cannot be read.
+func loadAverage() float64 {
+	b, err := os.ReadFile("/proc/loadavg")
+	if err != nil {
+		return -1
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return -1
+	}
+	v, err := strconv.ParseFloat(f[0], 64)
+	if err != nil {
+		return -1
+	}
+	return v
 }
 
 // finish waits (at most 30s) until what was durable when the load ended
-// is committed, stops the watcher and reports what it saw.
-func (w *watcher) finish() string {
+// is committed, stops the watcher and reports what it saw, with the run's
+// time series.
+func (w *watcher) finish() (string, runSeries) {
 	w.mu.Lock()
+	w.loadEnd = time.Now()
 	var target uint64
 	if len(w.highs) > 0 {
 		target = w.highs[len(w.highs)-1].seq
@@ -173,14 +229,18 @@ func (w *watcher) finish() string {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var b strings.Builder
-	if n := len(w.rows); n >= 2 {
-		fmt.Fprintf(&b, "committed %.0f rows/s", (w.rows[n-1]-w.rows[0])/(float64(n-1)))
+	if n := len(w.points); n >= 2 {
+		fmt.Fprintf(&b, "committed %.0f rows/s", (w.points[n-1].rows-w.points[0].rows)/(float64(n-1)))
 	}
-	if len(w.backlog) > 0 {
-		sorted := slices.Clone(w.backlog)
+	if len(w.points) > 0 {
+		backlog := make([]float64, len(w.points))
+		for i, p := range w.points {
+			backlog[i] = p.backlog
+		}
+		sorted := slices.Clone(backlog)
 		slices.Sort(sorted)
 		fmt.Fprintf(&b, "; hot backlog MiB first %.1f last %.1f min %.1f median %.1f max %.1f",
-			w.backlog[0]/(1<<20), w.backlog[len(w.backlog)-1]/(1<<20), sorted[0]/(1<<20), sorted[len(sorted)/2]/(1<<20), sorted[len(sorted)-1]/(1<<20))
+			backlog[0]/(1<<20), backlog[len(backlog)-1]/(1<<20), sorted[0]/(1<<20), sorted[len(sorted)/2]/(1<<20), sorted[len(sorted)-1]/(1<<20))
 	}
 	if lat := w.visibility(); len(lat) > 0 {
 		at := func(q float64) time.Duration { return lat[min(len(lat)-1, int(q*float64(len(lat))))] }
@@ -190,7 +250,7 @@ func (w *watcher) finish() string {
 	if w.errs > 0 {
 		fmt.Fprintf(&b, "; %d watch errors", w.errs)
 	}
-	return b.String()
+	return b.String(), runSeries{loadEnd: w.loadEnd, points: slices.Clone(w.points)}
 }
 
 // visibility returns, weighted by sequence numbers, the latency from the
