@@ -251,8 +251,10 @@ async function route() {
   if (!state.who) {
     try { await loadWho(); } catch (e) { if (e.status !== 401) show(errorBox(e)); return; }
   }
-  renderSide();
   const [page, a, b, tab] = parseHash();
+  // The catalog page reloads the tree: namespaces made since then show.
+  if (!page) delete document.getElementById('side').dataset.loaded;
+  renderSide();
   try {
     switch (page) {
       case 'ns': return await pageNamespace(a.split(US));
