@@ -326,10 +326,12 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 // rewriteGroup reads a group's rows (deletes applied) and writes them as
 // files near target, each batch sorted by the table's sort order, then
 // verifies what it wrote (verify.go): rows, column counts, and the bytes
-// as stored.
+// as stored. What it holds in memory does not grow with the group's
+// bytes (see the bounds below and docs/maintenance.md).
 func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompaction.Group, target int64) (table.CompactionGroupResult, int64, error) {
 	gr := table.CompactionGroupResult{PartitionKey: g.PartitionKey, BytesBefore: g.TotalSizeBytes}
-	sc, recs, err := tbl.Scan().ReadTasks(ctx, g.Tasks)
+	props := tbl.Properties()
+	sc, recs, err := tbl.Scan(table.WithMaxConcurrency(readFiles), table.WithArrowBatchSize(batchRows(props))).ReadTasks(ctx, g.Tasks)
 	if err != nil {
 		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
 	}
@@ -344,9 +346,14 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 			}
 		}
 	}
+	meta, err := boundRowGroups(tbl.Metadata(), tbl.MetadataLocation())
+	if err != nil {
+		return gr, 0, err
+	}
 	var sums written
-	out := table.New(tbl.Identifier(), tbl.Metadata(), tbl.MetadataLocation(), sums.fs(tbl.FS), nil)
-	for df, err := range table.WriteRecords(ctx, out, sc, counted, table.WithClusteredWrite(), table.WithTargetFileSize(target)) {
+	out := table.New(tbl.Identifier(), meta, tbl.MetadataLocation(), sums.fs(tbl.FS), nil)
+	for df, err := range table.WriteRecords(ctx, out, sc, counted, table.WithClusteredWrite(), table.WithTargetFileSize(target),
+		table.WithRecordBatchBufferSize(writeQueue)) {
 		if err != nil {
 			return gr, 0, fmt.Errorf("writing compacted files: %w", err)
 		}
@@ -378,6 +385,56 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 	gr.SafePosDeletes = table.CollectSafePositionDeletes(g.Tasks)
 	gr.SafeDeletionVectors = table.CollectSafeDeletionVectors(g.Tasks)
 	return gr, in.rows, nil
+}
+
+// The memory of a rewrite is bounded by these, not by the bytes of the
+// group: iceberg-go's defaults read as many files at once as there are
+// cores, in batches of 131,072 rows, and queue 64 batches for the writer,
+// which runs slower than the reader, so a large group's decoded rows
+// piled up in the queue (2.1 GB of heap for 480 MB of Parquet,
+// BENCHMARKS.md).
+const (
+	// readFiles is how many input files are read at once. One reader
+	// keeps up with the writer, which is the slower of the two.
+	readFiles = 1
+	// maxBatchRows caps the rows of a batch read (and sorted): the
+	// table's read.parquet.batch-size when that is smaller.
+	maxBatchRows = 32 << 10
+	// writeQueue is how many batches wait for the writer.
+	writeQueue = 2
+	// maxRowGroupBytes caps write.parquet.row-group-size-bytes (Iceberg's
+	// default 128 MiB) for the compactor's output: the Parquet writer
+	// holds a whole row group, compressed, until it is complete.
+	maxRowGroupBytes = 32 << 20
+)
+
+// batchRows is the rows per batch the compactor reads a table with
+// properties props in.
+func batchRows(props iceberg.Properties) int {
+	if n := props.GetInt(table.ParquetBatchSizeKey, maxBatchRows); n > 0 && n < maxBatchRows {
+		return n
+	}
+	return maxBatchRows
+}
+
+// boundRowGroups returns meta with its Parquet row-group size capped at
+// maxRowGroupBytes, for the compactor's writer only: the table keeps its
+// properties. A value that is not a positive number is left for the
+// writer to refuse, as it would for any other writer.
+func boundRowGroups(meta table.Metadata, location string) (table.Metadata, error) {
+	if v, ok := meta.Properties()[table.ParquetRowGroupSizeBytesKey]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= maxRowGroupBytes {
+			return meta, nil
+		}
+	}
+	b, err := table.MetadataBuilderFromBase(meta, location)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.SetProperties(iceberg.Properties{table.ParquetRowGroupSizeBytesKey: strconv.Itoa(maxRowGroupBytes)}); err != nil {
+		return nil, err
+	}
+	return b.Build()
 }
 
 // errOutcomeUnknown: the commit may or may not have landed; its files
