@@ -17,18 +17,20 @@ import (
 
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/memory"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/iceberg-go"
 	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/compaction"
 	"github.com/zombi-db/zombi/hotrow"
 )
 
 // eventFiles adds files data files of perFile events each to the event
 // table id (created if need be), all in one hour partition, as the
 // flusher writes them: one record per file through table.WriteRecords,
-// with 100-byte payloads like zombi-bench's (base64 of random bytes). It
-// returns the bytes added.
-func eventFiles(e *env, name string, files, perFile int) int64 {
+// with payloads of size bytes of base64 of random bytes (zombi-bench's
+// are 100). It returns the bytes added.
+func eventFiles(e *env, name string, files, perFile, size int) int64 {
 	e.t.Helper()
 	ctx := context.Background()
 	id := ident(name)
@@ -38,10 +40,10 @@ func eventFiles(e *env, name string, files, perFile int) int64 {
 	}
 	at := time.Date(2026, 11, 20, 10, 0, 0, 0, time.UTC)
 	rng := rand.New(rand.NewPCG(uint64(files), uint64(perFile)))
-	raw := make([]byte, 75)
-	payload := make([]byte, 100)
+	payload := make([]byte, size)
+	raw := make([]byte, base64.RawStdEncoding.DecodedLen(size))
 	var value []byte
-	var size int64
+	var added int64
 	seq := uint64(1 << 32)
 	for range files {
 		t := e.load(id)
@@ -62,19 +64,31 @@ func eventFiles(e *env, name string, files, perFile int) int64 {
 		}
 		rec := b.NewRecord()
 		b.Release()
+		// In slices of at most 8 MiB of payloads: the writer ends a page
+		// only between the slices it is handed, and a reader refuses
+		// pages over 64 MiB.
+		step := int64(max(1, (8<<20)/size))
+		slices := func(yield func(arrow.RecordBatch, error) bool) {
+			defer rec.Release()
+			for i := int64(0); i < rec.NumRows(); i += step {
+				if !yield(rec.NewSlice(i, min(i+step, rec.NumRows())), nil) {
+					return
+				}
+			}
+		}
 		var dfs []iceberg.DataFile
-		for df, err := range table.WriteRecords(ctx, t, rec.Schema(), func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }) {
+		for df, err := range table.WriteRecords(ctx, t, rec.Schema(), slices) {
 			if err != nil {
 				e.t.Fatal(err)
 			}
 			dfs = append(dfs, df)
-			size += df.FileSizeBytes()
+			added += df.FileSizeBytes()
 		}
 		e.commitTx(id, func(tx *table.Transaction) error {
 			return tx.AddDataFiles(ctx, dfs, nil, table.WithoutDuplicateCheck(), table.WithoutAutoNameMapping())
 		})
 	}
-	return size
+	return added
 }
 
 // memWatch samples the Go heap while a piece of work runs and measures
@@ -185,7 +199,7 @@ func BenchmarkCompactLarge(b *testing.B) {
 	for range b.N {
 		b.StopTimer()
 		e := newEnv(b, nil)
-		eventFiles(e, "large", files, rows)
+		eventFiles(e, "large", files, rows, 100)
 		compactMeasured(b, e, ident("large"))
 	}
 }
@@ -220,4 +234,85 @@ func compactMeasured(b *testing.B, e *env, id catalog.Ident) {
 	b.ReportMetric(float64(peakHeap)/1e6, "heap_MB")
 	b.ReportMetric(float64(peakLive)/1e6, "live_MB")
 	b.ReportMetric(float64(hwm)/1e6, "hwm_MB")
+}
+
+// compactMemory compacts the event table name after runtime.GC and
+// returns what it did and the most heap a GC found live meanwhile.
+func compactMemory(e *env, name string) (compaction.Result, uint64) {
+	e.t.Helper()
+	runtime.GC()
+	w := watchMemory()
+	res, err := e.comp.Compact(context.Background(), ident(name))
+	_, live, _ := w.end()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	return res, live
+}
+
+// checkRowGroups fails unless every row group of the table's data files
+// is under max bytes as stored.
+func checkRowGroups(e *env, name string, max int64) {
+	e.t.Helper()
+	ctx := context.Background()
+	tbl := e.load(ident(name))
+	tasks, err := tbl.Scan().PlanFiles(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	for _, task := range tasks {
+		f, err := fsys.Open(task.File.FilePath())
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		pf, err := file.NewParquetReader(f)
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		for i := range pf.NumRowGroups() {
+			if n := pf.MetaData().RowGroup(i).TotalCompressedSize(); n > max {
+				e.t.Errorf("%s: row group %d holds %d bytes, more than %d", task.File.FilePath(), i, n, max)
+			}
+		}
+		f.Close()
+	}
+}
+
+// liveBound is the most live heap the compactions of the tests below may
+// take: about one and a half times what they measured (230–255 MB), a
+// half or less of what they took before the bounds.
+const liveBound = 450e6
+
+// TestCompactMemoryBounded: a partition of 8 files of 379,147 events (one
+// full flush cycle each, 240 MB of Parquet) compacts into one file with
+// at most liveBound of live heap. The compactor reads one file at a time in
+// batches of at most 32,768 rows (about 5 MB of these events), 2 of them
+// queued for the writer, and writes row groups of at most 32 MiB, which
+// the writer holds until they are complete (in buffers that grow by
+// doubling); the input's column chunks of a row group are read whole.
+// That measured 210–255 MB for 4 to 32 such files (BENCHMARKS.md); before
+// the bounds this group took 777 MB and one of 16 files 1.06 GB.
+// The live heap (as the GCs find it) is measured, not the heap with its
+// garbage, which the GC's pacing doubles. The compactor's row-group size
+// is not set on the table; the output's row groups have it (and at most
+// a batch more).
+func TestCompactMemoryBounded(t *testing.T) {
+	e := newEnv(t, nil, noFloors)
+	in := eventFiles(e, "mem", 8, 379147, 100)
+	res, live := compactMemory(e, "mem")
+	t.Logf("%d files, %.1f MB → %d file(s): %.1f MB live at most", res.RewrittenFiles, float64(in)/1e6, res.NewFiles, float64(live)/1e6)
+	if res.RewrittenFiles != 8 || res.NewFiles != 1 {
+		t.Fatalf("%d files rewritten into %d, want 8 into 1", res.RewrittenFiles, res.NewFiles)
+	}
+	if live > liveBound {
+		t.Errorf("the compaction of %.1f MB held %.1f MB of live heap, more than %.0f MB", float64(in)/1e6, float64(live)/1e6, liveBound/1e6)
+	}
+	if v, ok := e.load(ident("mem")).Properties()[table.ParquetRowGroupSizeBytesKey]; ok {
+		t.Errorf("the compaction set the table's %s to %s", table.ParquetRowGroupSizeBytesKey, v)
+	}
+	checkRowGroups(e, "mem", 40<<20)
 }
