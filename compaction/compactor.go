@@ -7,6 +7,7 @@
 package compaction
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	icompaction "github.com/apache/iceberg-go/table/compaction"
 	"github.com/prometheus/client_golang/prometheus"
@@ -330,8 +333,16 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 // bytes (see the bounds below and docs/maintenance.md).
 func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompaction.Group, target int64) (table.CompactionGroupResult, int64, error) {
 	gr := table.CompactionGroupResult{PartitionKey: g.PartitionKey, BytesBefore: g.TotalSizeBytes}
-	props := tbl.Properties()
-	sc, recs, err := tbl.Scan(table.WithMaxConcurrency(readFiles), table.WithArrowBatchSize(batchRows(props))).ReadTasks(ctx, g.Tasks)
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return gr, 0, err
+	}
+	width, err := rowWidth(fsys, g.Tasks)
+	if err != nil {
+		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
+	}
+	rows := batchRows(tbl.Properties(), width)
+	sc, recs, err := tbl.Scan(table.WithMaxConcurrency(readFiles), table.WithArrowBatchSize(rows)).ReadTasks(ctx, g.Tasks)
 	if err != nil {
 		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
 	}
@@ -363,10 +374,6 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 
 	if err := in.check(gr.NewDataFiles); err != nil {
 		return gr, 0, fmt.Errorf("%w: partition %q: %w", ErrMismatch, g.PartitionKey, err)
-	}
-	fsys, err := tbl.FS(ctx)
-	if err != nil {
-		return gr, 0, err
 	}
 	for _, df := range gr.NewDataFiles {
 		sum, ok := sums.sum(df.FilePath())
@@ -400,6 +407,13 @@ const (
 	// maxBatchRows caps the rows of a batch read (and sorted): the
 	// table's read.parquet.batch-size when that is smaller.
 	maxBatchRows = 32 << 10
+	// maxBatchBytes caps the bytes of a batch, by the width of a row
+	// that rowWidth estimates: rows as wide as an event may be (1 MiB)
+	// come a few at a time. A batch of 32,768 events of 100 bytes is
+	// about 5 MB.
+	maxBatchBytes = 8 << 20
+	// widthSample is how many input files' footers rowWidth reads.
+	widthSample = 4
 	// writeQueue is how many batches wait for the writer.
 	writeQueue = 2
 	// maxRowGroupBytes caps write.parquet.row-group-size-bytes (Iceberg's
@@ -408,13 +422,65 @@ const (
 	maxRowGroupBytes = 32 << 20
 )
 
-// batchRows is the rows per batch the compactor reads a table with
-// properties props in.
-func batchRows(props iceberg.Properties) int {
-	if n := props.GetInt(table.ParquetBatchSizeKey, maxBatchRows); n > 0 && n < maxBatchRows {
+// batchRows is the rows per batch the compactor reads rows of width
+// bytes of a table with properties props in.
+func batchRows(props iceberg.Properties, width int64) int {
+	rows := int(min(maxBatchRows, max(1, maxBatchBytes/max(width, 1))))
+	if n := props.GetInt(table.ParquetBatchSizeKey, rows); n > 0 && n < rows {
 		return n
 	}
-	return maxBatchRows
+	return rows
+}
+
+// rowWidth estimates the bytes a row of tasks' files takes decoded: the
+// most uncompressed bytes per row of any row group, by the footers of the
+// widthSample Parquet files with the most bytes per row as stored, the
+// widest rows most likely. Reading a footer costs two small reads; a
+// group may have thousands of files. Values of a column the footer
+// counts dictionary-encoded take more room decoded than it says.
+func rowWidth(fsys icebergio.IO, tasks []table.FileScanTask) (int64, error) {
+	var files []iceberg.DataFile
+	seen := map[string]bool{}
+	for _, task := range tasks {
+		df := task.File
+		if df.FileFormat() == iceberg.ParquetFile && df.Count() > 0 && !seen[df.FilePath()] {
+			seen[df.FilePath()] = true
+			files = append(files, df)
+		}
+	}
+	stored := func(df iceberg.DataFile) int64 { return df.FileSizeBytes() / df.Count() }
+	slices.SortFunc(files, func(a, b iceberg.DataFile) int { return cmp.Compare(stored(b), stored(a)) })
+	width := int64(1)
+	for _, df := range files[:min(len(files), widthSample)] {
+		w, err := footerWidth(fsys, df.FilePath())
+		if err != nil {
+			return 0, err
+		}
+		width = max(width, w)
+	}
+	return width, nil
+}
+
+// footerWidth is the most uncompressed bytes per row of a row group of
+// the Parquet file path, by its footer.
+func footerWidth(fsys icebergio.IO, path string) (int64, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	var width int64
+	for i := range pf.NumRowGroups() {
+		rg := pf.MetaData().RowGroup(i)
+		if n := rg.NumRows(); n > 0 {
+			width = max(width, (rg.TotalByteSize()+n-1)/n)
+		}
+	}
+	return width, nil
 }
 
 // boundRowGroups returns meta with its Parquet row-group size capped at

@@ -283,8 +283,8 @@ func checkRowGroups(e *env, name string, max int64) {
 }
 
 // liveBound is the most live heap the compactions of the tests below may
-// take: about one and a half times what they measured (230–255 MB), a
-// half or less of what they took before the bounds.
+// take: about one and a half times what they measured (230–255 MB and
+// 275–320 MB), a half or less of what they took before the bounds.
 const liveBound = 450e6
 
 // TestCompactMemoryBounded: a partition of 8 files of 379,147 events (one
@@ -315,4 +315,23 @@ func TestCompactMemoryBounded(t *testing.T) {
 		t.Errorf("the compaction set the table's %s to %s", table.ParquetRowGroupSizeBytesKey, v)
 	}
 	checkRowGroups(e, "mem", 40<<20)
+}
+
+// TestCompactWideRowsMemoryBounded: events of 256 KiB come a few to a
+// batch. Two files of 400 such events (100 MiB of payloads each, 78 MB
+// as stored, in one row group) compact with at most liveBound of live heap: batches of 31 events (8
+// MiB by the width of a row in the input's footers), and each input row
+// group's column chunks (78 MB), read whole. Without the width a batch
+// held all 400 rows of a file, several such batches were held at once
+// (674 MB live; 1,012 MB before any bound), and the output's row groups
+// were a batch each, 78 MB.
+func TestCompactWideRowsMemoryBounded(t *testing.T) {
+	e := newEnv(t, nil, noFloors)
+	in := eventFiles(e, "wide", 2, 400, 256<<10)
+	res, live := compactMemory(e, "wide")
+	t.Logf("%d files, %.1f MB → %d file(s): %.1f MB live at most", res.RewrittenFiles, float64(in)/1e6, res.NewFiles, float64(live)/1e6)
+	if live > liveBound {
+		t.Errorf("the compaction of %.1f MB held %.1f MB of live heap, more than %.0f MB", float64(in)/1e6, float64(live)/1e6, liveBound/1e6)
+	}
+	checkRowGroups(e, "wide", 40<<20)
 }
