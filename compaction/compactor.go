@@ -7,6 +7,7 @@
 package compaction
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -17,7 +18,9 @@ import (
 	"time"
 
 	"github.com/apache/arrow-go/v18/arrow"
+	"github.com/apache/arrow-go/v18/parquet/file"
 	"github.com/apache/iceberg-go"
+	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
 	icompaction "github.com/apache/iceberg-go/table/compaction"
 	"github.com/prometheus/client_golang/prometheus"
@@ -326,10 +329,20 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 // rewriteGroup reads a group's rows (deletes applied) and writes them as
 // files near target, each batch sorted by the table's sort order, then
 // verifies what it wrote (verify.go): rows, column counts, and the bytes
-// as stored.
+// as stored. What it holds in memory does not grow with the group's
+// bytes (see the bounds below and docs/maintenance.md).
 func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompaction.Group, target int64) (table.CompactionGroupResult, int64, error) {
 	gr := table.CompactionGroupResult{PartitionKey: g.PartitionKey, BytesBefore: g.TotalSizeBytes}
-	sc, recs, err := tbl.Scan().ReadTasks(ctx, g.Tasks)
+	fsys, err := tbl.FS(ctx)
+	if err != nil {
+		return gr, 0, err
+	}
+	width, err := rowWidth(fsys, g.Tasks)
+	if err != nil {
+		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
+	}
+	rows := batchRows(tbl.Properties(), width)
+	sc, recs, err := tbl.Scan(table.WithMaxConcurrency(readFiles), table.WithArrowBatchSize(rows)).ReadTasks(ctx, g.Tasks)
 	if err != nil {
 		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
 	}
@@ -344,9 +357,14 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 			}
 		}
 	}
+	meta, err := boundRowGroups(tbl.Metadata(), tbl.MetadataLocation())
+	if err != nil {
+		return gr, 0, err
+	}
 	var sums written
-	out := table.New(tbl.Identifier(), tbl.Metadata(), tbl.MetadataLocation(), sums.fs(tbl.FS), nil)
-	for df, err := range table.WriteRecords(ctx, out, sc, counted, table.WithClusteredWrite(), table.WithTargetFileSize(target)) {
+	out := table.New(tbl.Identifier(), meta, tbl.MetadataLocation(), sums.fs(tbl.FS), nil)
+	for df, err := range table.WriteRecords(ctx, out, sc, counted, table.WithClusteredWrite(), table.WithTargetFileSize(target),
+		table.WithRecordBatchBufferSize(writeQueue)) {
 		if err != nil {
 			return gr, 0, fmt.Errorf("writing compacted files: %w", err)
 		}
@@ -356,10 +374,6 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 
 	if err := in.check(gr.NewDataFiles); err != nil {
 		return gr, 0, fmt.Errorf("%w: partition %q: %w", ErrMismatch, g.PartitionKey, err)
-	}
-	fsys, err := tbl.FS(ctx)
-	if err != nil {
-		return gr, 0, err
 	}
 	for _, df := range gr.NewDataFiles {
 		sum, ok := sums.sum(df.FilePath())
@@ -378,6 +392,115 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 	gr.SafePosDeletes = table.CollectSafePositionDeletes(g.Tasks)
 	gr.SafeDeletionVectors = table.CollectSafeDeletionVectors(g.Tasks)
 	return gr, in.rows, nil
+}
+
+// The memory of a rewrite is bounded by these, not by the bytes of the
+// group: iceberg-go's defaults read as many files at once as there are
+// cores, in batches of 131,072 rows, and queue 64 batches for the writer,
+// which runs slower than the reader, so a large group's decoded rows
+// piled up in the queue (2.1 GB of heap for 480 MB of Parquet,
+// BENCHMARKS.md).
+const (
+	// readFiles is how many input files are read at once. One reader
+	// keeps up with the writer, which is the slower of the two.
+	readFiles = 1
+	// maxBatchRows caps the rows of a batch read (and sorted): the
+	// table's read.parquet.batch-size when that is smaller.
+	maxBatchRows = 32 << 10
+	// maxBatchBytes caps the bytes of a batch, by the width of a row
+	// that rowWidth estimates: rows as wide as an event may be (1 MiB)
+	// come a few at a time. A batch of 32,768 events of 100 bytes is
+	// about 5 MB.
+	maxBatchBytes = 8 << 20
+	// widthSample is how many input files' footers rowWidth reads.
+	widthSample = 4
+	// writeQueue is how many batches wait for the writer.
+	writeQueue = 2
+	// maxRowGroupBytes caps write.parquet.row-group-size-bytes (Iceberg's
+	// default 128 MiB) for the compactor's output: the Parquet writer
+	// holds a whole row group, compressed, until it is complete.
+	maxRowGroupBytes = 32 << 20
+)
+
+// batchRows is the rows per batch the compactor reads rows of width
+// bytes of a table with properties props in.
+func batchRows(props iceberg.Properties, width int64) int {
+	rows := int(min(maxBatchRows, max(1, maxBatchBytes/max(width, 1))))
+	if n := props.GetInt(table.ParquetBatchSizeKey, rows); n > 0 && n < rows {
+		return n
+	}
+	return rows
+}
+
+// rowWidth estimates the bytes a row of tasks' files takes decoded: the
+// most uncompressed bytes per row of any row group, by the footers of the
+// widthSample Parquet files with the most bytes per row as stored, the
+// widest rows most likely. Reading a footer costs two small reads; a
+// group may have thousands of files. Values of a column the footer
+// counts dictionary-encoded take more room decoded than it says.
+func rowWidth(fsys icebergio.IO, tasks []table.FileScanTask) (int64, error) {
+	var files []iceberg.DataFile
+	seen := map[string]bool{}
+	for _, task := range tasks {
+		df := task.File
+		if df.FileFormat() == iceberg.ParquetFile && df.Count() > 0 && !seen[df.FilePath()] {
+			seen[df.FilePath()] = true
+			files = append(files, df)
+		}
+	}
+	stored := func(df iceberg.DataFile) int64 { return df.FileSizeBytes() / df.Count() }
+	slices.SortFunc(files, func(a, b iceberg.DataFile) int { return cmp.Compare(stored(b), stored(a)) })
+	width := int64(1)
+	for _, df := range files[:min(len(files), widthSample)] {
+		w, err := footerWidth(fsys, df.FilePath())
+		if err != nil {
+			return 0, err
+		}
+		width = max(width, w)
+	}
+	return width, nil
+}
+
+// footerWidth is the most uncompressed bytes per row of a row group of
+// the Parquet file path, by its footer.
+func footerWidth(fsys icebergio.IO, path string) (int64, error) {
+	f, err := fsys.Open(path)
+	if err != nil {
+		return 0, err
+	}
+	defer f.Close()
+	pf, err := file.NewParquetReader(f)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", path, err)
+	}
+	var width int64
+	for i := range pf.NumRowGroups() {
+		rg := pf.MetaData().RowGroup(i)
+		if n := rg.NumRows(); n > 0 {
+			width = max(width, (rg.TotalByteSize()+n-1)/n)
+		}
+	}
+	return width, nil
+}
+
+// boundRowGroups returns meta with its Parquet row-group size capped at
+// maxRowGroupBytes, for the compactor's writer only: the table keeps its
+// properties. A value that is not a positive number is left for the
+// writer to refuse, as it would for any other writer.
+func boundRowGroups(meta table.Metadata, location string) (table.Metadata, error) {
+	if v, ok := meta.Properties()[table.ParquetRowGroupSizeBytesKey]; ok {
+		if n, err := strconv.ParseInt(v, 10, 64); err != nil || n <= maxRowGroupBytes {
+			return meta, nil
+		}
+	}
+	b, err := table.MetadataBuilderFromBase(meta, location)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.SetProperties(iceberg.Properties{table.ParquetRowGroupSizeBytesKey: strconv.Itoa(maxRowGroupBytes)}); err != nil {
+		return nil, err
+	}
+	return b.Build()
 }
 
 // errOutcomeUnknown: the commit may or may not have landed; its files
