@@ -14,6 +14,15 @@ func TestAssetsEmbedded(t *testing.T) {
 	if want := []string{"app.css", "app.js", "favicon.svg", "index.html"}; !slices.Equal(names, want) {
 		t.Fatalf("embedded files %v, want %v", names, want)
 	}
+	// Small, as docs/console.md says: no library, no build.
+	total := 0
+	for _, n := range names {
+		a, _ := Lookup(n)
+		total += len(a.Body)
+	}
+	if total > 64<<10 {
+		t.Errorf("the console's files are %d bytes; docs/console.md says about 47 KB", total)
+	}
 	// The page loads only its own files: no CDN, works offline.
 	page, _ := Lookup(Index)
 	for _, bad := range []string{"http://", "https://", "//cdn", "<script>"} {
