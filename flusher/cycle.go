@@ -291,6 +291,13 @@ read:
 // and sorted by its sort order. On failure it deletes the files it wrote.
 func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordBatch) ([]iceberg.DataFile, error) {
 	tbl := f.icebergTable(t)
+	if limit, ok := pageRowLimit(t.Metadata.Properties(), rec); ok {
+		meta, err := withPageRowLimit(t.Metadata, t.MetadataLocation, limit)
+		if err != nil {
+			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
+		}
+		tbl = table.New(tbl.Identifier(), meta, t.MetadataLocation, warehouse.ConfineF(f.fs, t.Metadata.Location()), nil)
+	}
 	batches := func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }
 	var files []iceberg.DataFile
 	for df, err := range table.WriteRecords(ctx, tbl, rec.Schema(), batches) {
