@@ -55,13 +55,18 @@ type PartitionFiles struct {
 
 // FileStats counts the files of t's current snapshot by partition. It
 // reads the snapshot's manifests (inside t's location only) as a scan
-// would, without a filter.
+// would, without a filter, in one of the planner's slots: like a plan,
+// it waits for one at most QueueWait and is refused with ErrBusy.
 func (p *Planner) FileStats(ctx context.Context, t *catalog.Table) (FileStats, error) {
 	meta := t.Metadata
 	snap := meta.CurrentSnapshot()
 	if snap == nil {
 		return FileStats{}, nil
 	}
+	if err := p.acquire(ctx); err != nil {
+		return FileStats{}, err
+	}
+	defer p.releaseSlot()
 	fsys, err := p.opts.FS(ctx)
 	if err != nil {
 		return FileStats{}, err
