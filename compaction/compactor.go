@@ -493,14 +493,7 @@ func boundRowGroups(meta table.Metadata, location string) (table.Metadata, error
 			return meta, nil
 		}
 	}
-	b, err := table.MetadataBuilderFromBase(meta, location)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.SetProperties(iceberg.Properties{table.ParquetRowGroupSizeBytesKey: strconv.Itoa(maxRowGroupBytes)}); err != nil {
-		return nil, err
-	}
-	return b.Build()
+	return tablefiles.WithProperties(meta, location, iceberg.Properties{table.ParquetRowGroupSizeBytesKey: strconv.Itoa(maxRowGroupBytes)})
 }
 
 // errOutcomeUnknown: the commit may or may not have landed; its files

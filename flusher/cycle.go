@@ -292,7 +292,8 @@ read:
 func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordBatch) ([]iceberg.DataFile, error) {
 	tbl := f.icebergTable(t)
 	if limit, ok := pageRowLimit(t.Metadata.Properties(), rec); ok {
-		meta, err := withPageRowLimit(t.Metadata, t.MetadataLocation, limit)
+		meta, err := tablefiles.WithProperties(t.Metadata, t.MetadataLocation,
+			iceberg.Properties{table.ParquetPageRowLimitKey: strconv.Itoa(limit)})
 		if err != nil {
 			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
 		}

@@ -1,8 +1,6 @@
 package flusher
 
 import (
-	"strconv"
-
 	"github.com/apache/arrow-go/v18/arrow"
 	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
@@ -77,17 +75,4 @@ func longest(n int, valueLen func(int) int) int64 {
 		m = max(m, valueLen(i))
 	}
 	return int64(m)
-}
-
-// withPageRowLimit returns meta with write.parquet.page-row-limit set to
-// limit, for the flusher's writer only: the table keeps its properties.
-func withPageRowLimit(meta table.Metadata, location string, limit int) (table.Metadata, error) {
-	b, err := table.MetadataBuilderFromBase(meta, location)
-	if err != nil {
-		return nil, err
-	}
-	if err := b.SetProperties(iceberg.Properties{table.ParquetPageRowLimitKey: strconv.Itoa(limit)}); err != nil {
-		return nil, err
-	}
-	return b.Build()
 }

@@ -1,7 +1,7 @@
 // Package tablefiles holds the small pieces the flusher and the compactor
 // share when they write an Iceberg table's files and commit them: removing
-// files no commit references, the current snapshot's ID, and a context-aware
-// wait between commit attempts.
+// files no commit references, the current snapshot's ID, a context-aware
+// wait between commit attempts, and write settings of their own.
 package tablefiles
 
 import (
@@ -58,4 +58,18 @@ func Sleep(ctx context.Context, d time.Duration) error {
 	case <-ctx.Done():
 		return context.Cause(ctx)
 	}
+}
+
+// WithProperties returns meta with props set, for a writer's own use: the
+// table in the catalog keeps its properties. The flusher and the compactor
+// bound the Parquet pages and row groups they write this way.
+func WithProperties(meta table.Metadata, location string, props iceberg.Properties) (table.Metadata, error) {
+	b, err := table.MetadataBuilderFromBase(meta, location)
+	if err != nil {
+		return nil, err
+	}
+	if err := b.SetProperties(props); err != nil {
+		return nil, err
+	}
+	return b.Build()
 }
