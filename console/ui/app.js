@@ -460,7 +460,7 @@ function renderSnapshots(body, meta) {
   body.append(
     h('p', { class: 'muted', text: snaps.length + ' snapshots: ' + Object.entries(counts).map(([k, n]) => n + ' by ' + k).join(', ') + '. Newest first.' }),
     h('div', { class: 'chart' }, h('h3', { text: 'Total records over time' }), strip,
-      h('div', { class: 'legend' }, Object.keys(KIND_COLOR).map((k) => h('span', {}, h('span', { class: 'swatch', style: null, 'data-kind': k }), k)))),
+      h('div', { class: 'legend' }, Object.keys(KIND_COLOR).map((k) => h('span', {}, h('span', { class: 'swatch', 'data-kind': k }), k)))),
   );
   for (const sw of body.querySelectorAll('.swatch')) sw.style.background = KIND_COLOR[sw.dataset.kind];
   const list = h('ol', { class: 'timeline', id: 'snapshots' });
