@@ -32,16 +32,23 @@ const (
 	// batch limit of 4 GiB.
 	maxAppendBytes = 1 << 31
 
-	memTableSize = 32 << 20
+	// memTableSize is the largest memtable (Pebble starts small and
+	// doubles up to it). Events live about one flush cycle: a memtable
+	// that holds a second or two of bulk ingest (at 400,000 events/s of
+	// 100 bytes, ~70 MB/s) is mostly deleted again, by the flusher's range
+	// deletion in the same memtable, before Pebble flushes it, so the
+	// events are never written to an sstable nor compacted. With 32 MiB
+	// memtables, flushing and compacting them took 37% of the server's
+	// CPU and a paced 400,000 events/s outran the flusher (BENCHMARKS.md).
+	memTableSize = 128 << 20
 	// L0 sublevels before compacting them, and before stalling writes.
-	// 16 memtables are 512 MiB, half the default backlog cap.
 	l0CompactionThreshold = 16
 	l0StopWritesThreshold = 96
 	// cacheSize is the block cache. Pebble also accounts the memtables in
-	// it (writes stall at two full ones, 64 MiB); the rest holds blocks,
+	// it (writes stall at two full ones); the rest, 64 MiB, holds blocks,
 	// above all the filter and index blocks that idempotency lookups read.
 	// With a cache no larger than the memtables, nothing would be cached.
-	cacheSize = 128 << 20
+	cacheSize = 2*memTableSize + 64<<20
 )
 
 // DB is the hot tier. It is safe for concurrent use.

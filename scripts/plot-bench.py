@@ -10,6 +10,7 @@ draws each of these it finds:
 
   catalog.csv     scripts/bench-catalog.sh     docs/img/catalog-vs-reference.png
   sustained.csv   scripts/bench-flush.sh       docs/img/sustained.png
+  sustained-paced.csv  (the same, paced)       docs/img/sustained-paced.png
   compaction.csv  scripts/bench-compaction.sh  docs/img/compaction.png
   ingest.csv      scripts/bench-ingest.sh      docs/img/ingest.png
 
@@ -201,9 +202,8 @@ def plot_sustained(src: Path, dst: Path) -> int:
                 ax.axvline(load_end, color=c, ls=":", lw=1)
     loads = [float(r["load1"]) for pts in by_run.values() for r in pts if r["load1"] != ""]
     load_note = f", load average {min(loads):.1f}–{max(loads):.1f}" if loads else ""
-    ax_rate.set_title(
-        f"Sustained bulk ingest, {len(by_run)} run(s){load_note}\n{sustained_summary(by_run)}", fontsize="medium"
-    )
+    what = "Sustained bulk ingest at a fixed rate" if "paced" in src.stem else "Sustained bulk ingest"
+    ax_rate.set_title(f"{what}, {len(by_run)} run(s){load_note}\n{sustained_summary(by_run)}", fontsize="medium")
     ax_rate.set_ylabel("thousand events/s\nacknowledged (solid), committed (dashed)")
     ax_backlog.set_ylabel("hot tier MiB\nbacklog (solid), on disk (dashed)")
     ax_rss.set_ylabel("server MiB\nRSS (solid), Go heap in use (dashed)")
@@ -310,18 +310,20 @@ KINDS = {
     # kind: (default CSV name, default PNG, plotter, columns that identify it)
     "catalog": ("catalog.csv", IMG / "catalog-vs-reference.png", plot_catalog, {"server", "op", "ops_per_s"}),
     "sustained": ("sustained.csv", IMG / "sustained.png", plot_sustained, {"rss_bytes", "acked_per_s"}),
+    "sustained-paced": ("sustained-paced.csv", IMG / "sustained-paced.png", plot_sustained, {"rss_bytes", "acked_per_s"}),
     "compaction": ("compaction.csv", IMG / "compaction.png", plot_compaction, {"mb_s_core"}),
     "ingest": ("ingest.csv", IMG / "ingest.png", plot_ingest, {"events_per_s", "p99_ms", "label"}),
 }
 
 
 def kind_of(path: Path) -> str | None:
+    """The kind of a CSV by its header; of kinds with the same columns,
+    the one whose default file name it has, else the first."""
     with open(path, newline="") as f:
         header = set(next(csv.reader(f), []))
-    for kind, (_, _, _, cols) in KINDS.items():
-        if cols <= header:
-            return kind
-    return None
+    kinds = [kind for kind, (_, _, _, cols) in KINDS.items() if cols <= header]
+    named = [kind for kind in kinds if KINDS[kind][0] == path.name]
+    return (named or kinds or [None])[0]
 
 
 def main() -> int:

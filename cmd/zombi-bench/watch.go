@@ -229,9 +229,7 @@ func (w *watcher) finish() (string, runSeries) {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	var b strings.Builder
-	if n := len(w.points); n >= 2 {
-		fmt.Fprintf(&b, "committed %.0f rows/s", (w.points[n-1].rows-w.points[0].rows)/(float64(n-1)))
-	}
+	b.WriteString(commitRates(w.points, w.loadEnd))
 	if len(w.points) > 0 {
 		backlog := make([]float64, len(w.points))
 		for i, p := range w.points {
@@ -287,4 +285,33 @@ func (w *watcher) visibility() []time.Duration {
 	}
 	slices.Sort(out)
 	return out
+}
+
+// commitRates describes the rows committed per second over the load (from
+// the first point to the last taken before loadEnd) and over the whole run
+// with the drain after it, and how far the committed watermark was behind
+// the high watermark at the load's last point. Under a paced load that the
+// flusher keeps up with, the first is the pace and the distance is at most
+// a cycle or two; the second is lower by the drain's share of the time.
+func commitRates(points []point, loadEnd time.Time) string {
+	if len(points) < 2 {
+		return ""
+	}
+	rate := func(a, b point) float64 { return (b.rows - a.rows) / b.at.Sub(a.at).Seconds() }
+	first, all := points[0], points[len(points)-1]
+	last := first
+	for _, p := range points {
+		if !p.at.After(loadEnd) {
+			last = p
+		}
+	}
+	if !last.at.After(first.at) {
+		return fmt.Sprintf("committed %.0f rows/s", rate(first, all))
+	}
+	s := fmt.Sprintf("committed %.0f rows/s under load (%.0f with the drain of %.0fs)",
+		rate(first, last), rate(first, all), max(0, all.at.Sub(loadEnd).Seconds()))
+	if last.held >= 0 {
+		s += fmt.Sprintf("; %d events not committed at the load's end", last.held)
+	}
+	return s
 }
