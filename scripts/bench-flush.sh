@@ -55,7 +55,7 @@ if [[ $phases == *" paced "* ]]; then
 	# of D and of X over the runs.
 	med() { sort -g | awk '{ v[n++] = $1 } END { if (n) printf "%s (%s – %s)", v[int((n - 1) / 2)], v[0], v[n - 1] }'; }
 	field() { grep -o "$1" "$tmp/paced.all" | tr -d ';' | awk '{ print $2 }' | med; }
-	echo "median of $runs runs: committed rows/s $(field 'committed [0-9]*'); backlog MiB, run medians $(field 'median [0-9.]*'); run maxima $(field 'max [0-9.]*;')"
+	echo "median of $runs runs: committed rows/s $(field 'committed [0-9][0-9]*'); backlog MiB, run medians $(field 'median [0-9.]*'); run maxima $(field 'max [0-9.]*;')"
 	echo "== load average $(cut -d' ' -f1-3 /proc/loadavg); time series: $paced"
 fi
 
