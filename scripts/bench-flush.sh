@@ -50,12 +50,13 @@ if [[ $phases == *" paced "* ]]; then
 		stop
 		grep 'end to end' "$tmp/paced.out" >>"$tmp/paced.all" || true
 	done
-	# Lines "run N end to end: committed R rows/s; hot backlog MiB first F
-	# last L min M median D max X; ack→visible …": median (min – max) of R,
-	# of D and of X over the runs.
+	# Lines "run N end to end: committed R rows/s under load (…); E events
+	# not committed at the load's end; hot backlog MiB first F last L min M
+	# median D max X; ack→visible …": median (min – max) of R, of D and of
+	# X over the runs.
 	med() { sort -g | awk '{ v[n++] = $1 } END { if (n) printf "%s (%s – %s)", v[int((n - 1) / 2)], v[0], v[n - 1] }'; }
 	field() { grep -o "$1" "$tmp/paced.all" | tr -d ';' | awk '{ print $2 }' | med; }
-	echo "median of $runs runs: committed rows/s $(field 'committed [0-9][0-9]*'); backlog MiB, run medians $(field 'median [0-9.]*'); run maxima $(field 'max [0-9.]*;')"
+	echo "median of $runs runs: committed rows/s under load $(field 'committed [0-9][0-9]*'); backlog MiB, run medians $(field 'median [0-9.]*'); run maxima $(field 'max [0-9.]*;')"
 	echo "== load average $(cut -d' ' -f1-3 /proc/loadavg); time series: $paced"
 fi
 
