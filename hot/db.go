@@ -47,9 +47,10 @@ const (
 	l0CompactionThreshold = 16
 	l0StopWritesThreshold = 96
 	// cacheSize is the block cache. Pebble also accounts the memtables in
-	// it (writes stall at two full ones); the rest, 64 MiB, holds blocks,
-	// above all the filter and index blocks that idempotency lookups read.
-	// With a cache no larger than the memtables, nothing would be cached.
+	// it (writes stall at two full ones); the rest, at least 64 MiB and
+	// all of it while the memtables are small, holds blocks, above all the
+	// filter and index blocks that idempotency lookups read. With a cache
+	// no larger than the memtables, nothing would be cached.
 	cacheSize = 2*memTableSize + 64<<20
 )
 
