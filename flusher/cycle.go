@@ -291,12 +291,23 @@ read:
 // and sorted by its sort order. On failure it deletes the files it wrote.
 func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordBatch) ([]iceberg.DataFile, error) {
 	tbl := f.icebergTable(t)
-	if limit, ok := pageRowLimit(t.Metadata.Properties(), rec); ok {
-		meta, err := tablefiles.WithProperties(t.Metadata, t.MetadataLocation,
+	meta, own := t.Metadata, false
+	if limit, ok := pageRowLimit(meta.Properties(), rec); ok {
+		m, err := tablefiles.WithProperties(meta, t.MetadataLocation,
 			iceberg.Properties{table.ParquetPageRowLimitKey: strconv.Itoa(limit)})
 		if err != nil {
 			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
 		}
+		meta, own = m, true
+	}
+	if order := meta.SortOrder(); !order.IsUnsorted() && sortedBy(rec, meta.CurrentSchema(), order) {
+		m, err := tablefiles.Unsorted(meta, t.MetadataLocation)
+		if err != nil {
+			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
+		}
+		meta, own = m, true
+	}
+	if own {
 		tbl = table.New(tbl.Identifier(), meta, t.MetadataLocation, warehouse.ConfineF(f.fs, t.Metadata.Location()), nil)
 	}
 	batches := func(yield func(arrow.RecordBatch, error) bool) { yield(rec, nil) }

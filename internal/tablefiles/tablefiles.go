@@ -73,3 +73,22 @@ func WithProperties(meta table.Metadata, location string, props iceberg.Properti
 	}
 	return b.Build()
 }
+
+// Unsorted returns a copy of meta whose default sort order is the
+// unsorted one, for a writer of rows that are in the table's order
+// already: iceberg-go's writer sorts every batch by the default order
+// otherwise. The table keeps its sort order.
+func Unsorted(meta table.Metadata, location string) (table.Metadata, error) {
+	b, err := table.MetadataBuilderFromBase(meta, location)
+	if err != nil {
+		return nil, err
+	}
+	unsorted := table.UnsortedSortOrder
+	if err := b.AddSortOrder(&unsorted); err != nil {
+		return nil, err
+	}
+	if err := b.SetDefaultSortOrderID(table.UnsortedSortOrderID); err != nil {
+		return nil, err
+	}
+	return b.Build()
+}

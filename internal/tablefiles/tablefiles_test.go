@@ -9,6 +9,7 @@ import (
 	"testing"
 
 	"github.com/apache/iceberg-go"
+	"github.com/apache/iceberg-go/table"
 	"github.com/zombi-db/zombi/warehouse"
 )
 
@@ -60,5 +61,32 @@ func TestRemoveConfined(t *testing.T) {
 		if !strings.Contains(logged.String(), p) {
 			t.Errorf("not logged: %s\n%s", p, logged.String())
 		}
+	}
+}
+
+// TestUnsorted: the writer's copy has the unsorted order as its default;
+// the metadata it was made from keeps its order.
+func TestUnsorted(t *testing.T) {
+	schema := iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "t", Type: iceberg.PrimitiveTypes.Int64, Required: true})
+	order, err := table.NewSortOrder(1, []table.SortField{{SourceIDs: []int{1}, Transform: iceberg.IdentityTransform{}, Direction: table.SortASC, NullOrder: table.NullsFirst}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	meta, err := table.NewMetadata(schema, iceberg.UnpartitionedSpec, order, "file:///w/t", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := Unsorted(meta, "file:///w/t/metadata/00000.metadata.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !got.SortOrder().IsUnsorted() {
+		t.Errorf("Unsorted: default sort order %v", got.SortOrder())
+	}
+	if meta.SortOrder().IsUnsorted() || meta.SortOrder().Len() != 1 {
+		t.Errorf("the original's order changed to %v", meta.SortOrder())
+	}
+	if got.CurrentSchema().ID != meta.CurrentSchema().ID || got.Location() != meta.Location() {
+		t.Error("Unsorted changed more than the sort order")
 	}
 }
