@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"path"
 	"strings"
+	"time"
 
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -67,15 +68,23 @@ func (s *Service) checkFile(loc string) error {
 	}
 	start := s.now()
 	_, err, _ := s.checks.Do(loc, func() (any, error) { return nil, s.statFile(loc) })
-	if err == nil && s.remote && s.checkInterval > 0 {
-		s.checked.Lock()
-		if len(s.checked.at) >= s.cache.max {
-			clear(s.checked.at)
-		}
-		s.checked.at[loc] = start
-		s.checked.Unlock()
+	if err == nil {
+		s.markChecked(loc, start)
 	}
 	return err
+}
+
+// markChecked records that loc was seen at time at, for checkFile.
+func (s *Service) markChecked(loc string, at time.Time) {
+	if !s.remote || s.checkInterval <= 0 {
+		return
+	}
+	s.checked.Lock()
+	defer s.checked.Unlock()
+	if len(s.checked.at) >= s.cache.max {
+		clear(s.checked.at)
+	}
+	s.checked.at[loc] = at
 }
 
 // forget drops what the catalog knows of files it deleted: their parsed
@@ -125,10 +134,16 @@ func (s *Service) writeMetadata(ctx context.Context, loc string, meta table.Meta
 	if err != nil {
 		return nil, err
 	}
+	start := s.now()
 	if err := s.writeFile(loc, raw); err != nil {
 		return nil, err
 	}
 	s.cache.put(loc, cachedMetadata{raw: raw, meta: meta})
+	// The file was there when the write returned: the first loadTable
+	// after this node's own commit (the ingest path reloads a table after
+	// every flush) need not ask the store again, and does not wait on it
+	// when the store has stopped answering.
+	s.markChecked(loc, start)
 	return raw, nil
 }
 
