@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/apache/arrow-go/v18/arrow/array"
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
 	"github.com/apache/iceberg-go/table"
@@ -435,4 +436,64 @@ func dataFiles(t *testing.T, e *env, id catalog.Ident) []string {
 		t.Fatal(err)
 	}
 	return out
+}
+
+// TestCompactSortsBySortOrder: files written under one sort order and
+// compacted under another come out sorted by the new one, batch by batch
+// as iceberg-go's writer sorts (each input file here is one batch), and
+// a batch already in order is written as it is.
+func TestCompactSortsBySortOrder(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("sorted")
+	want := map[int64]string{}
+	var cycles [][]int64 // the sequences of each flush, ascending as written
+	for range 6 {
+		var seqs []int64
+		for s, p := range flushes(e, "sorted", 1, 40, 1) {
+			want[s] = p
+			seqs = append(seqs, s)
+		}
+		slices.Sort(seqs)
+		cycles = append(cycles, seqs)
+	}
+	seqField, ok := e.load(id).Schema().FindFieldByName("sequence")
+	if !ok {
+		t.Fatal("event table without a sequence column")
+	}
+	order, err := table.NewSortOrder(1, []table.SortField{{SourceIDs: []int{seqField.ID}, Transform: iceberg.IdentityTransform{},
+		Direction: table.SortDESC, NullOrder: table.NullsLast}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.commitTx(id, func(tx *table.Transaction) error { return tx.ReplaceSortOrder(order) })
+
+	res, err := e.comp.Compact(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RewrittenFiles != 6 || res.NewFiles != 1 {
+		t.Fatalf("compaction %+v, want 6 files rewritten into 1", res)
+	}
+	sameRows(t, e.rows(id, 0), want)
+
+	// The one file's rows in file order: each flush's sequences descending.
+	at, err := e.load(id).Scan().ToArrowTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Release()
+	pos := map[int64]int{}
+	for _, c := range at.Column(at.Schema().FieldIndices("sequence")[0]).Data().Chunks() {
+		for i := range c.Len() {
+			pos[c.(*array.Int64).Value(i)] = len(pos)
+		}
+	}
+	for i, seqs := range cycles {
+		for k := 1; k < len(seqs); k++ {
+			if pos[seqs[k]] >= pos[seqs[k-1]] {
+				t.Fatalf("flush %d: sequence %d at row %d, %d at row %d: not in descending order",
+					i, seqs[k-1], pos[seqs[k-1]], seqs[k], pos[seqs[k]])
+			}
+		}
+	}
 }

@@ -346,20 +346,32 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 	if err != nil {
 		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
 	}
+	meta, err := boundRowGroups(tbl.Metadata(), tbl.MetadataLocation())
+	if err != nil {
+		return gr, 0, err
+	}
+	// Batches read from a file the flusher wrote are in the sort order
+	// already; the compactor sorts the others itself and has the writer
+	// sort none, which saves a copy of every batch (tablefiles.Sorter).
+	sorter, sorting := tablefiles.NewSorter(tbl.Schema(), meta.SortOrder(), sc)
+	if sorting {
+		if meta, err = tablefiles.Unsorted(meta, tbl.MetadataLocation()); err != nil {
+			return gr, 0, err
+		}
+	}
 	in := newTally(tbl.Schema(), sc)
 	counted := func(yield func(arrow.RecordBatch, error) bool) {
 		for rec, err := range recs {
 			if err == nil {
 				in.add(rec)
+				if sorting {
+					rec, err = sorter.Sort(ctx, rec)
+				}
 			}
 			if !yield(rec, err) {
 				return
 			}
 		}
-	}
-	meta, err := boundRowGroups(tbl.Metadata(), tbl.MetadataLocation())
-	if err != nil {
-		return gr, 0, err
 	}
 	var sums written
 	out := table.New(tbl.Identifier(), meta, tbl.MetadataLocation(), sums.fs(tbl.FS), nil)

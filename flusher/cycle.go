@@ -300,7 +300,7 @@ func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordB
 		}
 		meta, own = m, true
 	}
-	if order := meta.SortOrder(); !order.IsUnsorted() && sortedBy(rec, meta.CurrentSchema(), order) {
+	if order := meta.SortOrder(); !order.IsUnsorted() && tablefiles.InOrder(rec, meta.CurrentSchema(), order) {
 		m, err := tablefiles.Unsorted(meta, t.MetadataLocation)
 		if err != nil {
 			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)

@@ -1,7 +1,8 @@
 // Package tablefiles holds the small pieces the flusher and the compactor
 // share when they write an Iceberg table's files and commit them: removing
 // files no commit references, the current snapshot's ID, a context-aware
-// wait between commit attempts, and write settings of their own.
+// wait between commit attempts, write settings of their own, and sorting
+// batches by a table's sort order without copying those already in order.
 package tablefiles
 
 import (
