@@ -226,6 +226,13 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "/ui/", http.StatusMovedPermanently)
 		return
 	}
+	if r.Method == http.MethodHead && strings.HasPrefix(r.URL.Path, "/ui/") {
+		// The console's files answer HEAD as GET: a copy of the request is
+		// routed as GET, and net/http, which sees the HEAD, sends no body.
+		get := *r
+		get.Method = http.MethodGet
+		r = &get
+	}
 	if s.fromReserve(w, r) {
 		return
 	}

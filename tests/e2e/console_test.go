@@ -52,11 +52,18 @@ func TestConsoleAssets(t *testing.T) {
 		if status, _, body := call(t, "GET", base+"/ui/"+asset, "", "If-None-Match", etag); status != 304 || len(body) != 0 {
 			t.Errorf("GET /ui/%s with its ETag %s: %d, %d bytes, want 304 and none", asset, etag, status, len(body))
 		}
+		if status, head, body := call(t, "HEAD", base+"/ui/"+asset, ""); status != 200 || len(body) != 0 ||
+			head.Get("ETag") != etag || head.Get("Content-Type") != hdr.Get("Content-Type") {
+			t.Errorf("HEAD /ui/%s: %d, %d bytes, ETag %q, %q; want 200, no body, the GET's headers", asset, status, len(body), head.Get("ETag"), head.Get("Content-Type"))
+		}
 	}
 	for _, p := range []string{"/ui/nope.js", "/ui/..%2fconsole.go", "/ui/%2e%2e%2fconsole.go", "/ui/ui%2fapp.js", "/ui/.", "/ui/console.go"} {
 		status, _, body := call(t, "GET", base+p, "")
 		if status != 404 || !strings.Contains(string(body), "NotFoundException") {
 			t.Errorf("GET %s: %d %s, want 404 NotFoundException", p, status, body)
+		}
+		if status, _, body := call(t, "HEAD", base+p, ""); status != 404 || len(body) != 0 {
+			t.Errorf("HEAD %s: %d, %d bytes, want 404 and no body", p, status, len(body))
 		}
 	}
 	// The data routes the console reads are not open.
