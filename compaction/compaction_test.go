@@ -497,3 +497,65 @@ func TestCompactSortsBySortOrder(t *testing.T) {
 		}
 	}
 }
+
+// TestCompactOrdersFiles: the rewrite reads its files in the order of
+// their event-time bounds, so flushes whose event times do not overlap
+// come out as one sorted run, whichever order they were flushed in.
+func TestCompactOrdersFiles(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		forward bool // later flushes hold later event times
+	}{{"flushed in event-time order", true}, {"flushed against it", false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t, nil)
+			id := ident("ordered")
+			want := map[int64]string{}
+			for i := range 6 {
+				k := 5 - i
+				if tc.forward {
+					k = i
+				}
+				var b strings.Builder
+				var payloads []string
+				for j := range 30 {
+					p := fmt.Sprintf("f%d-%d-%016x", i, j, rand.Uint64())
+					at := base.Add(time.Duration(k*30+j) * time.Second)
+					fmt.Fprintf(&b, "{\"payload\":%q,\"timestamp_ms\":%d}\n", p, at.UnixMilli())
+					payloads = append(payloads, p)
+				}
+				for n, s := range e.writeBulk("ordered", b.String()) {
+					want[int64(s)] = payloads[n]
+				}
+				e.flush(id)
+			}
+			res, err := e.comp.Compact(context.Background(), id)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if res.RewrittenFiles != 6 || res.NewFiles != 1 {
+				t.Fatalf("compaction %+v, want 6 files rewritten into 1", res)
+			}
+			sameRows(t, e.rows(id, 0), want)
+			at, err := e.load(id).Scan().ToArrowTable(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer at.Release()
+			var prev int64
+			row := 0
+			for _, c := range at.Column(at.Schema().FieldIndices("event_time")[0]).Data().Chunks() {
+				for i := range c.Len() {
+					v := int64(c.(*array.Timestamp).Value(i))
+					if row > 0 && v < prev {
+						t.Fatalf("row %d: event time %d after %d: the file is not one sorted run", row, v, prev)
+					}
+					prev = v
+					row++
+				}
+			}
+			if row != len(want) {
+				t.Fatalf("%d rows in the compacted file, want %d", row, len(want))
+			}
+		})
+	}
+}

@@ -326,10 +326,11 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 	return res, nil
 }
 
-// rewriteGroup reads a group's rows (deletes applied) and writes them as
-// files near target, each batch sorted by the table's sort order, then
-// verifies what it wrote (verify.go): rows, column counts, and the bytes
-// as stored. What it holds in memory does not grow with the group's
+// rewriteGroup reads a group's rows (deletes applied), its files in the
+// order of their bounds of the sort order's first field (orderTasks), and
+// writes them as files near target, each batch sorted by the table's sort
+// order, then verifies what it wrote (verify.go): rows, column counts, and
+// the bytes as stored. What it holds in memory does not grow with the group's
 // bytes (see the bounds below and docs/maintenance.md).
 func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompaction.Group, target int64) (table.CompactionGroupResult, int64, error) {
 	gr := table.CompactionGroupResult{PartitionKey: g.PartitionKey, BytesBefore: g.TotalSizeBytes}
@@ -342,7 +343,9 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
 	}
 	rows := batchRows(tbl.Properties(), width)
-	sc, recs, err := tbl.Scan(table.WithMaxConcurrency(readFiles), table.WithArrowBatchSize(rows)).ReadTasks(ctx, g.Tasks)
+	tasks := slices.Clone(g.Tasks)
+	orderTasks(tasks, tbl.Schema(), tbl.SortOrder())
+	sc, recs, err := tbl.Scan(table.WithMaxConcurrency(readFiles), table.WithArrowBatchSize(rows)).ReadTasks(ctx, tasks)
 	if err != nil {
 		return gr, 0, fmt.Errorf("reading files to compact: %w", err)
 	}
