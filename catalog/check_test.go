@@ -2,6 +2,7 @@ package catalog_test
 
 import (
 	"context"
+	"errors"
 	"io/fs"
 	"strings"
 	"sync"
@@ -19,11 +20,13 @@ import (
 
 // objectStore presents a local warehouse as an object store at
 // s3://bucket/wh, so that the catalog treats its files as remote, and
-// counts the existence checks (Stat, a HEAD on S3) the catalog asks of it.
+// counts the existence checks (Stat, a HEAD on S3) and the reads (a GET)
+// the catalog asks of it.
 type objectStore struct {
 	catalog.Warehouse
 	local string // the local warehouse's root, file:///…
 	stats atomic.Int64
+	reads atomic.Int64
 }
 
 const objectRoot = "s3://bucket/wh"
@@ -51,10 +54,15 @@ type objectIO struct{ o *objectStore }
 
 func (w objectIO) local() icebergio.IO { return w.o.Warehouse.IO() }
 
-func (w objectIO) Open(name string) (icebergio.File, error) { return w.local().Open(w.o.path(name)) }
-func (w objectIO) Remove(name string) error                 { return w.local().Remove(w.o.path(name)) }
+func (w objectIO) Remove(name string) error { return w.local().Remove(w.o.path(name)) }
+
+func (w objectIO) Open(name string) (icebergio.File, error) {
+	w.o.reads.Add(1)
+	return w.local().Open(w.o.path(name))
+}
 
 func (w objectIO) ReadFile(name string) ([]byte, error) {
+	w.o.reads.Add(1)
 	return w.local().(icebergio.ReadFileIO).ReadFile(w.o.path(name))
 }
 
@@ -86,12 +94,13 @@ func (c *clock) add(d time.Duration) {
 	c.now = c.now.Add(d)
 }
 
-// TestMetadataCheckOnObjectStore pins down when loadTable asks an object
-// store whether the current metadata file still exists: once per
-// MetadataCheckInterval, and not at all right after this node wrote the
-// file itself (the ingest path reloads a table after each flush commit and
-// must not wait on a store that has stopped answering). A file another
-// process wrote is checked on its first load.
+// TestMetadataCheckOnObjectStore pins down what loadTable asks of an
+// object store about the current metadata file: nothing right after this
+// node wrote the file itself (the ingest path reloads a table after each
+// flush commit and must not wait on a store that has stopped answering);
+// a read, and no existence check, for a file another process wrote; and
+// for a file it has parsed, an existence check once per
+// MetadataCheckInterval.
 func TestMetadataCheckOnObjectStore(t *testing.T) {
 	store, err := embedded.Open("db", embedded.WithFS(vfs.NewMem()))
 	if err != nil {
@@ -133,19 +142,21 @@ func TestMetadataCheckOnObjectStore(t *testing.T) {
 	steps := []struct {
 		name      string
 		do        func()
-		wantStats int64 // checks the load after do makes
+		wantStats int64 // existence checks the load after do makes
+		wantReads int64 // and reads
 	}{
-		{"own create", func() {}, 0},
-		{"again within the interval", func() { clk.add(500 * time.Millisecond) }, 0},
-		{"after the interval", func() { clk.add(time.Second) }, 1},
-		{"own commit", func() { setProp(svc, "1") }, 0},
-		{"own commit, interval later", func() { clk.add(1100 * time.Millisecond) }, 1},
-		{"another process's commit", func() { setProp(other, "2") }, 1},
-		{"another process's commit, again", func() {}, 0},
+		{"own create", func() {}, 0, 0},
+		{"again within the interval", func() { clk.add(500 * time.Millisecond) }, 0, 0},
+		{"after the interval", func() { clk.add(time.Second) }, 1, 0},
+		{"own commit", func() { setProp(svc, "1") }, 0, 0},
+		{"own commit, interval later", func() { clk.add(1100 * time.Millisecond) }, 1, 0},
+		{"another process's commit", func() { setProp(other, "2") }, 0, 1},
+		{"another process's commit, again", func() {}, 0, 0},
+		{"another process's commit, interval later", func() { clk.add(1100 * time.Millisecond) }, 1, 0},
 	}
 	for _, st := range steps {
 		st.do()
-		before := obj.stats.Load()
+		stats, reads := obj.stats.Load(), obj.reads.Load()
 		tbl, err := svc.LoadTable(ctx, id)
 		if err != nil {
 			t.Fatalf("%s: %v", st.name, err)
@@ -153,8 +164,32 @@ func TestMetadataCheckOnObjectStore(t *testing.T) {
 		if !strings.HasPrefix(tbl.MetadataLocation, objectRoot+"/") {
 			t.Fatalf("%s: metadata at %s, want it below %s", st.name, tbl.MetadataLocation, objectRoot)
 		}
-		if got := obj.stats.Load() - before; got != st.wantStats {
+		if got := obj.stats.Load() - stats; got != st.wantStats {
 			t.Errorf("%s: loadTable made %d existence checks, want %d", st.name, got, st.wantStats)
 		}
+		if got := obj.reads.Load() - reads; got != st.wantReads {
+			t.Errorf("%s: loadTable made %d reads, want %d", st.name, got, st.wantReads)
+		}
 	}
+
+	// A current metadata file deleted under the catalog is missing to
+	// loadTable, whether it had parsed the file (seen at the next check)
+	// or not (seen by the read).
+	gone := func(name string) {
+		t.Helper()
+		tbl, err := other.LoadTable(ctx, id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := obj.IO().Remove(tbl.MetadataLocation); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := svc.LoadTable(ctx, id); !errors.Is(err, catalog.ErrNotFound) {
+			t.Errorf("%s: loadTable of a table whose metadata file is gone: %v, want ErrNotFound", name, err)
+		}
+	}
+	clk.add(1100 * time.Millisecond)
+	gone("parsed before")
+	setProp(other, "3")
+	gone("never parsed")
 }

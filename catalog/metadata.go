@@ -24,6 +24,7 @@ func (s *Service) readMetadata(ctx context.Context, loc string) (cachedMetadata,
 	if e, ok := s.cache.get(loc); ok && e.meta != nil {
 		return e, nil
 	}
+	start := s.now()
 	raw, err := readFile(s.wh.IO(), loc)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
@@ -40,6 +41,8 @@ func (s *Service) readMetadata(ctx context.Context, loc string) (cachedMetadata,
 	}
 	e := cachedMetadata{raw: raw, meta: meta}
 	s.cache.put(loc, e)
+	// The file was there when it was read: that counts as a check.
+	s.markChecked(loc, start)
 	return e, nil
 }
 

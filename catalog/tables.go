@@ -114,8 +114,13 @@ func (s *Service) TableExists(ctx context.Context, id Ident) error {
 }
 
 func (s *Service) tableAt(ctx context.Context, id Ident, loc string) (*Table, error) {
-	if err := s.checkFile(loc); err != nil {
-		return nil, err
+	// Only a file parsed before needs the check that it is still there:
+	// reading one that is not finds a missing file as well, and saves a
+	// request to an object store (another node's commit, a first load).
+	if _, cached := s.cache.get(loc); cached {
+		if err := s.checkFile(loc); err != nil {
+			return nil, err
+		}
 	}
 	m, err := s.readMetadata(ctx, loc)
 	if err != nil {
