@@ -330,8 +330,8 @@ func (c *Compactor) compact(ctx context.Context, id catalog.Ident) (Result, erro
 // order of their bounds of the sort order's first field (orderTasks), and
 // writes them as files near target, each batch sorted by the table's sort
 // order, then verifies what it wrote (verify.go): rows, column counts, and
-// the bytes as stored. What it holds in memory does not grow with the group's
-// bytes (see the bounds below and docs/maintenance.md).
+// the bytes as stored. What it holds in memory does not grow with the
+// group's bytes (see the bounds below and docs/maintenance.md).
 func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompaction.Group, target int64) (table.CompactionGroupResult, int64, error) {
 	gr := table.CompactionGroupResult{PartitionKey: g.PartitionKey, BytesBefore: g.TotalSizeBytes}
 	fsys, err := tbl.FS(ctx)

@@ -22,10 +22,11 @@ import (
 // order, and so is each batch the compactor reads from a file the flusher
 // wrote. (In a profile at a paced 400,000 events/s, arrow's Take kernels,
 // which the copy runs on, were about 5% of the server's CPU;
-// BenchmarkFlushEvents allocates 8-9% less without the sort, and
-// BenchmarkCompact runs about a tenth faster, BENCHMARKS.md.) When a batch
-// is in order, the writer can skip the sort: the files are the same, since
-// it records no sort order ID on them either way.
+// BenchmarkFlushEvents allocates 8-9% less without the sort; in
+// BenchmarkCompact the sort was about 2% of the CPU and this check costs
+// under 1%, BENCHMARKS.md.) When a batch is in order, the writer can skip
+// the sort: the files are the same, since it records no sort order ID on
+// them either way.
 func InOrder(rec arrow.RecordBatch, schema *iceberg.Schema, order table.SortOrder) bool {
 	type key struct {
 		col        arrow.Array
