@@ -467,26 +467,10 @@ func TestCompactSortsBySortOrder(t *testing.T) {
 	}
 	e.commitTx(id, func(tx *table.Transaction) error { return tx.ReplaceSortOrder(order) })
 
-	res, err := e.comp.Compact(context.Background(), id)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if res.RewrittenFiles != 6 || res.NewFiles != 1 {
-		t.Fatalf("compaction %+v, want 6 files rewritten into 1", res)
-	}
-	sameRows(t, e.rows(id, 0), want)
-
 	// The one file's rows in file order: each flush's sequences descending.
-	at, err := e.load(id).Scan().ToArrowTable(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer at.Release()
 	pos := map[int64]int{}
-	for _, c := range at.Column(at.Schema().FieldIndices("sequence")[0]).Data().Chunks() {
-		for i := range c.Len() {
-			pos[c.(*array.Int64).Value(i)] = len(pos)
-		}
+	for i, s := range compactIntoOne(t, e, id, 6, want, "sequence") {
+		pos[s] = i
 	}
 	for i, seqs := range cycles {
 		for k := 1; k < len(seqs); k++ {
@@ -528,34 +512,50 @@ func TestCompactOrdersFiles(t *testing.T) {
 				}
 				e.flush(id)
 			}
-			res, err := e.comp.Compact(context.Background(), id)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if res.RewrittenFiles != 6 || res.NewFiles != 1 {
-				t.Fatalf("compaction %+v, want 6 files rewritten into 1", res)
-			}
-			sameRows(t, e.rows(id, 0), want)
-			at, err := e.load(id).Scan().ToArrowTable(context.Background())
-			if err != nil {
-				t.Fatal(err)
-			}
-			defer at.Release()
-			var prev int64
-			row := 0
-			for _, c := range at.Column(at.Schema().FieldIndices("event_time")[0]).Data().Chunks() {
-				for i := range c.Len() {
-					v := int64(c.(*array.Timestamp).Value(i))
-					if row > 0 && v < prev {
-						t.Fatalf("row %d: event time %d after %d: the file is not one sorted run", row, v, prev)
-					}
-					prev = v
-					row++
+			times := compactIntoOne(t, e, id, 6, want, "event_time")
+			for i := 1; i < len(times); i++ {
+				if times[i] < times[i-1] {
+					t.Fatalf("row %d: event time %d after %d: the file is not one sorted run", i, times[i], times[i-1])
 				}
-			}
-			if row != len(want) {
-				t.Fatalf("%d rows in the compacted file, want %d", row, len(want))
 			}
 		})
 	}
+}
+
+// compactIntoOne compacts id, checks that its files (files of them) were
+// rewritten into one and that the table then holds want (sequence →
+// payload), and returns the values of an integer or timestamp column in
+// the file's row order.
+func compactIntoOne(t *testing.T, e *env, id catalog.Ident, files int, want map[int64]string, column string) []int64 {
+	t.Helper()
+	res, err := e.comp.Compact(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.RewrittenFiles != files || res.NewFiles != 1 {
+		t.Fatalf("compaction %+v, want %d files rewritten into 1", res, files)
+	}
+	sameRows(t, e.rows(id, 0), want)
+	at, err := e.load(id).Scan().ToArrowTable(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer at.Release()
+	var out []int64
+	for _, c := range at.Column(at.Schema().FieldIndices(column)[0]).Data().Chunks() {
+		for i := range c.Len() {
+			switch a := c.(type) {
+			case *array.Int64:
+				out = append(out, a.Value(i))
+			case *array.Timestamp:
+				out = append(out, int64(a.Value(i)))
+			default:
+				t.Fatalf("column %s is %s", column, c.DataType())
+			}
+		}
+	}
+	if len(out) != len(want) {
+		t.Fatalf("%d rows in the compacted file, want %d", len(out), len(want))
+	}
+	return out
 }
