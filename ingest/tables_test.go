@@ -1,9 +1,11 @@
 package ingest
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/zombi-db/zombi/catalog"
+	"github.com/zombi-db/zombi/hotrow"
 )
 
 func TestTableCacheRefs(t *testing.T) {
@@ -93,5 +95,35 @@ func TestTableCacheForget(t *testing.T) {
 				t.Errorf("%d loads left in progress", len(c.loads))
 			}
 		})
+	}
+}
+
+// TestEventTableDictionaries: every per-column dictionary setting of an
+// event table names one of its columns (a typo would leave the dictionary
+// on without a word), and the columns of mostly distinct values have none.
+func TestEventTableDictionaries(t *testing.T) {
+	schema := hotrow.EventSchema()
+	off := map[string]bool{}
+	for k, v := range EventTableProperties() {
+		col, ok := strings.CutPrefix(k, propDictionaryPrefix)
+		if !ok {
+			continue
+		}
+		if _, found := schema.FindFieldByName(col); !found {
+			t.Errorf("%s names no column of the event schema", k)
+		}
+		if v == "false" {
+			off[col] = true
+		}
+	}
+	for _, col := range []string{"payload", "sequence", "event_time", "ingest_time"} {
+		if !off[col] {
+			t.Errorf("event tables keep a dictionary for %s", col)
+		}
+	}
+	for _, col := range []string{"table", "partition"} { // a value or a few per file
+		if off[col] {
+			t.Errorf("event tables turn off the dictionary for %s", col)
+		}
 	}
 }

@@ -158,6 +158,9 @@ func TestIngestJSON(t *testing.T) {
 	if fmt.Sprint(names) != "[sequence table partition payload event_time idempotency_key ingest_time]" ||
 		tbl.Metadata.Specs[0].Fields[0].Transform != "hour" || tbl.Metadata.Props["zombi.ingest.format"] != "events" ||
 		tbl.Metadata.Props["write.parquet.dict-encoding-enabled.column.payload"] != "false" ||
+		tbl.Metadata.Props["write.parquet.dict-encoding-enabled.column.sequence"] != "false" ||
+		tbl.Metadata.Props["write.parquet.dict-encoding-enabled.column.event_time"] != "false" ||
+		tbl.Metadata.Props["write.parquet.dict-encoding-enabled.column.ingest_time"] != "false" ||
 		tbl.Metadata.Props["write.parquet.compression-level"] != "1" {
 		t.Fatalf("auto-created table: %+v", tbl.Metadata)
 	}
