@@ -300,12 +300,18 @@ func (f *Flusher) write(ctx context.Context, t *catalog.Table, rec arrow.RecordB
 		}
 		meta, own = m, true
 	}
-	if order := meta.SortOrder(); !order.IsUnsorted() && tablefiles.InOrder(rec, meta.CurrentSchema(), order) {
+	// A cycle of an event table is in its sort order already, mostly: the
+	// sorter copies it only when it is not (tablefiles.Sorter), and the
+	// writer sorts nothing.
+	if sorter, ok := tablefiles.NewSorter(meta.CurrentSchema(), meta.SortOrder(), rec.Schema()); ok {
 		m, err := tablefiles.Unsorted(meta, t.MetadataLocation)
 		if err != nil {
 			return nil, fmt.Errorf("%w: writing data files of %s: %w", ErrStorage, t.Ident, err)
 		}
 		meta, own = m, true
+		if rec, err = sorter.Sort(ctx, rec); err != nil {
+			return nil, fmt.Errorf("%w: sorting the events of %s: %w", ErrStorage, t.Ident, err)
+		}
 	}
 	if own {
 		tbl = table.New(tbl.Identifier(), meta, t.MetadataLocation, warehouse.ConfineF(f.fs, t.Metadata.Location()), nil)

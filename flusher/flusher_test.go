@@ -163,3 +163,33 @@ func TestRetention(t *testing.T) {
 		t.Errorf("%v cycles ran on an idle table", after-before)
 	}
 }
+
+// TestFlushSortsACycle: a cycle whose events came out of event-time order
+// is written sorted by the table's order (event_time, then sequence),
+// and one in order is written as it came.
+func TestFlushSortsACycle(t *testing.T) {
+	e := newEnv(t, nil)
+	id := ident("default", "late")
+	start := time.Date(2026, 11, 20, 10, 59, 0, 0, time.UTC)
+	body, _ := events("back", 50, start, -time.Second) // 10:59:00 down to 10:58:11
+	e.writeBulk("late", body)
+	body, _ = events("again", 50, start, -time.Second) // the same times again
+	e.writeBulk("late", body)
+	if res := e.flush(id); res.Rows != 100 {
+		t.Fatalf("flushed %d rows, want 100", res.Rows)
+	}
+	if len(e.dataFiles(id)) != 1 {
+		t.Fatalf("%d data files, want 1", len(e.dataFiles(id)))
+	}
+	at := e.scan(id)
+	times, seqs := column(t, at, "event_time"), column(t, at, "sequence")
+	for i := 1; i < len(times); i++ {
+		prev, cur := times[i-1].(time.Time), times[i].(time.Time)
+		if cur.Before(prev) || cur.Equal(prev) && seqs[i].(int64) < seqs[i-1].(int64) {
+			t.Fatalf("row %d (%v, %v) after (%v, %v): not in (event_time, sequence) order", i, cur, seqs[i], prev, seqs[i-1])
+		}
+	}
+	if len(times) != 100 || !times[0].(time.Time).Equal(start.Add(-49*time.Second)) {
+		t.Fatalf("%d rows, first at %v", len(times), times[0])
+	}
+}
