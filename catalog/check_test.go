@@ -12,10 +12,7 @@ import (
 
 	"github.com/apache/iceberg-go"
 	icebergio "github.com/apache/iceberg-go/io"
-	"github.com/cockroachdb/pebble/v2/vfs"
 	"github.com/zombi-db/zombi/catalog"
-	"github.com/zombi-db/zombi/catalog/embedded"
-	"github.com/zombi-db/zombi/warehouse"
 )
 
 // objectStore presents a local warehouse as an object store at
@@ -102,30 +99,20 @@ func (c *clock) add(d time.Duration) {
 // for a file it has parsed, an existence check once per
 // MetadataCheckInterval.
 func TestMetadataCheckOnObjectStore(t *testing.T) {
-	store, err := embedded.Open("db", embedded.WithFS(vfs.NewMem()))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { store.Close() })
-	dir := t.TempDir()
-	local, err := warehouse.Open(t.Context(), warehouse.Config{Root: dir + "/wh"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	obj := &objectStore{Warehouse: local, local: strings.TrimSuffix(local.Root(), "/")}
 	clk := &clock{now: time.Date(2026, 12, 7, 12, 0, 0, 0, time.UTC)}
-	open := func() *catalog.Service {
-		svc, err := catalog.New(catalog.Options{Store: store, Warehouse: obj, Now: clk.Now, MetadataCheckInterval: time.Second})
-		if err != nil {
-			t.Fatal(err)
-		}
-		return svc
-	}
-	svc, other := open(), open()
-	ctx := t.Context()
-	if _, err := svc.CreateNamespace(ctx, catalog.Namespace{"ns"}, nil, nil); err != nil {
+	var obj *objectStore
+	var opts catalog.Options
+	svc, _ := newService(t, func(o *catalog.Options) {
+		obj = &objectStore{Warehouse: o.Warehouse, local: strings.TrimSuffix(o.Warehouse.Root(), "/")}
+		o.Warehouse, o.Now, o.MetadataCheckInterval = obj, clk.Now, time.Second
+		opts = *o
+	})
+	// Another process on the same store and warehouse.
+	other, err := catalog.New(opts)
+	if err != nil {
 		t.Fatal(err)
 	}
+	ctx := t.Context()
 	id := catalog.Ident{Namespace: catalog.Namespace{"ns"}, Name: "t"}
 	schema := iceberg.NewSchema(0, iceberg.NestedField{ID: 1, Name: "x", Type: iceberg.PrimitiveTypes.Int64})
 	if _, err := svc.CreateTable(ctx, catalog.CreateTableRequest{Ident: id, Schema: schema}, nil); err != nil {
