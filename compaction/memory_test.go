@@ -204,20 +204,36 @@ func BenchmarkCompactLarge(b *testing.B) {
 	}
 }
 
-// compactMeasured compacts id and reports its throughput and memory: MB/s
-// and MB/s/core (input bytes per second of wall and of the process's CPU
-// time), the files in and out, and, in MB, the peak Go heap (heap_MB),
-// the most a GC found live (live_MB) and the process's peak RSS
-// (hwm_MB), all over the compaction alone. The setup's garbage is
-// collected before the clock starts, not on the compaction's CPU time.
+// compactMeasured compacts id and reports its throughput and memory
+// (measured).
 func compactMeasured(b *testing.B, e *env, id catalog.Ident) {
+	measured(b, func() (work, error) {
+		res, err := e.comp.Compact(context.Background(), id)
+		return work{in: res.BytesBefore, filesIn: res.RewrittenFiles, filesOut: res.NewFiles}, err
+	})
+}
+
+// work is what a measured piece of work did: input bytes and files read,
+// files written.
+type work struct {
+	in                int64
+	filesIn, filesOut int
+}
+
+// measured runs fn on the benchmark's clock and reports its throughput
+// and memory: MB/s and MB/s/core (input bytes per second of wall and of
+// the process's CPU time), the files in and out, and, in MB, the peak Go
+// heap (heap_MB), the most a GC found live (live_MB) and the process's
+// peak RSS (hwm_MB), all over fn alone. The setup's garbage is collected
+// before the clock starts, not on fn's CPU time.
+func measured(b *testing.B, fn func() (work, error)) {
 	runtime.GC()
 	stopProfile := profile(b)
 	w := watchMemory()
 	cpu0 := cpuTime()
 	start := time.Now()
 	b.StartTimer()
-	res, err := e.comp.Compact(context.Background(), id)
+	did, err := fn()
 	b.StopTimer()
 	wall, cpu := time.Since(start), cpuTime()-cpu0
 	peakHeap, peakLive, hwm := w.end()
@@ -225,11 +241,11 @@ func compactMeasured(b *testing.B, e *env, id catalog.Ident) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	mb := float64(res.BytesBefore) / 1e6
+	mb := float64(did.in) / 1e6
 	b.ReportMetric(mb/wall.Seconds(), "MB/s")
 	b.ReportMetric(mb/cpu.Seconds(), "MB/s/core")
-	b.ReportMetric(float64(res.RewrittenFiles), "files_in")
-	b.ReportMetric(float64(res.NewFiles), "files_out")
+	b.ReportMetric(float64(did.filesIn), "files_in")
+	b.ReportMetric(float64(did.filesOut), "files_out")
 	b.ReportMetric(mb, "MB_in")
 	b.ReportMetric(float64(peakHeap)/1e6, "heap_MB")
 	b.ReportMetric(float64(peakLive)/1e6, "live_MB")

@@ -9,7 +9,10 @@
 #
 # BENCH=CompactLarge runs BenchmarkCompactLarge instead: 16 files of about
 # 25 MB in one partition (ZOMBI_COMPACT_FILES, ZOMBI_COMPACT_ROWS change
-# that).
+# that). BENCH="Compact ParquetRewrite" runs the two alternately, labelled
+# by benchmark: BenchmarkParquetRewrite is arrow-go reading and writing
+# BenchmarkCompact's files with nothing of Iceberg around it, the floor
+# under the compactor (BENCHMARKS.md).
 #
 # csv (or $BENCH_CSV; default $ZOMBI_BENCH_OUT/compaction.csv, that is
 # bench-out/compaction.csv): append one line per run to this file, with a
@@ -25,7 +28,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 runs="${RUNS:-5}"
-bench="${BENCH:-Compact}"
+read -ra benches <<<"${BENCH:-Compact}"
 header="label,run,unix_time,load1,mb_s_core,mb_s,mb_in,files_in,files_out,heap_mb,live_mb,hwm_mb"
 csv="${1:-${BENCH_CSV:-${ZOMBI_BENCH_OUT:-bench-out}/compaction.csv}}"
 mkdir -p "$(dirname "$csv")"
@@ -33,13 +36,28 @@ tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
 go test -c -o "$tmp/head.test" ./compaction
-labels=(head)
+builds=(head)
 if [[ -n "${BASE:-}" ]]; then
 	mkdir "$tmp/base"
 	git archive "$BASE" | tar -x -C "$tmp/base"
 	(cd "$tmp/base" && go test -c -o "$tmp/base.test" ./compaction)
-	labels=(base head)
+	builds=(base head)
 fi
+# A run is a build and a benchmark; its label is the build's name, the
+# benchmark's when several benchmarks are given, or both.
+runs_of=()
+labels=()
+for build in "${builds[@]}"; do
+	for b in "${benches[@]}"; do
+		label="$build"
+		if ((${#benches[@]} > 1)); then
+			label="$b"
+			((${#builds[@]} > 1)) && label="$build-$b"
+		fi
+		runs_of+=("$build:$b:$label")
+		labels+=("$label")
+	done
+done
 if [[ -n "$csv" && ! -s "$csv" ]]; then
 	echo "$header" >"$csv"
 elif [[ -n "$csv" && "$(head -n1 "$csv")" != "$header" ]]; then
@@ -48,9 +66,10 @@ elif [[ -n "$csv" && "$(head -n1 "$csv")" != "$header" ]]; then
 fi
 
 for run in $(seq 1 "$runs"); do
-	for label in "${labels[@]}"; do
+	for spec in "${runs_of[@]}"; do
+		IFS=: read -r build bench label <<<"$spec"
 		load="$(cut -d' ' -f1 /proc/loadavg)"
-		line="$(cd compaction && "$tmp/$label.test" -test.run '^$' -test.bench "^Benchmark$bench\$" \
+		line="$(cd compaction && "$tmp/$build.test" -test.run '^$' -test.bench "^Benchmark$bench\$" \
 			-test.benchtime 1x -test.count 1 | grep "^Benchmark$bench")"
 		# BenchmarkCompact-2  1  3438006708 ns/op  15.66 MB/s  27.86 MB/s/core  54.32 MB_in  50.00 files_in  1.000 files_out  490.1 heap_MB  251.0 live_MB  610.2 hwm_MB
 		# (a base without the memory figures leaves their columns empty)

@@ -30,8 +30,8 @@ to that kind's file in docs/img. The plots:
   held (acknowledged, not yet committed; a ratio of sums over the samples
   taken under load), as zombi-bench computes them.
 - compaction: MB/s per core (input bytes / process CPU time) of each run,
-  one colour per label (base, head), with MB/s of wall time and the load
-  average at each run's start.
+  one colour per label (base and head, or the benchmark), with MB/s of
+  wall time, the load average at each run's start and issue #16's target.
 - ingest: per run, bulk events/s, single-event events/s at 64 clients, and
   p50/p99 acknowledgement latency at a fixed rate, each with its median.
 """
@@ -221,6 +221,10 @@ def plot_sustained(src: Path, dst: Path) -> int:
 # --- compaction (scripts/bench-compaction.sh) ---------------------------------
 
 
+# Issue #16's target for compaction: input MB per second of CPU time.
+COMPACTION_TARGET = 44
+
+
 def plot_compaction(src: Path, dst: Path) -> int:
     data = [r for r in rows(src) if r["mb_s_core"] != ""]
     if not data:
@@ -228,7 +232,7 @@ def plot_compaction(src: Path, dst: Path) -> int:
         return 1
     labels = list(dict.fromkeys(r["label"] for r in data))
     colors = plt.get_cmap("tab10")
-    fig, ax = plt.subplots(figsize=(11, 5.5), constrained_layout=True)
+    fig, ax = plt.subplots(figsize=(14, 5.5), constrained_layout=True)
     xs = range(len(data))
     for i, label in enumerate(labels):
         idx = [j for j, r in enumerate(data) if r["label"] == label]
@@ -239,18 +243,21 @@ def plot_compaction(src: Path, dst: Path) -> int:
         ax.plot(idx, wall, "osD^v"[i % 5], color="black", mfc="white",
                 label=f"{label}: MB/s of wall time (median {statistics.median(wall):.1f})")
         ax.axhline(m, color=colors(i), ls="--", lw=1)
+    ax.axhline(COMPACTION_TARGET, color="red", ls=":", lw=1.5, label=f"target: {COMPACTION_TARGET} MB/s per core")
     for j, r in enumerate(data):
         ax.annotate(f"load {float(r['load1']):.1f}", (j, float(r["mb_s_core"])), textcoords="offset points",
                     xytext=(0, 3), ha="center", fontsize="x-small")
-    ax.set_xticks(list(xs), [f"{r['label']} {r['run']}" for r in data], rotation=45 if len(data) > 10 else 0)
+    tilt = len(data) > 10
+    ax.set_xticks(list(xs), [f"{r['label']} {r['run']}" for r in data], rotation=60 if tilt else 0,
+                  ha="right" if tilt else "center", fontsize="small" if tilt else None)
     ax.set_ylabel("input MB/s")
     mb_in = statistics.median(float(r["mb_in"]) for r in data)
     files_in = statistics.median(float(r["files_in"]) for r in data)
     ax.set_title(f"Compaction of {files_in:.0f} files ({mb_in:.0f} MB of Parquet) into one, per run "
-                 "(BenchmarkCompact, one process per run)")
+                 f"({', '.join(labels)}; one process per run)")
     ax.grid(axis="y", alpha=0.3)
     ax.set_ylim(bottom=0)
-    ax.legend(fontsize="small", loc="lower right")
+    ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1.01, 1))
     save(fig, dst)
     return 0
 
