@@ -898,6 +898,10 @@ def spark_engine(tmp_path_factory):
     except Exception as e:
         pytest.fail(f"spark: starting the SparkSession failed: {type(e).__name__}: {e}", pytrace=False)
     yield base
+    # The catalogs of finished tests live on in this JVM and refresh their
+    # short-lived tokens against servers that are gone (test_spark_auth);
+    # their errors while it stops are noise, not results.
+    base.sparkContext.setLogLevel("OFF")
     base.stop()
 
 
