@@ -363,10 +363,13 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 		}
 	}
 	in := newTally(tbl.Schema(), sc)
+	hasher := newRowHasher(tbl.Schema(), sc)
+	var read contentSum
 	counted := func(yield func(arrow.RecordBatch, error) bool) {
 		for rec, err := range recs {
 			if err == nil {
 				in.add(rec)
+				read.add(hasher.batch(rec))
 				if sorting {
 					rec, err = sorter.Sort(ctx, rec)
 				}
@@ -390,16 +393,23 @@ func (c *Compactor) rewriteGroup(ctx context.Context, tbl *table.Table, g icompa
 	if err := in.check(gr.NewDataFiles); err != nil {
 		return gr, 0, fmt.Errorf("%w: partition %q: %w", ErrMismatch, g.PartitionKey, err)
 	}
+	var stored contentSum
 	for _, df := range gr.NewDataFiles {
 		sum, ok := sums.sum(df.FilePath())
 		if !ok {
 			return gr, 0, fmt.Errorf("%w: partition %q: %s was not written through the compactor's FileIO", ErrMismatch, g.PartitionKey, df.FilePath())
 		}
-		if err := verifyStored(fsys, df, sum); errors.Is(err, errStored) {
+		content, err := verifyStored(fsys, df, sum, hasher)
+		if errors.Is(err, errStored) {
 			return gr, 0, fmt.Errorf("%w: partition %q: %w", ErrMismatch, g.PartitionKey, err)
 		} else if err != nil {
 			return gr, 0, fmt.Errorf("reading compacted files back: %w", err)
 		}
+		stored.add(content)
+	}
+	if stored != read {
+		return gr, 0, fmt.Errorf("%w: partition %q: the rows read (%d, content checksum %016x) and the rows stored (%d, %016x) differ",
+			ErrMismatch, g.PartitionKey, read.rows, read.sum, stored.rows, stored.sum)
 	}
 	for _, task := range g.Tasks {
 		gr.OldDataFiles = append(gr.OldDataFiles, task.File)

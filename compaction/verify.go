@@ -15,8 +15,7 @@ import (
 	"github.com/apache/iceberg-go/table"
 )
 
-// A rewrite is verified before its replace snapshot is committed, without
-// decoding what it wrote:
+// A rewrite is verified before its replace snapshot is committed:
 //
 //   - rows: the rows handed to the writer, the record counts the writer
 //     took from the footers it wrote, and the row counts in the footers of
@@ -26,11 +25,12 @@ import (
 //     data files' metrics) agree with those of the rows handed to it;
 //   - bytes: each file as stored, read back in full, has the length and
 //     CRC-32C of the bytes the writer produced, so a short, truncated or
-//     corrupted upload is caught.
-//
-// What it trusts is the Parquet encoder keeping each value it is handed as
-// it is; decoding the output again to check that costs a quarter of a
-// compaction's CPU time (BENCHMARKS.md).
+//     corrupted upload is caught;
+//   - content: the rows read and the rows decoded from the files as
+//     stored have the same content checksum (content.go): the sum of a
+//     hash of each row's values in the top-level columns Parquet stores
+//     as Arrow holds them. The stored files are decoded at the Parquet
+//     level, without building Arrow arrays.
 
 // castagnoli is the CRC-32C table (hardware-accelerated on amd64 and arm64).
 var castagnoli = crc32.MakeTable(crc32.Castagnoli)
@@ -197,40 +197,45 @@ func (w *summingWriter) Close() error {
 // errStored: a file as stored differs from what was written.
 var errStored = errors.New("stored file differs from what was written")
 
-// verifyStored reads df back from fsys in full: it must have the length
-// and CRC-32C of want, which must be df's size, and its Parquet footer
-// must count df's rows. A difference is errStored; an error reading is
-// returned as it is.
-func verifyStored(fsys icebergio.IO, df iceberg.DataFile, want fileSum) error {
+// verifyStored reads df back from fsys: it must have the length and
+// CRC-32C of want, which must be df's size, and its Parquet footer must
+// count df's rows. It returns the content checksum of the file's rows
+// (h). A difference, or a file that does not decode, is errStored; an
+// error reading is returned as it is.
+func verifyStored(fsys icebergio.IO, df iceberg.DataFile, want fileSum, h *rowHasher) (contentSum, error) {
 	path := df.FilePath()
 	if want.size != df.FileSizeBytes() {
-		return fmt.Errorf("%w: %s: %d bytes written, the data file says %d", errStored, path, want.size, df.FileSizeBytes())
+		return contentSum{}, fmt.Errorf("%w: %s: %d bytes written, the data file says %d", errStored, path, want.size, df.FileSizeBytes())
 	}
 	f, err := fsys.Open(path)
 	if err != nil {
-		return err
+		return contentSum{}, err
 	}
 	defer f.Close()
-	h := crc32.New(castagnoli)
-	n, err := io.Copy(h, f)
+	crc := crc32.New(castagnoli)
+	n, err := io.Copy(crc, f)
 	if err != nil {
-		return fmt.Errorf("reading %s back: %w", path, err)
+		return contentSum{}, fmt.Errorf("reading %s back: %w", path, err)
 	}
-	if n != want.size || h.Sum32() != want.crc {
-		return fmt.Errorf("%w: %s: %d bytes written (CRC-32C %08x), %d stored (CRC-32C %08x)",
-			errStored, path, want.size, want.crc, n, h.Sum32())
+	if n != want.size || crc.Sum32() != want.crc {
+		return contentSum{}, fmt.Errorf("%w: %s: %d bytes written (CRC-32C %08x), %d stored (CRC-32C %08x)",
+			errStored, path, want.size, want.crc, n, crc.Sum32())
 	}
 	pf, err := file.NewParquetReader(f)
 	if err != nil {
-		return fmt.Errorf("%w: %s: %w", errStored, path, err)
+		return contentSum{}, fmt.Errorf("%w: %s: %w", errStored, path, err)
 	}
 	var rows int64
 	for i := range pf.NumRowGroups() {
 		rows += pf.MetaData().RowGroup(i).NumRows()
 	}
 	if pf.NumRows() != df.Count() || rows != df.Count() {
-		return fmt.Errorf("%w: %s: its footer counts %d rows (%d in its row groups), the data file %d",
+		return contentSum{}, fmt.Errorf("%w: %s: its footer counts %d rows (%d in its row groups), the data file %d",
 			errStored, path, pf.NumRows(), rows, df.Count())
 	}
-	return nil
+	content, err := h.file(pf)
+	if err != nil {
+		return contentSum{}, fmt.Errorf("%w: %s: %w", errStored, path, err)
+	}
+	return content, nil
 }

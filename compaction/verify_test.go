@@ -116,7 +116,7 @@ func TestVerifyStored(t *testing.T) {
 			path, sum, rec := writeParquet(t, 1000)
 			rows, size := rec.NumRows(), sum.size
 			tc.damage(t, path, &sum, &rows, &size)
-			err := verifyStored(icebergio.LocalFS{}, dataFile(t, path, rows, size, -1, 0), sum)
+			_, err := verifyStored(icebergio.LocalFS{}, dataFile(t, path, rows, size, -1, 0), sum, &rowHasher{})
 			if tc.ok && err != nil {
 				t.Errorf("verifyStored: %v, want nil", err)
 			}
@@ -129,7 +129,7 @@ func TestVerifyStored(t *testing.T) {
 
 func TestVerifyStoredMissingFile(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "gone.parquet")
-	err := verifyStored(icebergio.LocalFS{}, dataFile(t, path, 1, 10, -1, 0), fileSum{size: 10})
+	_, err := verifyStored(icebergio.LocalFS{}, dataFile(t, path, 1, 10, -1, 0), fileSum{size: 10}, &rowHasher{})
 	if err == nil || errors.Is(err, errStored) {
 		t.Errorf("verifyStored of a missing file: %v, want a read error that is not errStored", err)
 	}
