@@ -15,8 +15,9 @@ import (
 )
 
 // The content checksum of a rewrite: the sum, over the rows, of a hash of
-// each row's values in the hashed columns. The rows handed to the writer
-// and the rows decoded from the files as stored must give the same sum.
+// each row's values in the hashed columns. The rows read (before they are
+// sorted and handed to the writer) and the rows decoded from the files as
+// stored must give the same sum.
 // A sum does not depend on the order of the rows, so sorting and the
 // writer's cutting into files and row groups leave it alone; a value
 // changed, lost, duplicated, or moved to another row changes it (unless
