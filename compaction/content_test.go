@@ -144,54 +144,40 @@ func TestContentSum(t *testing.T) {
 		rec.Release()
 	}
 
+	// changed is keep, except that column col of row k holds to[k].
+	changed := func(col string, to map[int]int) func(string, int) int {
+		return func(name string, k int) int {
+			if v, ok := to[k]; ok && name == col {
+				return v
+			}
+			return k
+		}
+	}
+	all := [][2]int{{0, 5000}}
 	tests := []struct {
 		name string
-		// recs are what the file holds.
-		recs  func() []arrow.RecordBatch
-		equal bool
+		// The file holds rows of these ranges, in this order, with these
+		// values.
+		ranges [][2]int
+		value  func(string, int) int
+		equal  bool
 	}{
-		{"the same rows", func() []arrow.RecordBatch {
-			return []arrow.RecordBatch{contentRows(t, 0, 5000, keep)}
-		}, true},
-		{"the same rows in another order and other batches", func() []arrow.RecordBatch {
-			return []arrow.RecordBatch{contentRows(t, 4000, 5000, keep), contentRows(t, 0, 1234, keep), contentRows(t, 1234, 4000, keep)}
-		}, true},
-		{"a row missing", func() []arrow.RecordBatch {
-			return []arrow.RecordBatch{contentRows(t, 0, 2500, keep), contentRows(t, 2501, 5000, keep)}
-		}, false},
-		{"a row twice", func() []arrow.RecordBatch {
-			return []arrow.RecordBatch{contentRows(t, 0, 5000, keep), contentRows(t, 17, 18, keep)}
-		}, false},
-		{"one string changed", func() []arrow.RecordBatch {
-			return []arrow.RecordBatch{contentRows(t, 0, 5000, func(name string, k int) int {
-				if name == "s" && k == 4321 {
-					return -1
-				}
-				return k
-			})}
-		}, false},
-		{"one column's values moved to other rows", func() []arrow.RecordBatch {
-			// Rows 1 and 2 swap their timestamps only: each column
-			// holds the same values, the rows do not.
-			return []arrow.RecordBatch{contentRows(t, 0, 5000, func(name string, k int) int {
-				if name == "ts" && (k == 1 || k == 2) {
-					return 3 - k
-				}
-				return k
-			})}
-		}, false},
-		{"a decimal changed (not hashed: the counts cover it)", func() []arrow.RecordBatch {
-			return []arrow.RecordBatch{contentRows(t, 0, 5000, func(name string, k int) int {
-				if name == "dec" && k == 99 {
-					return -5
-				}
-				return k
-			})}
-		}, true},
+		{"the same rows", all, keep, true},
+		{"the same rows in another order and other batches", [][2]int{{4000, 5000}, {0, 1234}, {1234, 4000}}, keep, true},
+		{"a row missing", [][2]int{{0, 2500}, {2501, 5000}}, keep, false},
+		{"a row twice", [][2]int{{0, 5000}, {17, 18}}, keep, false},
+		{"one string changed", all, changed("s", map[int]int{4321: -1}), false},
+		// Rows 1 and 2 swap their timestamps only: each column holds the
+		// same values, the rows do not.
+		{"one column's values moved to other rows", all, changed("ts", map[int]int{1: 2, 2: 1}), false},
+		{"a decimal changed (not hashed: the counts cover it)", all, changed("dec", map[int]int{99: -5}), true},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			recs := tc.recs()
+			var recs []arrow.RecordBatch
+			for _, r := range tc.ranges {
+				recs = append(recs, contentRows(t, r[0], r[1], tc.value))
+			}
 			pf := contentFile(t, 1500, recs...)
 			for _, rec := range recs {
 				rec.Release()
